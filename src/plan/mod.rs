@@ -1,0 +1,1 @@
+//! Pure decisions: from the VG model, the requests and the live device-mapper state, a plan.

@@ -1,0 +1,1 @@
+//! The kernel boundary: block devices, device-mapper, device nodes, kernel log.
