@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs every test tier: lints, unit and host tests (cargo), fuzzing (bounded), VM scenarios.
+# Needs root for the host and VM tiers. REWIND_SKIP_VM=1 skips the VM tier (for quick local runs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+  echo "tests/run.sh: run as root (the host tier uses loop devices, the VM tier builds disks)" >&2
+  exit 2
+fi
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "dependencies"
+bash tests/deps.sh
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --all-targets --quiet -- -D warnings
+mapfile -t scripts < <(git ls-files | while read -r f; do
+  [ -f "$f" ] && head -c 64 "$f" | grep -qE '^#!.*(ba|da)?sh' && echo "$f"; done)
+shellcheck -S style "${scripts[@]}"
+echo "shellcheck: ${#scripts[@]} scripts clean"
+
+step "release build (static)"
+cargo build --release --quiet
+release_bin="$PWD/target/x86_64-unknown-linux-gnu/release/rewind"
+ls -l "$release_bin"
+
+step "unit and host tests"
+REWIND_RELEASE_BIN="$release_bin" cargo test --quiet
+
+if [ "${REWIND_SKIP_VM:-0}" = 1 ]; then
+  step "VM tier skipped (REWIND_SKIP_VM=1)"
+else
+  step "VM tier"
+  bash tests/vm/run.sh
+fi

@@ -1,0 +1,81 @@
+//! The `rewind` binary must run in an initramfs with no libc and no loader: no ELF interpreter,
+//! no NEEDED entries.
+
+use object::elf;
+use object::read::elf::{Dyn, FileHeader, ProgramHeader};
+use std::path::Path;
+
+/// Returns the interpreter (if any) and the NEEDED entries of an ELF64 little-endian file.
+fn dynamic_deps(path: &Path) -> (Option<String>, Vec<String>) {
+    let data = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let header = elf::FileHeader64::<object::Endianness>::parse(&*data)
+        .unwrap_or_else(|e| panic!("{} is not ELF64: {e}", path.display()));
+    let endian = header.endian().expect("endianness");
+    let segments = header
+        .program_headers(endian, &*data)
+        .expect("program headers");
+    let mut interp = None;
+    let mut needed = Vec::new();
+    for seg in segments {
+        match seg.p_type(endian) {
+            elf::PT_INTERP => {
+                let bytes = seg.data(endian, &*data).expect("interp data");
+                interp = Some(
+                    String::from_utf8_lossy(bytes)
+                        .trim_end_matches('\0')
+                        .to_owned(),
+                );
+            }
+            elf::PT_DYNAMIC => {
+                let sections = header.sections(endian, &*data).expect("sections");
+                let (dynamic, index) = sections
+                    .dynamic(endian, &*data)
+                    .expect("dynamic section")
+                    .expect("a PT_DYNAMIC segment has a .dynamic section");
+                let strings = sections.strings(endian, &*data, index).expect("dynstr");
+                for d in dynamic {
+                    if d.d_tag(endian) == elf::DT_NEEDED {
+                        let name = d.string(endian, strings).expect("needed name");
+                        needed.push(String::from_utf8_lossy(name).into_owned());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (interp, needed)
+}
+
+fn assert_static(path: &Path) {
+    let (interp, needed) = dynamic_deps(path);
+    assert_eq!(interp, None, "{} has an ELF interpreter", path.display());
+    assert!(
+        needed.is_empty(),
+        "{} needs shared libraries: {needed:?}",
+        path.display()
+    );
+}
+
+#[test]
+fn test_binary_is_static() {
+    assert_static(Path::new(env!("CARGO_BIN_EXE_rewind")));
+}
+
+/// `tests/run.sh` sets REWIND_RELEASE_BIN to the release binary that ships in the initramfs.
+#[test]
+fn release_binary_is_static() {
+    match std::env::var_os("REWIND_RELEASE_BIN") {
+        Some(path) => assert_static(Path::new(&path)),
+        None => eprintln!(
+            "SKIP release_binary_is_static: REWIND_RELEASE_BIN not set (tests/run.sh sets it)"
+        ),
+    }
+}
+
+#[test]
+fn checker_sees_a_dynamic_binary() {
+    // The checker itself must be able to fail: the host's own shell is dynamically linked.
+    let (interp, needed) = dynamic_deps(Path::new("/bin/sh"));
+    assert!(interp.is_some(), "/bin/sh should have an interpreter");
+    assert!(!needed.is_empty(), "/bin/sh should need libc");
+}
