@@ -1,12 +1,14 @@
-//! The command-line front end: thin wrappers over the library, with pinned exit codes.
+//! The command-line front end: thin wrappers over the library, with pinned exit codes
+//! (0 success, 1 failure, 2 usage).
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Exit code for a usage error (clap's own).
-pub const EXIT_USAGE: u8 = 2;
 /// Exit code for a failure.
 pub const EXIT_FAILURE: u8 = 1;
+/// Exit code for a usage error (clap's own).
+pub const EXIT_USAGE: u8 = 2;
 
 /// Reboot-to-rollback for Linux systems on LVM2.
 #[derive(Debug, Parser)]
@@ -15,13 +17,46 @@ pub struct Cli {
     /// More log output (repeat for more).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the configuration file (run by the initramfs hooks at install time).
+    CheckConfig {
+        /// The file to check.
+        #[arg(long, default_value = crate::config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
 }
 
 /// Entry point used by `src/main.rs`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    ExitCode::SUCCESS
+    let result = match cli.command {
+        Command::CheckConfig { config } => check_config(&config),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("rewind: {message}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+fn check_config(path: &std::path::Path) -> Result<(), String> {
+    let config = crate::config::Config::load(path).map_err(|e| e.to_string())?;
+    if path.exists() {
+        println!("{}: ok", path.display());
+    } else {
+        println!("{}: not present, the defaults apply", path.display());
+    }
+    log::info!("effective configuration: {config:?}");
+    Ok(())
 }
 
 fn init_logging(verbose: u8) {

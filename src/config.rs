@@ -1,0 +1,252 @@
+//! `/etc/rewind/rewind.toml`: every key optional, defaults pinned by tests.
+//!
+//! At install time `rewind check-config` turns an unknown key or a bad value into an error; at
+//! boot the same problem is a logged warning and the defaults are used (never a failed boot).
+
+use crate::plan::cmdline::LvRef;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The default location, inside the initramfs and in the booted system.
+pub const DEFAULT_PATH: &str = "/etc/rewind/rewind.toml";
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub scan: Scan,
+    pub activate: Activate,
+    pub log: Log,
+    pub poll: Poll,
+}
+
+/// Which block devices rewind reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Scan {
+    /// Honour LVM's own device selection (its devices file and `lvm.conf` filters), so rewind
+    /// never acts on a disk the administrator hid from LVM.
+    pub use_lvm_config: bool,
+    /// Where LVM's configuration lives (carried into the initramfs by the hooks).
+    pub lvm_config_dir: String,
+    /// When not empty, only these device paths (shell-style globs, e.g. `/dev/vd*`) are read,
+    /// in addition to (not instead of) LVM's own selection.
+    pub devices: Vec<String>,
+}
+
+/// Logical volumes to activate when no LVM2 is in the initramfs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Activate {
+    /// `VG/LV` names, in addition to the kernel command line's `rd.lvm.lv=`.
+    pub lvs: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Log {
+    pub level: Level,
+}
+
+/// The poller's timing: it starts polling fast and backs off while a merge has far to go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Poll {
+    pub interval_min_ms: u64,
+    pub interval_max_ms: u64,
+}
+
+impl Default for Scan {
+    fn default() -> Self {
+        Scan {
+            use_lvm_config: true,
+            lvm_config_dir: "/etc/lvm".into(),
+            devices: Vec::new(),
+        }
+    }
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log { level: Level::Info }
+    }
+}
+
+impl Default for Poll {
+    fn default() -> Self {
+        Poll {
+            interval_min_ms: 100,
+            interval_max_ms: 1000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl Config {
+    /// Parses and validates the text of a config file; `path` only names it in errors.
+    pub fn parse(text: &str, path: &str) -> Result<Config, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        };
+        let config: Config = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        for lv in &config.activate.lvs {
+            LvRef::parse(lv).map_err(|e| invalid(format!("activate.lvs: {e}")))?;
+        }
+        if config.poll.interval_min_ms == 0
+            || config.poll.interval_min_ms > config.poll.interval_max_ms
+        {
+            return Err(invalid(format!(
+                "poll: interval_min_ms ({}) must be at least 1 and at most interval_max_ms ({})",
+                config.poll.interval_min_ms, config.poll.interval_max_ms
+            )));
+        }
+        if !config.scan.lvm_config_dir.starts_with('/') {
+            return Err(invalid(format!(
+                "scan.lvm_config_dir '{}' is not an absolute path",
+                config.scan.lvm_config_dir
+            )));
+        }
+        Ok(config)
+    }
+
+    /// Reads the file; a missing file means the defaults.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(&text, &path.display().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(source) => Err(ConfigError::Read {
+                path: path.display().to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// The boot-time variant: a bad file is logged and the defaults are used.
+    pub fn load_or_default(path: &Path) -> Config {
+        Config::load(path).unwrap_or_else(|e| {
+            log::warn!("{e}; using the defaults");
+            Config::default()
+        })
+    }
+
+    /// The volumes to activate, parsed (validated in `parse`).
+    pub fn activate_lvs(&self) -> Vec<LvRef> {
+        self.activate
+            .lvs
+            .iter()
+            .filter_map(|s| LvRef::parse(s).ok())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_pinned() {
+        let c = Config::default();
+        assert!(c.scan.use_lvm_config);
+        assert_eq!(c.scan.lvm_config_dir, "/etc/lvm");
+        assert!(c.scan.devices.is_empty());
+        assert!(c.activate.lvs.is_empty());
+        assert_eq!(c.log.level, Level::Info);
+        assert_eq!(c.poll.interval_min_ms, 100);
+        assert_eq!(c.poll.interval_max_ms, 1000);
+    }
+
+    #[test]
+    fn empty_file_means_defaults() {
+        assert_eq!(Config::parse("", "x").expect("empty"), Config::default());
+    }
+
+    #[test]
+    fn every_key_set() {
+        let c = Config::parse(
+            r#"
+            [scan]
+            use_lvm_config = false
+            lvm_config_dir = "/run/lvm-conf"
+            devices = ["/dev/vd*", "/dev/nvme0n1p3"]
+            [activate]
+            lvs = ["vg0/root", "vg0/usr"]
+            [log]
+            level = "debug"
+            [poll]
+            interval_min_ms = 10
+            interval_max_ms = 500
+            "#,
+            "x",
+        )
+        .expect("valid");
+        assert!(!c.scan.use_lvm_config);
+        assert_eq!(c.scan.devices, vec!["/dev/vd*", "/dev/nvme0n1p3"]);
+        assert_eq!(c.activate_lvs().len(), 2);
+        assert_eq!(c.log.level, Level::Debug);
+        assert_eq!((c.poll.interval_min_ms, c.poll.interval_max_ms), (10, 500));
+    }
+
+    #[test]
+    fn unknown_key_names_the_key_and_file() {
+        let e = Config::parse("[scan]\nfilter = 1\n", "/etc/rewind/rewind.toml")
+            .expect_err("unknown key");
+        let msg = e.to_string();
+        assert!(msg.starts_with("/etc/rewind/rewind.toml:"), "{msg}");
+        assert!(msg.contains("unknown field `filter`"), "{msg}");
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        for (text, needle) in [
+            ("[log]\nlevel = \"loud\"\n", "unknown variant `loud`"),
+            ("[activate]\nlvs = [\"root\"]\n", "not of the form VG/LV"),
+            ("[poll]\ninterval_min_ms = 0\n", "at least 1"),
+            (
+                "[poll]\ninterval_min_ms = 2000\n",
+                "at most interval_max_ms",
+            ),
+            ("[scan]\nlvm_config_dir = \"etc\"\n", "not an absolute path"),
+            ("[poll]\ninterval_min_ms = -1\n", "interval_min_ms"),
+        ] {
+            let msg = Config::parse(text, "x").expect_err(text).to_string();
+            assert!(msg.contains(needle), "{text:?}: {msg}");
+        }
+    }
+
+    #[test]
+    fn missing_file_is_defaults_and_unreadable_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(
+            Config::load(&dir.path().join("none.toml")).expect("missing"),
+            Config::default()
+        );
+        // A directory cannot be read as a file.
+        assert!(matches!(
+            Config::load(dir.path()),
+            Err(ConfigError::Read { .. })
+        ));
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "[nope]\n").expect("write");
+        assert_eq!(Config::load_or_default(&bad), Config::default());
+    }
+}
