@@ -1,3 +1,4 @@
 //! The kernel boundary: block devices, device-mapper, device nodes, kernel log.
 
+pub mod blockdev;
 pub mod kmsg;

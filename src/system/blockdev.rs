@@ -1,0 +1,166 @@
+//! Block-device discovery through sysfs, under an injectable root (`/` normally; a fixture tree
+//! in tests).
+//!
+//! Every block device the kernel knows is listed with what rewind needs to decide whether to
+//! read it: its size, whether it is read-only, and whether it is a device-mapper device that LVM
+//! itself created (an LV: LVM does not scan LVs for PVs by default, `devices/scan_lvs = 0`, and
+//! neither does rewind, so a snapshot's COW can never pass for a second copy of a PV).
+
+use serde::Serialize;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlockDevice {
+    /// The kernel name, e.g. `vda`, `nvme0n1p3`, `dm-0`.
+    pub name: String,
+    /// `/dev/NAME` under the injected root.
+    pub node: PathBuf,
+    pub major: u32,
+    pub minor: u32,
+    /// Size in 512-byte sectors.
+    pub sectors: u64,
+    pub read_only: bool,
+    /// The device-mapper name and UUID, for dm devices.
+    pub dm: Option<DmInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DmInfo {
+    pub name: String,
+    pub uuid: String,
+}
+
+impl BlockDevice {
+    /// An LV (or a layer of one) that LVM created.
+    pub fn is_lvm_lv(&self) -> bool {
+        self.dm
+            .as_ref()
+            .is_some_and(|dm| dm.uuid.starts_with("LVM-"))
+    }
+}
+
+/// Lists the block devices under `root/sys/class/block`, sorted by name. A device whose sysfs
+/// entries cannot be read is skipped with a warning (it may have just gone away).
+pub fn list(root: &Path) -> io::Result<Vec<BlockDevice>> {
+    let class = root.join("sys/class/block");
+    let mut devices = Vec::new();
+    for entry in fs::read_dir(&class)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        match read_device(root, &entry.path(), &name) {
+            Ok(dev) => devices.push(dev),
+            Err(e) => log::warn!("skipping block device {name}: {e}"),
+        }
+    }
+    devices.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(devices)
+}
+
+fn read_attr(dir: &Path, attr: &str) -> io::Result<String> {
+    Ok(fs::read_to_string(dir.join(attr))?.trim().to_owned())
+}
+
+fn invalid(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what)
+}
+
+fn read_device(root: &Path, dir: &Path, name: &str) -> io::Result<BlockDevice> {
+    let dev = read_attr(dir, "dev")?;
+    let (major, minor) = dev
+        .split_once(':')
+        .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+        .ok_or_else(|| invalid(format!("bad dev attribute '{dev}'")))?;
+    let size = read_attr(dir, "size")?;
+    let sectors = size
+        .parse()
+        .map_err(|_| invalid(format!("bad size attribute '{size}'")))?;
+    let read_only = read_attr(dir, "ro").map(|v| v == "1").unwrap_or(false);
+    let dm = match (read_attr(dir, "dm/name"), read_attr(dir, "dm/uuid")) {
+        (Ok(name), Ok(uuid)) => Some(DmInfo { name, uuid }),
+        _ => None,
+    };
+    Ok(BlockDevice {
+        name: name.to_owned(),
+        node: root.join("dev").join(name),
+        major,
+        minor,
+        sectors,
+        read_only,
+        dm,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Writes a fake sysfs entry for one device.
+    pub(crate) fn fake_device(
+        root: &Path,
+        name: &str,
+        dev: &str,
+        size: u64,
+        dm: Option<(&str, &str)>,
+    ) {
+        let dir = root.join("sys/class/block").join(name);
+        fs::create_dir_all(&dir).expect("mkdir");
+        fs::write(dir.join("dev"), format!("{dev}\n")).expect("dev");
+        fs::write(dir.join("size"), format!("{size}\n")).expect("size");
+        fs::write(dir.join("ro"), "0\n").expect("ro");
+        if let Some((n, u)) = dm {
+            fs::create_dir_all(dir.join("dm")).expect("mkdir dm");
+            fs::write(dir.join("dm/name"), format!("{n}\n")).expect("name");
+            fs::write(dir.join("dm/uuid"), format!("{u}\n")).expect("uuid");
+        }
+    }
+
+    #[test]
+    fn lists_devices_with_dm_details_sorted() {
+        let root = tempfile::tempdir().expect("tempdir");
+        fake_device(root.path(), "vdb", "254:16", 2048, None);
+        fake_device(root.path(), "vda", "254:0", 4096, None);
+        fake_device(
+            root.path(),
+            "dm-0",
+            "253:0",
+            1024,
+            Some(("vg0-root", "LVM-aaaabbbb")),
+        );
+        fake_device(
+            root.path(),
+            "dm-1",
+            "253:1",
+            1024,
+            Some(("luks-1", "CRYPT-LUKS2-x")),
+        );
+        let devs = list(root.path()).expect("list");
+        let names: Vec<_> = devs.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["dm-0", "dm-1", "vda", "vdb"]);
+        assert!(devs[0].is_lvm_lv());
+        assert!(!devs[1].is_lvm_lv());
+        assert_eq!(
+            (devs[2].major, devs[2].minor, devs[2].sectors),
+            (254, 0, 4096)
+        );
+        assert_eq!(devs[2].node, root.path().join("dev/vda"));
+        assert_eq!(devs[3].dm, None);
+    }
+
+    #[test]
+    fn unreadable_entry_is_skipped_not_fatal() {
+        let root = tempfile::tempdir().expect("tempdir");
+        fake_device(root.path(), "vda", "254:0", 4096, None);
+        fake_device(root.path(), "vdb", "garbage", 4096, None);
+        let devs = list(root.path()).expect("list");
+        assert_eq!(devs.len(), 1);
+        assert_eq!(devs[0].name, "vda");
+    }
+
+    #[test]
+    fn missing_sysfs_is_an_error() {
+        let root = tempfile::tempdir().expect("tempdir");
+        assert!(list(root.path()).is_err());
+    }
+}
