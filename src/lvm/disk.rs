@@ -9,7 +9,9 @@ use std::io::{self, Cursor, Read, Seek, SeekFrom, Write};
 
 use thiserror::Error;
 
-use super::label::{DiskLocn, Label, LabelError, PvHeader, LABEL_SCAN_BYTES, SECTOR_SIZE, find_label};
+use super::label::{
+    DiskLocn, LABEL_SCAN_BYTES, Label, LabelError, PvHeader, SECTOR_SIZE, find_label,
+};
 use super::mda::{
     MDA_HEADER_SIZE, MdaError, MdaHeader, RawLocn, SlotUpdate, TextWrite, parse_mda_header,
     plan_text_write, text_span, updated_header_bytes, verify_text,
@@ -404,7 +406,11 @@ pub fn commit_with_hook<D: BlockDevice>(
         return Err(CommitError::NoMetadataAreas);
     }
 
-    for phase in [CommitPhase::WriteText, CommitPhase::Precommit, CommitPhase::Commit] {
+    for phase in [
+        CommitPhase::WriteText,
+        CommitPhase::Precommit,
+        CommitPhase::Commit,
+    ] {
         for t in &mut targets {
             let step = CommitStep {
                 phase,
@@ -430,8 +436,8 @@ pub fn commit_with_hook<D: BlockDevice>(
                         SlotUpdate::Commit
                     };
                     let raw = updated_header_bytes(&t.header, &t.write.locn, update);
-                    t.header = parse_mda_header(&raw, t.header.start, t.header.size)
-                        .map_err(fail)?;
+                    t.header =
+                        parse_mda_header(&raw, t.header.start, t.header.size).map_err(fail)?;
                     vec![(t.header.start, raw)]
                 }
             };
@@ -465,4 +471,426 @@ pub fn commit_with_hook<D: BlockDevice>(
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lvm::crc::lvm_crc;
+    use crate::lvm::label::format_id;
+
+    const ONE: &[u8] = include_bytes!("../../tests/fixtures/lvm/one-mda.sectors");
+    const TWO: &[u8] = include_bytes!("../../tests/fixtures/lvm/two-mda.sectors");
+    const WRAPPED: &[u8] = include_bytes!("../../tests/fixtures/lvm/wrapped.sectors");
+
+    /// Rebuild an image from the sparse format written by `tests/fixtures/lvm/sectors.py`.
+    fn image(sparse: &[u8]) -> Vec<u8> {
+        let size = u64::from_le_bytes(sparse[..8].try_into().expect("8 bytes")) as usize;
+        let mut img = vec![0u8; size];
+        for rec in sparse[8..].chunks(520) {
+            let sector = u64::from_le_bytes(rec[..8].try_into().expect("8 bytes")) as usize;
+            img[sector * 512..sector * 512 + 512].copy_from_slice(&rec[8..]);
+        }
+        img
+    }
+
+    fn scan(img: &[u8]) -> PvScan {
+        scan_device(&mut Cursor::new(img.to_vec()), "img")
+            .expect("scan")
+            .expect("a pv")
+    }
+
+    fn fixture_text(name: &str) -> (Vec<String>, String) {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lvm/");
+        let pvs = std::fs::read_to_string(format!("{dir}{name}.pvs.txt")).expect("pvs");
+        let pvck = std::fs::read_to_string(format!("{dir}{name}.pvck.txt")).expect("pvck");
+        let body = pvck.split_once("  ---\n").expect("pvck header").1;
+        let body = body.rsplit_once("\n  ---").expect("pvck trailer").0;
+        (
+            pvs.split_whitespace().map(String::from).collect(),
+            body.to_string(),
+        )
+    }
+
+    pub(crate) fn seqno(text: &[u8]) -> u64 {
+        let text = String::from_utf8_lossy(text);
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("seqno = "))
+            .expect("seqno line");
+        line.trim_start()["seqno = ".len()..]
+            .trim()
+            .parse()
+            .expect("number")
+    }
+
+    pub(crate) fn bump(text: &[u8]) -> Vec<u8> {
+        let n = seqno(text);
+        String::from_utf8_lossy(text)
+            .replacen(
+                &format!("seqno = {n}\n"),
+                &format!("seqno = {}\n", n + 1),
+                1,
+            )
+            .into_bytes()
+    }
+
+    #[test]
+    fn fixtures_read_like_stock_lvm_says() {
+        for (name, sparse, mdas) in [
+            ("one-mda", ONE, 1),
+            ("two-mda", TWO, 2),
+            ("wrapped", WRAPPED, 1),
+        ] {
+            let pv = scan(&image(sparse));
+            let (pvs, pvck) = fixture_text(name);
+            // pvs: pv_uuid dev_size pv_mda_count pv_mda_size pe_start
+            assert_eq!(pv.pv_header.uuid_formatted(), pvs[0], "{name}");
+            assert_eq!(format_id(&pv.pv_header.uuid), pvs[0]);
+            assert_eq!(pv.pv_header.device_size.to_string(), pvs[1], "{name}");
+            assert_eq!(pv.device_size.to_string(), pvs[1], "{name}");
+            assert_eq!(pv.mdas.len(), mdas, "{name}");
+            assert_eq!(pvs[2], mdas.to_string());
+            let min_mda = pv.mdas.iter().map(|m| m.area.size).min().expect("mda");
+            assert_eq!(min_mda.to_string(), pvs[3], "{name}");
+            assert_eq!(
+                pv.pv_header.data_areas[0].offset.to_string(),
+                pvs[4],
+                "{name}"
+            );
+            assert_eq!(pv.label.sector, 1);
+            let ext = pv.pv_header.extension.as_ref().expect("extension");
+            assert_eq!((ext.version, ext.flags), (2, 1), "{name}: v2, PV_EXT_USED");
+            for m in &pv.mdas {
+                let c = m.content.as_ref().expect("mda ok");
+                let text = &c.committed.as_ref().expect("committed").text;
+                assert_eq!(
+                    String::from_utf8_lossy(text).trim_end(),
+                    pvck.trim_end(),
+                    "{name}"
+                );
+                assert_eq!(c.header.precommitted(), &RawLocn::default());
+            }
+            assert_eq!(
+                pv.committed_text().expect("text").wrapped,
+                name == "wrapped",
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn text_size_includes_the_nul_lvm_writes() {
+        let img = image(ONE);
+        let pv = scan(&img);
+        let c = pv.committed_text().expect("text");
+        assert_eq!(c.locn.size, c.text.len() as u64 + 1);
+        let start = (4096 + c.locn.offset) as usize;
+        let on_disk = &img[start..start + c.locn.size as usize];
+        assert_eq!(on_disk.last(), Some(&0));
+        assert_eq!(lvm_crc(on_disk), c.locn.checksum);
+    }
+
+    #[test]
+    fn no_label_is_none() {
+        for img in [vec![], vec![0u8; 100], vec![0u8; 1 << 20]] {
+            let got = scan_device(&mut Cursor::new(img), "zero").expect("scan");
+            assert!(got.is_none());
+        }
+    }
+
+    #[test]
+    fn damaged_label_is_an_error_naming_the_device() {
+        let mut img = image(ONE);
+        img[512 + 100] ^= 1;
+        let err = scan_device(&mut Cursor::new(img), "/dev/loop7").expect_err("bad label");
+        assert!(
+            err.to_string()
+                .starts_with("/dev/loop7: label in sector 1 has checksum"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn one_bad_mda_does_not_hide_the_other() {
+        let img = image(TWO);
+        let pv = scan(&img);
+        let second = pv.mdas[1].area.offset as usize;
+        let text_at = |m: &MdaScan| {
+            let c = m.content.as_ref().expect("ok");
+            (m.area.offset + c.committed.as_ref().expect("text").locn.offset) as usize
+        };
+        // A flipped byte in the first area's text.
+        let mut bad = img.clone();
+        bad[text_at(&pv.mdas[0]) + 10] ^= 4;
+        let p = scan(&bad);
+        assert!(matches!(
+            p.mdas[0].content,
+            Err(MdaError::TextChecksum { start: 4096, .. })
+        ));
+        assert!(p.mdas[1].content.is_ok());
+        assert_eq!(
+            p.committed_text(),
+            pv.mdas[1].content.as_ref().expect("ok").committed.as_ref()
+        );
+        // A flipped byte in the second area's header.
+        let mut bad = img.clone();
+        bad[second + 200] ^= 1;
+        let p = scan(&bad);
+        assert!(p.mdas[0].content.is_ok());
+        let err = p.mdas[1].content.clone().expect_err("bad header");
+        assert!(matches!(err, MdaError::BadChecksum { .. }), "{err}");
+    }
+
+    #[test]
+    fn areas_outside_a_truncated_device_are_refused() {
+        let img = image(TWO);
+        let pv = scan(&img);
+        let cut = &img[..pv.mdas[1].area.offset as usize + 1000];
+        let p = scan(cut);
+        assert!(p.mdas[0].content.is_ok());
+        let err = p.mdas[1].content.clone().expect_err("outside");
+        assert!(matches!(err, MdaError::AreaOutsideDevice { .. }), "{err}");
+        // Cut inside the first area's text.
+        let p = scan(&img[..6000]);
+        assert!(matches!(
+            p.mdas[0].content,
+            Err(MdaError::AreaOutsideDevice { .. })
+        ));
+    }
+
+    #[test]
+    fn huge_sizes_in_a_slot_are_refused_without_allocating() {
+        let mut img = image(ONE);
+        let h = 4096;
+        img[h + 48..h + 56].copy_from_slice(&u64::MAX.to_le_bytes());
+        let crc = lvm_crc(&img[h + 4..h + 512]);
+        img[h..h + 4].copy_from_slice(&crc.to_le_bytes());
+        let p = scan(&img);
+        let err = p.mdas[0].content.clone().expect_err("huge");
+        assert!(
+            matches!(err, MdaError::LocationOutOfBounds { slot: 0, .. }),
+            "{err}"
+        );
+        // A huge area in the PV header.
+        let mut img = image(ONE);
+        let l = 512;
+        // mda list: after uuid(32)+size(8)+data area(16)+terminator(16) at label+32.
+        let mda_size_at = l + 32 + 40 + 32 + 8;
+        img[mda_size_at..mda_size_at + 8].copy_from_slice(&(u64::MAX - 10).to_le_bytes());
+        let crc = lvm_crc(&img[l + 20..l + 512]);
+        img[l + 16..l + 20].copy_from_slice(&crc.to_le_bytes());
+        let p = scan(&img);
+        assert!(matches!(
+            p.mdas[0].content,
+            Err(MdaError::AreaOutsideDevice { .. })
+        ));
+    }
+
+    fn rescan_texts(imgs: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        imgs.iter()
+            .flat_map(|img| {
+                scan(img)
+                    .mdas
+                    .into_iter()
+                    .map(|m| m.content.expect("mda ok").committed.expect("text").text)
+            })
+            .collect()
+    }
+
+    fn devices(imgs: &[Vec<u8>]) -> Vec<(PvScan, Cursor<Vec<u8>>)> {
+        imgs.iter()
+            .map(|i| (scan(i), Cursor::new(i.clone())))
+            .collect()
+    }
+
+    #[test]
+    fn commit_round_trips_and_wraps() {
+        let mut pvs = devices(&[image(TWO), image(WRAPPED), image(ONE)]);
+        let mut text = pvs[0].0.committed_text().expect("text").text.clone();
+        let mut wrapped = 0;
+        for i in 0..300 {
+            text = bump(&text);
+            // Vary the size so placements and wraps move around the ring.
+            let mut t = String::from_utf8_lossy(&text).into_owned();
+            t.push_str(&"# pad\n".repeat(i % 37));
+            let report = commit(&mut pvs, t.as_bytes()).expect("commit");
+            assert_eq!(report.mdas.len(), 4);
+            wrapped += report.mdas.iter().filter(|m| m.wrapped).count();
+            let imgs: Vec<Vec<u8>> = pvs.iter().map(|(_, d)| d.get_ref().clone()).collect();
+            for got in rescan_texts(&imgs) {
+                assert_eq!(got, t.as_bytes(), "round {i}");
+            }
+            for (pv, dev) in &pvs {
+                assert_eq!(&scan(dev.get_ref()), pv, "scan state kept in step");
+            }
+        }
+        assert!(wrapped > 10, "the ring wrapped {wrapped} times");
+    }
+
+    #[test]
+    fn a_crash_at_any_step_leaves_old_or_new() {
+        // Two PVs of different VGs: the writer does not care, and each area's text must end
+        // up as either its own old text or the new one.
+        let imgs = vec![image(TWO), image(WRAPPED)];
+        let olds = rescan_texts(&imgs);
+        let new = bump(&olds[0]);
+        let mut total = 0;
+        for stop in 0.. {
+            let mut pvs = devices(&imgs);
+            let mut n = 0;
+            let r = commit_with_hook(&mut pvs, &new, &mut |_| {
+                n += 1;
+                n <= stop
+            });
+            let after: Vec<Vec<u8>> = pvs.iter().map(|(_, d)| d.get_ref().clone()).collect();
+            let texts = rescan_texts(&after);
+            for (t, old) in texts.iter().zip(&olds) {
+                assert!(t == old || *t == new, "stop {stop}");
+            }
+            if r.is_ok() {
+                assert!(texts.iter().all(|t| *t == new));
+                total = stop;
+                break;
+            }
+            assert!(matches!(r, Err(CommitError::Stopped { .. })));
+            // Recovery: a fresh scan and commit of the same text finishes the job.
+            let mut again = devices(&after);
+            commit(&mut again, &new).expect("rerun");
+            let fin: Vec<Vec<u8>> = again.iter().map(|(_, d)| d.get_ref().clone()).collect();
+            assert!(rescan_texts(&fin).iter().all(|t| *t == new));
+        }
+        assert_eq!(total, 9, "3 mdas x 3 phases");
+    }
+
+    /// A device that fails (like a power cut) once `budget` sectors were written. Disks write
+    /// a 512-byte sector atomically, which LVM's header update relies on too.
+    struct Torn {
+        inner: Cursor<Vec<u8>>,
+        budget: usize,
+    }
+
+    impl Read for Torn {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.inner.read(buf)
+        }
+    }
+    impl Seek for Torn {
+        fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+            self.inner.seek(pos)
+        }
+    }
+    impl Write for Torn {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.budget == 0 {
+                return Err(io::Error::other("power cut"));
+            }
+            let sectors = buf.len().div_ceil(512).min(self.budget);
+            self.budget -= sectors;
+            let n = buf.len().min(sectors * 512);
+            self.inner.write(&buf[..n])
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    impl BlockDevice for Torn {
+        fn sync(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_torn_text_write_never_shows_garbage() {
+        let img = image(WRAPPED);
+        let old = rescan_texts(std::slice::from_ref(&img))[0].clone();
+        let new = bump(&old);
+        for budget in 0..12 {
+            let mut pvs = vec![(
+                scan(&img),
+                Torn {
+                    inner: Cursor::new(img.clone()),
+                    budget,
+                },
+            )];
+            let r = commit(&mut pvs, &new);
+            let after = pvs[0].1.inner.get_ref().clone();
+            let t = &rescan_texts(&[after])[0];
+            assert!(*t == old || *t == new, "budget {budget}");
+            if r.is_err() {
+                assert!(matches!(
+                    r,
+                    Err(CommitError::Mda {
+                        source: MdaError::Io { .. },
+                        ..
+                    })
+                ));
+            }
+        }
+    }
+
+    #[test]
+    fn refusals_write_nothing() {
+        let img = image(ONE);
+        let old = rescan_texts(std::slice::from_ref(&img))[0].clone();
+        // Too large for the area.
+        let mut pvs = devices(std::slice::from_ref(&img));
+        let mut big = old.clone();
+        big.extend(std::iter::repeat_n(b'#', 40_000));
+        let err = commit(&mut pvs, &big).expect_err("too large");
+        assert!(
+            err.to_string().contains("exceeds the maximum 29952 bytes"),
+            "{err}"
+        );
+        assert_eq!(pvs[0].1.get_ref(), &img);
+        // Interior NUL.
+        let err = commit(&mut pvs, b"a\0b").expect_err("nul");
+        assert!(matches!(err, CommitError::BadText));
+        // Changed on disk since the scan.
+        let mut pvs = devices(std::slice::from_ref(&img));
+        commit(&mut devices(std::slice::from_ref(&img)), &bump(&old)).expect("other");
+        let mut other = devices(std::slice::from_ref(&img));
+        commit(&mut other, &bump(&old)).expect("other writer");
+        pvs[0].1 = Cursor::new(other[0].1.get_ref().clone());
+        let err = commit(&mut pvs, &bump(&old)).expect_err("changed");
+        assert_eq!(
+            err.to_string(),
+            "img: metadata area header at byte 4096 changed since the scan"
+        );
+        // A bad mda refuses the whole commit.
+        let mut bad = img.clone();
+        bad[4096 + 300] ^= 1;
+        let mut pvs = devices(&[bad.clone()]);
+        let err = commit(&mut pvs, &bump(&old)).expect_err("bad mda");
+        assert!(
+            matches!(err, CommitError::BadMda { offset: 4096, .. }),
+            "{err}"
+        );
+        assert_eq!(pvs[0].1.get_ref(), &bad);
+    }
+
+    #[test]
+    fn ignored_mdas_are_left_alone() {
+        let img = image(TWO);
+        let pv = scan(&img);
+        let second = pv.mdas[1].area.offset as usize;
+        let mut ign = img.clone();
+        ign[second + 60] |= 1; // slot 0 flags
+        let crc = lvm_crc(&ign[second + 4..second + 512]);
+        ign[second..second + 4].copy_from_slice(&crc.to_le_bytes());
+        let mut pvs = devices(&[ign.clone()]);
+        assert!(
+            pvs[0].0.mdas[1]
+                .content
+                .as_ref()
+                .expect("ok")
+                .committed
+                .is_none()
+        );
+        let old = pvs[0].0.committed_text().expect("text").text.clone();
+        let report = commit(&mut pvs, &bump(&old)).expect("commit");
+        assert_eq!(report.mdas.len(), 1);
+        assert_eq!(report.ignored, vec![("img".to_string(), second as u64)]);
+        assert_eq!(pvs[0].1.get_ref()[second..], ign[second..]);
+    }
 }

@@ -266,12 +266,10 @@ fn parse_locn_list(
 
 /// Parse a PV header from `bytes` (the rest of the label sector, starting at `offset_xl`).
 pub fn parse_pv_header(bytes: &[u8], sector: u64) -> Result<PvHeader, LabelError> {
-    let uuid_bytes = bytes
-        .get(..ID_LEN)
-        .ok_or(LabelError::AreaListOverflow {
-            sector,
-            list: "data area",
-        })?;
+    let uuid_bytes = bytes.get(..ID_LEN).ok_or(LabelError::AreaListOverflow {
+        sector,
+        list: "data area",
+    })?;
     if !uuid_bytes.iter().all(|b| b.is_ascii_graphic()) {
         return Err(LabelError::BadUuid { sector });
     }
@@ -394,7 +392,13 @@ pub(crate) mod tests {
             "abcdef-ABCD-EF01-2345-6789-abcd-efABCD"
         );
         assert_eq!(found.pv_header.device_size, 8 << 20);
-        assert_eq!(found.pv_header.data_areas, vec![DiskLocn { offset: 1 << 20, size: 0 }]);
+        assert_eq!(
+            found.pv_header.data_areas,
+            vec![DiskLocn {
+                offset: 1 << 20,
+                size: 0
+            }]
+        );
         assert_eq!(found.pv_header.metadata_areas.len(), 1);
         let ext = found.pv_header.extension.expect("extension");
         assert_eq!((ext.version, ext.flags), (2, 1));
@@ -430,7 +434,14 @@ pub(crate) mod tests {
 
     #[test]
     fn every_bit_flip_in_the_checked_range_is_caught() {
-        let good = make_label_sector(1, UUID, 1 << 30, &[(1 << 20, 0)], &[(4096, 1 << 19)], Some((2, 1)));
+        let good = make_label_sector(
+            1,
+            UUID,
+            1 << 30,
+            &[(1 << 20, 0)],
+            &[(4096, 1 << 19)],
+            Some((2, 1)),
+        );
         for byte in 16..512 {
             for bit in 0..8 {
                 let mut b = good.clone();
@@ -449,13 +460,19 @@ pub(crate) mod tests {
         let good = make_label_sector(1, UUID, 1 << 30, &[(1 << 20, 0)], &[], None);
         assert_eq!(
             parse_label_sector(&good[..100], 1),
-            Err(LabelError::Truncated { sector: 1, len: 100 })
+            Err(LabelError::Truncated {
+                sector: 1,
+                len: 100
+            })
         );
         let mut b = good.clone();
         b[24..32].copy_from_slice(b"LVM1 001");
         fix_crc(&mut b);
         let err = parse_label_sector(&b, 1).expect_err("wrong type");
-        assert_eq!(err.to_string(), "label in sector 1 has type \"LVM1 001\", not \"LVM2 001\"");
+        assert_eq!(
+            err.to_string(),
+            "label in sector 1 has type \"LVM1 001\", not \"LVM2 001\""
+        );
     }
 
     #[test]
@@ -504,6 +521,9 @@ pub(crate) mod tests {
         let mut uuid = *UUID;
         uuid[5] = 0;
         let b = make_label_sector(1, &uuid, 1 << 30, &[(1 << 20, 0)], &[], None);
-        assert_eq!(parse_label_sector(&b, 1), Err(LabelError::BadUuid { sector: 1 }));
+        assert_eq!(
+            parse_label_sector(&b, 1),
+            Err(LabelError::BadUuid { sector: 1 })
+        );
     }
 }

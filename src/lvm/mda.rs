@@ -29,7 +29,9 @@ const HEADER_LEN: usize = MDA_HEADER_SIZE as usize;
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum MdaError {
     /// The area lies (partly) outside the device or over the label.
-    #[error("metadata area at byte {start} (size {size}) lies outside the usable device (size {device_size})")]
+    #[error(
+        "metadata area at byte {start} (size {size}) lies outside the usable device (size {device_size})"
+    )]
     AreaOutsideDevice {
         /// The area's start.
         start: u64,
@@ -47,7 +49,9 @@ pub enum MdaError {
         len: usize,
     },
     /// The header checksum (over bytes 4..512) does not match.
-    #[error("metadata area header at byte {start} has checksum {stored:#010x}, computed {computed:#010x}")]
+    #[error(
+        "metadata area header at byte {start} has checksum {stored:#010x}, computed {computed:#010x}"
+    )]
     BadChecksum {
         /// The area's start.
         start: u64,
@@ -89,7 +93,9 @@ pub enum MdaError {
         area_size: u64,
     },
     /// A raw_locn slot points outside the ring buffer.
-    #[error("metadata area at byte {start}: slot {slot} (offset {offset}, size {size}) lies outside the area of {area_size} bytes")]
+    #[error(
+        "metadata area at byte {start}: slot {slot} (offset {offset}, size {size}) lies outside the area of {area_size} bytes"
+    )]
     LocationOutOfBounds {
         /// The area's start.
         start: u64,
@@ -103,7 +109,9 @@ pub enum MdaError {
         area_size: u64,
     },
     /// The text's checksum does not match the one in the slot.
-    #[error("metadata text at byte {start}+{offset} ({size} bytes) has checksum {computed:#010x}, slot says {stored:#010x}")]
+    #[error(
+        "metadata text at byte {start}+{offset} ({size} bytes) has checksum {computed:#010x}, slot says {stored:#010x}"
+    )]
     TextChecksum {
         /// The area's start.
         start: u64,
@@ -117,7 +125,9 @@ pub enum MdaError {
         computed: u32,
     },
     /// New text larger than LVM allows for this area: `(size - 512) / 2 - 512`.
-    #[error("metadata area at byte {start}: new metadata of {size} bytes exceeds the maximum {max} bytes")]
+    #[error(
+        "metadata area at byte {start}: new metadata of {size} bytes exceeds the maximum {max} bytes"
+    )]
     TextTooLarge {
         /// The area's start.
         start: u64,
@@ -127,7 +137,9 @@ pub enum MdaError {
         max: u64,
     },
     /// The new copy would overlap the committed copy (LVM's sanity check).
-    #[error("metadata area at byte {start}: new metadata of {size} bytes would overlap the committed copy")]
+    #[error(
+        "metadata area at byte {start}: new metadata of {size} bytes would overlap the committed copy"
+    )]
     Overlap {
         /// The area's start.
         start: u64,
@@ -399,7 +411,11 @@ pub fn plan_text_write(header: &MdaHeader, text: &[u8]) -> Result<TextWrite, Mda
             size: new_size,
         })?;
         if span.wrap_len > 0 {
-            (old.offset, span.wrap_len + MDA_HEADER_SIZE - 1, span.wrap_len)
+            (
+                old.offset,
+                span.wrap_len + MDA_HEADER_SIZE - 1,
+                span.wrap_len,
+            )
         } else {
             (old.offset, old.offset + old.size - 1, 0)
         }
@@ -568,17 +584,26 @@ pub(crate) mod tests {
         let mut raw = h.raw.clone();
         raw[5] = b'X';
         refix(&mut raw);
-        assert_eq!(parse_mda_header(&raw, 4096, 1 << 20), Err(MdaError::BadMagic { start: 4096 }));
+        assert_eq!(
+            parse_mda_header(&raw, 4096, 1 << 20),
+            Err(MdaError::BadMagic { start: 4096 })
+        );
         let mut raw = h.raw.clone();
         raw[20] = 2;
         refix(&mut raw);
         assert_eq!(
             parse_mda_header(&raw, 4096, 1 << 20),
-            Err(MdaError::BadVersion { start: 4096, version: 2 })
+            Err(MdaError::BadVersion {
+                start: 4096,
+                version: 2
+            })
         );
         assert_eq!(
             parse_mda_header(&h.raw, 8192, 1 << 20),
-            Err(MdaError::WrongStart { start: 8192, recorded: 4096 })
+            Err(MdaError::WrongStart {
+                start: 8192,
+                recorded: 4096
+            })
         );
         let err = parse_mda_header(&h.raw, 4096, 1 << 19).expect_err("too big for area");
         assert_eq!(
@@ -588,24 +613,59 @@ pub(crate) mod tests {
         let mut raw = h.raw.clone();
         raw[32..40].copy_from_slice(&100u64.to_le_bytes());
         refix(&mut raw);
-        assert!(matches!(parse_mda_header(&raw, 4096, 1 << 20), Err(MdaError::BadSize { size: 100, .. })));
+        assert!(matches!(
+            parse_mda_header(&raw, 4096, 1 << 20),
+            Err(MdaError::BadSize { size: 100, .. })
+        ));
         assert_eq!(
             parse_mda_header(&h.raw[..511], 4096, 1 << 20),
-            Err(MdaError::Truncated { start: 4096, len: 511 })
+            Err(MdaError::Truncated {
+                start: 4096,
+                len: 511
+            })
         );
     }
 
     #[test]
     fn slot_bounds() {
         let size = 8192;
-        for (offset, s) in [(0, 10), (100, 10), (8192, 10), (600, 8192 - 511), (600, u64::MAX), (u64::MAX, 1), (600, 0)] {
-            let h = make_header(4096, size, RawLocn { offset, size: s, checksum: 0, flags: 0 });
+        for (offset, s) in [
+            (0, 10),
+            (100, 10),
+            (8192, 10),
+            (600, 8192 - 511),
+            (600, u64::MAX),
+            (u64::MAX, 1),
+            (600, 0),
+        ] {
+            let h = make_header(
+                4096,
+                size,
+                RawLocn {
+                    offset,
+                    size: s,
+                    checksum: 0,
+                    flags: 0,
+                },
+            );
             assert!(
-                matches!(text_span(&h, 0), Err(MdaError::LocationOutOfBounds { slot: 0, .. })),
+                matches!(
+                    text_span(&h, 0),
+                    Err(MdaError::LocationOutOfBounds { slot: 0, .. })
+                ),
                 "offset {offset} size {s}"
             );
         }
-        let h = make_header(4096, size, RawLocn { offset: 7680, size: 1000, checksum: 0, flags: 0 });
+        let h = make_header(
+            4096,
+            size,
+            RawLocn {
+                offset: 7680,
+                size: 1000,
+                checksum: 0,
+                flags: 0,
+            },
+        );
         let span = text_span(&h, 0).expect("ok").expect("some");
         assert_eq!((span.first_len, span.wrap_len), (512, 488));
         assert_eq!(span.pieces(4096), [(4096 + 7680, 512), (4096 + 512, 488)]);
@@ -614,7 +674,12 @@ pub(crate) mod tests {
     #[test]
     fn wrapped_text_checksum_is_chained() {
         let text: Vec<u8> = b"vg { seqno = 3 }\n\0".to_vec();
-        let locn = RawLocn { offset: 8192 - 7, size: text.len() as u64, checksum: lvm_crc(&text), flags: 0 };
+        let locn = RawLocn {
+            offset: 8192 - 7,
+            size: text.len() as u64,
+            checksum: lvm_crc(&text),
+            flags: 0,
+        };
         let h = make_header(4096, 8192, locn);
         let span = text_span(&h, 0).expect("ok").expect("some");
         assert_eq!(span.first_len, 7);
@@ -645,17 +710,44 @@ pub(crate) mod tests {
         assert_eq!(w.writes[0].1.len(), 1024, "padded to 512");
 
         // After a copy at 512..1512: next at 1536.
-        let old = RawLocn { offset: 512, size: 1000, checksum: 0, flags: 0 };
+        let old = RawLocn {
+            offset: 512,
+            size: 1000,
+            checksum: 0,
+            flags: 0,
+        };
         let h = make_header(4096, 8192, old);
-        assert_eq!(plan_text_write(&h, &text_of(1000)).expect("fits").locn.offset, 1536);
+        assert_eq!(
+            plan_text_write(&h, &text_of(1000))
+                .expect("fits")
+                .locn
+                .offset,
+            1536
+        );
 
         // Old copy ends within 512 of the end: restart at 512.
-        let old = RawLocn { offset: 7168, size: 700, checksum: 0, flags: 0 };
+        let old = RawLocn {
+            offset: 7168,
+            size: 700,
+            checksum: 0,
+            flags: 0,
+        };
         let h = make_header(4096, 8192, old);
-        assert_eq!(plan_text_write(&h, &text_of(1000)).expect("fits").locn.offset, 512);
+        assert_eq!(
+            plan_text_write(&h, &text_of(1000))
+                .expect("fits")
+                .locn
+                .offset,
+            512
+        );
 
         // New copy passes the end: it wraps, second piece at 512 padded.
-        let old = RawLocn { offset: 4096, size: 2000, checksum: 0, flags: 0 };
+        let old = RawLocn {
+            offset: 4096,
+            size: 2000,
+            checksum: 0,
+            flags: 0,
+        };
         let h = make_header(4096, 8192, old);
         let text = text_of(2500);
         let w = plan_text_write(&h, &text).expect("fits");
@@ -668,15 +760,31 @@ pub(crate) mod tests {
         assert!(w.writes[1].1[452..].iter().all(|&b| b == 0));
 
         // Old copy wrapped: new starts after its wrapped end.
-        let old = RawLocn { offset: 6144, size: 2600, checksum: 0, flags: 0 };
+        let old = RawLocn {
+            offset: 6144,
+            size: 2600,
+            checksum: 0,
+            flags: 0,
+        };
         let h = make_header(4096, 8192, old);
         let w = plan_text_write(&h, &text_of(1000)).expect("fits");
         assert_eq!(w.locn.offset, 1536);
 
         // Ignored mda: start at 512 regardless of slot contents.
-        let old = RawLocn { offset: 4096, size: 2000, checksum: 0, flags: RAW_LOCN_IGNORED };
+        let old = RawLocn {
+            offset: 4096,
+            size: 2000,
+            checksum: 0,
+            flags: RAW_LOCN_IGNORED,
+        };
         let h = make_header(4096, 8192, old);
-        assert_eq!(plan_text_write(&h, &text_of(1000)).expect("fits").locn.offset, 512);
+        assert_eq!(
+            plan_text_write(&h, &text_of(1000))
+                .expect("fits")
+                .locn
+                .offset,
+            512
+        );
     }
 
     #[test]
@@ -691,9 +799,17 @@ pub(crate) mod tests {
             "metadata area at byte 4096: new metadata of 3329 bytes exceeds the maximum 3328 bytes"
         );
         // A committed copy larger than max (written by someone else) can force an overlap.
-        let old = RawLocn { offset: 512, size: 7000, checksum: 0, flags: 0 };
+        let old = RawLocn {
+            offset: 512,
+            size: 7000,
+            checksum: 0,
+            flags: 0,
+        };
         let h = make_header(4096, 8192, old);
-        assert!(matches!(plan_text_write(&h, &text_of(3000)), Err(MdaError::Overlap { .. })));
+        assert!(matches!(
+            plan_text_write(&h, &text_of(3000)),
+            Err(MdaError::Overlap { .. })
+        ));
     }
 
     #[test]
@@ -703,8 +819,17 @@ pub(crate) mod tests {
         let h0 = make_header(4096, size, RawLocn::default());
         let max = h0.max_text_size();
         for old_off in (512..size).step_by(512) {
-            for old_size in [1, 511, 512, 513, 1500, max] {
-                let h = make_header(4096, size, RawLocn { offset: old_off, size: old_size, checksum: 0, flags: 0 });
+            for old_size in [2, 511, 512, 513, 1500, max] {
+                let h = make_header(
+                    4096,
+                    size,
+                    RawLocn {
+                        offset: old_off,
+                        size: old_size,
+                        checksum: 0,
+                        flags: 0,
+                    },
+                );
                 for new_size in [2, 700, max] {
                     let w = plan_text_write(&h, &text_of(new_size as usize));
                     assert!(w.is_ok(), "old {old_off}+{old_size} new {new_size}: {w:?}");
@@ -715,9 +840,19 @@ pub(crate) mod tests {
 
     #[test]
     fn header_updates() {
-        let old = RawLocn { offset: 512, size: 1000, checksum: 7, flags: 0 };
+        let old = RawLocn {
+            offset: 512,
+            size: 1000,
+            checksum: 7,
+            flags: 0,
+        };
         let h = make_header(4096, 8192, old);
-        let new = RawLocn { offset: 1536, size: 900, checksum: 9, flags: 0 };
+        let new = RawLocn {
+            offset: 1536,
+            size: 900,
+            checksum: 9,
+            flags: 0,
+        };
         let pre = updated_header_bytes(&h, &new, SlotUpdate::Precommit);
         let ph = parse_mda_header(&pre, 4096, 8192).expect("valid");
         assert_eq!(ph.slots[0], old);
