@@ -387,3 +387,104 @@ fn loop_crash_at_every_step_leaves_lvm_a_consistent_vg() {
     }
     assert_eq!(stop, 9, "3 areas x 3 phases");
 }
+
+#[test]
+fn loop_ignored_mdas_and_bootloader_areas() {
+    require_host!("loop_ignored_mdas_and_bootloader_areas");
+    let loops: Vec<Loop> = (0..2).map(|_| Loop::new(32 << 20)).collect();
+    let lvm = Lvm::new(&loops);
+    let devs: Vec<&str> = loops.iter().map(dev_path).collect();
+    lvm.ok(&[
+        "pvcreate",
+        "-qq",
+        "--pvmetadatacopies",
+        "2",
+        "--bootloaderareasize",
+        "1m",
+        devs[0],
+    ]);
+    lvm.ok(&["pvcreate", "-qq", devs[1]]);
+    lvm.ok(&["vgcreate", "-qq", "hostign", devs[0], devs[1]]);
+    lvm.ok(&["pvchange", "-qq", "--metadataignore", "y", devs[1]]);
+
+    // The bootloader area, from the PV header extension, as pvs reports it.
+    let a = scan(devs[0]);
+    let ba = lvm.ok(&[
+        "pvs",
+        "--noheadings",
+        "--nosuffix",
+        "--units",
+        "b",
+        "--separator",
+        ",",
+        "-o",
+        "pv_ba_start,pv_ba_size",
+        devs[0],
+    ]);
+    let ext = a.pv_header.extension.as_ref().expect("extension");
+    assert_eq!(ext.bootloader_areas.len(), 1);
+    let got = format!(
+        "{},{}",
+        ext.bootloader_areas[0].offset, ext.bootloader_areas[0].size
+    );
+    assert_eq!(got, ba.trim());
+    // Both areas of the first PV hold what pvck prints for each.
+    for (i, m) in a.mdas.iter().enumerate() {
+        let setting = format!("mda_num={}", i + 1);
+        let out = lvm.ok(&[
+            "pvck",
+            "--dump",
+            "metadata",
+            "--settings",
+            &setting,
+            devs[0],
+        ]);
+        let body = out.split_once("  ---\n").expect("header").1;
+        let body = body.rsplit_once("\n  ---").expect("trailer").0;
+        let text = &m
+            .content
+            .as_ref()
+            .expect("ok")
+            .committed
+            .as_ref()
+            .expect("text")
+            .text;
+        assert_eq!(
+            String::from_utf8_lossy(text).trim_end(),
+            body.trim_end(),
+            "mda {i}"
+        );
+    }
+    // The second PV's only area is ignored: no text is read from it, none is written to it.
+    let b = scan(devs[1]);
+    let b_mda = b.mdas[0].content.as_ref().expect("ok");
+    assert!(b_mda.header.is_ignored() && b_mda.committed.is_none());
+    let n = lvm.seqno("hostign");
+    let new = bumped(&committed(&a), 10);
+    let mut pvs: Vec<(PvScan, File)> = devs.iter().map(|d| (scan(d), open_rw(d))).collect();
+    let report = commit(&mut pvs, &new).expect("commit");
+    drop(pvs);
+    assert_eq!(report.mdas.len(), 2);
+    assert_eq!(
+        report.ignored,
+        vec![(devs[1].to_string(), b.mdas[0].area.offset)]
+    );
+    assert_eq!(scan(devs[1]), b, "ignored area untouched");
+    lvm.clean(&["vgck", "hostign"]);
+    assert_eq!(lvm.seqno("hostign"), n + 1);
+
+    // LVM brings the area back into use; rewind then writes it too.
+    lvm.ok(&["pvchange", "-qq", "--metadataignore", "n", devs[1]]);
+    let b = scan(devs[1]);
+    let t = committed(&b);
+    assert_eq!(seqno_of(&t), n + 2);
+    rewind_commit(&devs, &bumped(&t, 0));
+    lvm.clean(&["vgck", "hostign"]);
+    assert_eq!(lvm.seqno("hostign"), n + 3);
+    for dev in &devs {
+        for m in scan(dev).mdas {
+            let text = m.content.expect("ok").committed.expect("text").text;
+            assert_eq!(seqno_of(&text), n + 3, "{dev}");
+        }
+    }
+}
