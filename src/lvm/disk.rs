@@ -893,4 +893,96 @@ mod tests {
         assert_eq!(report.ignored, vec![("img".to_string(), second as u64)]);
         assert_eq!(pvs[0].1.get_ref()[second..], ign[second..]);
     }
+
+    /// A small deterministic generator (xorshift) so the mutation test needs no extra crate.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// Recompute the label and mda-header checksums so mutations reach the deeper checks.
+    fn refresh_checksums(img: &mut [u8], mda_starts: &[usize]) {
+        let crc = lvm_crc(&img[512 + 20..1024]);
+        img[512 + 16..512 + 20].copy_from_slice(&crc.to_le_bytes());
+        for &m in mda_starts {
+            if m + 512 <= img.len() {
+                let crc = lvm_crc(&img[m + 4..m + 512]);
+                img[m..m + 4].copy_from_slice(&crc.to_le_bytes());
+            }
+        }
+    }
+
+    #[test]
+    fn mutated_images_never_panic_and_never_write_outside_areas() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let (mut committed, mut bad_mdas) = (0, 0);
+        for base in [image(ONE), image(TWO), image(WRAPPED)] {
+            let pv = scan(&base);
+            let starts: Vec<usize> = pv.mdas.iter().map(|m| m.area.offset as usize).collect();
+            // Bytes worth mutating: the PV header and the mda headers' fixed part and slots.
+            let mut spots: Vec<usize> = (512 + 20..512 + 200).collect();
+            for &m in &starts {
+                spots.extend(m + 20..m + 88);
+            }
+            for round in 0..1500 {
+                let mut img = base.clone();
+                for _ in 0..1 + rng.below(4) {
+                    let at = spots[rng.below(spots.len())];
+                    img[at] = match rng.below(4) {
+                        0 => 0,
+                        1 => 0xff,
+                        2 => img[at] ^ (1 << rng.below(8)),
+                        _ => rng.next() as u8,
+                    };
+                }
+                if round % 4 != 0 {
+                    refresh_checksums(&mut img, &starts);
+                }
+                let Ok(Some(scanned)) = scan_device(&mut Cursor::new(img.clone()), "fuzz") else {
+                    continue;
+                };
+                // Whatever was scanned, a commit either refuses or writes only inside the
+                // areas it found, and what it leaves is readable.
+                let areas: Vec<(u64, u64)> = scanned
+                    .mdas
+                    .iter()
+                    .map(|m| (m.area.offset, m.area.offset + m.area.size))
+                    .collect();
+                bad_mdas += scanned.mdas.iter().filter(|m| m.content.is_err()).count();
+                let mut pvs = vec![(scanned, Cursor::new(img.clone()))];
+                if commit(&mut pvs, b"fuzz {\nseqno = 1\n}\n").is_ok() {
+                    committed += 1;
+                    let after = pvs[0].1.get_ref();
+                    let sectors = img.chunks(512).zip(after.chunks(512));
+                    for (n, (a, b)) in sectors.enumerate() {
+                        let i = n as u64 * 512;
+                        assert!(
+                            a == b || areas.iter().any(|&(s, e)| s <= i && i + 512 <= e),
+                            "round {round}: sector at byte {i} written outside every area"
+                        );
+                    }
+                    let again = scan(after);
+                    for m in &again.mdas {
+                        let text = m.content.as_ref().ok().and_then(|c| c.committed.as_ref());
+                        if let Some(t) = text {
+                            assert_eq!(t.text, b"fuzz {\nseqno = 1\n}\n");
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            committed > 100 && bad_mdas > 100,
+            "{committed} commits, {bad_mdas} bad areas"
+        );
+    }
 }
