@@ -488,3 +488,35 @@ fn loop_ignored_mdas_and_bootloader_areas() {
         }
     }
 }
+
+#[test]
+fn loop_single_pv_vg_reads_back_in_vgcfgbackup() {
+    require_host!("loop_single_pv_vg_reads_back_in_vgcfgbackup");
+    let loops = vec![Loop::new(16 << 20)];
+    let lvm = Lvm::new(&loops);
+    let dev = loops[0].dev.as_str();
+    lvm.ok(&["pvcreate", "-qq", dev]);
+    lvm.ok(&["vgcreate", "-qq", "hostone", dev]);
+    lvm.ok(&[
+        "lvcreate", "-qq", "-an", "-Zn", "-Wn", "-l2", "-n", "root", "hostone",
+    ]);
+    let backup = tempfile::tempdir().expect("tempdir");
+    for round in 0..5 {
+        let text = committed(&scan(dev));
+        let n = seqno_of(&text);
+        rewind_commit(&[dev], &bumped(&text, round));
+        lvm.clean(&["vgck", "hostone"]);
+        lvm.clean(&["pvck", dev]);
+        let file = backup.path().join(format!("hostone.{round}"));
+        let file = file.to_str().expect("utf-8 path");
+        lvm.ok(&["vgcfgbackup", "-q", "-f", file, "hostone"]);
+        let saved = std::fs::read_to_string(file).expect("backup file");
+        assert!(
+            saved.contains(&format!("\tseqno = {}\n", n + 1)),
+            "round {round}: {saved}"
+        );
+        assert!(saved.contains("\t\troot {\n"), "round {round}");
+        let lvs = lvm.ok(&["lvs", "--noheadings", "-o", "lv_name", "hostone"]);
+        assert_eq!(lvs.trim(), "root");
+    }
+}

@@ -266,6 +266,16 @@ pub enum CommitError {
     /// The new text is empty or contains a NUL byte before its end.
     #[error("new metadata text is empty or contains a nul byte")]
     BadText,
+    /// The same PV uuid appears twice in the list (a cloned disk, or the same disk twice).
+    #[error("pv uuid {uuid} appears on both {first} and {second}")]
+    DuplicatePv {
+        /// The uuid, formatted.
+        uuid: String,
+        /// The first device.
+        first: String,
+        /// The second device.
+        second: String,
+    },
     /// None of the PVs has an in-use metadata area.
     #[error("no in-use metadata area on any pv of the vg")]
     NoMetadataAreas,
@@ -345,8 +355,10 @@ struct Target {
 /// every area must be readable, and the text must fit every area, so a refusal writes
 /// nothing. On success each `PvScan` is updated to the new state.
 ///
-/// The caller is responsible for the text being a valid VG with the next seqno and for the
-/// PVs being exactly the VG's PVs.
+/// Refused before any write: an empty text or one with a NUL inside, the same PV uuid twice,
+/// an unreadable area, a header changed since the scan, a text too large for an area, or no
+/// in-use area at all. The caller is responsible for the text being a valid VG with the next
+/// seqno and for the PVs being exactly the VG's PVs.
 pub fn commit<D: BlockDevice>(
     pvs: &mut [(PvScan, D)],
     new_text: &[u8],
@@ -367,6 +379,20 @@ pub fn commit_with_hook<D: BlockDevice>(
     }
     let mut text = body.to_vec();
     text.push(0);
+
+    for (i, (a, _)) in pvs.iter().enumerate() {
+        if let Some((b, _)) = pvs
+            .iter()
+            .skip(i + 1)
+            .find(|(b, _)| b.pv_header.uuid == a.pv_header.uuid)
+        {
+            return Err(CommitError::DuplicatePv {
+                uuid: a.pv_header.uuid_formatted(),
+                first: a.device.clone(),
+                second: b.device.clone(),
+            });
+        }
+    }
 
     let mut report = CommitReport::default();
     let mut targets = Vec::new();
@@ -857,6 +883,11 @@ mod tests {
             err.to_string(),
             "img: metadata area header at byte 4096 changed since the scan"
         );
+        // The same PV twice.
+        let mut pvs = devices(&[img.clone(), img.clone()]);
+        let err = commit(&mut pvs, &bump(&old)).expect_err("duplicate");
+        assert!(matches!(err, CommitError::DuplicatePv { .. }), "{err}");
+        assert_eq!(pvs[0].1.get_ref(), &img);
         // A bad mda refuses the whole commit.
         let mut bad = img.clone();
         bad[4096 + 300] ^= 1;
