@@ -308,10 +308,28 @@ impl TextSpan {
     /// Absolute offset and length of each piece on the device.
     pub fn pieces(&self, area_start: u64) -> [(u64, u64); 2] {
         [
-            (area_start + self.locn.offset, self.first_len),
-            (area_start + MDA_HEADER_SIZE, self.wrap_len),
+            (area_start.saturating_add(self.locn.offset), self.first_len),
+            (area_start.saturating_add(MDA_HEADER_SIZE), self.wrap_len),
         ]
     }
+}
+
+/// Largest area start or size handled; keeps every offset sum far from overflowing even for a
+/// hand-built [`MdaHeader`] (parsed ones are already bounded by the device size).
+const GEOMETRY_LIMIT: u64 = 1 << 60;
+
+fn check_geometry(header: &MdaHeader) -> Result<(), MdaError> {
+    if header.size < MDA_HEADER_SIZE
+        || header.size > GEOMETRY_LIMIT
+        || header.start > GEOMETRY_LIMIT
+    {
+        return Err(MdaError::BadSize {
+            start: header.start,
+            size: header.size,
+            area_size: GEOMETRY_LIMIT,
+        });
+    }
+    Ok(())
 }
 
 /// Locate the text of slot `slot` (0 or 1). `Ok(None)` when the slot is empty. Bounds, like
@@ -324,6 +342,7 @@ pub fn text_span(header: &MdaHeader, slot: usize) -> Result<Option<TextSpan>, Md
     if locn.is_empty() {
         return Ok(None);
     }
+    check_geometry(header)?;
     let ring = header.size - MDA_HEADER_SIZE;
     if locn.offset < MDA_HEADER_SIZE
         || locn.offset >= header.size
@@ -392,6 +411,7 @@ pub struct TextWrite {
 /// committed (or the mda is ignored); wrap the part past the end to offset 512; refuse an
 /// overlap with the committed copy.
 pub fn plan_text_write(header: &MdaHeader, text: &[u8]) -> Result<TextWrite, MdaError> {
+    check_geometry(header)?;
     let size = header.size;
     let new_size = text.len() as u64;
     let max = header.max_text_size();
@@ -835,6 +855,26 @@ pub(crate) mod tests {
                     assert!(w.is_ok(), "old {old_off}+{old_size} new {new_size}: {w:?}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn hand_built_headers_with_absurd_geometry_are_refused() {
+        for (start, size) in [(u64::MAX - 10, 8192), (4096, u64::MAX), (4096, 100)] {
+            let mut h = make_header(
+                4096,
+                8192,
+                RawLocn {
+                    offset: 512,
+                    size: 10,
+                    checksum: 0,
+                    flags: 0,
+                },
+            );
+            h.start = start;
+            h.size = size;
+            assert!(matches!(text_span(&h, 0), Err(MdaError::BadSize { .. })));
+            assert!(plan_text_write(&h, b"x\0").is_err());
         }
     }
 
