@@ -149,7 +149,9 @@ fn write_at<W: Write + Seek + ?Sized>(dev: &mut W, offset: u64, bytes: &[u8]) ->
     dev.flush()
 }
 
-/// Read and verify one metadata area (header, then slot 0's text).
+/// Read and verify one metadata area (header, then slot 0's text). `area` comes from the PV
+/// header; it must lie inside `device_size` and start at or after `label_end` (the end of the
+/// label sector), else [`MdaError::AreaOutsideDevice`].
 pub fn read_mda<R: Read + Seek + ?Sized>(
     dev: &mut R,
     area: DiskLocn,
