@@ -1,3 +1,8 @@
 //! The LVM2 on-disk format: labels, metadata areas, the metadata text and the VG model.
 //! Pure functions over bytes and text; no ioctls.
+
 pub mod cow;
+pub mod crc;
+pub mod disk;
+pub mod label;
+pub mod mda;
