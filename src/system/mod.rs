@@ -1,1 +1,3 @@
 //! The kernel boundary: block devices, device-mapper, device nodes, kernel log.
+
+pub mod dm;
