@@ -31,6 +31,23 @@
 //!
 //! Without `/run/udev/control` (an initramfs without udev) nothing waits and no random number
 //! is read; `/dev/mapper` nodes must then be made by rewind itself (not in this module).
+//!
+//! # What a VM test must check (this host has no device-mapper)
+//!
+//! - `RealDm` create/load/suspend/resume/remove/table/status against a real kernel, for each
+//!   target in `plan::table`, and that `table(Live)` parses back equal to what was loaded once
+//!   paths are replaced by `major:minor` (the kernel prints numbers; `PO` for persistent stores).
+//! - The merge layout (`-real`, `-cow`, `error`, `snapshot-merge`) reads back as LVM's own:
+//!   `dmsetup info -c -o name,uuid` and `lvs -a` in the guest agree with rewind's names/UUIDs.
+//! - `status` of a merging origin moves to `allocated == metadata`, and `Invalid` after the COW
+//!   is corrupted.
+//! - No udev (busybox initramfs): resume/remove return at once, no SysV semaphore is left in
+//!   `/proc/sysvipc/sem`, and `strace` shows no read of `/dev/random`.
+//! - udev with dm rules (systemd initramfs): resume/remove return after udev completes, and
+//!   `/dev/mapper/NAME` and `/dev/VG/LV` exist afterwards.
+//! - udev without `95-dm-notify.rules`: resume returns after about `udev_timeout` with success
+//!   (cookie completed by rewind), and the semaphore is gone afterwards.
+//! - Remove of a mounted device returns `Busy` with its open count after the crate's retries.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -181,23 +198,31 @@ impl fmt::Debug for RealDm {
     }
 }
 
-fn kernel_err(name: &str, op: &'static str, e: &devicemapper::DmError) -> DmError {
-    use devicemapper::errors::Error as E;
-    if let devicemapper::DmError::Core(E::Ioctl(_, _, _, errno)) = e {
-        match **errno {
-            nix::errno::Errno::ENXIO => {
-                return DmError::NoSuchDevice {
-                    name: name.to_owned(),
-                };
-            }
-            nix::errno::Errno::EBUSY if op == "remove" => {
-                return DmError::Busy {
-                    name: name.to_owned(),
-                    open_count: 0,
-                };
-            }
-            _ => {}
+/// The errno of a failed ioctl, if that is what failed.
+fn errno_of(e: &devicemapper::DmError) -> Option<nix::errno::Errno> {
+    match e {
+        devicemapper::DmError::Core(devicemapper::errors::Error::Ioctl(_, _, _, errno)) => {
+            Some(**errno)
         }
+        _ => None,
+    }
+}
+
+fn kernel_err(name: &str, op: &'static str, e: &devicemapper::DmError) -> DmError {
+    match errno_of(e) {
+        Some(nix::errno::Errno::ENXIO) => {
+            return DmError::NoSuchDevice {
+                name: name.to_owned(),
+            };
+        }
+        Some(nix::errno::Errno::EBUSY) if op == "remove" => {
+            // The open count is filled in by the caller.
+            return DmError::Busy {
+                name: name.to_owned(),
+                open_count: 0,
+            };
+        }
+        _ => {}
     }
     DmError::Kernel {
         name: name.to_owned(),
@@ -472,12 +497,15 @@ impl DeviceMapper for RealDm {
                 Some(dm_uuid),
                 devicemapper::DmOptions::default(),
             )
-            .map_err(|e| match kernel_err(name, "create", &e) {
-                DmError::Kernel { message, .. } if message.contains("EBUSY") => DmError::Exists {
-                    name: name.to_owned(),
-                    uuid: uuid.to_owned(),
-                },
-                other => other,
+            .map_err(|e| {
+                if errno_of(&e) == Some(nix::errno::Errno::EBUSY) {
+                    DmError::Exists {
+                        name: name.to_owned(),
+                        uuid: uuid.to_owned(),
+                    }
+                } else {
+                    kernel_err(name, "create", &e)
+                }
             })?;
         Ok(DevNum {
             major: info.device().major,
@@ -515,7 +543,17 @@ impl DeviceMapper for RealDm {
     }
 
     fn remove(&mut self, name: &str, rules: UdevRules) -> Result<(), DmError> {
-        self.cookie_call(name, "remove", rules, remove_call)
+        match self.cookie_call(name, "remove", rules, remove_call) {
+            Err(DmError::Busy { .. }) => {
+                // Still open after the crate's retries: report who holds it, as far as we know.
+                let open_count = self.info(name)?.map_or(0, |s| s.open_count);
+                Err(DmError::Busy {
+                    name: name.to_owned(),
+                    open_count,
+                })
+            }
+            other => other,
+        }
     }
 
     fn table(&mut self, name: &str, slot: Slot) -> Result<Table, DmError> {
