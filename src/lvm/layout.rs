@@ -349,6 +349,9 @@ impl LvmUuid {
         let rest = uuid
             .strip_prefix(UUID_PREFIX)
             .ok_or_else(|| bad("no LVM- prefix"))?;
+        if !rest.is_ascii() {
+            return Err(bad("not ascii"));
+        }
         let ids = rest
             .get(..2 * ID_LEN)
             .ok_or_else(|| bad("shorter than two ids"))?;
@@ -586,6 +589,9 @@ mod tests {
 
     #[test]
     fn no_panic_on_odd_input() {
+        // 64 bytes after the prefix, with a two-byte character across the id boundary
+        let multibyte = format!("LVM-{}é{}", "a".repeat(31), "b".repeat(31));
+        assert_eq!(multibyte.len(), 4 + 64);
         for s in [
             "-",
             "--",
@@ -595,10 +601,70 @@ mod tests {
             "LVM-",
             "LVM-é",
             "a-\u{FEFF}",
+            &multibyte,
         ] {
             let _ = split_dm_name(s);
             let _ = LvmUuid::parse(s);
             let _ = LvmId::parse(s);
+        }
+    }
+
+    /// Deterministic xorshift, so the property tests need no extra crate.
+    fn next(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    #[test]
+    fn property_generated_names_split_back() {
+        let alphabet: Vec<char> = "ab-_.+-9Z-".chars().collect();
+        let mut st = 0x1234_5678_9abc_def0u64;
+        let word = |st: &mut u64| -> String {
+            let len = 1 + next(st) % 20;
+            (0..len)
+                .map(|_| alphabet[(next(st) % alphabet.len() as u64) as usize])
+                .collect()
+        };
+        let mut checked = 0;
+        for _ in 0..20000 {
+            let (vg, lv) = (word(&mut st), word(&mut st));
+            let layer = match next(&mut st) % 3 {
+                0 => None,
+                1 => Some(Layer::Real),
+                _ => Some(Layer::Cow),
+            };
+            let Ok(name) = dm_name(&vg, &lv, layer.as_ref()) else {
+                assert!(validate_name(&vg).is_err() || validate_name(&lv).is_err());
+                continue;
+            };
+            let parts = split_dm_name(&name).unwrap();
+            assert_eq!(
+                (parts.vg.as_str(), parts.lv.as_str()),
+                (vg.as_str(), lv.as_str())
+            );
+            assert_eq!(parts.layer.as_deref(), layer.as_ref().map(Layer::as_str));
+            checked += 1;
+        }
+        assert!(checked > 1000);
+    }
+
+    #[test]
+    fn property_no_panic_on_generated_garbage() {
+        let alphabet: Vec<char> = "LVM-ab#!é0\u{0}".chars().collect();
+        let mut st = 99u64;
+        for _ in 0..20000 {
+            let len = next(&mut st) % 90;
+            let s: String = (0..len)
+                .map(|_| alphabet[(next(&mut st) % alphabet.len() as u64) as usize])
+                .collect();
+            let _ = split_dm_name(&s);
+            let _ = LvmUuid::parse(&s);
+            let _ = LvmId::parse(&s);
+            if let Ok(u) = LvmUuid::parse(&s) {
+                assert_eq!(u.to_string(), s);
+            }
         }
     }
 }
