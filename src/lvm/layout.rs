@@ -483,6 +483,40 @@ mod tests {
         );
     }
 
+    /// Golden values printed by stock LVM 2.03.16 (`lvs -o vg_name,lv_name,lv_dm_path,lv_path,
+    /// vg_uuid,lv_uuid`) for a VG made on a loop device with activation disabled.
+    #[test]
+    fn matches_stock_lvm() {
+        for (vg, lv, dm_path, path) in [
+            (
+                "my-vg-",
+                "a--b-c",
+                "/dev/mapper/my--vg---a----b--c",
+                "/dev/my-vg-/a--b-c",
+            ),
+            (
+                "my-vg-",
+                "root",
+                "/dev/mapper/my--vg---root",
+                "/dev/my-vg-/root",
+            ),
+        ] {
+            assert_eq!(
+                mapper_path(&dm_name(vg, lv, None).unwrap()),
+                PathBuf::from(dm_path)
+            );
+            assert_eq!(lv_path(vg, lv), PathBuf::from(path));
+            let parts = split_dm_name(dm_path.trim_start_matches("/dev/mapper/")).unwrap();
+            assert_eq!((parts.vg.as_str(), parts.lv.as_str()), (vg, lv));
+        }
+        for id in [
+            "95mWER-7NtP-vwEE-38fG-8iaZ-aabH-uEm0Ct",
+            "5weu2p-FdGC-H2i5-GjnG-IDOx-dq1W-3sHtk6",
+        ] {
+            assert_eq!(LvmId::parse(id).unwrap().to_string(), id);
+        }
+    }
+
     #[test]
     fn name_errors() {
         assert!(matches!(
