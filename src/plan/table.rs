@@ -17,7 +17,10 @@
 //!
 //! Status (`snapshot_status`, INFO) of `snapshot` and `snapshot-merge`:
 //! `<sectors_allocated>/<total_sectors> <metadata_sectors>`, or `Invalid`, `Merge failed`,
-//! `Overflow`, `Unknown` (a store without usage). A merge is done when allocated == metadata.
+//! `Overflow`, `Unknown` (a store without usage). A merge is done when allocated == metadata
+//! (LVM: `lib/snapshot/snapshot.c` `_snap_target_percent`, `libdm-targets.c`
+//! `dm_get_status_snapshot`). libdm also takes the 2-field `used/total` of kernels before
+//! 2.6.33; those kernels have no `snapshot-merge`, so rewind refuses that form.
 
 use std::fmt;
 use std::str::FromStr;

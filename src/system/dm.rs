@@ -1335,6 +1335,38 @@ mod tests {
     }
 
     #[test]
+    fn host_probes_do_not_block() {
+        // These call getrandom(GRND_NONBLOCK), semctl and semop in this static test binary.
+        // This host has long been booted, so its CRNG is ready; it has no dm cookies.
+        assert!(crng_ready());
+        assert_eq!(complete_own_cookies(), 0);
+
+        // A cookie as the crate makes it (value 1 after its own increment, last touched by
+        // us) is completed, i.e. brought to 0, and only once.
+        use nix::libc;
+        let key = ((DM_COOKIE_MAGIC << 16) | 0xFEED) as libc::key_t;
+        // SAFETY: plain SysV IPC calls with valid arguments; results are checked.
+        let semid = unsafe { libc::semget(key, 1, 0o600 | libc::IPC_CREAT | libc::IPC_EXCL) };
+        if semid < 0 {
+            return; // key taken or SysV IPC unavailable: nothing to test here
+        }
+        let mut inc = libc::sembuf {
+            sem_num: 0,
+            sem_op: 1,
+            sem_flg: 0,
+        };
+        // SAFETY: one valid sembuf, count 1, on the set we just created.
+        assert_eq!(unsafe { libc::semop(semid, &mut inc, 1) }, 0);
+        let completed = complete_own_cookies();
+        // SAFETY: GETVAL and IPC_RMID take no fourth argument; the set is ours.
+        let val = unsafe { libc::semctl(semid, 0, libc::GETVAL) };
+        let again = complete_own_cookies();
+        // SAFETY: as above.
+        unsafe { libc::semctl(semid, 0, libc::IPC_RMID) };
+        assert_eq!((completed, val, again), (1, 0, 0));
+    }
+
+    #[test]
     fn udev_flags_match_lvm() {
         use devicemapper::DmUdevFlags as F;
         assert_eq!(
