@@ -55,7 +55,7 @@ use std::path::Path;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use crate::plan::table::{DevRef, SnapshotStatus, StatusLine, Table, TableError};
+use crate::plan::table::{DevRef, SnapshotStatus, StatusLine, Table, TableError, Target};
 
 /// A device number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -674,7 +674,10 @@ struct FakeDevice {
 /// unknown devices (ENXIO), duplicate names or UUIDs (EBUSY), tables naming missing devices,
 /// resume with no table (EINVAL), and removing an open device (EBUSY). A device is open when
 /// something holds it (`set_holders`, e.g. a mount) or when another device's live or inactive
-/// table refers to it, as in the kernel, where a loaded table opens its devices.
+/// table refers to it, as in the kernel, where a loaded table opens its devices. Two snapshot
+/// targets on one COW follow dm-snap.c's handover rules: the new one can only be resumed while
+/// the old one is suspended, the old one cannot resume while the new one waits, a third is
+/// refused at load, and the old one reports `Invalid` after the handover.
 #[derive(Clone, Debug)]
 pub struct FakeDm {
     devices: BTreeMap<String, FakeDevice>,
@@ -825,6 +828,45 @@ impl FakeDm {
         }
     }
 
+    /// A canonical key for the device a reference points at (`dm:NAME` or the disk's number).
+    fn dev_key(&self, r: &DevRef) -> Option<String> {
+        match self.resolve(r)? {
+            Some(name) => Some(format!("dm:{name}")),
+            None => Some(match r {
+                DevRef::Path(p) => self
+                    .disks
+                    .get(p)
+                    .map_or_else(|| p.clone(), |d| d.to_string()),
+                DevRef::Number { major, minor } => format!("{major}:{minor}"),
+            }),
+        }
+    }
+
+    /// The COW device of a table's `snapshot`/`snapshot-merge` line, if it has one.
+    fn snapshot_cow(&self, t: &Table) -> Option<String> {
+        t.lines.iter().find_map(|l| match &l.target {
+            Target::Snapshot(a) | Target::SnapshotMerge(a) => self.dev_key(&a.cow),
+            _ => None,
+        })
+    }
+
+    /// Other devices whose live (`live == true`) or inactive table is a snapshot of `cow`.
+    fn sharing_cow(&self, name: &str, cow: &str, live: bool) -> Vec<String> {
+        self.devices
+            .iter()
+            .filter(|(n, _)| n.as_str() != name)
+            .filter(|(_, d)| {
+                let t = if live {
+                    Some(&d.live)
+                } else {
+                    d.inactive.as_ref()
+                };
+                t.and_then(|t| self.snapshot_cow(t)).as_deref() == Some(cow)
+            })
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
     fn open_count(&self, name: &str) -> u32 {
         let Some(dev) = self.devices.get(name) else {
             return 0;
@@ -947,6 +989,16 @@ impl DeviceMapper for FakeDm {
                 }
             }
         }
+        if let Some(cow) = self.snapshot_cow(table)
+            && !self.sharing_cow(name, &cow, false).is_empty()
+        {
+            // dm-snap.c register_snapshot: a COW can pass from one snapshot to one other only.
+            return Err(DmError::Kernel {
+                name: name.to_owned(),
+                op: "load",
+                message: "EINVAL: more than one snapshot is being handed over".into(),
+            });
+        }
         if let Some(d) = self.devices.get_mut(name) {
             d.inactive = Some(table.clone());
         }
@@ -974,6 +1026,44 @@ impl DeviceMapper for FakeDm {
             return Err(DmError::NoTable {
                 name: name.to_owned(),
             });
+        }
+        // dm-snap.c snapshot_preresume/snapshot_resume: two snapshot targets on one COW hand
+        // the exceptions over from the active one (source) to the new one (destination).
+        let einval = |message: &str| DmError::Kernel {
+            name: name.to_owned(),
+            op: "resume",
+            message: format!("EINVAL: {message}"),
+        };
+        let mut sources = Vec::new();
+        match &d.inactive {
+            Some(new) => {
+                if let Some(cow) = self.snapshot_cow(new) {
+                    sources = self.sharing_cow(name, &cow, true);
+                    if sources
+                        .iter()
+                        .any(|s| self.devices.get(s).is_some_and(|d| !d.suspended))
+                    {
+                        return Err(einval(
+                            "unable to perform snapshot handover until source is suspended",
+                        ));
+                    }
+                }
+            }
+            None => {
+                if let Some(cow) = self.snapshot_cow(&d.live)
+                    && !self.sharing_cow(name, &cow, false).is_empty()
+                {
+                    return Err(einval(
+                        "unable to resume snapshot source until handover completes",
+                    ));
+                }
+            }
+        }
+        for src in sources {
+            // __handover_exceptions leaves the source invalid.
+            if let Some(d) = self.devices.get_mut(&src) {
+                d.snapshot_status = Some(SnapshotStatus::Invalid);
+            }
         }
         if let Some(d) = self.devices.get_mut(name) {
             if let Some(t) = d.inactive.take() {
@@ -1050,7 +1140,7 @@ impl DeviceMapper for FakeDm {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::plan::table::{SnapshotArgs, Target};
+    use crate::plan::table::SnapshotArgs;
 
     const SDA: DevNum = DevNum { major: 8, minor: 0 };
 
@@ -1218,6 +1308,65 @@ mod tests {
         let names: Vec<String> = f.list().unwrap().into_iter().map(|d| d.name).collect();
         assert_eq!(names, ["vg-root"]);
         let _ = cow;
+    }
+
+    #[test]
+    fn snapshot_handover_follows_the_kernel() {
+        let mut f = fake();
+        // Booted system: root = snapshot-origin, pre = snapshot, both active.
+        let real = f.create("vg-root-real", "R").unwrap();
+        f.load("vg-root-real", &linear(num(SDA), 100)).unwrap();
+        f.resume("vg-root-real", UdevRules::DmOnly).unwrap();
+        let cow = f.create("vg-pre-cow", "C").unwrap();
+        f.load("vg-pre-cow", &linear(num(SDA), 10)).unwrap();
+        f.resume("vg-pre-cow", UdevRules::DmOnly).unwrap();
+        let args = SnapshotArgs::persistent(num(real), num(cow), 8);
+        f.create("vg-pre", "P").unwrap();
+        f.load(
+            "vg-pre",
+            &Table::single(100, Target::Snapshot(args.clone())),
+        )
+        .unwrap();
+        f.resume("vg-pre", UdevRules::LowPriority).unwrap();
+        f.create("vg-root", "O").unwrap();
+        f.load(
+            "vg-root",
+            &Table::single(100, Target::SnapshotOrigin { origin: num(real) }),
+        )
+        .unwrap();
+        f.resume("vg-root", UdevRules::All).unwrap();
+
+        // Start the merge: root's new table shares pre's COW.
+        f.load(
+            "vg-root",
+            &Table::single(100, Target::SnapshotMerge(args.clone())),
+        )
+        .unwrap();
+        // a third snapshot on the same COW is refused at load
+        f.create("other", "X").unwrap();
+        assert!(matches!(
+            f.load("other", &Table::single(100, Target::Snapshot(args.clone()))),
+            Err(DmError::Kernel { op: "load", .. })
+        ));
+        // the source cannot resume while the handover waits
+        assert!(matches!(
+            f.resume("vg-pre", UdevRules::LowPriority),
+            Err(DmError::Kernel { op: "resume", .. })
+        ));
+        // the destination needs the source suspended
+        assert!(matches!(
+            f.resume("vg-root", UdevRules::All),
+            Err(DmError::Kernel { op: "resume", .. })
+        ));
+        f.suspend("vg-pre").unwrap();
+        f.resume("vg-root", UdevRules::All).unwrap();
+        assert_eq!(
+            f.status("vg-pre").unwrap()[0].snapshot_status(),
+            Some(Ok(SnapshotStatus::Invalid))
+        );
+        f.load("vg-pre", &Table::single(100, Target::Error))
+            .unwrap();
+        f.resume("vg-pre", UdevRules::LowPriority).unwrap();
     }
 
     #[test]
