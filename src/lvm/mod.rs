@@ -5,4 +5,5 @@ pub mod cow;
 pub mod crc;
 pub mod disk;
 pub mod label;
+pub mod layout;
 pub mod mda;

@@ -1,4 +1,5 @@
 //! The kernel boundary: block devices, device-mapper, device nodes, kernel log.
 
 pub mod blockdev;
+pub mod dm;
 pub mod kmsg;

@@ -1,0 +1,1545 @@
+//! The device-mapper boundary: the `DeviceMapper` trait a plan executes against, the real
+//! implementation over the devicemapper crate, and a recording fake for tests.
+//!
+//! # What the devicemapper crate (0.34.8) does with udev, and how rewind bounds it
+//!
+//! Read in `src/core/dm.rs` (`do_ioctl`) and `src/core/dm_udev_sync.rs` (`UdevSync::begin/end`):
+//! - Only `DM_DEV_REMOVE`, `DM_DEV_RENAME` and `DM_DEV_SUSPEND` *without* `DM_SUSPEND` (a resume)
+//!   take a udev cookie. Create, load, suspend, info, status and list never wait.
+//! - A cookie is taken when SysV semaphores work (`semctl(SEM_INFO)`, checked once) **and**
+//!   `access("/run/udev/control", F_OK)` succeeds. There is no feature, environment variable or
+//!   flag to turn it off: `DmUdevFlags` (`DM_UDEV_DISABLE_*`) only travel to the udev rules in
+//!   the cookie; they do not stop the wait.
+//! - With a cookie, after the ioctl the crate blocks in `semop(sem_op = 0)` with no timeout
+//!   until udev's `95-dm-notify.rules` runs `dmsetup udevcomplete`. If udev runs without the dm
+//!   rules, it blocks forever. (libdm's `_udev_wait` is unbounded too.)
+//! - The cookie's low 16 bits come from `rand::rng()`. In a static glibc binary the `getrandom`
+//!   crate (0.4, backend `linux_android_with_fallback`) cannot `dlsym` `getrandom` and falls back
+//!   to `poll("/dev/random", -1)` then reads `/dev/urandom` (checked with strace): that blocks,
+//!   without bound, until the kernel's CRNG is initialised, and fails if those nodes are missing.
+//!   Built with `--cfg getrandom_backend="linux_getrandom"` it calls `getrandom(buf, n, 0)`,
+//!   which on Linux >= 5.4 makes the kernel generate jitter entropy instead of waiting.
+//!   std's `HashMap` seeds use `getrandom(GRND_INSECURE)` and never block (checked with strace).
+//!
+//! So `RealDm`, for resume and remove only, and only when `/run/udev/control` exists:
+//! 1. waits (bounded) for the CRNG with `getrandom(GRND_NONBLOCK)`; if it is not ready in time
+//!    the ioctl is *not* issued (so no late ioctl can run after we gave up);
+//! 2. runs the crate call on a worker thread and waits for it with a deadline; past the
+//!    deadline it completes this process's own pending cookies itself (what
+//!    `dmsetup udevcomplete` does: decrement the semaphore), which lets the crate return;
+//! 3. if even that does not free it, returns `DmError::UdevTimeout` and leaves the thread.
+//!
+//! Without `/run/udev/control` (an initramfs without udev) nothing waits and no random number
+//! is read; `/dev/mapper` nodes must then be made by rewind itself (not in this module).
+//!
+//! # What a VM test must check (this host has no device-mapper)
+//!
+//! - `RealDm` create/load/suspend/resume/remove/table/status against a real kernel, for each
+//!   target in `plan::table`, and that `table(Live)` parses back equal to what was loaded once
+//!   paths are replaced by `major:minor` (the kernel prints numbers; `PO` for persistent stores).
+//! - The merge layout (`-real`, `-cow`, `error`, `snapshot-merge`) reads back as LVM's own:
+//!   `dmsetup info -c -o name,uuid` and `lvs -a` in the guest agree with rewind's names/UUIDs.
+//! - `status` of a merging origin moves to `allocated == metadata`, and `Invalid` after the COW
+//!   is corrupted.
+//! - No udev (busybox initramfs): resume/remove return at once, no SysV semaphore is left in
+//!   `/proc/sysvipc/sem`, and `strace` shows no read of `/dev/random`.
+//! - udev with dm rules (systemd initramfs): resume/remove return after udev completes, and
+//!   `/dev/mapper/NAME` and `/dev/VG/LV` exist afterwards.
+//! - udev without `95-dm-notify.rules`: resume returns after about `udev_timeout` with success
+//!   (cookie completed by rewind), and the semaphore is gone afterwards.
+//! - Remove of a mounted device returns `Busy` with its open count after the crate's retries.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use crate::plan::table::{DevRef, SnapshotStatus, StatusLine, Table, TableError, Target};
+
+/// A device number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DevNum {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl fmt::Display for DevNum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.major, self.minor)
+    }
+}
+
+/// What the kernel says about one device-mapper device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceState {
+    pub name: String,
+    pub uuid: Option<String>,
+    pub dev: DevNum,
+    pub open_count: u32,
+    pub suspended: bool,
+    pub live_table: bool,
+    pub inactive_table: bool,
+}
+
+/// Which of a device's two table slots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    Live,
+    Inactive,
+}
+
+/// Which udev rules may act on a device's events (LVM's `_get_udev_flags`, with udev managing
+/// the nodes). Carried in the cookie of a resume or remove.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UdevRules {
+    /// A visible top-level LV (`vg-root`): every rule runs.
+    All,
+    /// A visible snapshot (`vg-pre`): every rule, but origins win symlink names.
+    LowPriority,
+    /// A layer or hidden LV (`-real`, `-cow`): only `/dev/mapper` content.
+    DmOnly,
+}
+
+/// How a wait for udev ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UdevWait {
+    /// No udev (`/run/udev/control` absent): nothing to wait for.
+    NotRunning,
+    /// udev's event queue is empty.
+    Settled,
+    /// The queue was still busy at the deadline.
+    TimedOut,
+}
+
+/// Device-mapper errors, each naming the device.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DmError {
+    #[error("cannot open /dev/mapper/control: {0}")]
+    Control(String),
+    #[error("device-mapper device {name} does not exist")]
+    NoSuchDevice { name: String },
+    #[error("device-mapper device {name} (uuid {uuid}) cannot be created: name or uuid in use")]
+    Exists { name: String, uuid: String },
+    #[error("device-mapper device {name} is open {open_count} time(s)")]
+    Busy { name: String, open_count: u32 },
+    #[error("device-mapper device {name} has no table to resume")]
+    NoTable { name: String },
+    #[error("device-mapper table for {name} is invalid: {source}")]
+    BadTable { name: String, source: TableError },
+    #[error("device-mapper table for {name} refers to missing device {dev}")]
+    MissingDevice { name: String, dev: String },
+    #[error("device-mapper device {name} reported a table rewind cannot read: {source}")]
+    ReadTable { name: String, source: TableError },
+    #[error("device-mapper {op} of {name} failed: {message}")]
+    Kernel {
+        name: String,
+        op: &'static str,
+        message: String,
+    },
+    #[error("device-mapper {op} of {name}: udev did not complete within {waited_ms} ms")]
+    UdevTimeout {
+        name: String,
+        op: &'static str,
+        waited_ms: u128,
+    },
+    #[error(
+        "device-mapper {op} of {name} not done: the kernel's random pool is not ready (udev cookie)"
+    )]
+    EntropyTimeout { name: String, op: &'static str },
+    #[error("device-mapper {op} of {name}: injected crash")]
+    Injected { name: String, op: &'static str },
+}
+
+/// The operations a plan executes. Names are device-mapper names (`vg-root-real`).
+pub trait DeviceMapper {
+    /// Every device-mapper device, sorted by name.
+    fn list(&mut self) -> Result<Vec<DeviceState>, DmError>;
+    /// One device, or `None` if there is none of that name.
+    fn info(&mut self, name: &str) -> Result<Option<DeviceState>, DmError>;
+    /// A new device with no table (the kernel creates it suspended).
+    fn create(&mut self, name: &str, uuid: &str) -> Result<DevNum, DmError>;
+    /// Loads `table` into the inactive slot.
+    fn load(&mut self, name: &str, table: &Table) -> Result<(), DmError>;
+    /// Suspends (flushing I/O).
+    fn suspend(&mut self, name: &str) -> Result<(), DmError>;
+    /// Swaps in the inactive table, if any, and resumes.
+    fn resume(&mut self, name: &str, rules: UdevRules) -> Result<(), DmError>;
+    /// Removes the device; fails if it is open.
+    fn remove(&mut self, name: &str, rules: UdevRules) -> Result<(), DmError>;
+    /// The live or inactive table (empty when there is none).
+    fn table(&mut self, name: &str, slot: Slot) -> Result<Table, DmError>;
+    /// The live table's status lines.
+    fn status(&mut self, name: &str) -> Result<Vec<StatusLine>, DmError>;
+    /// Waits, at most `timeout`, for udev to finish its queued events.
+    fn wait_for_udev(&mut self, timeout: Duration) -> Result<UdevWait, DmError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real implementation.
+
+const UDEV_CONTROL: &str = "/run/udev/control";
+const UDEV_QUEUE: &str = "/run/udev/queue";
+const SYSVIPC_SEM: &str = "/proc/sysvipc/sem";
+/// `DM_COOKIE_MAGIC` (libdm `libdevmapper.h`): the high 16 bits of every cookie's IPC key.
+const DM_COOKIE_MAGIC: u32 = 0x0D4D;
+
+/// The kernel's device-mapper, through the devicemapper crate.
+pub struct RealDm {
+    dm: Arc<devicemapper::DM>,
+    udev_timeout: Duration,
+}
+
+impl fmt::Debug for RealDm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RealDm")
+            .field("udev_timeout", &self.udev_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The errno of a failed ioctl, if that is what failed.
+fn errno_of(e: &devicemapper::DmError) -> Option<nix::errno::Errno> {
+    match e {
+        devicemapper::DmError::Core(devicemapper::errors::Error::Ioctl(_, _, _, errno)) => {
+            Some(**errno)
+        }
+        _ => None,
+    }
+}
+
+fn kernel_err(name: &str, op: &'static str, e: &devicemapper::DmError) -> DmError {
+    match errno_of(e) {
+        Some(nix::errno::Errno::ENXIO) => {
+            return DmError::NoSuchDevice {
+                name: name.to_owned(),
+            };
+        }
+        Some(nix::errno::Errno::EBUSY) if op == "remove" => {
+            // The open count is filled in by the caller.
+            return DmError::Busy {
+                name: name.to_owned(),
+                open_count: 0,
+            };
+        }
+        _ => {}
+    }
+    DmError::Kernel {
+        name: name.to_owned(),
+        op,
+        message: e.to_string(),
+    }
+}
+
+fn udev_running() -> bool {
+    Path::new(UDEV_CONTROL).exists()
+}
+
+fn udev_flags(rules: UdevRules) -> devicemapper::DmUdevFlags {
+    use devicemapper::DmUdevFlags as F;
+    // LVM sets LIBRARY_FALLBACK off-switch when udev manages nodes (its default).
+    let base = F::DM_UDEV_DISABLE_LIBRARY_FALLBACK;
+    match rules {
+        UdevRules::All => base,
+        UdevRules::LowPriority => base | F::DM_UDEV_LOW_PRIORITY_FLAG,
+        UdevRules::DmOnly => {
+            base | F::DM_UDEV_DISABLE_SUBSYSTEM_RULES_FLAG
+                | F::DM_UDEV_DISABLE_DISK_RULES_FLAG
+                | F::DM_UDEV_DISABLE_OTHER_RULES_FLAG
+        }
+    }
+}
+
+/// True once the kernel's CRNG is initialised; never blocks.
+fn crng_ready() -> bool {
+    let mut b = [0u8; 1];
+    // SAFETY: `b` is a valid, writable buffer of the length passed; GRND_NONBLOCK makes the
+    // call return EAGAIN instead of sleeping.
+    let r =
+        unsafe { nix::libc::getrandom(b.as_mut_ptr().cast(), b.len(), nix::libc::GRND_NONBLOCK) };
+    r == 1
+}
+
+/// One row of `/proc/sysvipc/sem`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SemRow {
+    key: u32,
+    semid: i32,
+    cuid: u32,
+}
+
+/// Parses `/proc/sysvipc/sem` (`key semid perms nsems uid gid cuid cgid otime ctime`).
+fn parse_sysvipc_sem(text: &str) -> Vec<SemRow> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_ascii_whitespace().collect();
+            let key = f.first()?.parse::<i64>().ok()?;
+            Some(SemRow {
+                // keys are printed as signed ints; the cookie magic makes them positive anyway
+                key: key as u32,
+                semid: f.get(1)?.parse().ok()?,
+                cuid: f.get(6)?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// This process's dm cookies still waiting for udev.
+fn own_cookies(rows: &[SemRow], euid: u32) -> impl Iterator<Item = &SemRow> {
+    rows.iter()
+        .filter(move |r| r.key >> 16 == DM_COOKIE_MAGIC && r.cuid == euid)
+}
+
+/// Completes this process's pending dm cookies, as `dmsetup udevcomplete` would. Only
+/// semaphores last touched by this process (`GETPID`) are completed, so another process's
+/// cookie (lvm running beside us) is left alone. Returns how many were completed.
+fn complete_own_cookies() -> usize {
+    let Ok(text) = std::fs::read_to_string(SYSVIPC_SEM) else {
+        return 0;
+    };
+    let rows = parse_sysvipc_sem(&text);
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { nix::libc::geteuid() };
+    let pid = i32::try_from(std::process::id()).unwrap_or(-1);
+    let mut done = 0;
+    for row in own_cookies(&rows, euid) {
+        // SAFETY: GETPID and GETVAL take no fourth argument and only read the semaphore set;
+        // a stale or foreign semid makes the call fail with -1, which is checked.
+        let (last_pid, val) = unsafe {
+            (
+                nix::libc::semctl(row.semid, 0, nix::libc::GETPID),
+                nix::libc::semctl(row.semid, 0, nix::libc::GETVAL),
+            )
+        };
+        if last_pid != pid || val <= 0 {
+            continue;
+        }
+        let mut op = nix::libc::sembuf {
+            sem_num: 0,
+            sem_op: -1,
+            sem_flg: nix::libc::IPC_NOWAIT as i16,
+        };
+        // SAFETY: `op` is one valid sembuf and we pass a count of 1; IPC_NOWAIT keeps the call
+        // from blocking; failure (-1) is tolerated: the semaphore may be gone already.
+        if unsafe { nix::libc::semop(row.semid, &mut op, 1) } == 0 {
+            log::warn!(
+                "completed udev cookie 0x{:x} ourselves: udev did not",
+                row.key
+            );
+            done += 1;
+        }
+    }
+    done
+}
+
+impl RealDm {
+    /// Opens `/dev/mapper/control`. `udev_timeout` bounds each wait for udev (and for the
+    /// random pool, when a cookie is needed).
+    pub fn new(udev_timeout: Duration) -> Result<Self, DmError> {
+        let dm = devicemapper::DM::new().map_err(|e| DmError::Control(e.to_string()))?;
+        Ok(RealDm {
+            dm: Arc::new(dm),
+            udev_timeout,
+        })
+    }
+
+    fn id(name: &str) -> Result<&devicemapper::DmName, DmError> {
+        devicemapper::DmName::new(name).map_err(|e| DmError::Kernel {
+            name: name.to_owned(),
+            op: "name check",
+            message: e.to_string(),
+        })
+    }
+
+    fn state(info: &devicemapper::DeviceInfo, fallback: &str) -> DeviceState {
+        use devicemapper::DmFlags as F;
+        let flags = info.flags();
+        DeviceState {
+            name: info
+                .name()
+                .map_or_else(|| fallback.to_owned(), |n| n.to_string()),
+            uuid: info.uuid().map(|u| u.to_string()),
+            dev: DevNum {
+                major: info.device().major,
+                minor: info.device().minor,
+            },
+            open_count: u32::try_from(info.open_count()).unwrap_or(0),
+            suspended: flags.contains(F::DM_SUSPEND),
+            live_table: flags.contains(F::DM_ACTIVE_PRESENT),
+            inactive_table: flags.contains(F::DM_INACTIVE_PRESENT),
+        }
+    }
+
+    /// Runs a call that may take a udev cookie, bounded as the module documentation describes.
+    fn cookie_call(
+        &self,
+        name: &str,
+        op: &'static str,
+        rules: UdevRules,
+        call: fn(
+            &devicemapper::DM,
+            &devicemapper::DmName,
+            devicemapper::DmOptions,
+        ) -> devicemapper::DmResult<()>,
+    ) -> Result<(), DmError> {
+        let options = devicemapper::DmOptions::default().set_udev_flags(udev_flags(rules));
+        let dm_name = Self::id(name)?.to_owned();
+        if !udev_running() {
+            return call(&self.dm, &dm_name, options).map_err(|e| kernel_err(name, op, &e));
+        }
+        let start = Instant::now();
+        let deadline = start + self.udev_timeout;
+        while !crng_ready() {
+            if Instant::now() >= deadline {
+                return Err(DmError::EntropyTimeout {
+                    name: name.to_owned(),
+                    op,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let (tx, rx) = mpsc::channel();
+        let dm = Arc::clone(&self.dm);
+        let spawned = std::thread::Builder::new()
+            .name(format!("dm-{op}"))
+            .spawn(move || {
+                let _ = tx.send(call(&dm, &dm_name, options));
+            });
+        if let Err(e) = spawned {
+            return Err(DmError::Kernel {
+                name: name.to_owned(),
+                op,
+                message: format!("cannot start worker thread: {e}"),
+            });
+        }
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let result = match rx.recv_timeout(wait) {
+            Ok(r) => r,
+            Err(_) => {
+                log::warn!("{op} of {name}: udev has not completed after {wait:?}");
+                complete_own_cookies();
+                match rx.recv_timeout(Duration::from_secs(2)) {
+                    Ok(r) => r,
+                    Err(_) => {
+                        return Err(DmError::UdevTimeout {
+                            name: name.to_owned(),
+                            op,
+                            waited_ms: start.elapsed().as_millis(),
+                        });
+                    }
+                }
+            }
+        };
+        result.map_err(|e| kernel_err(name, op, &e))
+    }
+}
+
+fn resume_call(
+    dm: &devicemapper::DM,
+    name: &devicemapper::DmName,
+    options: devicemapper::DmOptions,
+) -> devicemapper::DmResult<()> {
+    dm.device_suspend(&devicemapper::DevId::Name(name), options)
+        .map(|_| ())
+}
+
+fn remove_call(
+    dm: &devicemapper::DM,
+    name: &devicemapper::DmName,
+    options: devicemapper::DmOptions,
+) -> devicemapper::DmResult<()> {
+    // The crate retries EBUSY 4 more times, 200 ms apart.
+    dm.device_remove(&devicemapper::DevId::Name(name), options)
+        .map(|_| ())
+}
+
+impl DeviceMapper for RealDm {
+    fn list(&mut self) -> Result<Vec<DeviceState>, DmError> {
+        let names = self
+            .dm
+            .list_devices()
+            .map_err(|e| kernel_err("(all)", "list", &e))?;
+        let mut out = Vec::new();
+        for (name, _, _) in names {
+            // A device removed between list and info is simply skipped.
+            if let Some(s) = self.info(&name.to_string())? {
+                out.push(s);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    fn info(&mut self, name: &str) -> Result<Option<DeviceState>, DmError> {
+        match self
+            .dm
+            .device_info(&devicemapper::DevId::Name(Self::id(name)?))
+        {
+            Ok(info) => Ok(Some(Self::state(&info, name))),
+            Err(e) => match kernel_err(name, "info", &e) {
+                DmError::NoSuchDevice { .. } => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    fn create(&mut self, name: &str, uuid: &str) -> Result<DevNum, DmError> {
+        let dm_uuid = devicemapper::DmUuid::new(uuid).map_err(|e| DmError::Kernel {
+            name: name.to_owned(),
+            op: "uuid check",
+            message: e.to_string(),
+        })?;
+        let info = self
+            .dm
+            .device_create(
+                Self::id(name)?,
+                Some(dm_uuid),
+                devicemapper::DmOptions::default(),
+            )
+            .map_err(|e| {
+                if errno_of(&e) == Some(nix::errno::Errno::EBUSY) {
+                    DmError::Exists {
+                        name: name.to_owned(),
+                        uuid: uuid.to_owned(),
+                    }
+                } else {
+                    kernel_err(name, "create", &e)
+                }
+            })?;
+        Ok(DevNum {
+            major: info.device().major,
+            minor: info.device().minor,
+        })
+    }
+
+    fn load(&mut self, name: &str, table: &Table) -> Result<(), DmError> {
+        table.check().map_err(|source| DmError::BadTable {
+            name: name.to_owned(),
+            source,
+        })?;
+        self.dm
+            .table_load(
+                &devicemapper::DevId::Name(Self::id(name)?),
+                &table.to_tuples(),
+                devicemapper::DmOptions::default(),
+            )
+            .map(|_| ())
+            .map_err(|e| kernel_err(name, "load", &e))
+    }
+
+    fn suspend(&mut self, name: &str) -> Result<(), DmError> {
+        // With DM_SUSPEND set the crate takes no udev cookie.
+        let options =
+            devicemapper::DmOptions::default().set_flags(devicemapper::DmFlags::DM_SUSPEND);
+        self.dm
+            .device_suspend(&devicemapper::DevId::Name(Self::id(name)?), options)
+            .map(|_| ())
+            .map_err(|e| kernel_err(name, "suspend", &e))
+    }
+
+    fn resume(&mut self, name: &str, rules: UdevRules) -> Result<(), DmError> {
+        self.cookie_call(name, "resume", rules, resume_call)
+    }
+
+    fn remove(&mut self, name: &str, rules: UdevRules) -> Result<(), DmError> {
+        match self.cookie_call(name, "remove", rules, remove_call) {
+            Err(DmError::Busy { .. }) => {
+                // Still open after the crate's retries: report who holds it, as far as we know.
+                let open_count = self.info(name)?.map_or(0, |s| s.open_count);
+                Err(DmError::Busy {
+                    name: name.to_owned(),
+                    open_count,
+                })
+            }
+            other => other,
+        }
+    }
+
+    fn table(&mut self, name: &str, slot: Slot) -> Result<Table, DmError> {
+        use devicemapper::DmFlags as F;
+        let flags = match slot {
+            Slot::Live => F::DM_STATUS_TABLE,
+            Slot::Inactive => F::DM_STATUS_TABLE | F::DM_QUERY_INACTIVE_TABLE,
+        };
+        let (_, lines) = self
+            .dm
+            .table_status(
+                &devicemapper::DevId::Name(Self::id(name)?),
+                devicemapper::DmOptions::default().set_flags(flags),
+            )
+            .map_err(|e| kernel_err(name, "table", &e))?;
+        Table::from_tuples(&lines).map_err(|source| DmError::ReadTable {
+            name: name.to_owned(),
+            source,
+        })
+    }
+
+    fn status(&mut self, name: &str) -> Result<Vec<StatusLine>, DmError> {
+        let (_, lines) = self
+            .dm
+            .table_status(
+                &devicemapper::DevId::Name(Self::id(name)?),
+                devicemapper::DmOptions::default().set_flags(devicemapper::DmFlags::DM_NOFLUSH),
+            )
+            .map_err(|e| kernel_err(name, "status", &e))?;
+        Ok(lines
+            .into_iter()
+            .map(|(start, length, target_type, params)| StatusLine {
+                start,
+                length,
+                target_type,
+                params,
+            })
+            .collect())
+    }
+
+    fn wait_for_udev(&mut self, timeout: Duration) -> Result<UdevWait, DmError> {
+        // systemd-udevd keeps /run/udev/queue while events are queued (what `udevadm settle`
+        // checks). Our own events were already waited for through their cookies.
+        if !udev_running() {
+            return Ok(UdevWait::NotRunning);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            if !Path::new(UDEV_QUEUE).exists() {
+                return Ok(UdevWait::Settled);
+            }
+            if Instant::now() >= deadline {
+                return Ok(UdevWait::TimedOut);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The recording fake.
+
+/// One call made to the fake, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Call {
+    List,
+    Info { name: String },
+    Create { name: String, uuid: String },
+    Load { name: String, table: Table },
+    Suspend { name: String },
+    Resume { name: String, rules: UdevRules },
+    Remove { name: String, rules: UdevRules },
+    Table { name: String, slot: Slot },
+    Status { name: String },
+    WaitForUdev { timeout: Duration },
+}
+
+impl Call {
+    fn mutates(&self) -> bool {
+        matches!(
+            self,
+            Call::Create { .. }
+                | Call::Load { .. }
+                | Call::Suspend { .. }
+                | Call::Resume { .. }
+                | Call::Remove { .. }
+        )
+    }
+
+    fn op_name(&self) -> (&'static str, &str) {
+        match self {
+            Call::List => ("list", "(all)"),
+            Call::Info { name } => ("info", name),
+            Call::Create { name, .. } => ("create", name),
+            Call::Load { name, .. } => ("load", name),
+            Call::Suspend { name } => ("suspend", name),
+            Call::Resume { name, .. } => ("resume", name),
+            Call::Remove { name, .. } => ("remove", name),
+            Call::Table { name, .. } => ("table", name),
+            Call::Status { name } => ("status", name),
+            Call::WaitForUdev { .. } => ("udev wait", "(all)"),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct FakeDevice {
+    uuid: String,
+    dev: DevNum,
+    live: Table,
+    inactive: Option<Table>,
+    suspended: bool,
+    holders: u32,
+    snapshot_status: Option<SnapshotStatus>,
+}
+
+/// An in-memory device-mapper that records every call and fails the way the kernel does:
+/// unknown devices (ENXIO), duplicate names or UUIDs (EBUSY), tables naming missing devices,
+/// resume with no table (EINVAL), and removing an open device (EBUSY). A device is open when
+/// something holds it (`set_holders`, e.g. a mount) or when another device's live or inactive
+/// table refers to it, as in the kernel, where a loaded table opens its devices. Two snapshot
+/// targets on one COW follow dm-snap.c's handover rules: the new one can only be resumed while
+/// the old one is suspended, the old one cannot resume while the new one waits, a third is
+/// refused at load, and the old one reports `Invalid` after the handover.
+#[derive(Clone, Debug)]
+pub struct FakeDm {
+    devices: BTreeMap<String, FakeDevice>,
+    disks: BTreeMap<String, DevNum>,
+    next_minor: u32,
+    calls: Vec<Call>,
+    mutations: usize,
+    crash_after: Option<usize>,
+    crashed: bool,
+    udev: UdevWait,
+}
+
+/// The major number the fake gives its devices.
+pub const FAKE_DM_MAJOR: u32 = 253;
+
+impl Default for FakeDm {
+    fn default() -> Self {
+        FakeDm {
+            devices: BTreeMap::new(),
+            disks: BTreeMap::new(),
+            next_minor: 0,
+            calls: Vec::new(),
+            mutations: 0,
+            crash_after: None,
+            crashed: false,
+            udev: UdevWait::NotRunning,
+        }
+    }
+}
+
+impl FakeDm {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes a non-dm block device known, by path and number (tables may use either).
+    pub fn add_disk(&mut self, path: &str, dev: DevNum) {
+        self.disks.insert(path.to_owned(), dev);
+    }
+
+    /// Sets how many outside holders (mounts, open files) keep `name` open.
+    pub fn set_holders(&mut self, name: &str, holders: u32) {
+        if let Some(d) = self.devices.get_mut(name) {
+            d.holders = holders;
+        }
+    }
+
+    /// Sets what a `snapshot`/`snapshot-merge` line of `name` reports (default `Unknown`).
+    pub fn set_snapshot_status(&mut self, name: &str, status: SnapshotStatus) {
+        if let Some(d) = self.devices.get_mut(name) {
+            d.snapshot_status = Some(status);
+        }
+    }
+
+    /// What `wait_for_udev` answers.
+    pub fn set_udev(&mut self, udev: UdevWait) {
+        self.udev = udev;
+    }
+
+    /// After `n` more successful mutating calls, the next one fails with `Injected` and is not
+    /// applied; every call then fails until `restart`. Models killing the executor at step N.
+    pub fn crash_after(&mut self, n: usize) {
+        self.crash_after = Some(self.mutations + n);
+    }
+
+    /// A new process starts: the crash is over, the kernel state stays.
+    pub fn restart(&mut self) {
+        self.crash_after = None;
+        self.crashed = false;
+    }
+
+    /// Every call so far, in order.
+    pub fn calls(&self) -> &[Call] {
+        &self.calls
+    }
+
+    /// Only the calls that change state.
+    pub fn mutating_calls(&self) -> Vec<&Call> {
+        self.calls.iter().filter(|c| c.mutates()).collect()
+    }
+
+    /// Forgets the recorded calls (the state stays).
+    pub fn clear_calls(&mut self) {
+        self.calls.clear();
+    }
+
+    /// The live table of `name`, if the device exists.
+    pub fn live_table(&self, name: &str) -> Option<&Table> {
+        self.devices.get(name).map(|d| &d.live)
+    }
+
+    fn record(&mut self, call: Call) -> Result<(), DmError> {
+        let (op, name) = call.op_name();
+        let injected = DmError::Injected {
+            name: name.to_owned(),
+            op,
+        };
+        let mutates = call.mutates();
+        self.calls.push(call);
+        if self.crashed {
+            return Err(injected);
+        }
+        if mutates {
+            if self.crash_after == Some(self.mutations) {
+                self.crashed = true;
+                return Err(injected);
+            }
+            self.mutations += 1;
+        }
+        Ok(())
+    }
+
+    fn get(&self, name: &str) -> Result<&FakeDevice, DmError> {
+        self.devices.get(name).ok_or_else(|| DmError::NoSuchDevice {
+            name: name.to_owned(),
+        })
+    }
+
+    /// The dm device (by name) a table reference points at, or `Ok(None)` for a known disk.
+    fn resolve(&self, r: &DevRef) -> Option<Option<&str>> {
+        match r {
+            DevRef::Number { major, minor } => {
+                let n = DevNum {
+                    major: *major,
+                    minor: *minor,
+                };
+                if let Some((name, _)) = self.devices.iter().find(|(_, d)| d.dev == n) {
+                    return Some(Some(name));
+                }
+                self.disks.values().any(|d| *d == n).then_some(None)
+            }
+            DevRef::Path(p) => {
+                let dm = p
+                    .strip_prefix("/dev/mapper/")
+                    .and_then(|n| self.devices.get_key_value(n).map(|(k, _)| k.as_str()))
+                    .or_else(|| {
+                        let minor = p.strip_prefix("/dev/dm-")?.parse::<u32>().ok()?;
+                        self.devices
+                            .iter()
+                            .find(|(_, d)| d.dev.minor == minor)
+                            .map(|(k, _)| k.as_str())
+                    });
+                match dm {
+                    Some(n) => Some(Some(n)),
+                    None => self.disks.contains_key(p).then_some(None),
+                }
+            }
+        }
+    }
+
+    /// A canonical key for the device a reference points at (`dm:NAME` or the disk's number).
+    fn dev_key(&self, r: &DevRef) -> Option<String> {
+        match self.resolve(r)? {
+            Some(name) => Some(format!("dm:{name}")),
+            None => Some(match r {
+                DevRef::Path(p) => self
+                    .disks
+                    .get(p)
+                    .map_or_else(|| p.clone(), |d| d.to_string()),
+                DevRef::Number { major, minor } => format!("{major}:{minor}"),
+            }),
+        }
+    }
+
+    /// The COW device of a table's `snapshot`/`snapshot-merge` line, if it has one.
+    fn snapshot_cow(&self, t: &Table) -> Option<String> {
+        t.lines.iter().find_map(|l| match &l.target {
+            Target::Snapshot(a) | Target::SnapshotMerge(a) => self.dev_key(&a.cow),
+            _ => None,
+        })
+    }
+
+    /// Other devices whose live (`live == true`) or inactive table is a snapshot of `cow`.
+    fn sharing_cow(&self, name: &str, cow: &str, live: bool) -> Vec<String> {
+        self.devices
+            .iter()
+            .filter(|(n, _)| n.as_str() != name)
+            .filter(|(_, d)| {
+                let t = if live {
+                    Some(&d.live)
+                } else {
+                    d.inactive.as_ref()
+                };
+                t.and_then(|t| self.snapshot_cow(t)).as_deref() == Some(cow)
+            })
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    fn open_count(&self, name: &str) -> u32 {
+        let Some(dev) = self.devices.get(name) else {
+            return 0;
+        };
+        let mut count = dev.holders;
+        for (other, d) in &self.devices {
+            if other == name {
+                continue;
+            }
+            for t in std::iter::once(&d.live).chain(d.inactive.as_ref()) {
+                for line in &t.lines {
+                    for r in line.target.devices() {
+                        if self.resolve(r) == Some(Some(name)) {
+                            count += 1;
+                        }
+                    }
+                }
+            }
+        }
+        count
+    }
+
+    fn state(&self, name: &str, d: &FakeDevice) -> DeviceState {
+        DeviceState {
+            name: name.to_owned(),
+            uuid: (!d.uuid.is_empty()).then(|| d.uuid.clone()),
+            dev: d.dev,
+            open_count: self.open_count(name),
+            suspended: d.suspended,
+            live_table: !d.live.lines.is_empty(),
+            inactive_table: d.inactive.is_some(),
+        }
+    }
+}
+
+impl DeviceMapper for FakeDm {
+    fn list(&mut self) -> Result<Vec<DeviceState>, DmError> {
+        self.record(Call::List)?;
+        Ok(self.devices.iter().map(|(n, d)| self.state(n, d)).collect())
+    }
+
+    fn info(&mut self, name: &str) -> Result<Option<DeviceState>, DmError> {
+        self.record(Call::Info {
+            name: name.to_owned(),
+        })?;
+        Ok(self.devices.get(name).map(|d| self.state(name, d)))
+    }
+
+    fn create(&mut self, name: &str, uuid: &str) -> Result<DevNum, DmError> {
+        self.record(Call::Create {
+            name: name.to_owned(),
+            uuid: uuid.to_owned(),
+        })?;
+        if name.is_empty() || name.len() > 127 || name.contains('/') || uuid.len() > 128 {
+            return Err(DmError::Kernel {
+                name: name.to_owned(),
+                op: "create",
+                message: "EINVAL: bad name or uuid".into(),
+            });
+        }
+        if self.devices.contains_key(name)
+            || (!uuid.is_empty() && self.devices.values().any(|d| d.uuid == uuid))
+        {
+            return Err(DmError::Exists {
+                name: name.to_owned(),
+                uuid: uuid.to_owned(),
+            });
+        }
+        let dev = DevNum {
+            major: FAKE_DM_MAJOR,
+            minor: self.next_minor,
+        };
+        self.next_minor += 1;
+        self.devices.insert(
+            name.to_owned(),
+            FakeDevice {
+                uuid: uuid.to_owned(),
+                dev,
+                live: Table::default(),
+                inactive: None,
+                suspended: true,
+                holders: 0,
+                snapshot_status: None,
+            },
+        );
+        Ok(dev)
+    }
+
+    fn load(&mut self, name: &str, table: &Table) -> Result<(), DmError> {
+        self.record(Call::Load {
+            name: name.to_owned(),
+            table: table.clone(),
+        })?;
+        self.get(name)?;
+        let bad = |source| DmError::BadTable {
+            name: name.to_owned(),
+            source,
+        };
+        if table.lines.is_empty() {
+            return Err(bad(TableError::Empty));
+        }
+        table.check().map_err(bad)?;
+        for line in &table.lines {
+            for r in line.target.devices() {
+                match self.resolve(r) {
+                    None => {
+                        return Err(DmError::MissingDevice {
+                            name: name.to_owned(),
+                            dev: r.to_string(),
+                        });
+                    }
+                    Some(Some(n)) if n == name => {
+                        return Err(DmError::Kernel {
+                            name: name.to_owned(),
+                            op: "load",
+                            message: "EINVAL: table refers to the device itself".into(),
+                        });
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        if let Some(cow) = self.snapshot_cow(table)
+            && !self.sharing_cow(name, &cow, false).is_empty()
+        {
+            // dm-snap.c register_snapshot: a COW can pass from one snapshot to one other only.
+            return Err(DmError::Kernel {
+                name: name.to_owned(),
+                op: "load",
+                message: "EINVAL: more than one snapshot is being handed over".into(),
+            });
+        }
+        if let Some(d) = self.devices.get_mut(name) {
+            d.inactive = Some(table.clone());
+        }
+        Ok(())
+    }
+
+    fn suspend(&mut self, name: &str) -> Result<(), DmError> {
+        self.record(Call::Suspend {
+            name: name.to_owned(),
+        })?;
+        self.get(name)?;
+        if let Some(d) = self.devices.get_mut(name) {
+            d.suspended = true;
+        }
+        Ok(())
+    }
+
+    fn resume(&mut self, name: &str, rules: UdevRules) -> Result<(), DmError> {
+        self.record(Call::Resume {
+            name: name.to_owned(),
+            rules,
+        })?;
+        let d = self.get(name)?;
+        if d.inactive.is_none() && d.live.lines.is_empty() {
+            return Err(DmError::NoTable {
+                name: name.to_owned(),
+            });
+        }
+        // dm-snap.c snapshot_preresume/snapshot_resume: two snapshot targets on one COW hand
+        // the exceptions over from the active one (source) to the new one (destination).
+        let einval = |message: &str| DmError::Kernel {
+            name: name.to_owned(),
+            op: "resume",
+            message: format!("EINVAL: {message}"),
+        };
+        let mut sources = Vec::new();
+        match &d.inactive {
+            Some(new) => {
+                if let Some(cow) = self.snapshot_cow(new) {
+                    sources = self.sharing_cow(name, &cow, true);
+                    if sources
+                        .iter()
+                        .any(|s| self.devices.get(s).is_some_and(|d| !d.suspended))
+                    {
+                        return Err(einval(
+                            "unable to perform snapshot handover until source is suspended",
+                        ));
+                    }
+                }
+            }
+            None => {
+                if let Some(cow) = self.snapshot_cow(&d.live)
+                    && !self.sharing_cow(name, &cow, false).is_empty()
+                {
+                    return Err(einval(
+                        "unable to resume snapshot source until handover completes",
+                    ));
+                }
+            }
+        }
+        for src in sources {
+            // __handover_exceptions leaves the source invalid.
+            if let Some(d) = self.devices.get_mut(&src) {
+                d.snapshot_status = Some(SnapshotStatus::Invalid);
+            }
+        }
+        if let Some(d) = self.devices.get_mut(name) {
+            if let Some(t) = d.inactive.take() {
+                d.live = t;
+            }
+            d.suspended = false;
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, name: &str, rules: UdevRules) -> Result<(), DmError> {
+        self.record(Call::Remove {
+            name: name.to_owned(),
+            rules,
+        })?;
+        self.get(name)?;
+        let open_count = self.open_count(name);
+        if open_count > 0 {
+            return Err(DmError::Busy {
+                name: name.to_owned(),
+                open_count,
+            });
+        }
+        self.devices.remove(name);
+        Ok(())
+    }
+
+    fn table(&mut self, name: &str, slot: Slot) -> Result<Table, DmError> {
+        self.record(Call::Table {
+            name: name.to_owned(),
+            slot,
+        })?;
+        let d = self.get(name)?;
+        Ok(match slot {
+            Slot::Live => d.live.clone(),
+            Slot::Inactive => d.inactive.clone().unwrap_or_default(),
+        })
+    }
+
+    fn status(&mut self, name: &str) -> Result<Vec<StatusLine>, DmError> {
+        self.record(Call::Status {
+            name: name.to_owned(),
+        })?;
+        let d = self.get(name)?;
+        Ok(d.live
+            .lines
+            .iter()
+            .map(|l| {
+                let ty = l.target.target_type();
+                let params = match ty {
+                    "snapshot" | "snapshot-merge" => d
+                        .snapshot_status
+                        .unwrap_or(SnapshotStatus::Unknown)
+                        .to_string(),
+                    _ => String::new(),
+                };
+                StatusLine {
+                    start: l.start,
+                    length: l.length,
+                    target_type: ty.to_owned(),
+                    params,
+                }
+            })
+            .collect())
+    }
+
+    fn wait_for_udev(&mut self, timeout: Duration) -> Result<UdevWait, DmError> {
+        self.record(Call::WaitForUdev { timeout })?;
+        Ok(self.udev)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::plan::table::SnapshotArgs;
+
+    const SDA: DevNum = DevNum { major: 8, minor: 0 };
+
+    fn linear(dev: DevRef, len: u64) -> Table {
+        Table::single(len, Target::Linear { dev, offset: 2048 })
+    }
+
+    fn num(d: DevNum) -> DevRef {
+        DevRef::Number {
+            major: d.major,
+            minor: d.minor,
+        }
+    }
+
+    fn fake() -> FakeDm {
+        let mut f = FakeDm::new();
+        f.add_disk("/dev/sda", SDA);
+        f
+    }
+
+    /// The merge layout of LVM-NOTES.md: root-real, pre-cow, pre (error), root (snapshot-merge).
+    fn merge_layout(f: &mut FakeDm) -> (DevNum, DevNum) {
+        let real = f.create("vg-root-real", "LVM-a-real").unwrap();
+        f.load("vg-root-real", &linear(num(SDA), 100)).unwrap();
+        f.resume("vg-root-real", UdevRules::DmOnly).unwrap();
+        let cow = f.create("vg-pre-cow", "LVM-b-cow").unwrap();
+        f.load("vg-pre-cow", &linear(DevRef::Path("/dev/sda".into()), 10))
+            .unwrap();
+        f.resume("vg-pre-cow", UdevRules::DmOnly).unwrap();
+        f.create("vg-pre", "LVM-b").unwrap();
+        f.load("vg-pre", &Table::single(100, Target::Error))
+            .unwrap();
+        f.resume("vg-pre", UdevRules::LowPriority).unwrap();
+        f.create("vg-root", "LVM-a").unwrap();
+        let merge = Target::SnapshotMerge(SnapshotArgs::persistent(num(real), num(cow), 8));
+        f.load("vg-root", &Table::single(100, merge)).unwrap();
+        f.resume("vg-root", UdevRules::All).unwrap();
+        (real, cow)
+    }
+
+    #[test]
+    fn create_load_resume_swaps_tables() {
+        let mut f = fake();
+        let dev = f.create("vg-root", "LVM-x").unwrap();
+        assert_eq!(
+            dev,
+            DevNum {
+                major: 253,
+                minor: 0
+            }
+        );
+        let st = f.info("vg-root").unwrap().unwrap();
+        assert!(st.suspended && !st.live_table && !st.inactive_table);
+        let t = linear(num(SDA), 100);
+        f.load("vg-root", &t).unwrap();
+        assert_eq!(f.table("vg-root", Slot::Inactive).unwrap(), t);
+        assert_eq!(f.table("vg-root", Slot::Live).unwrap(), Table::default());
+        f.resume("vg-root", UdevRules::All).unwrap();
+        assert_eq!(f.table("vg-root", Slot::Live).unwrap(), t);
+        let st = f.info("vg-root").unwrap().unwrap();
+        assert!(!st.suspended && st.live_table && !st.inactive_table);
+        assert_eq!(st.uuid.as_deref(), Some("LVM-x"));
+        // resume again with only a live table: fine, like the kernel
+        f.resume("vg-root", UdevRules::All).unwrap();
+        assert_eq!(f.info("nope").unwrap(), None);
+    }
+
+    #[test]
+    fn kernel_like_failures() {
+        let mut f = fake();
+        f.create("a", "U1").unwrap();
+        assert_eq!(
+            f.create("a", "U2"),
+            Err(DmError::Exists {
+                name: "a".into(),
+                uuid: "U2".into()
+            })
+        );
+        assert!(matches!(f.create("b", "U1"), Err(DmError::Exists { .. })));
+        assert!(matches!(f.create("", "U3"), Err(DmError::Kernel { .. })));
+        assert_eq!(
+            f.load("ghost", &linear(num(SDA), 1)),
+            Err(DmError::NoSuchDevice {
+                name: "ghost".into()
+            })
+        );
+        assert_eq!(
+            f.resume("a", UdevRules::All),
+            Err(DmError::NoTable { name: "a".into() })
+        );
+        assert!(matches!(
+            f.load("a", &Table::default()),
+            Err(DmError::BadTable { .. })
+        ));
+        let gap = Table {
+            lines: vec![crate::plan::table::TableLine {
+                start: 1,
+                length: 1,
+                target: Target::Error,
+            }],
+        };
+        assert!(matches!(f.load("a", &gap), Err(DmError::BadTable { .. })));
+        assert_eq!(
+            f.load("a", &linear(DevRef::Number { major: 8, minor: 9 }, 1)),
+            Err(DmError::MissingDevice {
+                name: "a".into(),
+                dev: "8:9".into()
+            })
+        );
+        assert!(matches!(
+            f.load("a", &linear(DevRef::Path("/dev/mapper/a".into()), 1)),
+            Err(DmError::Kernel { .. })
+        ));
+        assert!(matches!(
+            f.suspend("ghost"),
+            Err(DmError::NoSuchDevice { .. })
+        ));
+        assert!(matches!(
+            f.remove("ghost", UdevRules::All),
+            Err(DmError::NoSuchDevice { .. })
+        ));
+        assert_eq!(
+            DmError::Busy {
+                name: "vg-root".into(),
+                open_count: 2
+            }
+            .to_string(),
+            "device-mapper device vg-root is open 2 time(s)"
+        );
+    }
+
+    #[test]
+    fn open_counts_follow_tables_and_holders() {
+        let mut f = fake();
+        let (real, cow) = merge_layout(&mut f);
+        assert_eq!(f.info("vg-root-real").unwrap().unwrap().open_count, 1);
+        assert_eq!(f.info("vg-pre-cow").unwrap().unwrap().open_count, 1);
+        assert_eq!(
+            f.remove("vg-pre-cow", UdevRules::DmOnly),
+            Err(DmError::Busy {
+                name: "vg-pre-cow".into(),
+                open_count: 1
+            })
+        );
+        f.set_holders("vg-root", 1);
+        assert!(matches!(
+            f.remove("vg-root", UdevRules::All),
+            Err(DmError::Busy { .. })
+        ));
+        // an inactive table holds its devices too: reload root as plain linear over sda
+        f.set_holders("vg-root", 0);
+        f.load(
+            "vg-root",
+            &Table::single(100, Target::SnapshotOrigin { origin: num(real) }),
+        )
+        .unwrap();
+        assert_eq!(f.info("vg-root-real").unwrap().unwrap().open_count, 2);
+        f.load("vg-root", &linear(num(SDA), 100)).unwrap();
+        f.resume("vg-root", UdevRules::All).unwrap();
+        assert_eq!(f.info("vg-root-real").unwrap().unwrap().open_count, 0);
+        assert_eq!(f.info("vg-pre-cow").unwrap().unwrap().open_count, 0);
+        f.remove("vg-pre", UdevRules::LowPriority).unwrap();
+        f.remove("vg-pre-cow", UdevRules::DmOnly).unwrap();
+        f.remove("vg-root-real", UdevRules::DmOnly).unwrap();
+        let names: Vec<String> = f.list().unwrap().into_iter().map(|d| d.name).collect();
+        assert_eq!(names, ["vg-root"]);
+        let _ = cow;
+    }
+
+    #[test]
+    fn snapshot_handover_follows_the_kernel() {
+        let mut f = fake();
+        // Booted system: root = snapshot-origin, pre = snapshot, both active.
+        let real = f.create("vg-root-real", "R").unwrap();
+        f.load("vg-root-real", &linear(num(SDA), 100)).unwrap();
+        f.resume("vg-root-real", UdevRules::DmOnly).unwrap();
+        let cow = f.create("vg-pre-cow", "C").unwrap();
+        f.load("vg-pre-cow", &linear(num(SDA), 10)).unwrap();
+        f.resume("vg-pre-cow", UdevRules::DmOnly).unwrap();
+        let args = SnapshotArgs::persistent(num(real), num(cow), 8);
+        f.create("vg-pre", "P").unwrap();
+        f.load(
+            "vg-pre",
+            &Table::single(100, Target::Snapshot(args.clone())),
+        )
+        .unwrap();
+        f.resume("vg-pre", UdevRules::LowPriority).unwrap();
+        f.create("vg-root", "O").unwrap();
+        f.load(
+            "vg-root",
+            &Table::single(100, Target::SnapshotOrigin { origin: num(real) }),
+        )
+        .unwrap();
+        f.resume("vg-root", UdevRules::All).unwrap();
+
+        // Start the merge: root's new table shares pre's COW.
+        f.load(
+            "vg-root",
+            &Table::single(100, Target::SnapshotMerge(args.clone())),
+        )
+        .unwrap();
+        // a third snapshot on the same COW is refused at load
+        f.create("other", "X").unwrap();
+        assert!(matches!(
+            f.load("other", &Table::single(100, Target::Snapshot(args.clone()))),
+            Err(DmError::Kernel { op: "load", .. })
+        ));
+        // the source cannot resume while the handover waits
+        assert!(matches!(
+            f.resume("vg-pre", UdevRules::LowPriority),
+            Err(DmError::Kernel { op: "resume", .. })
+        ));
+        // the destination needs the source suspended
+        assert!(matches!(
+            f.resume("vg-root", UdevRules::All),
+            Err(DmError::Kernel { op: "resume", .. })
+        ));
+        f.suspend("vg-pre").unwrap();
+        f.resume("vg-root", UdevRules::All).unwrap();
+        assert_eq!(
+            f.status("vg-pre").unwrap()[0].snapshot_status(),
+            Some(Ok(SnapshotStatus::Invalid))
+        );
+        f.load("vg-pre", &Table::single(100, Target::Error))
+            .unwrap();
+        f.resume("vg-pre", UdevRules::LowPriority).unwrap();
+    }
+
+    #[test]
+    fn status_of_snapshot_lines() {
+        let mut f = fake();
+        merge_layout(&mut f);
+        let st = f.status("vg-root").unwrap();
+        assert_eq!(st[0].snapshot_status(), Some(Ok(SnapshotStatus::Unknown)));
+        f.set_snapshot_status(
+            "vg-root",
+            SnapshotStatus::Usage {
+                allocated: 16,
+                total: 1024,
+                metadata: 16,
+            },
+        );
+        let st = f.status("vg-root").unwrap();
+        assert_eq!(st[0].to_string(), "0 100 snapshot-merge 16/1024 16");
+        assert!(st[0].snapshot_status().unwrap().unwrap().merge_done());
+        assert_eq!(f.status("vg-root-real").unwrap()[0].params, "");
+    }
+
+    #[test]
+    fn records_calls_and_crashes_at_step_n() {
+        let mut f = fake();
+        f.crash_after(5);
+        let mut steps = 0;
+        let run = |f: &mut FakeDm, steps: &mut usize| -> Result<(), DmError> {
+            for (name, uuid) in [("a", "UA"), ("b", "UB")] {
+                if f.info(name)?.is_none() {
+                    f.create(name, uuid)?;
+                    *steps += 1;
+                }
+                f.load(name, &linear(num(SDA), 10))?;
+                *steps += 1;
+                f.resume(name, UdevRules::All)?;
+                *steps += 1;
+            }
+            Ok(())
+        };
+        let err = run(&mut f, &mut steps).unwrap_err();
+        assert_eq!(
+            err,
+            DmError::Injected {
+                name: "b".into(),
+                op: "resume"
+            }
+        );
+        assert_eq!(steps, 5);
+        // not applied
+        assert!(f.info("b").is_err());
+        f.restart();
+        assert!(f.info("b").unwrap().unwrap().inactive_table);
+        f.clear_calls();
+        run(&mut f, &mut steps).unwrap();
+        assert_eq!(
+            f.mutating_calls(),
+            vec![
+                &Call::Load {
+                    name: "a".into(),
+                    table: linear(num(SDA), 10)
+                },
+                &Call::Resume {
+                    name: "a".into(),
+                    rules: UdevRules::All
+                },
+                &Call::Load {
+                    name: "b".into(),
+                    table: linear(num(SDA), 10)
+                },
+                &Call::Resume {
+                    name: "b".into(),
+                    rules: UdevRules::All
+                },
+            ]
+        );
+        assert_eq!(f.calls()[0], Call::Info { name: "a".into() });
+    }
+
+    #[test]
+    fn udev_wait_is_configurable() {
+        let mut f = fake();
+        assert_eq!(
+            f.wait_for_udev(Duration::from_secs(1)).unwrap(),
+            UdevWait::NotRunning
+        );
+        f.set_udev(UdevWait::TimedOut);
+        assert_eq!(
+            f.wait_for_udev(Duration::from_secs(1)).unwrap(),
+            UdevWait::TimedOut
+        );
+        assert_eq!(f.calls().len(), 2);
+    }
+
+    #[test]
+    fn sysvipc_rows_and_cookie_filter() {
+        let text = "       key      semid perms      nsems   uid   gid  cuid  cgid      otime      ctime\n\
+                    223150081          3   600          1     0     0     0     0 1700000000 1700000000\n\
+                    223150082          4   600          1  1000  1000  1000  1000          0 1700000000\n\
+                    1234               5   600          1     0     0     0     0          0 1700000000\n\
+                    garbage\n";
+        let rows = parse_sysvipc_sem(text);
+        assert_eq!(rows.len(), 3);
+        assert_eq!(
+            rows[0],
+            SemRow {
+                key: 223150081,
+                semid: 3,
+                cuid: 0
+            }
+        );
+        // 223150081 = 0x0D4D_0001
+        let own: Vec<i32> = own_cookies(&rows, 0).map(|r| r.semid).collect();
+        assert_eq!(own, [3]);
+    }
+
+    #[test]
+    fn host_probes_do_not_block() {
+        // These call getrandom(GRND_NONBLOCK), semctl and semop in this static test binary.
+        // This host has long been booted, so its CRNG is ready; it has no dm cookies.
+        assert!(crng_ready());
+        assert_eq!(complete_own_cookies(), 0);
+
+        // A cookie as the crate makes it (value 1 after its own increment, last touched by
+        // us) is completed, i.e. brought to 0, and only once.
+        use nix::libc;
+        let key = ((DM_COOKIE_MAGIC << 16) | 0xFEED) as libc::key_t;
+        // SAFETY: plain SysV IPC calls with valid arguments; results are checked.
+        let semid = unsafe { libc::semget(key, 1, 0o600 | libc::IPC_CREAT | libc::IPC_EXCL) };
+        if semid < 0 {
+            return; // key taken or SysV IPC unavailable: nothing to test here
+        }
+        let mut inc = libc::sembuf {
+            sem_num: 0,
+            sem_op: 1,
+            sem_flg: 0,
+        };
+        // SAFETY: one valid sembuf, count 1, on the set we just created.
+        assert_eq!(unsafe { libc::semop(semid, &mut inc, 1) }, 0);
+        let completed = complete_own_cookies();
+        // SAFETY: GETVAL and IPC_RMID take no fourth argument; the set is ours.
+        let val = unsafe { libc::semctl(semid, 0, libc::GETVAL) };
+        let again = complete_own_cookies();
+        // SAFETY: as above.
+        unsafe { libc::semctl(semid, 0, libc::IPC_RMID) };
+        assert_eq!((completed, val, again), (1, 0, 0));
+    }
+
+    #[test]
+    fn udev_flags_match_lvm() {
+        use devicemapper::DmUdevFlags as F;
+        assert_eq!(
+            udev_flags(UdevRules::All),
+            F::DM_UDEV_DISABLE_LIBRARY_FALLBACK
+        );
+        assert!(udev_flags(UdevRules::LowPriority).contains(F::DM_UDEV_LOW_PRIORITY_FLAG));
+        let hidden = udev_flags(UdevRules::DmOnly);
+        assert!(hidden.contains(
+            F::DM_UDEV_DISABLE_SUBSYSTEM_RULES_FLAG
+                | F::DM_UDEV_DISABLE_DISK_RULES_FLAG
+                | F::DM_UDEV_DISABLE_OTHER_RULES_FLAG
+        ));
+        assert!(!hidden.contains(F::DM_UDEV_DISABLE_DM_RULES_FLAG));
+    }
+
+    #[test]
+    fn real_dm_without_kernel_support_is_an_error() {
+        // This host has no device-mapper: opening the control node must fail cleanly.
+        if !Path::new("/dev/mapper/control").exists() {
+            assert!(matches!(
+                RealDm::new(Duration::from_secs(1)),
+                Err(DmError::Control(_))
+            ));
+        }
+    }
+}
