@@ -37,28 +37,13 @@ impl LvRef {
     }
 }
 
-/// LVM's rules for VG and LV names (`lib/misc/lvm-string.c`, `validate_name`): 1 to 127
-/// characters from `a-zA-Z0-9+_.-`, not starting with `-`, and not `.` or `..`.
-pub fn validate_name(name: &str) -> Result<(), &'static str> {
-    if name.is_empty() {
-        return Err("is empty");
+/// LVM's rules for VG and LV names, with the reason as a short phrase.
+fn validate_name(name: &str) -> Result<(), &'static str> {
+    match crate::lvm::layout::validate_name(name) {
+        Ok(()) => Ok(()),
+        Err(crate::lvm::layout::LayoutError::InvalidName { reason, .. }) => Err(reason),
+        Err(_) => Err("is not a valid name"),
     }
-    if name.len() > 127 {
-        return Err("is longer than 127 characters");
-    }
-    if name.starts_with('-') {
-        return Err("starts with '-'");
-    }
-    if name == "." || name == ".." {
-        return Err("is reserved");
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'_' | b'.' | b'-'))
-    {
-        return Err("has characters other than a-z, A-Z, 0-9, '+', '_', '.' and '-'");
-    }
-    Ok(())
 }
 
 /// What `rd.rewind=` asks for.
@@ -241,9 +226,9 @@ mod tests {
         );
         assert!(c.rollbacks.is_empty() && c.activate.is_empty() && !c.disabled);
         assert_eq!(c.problems.len(), 6, "{:?}", c.problems);
-        assert!(c.problems[0].contains("logical volume name '' is empty"));
+        assert!(c.problems[0].contains("logical volume name '' empty"));
         assert!(c.problems[1].contains("'-x' starts with '-'"));
-        assert!(c.problems[2].contains("'a/b' has characters"));
+        assert!(c.problems[2].contains("'a/b' character outside"));
         assert!(c.problems[3].contains("needs a value"));
         assert!(c.problems[4].contains("rd.rewind.bogus"));
         assert!(c.problems[5].contains("not of the form VG/LV"));
