@@ -532,8 +532,8 @@ impl Vg {
                     second: lv.name.clone(),
                 });
             }
-            if *merging {
-                if let Some(other) = out.iter().find(|s| &s.origin == origin && s.merging) {
+            if *merging && let Some(other) = out.iter().find(|s| &s.origin == origin && s.merging) {
+                {
                     return Err(ModelError::TwoMerging {
                         vg: self.name.clone(),
                         origin: origin.clone(),
@@ -610,8 +610,10 @@ fn read_lv(cx: &Ctx<'_>, name: &str, l: &Section) -> Result<Lv, ModelError> {
     }
     // LVM reads segment1..segmentN by number, so order by the number, not text order.
     segments.sort_by_key(|s| s.key["segment".len()..].parse::<u64>().unwrap_or(u64::MAX));
-    if let Some(declared) = cx.opt_uint(l, "segment_count", &path)? {
-        if declared != segments.len() as u64 {
+    if let Some(declared) = cx.opt_uint(l, "segment_count", &path)?
+        && declared != segments.len() as u64
+    {
+        {
             return Err(ModelError::SegmentCount {
                 vg: cx.vg.to_owned(),
                 lv: name.to_owned(),

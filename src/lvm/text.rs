@@ -641,8 +641,8 @@ fn print_section(out: &mut String, sec: &Section, depth: usize, style: Style, na
             let blank = match (&e.node, prev) {
                 // Top level: a blank line between groups, as in backup files.
                 (_, Some(p)) if depth == 0 => {
-                    !(p.key == "contents" && e.key == "version")
-                        && !(p.key == "creation_host" && e.key == "creation_time")
+                    !(p.key == "contents" && e.key == "version"
+                        || p.key == "creation_host" && e.key == "creation_time")
                 }
                 (Node::Section(_), _) => true,
                 (Node::Value(_), Some(p)) => {
