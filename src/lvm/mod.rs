@@ -1,9 +1,12 @@
 //! The LVM2 on-disk format: labels, metadata areas, the metadata text and the VG model.
 //! Pure functions over bytes and text; no ioctls.
 
+pub mod change;
 pub mod cow;
 pub mod crc;
 pub mod disk;
 pub mod label;
 pub mod layout;
 pub mod mda;
+pub mod model;
+pub mod text;

@@ -1,0 +1,490 @@
+//! The two metadata changes rewind makes, as pure functions from one metadata tree to the
+//! next: flag a snapshot for merging (what `lvconvert --merge` writes) and drop a snapshot
+//! whose merge has finished (what the lvpoll merge finish writes).
+//!
+//! Each change works on the generic tree so everything rewind does not interpret is kept
+//! byte-for-byte in meaning; it bumps `seqno` by one, restamps `description`,
+//! `creation_host` and `creation_time` (as every LVM write does), and touches nothing else.
+//! The result is re-read through the model as a self-check before it is returned.
+//!
+//! What LVM2 does, from its source:
+//! - `lvconvert --merge` (`lib/metadata/snapshot_manip.c`, `init_snapshot_merge`): sets
+//!   MERGING on the snapshot segment and on the origin, and clears VISIBLE on the internal
+//!   `snapshotN` LV. MERGING is an internal flag (`lib/format_text/flags.c` has no text for it);
+//!   in the text the segment writes `merging_store` instead of `cow_store`
+//!   (`lib/snapshot/snapshot.c`). So the text changes in exactly two places.
+//! - merge finish (`tools/lvconvert_poll.c`, `lvconvert_merge_finish`) calls
+//!   `lv_remove_single` on the COW LV, which goes through `vg_remove_snapshot` (removes
+//!   `snapshotN`, clears the origin's in-memory merge state, which has no text) and then
+//!   removes the COW LV itself. The text loses the two LV sections; the origin's section is
+//!   unchanged (LVM keeps no `lv_count` or origin count in the text).
+
+use thiserror::Error;
+
+use super::model::{ModelError, Vg, vg_section};
+use super::text::{Node, Section, Value};
+
+/// Errors of the metadata changes.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ChangeError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("vg {vg}: no snapshot called {name}")]
+    NoSuchSnapshot { vg: String, name: String },
+    #[error("vg {vg}: lv {lv} is not a snapshot")]
+    NotASnapshot { vg: String, lv: String },
+    #[error("vg {vg}: snapshot {snapshot} of {origin} is already merging")]
+    AlreadyMerging {
+        vg: String,
+        snapshot: String,
+        origin: String,
+    },
+    #[error("vg {vg}: origin {origin} already has a merging snapshot, {other}")]
+    OriginAlreadyMerging {
+        vg: String,
+        origin: String,
+        other: String,
+    },
+    #[error("vg {vg}: snapshot {snapshot} is not merging")]
+    NotMerging { vg: String, snapshot: String },
+    #[error("vg {vg}: lv {lv} is not a plain (linear or striped) volume; rewind only merges those")]
+    NotPlain { vg: String, lv: String },
+    #[error("vg {vg}: not writable by rewind: {why}")]
+    VgNotWritable { vg: String, why: String },
+    #[error("vg {vg}: seqno {seqno} cannot be increased")]
+    SeqnoOverflow { vg: String, seqno: u64 },
+    #[error("vg {vg}: metadata has no {path} to change")]
+    MissingInTree { vg: String, path: String },
+    #[error("vg {vg}: internal check failed after the change: {what}")]
+    SelfCheck { vg: String, what: String },
+}
+
+/// What every write records about itself: LVM writes the host name (`uname -n`) and the
+/// time in seconds since the epoch into `creation_host` and `creation_time`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    pub host: String,
+    pub time: i64,
+}
+
+impl Stamp {
+    /// A stamp with a given host and time (tests, reproducible output).
+    pub fn new(host: &str, time: i64) -> Stamp {
+        Stamp {
+            host: host.to_owned(),
+            time,
+        }
+    }
+
+    /// This host's name and the current time. The host name comes from
+    /// `/proc/sys/kernel/hostname` (what `uname -n` shows); `localhost` when unreadable, as in
+    /// an initramfs before /proc is mounted.
+    pub fn from_system() -> Stamp {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_owned())
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "localhost".to_owned());
+        let time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        Stamp { host, time }
+    }
+}
+
+/// Flags the snapshot `name` (the COW LV's name, as `lvconvert --merge VG/NAME` takes, or the
+/// internal `snapshotN`) for merging into its origin: in `snapshotN`'s segment `cow_store`
+/// becomes `merging_store`, and `snapshotN` loses `VISIBLE`.
+pub fn mark_merging(root: &Section, name: &str, stamp: &Stamp) -> Result<Section, ChangeError> {
+    let vg = Vg::from_tree(root)?;
+    check_vg(&vg)?;
+    let snap = find_snapshot(&vg, name)?.clone();
+    if snap.merging {
+        return Err(ChangeError::AlreadyMerging {
+            vg: vg.name,
+            snapshot: snap.cow,
+            origin: snap.origin,
+        });
+    }
+    if let Some(other) = vg.merging_snapshot_of(&snap.origin) {
+        return Err(ChangeError::OriginAlreadyMerging {
+            vg: vg.name.clone(),
+            origin: snap.origin,
+            other: other.cow.clone(),
+        });
+    }
+    for lv in [&snap.origin, &snap.cow] {
+        if !vg.lv(lv).is_some_and(|l| l.is_plain()) {
+            return Err(ChangeError::NotPlain {
+                vg: vg.name.clone(),
+                lv: lv.clone(),
+            });
+        }
+    }
+
+    let mut out = root.clone();
+    let lvs = lvs_mut(&mut out, &vg.name)?;
+    let missing = |path: String| ChangeError::MissingInTree {
+        vg: vg.name.clone(),
+        path,
+    };
+    let internal = lvs
+        .section_mut(&snap.internal)
+        .ok_or_else(|| missing(format!("logical_volumes/{}", snap.internal)))?;
+    if let Some(Node::Value(Value::Array(status))) = internal.get_mut("status") {
+        status.retain(|v| v.as_str() != Some("VISIBLE"));
+    }
+    let seg_key = internal
+        .sections()
+        .find(|(_, s)| s.str("type") == Some("snapshot"))
+        .map(|(k, _)| k.to_owned())
+        .ok_or_else(|| missing(format!("logical_volumes/{}/segment1", snap.internal)))?;
+    let seg = internal
+        .section_mut(&seg_key)
+        .ok_or_else(|| missing(format!("logical_volumes/{}/{seg_key}", snap.internal)))?;
+    if !seg.rename("cow_store", "merging_store") {
+        return Err(missing(format!(
+            "logical_volumes/{}/{seg_key}/cow_store",
+            snap.internal
+        )));
+    }
+    let description = format!(
+        "Write from rewind: merge snapshot {}/{} into {}/{}.",
+        vg.name, snap.cow, vg.name, snap.origin
+    );
+    finish(&vg, &mut out, &description, stamp)?;
+
+    let new = Vg::from_tree(&out)?;
+    let ok = new
+        .snapshot(&snap.cow)
+        .is_some_and(|s| s.merging && s.origin == snap.origin)
+        && new.lv(&snap.internal).is_some_and(|l| !l.visible);
+    if !ok {
+        return Err(ChangeError::SelfCheck {
+            vg: vg.name,
+            what: format!("snapshot {} does not read back as merging", snap.cow),
+        });
+    }
+    Ok(out)
+}
+
+/// Removes a snapshot whose merge has finished: the internal `snapshotN` LV and the COW LV.
+/// `name` is the COW LV's name or `snapshotN`. Refuses a snapshot that is not merging: removing
+/// one that is not merged would lose its data, and that is `lvremove`'s job, not rewind's.
+pub fn drop_merged_snapshot(
+    root: &Section,
+    name: &str,
+    stamp: &Stamp,
+) -> Result<Section, ChangeError> {
+    let vg = Vg::from_tree(root)?;
+    check_vg(&vg)?;
+    let snap = find_snapshot(&vg, name)?.clone();
+    if !snap.merging {
+        return Err(ChangeError::NotMerging {
+            vg: vg.name,
+            snapshot: snap.cow,
+        });
+    }
+    let mut out = root.clone();
+    let lvs = lvs_mut(&mut out, &vg.name)?;
+    for lv in [&snap.internal, &snap.cow] {
+        if lvs.remove(lv).is_none() {
+            return Err(ChangeError::MissingInTree {
+                vg: vg.name.clone(),
+                path: format!("logical_volumes/{lv}"),
+            });
+        }
+    }
+    let description = format!(
+        "Write from rewind: drop snapshot {}/{} merged into {}/{}.",
+        vg.name, snap.cow, vg.name, snap.origin
+    );
+    finish(&vg, &mut out, &description, stamp)?;
+
+    let new = Vg::from_tree(&out)?;
+    if new.lv(&snap.cow).is_some() || new.lv(&snap.internal).is_some() {
+        return Err(ChangeError::SelfCheck {
+            vg: vg.name,
+            what: format!("snapshot {} is still there", snap.cow),
+        });
+    }
+    Ok(out)
+}
+
+/// Refuses VGs that rewind must not write: status flags LVM2 does not know, an exported VG,
+/// a VG without WRITE, and shared or clustered VGs (those need a lock manager).
+fn check_vg(vg: &Vg) -> Result<(), ChangeError> {
+    vg.check_writable()?;
+    let has = |f: &str| vg.status.iter().any(|s| s == f);
+    let why = if has("EXPORTED") {
+        Some("it is exported")
+    } else if !has("WRITE") {
+        Some("its status has no WRITE")
+    } else if has("CLUSTERED") || has("SHARED") || has("WRITE_LOCKED") {
+        Some("it is shared or clustered and needs a lock manager")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(ChangeError::VgNotWritable {
+            vg: vg.name.clone(),
+            why: why.to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
+fn find_snapshot<'a>(vg: &'a Vg, name: &str) -> Result<&'a super::model::Snapshot, ChangeError> {
+    match vg.snapshot(name) {
+        Some(s) => Ok(s),
+        None if vg.lv(name).is_some() => Err(ChangeError::NotASnapshot {
+            vg: vg.name.clone(),
+            lv: name.to_owned(),
+        }),
+        None => Err(ChangeError::NoSuchSnapshot {
+            vg: vg.name.clone(),
+            name: name.to_owned(),
+        }),
+    }
+}
+
+fn vg_mut<'a>(root: &'a mut Section, vg: &str) -> Result<&'a mut Section, ChangeError> {
+    root.section_mut(vg)
+        .ok_or_else(|| ChangeError::MissingInTree {
+            vg: vg.to_owned(),
+            path: vg.to_owned(),
+        })
+}
+
+fn lvs_mut<'a>(root: &'a mut Section, vg: &str) -> Result<&'a mut Section, ChangeError> {
+    vg_mut(root, vg)?
+        .section_mut("logical_volumes")
+        .ok_or_else(|| ChangeError::MissingInTree {
+            vg: vg.to_owned(),
+            path: "logical_volumes".to_owned(),
+        })
+}
+
+/// seqno + 1 and the write stamp. The stamp keys live at the top level next to `contents`;
+/// they are updated where they are, or added in LVM's on-disk order when absent.
+fn finish(
+    vg: &Vg,
+    root: &mut Section,
+    description: &str,
+    stamp: &Stamp,
+) -> Result<(), ChangeError> {
+    let seqno = vg
+        .seqno
+        .checked_add(1)
+        .and_then(|s| i64::try_from(s).ok())
+        .ok_or_else(|| ChangeError::SeqnoOverflow {
+            vg: vg.name.clone(),
+            seqno: vg.seqno,
+        })?;
+    vg_mut(root, &vg.name)?.set("seqno", Value::Int(seqno));
+    // Also keep the name consistent with what the tree had (vg_section found it).
+    let _ = vg_section(root)?;
+    root.set("description", Value::Str(description.to_owned()));
+    root.set("creation_host", Value::Str(stamp.host.clone()));
+    root.set("creation_time", Value::Int(stamp.time));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lvm::text::{Entry, parse};
+
+    const FIXTURE: &str = include_str!("../../tests/fixtures/text/backup.vg");
+
+    fn tree(text: &str) -> Section {
+        parse(text.as_bytes()).expect("parses")
+    }
+
+    fn stamp() -> Stamp {
+        Stamp::new("testhost", 1_700_000_123)
+    }
+
+    /// Every leaf path and value, for diffing two trees.
+    fn leaves(s: &Section, prefix: &str, out: &mut Vec<(String, Value)>) {
+        for Entry { key, node } in &s.entries {
+            let p = format!("{prefix}/{key}");
+            match node {
+                Node::Value(v) => out.push((p, v.clone())),
+                Node::Section(c) => leaves(c, &p, out),
+            }
+        }
+    }
+
+    type Leaves = Vec<(String, Value)>;
+
+    fn diff(a: &Section, b: &Section) -> (Leaves, Leaves) {
+        let (mut la, mut lb) = (Vec::new(), Vec::new());
+        leaves(a, "", &mut la);
+        leaves(b, "", &mut lb);
+        let only_a = la.iter().filter(|x| !lb.contains(x)).cloned().collect();
+        let only_b = lb.iter().filter(|x| !la.contains(x)).cloned().collect();
+        (only_a, only_b)
+    }
+
+    #[test]
+    fn mark_merging_changes_exactly_what_lvconvert_does() {
+        let before = tree(FIXTURE);
+        let after = mark_merging(&before, "pre", &stamp()).expect("marks");
+        let (gone, new) = diff(&before, &after);
+        let gone: Vec<_> = gone.into_iter().map(|(p, _)| p).collect();
+        let new_paths: Vec<_> = new.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            gone,
+            [
+                "/description",
+                "/creation_host",
+                "/creation_time",
+                "/test-vg/seqno",
+                "/test-vg/logical_volumes/snapshot0/status",
+                "/test-vg/logical_volumes/snapshot0/segment1/cow_store",
+            ]
+        );
+        assert_eq!(
+            new_paths,
+            [
+                "/description",
+                "/creation_host",
+                "/creation_time",
+                "/test-vg/seqno",
+                "/test-vg/logical_volumes/snapshot0/status",
+                "/test-vg/logical_volumes/snapshot0/segment1/merging_store",
+            ]
+        );
+        assert_eq!(new[3].1, Value::Int(6));
+        assert_eq!(new[4].1, Value::str_array(&["READ", "WRITE"]));
+        assert_eq!(new[5].1, Value::Str("pre".into()));
+        assert_eq!(
+            new[0].1,
+            Value::Str(
+                "Write from rewind: merge snapshot test-vg/pre into test-vg/my-root.".into()
+            )
+        );
+        // Order of keys is kept: merging_store sits where cow_store was.
+        let seg = after
+            .section("test-vg")
+            .and_then(|v| v.section("logical_volumes"))
+            .and_then(|l| l.section("snapshot0"))
+            .and_then(|s| s.section("segment1"))
+            .expect("segment");
+        assert_eq!(
+            seg.entries.last().map(|e| e.key.as_str()),
+            Some("merging_store")
+        );
+        let vg = Vg::from_tree(&after).expect("valid");
+        assert!(vg.snapshot("pre").expect("snap").merging);
+        // By the internal name too, with the same result.
+        assert_eq!(mark_merging(&before, "snapshot0", &stamp()), Ok(after));
+    }
+
+    #[test]
+    fn mark_merging_refusals() {
+        let t = tree(FIXTURE);
+        let merged = mark_merging(&t, "pre", &stamp()).expect("marks");
+        assert!(matches!(
+            mark_merging(&merged, "pre", &stamp()),
+            Err(ChangeError::AlreadyMerging { .. })
+        ));
+        assert!(matches!(
+            mark_merging(&t, "data", &stamp()),
+            Err(ChangeError::NotASnapshot { .. })
+        ));
+        let e = mark_merging(&t, "nope", &stamp()).expect_err("absent");
+        assert_eq!(e.to_string(), "vg test-vg: no snapshot called nope");
+        let exported = FIXTURE.replacen("\"RESIZEABLE\", \"READ\"", "\"EXPORTED\", \"READ\"", 1);
+        assert!(matches!(
+            mark_merging(&tree(&exported), "pre", &stamp()),
+            Err(ChangeError::VgNotWritable { .. })
+        ));
+        let unknown = FIXTURE.replacen(
+            "\"READ\", \"WRITE\", \"VISIBLE\"",
+            "\"READ\", \"WRITE\", \"VISIBLE\", \"NEWFLAG\"",
+            1,
+        );
+        assert!(matches!(
+            mark_merging(&tree(&unknown), "pre", &stamp()),
+            Err(ChangeError::Model(ModelError::UnknownStatus { .. }))
+        ));
+        let thin_origin = FIXTURE.replacen(
+            "type = \"striped\"\n\t\t\t\tstripe_count = 1",
+            "type = \"thin\"\n\t\t\t\tthin_pool = \"pool\"",
+            1,
+        );
+        assert!(matches!(
+            mark_merging(&tree(&thin_origin), "pre", &stamp()),
+            Err(ChangeError::NotPlain { .. })
+        ));
+    }
+
+    #[test]
+    fn origin_with_a_merging_snapshot_refuses_another() {
+        // A second snapshot "data" of my-root, then merge "pre", then try "data".
+        let second = "\t\tsnapshot1 {\n\t\t\tid = \"x\"\n\t\t\tstatus = [\"READ\", \"WRITE\", \"VISIBLE\"]\n\t\t\tsegment_count = 1\n\t\t\tsegment1 {\n\t\t\t\tstart_extent = 0\n\t\t\t\textent_count = 2\n\t\t\t\ttype = \"snapshot\"\n\t\t\t\tchunk_size = 8\n\t\t\t\torigin = \"my-root\"\n\t\t\t\tcow_store = \"data\"\n\t\t\t}\n\t\t}\n\n\t\tsnapshot0 {";
+        let t = tree(&FIXTURE.replacen("\t\tsnapshot0 {", second, 1));
+        let merged = mark_merging(&t, "pre", &stamp()).expect("marks");
+        let e = mark_merging(&merged, "data", &stamp()).expect_err("refuses");
+        assert_eq!(
+            e,
+            ChangeError::OriginAlreadyMerging {
+                vg: "test-vg".into(),
+                origin: "my-root".into(),
+                other: "pre".into()
+            }
+        );
+        // Dropping the merged one keeps the other snapshot intact.
+        let dropped = drop_merged_snapshot(&merged, "pre", &stamp()).expect("drops");
+        let vg = Vg::from_tree(&dropped).expect("valid");
+        assert_eq!(vg.snapshots.len(), 1);
+        assert_eq!(vg.snapshots[0].cow, "data");
+    }
+
+    #[test]
+    fn drop_removes_exactly_the_two_lvs() {
+        let t = tree(FIXTURE);
+        assert!(matches!(
+            drop_merged_snapshot(&t, "pre", &stamp()),
+            Err(ChangeError::NotMerging { .. })
+        ));
+        let merged = mark_merging(&t, "pre", &stamp()).expect("marks");
+        let dropped = drop_merged_snapshot(&merged, "pre", &stamp()).expect("drops");
+        let vg = Vg::from_tree(&dropped).expect("valid");
+        let names: Vec<_> = vg.lvs.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["my-root", "data"]);
+        assert_eq!(vg.seqno, 7);
+        assert!(vg.snapshots.is_empty());
+        // The origin's section is untouched.
+        let lv = |s: &Section| {
+            s.section("test-vg")
+                .and_then(|v| v.section("logical_volumes"))
+                .and_then(|l| l.section("my-root"))
+                .cloned()
+        };
+        assert_eq!(lv(&t), lv(&dropped));
+    }
+
+    #[test]
+    fn stamp_keys_added_when_absent() {
+        let (name, vg) = {
+            let t = tree(FIXTURE);
+            let (n, v) = vg_section(&t).expect("vg");
+            (n.to_owned(), v.clone())
+        };
+        let mut bare = Section::default();
+        bare.entries.push(Entry {
+            key: name,
+            node: Node::Section(vg),
+        });
+        let out = mark_merging(&bare, "pre", &stamp()).expect("marks");
+        let keys: Vec<_> = out.entries.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["test-vg", "description", "creation_host", "creation_time"]
+        );
+    }
+}

@@ -1,0 +1,826 @@
+//! The typed VG model: a read-only view over the metadata text tree, with the snapshot
+//! relationships rewind acts on and the checks that make a VG safe to act on.
+//!
+//! Only `striped` and `snapshot` segments are interpreted. Any other segment type (thin,
+//! raid, mirror, cache, vdo, ...) is kept by name and puts its LV outside rewind's scope; it
+//! is never an error for the whole VG. The tree stays the source of truth for writing
+//! (see `change.rs`), so nothing the model does not know is lost.
+
+use serde::Serialize;
+use thiserror::Error;
+
+use super::text::{Node, Section, Value};
+
+/// VG `status` flags LVM2 reads (`lib/format_text/flags.c`, `_vg_flags`, plus `PARTIAL`,
+/// which old backups may carry).
+pub const KNOWN_VG_STATUS: &[&str] = &[
+    "EXPORTED",
+    "RESIZEABLE",
+    "PVMOVE",
+    "READ",
+    "WRITE",
+    "WRITE_LOCKED",
+    "CLUSTERED",
+    "SHARED",
+    "PARTIAL",
+];
+/// PV `status` flags LVM2 reads (`_pv_flags`).
+pub const KNOWN_PV_STATUS: &[&str] = &["ALLOCATABLE", "EXPORTED", "MISSING"];
+/// LV `status` flags LVM2 reads (`_lv_flags` entries of kind STATUS_FLAG or COMPATIBLE_FLAG).
+pub const KNOWN_LV_STATUS: &[&str] = &[
+    "READ",
+    "WRITE",
+    "WRITE_LOCKED",
+    "FIXED_MINOR",
+    "VISIBLE",
+    "PVMOVE",
+    "LOCKED",
+    "NOTSYNCED",
+    "REBUILD",
+    "WRITEMOSTLY",
+    "ACTIVATION_SKIP",
+    "ERROR_WHEN_FULL",
+];
+
+/// Errors of the VG model.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ModelError {
+    #[error("metadata has no volume group section")]
+    NoVg,
+    #[error("metadata has more than one volume group section: {0:?}")]
+    SeveralVgs(Vec<String>),
+    #[error("vg {vg}: {path} is missing")]
+    Missing { vg: String, path: String },
+    #[error("vg {vg}: {path} is not {expected}")]
+    BadField {
+        vg: String,
+        path: String,
+        expected: &'static str,
+    },
+    #[error("vg {vg}: lv {lv} {segment} names pv {pv}, which the vg does not have")]
+    UnknownPv {
+        vg: String,
+        lv: String,
+        segment: String,
+        pv: String,
+    },
+    #[error("vg {vg}: lv {lv} {segment} uses extents up to {end} of pv {pv}, which has {pe_count}")]
+    ExtentsBeyondPv {
+        vg: String,
+        lv: String,
+        segment: String,
+        pv: String,
+        end: u64,
+        pe_count: u64,
+    },
+    #[error("vg {vg}: lv {lv} {segment} has {found} stripe entries for stripe_count {count}")]
+    StripeMismatch {
+        vg: String,
+        lv: String,
+        segment: String,
+        count: u64,
+        found: usize,
+    },
+    #[error("vg {vg}: lv {lv} has segment_count {declared} but {found} segments")]
+    SegmentCount {
+        vg: String,
+        lv: String,
+        declared: u64,
+        found: usize,
+    },
+    #[error(
+        "vg {vg}: lv {lv} segments do not cover extents 0.. in order ({segment} starts at {start}, expected {expected})"
+    )]
+    SegmentGap {
+        vg: String,
+        lv: String,
+        segment: String,
+        start: u64,
+        expected: u64,
+    },
+    #[error("vg {vg}: snapshot {snapshot} names origin {origin}, which does not exist")]
+    NoOrigin {
+        vg: String,
+        snapshot: String,
+        origin: String,
+    },
+    #[error("vg {vg}: snapshot {snapshot} names cow {cow}, which does not exist")]
+    NoCow {
+        vg: String,
+        snapshot: String,
+        cow: String,
+    },
+    #[error("vg {vg}: lv {cow} is the cow of both {first} and {second}")]
+    CowShared {
+        vg: String,
+        cow: String,
+        first: String,
+        second: String,
+    },
+    #[error("vg {vg}: origin {origin} has two merging snapshots, {first} and {second}")]
+    TwoMerging {
+        vg: String,
+        origin: String,
+        first: String,
+        second: String,
+    },
+    #[error("vg {vg}: snapshot {snapshot} is not a single snapshot segment")]
+    BadSnapshotLv { vg: String, snapshot: String },
+    #[error("vg {vg}: {object} has status flags lvm2 does not know: {flags:?}; refusing to write")]
+    UnknownStatus {
+        vg: String,
+        object: String,
+        flags: Vec<String>,
+    },
+}
+
+/// A volume group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Vg {
+    pub name: String,
+    pub id: String,
+    pub seqno: u64,
+    pub status: Vec<String>,
+    pub flags: Vec<String>,
+    pub tags: Vec<String>,
+    /// Extent size in 512-byte sectors.
+    pub extent_size: u64,
+    pub max_lv: u64,
+    pub max_pv: u64,
+    pub pvs: Vec<Pv>,
+    pub lvs: Vec<Lv>,
+    /// Derived: every snapshot, in LV order of the internal `snapshotN` LVs.
+    pub snapshots: Vec<Snapshot>,
+}
+
+/// A physical volume as the VG metadata records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pv {
+    /// The key in `physical_volumes`, e.g. `pv0`; segments refer to PVs by it.
+    pub key: String,
+    pub id: String,
+    /// Device path at the last write: a hint only.
+    pub device: Option<String>,
+    pub status: Vec<String>,
+    pub flags: Vec<String>,
+    pub tags: Vec<String>,
+    /// Size in sectors.
+    pub dev_size: u64,
+    /// First extent, in sectors from the start of the device.
+    pub pe_start: u64,
+    pub pe_count: u64,
+}
+
+/// A logical volume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Lv {
+    pub name: String,
+    pub id: String,
+    pub status: Vec<String>,
+    pub flags: Vec<String>,
+    pub tags: Vec<String>,
+    /// `VISIBLE` is in status.
+    pub visible: bool,
+    pub segments: Vec<Segment>,
+}
+
+impl Lv {
+    /// Total length in extents.
+    pub fn extent_count(&self) -> u64 {
+        self.segments.iter().map(|s| s.extent_count).sum()
+    }
+
+    /// True when every segment is `striped` (linear or striped), the only kind rewind
+    /// merges into or uses as a COW store.
+    pub fn is_plain(&self) -> bool {
+        !self.segments.is_empty()
+            && self
+                .segments
+                .iter()
+                .all(|s| matches!(s.kind, SegmentKind::Striped { .. }))
+    }
+
+    /// True when some segment is of a type rewind does not interpret.
+    pub fn out_of_scope(&self) -> bool {
+        self.segments
+            .iter()
+            .any(|s| matches!(s.kind, SegmentKind::Other { .. }))
+    }
+}
+
+/// One segment of an LV.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Segment {
+    /// The key, e.g. `segment1`.
+    pub key: String,
+    pub start_extent: u64,
+    pub extent_count: u64,
+    pub kind: SegmentKind,
+}
+
+/// What a segment maps to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SegmentKind {
+    /// `striped`: linear when there is one stripe.
+    Striped {
+        /// Stripe size in sectors, present only with more than one stripe.
+        stripe_size: Option<u64>,
+        stripes: Vec<Stripe>,
+    },
+    /// `snapshot`, the segment of an internal `snapshotN` LV.
+    Snapshot {
+        chunk_size: u64,
+        origin: String,
+        /// The COW LV (`cow_store`, or `merging_store` when merging).
+        cow: String,
+        merging: bool,
+    },
+    /// Any other segment type, kept by name only.
+    Other { segtype: String },
+}
+
+/// One stripe: a PV key and the first physical extent on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Stripe {
+    pub pv: String,
+    pub start: u64,
+}
+
+/// A snapshot as LVM2 models it: a hidden `snapshotN` LV whose snapshot segment ties an
+/// origin to a COW LV (the LV the user named).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Snapshot {
+    /// The internal LV, e.g. `snapshot0`.
+    pub internal: String,
+    pub origin: String,
+    /// The COW LV: the name users know the snapshot by.
+    pub cow: String,
+    /// Chunk size in sectors.
+    pub chunk_size: u64,
+    pub merging: bool,
+}
+
+struct Ctx<'a> {
+    vg: &'a str,
+}
+
+impl Ctx<'_> {
+    fn missing(&self, path: &str) -> ModelError {
+        ModelError::Missing {
+            vg: self.vg.to_owned(),
+            path: path.to_owned(),
+        }
+    }
+
+    fn bad(&self, path: &str, expected: &'static str) -> ModelError {
+        ModelError::BadField {
+            vg: self.vg.to_owned(),
+            path: path.to_owned(),
+            expected,
+        }
+    }
+
+    fn str(&self, s: &Section, key: &str, path: &str) -> Result<String, ModelError> {
+        match s.get(key) {
+            None => Err(self.missing(&join(path, key))),
+            Some(Node::Value(Value::Str(v))) => Ok(v.clone()),
+            Some(_) => Err(self.bad(&join(path, key), "a string")),
+        }
+    }
+
+    fn opt_str(&self, s: &Section, key: &str, path: &str) -> Result<Option<String>, ModelError> {
+        match s.get(key) {
+            None => Ok(None),
+            Some(_) => self.str(s, key, path).map(Some),
+        }
+    }
+
+    fn uint(&self, s: &Section, key: &str, path: &str) -> Result<u64, ModelError> {
+        match s.get(key) {
+            None => Err(self.missing(&join(path, key))),
+            Some(Node::Value(Value::Int(i))) => {
+                u64::try_from(*i).map_err(|_| self.bad(&join(path, key), "a non-negative integer"))
+            }
+            Some(_) => Err(self.bad(&join(path, key), "an integer")),
+        }
+    }
+
+    fn opt_uint(&self, s: &Section, key: &str, path: &str) -> Result<Option<u64>, ModelError> {
+        match s.get(key) {
+            None => Ok(None),
+            Some(_) => self.uint(s, key, path).map(Some),
+        }
+    }
+
+    /// A string array; absent means empty (LVM treats missing `flags`/`tags` so).
+    fn strs(&self, s: &Section, key: &str, path: &str) -> Result<Vec<String>, ModelError> {
+        match s.get(key) {
+            None => Ok(Vec::new()),
+            Some(Node::Value(v)) => match v {
+                Value::Str(x) => Ok(vec![x.clone()]),
+                Value::Array(_) => v
+                    .as_str_array()
+                    .map(|a| a.into_iter().map(str::to_owned).collect())
+                    .ok_or_else(|| self.bad(&join(path, key), "an array of strings")),
+                _ => Err(self.bad(&join(path, key), "an array of strings")),
+            },
+            Some(Node::Section(_)) => Err(self.bad(&join(path, key), "an array of strings")),
+        }
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}/{key}")
+    }
+}
+
+/// The VG section of a metadata tree: the only section at the top level.
+pub fn vg_section(root: &Section) -> Result<(&str, &Section), ModelError> {
+    let mut it = root.sections();
+    let first = it.next().ok_or(ModelError::NoVg)?;
+    let rest: Vec<&str> = it.map(|(k, _)| k).collect();
+    if !rest.is_empty() {
+        let mut all = vec![first.0.to_owned()];
+        all.extend(rest.into_iter().map(str::to_owned));
+        return Err(ModelError::SeveralVgs(all));
+    }
+    Ok(first)
+}
+
+impl Vg {
+    /// Builds and validates the model from a parsed metadata tree (backup or disk layout).
+    pub fn from_tree(root: &Section) -> Result<Vg, ModelError> {
+        let (name, s) = vg_section(root)?;
+        let cx = Ctx { vg: name };
+        let mut pvs = Vec::new();
+        if let Some(pv_sec) = s.get("physical_volumes") {
+            let Node::Section(pv_sec) = pv_sec else {
+                return Err(cx.bad("physical_volumes", "a section"));
+            };
+            for (key, p) in pv_sec.sections() {
+                let path = format!("physical_volumes/{key}");
+                pvs.push(Pv {
+                    key: key.to_owned(),
+                    id: cx.str(p, "id", &path)?,
+                    device: cx.opt_str(p, "device", &path)?,
+                    status: cx.strs(p, "status", &path)?,
+                    flags: cx.strs(p, "flags", &path)?,
+                    tags: cx.strs(p, "tags", &path)?,
+                    dev_size: cx.opt_uint(p, "dev_size", &path)?.unwrap_or(0),
+                    pe_start: cx.uint(p, "pe_start", &path)?,
+                    pe_count: cx.uint(p, "pe_count", &path)?,
+                });
+            }
+        }
+        let mut lvs = Vec::new();
+        if let Some(lv_sec) = s.get("logical_volumes") {
+            let Node::Section(lv_sec) = lv_sec else {
+                return Err(cx.bad("logical_volumes", "a section"));
+            };
+            for (lv_name, l) in lv_sec.sections() {
+                lvs.push(read_lv(&cx, lv_name, l)?);
+            }
+        }
+        let mut vg = Vg {
+            name: name.to_owned(),
+            id: cx.str(s, "id", "")?,
+            seqno: cx.uint(s, "seqno", "")?,
+            status: cx.strs(s, "status", "")?,
+            flags: cx.strs(s, "flags", "")?,
+            tags: cx.strs(s, "tags", "")?,
+            extent_size: cx.uint(s, "extent_size", "")?,
+            max_lv: cx.opt_uint(s, "max_lv", "")?.unwrap_or(0),
+            max_pv: cx.opt_uint(s, "max_pv", "")?.unwrap_or(0),
+            pvs,
+            lvs,
+            snapshots: Vec::new(),
+        };
+        vg.snapshots = vg.derive_snapshots()?;
+        vg.validate()?;
+        Ok(vg)
+    }
+
+    /// The LV called `name`.
+    pub fn lv(&self, name: &str) -> Option<&Lv> {
+        self.lvs.iter().find(|l| l.name == name)
+    }
+
+    /// The PV with key `key` (e.g. `pv0`).
+    pub fn pv(&self, key: &str) -> Option<&Pv> {
+        self.pvs.iter().find(|p| p.key == key)
+    }
+
+    /// Snapshots of `origin`.
+    pub fn snapshots_of<'a>(&'a self, origin: &'a str) -> impl Iterator<Item = &'a Snapshot> {
+        self.snapshots.iter().filter(move |s| s.origin == origin)
+    }
+
+    /// The merging snapshot of `origin`, if any.
+    pub fn merging_snapshot_of(&self, origin: &str) -> Option<&Snapshot> {
+        self.snapshots
+            .iter()
+            .find(|s| s.origin == origin && s.merging)
+    }
+
+    /// The snapshot known by `name`: the COW LV's name (what users type) or the internal
+    /// `snapshotN` name.
+    pub fn snapshot(&self, name: &str) -> Option<&Snapshot> {
+        self.snapshots
+            .iter()
+            .find(|s| s.cow == name)
+            .or_else(|| self.snapshots.iter().find(|s| s.internal == name))
+    }
+
+    /// True when `name` is the origin of at least one snapshot.
+    pub fn is_origin(&self, name: &str) -> bool {
+        self.snapshots.iter().any(|s| s.origin == name)
+    }
+
+    /// Status flags LVM2 would refuse, by object (`vg NAME`, `pv pvN`, `lv NAME`).
+    pub fn unknown_status(&self) -> Vec<(String, Vec<String>)> {
+        let unknown = |flags: &[String], known: &[&str]| -> Vec<String> {
+            flags
+                .iter()
+                .filter(|f| !known.contains(&f.as_str()))
+                .cloned()
+                .collect()
+        };
+        let mut out = Vec::new();
+        let mut push = |object: String, u: Vec<String>| {
+            if !u.is_empty() {
+                out.push((object, u));
+            }
+        };
+        push(
+            format!("vg {}", self.name),
+            unknown(&self.status, KNOWN_VG_STATUS),
+        );
+        for p in &self.pvs {
+            push(format!("pv {}", p.key), unknown(&p.status, KNOWN_PV_STATUS));
+        }
+        for l in &self.lvs {
+            push(
+                format!("lv {}", l.name),
+                unknown(&l.status, KNOWN_LV_STATUS),
+            );
+        }
+        out
+    }
+
+    /// Refuses a VG rewind must not write: one with status flags LVM2 does not know (LVM
+    /// itself refuses to read such metadata, so rewind reads it but will not rewrite it).
+    pub fn check_writable(&self) -> Result<(), ModelError> {
+        match self.unknown_status().into_iter().next() {
+            None => Ok(()),
+            Some((object, flags)) => Err(ModelError::UnknownStatus {
+                vg: self.name.clone(),
+                object,
+                flags,
+            }),
+        }
+    }
+
+    fn derive_snapshots(&self) -> Result<Vec<Snapshot>, ModelError> {
+        let mut out: Vec<Snapshot> = Vec::new();
+        for lv in &self.lvs {
+            let snap_segs: Vec<&Segment> = lv
+                .segments
+                .iter()
+                .filter(|s| matches!(s.kind, SegmentKind::Snapshot { .. }))
+                .collect();
+            if snap_segs.is_empty() {
+                continue;
+            }
+            if lv.segments.len() != 1 {
+                return Err(ModelError::BadSnapshotLv {
+                    vg: self.name.clone(),
+                    snapshot: lv.name.clone(),
+                });
+            }
+            let SegmentKind::Snapshot {
+                chunk_size,
+                origin,
+                cow,
+                merging,
+            } = &lv.segments[0].kind
+            else {
+                continue;
+            };
+            if self.lv(origin).is_none() {
+                return Err(ModelError::NoOrigin {
+                    vg: self.name.clone(),
+                    snapshot: lv.name.clone(),
+                    origin: origin.clone(),
+                });
+            }
+            if self.lv(cow).is_none() {
+                return Err(ModelError::NoCow {
+                    vg: self.name.clone(),
+                    snapshot: lv.name.clone(),
+                    cow: cow.clone(),
+                });
+            }
+            if let Some(other) = out.iter().find(|s| &s.cow == cow) {
+                return Err(ModelError::CowShared {
+                    vg: self.name.clone(),
+                    cow: cow.clone(),
+                    first: other.internal.clone(),
+                    second: lv.name.clone(),
+                });
+            }
+            if *merging && let Some(other) = out.iter().find(|s| &s.origin == origin && s.merging) {
+                {
+                    return Err(ModelError::TwoMerging {
+                        vg: self.name.clone(),
+                        origin: origin.clone(),
+                        first: other.cow.clone(),
+                        second: cow.clone(),
+                    });
+                }
+            }
+            out.push(Snapshot {
+                internal: lv.name.clone(),
+                origin: origin.clone(),
+                cow: cow.clone(),
+                chunk_size: *chunk_size,
+                merging: *merging,
+            });
+        }
+        Ok(out)
+    }
+
+    fn validate(&self) -> Result<(), ModelError> {
+        for lv in &self.lvs {
+            let mut expected = 0u64;
+            for seg in &lv.segments {
+                if seg.start_extent != expected {
+                    return Err(ModelError::SegmentGap {
+                        vg: self.name.clone(),
+                        lv: lv.name.clone(),
+                        segment: seg.key.clone(),
+                        start: seg.start_extent,
+                        expected,
+                    });
+                }
+                expected = expected.saturating_add(seg.extent_count);
+                let SegmentKind::Striped { stripes, .. } = &seg.kind else {
+                    continue;
+                };
+                let per_stripe = seg.extent_count / (stripes.len().max(1) as u64);
+                for st in stripes {
+                    let Some(pv) = self.pv(&st.pv) else {
+                        return Err(ModelError::UnknownPv {
+                            vg: self.name.clone(),
+                            lv: lv.name.clone(),
+                            segment: seg.key.clone(),
+                            pv: st.pv.clone(),
+                        });
+                    };
+                    let end = st.start.saturating_add(per_stripe);
+                    if end > pv.pe_count {
+                        return Err(ModelError::ExtentsBeyondPv {
+                            vg: self.name.clone(),
+                            lv: lv.name.clone(),
+                            segment: seg.key.clone(),
+                            pv: st.pv.clone(),
+                            end,
+                            pe_count: pv.pe_count,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_lv(cx: &Ctx<'_>, name: &str, l: &Section) -> Result<Lv, ModelError> {
+    let path = format!("logical_volumes/{name}");
+    let status = cx.strs(l, "status", &path)?;
+    let mut segments = Vec::new();
+    for (key, seg) in l.sections() {
+        if !key.starts_with("segment") {
+            continue;
+        }
+        segments.push(read_segment(cx, name, &format!("{path}/{key}"), key, seg)?);
+    }
+    // LVM reads segment1..segmentN by number, so order by the number, not text order.
+    segments.sort_by_key(|s| s.key["segment".len()..].parse::<u64>().unwrap_or(u64::MAX));
+    if let Some(declared) = cx.opt_uint(l, "segment_count", &path)?
+        && declared != segments.len() as u64
+    {
+        {
+            return Err(ModelError::SegmentCount {
+                vg: cx.vg.to_owned(),
+                lv: name.to_owned(),
+                declared,
+                found: segments.len(),
+            });
+        }
+    }
+    Ok(Lv {
+        name: name.to_owned(),
+        id: cx.str(l, "id", &path)?,
+        visible: status.iter().any(|s| s == "VISIBLE"),
+        status,
+        flags: cx.strs(l, "flags", &path)?,
+        tags: cx.strs(l, "tags", &path)?,
+        segments,
+    })
+}
+
+fn read_segment(
+    cx: &Ctx<'_>,
+    lv: &str,
+    path: &str,
+    key: &str,
+    s: &Section,
+) -> Result<Segment, ModelError> {
+    let segtype = cx.str(s, "type", path)?;
+    let start_extent = cx.uint(s, "start_extent", path)?;
+    let extent_count = cx.uint(s, "extent_count", path)?;
+    let kind = match segtype.as_str() {
+        "striped" => {
+            let count = cx.uint(s, "stripe_count", path)?;
+            let stripe_size = cx.opt_uint(s, "stripe_size", path)?;
+            let arr = match s.value("stripes") {
+                Some(Value::Array(a)) => a,
+                Some(_) => return Err(cx.bad(&join(path, "stripes"), "an array")),
+                None => return Err(cx.missing(&join(path, "stripes"))),
+            };
+            if arr.len() % 2 != 0 || arr.len() as u64 != count.saturating_mul(2) || count == 0 {
+                return Err(ModelError::StripeMismatch {
+                    vg: cx.vg.to_owned(),
+                    lv: lv.to_owned(),
+                    segment: key.to_owned(),
+                    count,
+                    found: arr.len() / 2,
+                });
+            }
+            let mut stripes = Vec::new();
+            for pair in arr.chunks(2) {
+                match (&pair[0], &pair[1]) {
+                    (Value::Str(pv), Value::Int(start)) if *start >= 0 => stripes.push(Stripe {
+                        pv: pv.clone(),
+                        start: *start as u64,
+                    }),
+                    _ => {
+                        return Err(cx.bad(
+                            &join(path, "stripes"),
+                            "pairs of a pv name and a start extent",
+                        ));
+                    }
+                }
+            }
+            SegmentKind::Striped {
+                stripe_size,
+                stripes,
+            }
+        }
+        "snapshot" => {
+            let (cow, merging) = match (s.get("cow_store"), s.get("merging_store")) {
+                (Some(_), None) => (cx.str(s, "cow_store", path)?, false),
+                (None, Some(_)) => (cx.str(s, "merging_store", path)?, true),
+                (None, None) => return Err(cx.missing(&join(path, "cow_store"))),
+                (Some(_), Some(_)) => {
+                    return Err(cx.bad(
+                        &join(path, "cow_store"),
+                        "alone (both cow_store and merging_store are set)",
+                    ));
+                }
+            };
+            SegmentKind::Snapshot {
+                chunk_size: cx.uint(s, "chunk_size", path)?,
+                origin: cx.str(s, "origin", path)?,
+                cow,
+                merging,
+            }
+        }
+        _ => SegmentKind::Other { segtype },
+    };
+    Ok(Segment {
+        key: key.to_owned(),
+        start_extent,
+        extent_count,
+        kind,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lvm::text::parse;
+
+    fn vg(text: &str) -> Result<Vg, ModelError> {
+        Vg::from_tree(&parse(text.as_bytes()).expect("parses"))
+    }
+
+    const FIXTURE: &str = include_str!("../../tests/fixtures/text/backup.vg");
+
+    #[test]
+    fn fixture_model() {
+        let v = vg(FIXTURE).expect("valid");
+        assert_eq!(v.name, "test-vg");
+        assert_eq!(v.extent_size, 8192);
+        assert_eq!(v.pvs.len(), 1);
+        assert_eq!(v.pvs[0].key, "pv0");
+        let names: Vec<_> = v.lvs.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["my-root", "pre", "data", "snapshot0"]);
+        assert_eq!(
+            v.snapshots,
+            [Snapshot {
+                internal: "snapshot0".into(),
+                origin: "my-root".into(),
+                cow: "pre".into(),
+                chunk_size: 8,
+                merging: false
+            }]
+        );
+        assert!(v.is_origin("my-root"));
+        assert!(!v.lv("pre").expect("pre").visible);
+        assert_eq!(v.snapshot("pre"), v.snapshot("snapshot0"));
+        assert!(v.check_writable().is_ok());
+        assert!(serde_json::to_string(&v).is_ok());
+    }
+
+    fn edit(from: &str, to: &str) -> String {
+        assert!(FIXTURE.contains(from), "{from}");
+        FIXTURE.replacen(from, to, 1)
+    }
+
+    #[test]
+    fn validation_errors() {
+        let e = vg(&edit("\"pv0\", 0", "\"pv7\", 0")).expect_err("bad pv");
+        assert!(
+            matches!(e, ModelError::UnknownPv { ref pv, .. } if pv == "pv7"),
+            "{e}"
+        );
+        assert!(e.to_string().starts_with("vg test-vg: lv my-root"), "{e}");
+        let e = vg(&edit("\"pv0\", 0", "\"pv0\", 14")).expect_err("beyond");
+        assert!(
+            matches!(
+                e,
+                ModelError::ExtentsBeyondPv {
+                    end: 16,
+                    pe_count: 15,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = vg(&edit("origin = \"my-root\"", "origin = \"nope\"")).expect_err("origin");
+        assert!(matches!(e, ModelError::NoOrigin { .. }), "{e}");
+        let e = vg(&edit("cow_store = \"pre\"", "cow_store = \"nope\"")).expect_err("cow");
+        assert!(matches!(e, ModelError::NoCow { .. }), "{e}");
+        let e = vg(&edit("segment_count = 1", "segment_count = 2")).expect_err("count");
+        assert!(matches!(e, ModelError::SegmentCount { .. }), "{e}");
+        let e = vg(&edit("seqno = ", "seqno = -")).expect_err("negative");
+        assert!(matches!(e, ModelError::BadField { .. }), "{e}");
+    }
+
+    #[test]
+    fn two_merging_snapshots_refused() {
+        let second = "\t\tsnapshot1 {\n\t\t\tid = \"x\"\n\t\t\tstatus = [\"READ\", \"WRITE\"]\n\t\t\tsegment_count = 1\n\t\t\tsegment1 {\n\t\t\t\tstart_extent = 0\n\t\t\t\textent_count = 2\n\t\t\t\ttype = \"snapshot\"\n\t\t\t\tchunk_size = 8\n\t\t\t\torigin = \"my-root\"\n\t\t\t\tmerging_store = \"data\"\n\t\t\t}\n\t\t}\n\n\t\tsnapshot0 {";
+        let text = edit("\t\tsnapshot0 {", second).replacen("cow_store", "merging_store", 1);
+        let e = vg(&text).expect_err("two merging");
+        assert!(matches!(e, ModelError::TwoMerging { .. }), "{e}");
+    }
+
+    #[test]
+    fn unknown_segment_type_is_out_of_scope_not_an_error() {
+        let text = edit(
+            "type = \"striped\"\n\t\t\t\tstripe_count = 1",
+            "type = \"thin-pool\"\n\t\t\t\tmetadata = \"x_tmeta\"",
+        );
+        let v = vg(&text).expect("valid");
+        assert!(v.lv("my-root").expect("lv").out_of_scope());
+        assert!(!v.lv("my-root").expect("lv").is_plain());
+    }
+
+    #[test]
+    fn unknown_status_read_but_not_written() {
+        let v = vg(&edit(
+            "\"READ\", \"WRITE\", \"VISIBLE\"",
+            "\"READ\", \"WRITE\", \"VISIBLE\", \"FUTURE\"",
+        ))
+        .expect("reads");
+        let e = v.check_writable().expect_err("refuses");
+        assert_eq!(
+            e.to_string(),
+            "vg test-vg: lv my-root has status flags lvm2 does not know: [\"FUTURE\"]; refusing to write"
+        );
+    }
+
+    #[test]
+    fn not_a_vg() {
+        assert_eq!(vg("a = 1\n"), Err(ModelError::NoVg));
+        assert!(matches!(
+            vg("a { }\nb { }\n"),
+            Err(ModelError::SeveralVgs(_))
+        ));
+    }
+}

@@ -1,0 +1,983 @@
+//! The LVM2 metadata text grammar (`libdm/libdm-config.c`): a parser from bytes to a generic,
+//! order-preserving tree, and a printer that writes the tree back the way LVM formats it.
+//!
+//! Facts taken from libdm-config.c and checked against lvm2 2.03.16:
+//! - tokens: `{ } [ ] , =`, `"..."` (backslash escapes `\"` and `\\`; any other backslash is
+//!   kept as it is), `'...'` (no escapes), numbers (`[+-]?digits[.digits]` where a value is
+//!   allowed), and bare words running to whitespace, `#`, `=`, `{` or `}`;
+//! - `#` starts a comment to the end of the line; a NUL byte ends the text (the on-disk copy
+//!   ends with one);
+//! - integers are read with `strtoll(.., 0)`, so a leading `0` means octal; floats with
+//!   `strtod`;
+//! - LVM merges a repeated section and lets the last of a repeated value win (with a warning);
+//!   rewind refuses both, because a merge it guessed differently could change what it writes;
+//! - a `/` in a key is a path separator to LVM; rewind refuses such keys for the same reason.
+//!
+//! Beyond LVM: the text is bounded ([`MAX_TEXT_BYTES`], [`MAX_DEPTH`]), strings must be UTF-8,
+//! and a bare word also stops at `,` `[` `]` so `[a, b]` means what it looks like.
+
+use std::fmt::Write as _;
+
+use thiserror::Error;
+
+/// Largest metadata text accepted. LVM's own metadata areas default to 1 MiB and are rarely
+/// made larger than a few; 64 MiB leaves room while keeping a corrupt size harmless.
+pub const MAX_TEXT_BYTES: usize = 64 << 20;
+
+/// Deepest nesting of sections accepted. VG metadata nests five deep (root, VG,
+/// `logical_volumes`, LV, segment); the headroom is for unknown segment types.
+pub const MAX_DEPTH: usize = 32;
+
+/// A value on the right of `key =`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+pub enum Value {
+    /// An integer (LVM keeps these as `int64_t`).
+    Int(i64),
+    /// A floating point number (printed with `%f` like LVM when that is exact).
+    Float(f64),
+    /// A string, whether it was double-quoted, single-quoted or bare.
+    Str(String),
+    /// An array; `[]` is an empty array. Elements are never arrays themselves.
+    Array(Vec<Value>),
+}
+
+impl Value {
+    /// The string, if this is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The integer, if this is one.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The elements, if this is an array.
+    pub fn as_array(&self) -> Option<&[Value]> {
+        match self {
+            Value::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// A string array (`["READ", "WRITE"]`) as strings; `None` if any element is not a string.
+    pub fn as_str_array(&self) -> Option<Vec<&str>> {
+        self.as_array()?.iter().map(Value::as_str).collect()
+    }
+
+    /// An array of strings.
+    pub fn str_array<S: AsRef<str>>(items: &[S]) -> Value {
+        Value::Array(
+            items
+                .iter()
+                .map(|s| Value::Str(s.as_ref().to_owned()))
+                .collect(),
+        )
+    }
+}
+
+/// What a key holds: a value or a section.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+pub enum Node {
+    /// `key = value`
+    Value(Value),
+    /// `key { ... }`
+    Section(Section),
+}
+
+/// One `key = value` or `key { ... }`, in the order it appeared.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Entry {
+    /// The key (section name or value name).
+    pub key: String,
+    /// What it holds.
+    pub node: Node,
+}
+
+/// A section: its entries in order. The whole text is the root section.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Section {
+    /// Entries in the order they were read (or inserted).
+    pub entries: Vec<Entry>,
+}
+
+impl Section {
+    /// The node under `key`.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.entries.iter().find(|e| e.key == key).map(|e| &e.node)
+    }
+
+    /// The node under `key`, mutably.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Node> {
+        self.entries
+            .iter_mut()
+            .find(|e| e.key == key)
+            .map(|e| &mut e.node)
+    }
+
+    /// The value under `key`, if `key` holds a value.
+    pub fn value(&self, key: &str) -> Option<&Value> {
+        match self.get(key)? {
+            Node::Value(v) => Some(v),
+            Node::Section(_) => None,
+        }
+    }
+
+    /// The section under `key`, if `key` holds a section.
+    pub fn section(&self, key: &str) -> Option<&Section> {
+        match self.get(key)? {
+            Node::Section(s) => Some(s),
+            Node::Value(_) => None,
+        }
+    }
+
+    /// The section under `key`, mutably.
+    pub fn section_mut(&mut self, key: &str) -> Option<&mut Section> {
+        match self.get_mut(key)? {
+            Node::Section(s) => Some(s),
+            Node::Value(_) => None,
+        }
+    }
+
+    /// The string under `key`.
+    pub fn str(&self, key: &str) -> Option<&str> {
+        self.value(key)?.as_str()
+    }
+
+    /// The integer under `key`.
+    pub fn int(&self, key: &str) -> Option<i64> {
+        self.value(key)?.as_int()
+    }
+
+    /// Sub-sections in order, with their keys.
+    pub fn sections(&self) -> impl Iterator<Item = (&str, &Section)> {
+        self.entries.iter().filter_map(|e| match &e.node {
+            Node::Section(s) => Some((e.key.as_str(), s)),
+            Node::Value(_) => None,
+        })
+    }
+
+    /// Sets `key` to `value` where it is, or appends it at the end.
+    pub fn set(&mut self, key: &str, value: Value) {
+        match self.entries.iter_mut().find(|e| e.key == key) {
+            Some(e) => e.node = Node::Value(value),
+            None => self.entries.push(Entry {
+                key: key.to_owned(),
+                node: Node::Value(value),
+            }),
+        }
+    }
+
+    /// Renames `from` to `to` in place, keeping its position and what it holds.
+    /// Returns false when `from` is absent.
+    pub fn rename(&mut self, from: &str, to: &str) -> bool {
+        match self.entries.iter_mut().find(|e| e.key == from) {
+            Some(e) => {
+                e.key = to.to_owned();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes `key`, returning what it held.
+    pub fn remove(&mut self, key: &str) -> Option<Node> {
+        let i = self.entries.iter().position(|e| e.key == key)?;
+        Some(self.entries.remove(i).node)
+    }
+}
+
+/// What went wrong, without the position.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SyntaxError {
+    #[error("expected a key or '}}', found {0}")]
+    ExpectedKey(String),
+    #[error("expected '=' or '{{' after key \"{0}\", found {1}")]
+    ExpectedEqOrBrace(String, String),
+    #[error("expected a value, found {0}")]
+    ExpectedValue(String),
+    #[error("unterminated string")]
+    UnterminatedString,
+    #[error("unbalanced '}}'")]
+    UnbalancedClose,
+    #[error("section \"{0}\" is not closed before the end of the text")]
+    UnclosedSection(String),
+    #[error("array is not closed before the end of the text")]
+    UnclosedArray,
+    #[error("empty key")]
+    EmptyKey,
+    #[error("key \"{0}\" contains '/', which LVM reads as a path")]
+    SlashInKey(String),
+    #[error("duplicate key \"{0}\" (LVM would merge or override it; rewind refuses)")]
+    DuplicateKey(String),
+    #[error("bad number \"{0}\"")]
+    BadNumber(String),
+    #[error("integer \"{0}\" out of range")]
+    IntegerOutOfRange(String),
+    #[error("text is not valid utf-8")]
+    NotUtf8,
+    #[error("sections nest deeper than {MAX_DEPTH}")]
+    TooDeep,
+}
+
+/// Errors of the metadata text grammar.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum TextError {
+    /// The text is larger than [`MAX_TEXT_BYTES`].
+    #[error("metadata text is {size} bytes, more than the limit of {limit}")]
+    TooLarge { size: usize, limit: usize },
+    /// A syntax error at a position (1-based line and column, columns count bytes).
+    #[error("metadata text line {line} column {column}: {kind}")]
+    Syntax {
+        line: usize,
+        column: usize,
+        kind: SyntaxError,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Open,
+    Close,
+    ArrOpen,
+    ArrClose,
+    Comma,
+    Eq,
+    Str(String),
+    Word(String),
+    Int(i64),
+    Float(f64),
+    Eof,
+}
+
+fn describe(t: &Tok) -> String {
+    match t {
+        Tok::Open => "'{'".into(),
+        Tok::Close => "'}'".into(),
+        Tok::ArrOpen => "'['".into(),
+        Tok::ArrClose => "']'".into(),
+        Tok::Comma => "','".into(),
+        Tok::Eq => "'='".into(),
+        Tok::Str(s) => format!("string \"{}\"", truncate(s)),
+        Tok::Word(s) => format!("\"{}\"", truncate(s)),
+        Tok::Int(i) => format!("number {i}"),
+        Tok::Float(f) => format!("number {f}"),
+        Tok::Eof => "the end of the text".into(),
+    }
+}
+
+fn truncate(s: &str) -> String {
+    if s.chars().count() > 40 {
+        let mut t: String = s.chars().take(40).collect();
+        t.push_str("...");
+        t
+    } else {
+        s.to_owned()
+    }
+}
+
+struct Lexer<'a> {
+    b: &'a [u8],
+    pos: usize,
+    line: usize,
+    line_start: usize,
+}
+
+type Pos = (usize, usize);
+
+impl<'a> Lexer<'a> {
+    fn here(&self) -> Pos {
+        (self.line, self.pos - self.line_start + 1)
+    }
+
+    fn err(&self, at: Pos, kind: SyntaxError) -> TextError {
+        TextError::Syntax {
+            line: at.0,
+            column: at.1,
+            kind,
+        }
+    }
+
+    fn skip_space(&mut self) {
+        while let Some(&c) = self.b.get(self.pos) {
+            if c == b'#' {
+                while let Some(&c) = self.b.get(self.pos) {
+                    if c == b'\n' {
+                        break;
+                    }
+                    self.pos += 1;
+                }
+            } else if c.is_ascii_whitespace() || c == 0x0b {
+                if c == b'\n' {
+                    self.line += 1;
+                    self.line_start = self.pos + 1;
+                }
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn utf8(&self, bytes: &[u8], at: Pos) -> Result<String, TextError> {
+        std::str::from_utf8(bytes)
+            .map(str::to_owned)
+            .map_err(|_| self.err(at, SyntaxError::NotUtf8))
+    }
+
+    /// Next token and where it starts. `value` says whether a number may start here
+    /// (after `=`, `[` or `,`), as in LVM's tokenizer.
+    fn next(&mut self, value: bool) -> Result<(Tok, Pos), TextError> {
+        self.skip_space();
+        let at = self.here();
+        let Some(&c) = self.b.get(self.pos) else {
+            return Ok((Tok::Eof, at));
+        };
+        let single = match c {
+            b'{' => Some(Tok::Open),
+            b'}' => Some(Tok::Close),
+            b'[' => Some(Tok::ArrOpen),
+            b']' => Some(Tok::ArrClose),
+            b',' => Some(Tok::Comma),
+            b'=' => Some(Tok::Eq),
+            _ => None,
+        };
+        if let Some(t) = single {
+            self.pos += 1;
+            return Ok((t, at));
+        }
+        match c {
+            b'"' => {
+                let mut out = Vec::new();
+                let mut i = self.pos + 1;
+                loop {
+                    match self.b.get(i) {
+                        None => return Err(self.err(at, SyntaxError::UnterminatedString)),
+                        Some(b'"') => break,
+                        Some(b'\\') if matches!(self.b.get(i + 1), Some(b'"' | b'\\')) => {
+                            out.push(self.b[i + 1]);
+                            i += 2;
+                        }
+                        Some(&ch) => {
+                            if ch == b'\n' {
+                                self.line += 1;
+                                self.line_start = i + 1;
+                            }
+                            out.push(ch);
+                            i += 1;
+                        }
+                    }
+                }
+                self.pos = i + 1;
+                Ok((Tok::Str(self.utf8(&out, at)?), at))
+            }
+            b'\'' => {
+                let start = self.pos + 1;
+                let Some(len) = self.b[start..].iter().position(|&c| c == b'\'') else {
+                    return Err(self.err(at, SyntaxError::UnterminatedString));
+                };
+                let raw = &self.b[start..start + len];
+                for (k, &ch) in raw.iter().enumerate() {
+                    if ch == b'\n' {
+                        self.line += 1;
+                        self.line_start = start + k + 1;
+                    }
+                }
+                self.pos = start + len + 1;
+                Ok((Tok::Str(self.utf8(raw, at)?), at))
+            }
+            b'0'..=b'9' | b'+' | b'-' | b'.' if value => {
+                let start = self.pos;
+                let mut i = start + 1;
+                let mut dot = c == b'.';
+                while let Some(&ch) = self.b.get(i) {
+                    if ch.is_ascii_digit() {
+                        i += 1;
+                    } else if ch == b'.' && !dot {
+                        dot = true;
+                        i += 1;
+                    } else {
+                        break;
+                    }
+                }
+                self.pos = i;
+                let text = String::from_utf8_lossy(&self.b[start..i]).into_owned();
+                let tok = if dot {
+                    parse_float(&text).map(Tok::Float)
+                } else {
+                    parse_int(&text).map(Tok::Int)
+                };
+                tok.map(|t| (t, at)).map_err(|k| self.err(at, k))
+            }
+            _ => {
+                let start = self.pos;
+                let mut i = start;
+                while let Some(&ch) = self.b.get(i) {
+                    if ch.is_ascii_whitespace()
+                        || ch == 0x0b
+                        || matches!(ch, b'#' | b'=' | b'{' | b'}')
+                        || (value && matches!(ch, b',' | b'[' | b']'))
+                    {
+                        break;
+                    }
+                    i += 1;
+                }
+                self.pos = i;
+                Ok((Tok::Word(self.utf8(&self.b[start..i], at)?), at))
+            }
+        }
+    }
+}
+
+/// Reads an integer the way `strtoll(s, NULL, 0)` does for the characters LVM's tokenizer
+/// lets through: optional sign, then decimal, or octal after a leading `0`. Unlike strtoll,
+/// a token that is not wholly a number, or is out of range, is an error.
+fn parse_int(text: &str) -> Result<i64, SyntaxError> {
+    let (neg, digits) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if digits.is_empty() {
+        return Err(SyntaxError::BadNumber(text.to_owned()));
+    }
+    let (radix, body) = if digits.len() > 1 && digits.starts_with('0') {
+        (8, &digits[1..])
+    } else {
+        (10, digits)
+    };
+    let magnitude = u64::from_str_radix(body, radix).map_err(|e| match e.kind() {
+        std::num::IntErrorKind::PosOverflow => SyntaxError::IntegerOutOfRange(text.to_owned()),
+        _ => SyntaxError::BadNumber(text.to_owned()),
+    })?;
+    let v = if neg {
+        0i64.checked_sub_unsigned(magnitude)
+    } else {
+        i64::try_from(magnitude).ok()
+    };
+    v.ok_or_else(|| SyntaxError::IntegerOutOfRange(text.to_owned()))
+}
+
+fn parse_float(text: &str) -> Result<f64, SyntaxError> {
+    let body = text.trim_start_matches(['+', '-']);
+    if !body.bytes().any(|b| b.is_ascii_digit()) {
+        return Err(SyntaxError::BadNumber(text.to_owned()));
+    }
+    // Rust's parser takes "1." and ".5", as strtod does.
+    text.parse::<f64>()
+        .map_err(|_| SyntaxError::BadNumber(text.to_owned()))
+}
+
+struct Parser<'a> {
+    lx: Lexer<'a>,
+    tok: Tok,
+    at: Pos,
+}
+
+impl Parser<'_> {
+    fn advance(&mut self, value: bool) -> Result<(), TextError> {
+        let (t, at) = self.lx.next(value)?;
+        self.tok = t;
+        self.at = at;
+        Ok(())
+    }
+
+    fn err(&self, kind: SyntaxError) -> TextError {
+        self.lx.err(self.at, kind)
+    }
+
+    /// Entries until `}` (when `name` is a section) or the end of the text (the root).
+    fn entries(&mut self, name: Option<&str>, depth: usize) -> Result<Section, TextError> {
+        let mut sec = Section::default();
+        loop {
+            let key_at = self.at;
+            let key = match std::mem::replace(&mut self.tok, Tok::Eof) {
+                Tok::Eof => match name {
+                    None => return Ok(sec),
+                    Some(n) => return Err(self.err(SyntaxError::UnclosedSection(n.to_owned()))),
+                },
+                Tok::Close => match name {
+                    Some(_) => {
+                        self.advance(false)?;
+                        return Ok(sec);
+                    }
+                    None => return Err(self.err(SyntaxError::UnbalancedClose)),
+                },
+                Tok::Word(w) | Tok::Str(w) => w,
+                other => return Err(self.err(SyntaxError::ExpectedKey(describe(&other)))),
+            };
+            if key.is_empty() {
+                return Err(self.lx.err(key_at, SyntaxError::EmptyKey));
+            }
+            if key.contains('/') {
+                return Err(self.lx.err(key_at, SyntaxError::SlashInKey(key)));
+            }
+            if sec.get(&key).is_some() {
+                return Err(self.lx.err(key_at, SyntaxError::DuplicateKey(key)));
+            }
+            self.advance(false)?;
+            let node = match self.tok {
+                Tok::Open => {
+                    if depth + 1 > MAX_DEPTH {
+                        return Err(self.err(SyntaxError::TooDeep));
+                    }
+                    self.advance(false)?;
+                    Node::Section(self.entries(Some(&key), depth + 1)?)
+                }
+                Tok::Eq => {
+                    self.advance(true)?;
+                    Node::Value(self.value()?)
+                }
+                ref other => {
+                    return Err(
+                        self.err(SyntaxError::ExpectedEqOrBrace(key.clone(), describe(other)))
+                    );
+                }
+            };
+            sec.entries.push(Entry { key, node });
+        }
+    }
+
+    /// A value; on return the next token (after the value) is current.
+    fn value(&mut self) -> Result<Value, TextError> {
+        if self.tok == Tok::ArrOpen {
+            self.advance(true)?;
+            let mut items = Vec::new();
+            loop {
+                match self.tok {
+                    Tok::ArrClose => break,
+                    Tok::Eof => return Err(self.err(SyntaxError::UnclosedArray)),
+                    _ => {}
+                }
+                items.push(self.scalar()?);
+                // Inside an array every token may be a value; LVM itself only accepts a
+                // missing comma before a quoted string, rewind is lenient there.
+                self.advance(true)?;
+                match self.tok {
+                    Tok::Comma => self.advance(true)?,
+                    Tok::Eof => return Err(self.err(SyntaxError::UnclosedArray)),
+                    _ => {}
+                }
+            }
+            self.advance(false)?;
+            Ok(Value::Array(items))
+        } else {
+            let v = self.scalar()?;
+            self.advance(false)?;
+            Ok(v)
+        }
+    }
+
+    fn scalar(&self) -> Result<Value, TextError> {
+        match &self.tok {
+            Tok::Int(i) => Ok(Value::Int(*i)),
+            Tok::Float(f) => Ok(Value::Float(*f)),
+            Tok::Str(s) | Tok::Word(s) => Ok(Value::Str(s.clone())),
+            other => Err(self.err(SyntaxError::ExpectedValue(describe(other)))),
+        }
+    }
+}
+
+/// Parses metadata text. The text ends at the first NUL byte, if any, as it does for LVM.
+pub fn parse(bytes: &[u8]) -> Result<Section, TextError> {
+    if bytes.len() > MAX_TEXT_BYTES {
+        return Err(TextError::TooLarge {
+            size: bytes.len(),
+            limit: MAX_TEXT_BYTES,
+        });
+    }
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    let mut p = Parser {
+        lx: Lexer {
+            b: &bytes[..end],
+            pos: 0,
+            line: 1,
+            line_start: 0,
+        },
+        tok: Tok::Eof,
+        at: (1, 1),
+    };
+    p.advance(false)?;
+    p.entries(None, 0)
+}
+
+/// How to lay the text out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// Like `vgcfgbackup` files: tab indentation and blank lines between groups.
+    Backup,
+    /// Like the copy in a metadata area: no indentation, no blank lines.
+    Disk,
+}
+
+/// Prints a tree as LVM would lay it out. Entries are printed in the tree's order.
+pub fn print(root: &Section, style: Style) -> String {
+    let mut out = String::new();
+    print_section(&mut out, root, 0, style, None);
+    out
+}
+
+fn print_section(out: &mut String, sec: &Section, depth: usize, style: Style, name: Option<&str>) {
+    let indent = |out: &mut String, d: usize| {
+        if style == Style::Backup {
+            for _ in 0..d {
+                out.push('\t');
+            }
+        }
+    };
+    let backup = style == Style::Backup;
+    let segment = name.is_some_and(|n| n.starts_with("segment"));
+    let mut prev: Option<&Entry> = None;
+    for e in &sec.entries {
+        if backup {
+            let blank = match (&e.node, prev) {
+                // Top level: a blank line between groups, as in backup files.
+                (_, Some(p)) if depth == 0 => {
+                    !(p.key == "contents" && e.key == "version"
+                        || p.key == "creation_host" && e.key == "creation_time")
+                }
+                (Node::Section(_), _) => true,
+                (Node::Value(_), Some(p)) => {
+                    p.key == "device"
+                        || (segment
+                            && (e.key == "type" || matches!(p.node, Node::Value(Value::Array(_)))))
+                        || (segment && e.key == "stripes")
+                        || matches!(p.node, Node::Section(_))
+                }
+                _ => false,
+            };
+            if blank {
+                out.push('\n');
+            }
+        }
+        indent(out, depth);
+        write_key(out, &e.key);
+        match &e.node {
+            Node::Section(s) => {
+                out.push_str(" {\n");
+                print_section(out, s, depth + 1, style, Some(&e.key));
+                indent(out, depth);
+                out.push_str("}\n");
+            }
+            Node::Value(Value::Array(items)) if e.key == "stripes" && !items.is_empty() => {
+                // Stripe lists: one "pvN", extent pair per line, as LVM's export does.
+                out.push_str(" = [\n");
+                for (k, pair) in items.chunks(2).enumerate() {
+                    indent(out, depth + 1);
+                    for (j, v) in pair.iter().enumerate() {
+                        if j > 0 {
+                            out.push_str(", ");
+                        }
+                        write_scalar(out, v);
+                    }
+                    if k + 1 < items.len().div_ceil(2) {
+                        out.push(',');
+                    }
+                    out.push('\n');
+                }
+                indent(out, depth);
+                out.push_str("]\n");
+            }
+            Node::Value(v) => {
+                out.push_str(" = ");
+                write_value(out, v);
+                out.push('\n');
+            }
+        }
+        prev = Some(e);
+    }
+}
+
+fn key_needs_quotes(key: &str) -> bool {
+    key.is_empty()
+        || key.bytes().any(|c| {
+            c.is_ascii_whitespace()
+                || c == 0x0b
+                || matches!(
+                    c,
+                    b'#' | b'=' | b'{' | b'}' | b'"' | b'\'' | b'!' | b'[' | b']' | b','
+                )
+        })
+}
+
+fn write_key(out: &mut String, key: &str) {
+    if key_needs_quotes(key) {
+        write_str(out, key);
+    } else {
+        out.push_str(key);
+    }
+}
+
+fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+}
+
+fn write_scalar(out: &mut String, v: &Value) {
+    match v {
+        Value::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::Float(f) => {
+            // LVM prints "%f"; use it when it reads back exactly, else the shortest exact form.
+            let six = format!("{f:.6}");
+            if six.parse::<f64>().ok() == Some(*f) {
+                out.push_str(&six);
+            } else {
+                let s = format!("{f}");
+                out.push_str(&s);
+                if !s.contains('.') {
+                    out.push_str(".0");
+                }
+            }
+        }
+        Value::Str(s) => write_str(out, s),
+        Value::Array(_) => write_value(out, v),
+    }
+}
+
+fn write_value(out: &mut String, v: &Value) {
+    match v {
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_scalar(out, item);
+            }
+            out.push(']');
+        }
+        other => write_scalar(out, other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Section {
+        parse(s.as_bytes()).expect("parses")
+    }
+
+    fn kind(s: &[u8]) -> SyntaxError {
+        match parse(s) {
+            Err(TextError::Syntax { kind, .. }) => kind,
+            other => panic!("expected a syntax error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn values_of_every_kind() {
+        let t = p(
+            "a = 1\nb = -42\nc = 1.5\nd = \"x\\\"y\\\\z\\n\"\ne = 'q\\'\nf = bare\ng = []\nh = [\"a\", 2, 'c' d]\ni = 010\nj = +7\n",
+        );
+        assert_eq!(t.int("a"), Some(1));
+        assert_eq!(t.int("b"), Some(-42));
+        assert_eq!(t.value("c"), Some(&Value::Float(1.5)));
+        assert_eq!(t.str("d"), Some("x\"y\\z\\n"));
+        assert_eq!(t.str("e"), Some("q\\"));
+        assert_eq!(t.str("f"), Some("bare"));
+        assert_eq!(t.value("g"), Some(&Value::Array(vec![])));
+        assert_eq!(
+            t.value("h"),
+            Some(&Value::Array(vec![
+                Value::Str("a".into()),
+                Value::Int(2),
+                Value::Str("c".into()),
+                Value::Str("d".into())
+            ]))
+        );
+        assert_eq!(t.int("i"), Some(8), "strtoll base 0: leading 0 is octal");
+        assert_eq!(t.int("j"), Some(7));
+    }
+
+    #[test]
+    fn arrays_without_commas_and_numbers() {
+        let t = p("s = [\"pv0\" 0 \"pv1\" 12]\n");
+        assert_eq!(
+            t.value("s"),
+            Some(&Value::Array(vec![
+                Value::Str("pv0".into()),
+                Value::Int(0),
+                Value::Str("pv1".into()),
+                Value::Int(12)
+            ]))
+        );
+    }
+
+    #[test]
+    fn sections_comments_order() {
+        let t = p("# hdr\nvg {\n  id = \"x\" # c\n  sub { z = 1 y = 2 }\n}\ncontents = \"T\"\n");
+        let keys: Vec<_> = t.entries.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["vg", "contents"]);
+        let sub = t.section("vg").and_then(|v| v.section("sub")).expect("sub");
+        let keys: Vec<_> = sub.entries.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["z", "y"]);
+    }
+
+    #[test]
+    fn nul_ends_text() {
+        let t = parse(b"a = 1\n\0garbage {{{").expect("parses");
+        assert_eq!(t.int("a"), Some(1));
+    }
+
+    #[test]
+    fn quoted_keys() {
+        let t = p("\"a#b\" = 1\n'c d' { }\n");
+        assert_eq!(t.int("a#b"), Some(1));
+        assert!(t.section("c d").is_some());
+        assert_eq!(parse(print(&t, Style::Backup).as_bytes()), Ok(t));
+    }
+
+    #[test]
+    fn errors_are_typed_with_positions() {
+        assert_eq!(
+            parse(b"a {\n b = 1\n"),
+            Err(TextError::Syntax {
+                line: 3,
+                column: 1,
+                kind: SyntaxError::UnclosedSection("a".into())
+            })
+        );
+        assert_eq!(kind(b"a = 1\n}\n"), SyntaxError::UnbalancedClose);
+        assert_eq!(kind(b"a = \"abc\n"), SyntaxError::UnterminatedString);
+        assert_eq!(kind(b"a = 'abc\n"), SyntaxError::UnterminatedString);
+        assert_eq!(kind(b"a = [1, 2\n"), SyntaxError::UnclosedArray);
+        assert_eq!(
+            kind(b"a = [[1]]\n"),
+            SyntaxError::ExpectedValue("'['".into())
+        );
+        assert_eq!(
+            kind(b"a = \n"),
+            SyntaxError::ExpectedValue("the end of the text".into())
+        );
+        assert_eq!(
+            kind(b"a 1\n"),
+            SyntaxError::ExpectedEqOrBrace("a".into(), "\"1\"".into())
+        );
+        assert_eq!(
+            kind(b"a = 1\na = 2\n"),
+            SyntaxError::DuplicateKey("a".into())
+        );
+        assert_eq!(
+            kind(b"s { }\ns { }\n"),
+            SyntaxError::DuplicateKey("s".into())
+        );
+        assert_eq!(kind(b"a/b = 1\n"), SyntaxError::SlashInKey("a/b".into()));
+        assert_eq!(
+            kind(b"a = 99999999999999999999\n"),
+            SyntaxError::IntegerOutOfRange("99999999999999999999".into())
+        );
+        assert_eq!(kind(b"a = -\n"), SyntaxError::BadNumber("-".into()));
+        assert_eq!(kind(b"a = 09\n"), SyntaxError::BadNumber("09".into()));
+        assert_eq!(kind(b"a = \"\xff\"\n"), SyntaxError::NotUtf8);
+        assert_eq!(kind(b"\xc3\x28 = 1\n"), SyntaxError::NotUtf8);
+        assert_eq!(kind(b"= 1\n"), SyntaxError::ExpectedKey("'='".into()));
+        assert_eq!(kind(b"\"\" = 1\n"), SyntaxError::EmptyKey);
+    }
+
+    #[test]
+    fn error_message_is_lowercase_and_positioned() {
+        let e = parse(b"vg {\n\tid = \"x\n").expect_err("fails");
+        assert_eq!(
+            e.to_string(),
+            "metadata text line 2 column 7: unterminated string"
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded() {
+        let mut s = Vec::new();
+        for _ in 0..100_000 {
+            s.extend_from_slice(b"a {");
+        }
+        assert_eq!(kind(&s), SyntaxError::TooDeep);
+        let mut ok = String::new();
+        for _ in 0..MAX_DEPTH {
+            ok.push_str("a {");
+        }
+        for _ in 0..MAX_DEPTH {
+            ok.push('}');
+        }
+        assert!(parse(ok.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn size_is_bounded() {
+        let big = vec![b' '; MAX_TEXT_BYTES + 1];
+        assert!(matches!(parse(&big), Err(TextError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        // A cheap deterministic fuzz: every prefix of a realistic text, and byte flips.
+        let text = include_str!("../../tests/fixtures/text/backup.vg");
+        for end in 0..text.len() {
+            let _ = parse(&text.as_bytes()[..end]);
+        }
+        let mut b = text.as_bytes().to_vec();
+        let mut x: u32 = 12345;
+        for _ in 0..2000 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let i = (x as usize >> 3) % b.len();
+            let old = b[i];
+            b[i] = (x >> 16) as u8;
+            let _ = parse(&b);
+            b[i] = old;
+        }
+    }
+
+    #[test]
+    fn round_trip_fixture_both_styles() {
+        for text in [
+            include_str!("../../tests/fixtures/text/backup.vg"),
+            include_str!("../../tests/fixtures/text/disk.vg"),
+        ] {
+            let t = p(text);
+            for style in [Style::Backup, Style::Disk] {
+                let printed = print(&t, style);
+                assert_eq!(parse(printed.as_bytes()), Ok(t.clone()), "{printed}");
+            }
+        }
+    }
+
+    #[test]
+    fn prints_like_lvm() {
+        let t = p(include_str!("../../tests/fixtures/text/backup.vg"));
+        let printed = print(&t, Style::Backup);
+        assert!(
+            printed.starts_with(
+                "contents = \"Text Format Volume Group\"\nversion = 1\n\ndescription = "
+            )
+        );
+        assert!(printed.contains("\n\t\t\tstatus = [\"READ\", \"WRITE\", \"VISIBLE\"]\n"));
+        assert!(printed.contains("\t\t\t\tstripes = [\n\t\t\t\t\t\"pv0\", 0\n\t\t\t\t]\n"));
+        let disk = print(&t, Style::Disk);
+        assert!(!disk.contains('\t'));
+        assert!(!disk.contains("\n\n"));
+    }
+
+    #[test]
+    fn floats_print_and_reparse() {
+        for f in [0.5, -1.25, 1.0, 0.1 + 0.2, 123456.789] {
+            let mut t = Section::default();
+            t.set("f", Value::Float(f));
+            assert_eq!(parse(print(&t, Style::Disk).as_bytes()), Ok(t));
+        }
+    }
+}
