@@ -1,6 +1,7 @@
 //! The LVM2 on-disk format: labels, metadata areas, the metadata text and the VG model.
 //! Pure functions over bytes and text; no ioctls.
 
+pub mod assemble;
 pub mod change;
 pub mod cow;
 pub mod crc;

@@ -1,0 +1,420 @@
+//! Volume groups from the PVs found on many devices.
+//!
+//! Every metadata area's committed text is parsed (each distinct text once); per VG id the
+//! highest seqno wins, as in LVM. Whatever makes a VG ambiguous (invariant 7) is recorded as a
+//! blocking problem of that VG: a PV uuid on two devices, two VGs with one name, one seqno with
+//! two texts, a PV the metadata lists but no device carries, metadata the model rejects. A VG
+//! with a blocking problem is reported, never acted on. Older copies of the metadata and areas
+//! that cannot be read are reported without blocking: LVM reads the same VG and repairs those
+//! on its next write, and so does rewind's commit, which writes every area.
+
+use crate::lvm::disk::PvScan;
+use crate::lvm::model::{self, Vg};
+use crate::lvm::text::{self, Section};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+/// Something found while assembling; `blocking` ones keep rewind off that VG.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Problem {
+    /// A device with an LVM label that is damaged (LVM ignores such a device).
+    BadLabel { device: String, message: String },
+    /// A metadata area that cannot be read or verified.
+    BadMetadataArea {
+        device: String,
+        offset: u64,
+        message: String,
+    },
+    /// A metadata area whose checksum is right but whose text does not parse.
+    BadText {
+        device: String,
+        offset: u64,
+        message: String,
+    },
+    /// The winning metadata of a VG fails the model's checks.
+    BadMetadata { vg: String, message: String },
+    /// One PV uuid on several devices (a cloned disk, a snapshot of a PV).
+    DuplicatePv {
+        pv_uuid: String,
+        devices: Vec<String>,
+    },
+    /// Several VGs with one name.
+    DuplicateVgName { vg: String, ids: Vec<String> },
+    /// Two different texts with the same seqno for one VG.
+    ConflictingMetadata {
+        vg: String,
+        seqno: u64,
+        devices: Vec<String>,
+    },
+    /// A PV the metadata lists and no device carries.
+    MissingPv {
+        vg: String,
+        pv: String,
+        uuid: String,
+    },
+    /// Some metadata areas hold an older seqno (an interrupted commit); the newest wins.
+    OutdatedMetadata {
+        vg: String,
+        seqno: u64,
+        devices: Vec<String>,
+    },
+}
+
+impl Problem {
+    /// Whether the VG concerned must be left alone.
+    pub fn is_blocking(&self) -> bool {
+        matches!(
+            self,
+            Problem::BadMetadata { .. }
+                | Problem::DuplicatePv { .. }
+                | Problem::DuplicateVgName { .. }
+                | Problem::ConflictingMetadata { .. }
+                | Problem::MissingPv { .. }
+        )
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::BadLabel { device, message } => {
+                write!(f, "{device}: damaged lvm label ignored: {message}")
+            }
+            Problem::BadMetadataArea {
+                device,
+                offset,
+                message,
+            } => write!(f, "{device}: metadata area at {offset}: {message}"),
+            Problem::BadText {
+                device,
+                offset,
+                message,
+            } => write!(f, "{device}: metadata area at {offset}: {message}"),
+            Problem::BadMetadata { vg, message } => {
+                write!(f, "vg {vg}: metadata not usable: {message}")
+            }
+            Problem::DuplicatePv { pv_uuid, devices } => write!(
+                f,
+                "pv {pv_uuid} is on several devices ({}): a cloned disk? no action on its vg",
+                devices.join(", ")
+            ),
+            Problem::DuplicateVgName { vg, ids } => write!(
+                f,
+                "vg {vg}: {} volume groups have this name ({}): no action on any of them",
+                ids.len(),
+                ids.join(", ")
+            ),
+            Problem::ConflictingMetadata { vg, seqno, devices } => write!(
+                f,
+                "vg {vg}: different metadata with the same seqno {seqno} on {}: no action",
+                devices.join(", ")
+            ),
+            Problem::MissingPv { vg, pv, uuid } => {
+                write!(f, "vg {vg}: {pv} (uuid {uuid}) is missing: no action")
+            }
+            Problem::OutdatedMetadata { vg, seqno, devices } => write!(
+                f,
+                "vg {vg}: older metadata (seqno {seqno}) on {}; using the newest",
+                devices.join(", ")
+            ),
+        }
+    }
+}
+
+/// A PV of a VG and the device that carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Member {
+    /// The key in the metadata (`pv0`, ...).
+    pub key: String,
+    /// The PV uuid, 32 characters without dashes.
+    pub uuid: String,
+    /// Index into the scans handed to [`assemble`]; `None` when missing.
+    pub scan: Option<usize>,
+    /// The device, for messages.
+    pub device: Option<String>,
+}
+
+/// One volume group as found on the devices.
+#[derive(Debug, Clone, Serialize)]
+pub struct FoundVg {
+    pub name: String,
+    /// The VG id as in the metadata (with dashes).
+    pub id: String,
+    pub seqno: u64,
+    /// The winning metadata text (without the trailing NUL).
+    #[serde(skip)]
+    pub text: Vec<u8>,
+    /// The parsed winning text: the tree every change is made on.
+    #[serde(skip)]
+    pub tree: Section,
+    /// The typed model, when the metadata passed the model's checks.
+    pub model: Option<Vg>,
+    pub members: Vec<Member>,
+    pub problems: Vec<Problem>,
+}
+
+impl FoundVg {
+    /// Safe to act on: the model is valid and nothing makes the VG ambiguous.
+    pub fn is_usable(&self) -> bool {
+        self.model.is_some() && !self.problems.iter().any(Problem::is_blocking)
+    }
+
+    /// The first blocking problem, for a one-line refusal.
+    pub fn blocking_problem(&self) -> Option<&Problem> {
+        self.problems.iter().find(|p| p.is_blocking())
+    }
+
+    /// Indices of the scans of every PV of this VG (present ones).
+    pub fn member_scans(&self) -> impl Iterator<Item = usize> + '_ {
+        self.members.iter().filter_map(|m| m.scan)
+    }
+}
+
+/// Everything found on a set of devices.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Assembly {
+    /// Sorted by name, then id.
+    pub vgs: Vec<FoundVg>,
+    /// Problems that belong to no VG (damaged labels, unreadable areas, unparseable text).
+    pub problems: Vec<Problem>,
+    /// PVs that belong to no VG found here (devices).
+    pub orphans: Vec<String>,
+}
+
+impl Assembly {
+    /// Every VG with this name (more than one is itself a blocking problem of each).
+    pub fn vgs_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a FoundVg> + 'a {
+        self.vgs.iter().filter(move |v| v.name == name)
+    }
+}
+
+/// One copy of VG metadata found in one metadata area.
+struct Copy {
+    scan: usize,
+    text: usize,
+}
+
+/// A distinct metadata text and what parsing it gave.
+struct ParsedText {
+    bytes: Vec<u8>,
+    parsed: Result<(String, String, u64, Section), String>,
+}
+
+fn vg_identity(tree: &Section) -> Result<(String, String, u64), String> {
+    let (name, section) = model::vg_section(tree).map_err(|e| e.to_string())?;
+    let id = section
+        .str("id")
+        .ok_or_else(|| format!("vg {name}: no id"))?
+        .to_owned();
+    let seqno = section
+        .int("seqno")
+        .and_then(|s| u64::try_from(s).ok())
+        .ok_or_else(|| format!("vg {name}: no valid seqno"))?;
+    Ok((name.to_owned(), id, seqno))
+}
+
+/// Assembles VGs from scanned PVs. `bad_labels` are devices whose label could not be read
+/// (reported, otherwise ignored as LVM does).
+pub fn assemble(scans: &[PvScan], bad_labels: &[(String, String)]) -> Assembly {
+    let mut out = Assembly::default();
+    for (device, message) in bad_labels {
+        out.problems.push(Problem::BadLabel {
+            device: device.clone(),
+            message: message.clone(),
+        });
+    }
+
+    // Which devices carry each PV uuid.
+    let mut by_uuid: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, scan) in scans.iter().enumerate() {
+        by_uuid.entry(&scan.pv_header.uuid).or_default().push(i);
+    }
+
+    // Every distinct text, parsed once; every copy of it.
+    let mut texts: Vec<ParsedText> = Vec::new();
+    let mut text_index: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut copies: Vec<Copy> = Vec::new();
+    for (i, scan) in scans.iter().enumerate() {
+        for mda in &scan.mdas {
+            let content = match &mda.content {
+                Ok(c) => c,
+                Err(e) => {
+                    out.problems.push(Problem::BadMetadataArea {
+                        device: scan.device.clone(),
+                        offset: mda.area.offset,
+                        message: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            let Some(committed) = &content.committed else {
+                continue;
+            };
+            let t = match text_index.get(&committed.text) {
+                Some(&t) => t,
+                None => {
+                    let parsed = text::parse(&committed.text)
+                        .map_err(|e| e.to_string())
+                        .and_then(|tree| {
+                            let (name, id, seqno) = vg_identity(&tree)?;
+                            Ok((name, id, seqno, tree))
+                        });
+                    texts.push(ParsedText {
+                        bytes: committed.text.clone(),
+                        parsed,
+                    });
+                    text_index.insert(committed.text.clone(), texts.len() - 1);
+                    texts.len() - 1
+                }
+            };
+            if let Err(message) = &texts[t].parsed {
+                out.problems.push(Problem::BadText {
+                    device: scan.device.clone(),
+                    offset: mda.area.offset,
+                    message: message.clone(),
+                });
+                continue;
+            }
+            copies.push(Copy { scan: i, text: t });
+        }
+    }
+
+    // Group the copies by VG id.
+    let mut by_vg: BTreeMap<String, Vec<&Copy>> = BTreeMap::new();
+    for copy in &copies {
+        if let Ok((_, id, _, _)) = &texts[copy.text].parsed {
+            by_vg.entry(id.clone()).or_default().push(copy);
+        }
+    }
+
+    let mut in_some_vg = vec![false; scans.len()];
+    for (id, copies) in &by_vg {
+        let seqno_of = |c: &Copy| match &texts[c.text].parsed {
+            Ok((_, _, seqno, _)) => *seqno,
+            Err(_) => 0,
+        };
+        let Some(best) = copies.iter().map(|c| seqno_of(c)).max() else {
+            continue;
+        };
+        let newest: Vec<&&Copy> = copies.iter().filter(|c| seqno_of(c) == best).collect();
+        let Some(winner) = newest.first() else {
+            continue;
+        };
+        let Ok((name, _, _, tree)) = &texts[winner.text].parsed else {
+            continue;
+        };
+        let mut vg = FoundVg {
+            name: name.clone(),
+            id: id.clone(),
+            seqno: best,
+            text: texts[winner.text].bytes.clone(),
+            tree: tree.clone(),
+            model: None,
+            members: Vec::new(),
+            problems: Vec::new(),
+        };
+        if newest.iter().any(|c| c.text != winner.text) {
+            vg.problems.push(Problem::ConflictingMetadata {
+                vg: name.clone(),
+                seqno: best,
+                devices: device_list(scans, newest.iter().map(|c| c.scan)),
+            });
+        }
+        match Vg::from_tree(tree) {
+            Ok(model) => {
+                for pv in &model.pvs {
+                    let uuid: String = pv.id.chars().filter(|&c| c != '-').collect();
+                    let carriers = by_uuid.get(uuid.as_str()).cloned().unwrap_or_default();
+                    for &s in &carriers {
+                        in_some_vg[s] = true;
+                    }
+                    if carriers.len() > 1 {
+                        vg.problems.push(Problem::DuplicatePv {
+                            pv_uuid: pv.id.clone(),
+                            devices: device_list(scans, carriers.iter().copied()),
+                        });
+                    }
+                    if carriers.is_empty() {
+                        vg.problems.push(Problem::MissingPv {
+                            vg: name.clone(),
+                            pv: pv.key.clone(),
+                            uuid: pv.id.clone(),
+                        });
+                    }
+                    let scan = (carriers.len() == 1).then(|| carriers[0]);
+                    vg.members.push(Member {
+                        key: pv.key.clone(),
+                        uuid,
+                        scan,
+                        device: scan.map(|s| scans[s].device.clone()),
+                    });
+                }
+                vg.model = Some(model);
+            }
+            Err(e) => vg.problems.push(Problem::BadMetadata {
+                vg: name.clone(),
+                message: e.to_string(),
+            }),
+        }
+        // Older copies on member PVs: an interrupted commit, repaired by the next write.
+        // Older copies on PVs the newest metadata no longer lists are left alone (LVM wipes
+        // those "outdated PVs" on its next write).
+        let member_scans: Vec<usize> = vg.member_scans().collect();
+        let stale: Vec<usize> = copies
+            .iter()
+            .filter(|c| seqno_of(c) < best && member_scans.contains(&c.scan))
+            .map(|c| c.scan)
+            .collect();
+        if !stale.is_empty() {
+            let oldest = copies.iter().map(|c| seqno_of(c)).min().unwrap_or(best);
+            vg.problems.push(Problem::OutdatedMetadata {
+                vg: name.clone(),
+                seqno: oldest,
+                devices: device_list(scans, stale.into_iter()),
+            });
+        }
+        out.vgs.push(vg);
+    }
+
+    // One name, several VG ids: every one of them is ambiguous.
+    let mut ids_by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for vg in &out.vgs {
+        ids_by_name
+            .entry(vg.name.clone())
+            .or_default()
+            .push(vg.id.clone());
+    }
+    for vg in &mut out.vgs {
+        if let Some(ids) = ids_by_name.get(&vg.name).filter(|ids| ids.len() > 1) {
+            vg.problems.push(Problem::DuplicateVgName {
+                vg: vg.name.clone(),
+                ids: ids.clone(),
+            });
+        }
+    }
+    out.vgs
+        .sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+
+    // A PV listed by no VG. A duplicate of an orphan is worth a note too.
+    for (uuid, carriers) in &by_uuid {
+        if carriers.iter().all(|&s| !in_some_vg[s]) {
+            out.orphans
+                .extend(carriers.iter().map(|&s| scans[s].device.clone()));
+            if carriers.len() > 1 {
+                out.problems.push(Problem::DuplicatePv {
+                    pv_uuid: (*uuid).to_owned(),
+                    devices: device_list(scans, carriers.iter().copied()),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn device_list(scans: &[PvScan], indices: impl Iterator<Item = usize>) -> Vec<String> {
+    let mut v: Vec<String> = indices.map(|i| scans[i].device.clone()).collect();
+    v.sort();
+    v.dedup();
+    v
+}

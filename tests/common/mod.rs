@@ -1,0 +1,171 @@
+//! Shared pieces of the host-tier tests: loop devices over sparse images and stock LVM2
+//! restricted to them, in metadata-only mode (no device-mapper needed). Each test calls
+//! `require_host!` first, which prints why it is skipped when not root or without lvm2.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::process::{Command, Output};
+
+/// Why the host tier cannot run here, if it cannot.
+pub fn skip_reason() -> Option<String> {
+    let uid = Command::new("id").arg("-u").output().ok()?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Some("not root".into());
+    }
+    for tool in ["lvm", "losetup"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if !found {
+            return Some(format!("{tool} not installed"));
+        }
+    }
+    None
+}
+
+#[macro_export]
+macro_rules! require_host {
+    ($name:expr) => {
+        if let Some(why) = $crate::common::skip_reason() {
+            eprintln!(
+                "SKIPPED {}: {why} (host tier needs root, lvm2 and losetup)",
+                $name
+            );
+            return;
+        }
+    };
+}
+
+/// A sparse image attached to a loop device; detached and deleted on drop.
+pub struct Loop {
+    pub dev: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Loop {
+    pub fn new(size: u64) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let img = dir.path().join("disk.img");
+        File::create(&img)
+            .and_then(|f| f.set_len(size))
+            .expect("sparse image");
+        let out = Command::new("losetup")
+            .args(["-f", "--show"])
+            .arg(&img)
+            .output()
+            .expect("losetup");
+        assert!(
+            out.status.success(),
+            "losetup: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self {
+            dev: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            _dir: dir,
+        }
+    }
+}
+
+impl Loop {
+    /// The backing image file.
+    pub fn image(&self) -> std::path::PathBuf {
+        self._dir.path().join("disk.img")
+    }
+
+    /// A second loop device over a byte-for-byte copy of this one's image: a cloned disk.
+    pub fn clone_disk(&self) -> Loop {
+        let copy = Loop::new(0);
+        std::fs::copy(self.image(), copy.image()).expect("copy image");
+        let out = Command::new("losetup")
+            .args(["-c", &copy.dev])
+            .output()
+            .expect("losetup -c");
+        assert!(out.status.success(), "losetup -c failed");
+        copy
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").args(["-d", &self.dev]).status();
+    }
+}
+
+/// Stock LVM2 restricted to this test's loop devices, metadata only, no backups.
+pub struct Lvm {
+    config: String,
+}
+
+impl Lvm {
+    pub fn new(loops: &[Loop]) -> Self {
+        let devs: Vec<&str> = loops.iter().map(|l| l.dev.as_str()).collect();
+        Self::for_devices(&devs)
+    }
+
+    pub fn for_devices(devs: &[&str]) -> Self {
+        let accept: Vec<String> = devs.iter().map(|d| format!("\"a|^{d}$|\"")).collect();
+        let config = format!(
+            "global {{ activation = 0 }} backup {{ backup = 0 archive = 0 }} devices {{ \
+             obtain_device_list_from_udev = 0 use_devicesfile = 0 global_filter = [ {}, \"r|.*|\" ] }}",
+            accept.join(", ")
+        );
+        Self { config }
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new("lvm")
+            .args(args)
+            .args(["--config", &self.config])
+            .env("LVM_SUPPRESS_FD_WARNINGS", "1")
+            .output()
+            .expect("run lvm")
+    }
+
+    /// Run and require success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "lvm {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Run a checking command (vgck, pvck): success and no warning other than activation's.
+    pub fn clean(&self, args: &[&str]) {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let noise: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.contains("Activation disabled") && !l.trim().is_empty())
+            .collect();
+        assert!(
+            out.status.success()
+                && noise
+                    .iter()
+                    .all(|l| !l.contains("WARNING") && !l.contains("rror")),
+            "lvm {args:?} not clean: {stderr}{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+
+    pub fn seqno(&self, vg: &str) -> u64 {
+        self.ok(&["vgs", "--noheadings", "-o", "seqno", vg])
+            .trim()
+            .parse()
+            .expect("seqno")
+    }
+
+    /// The committed text of the first mda as `pvck --dump metadata` prints it.
+    pub fn pvck_text(&self, dev: &str) -> String {
+        let out = self.ok(&["pvck", "--dump", "metadata", dev]);
+        let body = out.split_once("  ---\n").expect("pvck header").1;
+        body.rsplit_once("\n  ---")
+            .expect("pvck trailer")
+            .0
+            .to_string()
+    }
+}
