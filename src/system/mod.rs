@@ -3,3 +3,4 @@
 pub mod blockdev;
 pub mod dm;
 pub mod kmsg;
+pub mod scan;
