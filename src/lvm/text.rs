@@ -497,6 +497,9 @@ impl Parser<'_> {
     /// Entries until `}` (when `name` is a section) or the end of the text (the root).
     fn entries(&mut self, name: Option<&str>, depth: usize) -> Result<Section, TextError> {
         let mut sec = Section::default();
+        // Keys seen in this section: a linear search per key would make a section with
+        // millions of keys quadratic.
+        let mut seen = std::collections::HashSet::new();
         loop {
             let key_at = self.at;
             let key = match std::mem::replace(&mut self.tok, Tok::Eof) {
@@ -520,7 +523,7 @@ impl Parser<'_> {
             if key.contains('/') {
                 return Err(self.lx.err(key_at, SyntaxError::SlashInKey(key)));
             }
-            if sec.get(&key).is_some() {
+            if !seen.insert(key.clone()) {
                 return Err(self.lx.err(key_at, SyntaxError::DuplicateKey(key)));
             }
             self.advance(false)?;
