@@ -149,6 +149,9 @@ pub fn mark_merging(root: &Section, name: &str, stamp: &Stamp) -> Result<Section
             snap.internal
         )));
     }
+    // LVM writes LVs that are visible to the user first (`lib/format_text/export.c`,
+    // `_print_lvs`), and a merging COW no longer is (`lv_is_visible`): it moves after them.
+    lvm_lv_order(lvs, &vg, &snap.cow);
     let description = format!(
         "Write from rewind: merge snapshot {}/{} into {}/{}.",
         vg.name, snap.cow, vg.name, snap.origin
@@ -210,6 +213,29 @@ pub fn drop_merged_snapshot(
         });
     }
     Ok(out)
+}
+
+/// Orders `logical_volumes` as LVM's export does: LVs visible to the user first, then the
+/// others, each group in its present order (a stable partition, so metadata LVM wrote keeps
+/// its order). `merging_cow` is the COW that has just started merging.
+fn lvm_lv_order(lvs: &mut Section, vg: &Vg, merging_cow: &str) {
+    let user_visible = |name: &str| -> bool {
+        if vg.snapshots.iter().any(|s| s.internal == name) {
+            return false;
+        }
+        if let Some(s) = vg.snapshot(name) {
+            if s.merging || name == merging_cow {
+                return false;
+            }
+            return vg.lv(&s.origin).is_some_and(|o| o.visible);
+        }
+        vg.lv(name).is_none_or(|l| l.visible)
+    };
+    let (front, back): (Vec<_>, Vec<_>) = std::mem::take(&mut lvs.entries)
+        .into_iter()
+        .partition(|e| user_visible(&e.key));
+    lvs.entries = front;
+    lvs.entries.extend(back);
 }
 
 /// Refuses VGs that rewind must not write: status flags LVM2 does not know, an exported VG,
@@ -379,6 +405,9 @@ mod tests {
         );
         let vg = Vg::from_tree(&after).expect("valid");
         assert!(vg.snapshot("pre").expect("snap").merging);
+        // The merging COW moves after the user-visible LVs, as LVM's export orders them.
+        let names: Vec<_> = vg.lvs.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["my-root", "data", "pre", "snapshot0"]);
         // By the internal name too, with the same result.
         assert_eq!(mark_merging(&before, "snapshot0", &stamp()), Ok(after));
     }
