@@ -617,7 +617,7 @@ pub fn parse(bytes: &[u8]) -> Result<Section, TextError> {
 pub enum Style {
     /// Like `vgcfgbackup` files: tab indentation and blank lines between groups.
     Backup,
-    /// Like the copy in a metadata area: no indentation, no blank lines.
+    /// Like the copy in a metadata area: the same lines and blank lines, no indentation.
     Disk,
 }
 
@@ -636,11 +636,10 @@ fn print_section(out: &mut String, sec: &Section, depth: usize, style: Style, na
             }
         }
     };
-    let backup = style == Style::Backup;
     let segment = name.is_some_and(|n| n.starts_with("segment"));
     let mut prev: Option<&Entry> = None;
     for e in &sec.entries {
-        if backup {
+        {
             let blank = match (&e.node, prev) {
                 // Top level: a blank line between groups, as in backup files.
                 (_, Some(p)) if depth == 0 => {
@@ -667,6 +666,10 @@ fn print_section(out: &mut String, sec: &Section, depth: usize, style: Style, na
             Node::Section(s) => {
                 out.push_str(" {\n");
                 print_section(out, s, depth + 1, style, Some(&e.key));
+                if depth == 0 && !s.entries.is_empty() {
+                    // LVM ends the VG section with a blank line before its brace.
+                    out.push('\n');
+                }
                 indent(out, depth);
                 out.push_str("}\n");
             }
@@ -972,7 +975,21 @@ mod tests {
         assert!(printed.contains("\t\t\t\tstripes = [\n\t\t\t\t\t\"pv0\", 0\n\t\t\t\t]\n"));
         let disk = print(&t, Style::Disk);
         assert!(!disk.contains('\t'));
-        assert!(!disk.contains("\n\n"));
+        // Without comments, LVM's own texts are exactly what rewind prints.
+        let uncommented = |s: &str| -> String {
+            s.lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(|l| l.split('#').next().unwrap_or("").trim_end())
+                .collect::<Vec<_>>()
+                .join("\n")
+                .trim()
+                .to_owned()
+        };
+        let lvm_backup = include_str!("../../tests/fixtures/text/backup.vg");
+        assert_eq!(uncommented(&printed), uncommented(lvm_backup));
+        let lvm_disk = include_str!("../../tests/fixtures/text/disk.vg");
+        let disk = print(&p(lvm_disk), Style::Disk);
+        assert_eq!(uncommented(&disk), uncommented(lvm_disk));
     }
 
     #[test]
