@@ -758,3 +758,34 @@ fn text_bad_input_is_typed_and_bounded() {
     );
     assert!(start.elapsed() < Duration::from_secs(300));
 }
+
+#[test]
+fn loop_lvm_non_utf8_behaviour() {
+    need_root_lvm!();
+    // LVM takes bytes: a free-text string such as an LV's creation_host may hold any byte
+    // and is written back unchanged (names and tags are restricted to ASCII by LVM itself).
+    // rewind refuses such text with a typed error, so it takes no action on that VG.
+    let lab = Lab::new("rw-text-u8", 1, 64);
+    lab.lvcreate(&["-L", "4M", "-n", "x"]);
+    let text = lab.backup();
+    let needle = b"\t\t\tcreation_host = \"";
+    let at = text
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("lv creation_host")
+        + needle.len();
+    let bad = [&text[..at], b"\xff", &text[at..]].concat();
+    let e = parse(&bad).expect_err("rewind refuses");
+    assert!(e.to_string().ends_with("text is not valid utf-8"), "{e}");
+    let p = lab.path("bad");
+    std::fs::write(&p, &bad).expect("write");
+    let out = lab.run(&["vgcfgrestore", "-f", p.to_str().expect("utf8"), &lab.vg]);
+    eprintln!(
+        "stock vgcfgrestore with a non-utf-8 creation_host: success={}",
+        out.status.success()
+    );
+    if out.status.success() {
+        let back = lab.backup();
+        assert!(back.contains(&0xff), "lvm keeps the byte");
+    }
+}
