@@ -37,7 +37,12 @@ fn skip_reason() -> Option<String> {
 macro_rules! need_root_lvm {
     () => {
         if let Some(why) = skip_reason() {
-            eprintln!("SKIP {}: {why}", module_path!());
+            // libtest names each test's thread after the test.
+            let test = std::thread::current()
+                .name()
+                .unwrap_or("host_lvm_text")
+                .to_owned();
+            eprintln!("SKIP {test}: {why} (needs root, losetup and lvm2)");
             return;
         }
     };
@@ -400,9 +405,14 @@ fn loop_one_pv_names_with_dashes() {
     let lab = Lab::new("rw-text-one", 1, 64);
     lab.lvcreate(&["-L", "8M", "-n", "my-root"]);
     lab.lvcreate(&["-L", "4M", "-n", "a-b--c"]);
-    lab.lvcreate(&["-L", "4M", "-n", "plain"]);
+    lab.lvcreate(&[
+        "-L", "4M", "-n", "plain", "--addtag", "keep_me", "--addtag", "t2",
+    ]);
+    lab.ok(&["vgchange", "-q", "--addtag", "vgtag", &lab.vg]);
     let (t, vg) = lab.model();
     assert_eq!(vg.lvs.len(), 3);
+    assert_eq!(vg.tags, ["vgtag"]);
+    assert_eq!(vg.lv("plain").expect("plain").tags, ["keep_me", "t2"]);
     check_against_lvm(&lab, &vg);
     check_round_trip(&lab, &t);
 }
