@@ -498,6 +498,37 @@ mod tests {
     }
 
     #[test]
+    fn mutated_metadata_never_panics() {
+        let mut b = FIXTURE.as_bytes().to_vec();
+        let mut x: u32 = 99;
+        let mut parsed = 0;
+        for _ in 0..3000 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let i = (x as usize >> 3) % b.len();
+            let old = b[i];
+            b[i] = b"0123456789\"{}[]=, -#abpsVISBLE"[(x >> 16) as usize % 30];
+            if let Ok(t) = parse(&b) {
+                parsed += 1;
+                let _ = Vg::from_tree(&t);
+                let _ = mark_merging(&t, "pre", &stamp());
+                let _ = drop_merged_snapshot(&t, "pre", &stamp());
+            }
+            b[i] = old;
+        }
+        assert!(
+            parsed > 100,
+            "enough mutants parse to exercise the model: {parsed}"
+        );
+    }
+
+    #[test]
+    fn system_stamp_has_a_host() {
+        let s = Stamp::from_system();
+        assert!(!s.host.is_empty());
+        assert!(s.time > 1_600_000_000);
+    }
+
+    #[test]
     fn stamp_keys_added_when_absent() {
         let (name, vg) = {
             let t = tree(FIXTURE);

@@ -81,6 +81,22 @@ pub enum ModelError {
         count: u64,
         found: usize,
     },
+    #[error(
+        "vg {vg}: lv {lv} {segment} has {extents} extents, not a multiple of its {stripes} stripes"
+    )]
+    UnevenStripes {
+        vg: String,
+        lv: String,
+        segment: String,
+        extents: u64,
+        stripes: u64,
+    },
+    #[error("vg {vg}: snapshot {snapshot} uses {lv} as both origin and cow")]
+    OriginIsCow {
+        vg: String,
+        snapshot: String,
+        lv: String,
+    },
     #[error("vg {vg}: lv {lv} has segment_count {declared} but {found} segments")]
     SegmentCount {
         vg: String,
@@ -510,6 +526,13 @@ impl Vg {
             else {
                 continue;
             };
+            if origin == cow {
+                return Err(ModelError::OriginIsCow {
+                    vg: self.name.clone(),
+                    snapshot: lv.name.clone(),
+                    lv: origin.clone(),
+                });
+            }
             if self.lv(origin).is_none() {
                 return Err(ModelError::NoOrigin {
                     vg: self.name.clone(),
@@ -570,7 +593,17 @@ impl Vg {
                 let SegmentKind::Striped { stripes, .. } = &seg.kind else {
                     continue;
                 };
-                let per_stripe = seg.extent_count / (stripes.len().max(1) as u64);
+                let n = stripes.len().max(1) as u64;
+                if seg.extent_count % n != 0 {
+                    return Err(ModelError::UnevenStripes {
+                        vg: self.name.clone(),
+                        lv: lv.name.clone(),
+                        segment: seg.key.clone(),
+                        extents: seg.extent_count,
+                        stripes: n,
+                    });
+                }
+                let per_stripe = seg.extent_count / n;
                 for st in stripes {
                     let Some(pv) = self.pv(&st.pv) else {
                         return Err(ModelError::UnknownPv {
@@ -778,6 +811,20 @@ mod tests {
         assert!(matches!(e, ModelError::NoCow { .. }), "{e}");
         let e = vg(&edit("segment_count = 1", "segment_count = 2")).expect_err("count");
         assert!(matches!(e, ModelError::SegmentCount { .. }), "{e}");
+        let e = vg(&edit("cow_store = \"pre\"", "cow_store = \"my-root\"")).expect_err("same");
+        assert!(matches!(e, ModelError::OriginIsCow { .. }), "{e}");
+        let two = edit(
+            "stripe_count = 1\t# linear\n\n\t\t\t\tstripes = [\n\t\t\t\t\t\"pv0\", 0\n",
+            "stripe_count = 2\n\t\t\t\tstripe_size = 128\n\t\t\t\tstripes = [\"pv0\", 0, \"pv0\", 5\n",
+        );
+        let v = vg(&two).expect("2 extents over 2 stripes");
+        assert!(matches!(
+            &v.lv("my-root").expect("lv").segments[0].kind,
+            SegmentKind::Striped { stripes, stripe_size: Some(128) } if stripes.len() == 2
+        ));
+        let uneven = two.replacen("extent_count = 2", "extent_count = 3", 1);
+        let e = vg(&uneven).expect_err("uneven");
+        assert!(matches!(e, ModelError::UnevenStripes { .. }), "{e}");
         let e = vg(&edit("seqno = ", "seqno = -")).expect_err("negative");
         assert!(matches!(e, ModelError::BadField { .. }), "{e}");
     }
