@@ -7,6 +7,12 @@
 //! `creation_host` and `creation_time` (as every LVM write does), and touches nothing else.
 //! The result is re-read through the model as a self-check before it is returned.
 //!
+//! The stamp: LVM writes `description = "Write from <command line>."`, the host's node name
+//! and the time. rewind writes `Write from rewind: merge snapshot VG/COW into VG/ORIGIN.` or
+//! `Write from rewind: drop snapshot VG/COW merged into VG/ORIGIN.`, and a [`Stamp`].
+//! LVM also orders LVs visible-first on every write (`export.c`, `_print_lvs`); marking a
+//! snapshot merging hides its COW, so rewind moves that one LV the way LVM would.
+//!
 //! What LVM2 does, from its source:
 //! - `lvconvert --merge` (`lib/metadata/snapshot_manip.c`, `init_snapshot_merge`): sets
 //!   MERGING on the snapshot segment and on the origin, and clears VISIBLE on the internal
@@ -21,7 +27,7 @@
 
 use thiserror::Error;
 
-use super::model::{ModelError, Vg, vg_section};
+use super::model::{ModelError, Vg};
 use super::text::{Node, Section, Value};
 
 /// Errors of the metadata changes.
@@ -309,8 +315,6 @@ fn finish(
             seqno: vg.seqno,
         })?;
     vg_mut(root, &vg.name)?.set("seqno", Value::Int(seqno));
-    // Also keep the name consistent with what the tree had (vg_section found it).
-    let _ = vg_section(root)?;
     root.set("description", Value::Str(description.to_owned()));
     root.set("creation_host", Value::Str(stamp.host.clone()));
     root.set("creation_time", Value::Int(stamp.time));
@@ -320,6 +324,7 @@ fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lvm::model::vg_section;
     use crate::lvm::text::{Entry, parse};
 
     const FIXTURE: &str = include_str!("../../tests/fixtures/text/backup.vg");

@@ -9,12 +9,21 @@
 //!   ends with one);
 //! - integers are read with `strtoll(.., 0)`, so a leading `0` means octal; floats with
 //!   `strtod`;
-//! - LVM merges a repeated section and lets the last of a repeated value win (with a warning);
-//!   rewind refuses both, because a merge it guessed differently could change what it writes;
+//! - LVM merges a repeated section and lets the last of a repeated value win with a warning
+//!   (`_find_or_make_node`, `_section`; stock vgcfgrestore accepts such text); rewind refuses
+//!   both, because a merge it guessed differently could change what it writes;
+//! - LVM takes bytes; free-text strings (`creation_host`, `description`) may hold non-UTF-8
+//!   bytes and LVM writes them back unchanged (names and tags are ASCII by LVM's own rules);
 //! - a `/` in a key is a path separator to LVM; rewind refuses such keys for the same reason.
 //!
-//! Beyond LVM: the text is bounded ([`MAX_TEXT_BYTES`], [`MAX_DEPTH`]), strings must be UTF-8,
-//! and a bare word also stops at `,` `[` `]` so `[a, b]` means what it looks like.
+//! Where rewind differs: the text is bounded ([`MAX_TEXT_BYTES`], [`MAX_DEPTH`]); strings and
+//! keys must be UTF-8 (a typed error otherwise, so rewind leaves such a VG alone); a bare word
+//! in a value also stops at `,` `[` `]`; a missing comma between array elements is accepted
+//! for any element (LVM accepts it only before a quoted string); numbers must be well formed
+//! and in range (strtoll would clamp or stop early).
+//!
+//! The printer writes what LVM's `export.c` writes, line for line except comments: tabs in
+//! backup layout, none on disk, the same blank lines, `stripes` one pair per line.
 
 use std::fmt::Write as _;
 
