@@ -650,6 +650,29 @@ fn loop_thin_pool_out_of_scope() {
     assert!(vg.lv("root").expect("root").is_plain());
     check_against_lvm(&lab, &vg);
     check_round_trip(&lab, &t);
+
+    // A snapshot of the plain LV in the same VG is merged and dropped with the thin LVs kept
+    // exactly as they were.
+    lab.lvcreate(&["-L", "8M", "-n", "pre"]);
+    let (mut t, _) = lab.model();
+    add_snapshot(&mut t, "root", "pre", 0, false);
+    lab.restore(&print(&t, Style::Backup));
+    let (t, _) = lab.model();
+    let stamp = Stamp::new("rewind-test", 1_800_000_000);
+    let merging = mark_merging(&t, "pre", &stamp).expect("mark");
+    lab.restore(&print(&merging, Style::Disk));
+    lab.ok(&["vgck", &lab.vg]);
+    let (back, vg) = lab.model();
+    assert!(vg.merging_snapshot_of("root").is_some());
+    assert_eq!(strip_stamps(&back), strip_stamps(&merging));
+    check_against_lvm(&lab, &vg);
+    let dropped = drop_merged_snapshot(&back, "pre", &stamp).expect("drop");
+    lab.restore(&print(&dropped, Style::Backup));
+    lab.ok(&["vgck", &lab.vg]);
+    let (back, vg) = lab.model();
+    assert_eq!(strip_stamps(&back), strip_stamps(&dropped));
+    assert!(vg.lv("pool").expect("pool").out_of_scope());
+    check_against_lvm(&lab, &vg);
 }
 
 #[test]
