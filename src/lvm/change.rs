@@ -7,6 +7,12 @@
 //! `creation_host` and `creation_time` (as every LVM write does), and touches nothing else.
 //! The result is re-read through the model as a self-check before it is returned.
 //!
+//! The stamp: LVM writes `description = "Write from <command line>."`, the host's node name
+//! and the time. rewind writes `Write from rewind: merge snapshot VG/COW into VG/ORIGIN.` or
+//! `Write from rewind: drop snapshot VG/COW merged into VG/ORIGIN.`, and a [`Stamp`].
+//! LVM also orders LVs visible-first on every write (`export.c`, `_print_lvs`); marking a
+//! snapshot merging hides its COW, so rewind moves that one LV the way LVM would.
+//!
 //! What LVM2 does, from its source:
 //! - `lvconvert --merge` (`lib/metadata/snapshot_manip.c`, `init_snapshot_merge`): sets
 //!   MERGING on the snapshot segment and on the origin, and clears VISIBLE on the internal
@@ -21,7 +27,7 @@
 
 use thiserror::Error;
 
-use super::model::{ModelError, Vg, vg_section};
+use super::model::{ModelError, Vg};
 use super::text::{Node, Section, Value};
 
 /// Errors of the metadata changes.
@@ -149,6 +155,9 @@ pub fn mark_merging(root: &Section, name: &str, stamp: &Stamp) -> Result<Section
             snap.internal
         )));
     }
+    // LVM writes LVs that are visible to the user first (`lib/format_text/export.c`,
+    // `_print_lvs`), and a merging COW no longer is (`lv_is_visible`): it moves after them.
+    lvm_lv_order(lvs, &vg, &snap.cow);
     let description = format!(
         "Write from rewind: merge snapshot {}/{} into {}/{}.",
         vg.name, snap.cow, vg.name, snap.origin
@@ -210,6 +219,29 @@ pub fn drop_merged_snapshot(
         });
     }
     Ok(out)
+}
+
+/// Orders `logical_volumes` as LVM's export does: LVs visible to the user first, then the
+/// others, each group in its present order (a stable partition, so metadata LVM wrote keeps
+/// its order). `merging_cow` is the COW that has just started merging.
+fn lvm_lv_order(lvs: &mut Section, vg: &Vg, merging_cow: &str) {
+    let user_visible = |name: &str| -> bool {
+        if vg.snapshots.iter().any(|s| s.internal == name) {
+            return false;
+        }
+        if let Some(s) = vg.snapshot(name) {
+            if s.merging || name == merging_cow {
+                return false;
+            }
+            return vg.lv(&s.origin).is_some_and(|o| o.visible);
+        }
+        vg.lv(name).is_none_or(|l| l.visible)
+    };
+    let (front, back): (Vec<_>, Vec<_>) = std::mem::take(&mut lvs.entries)
+        .into_iter()
+        .partition(|e| user_visible(&e.key));
+    lvs.entries = front;
+    lvs.entries.extend(back);
 }
 
 /// Refuses VGs that rewind must not write: status flags LVM2 does not know, an exported VG,
@@ -283,8 +315,6 @@ fn finish(
             seqno: vg.seqno,
         })?;
     vg_mut(root, &vg.name)?.set("seqno", Value::Int(seqno));
-    // Also keep the name consistent with what the tree had (vg_section found it).
-    let _ = vg_section(root)?;
     root.set("description", Value::Str(description.to_owned()));
     root.set("creation_host", Value::Str(stamp.host.clone()));
     root.set("creation_time", Value::Int(stamp.time));
@@ -294,6 +324,7 @@ fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lvm::model::vg_section;
     use crate::lvm::text::{Entry, parse};
 
     const FIXTURE: &str = include_str!("../../tests/fixtures/text/backup.vg");
@@ -379,6 +410,9 @@ mod tests {
         );
         let vg = Vg::from_tree(&after).expect("valid");
         assert!(vg.snapshot("pre").expect("snap").merging);
+        // The merging COW moves after the user-visible LVs, as LVM's export orders them.
+        let names: Vec<_> = vg.lvs.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["my-root", "data", "pre", "snapshot0"]);
         // By the internal name too, with the same result.
         assert_eq!(mark_merging(&before, "snapshot0", &stamp()), Ok(after));
     }
@@ -466,6 +500,37 @@ mod tests {
                 .cloned()
         };
         assert_eq!(lv(&t), lv(&dropped));
+    }
+
+    #[test]
+    fn mutated_metadata_never_panics() {
+        let mut b = FIXTURE.as_bytes().to_vec();
+        let mut x: u32 = 99;
+        let mut parsed = 0;
+        for _ in 0..3000 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let i = (x as usize >> 3) % b.len();
+            let old = b[i];
+            b[i] = b"0123456789\"{}[]=, -#abpsVISBLE"[(x >> 16) as usize % 30];
+            if let Ok(t) = parse(&b) {
+                parsed += 1;
+                let _ = Vg::from_tree(&t);
+                let _ = mark_merging(&t, "pre", &stamp());
+                let _ = drop_merged_snapshot(&t, "pre", &stamp());
+            }
+            b[i] = old;
+        }
+        assert!(
+            parsed > 100,
+            "enough mutants parse to exercise the model: {parsed}"
+        );
+    }
+
+    #[test]
+    fn system_stamp_has_a_host() {
+        let s = Stamp::from_system();
+        assert!(!s.host.is_empty());
+        assert!(s.time > 1_600_000_000);
     }
 
     #[test]

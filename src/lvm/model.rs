@@ -81,6 +81,45 @@ pub enum ModelError {
         count: u64,
         found: usize,
     },
+    #[error(
+        "vg {vg}: lv {lv} {segment} has {extents} extents, not a multiple of its {stripes} stripes"
+    )]
+    UnevenStripes {
+        vg: String,
+        lv: String,
+        segment: String,
+        extents: u64,
+        stripes: u64,
+    },
+    #[error("vg {vg}: pv {pv} extent {extent} is used by both {first} and {second}")]
+    ExtentOverlap {
+        vg: String,
+        pv: String,
+        extent: u64,
+        first: String,
+        second: String,
+    },
+    #[error("vg {vg}: pvs {first} and {second} have the same id {id}")]
+    DuplicatePvId {
+        vg: String,
+        id: String,
+        first: String,
+        second: String,
+    },
+    #[error(
+        "vg {vg}: snapshot {snapshot} has chunk_size {chunk_size}, not a power of two between 8 and 1024 sectors"
+    )]
+    BadChunkSize {
+        vg: String,
+        snapshot: String,
+        chunk_size: u64,
+    },
+    #[error("vg {vg}: snapshot {snapshot} uses {lv} as both origin and cow")]
+    OriginIsCow {
+        vg: String,
+        snapshot: String,
+        lv: String,
+    },
     #[error("vg {vg}: lv {lv} has segment_count {declared} but {found} segments")]
     SegmentCount {
         vg: String,
@@ -510,6 +549,13 @@ impl Vg {
             else {
                 continue;
             };
+            if origin == cow {
+                return Err(ModelError::OriginIsCow {
+                    vg: self.name.clone(),
+                    snapshot: lv.name.clone(),
+                    lv: origin.clone(),
+                });
+            }
             if self.lv(origin).is_none() {
                 return Err(ModelError::NoOrigin {
                     vg: self.name.clone(),
@@ -554,6 +600,28 @@ impl Vg {
     }
 
     fn validate(&self) -> Result<(), ModelError> {
+        for (i, p) in self.pvs.iter().enumerate() {
+            if let Some(q) = self.pvs[..i].iter().find(|q| q.id == p.id) {
+                return Err(ModelError::DuplicatePvId {
+                    vg: self.name.clone(),
+                    id: p.id.clone(),
+                    first: q.key.clone(),
+                    second: p.key.clone(),
+                });
+            }
+        }
+        for sn in &self.snapshots {
+            // LVM accepts 4 KiB to 512 KiB, powers of two (`tools/lvconvert.c`, `lvcreate.c`).
+            if !sn.chunk_size.is_power_of_two() || !(8..=1024).contains(&sn.chunk_size) {
+                return Err(ModelError::BadChunkSize {
+                    vg: self.name.clone(),
+                    snapshot: sn.cow.clone(),
+                    chunk_size: sn.chunk_size,
+                });
+            }
+        }
+        // (pv, first extent, length, lv) for every stripe, to find extents used twice.
+        let mut used: Vec<(&str, u64, u64, &str)> = Vec::new();
         for lv in &self.lvs {
             let mut expected = 0u64;
             for seg in &lv.segments {
@@ -570,7 +638,17 @@ impl Vg {
                 let SegmentKind::Striped { stripes, .. } = &seg.kind else {
                     continue;
                 };
-                let per_stripe = seg.extent_count / (stripes.len().max(1) as u64);
+                let n = stripes.len().max(1) as u64;
+                if seg.extent_count % n != 0 {
+                    return Err(ModelError::UnevenStripes {
+                        vg: self.name.clone(),
+                        lv: lv.name.clone(),
+                        segment: seg.key.clone(),
+                        extents: seg.extent_count,
+                        stripes: n,
+                    });
+                }
+                let per_stripe = seg.extent_count / n;
                 for st in stripes {
                     let Some(pv) = self.pv(&st.pv) else {
                         return Err(ModelError::UnknownPv {
@@ -580,6 +658,7 @@ impl Vg {
                             pv: st.pv.clone(),
                         });
                     };
+                    used.push((&st.pv, st.start, per_stripe, &lv.name));
                     let end = st.start.saturating_add(per_stripe);
                     if end > pv.pe_count {
                         return Err(ModelError::ExtentsBeyondPv {
@@ -592,6 +671,19 @@ impl Vg {
                         });
                     }
                 }
+            }
+        }
+        used.sort_unstable();
+        for w in used.windows(2) {
+            let ((pv, start, len, first), (pv2, start2, _, second)) = (w[0], w[1]);
+            if pv == pv2 && start2 < start.saturating_add(len) {
+                return Err(ModelError::ExtentOverlap {
+                    vg: self.name.clone(),
+                    pv: pv.to_owned(),
+                    extent: start2,
+                    first: first.to_owned(),
+                    second: second.to_owned(),
+                });
             }
         }
         Ok(())
@@ -778,6 +870,30 @@ mod tests {
         assert!(matches!(e, ModelError::NoCow { .. }), "{e}");
         let e = vg(&edit("segment_count = 1", "segment_count = 2")).expect_err("count");
         assert!(matches!(e, ModelError::SegmentCount { .. }), "{e}");
+        let e = vg(&edit("cow_store = \"pre\"", "cow_store = \"my-root\"")).expect_err("same");
+        assert!(matches!(e, ModelError::OriginIsCow { .. }), "{e}");
+        let two = edit(
+            "stripe_count = 1\t# linear\n\n\t\t\t\tstripes = [\n\t\t\t\t\t\"pv0\", 0\n",
+            "stripe_count = 2\n\t\t\t\tstripe_size = 128\n\t\t\t\tstripes = [\"pv0\", 0, \"pv0\", 5\n",
+        );
+        let v = vg(&two).expect("2 extents over 2 stripes");
+        assert!(matches!(
+            &v.lv("my-root").expect("lv").segments[0].kind,
+            SegmentKind::Striped { stripes, stripe_size: Some(128) } if stripes.len() == 2
+        ));
+        let uneven = two.replacen("extent_count = 2", "extent_count = 3", 1);
+        let e = vg(&uneven).expect_err("uneven");
+        assert!(matches!(e, ModelError::UnevenStripes { .. }), "{e}");
+        let e = vg(&edit("\"pv0\", 2", "\"pv0\", 1")).expect_err("overlap");
+        assert_eq!(
+            e.to_string(),
+            "vg test-vg: pv pv0 extent 1 is used by both my-root and pre"
+        );
+        let e = vg(&edit("chunk_size = 8", "chunk_size = 12")).expect_err("chunk");
+        assert!(
+            matches!(e, ModelError::BadChunkSize { chunk_size: 12, .. }),
+            "{e}"
+        );
         let e = vg(&edit("seqno = ", "seqno = -")).expect_err("negative");
         assert!(matches!(e, ModelError::BadField { .. }), "{e}");
     }

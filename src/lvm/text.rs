@@ -9,12 +9,21 @@
 //!   ends with one);
 //! - integers are read with `strtoll(.., 0)`, so a leading `0` means octal; floats with
 //!   `strtod`;
-//! - LVM merges a repeated section and lets the last of a repeated value win (with a warning);
-//!   rewind refuses both, because a merge it guessed differently could change what it writes;
+//! - LVM merges a repeated section and lets the last of a repeated value win with a warning
+//!   (`_find_or_make_node`, `_section`; stock vgcfgrestore accepts such text); rewind refuses
+//!   both, because a merge it guessed differently could change what it writes;
+//! - LVM takes bytes; free-text strings (`creation_host`, `description`) may hold non-UTF-8
+//!   bytes and LVM writes them back unchanged (names and tags are ASCII by LVM's own rules);
 //! - a `/` in a key is a path separator to LVM; rewind refuses such keys for the same reason.
 //!
-//! Beyond LVM: the text is bounded ([`MAX_TEXT_BYTES`], [`MAX_DEPTH`]), strings must be UTF-8,
-//! and a bare word also stops at `,` `[` `]` so `[a, b]` means what it looks like.
+//! Where rewind differs: the text is bounded ([`MAX_TEXT_BYTES`], [`MAX_DEPTH`]); strings and
+//! keys must be UTF-8 (a typed error otherwise, so rewind leaves such a VG alone); a bare word
+//! in a value also stops at `,` `[` `]`; a missing comma between array elements is accepted
+//! for any element (LVM accepts it only before a quoted string); numbers must be well formed
+//! and in range (strtoll would clamp or stop early).
+//!
+//! The printer writes what LVM's `export.c` writes, line for line except comments: tabs in
+//! backup layout, none on disk, the same blank lines, `stripes` one pair per line.
 
 use std::fmt::Write as _;
 
@@ -497,6 +506,9 @@ impl Parser<'_> {
     /// Entries until `}` (when `name` is a section) or the end of the text (the root).
     fn entries(&mut self, name: Option<&str>, depth: usize) -> Result<Section, TextError> {
         let mut sec = Section::default();
+        // Keys seen in this section: a linear search per key would make a section with
+        // millions of keys quadratic.
+        let mut seen = std::collections::HashSet::new();
         loop {
             let key_at = self.at;
             let key = match std::mem::replace(&mut self.tok, Tok::Eof) {
@@ -520,7 +532,7 @@ impl Parser<'_> {
             if key.contains('/') {
                 return Err(self.lx.err(key_at, SyntaxError::SlashInKey(key)));
             }
-            if sec.get(&key).is_some() {
+            if !seen.insert(key.clone()) {
                 return Err(self.lx.err(key_at, SyntaxError::DuplicateKey(key)));
             }
             self.advance(false)?;
@@ -614,7 +626,7 @@ pub fn parse(bytes: &[u8]) -> Result<Section, TextError> {
 pub enum Style {
     /// Like `vgcfgbackup` files: tab indentation and blank lines between groups.
     Backup,
-    /// Like the copy in a metadata area: no indentation, no blank lines.
+    /// Like the copy in a metadata area: the same lines and blank lines, no indentation.
     Disk,
 }
 
@@ -633,11 +645,10 @@ fn print_section(out: &mut String, sec: &Section, depth: usize, style: Style, na
             }
         }
     };
-    let backup = style == Style::Backup;
     let segment = name.is_some_and(|n| n.starts_with("segment"));
     let mut prev: Option<&Entry> = None;
     for e in &sec.entries {
-        if backup {
+        {
             let blank = match (&e.node, prev) {
                 // Top level: a blank line between groups, as in backup files.
                 (_, Some(p)) if depth == 0 => {
@@ -664,6 +675,10 @@ fn print_section(out: &mut String, sec: &Section, depth: usize, style: Style, na
             Node::Section(s) => {
                 out.push_str(" {\n");
                 print_section(out, s, depth + 1, style, Some(&e.key));
+                if depth == 0 && !s.entries.is_empty() {
+                    // LVM ends the VG section with a blank line before its brace.
+                    out.push('\n');
+                }
                 indent(out, depth);
                 out.push_str("}\n");
             }
@@ -969,7 +984,21 @@ mod tests {
         assert!(printed.contains("\t\t\t\tstripes = [\n\t\t\t\t\t\"pv0\", 0\n\t\t\t\t]\n"));
         let disk = print(&t, Style::Disk);
         assert!(!disk.contains('\t'));
-        assert!(!disk.contains("\n\n"));
+        // Without comments, LVM's own texts are exactly what rewind prints.
+        let uncommented = |s: &str| -> String {
+            s.lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(|l| l.split('#').next().unwrap_or("").trim_end())
+                .collect::<Vec<_>>()
+                .join("\n")
+                .trim()
+                .to_owned()
+        };
+        let lvm_backup = include_str!("../../tests/fixtures/text/backup.vg");
+        assert_eq!(uncommented(&printed), uncommented(lvm_backup));
+        let lvm_disk = include_str!("../../tests/fixtures/text/disk.vg");
+        let disk = print(&p(lvm_disk), Style::Disk);
+        assert_eq!(uncommented(&disk), uncommented(lvm_disk));
     }
 
     #[test]
