@@ -1,4 +1,10 @@
 //! Pure decisions: from the VG model, the requests and the live device-mapper state, a plan.
 
 pub mod cmdline;
+pub mod decide;
+pub mod devices;
+pub mod steps;
 pub mod table;
+
+#[cfg(test)]
+mod tests;

@@ -2,5 +2,6 @@
 
 pub mod blockdev;
 pub mod dm;
+pub mod exec;
 pub mod kmsg;
 pub mod scan;

@@ -1,0 +1,339 @@
+//! Phase 1 of a plan: what was asked for, and whether it may be done.
+//!
+//! Requests come from the metadata (merges already flagged, by `lvconvert --merge` or by
+//! rewind), from `rd.rewind=` (rollbacks to flag now) and from `rd.lvm.lv=` and the config
+//! (volumes to activate). Every check that can refuse a rollback runs here, before anything is
+//! written (invariant 3): the VG is complete and unambiguous (7), the name is a classic
+//! snapshot of a plain origin with no other merge, the VG can be written, and the COW store
+//! is valid (5). A refusal changes nothing and becomes a note saying why.
+
+use crate::lvm::assemble::{Assembly, FoundVg};
+use crate::lvm::cow::{self, CowHeader};
+use crate::lvm::model::{Snapshot, Vg};
+use crate::plan::cmdline::{Cmdline, LvRef, RollbackTarget};
+use serde::Serialize;
+
+/// The LVM tag that puts a snapshot's COW LV into a snapshot set: `rd.rewind=NAME` rolls back
+/// every snapshot tagged `rewind_set_NAME` together, or none of them.
+pub const SET_TAG_PREFIX: &str = "rewind_set_";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+/// A message for the console and `rewind plan`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Note {
+    pub level: Level,
+    pub message: String,
+}
+
+/// A snapshot to flag for merging: the metadata commit that must precede every table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Flag {
+    pub vg: String,
+    pub vg_id: String,
+    /// The snapshot's name (its COW LV).
+    pub snapshot: String,
+    pub origin: String,
+}
+
+/// An LV to activate, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Activate {
+    pub vg: String,
+    pub vg_id: String,
+    pub lv: String,
+    pub reason: Reason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The origin of a merge (flagged before, or by this run).
+    Merge,
+    /// Named by `rd.lvm.lv=` or the config.
+    Requested,
+}
+
+/// An origin that must not be activated at all (invariant 2): it is flagged, but its merge
+/// cannot be set up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hold {
+    pub vg: String,
+    pub vg_id: String,
+    pub origin: String,
+    pub why: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub flags: Vec<Flag>,
+    pub activate: Vec<Activate>,
+    pub hold: Vec<Hold>,
+    pub notes: Vec<Note>,
+}
+
+impl Decision {
+    fn note(&mut self, level: Level, message: String) {
+        self.notes.push(Note { level, message });
+    }
+
+    fn activate(&mut self, vg: &FoundVg, lv: &str, reason: Reason) {
+        if let Some(a) = self
+            .activate
+            .iter_mut()
+            .find(|a| a.vg_id == vg.id && a.lv == lv)
+        {
+            if reason == Reason::Merge {
+                a.reason = Reason::Merge;
+            }
+            return;
+        }
+        self.activate.push(Activate {
+            vg: vg.name.clone(),
+            vg_id: vg.id.clone(),
+            lv: lv.to_owned(),
+            reason,
+        });
+    }
+}
+
+/// Reads the first bytes of a snapshot's COW store (the executor reads the disk; tests give
+/// bytes).
+pub type CowReader<'a> = dyn FnMut(&FoundVg, &Snapshot) -> Result<Vec<u8>, String> + 'a;
+
+/// Checks the COW store of `snap` (invariant 5).
+fn cow_ok(vg: &FoundVg, snap: &Snapshot, read: &mut CowReader<'_>) -> Result<CowHeader, String> {
+    let bytes = read(vg, snap).map_err(|e| {
+        format!(
+            "{}/{}: cannot read the snapshot's store: {e}",
+            vg.name, snap.cow
+        )
+    })?;
+    let chunk = u32::try_from(snap.chunk_size).unwrap_or(u32::MAX);
+    cow::check(&bytes, chunk).map_err(|e| format!("{}/{}: {e}", vg.name, snap.cow))
+}
+
+/// Why `name` in `vg` cannot be rolled back, or the snapshot to flag (None: already flagged).
+fn check_rollback<'v>(
+    vg: &'v FoundVg,
+    model: &'v Vg,
+    name: &str,
+    read: &mut CowReader<'_>,
+) -> Result<Option<&'v Snapshot>, String> {
+    let who = format!("{}/{name}", vg.name);
+    let snap = model.snapshot(name).ok_or_else(|| match model.lv(name) {
+        Some(_) if model.is_origin(name) => format!(
+            "{who} is an origin, not a snapshot: name the snapshot to roll back to (lvs -o name,origin {})",
+            vg.name
+        ),
+        Some(_) => format!("{who} is not a snapshot"),
+        None => format!("{who}: no such logical volume"),
+    })?;
+    if snap.merging {
+        return Ok(None);
+    }
+    if let Some(other) = model.merging_snapshot_of(&snap.origin) {
+        return Err(format!(
+            "{who}: origin {} is already merging snapshot {}; one merge at a time",
+            snap.origin, other.cow
+        ));
+    }
+    for lv in [&snap.origin, &snap.cow] {
+        match model.lv(lv) {
+            Some(l) if l.is_plain() => {}
+            Some(_) => {
+                return Err(format!(
+                    "{who}: {}/{lv} is not a plain (linear or striped) volume; rewind merges classic snapshots only",
+                    vg.name
+                ));
+            }
+            None => return Err(format!("{who}: {}/{lv} is missing", vg.name)),
+        }
+    }
+    model
+        .check_writable()
+        .map_err(|e| format!("{who}: the volume group cannot be written: {e}"))?;
+    cow_ok(vg, snap, read)?;
+    Ok(Some(snap))
+}
+
+/// The one usable VG with this name, or why there is none.
+fn usable_vg<'a>(assembly: &'a Assembly, name: &'a str) -> Result<(&'a FoundVg, &'a Vg), String> {
+    let mut found = assembly.vgs_named(name);
+    let vg = found
+        .next()
+        .ok_or_else(|| format!("no volume group {name} found"))?;
+    if let Some(problem) = vg.blocking_problem() {
+        return Err(problem.to_string());
+    }
+    match &vg.model {
+        Some(model) => Ok((vg, model)),
+        None => Err(format!("vg {name}: metadata not usable")),
+    }
+}
+
+/// Decides what this boot does. `activate` is `rd.lvm.lv=` plus the config's volumes.
+pub fn decide(
+    assembly: &Assembly,
+    cmdline: &Cmdline,
+    activate: &[LvRef],
+    read_cow: &mut CowReader<'_>,
+) -> Decision {
+    let mut d = Decision::default();
+    for problem in &cmdline.problems {
+        d.note(Level::Warn, problem.clone());
+    }
+    if cmdline.disabled {
+        d.note(
+            Level::Info,
+            "rd.rewind=0: rewind does nothing at this boot".into(),
+        );
+        return d;
+    }
+    for p in &assembly.problems {
+        d.note(Level::Warn, p.to_string());
+    }
+
+    // Merges already flagged in the metadata.
+    for vg in &assembly.vgs {
+        let Some(model) = &vg.model else { continue };
+        for snap in model.snapshots.iter().filter(|s| s.merging) {
+            if let Some(problem) = vg.blocking_problem() {
+                d.note(
+                    Level::Error,
+                    format!(
+                        "{}/{} is flagged to merge into {}, but the volume group is not usable: {problem}",
+                        vg.name, snap.cow, snap.origin
+                    ),
+                );
+                continue;
+            }
+            match cow_ok(vg, snap, read_cow) {
+                Ok(_) => d.activate(vg, &snap.origin, Reason::Merge),
+                Err(why) => {
+                    d.note(
+                        Level::Error,
+                        format!(
+                            "{why}; {}/{} stays inactive so its half-merged state is never shown; \
+                             to keep the current data instead: lvconvert --splitsnapshot or lvremove {}/{}",
+                            vg.name, snap.origin, vg.name, snap.cow
+                        ),
+                    );
+                    d.hold.push(Hold {
+                        vg: vg.name.clone(),
+                        vg_id: vg.id.clone(),
+                        origin: snap.origin.clone(),
+                        why,
+                    });
+                }
+            }
+        }
+    }
+
+    // Rollbacks asked for on the command line.
+    for target in &cmdline.rollbacks {
+        match target {
+            RollbackTarget::Snapshot(r) => {
+                match usable_vg(assembly, &r.vg).and_then(|(vg, model)| {
+                    check_rollback(vg, model, &r.lv, read_cow).map(|s| (vg, s))
+                }) {
+                    Ok((vg, Some(snap))) => {
+                        d.flags.push(Flag {
+                            vg: vg.name.clone(),
+                            vg_id: vg.id.clone(),
+                            snapshot: snap.cow.clone(),
+                            origin: snap.origin.clone(),
+                        });
+                        d.activate(vg, &snap.origin, Reason::Merge);
+                    }
+                    Ok((_, None)) => d.note(
+                        Level::Info,
+                        format!("rd.rewind={r}: already flagged to merge"),
+                    ),
+                    Err(why) => d.note(
+                        Level::Warn,
+                        format!("rd.rewind={r} ignored, nothing changed: {why}"),
+                    ),
+                }
+            }
+            RollbackTarget::Set(name) => decide_set(assembly, name, read_cow, &mut d),
+        }
+    }
+
+    // Volumes to activate.
+    for r in activate {
+        match usable_vg(assembly, &r.vg) {
+            Ok((vg, model)) => {
+                if model.lv(&r.lv).is_none() {
+                    d.note(
+                        Level::Warn,
+                        format!("rd.lvm.lv={r}: no such logical volume"),
+                    );
+                } else {
+                    d.activate(vg, &r.lv, Reason::Requested);
+                }
+            }
+            Err(why) => d.note(Level::Warn, format!("rd.lvm.lv={r} not activated: {why}")),
+        }
+    }
+    d.activate.retain(|a| {
+        !d.hold
+            .iter()
+            .any(|h| h.vg_id == a.vg_id && h.origin == a.lv)
+    });
+    d
+}
+
+/// A snapshot set rolls back whole or not at all.
+fn decide_set(assembly: &Assembly, name: &str, read_cow: &mut CowReader<'_>, d: &mut Decision) {
+    let tag = format!("{SET_TAG_PREFIX}{name}");
+    let mut members = Vec::new();
+    for vg in &assembly.vgs {
+        let Some(model) = &vg.model else { continue };
+        for snap in &model.snapshots {
+            if model.lv(&snap.cow).is_some_and(|lv| lv.tags.contains(&tag)) {
+                members.push((vg, model, snap));
+            }
+        }
+    }
+    if members.is_empty() {
+        d.note(
+            Level::Warn,
+            format!("rd.rewind={name} ignored: no snapshot carries the tag {tag}"),
+        );
+        return;
+    }
+    let mut flags = Vec::new();
+    for (vg, model, snap) in &members {
+        let checked = match vg.blocking_problem() {
+            Some(p) => Err(p.to_string()),
+            None => check_rollback(vg, model, &snap.cow, read_cow),
+        };
+        match checked {
+            Ok(Some(s)) => flags.push((*vg, s)),
+            Ok(None) => {}
+            Err(why) => {
+                d.note(
+                    Level::Warn,
+                    format!("rd.rewind={name} ignored, nothing changed: snapshot set member {why}"),
+                );
+                return;
+            }
+        }
+    }
+    for (vg, snap) in flags {
+        d.flags.push(Flag {
+            vg: vg.name.clone(),
+            vg_id: vg.id.clone(),
+            snapshot: snap.cow.clone(),
+            origin: snap.origin.clone(),
+        });
+        d.activate(vg, &snap.origin, Reason::Merge);
+    }
+}

@@ -1,0 +1,599 @@
+//! Planner tests: decisions, LVM's device layout, and the executor against the recording fake,
+//! killed after every step and run again (invariant 8).
+
+use crate::lvm::assemble::{FoundVg, Member};
+use crate::lvm::model::{Snapshot, Vg};
+use crate::lvm::text;
+use crate::plan::cmdline::{Cmdline, LvRef};
+use crate::plan::decide::{Level, Reason, decide};
+use crate::plan::devices::{Role, VgLayout};
+use crate::plan::steps::{Step, StepsError, converge};
+use crate::plan::table::{DevRef, Table, Target};
+use crate::system::dm::{DevNum, DeviceMapper, FakeDm};
+use crate::system::exec::{execute, live};
+use std::collections::BTreeMap;
+
+const VG_ID: &str = "Vg0000-aaaa-bbbb-cccc-dddd-eeee-ffffff";
+
+/// A VG `vg-0` on one PV: `my-root` (two segments) with snapshots `pre` (merging when
+/// `merging`) and `other`, and a plain `data`.
+fn vg_text(merging: bool) -> String {
+    let store = if merging {
+        "merging_store"
+    } else {
+        "cow_store"
+    };
+    let snap0_status = if merging {
+        r#"["READ", "WRITE"]"#
+    } else {
+        r#"["READ", "WRITE", "VISIBLE"]"#
+    };
+    format!(
+        r#"vg-0 {{
+id = "{VG_ID}"
+seqno = 7
+format = "lvm2"
+status = ["RESIZEABLE", "READ", "WRITE"]
+flags = []
+extent_size = 8192
+max_lv = 0
+max_pv = 0
+metadata_copies = 0
+physical_volumes {{
+pv0 {{
+id = "Pv0000-aaaa-bbbb-cccc-dddd-eeee-ffffff"
+device = "/dev/vda"
+status = ["ALLOCATABLE"]
+flags = []
+dev_size = 2097152
+pe_start = 2048
+pe_count = 255
+}}
+}}
+logical_volumes {{
+my-root {{
+id = "Root00-aaaa-bbbb-cccc-dddd-eeee-ffffff"
+status = ["READ", "WRITE", "VISIBLE"]
+flags = []
+segment_count = 2
+segment1 {{
+start_extent = 0
+extent_count = 10
+type = "striped"
+stripe_count = 1
+stripes = ["pv0", 0]
+}}
+segment2 {{
+start_extent = 10
+extent_count = 5
+type = "striped"
+stripe_count = 1
+stripes = ["pv0", 40]
+}}
+}}
+pre {{
+id = "Pre000-aaaa-bbbb-cccc-dddd-eeee-ffffff"
+status = ["READ", "WRITE"]
+flags = []
+tags = ["rewind_set_upgrade"]
+segment_count = 1
+segment1 {{
+start_extent = 0
+extent_count = 4
+type = "striped"
+stripe_count = 1
+stripes = ["pv0", 10]
+}}
+}}
+other {{
+id = "Other0-aaaa-bbbb-cccc-dddd-eeee-ffffff"
+status = ["READ", "WRITE"]
+flags = []
+segment_count = 1
+segment1 {{
+start_extent = 0
+extent_count = 4
+type = "striped"
+stripe_count = 1
+stripes = ["pv0", 14]
+}}
+}}
+data {{
+id = "Data00-aaaa-bbbb-cccc-dddd-eeee-ffffff"
+status = ["READ", "WRITE", "VISIBLE"]
+flags = []
+segment_count = 1
+segment1 {{
+start_extent = 0
+extent_count = 2
+type = "striped"
+stripe_count = 1
+stripes = ["pv0", 20]
+}}
+}}
+snapshot0 {{
+id = "Snap00-aaaa-bbbb-cccc-dddd-eeee-ffffff"
+status = {snap0_status}
+flags = []
+segment_count = 1
+segment1 {{
+start_extent = 0
+extent_count = 15
+type = "snapshot"
+chunk_size = 8
+origin = "my-root"
+{store} = "pre"
+}}
+}}
+snapshot1 {{
+id = "Snap01-aaaa-bbbb-cccc-dddd-eeee-ffffff"
+status = ["READ", "WRITE", "VISIBLE"]
+flags = []
+segment_count = 1
+segment1 {{
+start_extent = 0
+extent_count = 15
+type = "snapshot"
+chunk_size = 16
+origin = "my-root"
+cow_store = "other"
+}}
+}}
+}}
+}}
+contents = "Text Format Volume Group"
+version = 1
+"#
+    )
+}
+
+const PV_DEV: DevNum = DevNum {
+    major: 254,
+    minor: 0,
+};
+
+fn found(merging: bool) -> FoundVg {
+    let text = vg_text(merging);
+    let tree = text::parse(text.as_bytes()).expect("parse");
+    let model = Vg::from_tree(&tree).expect("model");
+    FoundVg {
+        name: model.name.clone(),
+        id: model.id.clone(),
+        seqno: model.seqno,
+        text: text.into_bytes(),
+        tree,
+        members: vec![Member {
+            key: "pv0".into(),
+            uuid: "Pv0000aaaabbbbccccddddeeeeffffff".into(),
+            scan: Some(0),
+            device: Some("/dev/vda".into()),
+        }],
+        model: Some(model),
+        problems: Vec::new(),
+    }
+}
+
+fn pv_map() -> BTreeMap<String, DevNum> {
+    BTreeMap::from([("pv0".to_owned(), PV_DEV)])
+}
+
+fn fake() -> FakeDm {
+    let mut dm = FakeDm::new();
+    dm.add_disk("/dev/vda", PV_DEV);
+    dm
+}
+
+/// A valid COW header with the chunk size the metadata records.
+fn valid_cow(_: &FoundVg, s: &Snapshot) -> Result<Vec<u8>, String> {
+    let mut b = Vec::new();
+    for x in [
+        0x7041_6e53u32,
+        1,
+        1,
+        u32::try_from(s.chunk_size).unwrap_or(0),
+    ] {
+        b.extend_from_slice(&x.to_le_bytes());
+    }
+    Ok(b)
+}
+
+fn invalid_cow(_: &FoundVg, _: &Snapshot) -> Result<Vec<u8>, String> {
+    let mut b = Vec::new();
+    for x in [0x7041_6e53u32, 0, 1, 8] {
+        b.extend_from_slice(&x.to_le_bytes());
+    }
+    Ok(b)
+}
+
+fn assembly(vgs: Vec<FoundVg>) -> crate::lvm::assemble::Assembly {
+    crate::lvm::assemble::Assembly {
+        vgs,
+        ..Default::default()
+    }
+}
+
+fn merge_specs() -> Vec<crate::plan::devices::DeviceSpec> {
+    let vg = found(true);
+    let pvs = pv_map();
+    let layout = VgLayout {
+        vg: vg.model.as_ref().expect("model"),
+        pv_dev: &pvs,
+    };
+    layout.activation("my-root").expect("layout")
+}
+
+fn mapper(name: &str) -> DevRef {
+    DevRef::Path(format!("/dev/mapper/{name}"))
+}
+
+#[test]
+fn merging_origin_gets_lvms_layout() {
+    let specs = merge_specs();
+    let names: Vec<(&str, Role)> = specs.iter().map(|s| (s.name.as_str(), s.role)).collect();
+    assert_eq!(
+        names,
+        [
+            ("vg--0-my--root-real", Role::Real),
+            ("vg--0-pre-cow", Role::Cow),
+            ("vg--0-other-cow", Role::Cow),
+            ("vg--0-pre", Role::MergingSnapshot),
+            ("vg--0-other", Role::Snapshot),
+            ("vg--0-my--root", Role::Origin),
+        ]
+    );
+    let by = |n: &str| specs.iter().find(|s| s.name == n).expect(n);
+    // -real: the origin's two segments at pe_start + pe * extent_size.
+    assert_eq!(
+        by("vg--0-my--root-real").table.to_string(),
+        "0 81920 linear 254:0 2048\n81920 40960 linear 254:0 329728\n"
+    );
+    assert_eq!(
+        by("vg--0-pre-cow").table.to_string(),
+        "0 32768 linear 254:0 83968\n"
+    );
+    assert_eq!(
+        by("vg--0-my--root").table.lines[0].target,
+        Target::SnapshotMerge(crate::plan::table::SnapshotArgs::persistent(
+            mapper("vg--0-my--root-real"),
+            mapper("vg--0-pre-cow"),
+            8
+        ))
+    );
+    assert_eq!(by("vg--0-my--root").table.length(), 15 * 8192);
+    assert_eq!(
+        by("vg--0-pre").table,
+        Table::single(15 * 8192, Target::Error)
+    );
+    assert_eq!(
+        by("vg--0-other").table.lines[0].target,
+        Target::Snapshot(crate::plan::table::SnapshotArgs::persistent(
+            mapper("vg--0-my--root-real"),
+            mapper("vg--0-other-cow"),
+            16
+        ))
+    );
+    let uuid = &by("vg--0-my--root-real").uuid;
+    assert_eq!(
+        uuid,
+        "LVM-Vg0000aaaabbbbccccddddeeeeffffffRoot00aaaabbbbccccddddeeeeffffff-real"
+    );
+    // Links: the origin and the non-merging snapshot only.
+    let links: Vec<_> = specs.iter().filter_map(|s| s.link.clone()).collect();
+    assert_eq!(
+        links,
+        [
+            ("vg-0".to_owned(), "other".to_owned()),
+            ("vg-0".to_owned(), "my-root".to_owned())
+        ]
+    );
+}
+
+#[test]
+fn origin_with_snapshots_not_merging_is_snapshot_origin() {
+    let vg = found(false);
+    let pvs = pv_map();
+    let layout = VgLayout {
+        vg: vg.model.as_ref().expect("model"),
+        pv_dev: &pvs,
+    };
+    let specs = layout.activation("my-root").expect("layout");
+    let origin = specs.last().expect("origin");
+    assert_eq!(
+        origin.table.lines[0].target,
+        Target::SnapshotOrigin {
+            origin: mapper("vg--0-my--root-real")
+        }
+    );
+    assert!(specs.iter().all(|s| s.role != Role::MergingSnapshot));
+    assert_eq!(specs.iter().filter(|s| s.role == Role::Snapshot).count(), 2);
+}
+
+#[test]
+fn plain_lv_is_one_device_and_snapshot_parts_are_refused() {
+    let vg = found(true);
+    let pvs = pv_map();
+    let layout = VgLayout {
+        vg: vg.model.as_ref().expect("model"),
+        pv_dev: &pvs,
+    };
+    let specs = layout.activation("data").expect("layout");
+    assert_eq!(specs.len(), 1);
+    assert_eq!(specs[0].table.to_string(), "0 16384 linear 254:0 165888\n");
+    let err = layout.activation("pre").expect_err("a cow");
+    assert!(
+        err.to_string().contains("activate its origin my-root"),
+        "{err}"
+    );
+    let err = layout.activation("nope").expect_err("missing");
+    assert!(err.to_string().contains("no logical volume nope"), "{err}");
+    let empty = BTreeMap::new();
+    let no_pv = VgLayout {
+        vg: vg.model.as_ref().expect("model"),
+        pv_dev: &empty,
+    };
+    assert!(no_pv.activation("data").is_err());
+}
+
+/// Every live table, resolved, by name.
+fn snapshot_of(dm: &mut FakeDm) -> BTreeMap<String, (Option<String>, String)> {
+    live(dm)
+        .expect("live")
+        .into_iter()
+        .map(|l| {
+            (
+                l.name,
+                (l.uuid, l.table.map(|t| t.to_string()).unwrap_or_default()),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn executor_builds_the_merge_and_a_second_plan_is_empty() {
+    let specs = merge_specs();
+    let mut dm = fake();
+    let steps = converge(&specs, &live(&mut dm).expect("live")).expect("converge");
+    assert_eq!(steps.len(), 3 * specs.len());
+    execute(&mut dm, &steps).expect("execute");
+    let state = snapshot_of(&mut dm);
+    assert_eq!(state.len(), 6);
+    let root = &state["vg--0-my--root"].1;
+    assert!(root.starts_with("0 122880 snapshot-merge 253:"), "{root}");
+    assert_eq!(state["vg--0-pre"].1, "0 122880 error\n");
+    let again = converge(&specs, &live(&mut dm).expect("live")).expect("converge");
+    assert_eq!(again, Vec::<Step>::new(), "nothing left to do");
+}
+
+#[test]
+fn killed_after_every_step_and_rerun_converges() {
+    let specs = merge_specs();
+    let mut reference = fake();
+    let steps = converge(&specs, &live(&mut reference).expect("live")).expect("converge");
+    execute(&mut reference, &steps).expect("execute");
+    let want = snapshot_of(&mut reference);
+    for n in 0..steps.len() {
+        let mut dm = fake();
+        dm.crash_after(n);
+        let first = converge(&specs, &live(&mut dm).expect("live")).expect("converge");
+        assert!(execute(&mut dm, &first).is_err(), "crash after {n} steps");
+        dm.restart();
+        let rest = converge(&specs, &live(&mut dm).expect("live")).expect("replan");
+        execute(&mut dm, &rest).unwrap_or_else(|e| panic!("rerun after {n}: {e}"));
+        assert_eq!(
+            snapshot_of(&mut dm),
+            want,
+            "state after a crash at step {n}"
+        );
+        let none = converge(&specs, &live(&mut dm).expect("live")).expect("converge");
+        assert!(none.is_empty(), "after a crash at step {n}: {none:?}");
+    }
+}
+
+#[test]
+fn plain_origin_left_by_lvm_is_reloaded_into_the_merge() {
+    // As if something had activated the origin plain (no merge) before rewind ran.
+    let vg = found(false);
+    let pvs = pv_map();
+    let plain = VgLayout {
+        vg: vg.model.as_ref().expect("model"),
+        pv_dev: &pvs,
+    };
+    let before = plain.activation("my-root").expect("layout");
+    let mut dm = fake();
+    let first = converge(&before, &live(&mut dm).expect("live")).expect("converge");
+    execute(&mut dm, &first).expect("execute");
+    let specs = merge_specs();
+    let steps = converge(&specs, &live(&mut dm).expect("live")).expect("converge");
+    let on_root: Vec<_> = steps
+        .iter()
+        .filter(|s| matches!(s, Step::Load { name, .. } | Step::Suspend { name } | Step::Resume { name, .. } if name == "vg--0-my--root"))
+        .collect();
+    assert_eq!(on_root.len(), 3, "load, suspend, resume: {steps:?}");
+    execute(&mut dm, &steps).expect("execute");
+    assert!(
+        snapshot_of(&mut dm)["vg--0-my--root"]
+            .1
+            .contains("snapshot-merge")
+    );
+}
+
+#[test]
+fn foreign_device_name_and_origin_in_use_refuse() {
+    let specs = merge_specs();
+    let mut dm = fake();
+    dm.create("vg--0-my--root-real", "CRYPT-not-lvm")
+        .expect("create");
+    let err = converge(&specs, &live(&mut dm).expect("live")).expect_err("foreign");
+    assert!(matches!(err, StepsError::ForeignName { .. }), "{err}");
+
+    let vg = found(false);
+    let pvs = pv_map();
+    let plain = VgLayout {
+        vg: vg.model.as_ref().expect("model"),
+        pv_dev: &pvs,
+    };
+    let mut dm = fake();
+    let before = plain.activation("my-root").expect("layout");
+    let first = converge(&before, &live(&mut dm).expect("live")).expect("converge");
+    execute(&mut dm, &first).expect("execute");
+    dm.set_holders("vg--0-my--root", 1);
+    let err = converge(&specs, &live(&mut dm).expect("live")).expect_err("in use");
+    assert!(err.to_string().contains("in use"), "{err}");
+}
+
+fn lv(vg: &str, lv: &str) -> LvRef {
+    LvRef {
+        vg: vg.into(),
+        lv: lv.into(),
+    }
+}
+
+#[test]
+fn rollback_on_the_command_line_is_flagged_and_its_origin_activated() {
+    let a = assembly(vec![found(false)]);
+    let d = decide(
+        &a,
+        &Cmdline::parse("rd.rewind=vg-0/other rd.lvm.lv=vg-0/data"),
+        &[],
+        &mut valid_cow,
+    );
+    assert_eq!(d.flags.len(), 1);
+    assert_eq!(
+        (d.flags[0].snapshot.as_str(), d.flags[0].origin.as_str()),
+        ("other", "my-root")
+    );
+    let acts: Vec<_> = d
+        .activate
+        .iter()
+        .map(|a| (a.lv.as_str(), a.reason))
+        .collect();
+    assert_eq!(acts, [("my-root", Reason::Merge)]);
+    // rd.lvm.lv is merged in by the caller as `activate`; here it was only on the cmdline.
+    let d = decide(
+        &a,
+        &Cmdline::default(),
+        &[lv("vg-0", "data")],
+        &mut valid_cow,
+    );
+    assert!(d.flags.is_empty());
+    assert_eq!(d.activate[0].reason, Reason::Requested);
+}
+
+#[test]
+fn refusals_change_nothing_and_say_why() {
+    let a = assembly(vec![found(false)]);
+    for (cmdline, needle) in [
+        ("rd.rewind=vg-0/my-root", "is an origin, not a snapshot"),
+        ("rd.rewind=vg-0/data", "is not a snapshot"),
+        ("rd.rewind=vg-0/nope", "no such logical volume"),
+        ("rd.rewind=vg9/pre", "no volume group vg9 found"),
+        (
+            "rd.rewind=nightly",
+            "no snapshot carries the tag rewind_set_nightly",
+        ),
+    ] {
+        let d = decide(&a, &Cmdline::parse(cmdline), &[], &mut valid_cow);
+        assert!(d.flags.is_empty() && d.activate.is_empty(), "{cmdline}");
+        assert!(
+            d.notes
+                .iter()
+                .any(|n| n.level == Level::Warn && n.message.contains(needle)),
+            "{cmdline}: {:?}",
+            d.notes
+        );
+    }
+    let d = decide(
+        &a,
+        &Cmdline::parse("rd.rewind=vg-0/pre"),
+        &[],
+        &mut invalid_cow,
+    );
+    assert!(d.flags.is_empty() && d.activate.is_empty());
+    assert!(
+        d.notes
+            .iter()
+            .any(|n| n.message.contains("snapshot is invalid"))
+    );
+}
+
+#[test]
+fn second_merge_of_one_origin_is_refused() {
+    let a = assembly(vec![found(true)]);
+    let d = decide(
+        &a,
+        &Cmdline::parse("rd.rewind=vg-0/other"),
+        &[],
+        &mut valid_cow,
+    );
+    assert!(d.flags.is_empty());
+    assert!(
+        d.notes
+            .iter()
+            .any(|n| n.message.contains("already merging snapshot pre"))
+    );
+    // The flagged merge itself is still activated.
+    assert_eq!(d.activate.len(), 1);
+    assert_eq!(d.activate[0].reason, Reason::Merge);
+}
+
+#[test]
+fn flagged_merge_with_invalid_store_holds_the_origin_inactive() {
+    let a = assembly(vec![found(true)]);
+    let d = decide(
+        &a,
+        &Cmdline::parse("rd.lvm.lv=vg-0/my-root"),
+        &[lv("vg-0", "my-root"), lv("vg-0", "data")],
+        &mut invalid_cow,
+    );
+    assert_eq!(d.hold.len(), 1);
+    let acts: Vec<_> = d.activate.iter().map(|a| a.lv.as_str()).collect();
+    assert_eq!(acts, ["data"], "the held origin is never activated");
+    assert!(
+        d.notes
+            .iter()
+            .any(|n| n.level == Level::Error && n.message.contains("stays inactive"))
+    );
+}
+
+#[test]
+fn snapshot_set_and_disable() {
+    let a = assembly(vec![found(false)]);
+    let d = decide(
+        &a,
+        &Cmdline::parse("rd.rewind=upgrade"),
+        &[],
+        &mut valid_cow,
+    );
+    assert_eq!(d.flags.len(), 1);
+    assert_eq!(d.flags[0].snapshot, "pre");
+    let d = decide(
+        &a,
+        &Cmdline::parse("rd.rewind=vg-0/pre rd.rewind=0"),
+        &[lv("vg-0", "data")],
+        &mut valid_cow,
+    );
+    assert!(d.flags.is_empty() && d.activate.is_empty());
+}
+
+#[test]
+fn ambiguous_vg_is_never_touched() {
+    let mut vg = found(false);
+    vg.problems
+        .push(crate::lvm::assemble::Problem::DuplicatePv {
+            pv_uuid: "x".into(),
+            devices: vec!["/dev/vda".into(), "/dev/vdb".into()],
+        });
+    let a = assembly(vec![vg]);
+    let d = decide(
+        &a,
+        &Cmdline::parse("rd.rewind=vg-0/pre"),
+        &[lv("vg-0", "data")],
+        &mut valid_cow,
+    );
+    assert!(d.flags.is_empty() && d.activate.is_empty());
+    assert!(
+        d.notes.iter().any(|n| n.message.contains("cloned disk")),
+        "{:?}",
+        d.notes
+    );
+}
