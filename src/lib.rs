@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod early;
 pub mod lvm;
 pub mod plan;
 pub mod system;

@@ -15,6 +15,9 @@ use rewind::lvm::model::{SegmentKind, Vg, vg_section};
 use rewind::lvm::text::{Entry, Node, Section, Style, TextError, Value, parse, print};
 use serde_json::Value as Json;
 
+mod common;
+use common::{add_snapshot, lvs_section};
+
 /// Why the loop tests cannot run here, if they cannot.
 fn skip_reason() -> Option<String> {
     use std::os::unix::fs::MetadataExt;
@@ -338,54 +341,6 @@ fn check_round_trip(lab: &Lab, t: &Section) {
         after, before,
         "vgcfgrestore of rewind's print reads back the same"
     );
-}
-
-fn lvs_section(t: &mut Section) -> &mut Section {
-    let name = vg_section(t).expect("vg").0.to_owned();
-    t.section_mut(&name)
-        .and_then(|v| v.section_mut("logical_volumes"))
-        .expect("logical_volumes")
-}
-
-/// Makes `cow` a snapshot of `origin` in the text, as `lvcreate -s` would: the COW loses
-/// VISIBLE and a `snapshotN` LV ties the two.
-fn add_snapshot(t: &mut Section, origin: &str, cow: &str, n: usize, merging: bool) {
-    let vg = Vg::from_tree(t).expect("vg");
-    let extents = vg.lv(origin).expect("origin").extent_count();
-    let lvs = lvs_section(t);
-    if let Some(Node::Value(Value::Array(st))) =
-        lvs.section_mut(cow).expect("cow").get_mut("status")
-    {
-        st.retain(|v| v.as_str() != Some("VISIBLE"));
-    }
-    let store = if merging {
-        "merging_store"
-    } else {
-        "cow_store"
-    };
-    let status: &[&str] = if merging {
-        &["READ", "WRITE"]
-    } else {
-        &["READ", "WRITE", "VISIBLE"]
-    };
-    let text = format!(
-        "snapshot{n} {{\nid = \"Snap{n:02}-aaaa-bbbb-cccc-dddd-eeee-ffff{n:02}\"\nstatus = {}\nflags = []\n\
-         creation_time = 1700000000\ncreation_host = \"host\"\nsegment_count = 1\nsegment1 {{\n\
-         start_extent = 0\nextent_count = {extents}\ntype = \"snapshot\"\nchunk_size = 8\n\
-         origin = \"{origin}\"\n{store} = \"{cow}\"\n}}\n}}\n",
-        print_value(&Value::str_array(status))
-    );
-    let sec = parse(text.as_bytes()).expect("snapshot text");
-    lvs.entries.extend(sec.entries);
-}
-
-fn print_value(v: &Value) -> String {
-    let mut t = Section::default();
-    t.set("x", v.clone());
-    print(&t, Style::Disk)
-        .trim_start_matches("x = ")
-        .trim_end()
-        .to_owned()
 }
 
 /// A tree without what every write restamps.

@@ -1,6 +1,8 @@
 //! The command-line front end: thin wrappers over the library, with pinned exit codes
 //! (0 success, 1 failure, 2 usage).
 
+mod early;
+
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,6 +26,22 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Initramfs entry point: flag requested rollbacks, then set up merges and volumes.
+    /// Exit 0 when the boot should go on, 1 when a flagged volume could not be set up.
+    Early {
+        #[command(flatten)]
+        common: early::CommonArgs,
+    },
+    /// Print what `rewind early` would do at a boot with this command line; change nothing.
+    Plan {
+        #[command(flatten)]
+        common: early::CommonArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Only read these block devices.
+        devices: Vec<PathBuf>,
+    },
     /// Validate the configuration file (run by the initramfs hooks at install time).
     CheckConfig {
         /// The file to check.
@@ -35,9 +53,20 @@ pub enum Command {
 /// Entry point used by `src/main.rs`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
     let result = match cli.command {
-        Command::CheckConfig { config } => check_config(&config),
+        Command::Early { common } => return ExitCode::from(early::run_early(&common)),
+        Command::Plan {
+            common,
+            json,
+            devices,
+        } => {
+            init_logging(cli.verbose);
+            return ExitCode::from(early::run_plan(&common, &devices, json));
+        }
+        Command::CheckConfig { config } => {
+            init_logging(cli.verbose);
+            check_config(&config)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

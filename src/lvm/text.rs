@@ -655,7 +655,9 @@ fn print_section(out: &mut String, sec: &Section, depth: usize, style: Style, na
                     !(p.key == "contents" && e.key == "version"
                         || p.key == "creation_host" && e.key == "creation_time")
                 }
-                (Node::Section(_), _) => true,
+                // Never before the first line of the text: LVM requires an on-disk copy to
+                // begin with the VG name ("begins with invalid name").
+                (Node::Section(_), _) => depth > 0,
                 (Node::Value(_), Some(p)) => {
                     p.key == "device"
                         || (segment
@@ -1008,5 +1010,14 @@ mod tests {
             t.set("f", Value::Float(f));
             assert_eq!(parse(print(&t, Style::Disk).as_bytes()), Ok(t));
         }
+    }
+
+    #[test]
+    fn disk_text_begins_with_the_vg_name() {
+        let tree =
+            parse(b"vg0 {\nid = \"x\"\nseqno = 1\n}\ncontents = \"Text Format Volume Group\"\n")
+                .expect("parse");
+        assert!(print(&tree, Style::Disk).starts_with("vg0 {\n"));
+        assert!(print(&tree, Style::Backup).starts_with("vg0 {\n"));
     }
 }

@@ -317,3 +317,18 @@ impl VgLayout<'_> {
         Ok(out)
     }
 }
+
+/// Where an LV's first sector is: the PV key and the byte offset on that PV (the first stripe
+/// of the segment that starts at extent 0). Used to read a COW store's header.
+pub fn first_sector(vg: &Vg, lv: &Lv) -> Option<(String, u64)> {
+    let seg = lv.segments.iter().find(|s| s.start_extent == 0)?;
+    let SegmentKind::Striped { stripes, .. } = &seg.kind else {
+        return None;
+    };
+    let stripe = stripes.first()?;
+    let pv = vg.pv(&stripe.pv)?;
+    let sector = pv
+        .pe_start
+        .checked_add(stripe.start.checked_mul(vg.extent_size)?)?;
+    Some((stripe.pv.clone(), sector.checked_mul(512)?))
+}

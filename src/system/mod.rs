@@ -4,4 +4,5 @@ pub mod blockdev;
 pub mod dm;
 pub mod exec;
 pub mod kmsg;
+pub mod nodes;
 pub mod scan;
