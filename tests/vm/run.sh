@@ -1,0 +1,148 @@
+#!/bin/bash
+# Run VM scenarios one at a time: tests/vm/run.sh [SCENARIO...] (default: all in scenarios/).
+# Prints PASS/FAIL per scenario with the path of its logs; exits non-zero if any failed.
+# Work dirs: target/vm/run/SCENARIO/ (wiped at the start of each scenario's run).
+# Environment: VM_TIMEOUT (seconds per boot, default 600), VM_KEEP_GOING=0 to stop at the
+# first failure.
+set -euo pipefail
+TESTS_VM_DIR=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=vm-images/lib.sh
+. "$TESTS_VM_DIR/../../vm-images/lib.sh"
+# shellcheck source=tests/vm/host-lib.sh
+. "$TESTS_VM_DIR/host-lib.sh"
+
+# Defaults a scenario may override (see tests/vm/scenarios/README.md).
+scenario_defaults() {
+    VM_BOOTS=1
+    VM_DISK_SIZE=3G
+    VM_LVS=(root:1200M)
+    VM_INITRAMFS_ARGS=(--lvm --no-systemd)
+    VM_ROOT_ADD=()
+    VM_CMDLINE='root=/dev/mapper/vg0-root rd.lvm.lv=vg0/root ro'
+    VM_TIMEOUT=${VM_TIMEOUT:-600}
+}
+vm_boot_args() { :; }
+vm_boot_kill() { :; }
+
+# One scenario, in a subshell; its output goes to $work/driver.log.
+run_scenario() {
+    local file=$1 work=$2
+    scenario_defaults
+    # shellcheck source=/dev/null
+    . "$file"
+    local name root kver kernel initrd n adds=() a
+    name=$(basename "$file" .sh)
+    VM_TIMINGS_FILE=$work/timings
+    export VM_TIMINGS_FILE
+    WORK=$work # for the scenario's host checks
+    export WORK
+    VM_STATE=$work/state
+    mkdir -p "$VM_STATE"
+
+    root=$("$VM_IMAGES_DIR/build-root.sh")
+    kver=$(vm_root_kver "$root")
+    kernel=$root/boot/vmlinuz-$kver
+    initrd=$work/initramfs.img
+    for a in "${VM_ROOT_ADD[@]}"; do
+        adds+=(--add "$a")
+    done
+    "$VM_IMAGES_DIR/build-initramfs.sh" --root "$root" --out "$initrd" \
+        "${VM_INITRAMFS_ARGS[@]}" "${adds[@]}"
+    local lv_args=()
+    for a in "${VM_LVS[@]}"; do
+        lv_args+=(--lv "$a")
+    done
+    "$VM_IMAGES_DIR/build-disk.sh" --root "$root" --out "$work/disk.img" --size "$VM_DISK_SIZE" \
+        "${lv_args[@]}" "${adds[@]}" --add "$VM_IMAGES_DIR/guest/vm-init:/usr/local/sbin/vm-init"
+
+    for ((n = 1; n <= VM_BOOTS; n++)); do
+        # The exchange disk: harness, scenario, boot number, and the state of earlier boots.
+        local x=$work/xchg-in
+        rm -rf "$x"
+        mkdir -p "$x/harness"
+        cp "$VM_IMAGES_DIR/guest/guest-lib.sh" "$x/harness/"
+        cp "$file" "$x/scenario.sh"
+        echo "$n" >"$x/boot"
+        cp -a "$VM_STATE" "$x/state"
+        tar cf "$work/xchg.img" -C "$x" .
+        truncate -s 64M "$work/xchg.img"
+
+        local kill_args=() rc=0 t
+        read -r -a kill_args <<<"$(vm_boot_kill "$n")"
+        vm_log "$name: boot $n"
+        t=$(vm_now)
+        "$VM_IMAGES_DIR/run-guest.sh" --kernel "$kernel" --initrd "$initrd" \
+            --log "$work/boot$n.serial.log" --timeout "$VM_TIMEOUT" --pidfile "$work/qemu.pid" \
+            --disk "$work/disk.img:vmroot" --disk "$work/xchg.img:vmxchg" \
+            --append "$VM_CMDLINE init=/usr/local/sbin/vm-init printk.time=1 panic=1 nowatchdog rd.skipfsck rd.shell=0 vm.boot=$n $(vm_boot_args "$n")" \
+            "${kill_args[@]}" || rc=$?
+        vm_timing "boot${n}_wall" "$(vm_elapsed "$t")"
+        if ((rc == 3)); then
+            vm_log "$name: boot $n killed as the scenario asked; state of earlier boots kept"
+            echo killed >"$work/boot$n.result"
+        elif ((rc != 0)); then
+            vm_die "$name: boot $n failed (serial log $work/boot$n.serial.log)"
+        else
+            rm -rf "$work/xchg-out"
+            mkdir -p "$work/xchg-out"
+            tar xf "$work/xchg.img" -C "$work/xchg-out" ||
+                vm_die "$name: boot $n left no results on the exchange disk (serial log $work/boot$n.serial.log)"
+            [[ -f $work/xchg-out/state/boot$n/rc ]] ||
+                vm_die "$name: boot $n did not run its step (serial log $work/boot$n.serial.log)"
+            rm -rf "$VM_STATE"
+            cp -a "$work/xchg-out/state" "$VM_STATE"
+            local grc
+            grc=$(cat "$VM_STATE/boot$n/rc")
+            echo "$grc" >"$work/boot$n.result"
+            ((grc == 0)) || vm_die "$name: guest_boot_$n failed with $grc: see $VM_STATE/boot$n/log"
+        fi
+        if declare -F "host_check_boot_$n" >/dev/null; then
+            "host_check_boot_$n" || vm_die "$name: host checks after boot $n failed"
+        fi
+    done
+    if declare -F host_check >/dev/null; then
+        host_check || vm_die "$name: host checks failed"
+    fi
+}
+
+main() {
+    [[ $(id -u) == 0 ]] || vm_die "the VM tier needs root (loop devices, mounts)"
+    "$VM_IMAGES_DIR/deps.sh"
+    "$TESTS_VM_DIR/selftest.sh" || vm_die "harness self-test failed"
+
+    local scenarios=() s failed=0 file work
+    if (($#)); then
+        scenarios=("$@")
+    else
+        for s in "$TESTS_VM_DIR"/scenarios/*.sh; do
+            scenarios+=("$(basename "$s" .sh)")
+        done
+    fi
+    for s in "${scenarios[@]}"; do
+        file=$TESTS_VM_DIR/scenarios/$s.sh
+        [[ -f $file ]] || vm_die "no scenario $file"
+        work=$VM_TARGET_DIR/run/$s
+        vm_kill_stale_qemu "$work/qemu.pid"
+        rm -rf "$work"
+        mkdir -p "$work"
+        local t
+        t=$(vm_now)
+        # A separate process, so that set -e holds inside the scenario run.
+        if "$0" --one "$file" "$work" >"$work/driver.log" 2>&1; then
+            printf 'PASS %s (%ss, logs: %s)\n' "$s" "$(vm_elapsed "$t")" "$work"
+        else
+            failed=1
+            printf 'FAIL %s (%ss, logs: %s)\n' "$s" "$(vm_elapsed "$t")" "$work"
+            grep -E 'CHECK FAILED|checksum mismatch|error:|FAIL:' "$work/driver.log" "$work"/state/boot*/log 2>/dev/null |
+                sed 's/^/    /' | tail -n 20 || true
+            [[ ${VM_KEEP_GOING:-1} == 1 ]] || break
+        fi
+    done
+    return "$failed"
+}
+
+if [[ ${1:-} == --one ]]; then
+    run_scenario "$2" "$3"
+else
+    main "$@"
+fi
