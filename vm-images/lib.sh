@@ -8,6 +8,8 @@ VM_REPO_DIR=$(cd "$VM_IMAGES_DIR/.." && pwd)
 VM_TARGET_DIR=${VM_TARGET_DIR:-$VM_REPO_DIR/target/vm}
 # The machine's own apt sources: mmdebstrap's mirror argument (never a host name in the repo).
 VM_APT_SOURCES=${VM_APT_SOURCES:-/etc/apt/sources.list.d/debian.sources}
+# LVM2 complains about every inherited file descriptor; they are harmless here.
+export LVM_SUPPRESS_FD_WARNINGS=1
 # LVM2 on the host has no device-mapper: metadata only, no udev, no devices file.
 # shellcheck disable=SC2034 # used by the scripts that source this file
 VM_LVM_HOST_CONFIG='global { activation = 0 } devices { obtain_device_list_from_udev = 0 use_devicesfile = 0 }'

@@ -20,24 +20,35 @@ vm_compare_sums() {
         }' "$expected" "$actual" >&2
 }
 
-# vm_check DESCRIPTION COMMAND...: run COMMAND; on failure print the description and fail.
+# Checks count their failures in VM_CHECKS_FAILED and carry on, so one run reports every
+# failed check; the driver fails the scenario if the count is not zero after its checks.
+# (A count, not an exit status: set -e does not hold inside functions called from a condition.)
+VM_CHECKS_FAILED=0
+
+# vm_fail MESSAGE: a failed check.
+vm_fail() {
+    echo "CHECK FAILED: $*" >&2
+    VM_CHECKS_FAILED=$((VM_CHECKS_FAILED + 1))
+}
+
+# vm_check DESCRIPTION COMMAND...: run COMMAND; if it fails, a failed check.
 vm_check() {
     local what=$1
     shift
-    if ! "$@"; then
-        echo "CHECK FAILED: $what" >&2
-        return 1
+    if "$@"; then
+        echo "check ok: $what" >&2
+    else
+        vm_fail "$what"
     fi
-    echo "check ok: $what" >&2
 }
 
 # vm_check_eq DESCRIPTION EXPECTED ACTUAL
 vm_check_eq() {
-    if [[ $2 != "$3" ]]; then
-        printf 'CHECK FAILED: %s: expected [%s] got [%s]\n' "$1" "$2" "$3" >&2
-        return 1
+    if [[ $2 == "$3" ]]; then
+        echo "check ok: $1 = [$3]" >&2
+    else
+        vm_fail "$1: expected [$2] got [$3]"
     fi
-    echo "check ok: $1 = [$3]" >&2
 }
 
 # vm_image_lvm IMAGE LVM-ARGS...: run one stock LVM2 command in metadata-only mode against the

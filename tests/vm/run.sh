@@ -1,5 +1,6 @@
 #!/bin/bash
 # Run VM scenarios one at a time: tests/vm/run.sh [SCENARIO...] (default: all in scenarios/).
+# tests/vm/run.sh --recheck SCENARIO reruns only the host checks on the last run's results.
 # Prints PASS/FAIL per scenario with the path of its logs; exits non-zero if any failed.
 # Work dirs: target/vm/run/SCENARIO/ (wiped at the start of each scenario's run).
 # Environment: VM_TIMEOUT (seconds per boot, default 600), VM_KEEP_GOING=0 to stop at the
@@ -97,12 +98,31 @@ run_scenario() {
             ((grc == 0)) || vm_die "$name: guest_boot_$n failed with $grc: see $VM_STATE/boot$n/log"
         fi
         if declare -F "host_check_boot_$n" >/dev/null; then
-            "host_check_boot_$n" || vm_die "$name: host checks after boot $n failed"
+            "host_check_boot_$n"
+            ((VM_CHECKS_FAILED == 0)) || vm_die "$name: $VM_CHECKS_FAILED host check(s) after boot $n failed"
         fi
     done
+    run_final_checks "$name"
+}
+
+run_final_checks() {
     if declare -F host_check >/dev/null; then
-        host_check || vm_die "$name: host checks failed"
+        host_check
+        ((VM_CHECKS_FAILED == 0)) || vm_die "$1: $VM_CHECKS_FAILED host check(s) failed"
     fi
+    vm_log "$1: all host checks passed"
+}
+
+# Only the final host checks, against the results of an earlier run (no build, no boot).
+recheck_scenario() {
+    local file=$1 work=$2
+    scenario_defaults
+    # shellcheck source=/dev/null
+    . "$file"
+    WORK=$work VM_STATE=$work/state
+    export WORK VM_STATE
+    [[ -d $VM_STATE ]] || vm_die "no earlier run in $work"
+    run_final_checks "$(basename "$file" .sh)"
 }
 
 main() {
@@ -143,6 +163,9 @@ main() {
 
 if [[ ${1:-} == --one ]]; then
     run_scenario "$2" "$3"
+elif [[ ${1:-} == --recheck ]]; then
+    # tests/vm/run.sh --recheck SCENARIO: rerun the host checks on the last run's results.
+    recheck_scenario "$TESTS_VM_DIR/scenarios/$2.sh" "$VM_TARGET_DIR/run/$2"
 else
     main "$@"
 fi

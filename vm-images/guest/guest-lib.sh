@@ -17,6 +17,11 @@ g_uptime() {
     printf '%s\n' "$up"
 }
 
+# g_since START [END]: seconds from uptime START to END (default: now), two decimals.
+g_since() {
+    awk -v a="$1" -v b="${2:-$(g_uptime)}" 'BEGIN { printf "%.2f", b - a }'
+}
+
 # g_record KEY VALUE: a measured value, collected by the host from $OUT/values.
 g_record() {
     printf '%s %s\n' "$1" "$2" >>"$OUT/values"
