@@ -97,7 +97,7 @@ fi
 rc=0
 wait "$qpid" || rc=$?
 rm -f "$pidfile"
-vm_timing boot_wall "$(vm_elapsed "$start")"
+vm_log "guest powered off after $(vm_elapsed "$start") s"
 if ((rc != 0)); then
     vm_log "qemu exited with $rc (see $log.qemu); serial log: $log"
     exit 1

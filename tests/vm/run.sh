@@ -20,6 +20,7 @@ scenario_defaults() {
     VM_INITRAMFS_ARGS=(--lvm --no-systemd)
     VM_ROOT_ADD=()
     VM_CMDLINE='root=/dev/mapper/vg0-root rd.lvm.lv=vg0/root ro'
+    VM_ROOT_INIT=shell
     VM_TIMEOUT=${VM_TIMEOUT:-600}
 }
 vm_boot_args() { :; }
@@ -54,8 +55,16 @@ run_scenario() {
         lv_args+=(--lv "$a")
     done
     "$VM_IMAGES_DIR/build-disk.sh" --root "$root" --out "$work/disk.img" --size "$VM_DISK_SIZE" \
-        "${lv_args[@]}" "${adds[@]}" --add "$VM_IMAGES_DIR/guest/vm-init:/usr/local/sbin/vm-init"
+        "${lv_args[@]}" "${adds[@]}" --add "$VM_IMAGES_DIR/guest/vm-init:/usr/local/sbin/vm-init" \
+        --add "$VM_IMAGES_DIR/guest/vm-step.service:/etc/systemd/system/vm-step.service"
 
+    # shell: vm-init is PID 1 (lean, ~20 s less per boot); systemd: systemd runs vm-step.service.
+    local init_arg=init=/usr/local/sbin/vm-init
+    case $VM_ROOT_INIT in
+    shell) ;;
+    systemd) init_arg='' ;;
+    *) vm_die "$name: VM_ROOT_INIT must be shell or systemd" ;;
+    esac
     for ((n = 1; n <= VM_BOOTS; n++)); do
         # The exchange disk: harness, scenario, boot number, and the state of earlier boots.
         local x=$work/xchg-in
@@ -68,14 +77,20 @@ run_scenario() {
         tar cf "$work/xchg.img" -C "$x" .
         truncate -s 64M "$work/xchg.img"
 
-        local kill_args=() rc=0 t
-        read -r -a kill_args <<<"$(vm_boot_kill "$n")"
+        local kill_args=() rc=0 t spec
+        spec=$(vm_boot_kill "$n")
+        case $spec in
+        '') ;;
+        on\ *) kill_args=(--kill-on "${spec#on }") ;;
+        after\ *) kill_args=(--kill-after "${spec#after }") ;;
+        *) vm_die "$name: vm_boot_kill $n printed [$spec]; want 'on STRING' or 'after SECONDS'" ;;
+        esac
         vm_log "$name: boot $n"
         t=$(vm_now)
         "$VM_IMAGES_DIR/run-guest.sh" --kernel "$kernel" --initrd "$initrd" \
             --log "$work/boot$n.serial.log" --timeout "$VM_TIMEOUT" --pidfile "$work/qemu.pid" \
             --disk "$work/disk.img:vmroot" --disk "$work/xchg.img:vmxchg" \
-            --append "$VM_CMDLINE init=/usr/local/sbin/vm-init printk.time=1 panic=1 nowatchdog rd.skipfsck rd.shell=0 vm.boot=$n $(vm_boot_args "$n")" \
+            --append "$VM_CMDLINE $init_arg printk.time=1 panic=1 nowatchdog rd.skipfsck rd.shell=0 vm.boot=$n $(vm_boot_args "$n")" \
             "${kill_args[@]}" || rc=$?
         vm_timing "boot${n}_wall" "$(vm_elapsed "$t")"
         if ((rc == 3)); then
