@@ -32,7 +32,9 @@ guest_boot_1() {
     g_record boot1_write_before "$(g_since "$t")"
 
     t=$(g_uptime)
-    g_lvm lvcreate -s -n pre -L 300M vg0/root
+    # 64 KiB chunks (LVM's default is 4 KiB): 16x fewer exceptions to copy and commit, which
+    # under TCG is the difference between ~15 s and minutes for the 100 MiB overwrite.
+    g_lvm lvcreate -s -n pre -L 300M --chunksize 64k vg0/root
     g_record boot1_lvcreate_snapshot "$(g_since "$t")"
     t=$(g_uptime)
     for ((i = 1; i <= ANCHOR_FILES; i++)); do
