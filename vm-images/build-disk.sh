@@ -8,7 +8,7 @@
 #   --vg NAME          VG name (default vg0)
 #   --lv NAME:SIZE     an LV (repeatable, in order); the first one gets the root filesystem
 #                      (default: root:1200M)
-#   --add SRC:DEST     put file SRC at DEST in the root filesystem (repeatable); the root
+#   --add SRC:DEST     put file or directory SRC at DEST in the root filesystem (repeatable); the root
 #                      directory itself is not modified (an overlay is used)
 set -euo pipefail
 # shellcheck source=vm-images/lib.sh
@@ -80,7 +80,7 @@ for a in "${adds[@]}"; do
     src=${a%%:*} dest=${a#*:}
     [[ -e $src && $dest == /* ]] || vm_die "bad --add $a (want SRC:/ABSOLUTE/DEST)"
     mkdir -p "$merged$(dirname "$dest")"
-    rm -f "$merged$dest"
+    rm -rf "$merged$dest"
     cp -a "$src" "$merged$dest"
 done
 # The cache's marker file is not part of the guest.

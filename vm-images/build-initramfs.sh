@@ -65,7 +65,7 @@ for a in "${adds[@]}"; do
     src=${a%%:*} dest=${a#*:}
     [[ -e $src && $dest == /* ]] || vm_die "bad --add $a (want SRC:/ABSOLUTE/DEST)"
     mkdir -p "$merged$(dirname "$dest")"
-    rm -f "$merged$dest"
+    rm -rf "$merged$dest"
     cp -a "$src" "$merged$dest"
 done
 

@@ -19,6 +19,7 @@ scenario_defaults() {
     VM_LVS=(root:1200M)
     VM_INITRAMFS_ARGS=(--lvm --no-systemd)
     VM_ROOT_ADD=()
+    VM_DISK_ADD=()
     VM_CMDLINE='root=/dev/mapper/vg0-root rd.lvm.lv=vg0/root ro'
     VM_ROOT_INIT=shell
     VM_TIMEOUT=${VM_TIMEOUT:-600}
@@ -41,6 +42,10 @@ run_scenario() {
     VM_STATE=$work/state
     mkdir -p "$VM_STATE"
 
+    # The scenario's host-side preparation (data to put on the disk, expected checksums...).
+    if declare -F host_prepare >/dev/null; then
+        host_prepare
+    fi
     root=$("$VM_IMAGES_DIR/build-root.sh")
     kver=$(vm_root_kver "$root")
     kernel=$root/boot/vmlinuz-$kver
@@ -53,6 +58,9 @@ run_scenario() {
     local lv_args=()
     for a in "${VM_LVS[@]}"; do
         lv_args+=(--lv "$a")
+    done
+    for a in "${VM_DISK_ADD[@]}"; do
+        adds+=(--add "$a")
     done
     "$VM_IMAGES_DIR/build-disk.sh" --root "$root" --out "$work/disk.img" --size "$VM_DISK_SIZE" \
         "${lv_args[@]}" "${adds[@]}" --add "$VM_IMAGES_DIR/guest/vm-init:/usr/local/sbin/vm-init" \

@@ -1,10 +1,11 @@
 # shellcheck shell=bash disable=SC2034 # VM_* settings are read by tests/vm/run.sh
 # Scenario "anchor": stock LVM2 rolls back an open root. The baseline rewind is compared with.
-# Boot 1: write ~100 MiB of known data, snapshot root, overwrite the data, `lvconvert --merge`
-#         (deferred: root is open). Boot 2: dracut's lvm module activates root through the merge
+# Host:   ~100 MiB of known data in /var/lib/anchor on the new disk, checksums kept on the host.
+# Boot 1: snapshot root, overwrite the data in place, `lvconvert --merge` (deferred: root is
+#         open). Boot 2: dracut's lvm module activates root through the merge
 #         table; the old data must be visible; stock LVM2 finishes the merge (lvpoll).
-# Host: boot 2's checksums equal boot 1's "before" ones; stock vgck/lvs on the image show a plain
-#       root with no snapshot left.
+# Host: boot 2's checksums equal the host's "before" ones; stock vgck/lvs on the image show a
+#       plain root with no snapshot left.
 # Sourced on the host (by tests/vm/run.sh) and in the guest (by vm-init).
 
 VM_BOOTS=2
@@ -16,21 +17,34 @@ ANCHOR_DIR=/var/lib/anchor
 ANCHOR_FILES=10 # of 10 MiB each
 
 anchor_sums() {
-    (cd "$ANCHOR_DIR" && sha256sum f* marker)
+    (cd "$1" && sha256sum f* marker)
+}
+
+# anchor_pattern MIB TEXT FILE: deterministic contents, MIB MiB of repeated TEXT lines.
+anchor_pattern() {
+    local i block=$3.block
+    { yes "$2" || true; } | head -c 1048576 >"$block"
+    for ((i = 0; i < $1; i++)); do
+        cat "$block"
+    done >"$3"
+    rm -f "$block"
+}
+
+# The "before" data is made on the host (seconds, against a minute of TCG) and its checksums
+# never pass through the guest.
+host_prepare() {
+    local data=$WORK/anchor-data i
+    mkdir -p "$data"
+    for ((i = 1; i <= ANCHOR_FILES; i++)); do
+        anchor_pattern 10 "anchor before: file $i" "$data/f$i"
+    done
+    echo "anchor before" >"$data/marker"
+    anchor_sums "$data" >"$VM_STATE/before.sha256"
+    VM_DISK_ADD+=("$data:$ANCHOR_DIR")
 }
 
 guest_boot_1() {
-    mkdir -p "$ANCHOR_DIR"
     local i t
-    t=$(g_uptime)
-    for ((i = 1; i <= ANCHOR_FILES; i++)); do
-        g_fill "$ANCHOR_DIR/f$i" 10 "anchor before: file $i"
-    done
-    echo "anchor before" >"$ANCHOR_DIR/marker"
-    sync
-    anchor_sums >"$OUT/before.sha256"
-    g_record boot1_write_before "$(g_since "$t")"
-
     t=$(g_uptime)
     # 64 KiB chunks (LVM's default is 4 KiB): 16x fewer exceptions to copy and commit, which
     # under TCG is the difference between ~15 s and minutes for the 100 MiB overwrite.
@@ -42,7 +56,7 @@ guest_boot_1() {
     done
     echo "anchor after" >"$ANCHOR_DIR/marker"
     sync
-    anchor_sums >"$OUT/after.sha256"
+    anchor_sums "$ANCHOR_DIR" >"$OUT/after.sha256"
     g_record boot1_write_after "$(g_since "$t")"
     g_lvm lvs -a -o lv_name,lv_attr,origin,data_percent,segtype vg0 | tee "$OUT/lvs-boot1-snapshot"
 
@@ -76,7 +90,7 @@ guest_boot_2() {
         g_fail "snapshot devices left after the merge"
     fi
 
-    anchor_sums | tee "$OUT/boot2.sha256"
+    anchor_sums "$ANCHOR_DIR" | tee "$OUT/boot2.sha256"
 
     # LVM2's activation in the initramfs, from the vmtime lines' kernel timestamps.
     dmesg | grep 'vmtime: lvm-' | tee "$BOOT_OUT/vmtime" || true
