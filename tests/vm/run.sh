@@ -4,7 +4,7 @@
 # Prints PASS/FAIL per scenario with the path of its logs; exits non-zero if any failed.
 # Work dirs: target/vm/run/SCENARIO/ (wiped at the start of each scenario's run).
 # Environment: VM_TIMEOUT (seconds per boot, default 600), VM_KEEP_GOING=0 to stop at the
-# first failure.
+# first failure, VM_SELFTEST_BOOT=0 to skip the runner's self-test boots.
 set -euo pipefail
 TESTS_VM_DIR=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=vm-images/lib.sh
@@ -152,6 +152,11 @@ main() {
     [[ $(id -u) == 0 ]] || vm_die "the VM tier needs root (loop devices, mounts)"
     "$VM_IMAGES_DIR/deps.sh"
     "$TESTS_VM_DIR/selftest.sh" || vm_die "harness self-test failed"
+    # run-guest.sh's power-off, kill and timeout paths, with a busybox initramfs (~20 s).
+    if [[ ${VM_SELFTEST_BOOT:-1} == 1 ]]; then
+        "$TESTS_VM_DIR/selftest-boot.sh" 2>"$VM_TARGET_DIR/selftest-boot.log" ||
+            vm_die "run-guest.sh self-test failed: see $VM_TARGET_DIR/selftest-boot.log"
+    fi
 
     local scenarios=() s failed=0 file work
     if (($#)); then
