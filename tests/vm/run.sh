@@ -153,6 +153,7 @@ main() {
     "$VM_IMAGES_DIR/deps.sh"
     "$TESTS_VM_DIR/selftest.sh" || vm_die "harness self-test failed"
     # run-guest.sh's power-off, kill and timeout paths, with a busybox initramfs (~20 s).
+    mkdir -p "$VM_TARGET_DIR"
     if [[ ${VM_SELFTEST_BOOT:-1} == 1 ]]; then
         "$TESTS_VM_DIR/selftest-boot.sh" 2>"$VM_TARGET_DIR/selftest-boot.log" ||
             vm_die "run-guest.sh self-test failed: see $VM_TARGET_DIR/selftest-boot.log"
