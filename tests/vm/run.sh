@@ -1,5 +1,6 @@
 #!/bin/bash
-# Run VM scenarios one at a time: tests/vm/run.sh [SCENARIO...] (default: all in scenarios/).
+# Run VM scenarios one at a time: tests/vm/run.sh [SCENARIO...] (default: every scenario of the
+# quick suite; VM_SUITE=long adds the ones marked VM_SCENARIO_SUITE=long).
 # tests/vm/run.sh --recheck SCENARIO reruns only the host checks on the last run's results.
 # Prints PASS/FAIL per scenario with the path of its logs; exits non-zero if any failed.
 # Work dirs: target/vm/run/SCENARIO/ (wiped at the start of each scenario's run).
@@ -163,8 +164,11 @@ main() {
     if (($#)); then
         scenarios=("$@")
     else
+        # The quick suite by default; VM_SUITE=long adds scenarios marked VM_SCENARIO_SUITE=long.
         for s in "$TESTS_VM_DIR"/scenarios/*.sh; do
-            scenarios+=("$(basename "$s" .sh)")
+            if [[ ${VM_SUITE:-quick} == long ]] || ! grep -q '^VM_SCENARIO_SUITE=long' "$s"; then
+                scenarios+=("$(basename "$s" .sh)")
+            fi
         done
     fi
     for s in "${scenarios[@]}"; do
