@@ -1,0 +1,77 @@
+# shellcheck shell=bash
+# Host-side checks for VM scenarios: compare recorded data, read an image's LVM metadata with
+# stock LVM2 (metadata-only, on a loop device). Sourced by tests/vm/run.sh; functions only.
+
+# vm_compare_sums EXPECTED ACTUAL: two "sha256sum" listings. Prints every difference (changed,
+# missing or extra file) and returns 1 if there is any.
+vm_compare_sums() {
+    local expected=$1 actual=$2
+    awk '
+        FNR == NR { want[$2] = $1; next }
+        { got[$2] = $1 }
+        END {
+            bad = 0
+            for (f in want) {
+                if (!(f in got)) { printf "checksum mismatch: %s missing (expected %s)\n", f, want[f]; bad = 1 }
+                else if (got[f] != want[f]) { printf "checksum mismatch: %s expected %s got %s\n", f, want[f], got[f]; bad = 1 }
+            }
+            for (f in got) if (!(f in want)) { printf "checksum mismatch: %s unexpected (got %s)\n", f, got[f]; bad = 1 }
+            exit bad
+        }' "$expected" "$actual" >&2
+}
+
+# Checks count their failures in VM_CHECKS_FAILED and carry on, so one run reports every
+# failed check; the driver fails the scenario if the count is not zero after its checks.
+# (A count, not an exit status: set -e does not hold inside functions called from a condition.)
+VM_CHECKS_FAILED=0
+
+# vm_fail MESSAGE: a failed check.
+vm_fail() {
+    echo "CHECK FAILED: $*" >&2
+    VM_CHECKS_FAILED=$((VM_CHECKS_FAILED + 1))
+}
+
+# vm_check DESCRIPTION COMMAND...: run COMMAND; if it fails, a failed check.
+vm_check() {
+    local what=$1
+    shift
+    if "$@"; then
+        echo "check ok: $what" >&2
+    else
+        vm_fail "$what"
+    fi
+}
+
+# vm_check_eq DESCRIPTION EXPECTED ACTUAL
+vm_check_eq() {
+    if [[ $2 == "$3" ]]; then
+        echo "check ok: $1 = [$3]" >&2
+    else
+        vm_fail "$1: expected [$2] got [$3]"
+    fi
+}
+
+# vm_image_lvm IMAGE LVM-ARGS...: run one stock LVM2 command in metadata-only mode against the
+# VG on IMAGE (attached read-only to a loop device for the duration of the command).
+vm_image_lvm() {
+    local image=$1 loop rc=0
+    shift
+    loop=$(losetup -f --show -r "$image")
+    lvm "$@" --config "$(vm_lvm_config_for "$loop")" || rc=$?
+    losetup -d "$loop"
+    return "$rc"
+}
+
+# vm_guest_value NAME: a value the guest recorded with g_record (last one wins).
+vm_guest_value() {
+    awk -v k="$1" '$1 == k { v = $2 } END { if (v == "") exit 1; print v }' "$VM_STATE/values"
+}
+
+vm_files_differ() {
+    ! cmp -s "$1" "$2"
+}
+
+# vm_file_lacks ERE FILE: no line of FILE matches ERE (the matches are printed otherwise).
+vm_file_lacks() {
+    ! grep -E "$1" "$2" >&2
+}

@@ -1,0 +1,204 @@
+#!/bin/bash
+# Run VM scenarios one at a time: tests/vm/run.sh [SCENARIO...] (default: every scenario of the
+# quick suite; VM_SUITE=long adds the ones marked VM_SCENARIO_SUITE=long).
+# tests/vm/run.sh --recheck SCENARIO reruns only the host checks on the last run's results.
+# Prints PASS/FAIL per scenario with the path of its logs; exits non-zero if any failed.
+# Work dirs: target/vm/run/SCENARIO/ (wiped at the start of each scenario's run).
+# Environment: VM_TIMEOUT (seconds per boot, default 600), VM_KEEP_GOING=0 to stop at the
+# first failure, VM_SELFTEST_BOOT=0 to skip the runner's self-test boots.
+set -euo pipefail
+TESTS_VM_DIR=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=vm-images/lib.sh
+. "$TESTS_VM_DIR/../../vm-images/lib.sh"
+# shellcheck source=tests/vm/host-lib.sh
+. "$TESTS_VM_DIR/host-lib.sh"
+
+# Defaults a scenario may override (see tests/vm/scenarios/README.md).
+scenario_defaults() {
+    VM_BOOTS=1
+    VM_DISK_SIZE=3G
+    VM_LVS=(root:1200M)
+    VM_INITRAMFS_ARGS=(--lvm --no-systemd)
+    VM_ROOT_ADD=()
+    VM_DISK_ADD=()
+    VM_CMDLINE='root=/dev/mapper/vg0-root rd.lvm.lv=vg0/root ro'
+    VM_ROOT_INIT=shell
+    VM_TIMEOUT=${VM_TIMEOUT:-600}
+}
+vm_boot_args() { :; }
+vm_boot_kill() { :; }
+
+# One scenario, in a subshell; its output goes to $work/driver.log.
+run_scenario() {
+    local file=$1 work=$2
+    scenario_defaults
+    # shellcheck source=/dev/null
+    . "$file"
+    local name root kver kernel initrd n adds=() a
+    name=$(basename "$file" .sh)
+    VM_TIMINGS_FILE=$work/timings
+    export VM_TIMINGS_FILE
+    WORK=$work # for the scenario's host checks
+    export WORK
+    VM_STATE=$work/state
+    mkdir -p "$VM_STATE"
+
+    # The scenario's host-side preparation (data to put on the disk, expected checksums...).
+    if declare -F host_prepare >/dev/null; then
+        host_prepare
+    fi
+    root=$("$VM_IMAGES_DIR/build-root.sh")
+    kver=$(vm_root_kver "$root")
+    kernel=$root/boot/vmlinuz-$kver
+    initrd=$work/initramfs.img
+    for a in "${VM_ROOT_ADD[@]}"; do
+        adds+=(--add "$a")
+    done
+    "$VM_IMAGES_DIR/build-initramfs.sh" --root "$root" --out "$initrd" \
+        "${VM_INITRAMFS_ARGS[@]}" "${adds[@]}"
+    local lv_args=()
+    for a in "${VM_LVS[@]}"; do
+        lv_args+=(--lv "$a")
+    done
+    for a in "${VM_DISK_ADD[@]}"; do
+        adds+=(--add "$a")
+    done
+    "$VM_IMAGES_DIR/build-disk.sh" --root "$root" --out "$work/disk.img" --size "$VM_DISK_SIZE" \
+        "${lv_args[@]}" "${adds[@]}" --add "$VM_IMAGES_DIR/guest/vm-init:/usr/local/sbin/vm-init" \
+        --add "$VM_IMAGES_DIR/guest/vm-step.service:/etc/systemd/system/vm-step.service"
+
+    # shell: vm-init is PID 1 (lean, ~20 s less per boot); systemd: systemd runs vm-step.service.
+    local init_arg=init=/usr/local/sbin/vm-init
+    case $VM_ROOT_INIT in
+    shell) ;;
+    systemd) init_arg='' ;;
+    *) vm_die "$name: VM_ROOT_INIT must be shell or systemd" ;;
+    esac
+    for ((n = 1; n <= VM_BOOTS; n++)); do
+        # The exchange disk: harness, scenario, boot number, and the state of earlier boots.
+        local x=$work/xchg-in
+        rm -rf "$x"
+        mkdir -p "$x/harness"
+        cp "$VM_IMAGES_DIR/guest/guest-lib.sh" "$x/harness/"
+        cp "$file" "$x/scenario.sh"
+        echo "$n" >"$x/boot"
+        cp -a "$VM_STATE" "$x/state"
+        tar cf "$work/xchg.img" -C "$x" .
+        truncate -s 64M "$work/xchg.img"
+
+        local kill_args=() rc=0 t spec
+        spec=$(vm_boot_kill "$n")
+        case $spec in
+        '') ;;
+        on\ *) kill_args=(--kill-on "${spec#on }") ;;
+        after\ *) kill_args=(--kill-after "${spec#after }") ;;
+        *) vm_die "$name: vm_boot_kill $n printed [$spec]; want 'on STRING' or 'after SECONDS'" ;;
+        esac
+        vm_log "$name: boot $n"
+        t=$(vm_now)
+        "$VM_IMAGES_DIR/run-guest.sh" --kernel "$kernel" --initrd "$initrd" \
+            --log "$work/boot$n.serial.log" --timeout "$VM_TIMEOUT" --pidfile "$work/qemu.pid" \
+            --disk "$work/disk.img:vmroot" --disk "$work/xchg.img:vmxchg" \
+            --append "$VM_CMDLINE $init_arg printk.time=1 panic=1 nowatchdog rd.skipfsck rd.shell=0 vm.boot=$n $(vm_boot_args "$n")" \
+            "${kill_args[@]}" || rc=$?
+        vm_timing "boot${n}_wall" "$(vm_elapsed "$t")"
+        if ((rc == 3)); then
+            vm_log "$name: boot $n killed as the scenario asked; state of earlier boots kept"
+            echo killed >"$work/boot$n.result"
+        elif ((rc != 0)); then
+            vm_die "$name: boot $n failed (serial log $work/boot$n.serial.log)"
+        else
+            rm -rf "$work/xchg-out"
+            mkdir -p "$work/xchg-out"
+            tar xf "$work/xchg.img" -C "$work/xchg-out" ||
+                vm_die "$name: boot $n left no results on the exchange disk (serial log $work/boot$n.serial.log)"
+            [[ -f $work/xchg-out/state/boot$n/rc ]] ||
+                vm_die "$name: boot $n did not run its step (serial log $work/boot$n.serial.log)"
+            rm -rf "$VM_STATE"
+            cp -a "$work/xchg-out/state" "$VM_STATE"
+            local grc
+            grc=$(cat "$VM_STATE/boot$n/rc")
+            echo "$grc" >"$work/boot$n.result"
+            ((grc == 0)) || vm_die "$name: guest_boot_$n failed with $grc: see $VM_STATE/boot$n/log"
+        fi
+        if declare -F "host_check_boot_$n" >/dev/null; then
+            "host_check_boot_$n"
+            ((VM_CHECKS_FAILED == 0)) || vm_die "$name: $VM_CHECKS_FAILED host check(s) after boot $n failed"
+        fi
+    done
+    run_final_checks "$name"
+}
+
+run_final_checks() {
+    if declare -F host_check >/dev/null; then
+        host_check
+        ((VM_CHECKS_FAILED == 0)) || vm_die "$1: $VM_CHECKS_FAILED host check(s) failed"
+    fi
+    vm_log "$1: all host checks passed"
+}
+
+# Only the final host checks, against the results of an earlier run (no build, no boot).
+recheck_scenario() {
+    local file=$1 work=$2
+    scenario_defaults
+    # shellcheck source=/dev/null
+    . "$file"
+    WORK=$work VM_STATE=$work/state
+    export WORK VM_STATE
+    [[ -d $VM_STATE ]] || vm_die "no earlier run in $work"
+    run_final_checks "$(basename "$file" .sh)"
+}
+
+main() {
+    [[ $(id -u) == 0 ]] || vm_die "the VM tier needs root (loop devices, mounts)"
+    "$VM_IMAGES_DIR/deps.sh"
+    "$TESTS_VM_DIR/selftest.sh" || vm_die "harness self-test failed"
+    # run-guest.sh's power-off, kill and timeout paths, with a busybox initramfs (~20 s).
+    mkdir -p "$VM_TARGET_DIR"
+    if [[ ${VM_SELFTEST_BOOT:-1} == 1 ]]; then
+        "$TESTS_VM_DIR/selftest-boot.sh" 2>"$VM_TARGET_DIR/selftest-boot.log" ||
+            vm_die "run-guest.sh self-test failed: see $VM_TARGET_DIR/selftest-boot.log"
+    fi
+
+    local scenarios=() s failed=0 file work
+    if (($#)); then
+        scenarios=("$@")
+    else
+        # The quick suite by default; VM_SUITE=long adds scenarios marked VM_SCENARIO_SUITE=long.
+        for s in "$TESTS_VM_DIR"/scenarios/*.sh; do
+            if [[ ${VM_SUITE:-quick} == long ]] || ! grep -q '^VM_SCENARIO_SUITE=long' "$s"; then
+                scenarios+=("$(basename "$s" .sh)")
+            fi
+        done
+    fi
+    for s in "${scenarios[@]}"; do
+        file=$TESTS_VM_DIR/scenarios/$s.sh
+        [[ -f $file ]] || vm_die "no scenario $file"
+        work=$VM_TARGET_DIR/run/$s
+        vm_kill_stale_qemu "$work/qemu.pid"
+        rm -rf "$work"
+        mkdir -p "$work"
+        local t
+        t=$(vm_now)
+        # A separate process, so that set -e holds inside the scenario run.
+        if "$0" --one "$file" "$work" >"$work/driver.log" 2>&1; then
+            printf 'PASS %s (%ss, logs: %s)\n' "$s" "$(vm_elapsed "$t")" "$work"
+        else
+            failed=1
+            printf 'FAIL %s (%ss, logs: %s)\n' "$s" "$(vm_elapsed "$t")" "$work"
+            grep -E 'CHECK FAILED|checksum mismatch|error:|FAIL:' "$work/driver.log" "$work"/state/boot*/log 2>/dev/null |
+                sed 's/^/    /' | tail -n 20 || true
+            [[ ${VM_KEEP_GOING:-1} == 1 ]] || break
+        fi
+    done
+    return "$failed"
+}
+
+if [[ ${1:-} == --one ]]; then
+    run_scenario "$2" "$3"
+elif [[ ${1:-} == --recheck ]]; then
+    # tests/vm/run.sh --recheck SCENARIO: rerun the host checks on the last run's results.
+    recheck_scenario "$TESTS_VM_DIR/scenarios/$2.sh" "$VM_TARGET_DIR/run/$2"
+else
+    main "$@"
+fi

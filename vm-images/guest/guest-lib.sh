@@ -1,0 +1,45 @@
+# shellcheck shell=bash
+# Helpers for scenario steps inside the guest (sourced by vm-init; sent on the exchange disk).
+# $OUT: survives across boots (exchange disk); $BOOT_OUT: this boot's directory in $OUT.
+
+# LVM2 in a guest without udev or lvmpolld running: LVM creates the device nodes itself.
+G_LVM_CONFIG='global { use_lvmpolld = 0 } activation { udev_sync = 0 udev_rules = 0 monitoring = 0 } devices { obtain_device_list_from_udev = 0 }'
+
+g_lvm() {
+    mkdir -p /run/lvm /run/lock/lvm
+    lvm "$@" --config "$G_LVM_CONFIG"
+}
+
+# Seconds since boot (10 ms resolution).
+g_uptime() {
+    local up _
+    read -r up _ </proc/uptime
+    printf '%s\n' "$up"
+}
+
+# g_since START [END]: seconds from uptime START to END (default: now), two decimals.
+g_since() {
+    awk -v a="$1" -v b="${2:-$(g_uptime)}" 'BEGIN { printf "%.2f", b - a }'
+}
+
+# g_record KEY VALUE: a measured value, collected by the host from $OUT/values.
+g_record() {
+    printf '%s %s\n' "$1" "$2" >>"$OUT/values"
+    echo "record: $1 = $2"
+}
+
+g_fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+# g_fill FILE MIB TEXT: overwrite FILE in place with MIB MiB of repeated TEXT lines.
+# (One MiB is generated and repeated: generating everything is slow under TCG.)
+g_fill() {
+    local block=/run/g_fill.block i
+    { yes "$3" || true; } | head -c 1048576 >"$block"
+    for ((i = 0; i < $2; i++)); do
+        cat "$block"
+    done | dd of="$1" bs=1M iflag=fullblock conv=notrunc status=none
+    rm -f "$block"
+}

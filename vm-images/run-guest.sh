@@ -1,0 +1,104 @@
+#!/bin/bash
+# Boot a qemu TCG guest and wait for it to power off, time out, or be killed on purpose.
+#
+# Usage: vm-images/run-guest.sh --kernel FILE --initrd FILE --log FILE [options]
+#   --disk FILE[:SERIAL]   a raw virtio disk (repeatable, in order: vda, vdb, ...); the guest
+#                          finds a disk by its serial in /sys/block/*/serial
+#   --append CMDLINE       kernel command line (console=ttyS0 is added)
+#   --timeout SECONDS      kill qemu and fail after this long (default 300)
+#   --kill-on STRING       kill qemu as soon as STRING appears on the serial console
+#   --kill-after SECONDS   kill qemu this long after start
+#   --mem MIB              guest memory (default 1024)
+#   --cpu MODEL            qemu CPU model (default qemu64: with "max" the kernel uses rep stosb/movsb,
+#                          which TCG emulates slowly enough for kcopyd to trip soft-lockup warnings)
+#   --pidfile FILE         where qemu's pid is kept (a stale qemu found there is killed first)
+# Exit status: 0 the guest powered off; 3 killed as asked (--kill-on/--kill-after);
+#              1 timeout or qemu failure (the log path is printed).
+set -euo pipefail
+# shellcheck source=vm-images/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+kernel='' initrd='' log='' append='' timeout=300 kill_on='' kill_after='' mem=1024 cpu=qemu64 pidfile=''
+disks=()
+while (($#)); do
+    case $1 in
+    --kernel) kernel=$2; shift ;;
+    --initrd) initrd=$2; shift ;;
+    --log) log=$2; shift ;;
+    --disk) disks+=("$2"); shift ;;
+    --append) append=$2; shift ;;
+    --timeout) timeout=$2; shift ;;
+    --kill-on) kill_on=$2; shift ;;
+    --kill-after) kill_after=$2; shift ;;
+    --mem) mem=$2; shift ;;
+    --cpu) cpu=$2; shift ;;
+    --pidfile) pidfile=$2; shift ;;
+    *) vm_die "run-guest: unknown argument $1" ;;
+    esac
+    shift
+done
+[[ -f $kernel && -f $initrd && -n $log ]] || vm_die "usage: run-guest.sh --kernel F --initrd F --log F [options]"
+pidfile=${pidfile:-$log.pid}
+vm_kill_stale_qemu "$pidfile"
+
+args=(-accel tcg -cpu "$cpu" -m "$mem" -smp 1 -nodefaults -no-user-config -display none
+    -no-reboot -serial "file:$log" -kernel "$kernel" -initrd "$initrd"
+    -append "console=ttyS0 $append")
+i=0
+for d in "${disks[@]}"; do
+    file=${d%%:*} serial=''
+    [[ $d == *:* ]] && serial=${d#*:}
+    [[ -f $file ]] || vm_die "disk image $file not found"
+    args+=(-drive "file=$file,format=raw,if=none,id=disk$i,cache=unsafe,discard=unmap"
+        -device "virtio-blk-pci,drive=disk$i${serial:+,serial=$serial}")
+    i=$((i + 1))
+done
+
+: >"$log"
+start=$(vm_now)
+qemu-system-x86_64 "${args[@]}" </dev/null >"$log.qemu" 2>&1 &
+qpid=$!
+echo "$qpid" >"$pidfile"
+stop() {
+    if kill -0 "$qpid" 2>/dev/null; then
+        kill "$qpid" 2>/dev/null || true
+        wait "$qpid" 2>/dev/null || true
+    fi
+    rm -f "$pidfile"
+}
+trap stop EXIT
+
+result=''
+while kill -0 "$qpid" 2>/dev/null; do
+    now=$(vm_elapsed "$start")
+    if [[ -n $kill_on ]] && grep -qF -- "$kill_on" "$log"; then
+        result="killed: \"$kill_on\" seen on the console after ${now} s"
+        break
+    fi
+    if [[ -n $kill_after ]] && awk -v n="$now" -v k="$kill_after" 'BEGIN { exit !(n >= k) }'; then
+        result="killed: after ${now} s as asked"
+        break
+    fi
+    if awk -v n="$now" -v t="$timeout" 'BEGIN { exit !(n >= t) }'; then
+        stop
+        vm_log "guest timed out after $timeout s; serial log: $log"
+        exit 1
+    fi
+    sleep 0.2
+done
+
+if [[ -n $result ]]; then
+    kill -9 "$qpid" 2>/dev/null || true
+    wait "$qpid" 2>/dev/null || true
+    rm -f "$pidfile"
+    vm_log "guest $result; serial log: $log"
+    exit 3
+fi
+rc=0
+wait "$qpid" || rc=$?
+rm -f "$pidfile"
+vm_log "guest powered off after $(vm_elapsed "$start") s"
+if ((rc != 0)); then
+    vm_log "qemu exited with $rc (see $log.qemu); serial log: $log"
+    exit 1
+fi
