@@ -1,0 +1,122 @@
+# shellcheck shell=bash disable=SC2034 # VM_* settings are read by tests/vm/run.sh
+# Scenario "rewind-cmdline": a rollback typed on the kernel command line, carried out by
+# `rewind early` in an initramfs with no LVM2 at all (dracut, shell init, module 90rewind).
+# Host:   known data in /var/lib/rw on the new disk; its checksums stay on the host.
+# Boot 1: rewind activates the plain root itself (no LVM2 in the initramfs). Two snapshots of
+#         root, `pre` and `keep`; the data is overwritten; `keep`'s content is recorded.
+#         Nothing is flagged.
+# Boot 2: `rd.rewind=vg0/pre`. rewind commits the merge flag (stock lvs must show `merging`),
+#         sets up LVM's merge layout (`keep` stays active as a snapshot, invariant 4), and root
+#         shows the old data at once; the kernel finishes the copy.
+# Host:   old data seen in boot 2; `keep` identical before and after; the metadata on the
+#         image is one commit newer, passes vgck, and shows pre merging into root.
+
+VM_BOOTS=2
+VM_LVS=(root:1200M)
+VM_INITRAMFS_ARGS=(--no-lvm --no-systemd --modules-dir "${VM_REPO_DIR:-}/dracut-module")
+VM_ROOT_ADD=(
+    "${VM_REPO_DIR:-}/target/x86_64-unknown-linux-gnu/release/rewind:/usr/sbin/rewind"
+    "${VM_REPO_DIR:-}/initramfs/rewind-early:/usr/lib/rewind/rewind-early"
+)
+
+RW_DIR=/var/lib/rw
+RW_FILES=3 # of 10 MiB each
+
+vm_boot_args() { [[ $1 == 2 ]] && echo 'rd.rewind=vg0/pre'; }
+
+rw_sums() {
+    (cd "$1" && sha256sum f* marker)
+}
+
+host_prepare() {
+    (cd "$VM_REPO_DIR" && cargo build --release --quiet)
+    local data=$WORK/rw-data i
+    mkdir -p "$data"
+    for ((i = 1; i <= RW_FILES; i++)); do
+        { yes "rewind before: file $i" || true; } | head -c 10485760 >"$data/f$i"
+    done
+    echo "rewind before" >"$data/marker"
+    rw_sums "$data" >"$VM_STATE/before.sha256"
+    VM_DISK_ADD+=("$data:$RW_DIR")
+}
+
+# The snapshot `keep` as files: mounted read-only without journal replay, so nothing writes.
+keep_sums() {
+    mkdir -p /mnt/keep
+    mount -o ro,noload /dev/mapper/vg0-keep /mnt/keep
+    rw_sums "/mnt/keep$RW_DIR" >"$1"
+    head -c 67108864 /dev/mapper/vg0-keep | sha256sum >>"$1"
+    umount /mnt/keep
+}
+
+guest_boot_1() {
+    local i
+    dmsetup table | tee "$BOOT_OUT/dm-table"
+    grep -q '^vg0-root: 0 [0-9]* linear ' "$BOOT_OUT/dm-table" ||
+        g_fail "root was not activated as a plain linear LV by rewind"
+    dmesg | grep 'rewind:' >"$BOOT_OUT/rewind.log" || true
+    g_lvm lvcreate -s -n pre -L 100M --chunksize 64k vg0/root
+    g_lvm lvcreate -s -n keep -L 100M --chunksize 64k vg0/root
+    for ((i = 1; i <= RW_FILES; i++)); do
+        g_fill "$RW_DIR/f$i" 10 "rewind after: file $i"
+    done
+    echo "rewind after" >"$RW_DIR/marker"
+    sync
+    rw_sums "$RW_DIR" >"$OUT/after.sha256"
+    keep_sums "$OUT/keep-before.sha256"
+    g_lvm vgs --noheadings -o seqno vg0 | tr -d ' ' >"$OUT/seqno-boot1"
+    g_lvm lvs -a -o lv_name,lv_attr,origin,lv_merging vg0 | tee "$OUT/lvs-boot1"
+}
+
+guest_boot_2() {
+    dmesg | grep 'rewind:' | tee "$BOOT_OUT/rewind.log" || true
+    dmsetup table | tee "$BOOT_OUT/dm-table-start"
+    grep -q '^vg0-root: 0 [0-9]* snapshot-merge ' "$BOOT_OUT/dm-table-start" ||
+        g_fail "root is not active through a snapshot-merge table"
+    grep -q '^vg0-keep: 0 [0-9]* snapshot ' "$BOOT_OUT/dm-table-start" ||
+        g_fail "the other snapshot is not active while root merges (invariant 4)"
+    grep -q '^vg0-pre: 0 [0-9]* error' "$BOOT_OUT/dm-table-start" ||
+        g_fail "the merging snapshot's device is not an error target, as LVM makes it"
+    # The flag is LVM's own: stock lvs reads it from what rewind committed.
+    g_lvm lvs -a --noheadings -o lv_name,lv_merging vg0 | tee "$BOOT_OUT/lvs-start"
+    grep -q 'pre.*merging' "$BOOT_OUT/lvs-start" || g_fail "stock lvs does not show pre merging"
+    g_lvm vgs --noheadings -o seqno vg0 | tr -d ' ' >"$OUT/seqno-boot2"
+
+    rw_sums "$RW_DIR" | tee "$OUT/boot2.sha256"
+
+    # The kernel copies in the background: wait (bounded) until allocated == metadata sectors.
+    local i st done=0
+    for ((i = 0; i < 240; i++)); do
+        st=$(dmsetup status vg0-root)
+        echo "$st" >"$BOOT_OUT/dm-status-last"
+        if awk '{ split($4, a, "/"); exit !(a[1] == $5) }' <<<"$st"; then
+            done=1
+            break
+        fi
+        sleep 0.5
+    done
+    [[ $done == 1 ]] || g_fail "the kernel did not finish the merge: $st"
+    g_record merge_done_uptime "$(g_uptime)"
+    keep_sums "$OUT/keep-after.sha256"
+}
+
+host_check() {
+    vm_check "boot 1 changed the data" \
+        vm_files_differ "$VM_STATE/before.sha256" "$VM_STATE/after.sha256"
+    vm_check "boot 2 sees the data from before the snapshot" \
+        vm_compare_sums "$VM_STATE/before.sha256" "$VM_STATE/boot2.sha256"
+    vm_check "the other snapshot's content did not change during the merge" \
+        vm_compare_sums "$VM_STATE/keep-before.sha256" "$VM_STATE/keep-after.sha256"
+    local s1 s2
+    s1=$(cat "$VM_STATE/seqno-boot1")
+    s2=$(cat "$VM_STATE/seqno-boot2")
+    vm_check_eq "rewind made exactly one metadata commit" "$((s1 + 1))" "$s2"
+
+    local img=$WORK/disk.img lvs
+    vm_check "vgck vg0" vm_image_lvm "$img" vgck vg0
+    lvs=$(vm_image_lvm "$img" lvs -a --noheadings --separator , -o lv_name,lv_attr,origin,lv_merging vg0 | tr -d ' ')
+    echo "$lvs" >"$WORK/lvs-final"
+    vm_check_eq "pre merging into root, keep a snapshot of root (name,attr[1],origin,merging)" \
+        "[pre],S,root,merging;keep,s,root,;root,O,,merging" \
+        "$(sort <<<"$lvs" | awk -F, '{ printf "%s%s,%s,%s,%s", (NR > 1 ? ";" : ""), $1, substr($2, 1, 1), $3, $4 }')"
+}
