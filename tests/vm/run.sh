@@ -4,7 +4,7 @@
 # tests/vm/run.sh --recheck SCENARIO reruns only the host checks on the last run's results.
 # Prints PASS/FAIL per scenario with the path of its logs; exits non-zero if any failed.
 # Work dirs: target/vm/run/SCENARIO/ (wiped at the start of each scenario's run).
-# Environment: VM_TIMEOUT (seconds per boot, default 600), VM_KEEP_GOING=0 to stop at the
+# Environment: VM_TIMEOUT (seconds per boot, default 300), VM_KEEP_GOING=0 to stop at the
 # first failure, VM_SELFTEST_BOOT=0 to skip the runner's self-test boots.
 set -euo pipefail
 TESTS_VM_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -23,7 +23,7 @@ scenario_defaults() {
     VM_DISK_ADD=()
     VM_CMDLINE='root=/dev/mapper/vg0-root rd.lvm.lv=vg0/root ro'
     VM_ROOT_INIT=shell
-    VM_TIMEOUT=${VM_TIMEOUT:-600}
+    VM_TIMEOUT=${VM_TIMEOUT:-300}
 }
 vm_boot_args() { :; }
 vm_boot_kill() { :; }
