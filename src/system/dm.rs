@@ -22,8 +22,10 @@
 //!   std's `HashMap` seeds use `getrandom(GRND_INSECURE)` and never block (checked with strace).
 //!
 //! So `RealDm`, for resume and remove only, and only when `/run/udev/control` exists:
-//! 1. waits (bounded) for the CRNG with `getrandom(GRND_NONBLOCK)`; if it is not ready in time
-//!    the ioctl is *not* issued (so no late ioctl can run after we gave up);
+//! 1. waits (bounded) for the CRNG with `getrandom(GRND_NONBLOCK)`, after starting one blocking
+//!    `getrandom` on a detached thread so the kernel generates jitter entropy instead of
+//!    waiting for outside events; if it is not ready in time the ioctl is *not* issued (so no
+//!    late ioctl can run after we gave up);
 //! 2. runs the crate call on a worker thread and waits for it with a deadline; past the
 //!    deadline it completes this process's own pending cookies itself (what
 //!    `dmsetup udevcomplete` does: decrement the semaphore), which lets the crate return;
@@ -260,6 +262,30 @@ fn crng_ready() -> bool {
     r == 1
 }
 
+/// Makes the kernel initialise its CRNG instead of waiting for outside events. Polling with
+/// `GRND_NONBLOCK` never does: early in boot, in a VM without a hardware RNG, the pool can
+/// stay uninitialised for minutes (seen under qemu TCG: still not ready 25 s after boot). A
+/// *blocking* `getrandom` makes Linux (5.18 and later, `wait_for_random_bytes`) run its
+/// jitter-entropy loop while it waits, which brings the CRNG up within about a second. The
+/// call runs once, on a detached thread, so the caller keeps its own bound; a thread still
+/// blocked when rewind exits is simply ended with it.
+fn start_entropy_generation() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        let spawned = std::thread::Builder::new()
+            .name("entropy".into())
+            .spawn(|| {
+                let mut b = [0u8; 1];
+                // SAFETY: `b` is a valid, writable buffer of the length passed; flags 0 blocks
+                // until the CRNG is ready, which is the point (on a thread nobody joins).
+                let _ = unsafe { nix::libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+            });
+        if let Err(e) = spawned {
+            log::warn!("cannot start the entropy thread: {e}");
+        }
+    });
+}
+
 /// One row of `/proc/sysvipc/sem`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct SemRow {
@@ -390,6 +416,9 @@ impl RealDm {
         }
         let start = Instant::now();
         let deadline = start + self.udev_timeout;
+        if !crng_ready() {
+            start_entropy_generation();
+        }
         while !crng_ready() {
             if Instant::now() >= deadline {
                 return Err(DmError::EntropyTimeout {
