@@ -278,8 +278,16 @@ impl VgLayout<'_> {
         for snap in &snapshots {
             let cow_lv = self.lv(&snap.cow)?;
             let (name, uuid) = self.device(cow_lv, None)?;
-            let (target, role, link) = if snap.merging {
-                (Target::Error, Role::MergingSnapshot, None)
+            // LVM's `_get_udev_flags`: a device that is not visible gets only the
+            // /dev/mapper rules; a merging snapshot is not (its snapshotN lost VISIBLE), and
+            // probing its error target would only log I/O errors.
+            let (target, role, link, rules) = if snap.merging {
+                (
+                    Target::Error,
+                    Role::MergingSnapshot,
+                    None,
+                    UdevRules::DmOnly,
+                )
             } else {
                 let (cow_name, _) = self.device(cow_lv, Some(&Layer::Cow))?;
                 (
@@ -290,6 +298,7 @@ impl VgLayout<'_> {
                     )),
                     Role::Snapshot,
                     Some((self.vg.name.clone(), snap.cow.clone())),
+                    UdevRules::LowPriority,
                 )
             };
             out.push(DeviceSpec {
@@ -298,7 +307,7 @@ impl VgLayout<'_> {
                 table: Table::single(size, target),
                 role,
                 link,
-                rules: UdevRules::LowPriority,
+                rules,
             });
         }
         let (name, uuid) = self.device(lv, None)?;
