@@ -264,6 +264,16 @@ fn merging_origin_gets_lvms_layout() {
         by("vg--0-pre").table,
         Table::single(15 * 8192, Target::Error)
     );
+    // Hidden devices get only the /dev/mapper udev rules (no blkid on the error target).
+    assert_eq!(by("vg--0-pre").rules, crate::system::dm::UdevRules::DmOnly);
+    assert_eq!(
+        by("vg--0-other").rules,
+        crate::system::dm::UdevRules::LowPriority
+    );
+    assert_eq!(
+        by("vg--0-my--root").rules,
+        crate::system::dm::UdevRules::All
+    );
     assert_eq!(
         by("vg--0-other").table.lines[0].target,
         Target::Snapshot(crate::plan::table::SnapshotArgs::persistent(
