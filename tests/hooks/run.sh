@@ -26,7 +26,7 @@ while read -r _ _ name; do
     case $rc in
         0) passed=$((passed + 1)); echo "ok   $name" ;;
         77) skipped=$((skipped + 1)); echo "skip $name${out:+: $out}" ;;
-        *) failed=$((failed + 1)); echo "FAIL $name"; sed 's/^/    /' <<< "$out" ;;
+        *) failed=$((failed + 1)); echo "FAIL $name"; echo "${out//$'\n'/$'\n'    }" | sed '1s/^/    /' ;;
     esac
     rm -rf "$T"
 done < <(declare -F)

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2317,SC2030,SC2034 # fakes are called by the code under test
 # The generators' build-time pieces, each run against fakes of its generator's functions that
 # record what they were asked to add; each test asserts the exact set.
 
@@ -97,7 +97,7 @@ copy_file() { rec copy_file "$@"; }
 manual_add_modules() { rec manual_add_modules "$@"; }
 force_load() { rec force_load "$@"; }
 FAKE
-    T=$T REWIND_HOOK_FUNCTIONS=$T/hook-functions REWIND_BUILD_ROOT=$T/root DESTDIR=$T/dest \
+    REWIND_HOOK_FUNCTIONS=$T/hook-functions REWIND_BUILD_ROOT=$T/root DESTDIR=$T/dest \
         sh "$REPO/initramfs-tools/hooks/rewind" "$@"
     echo "hook=$?"
 }

@@ -107,6 +107,7 @@ test_early_takes_over_a_stale_lock() {
 
 # mkinitcpio's runtime hook, sourced by busybox ash as mkinitcpio's init does.
 run_hook_ash() {
+    # shellcheck disable=SC2016 # expanded by ash
     REWIND_EARLY="$REPO/initramfs/rewind-early" timeout 30 busybox ash -c \
         '. "$1"; run_hook; echo "run_hook=$?"' ash "$REPO/mkinitcpio-hook/hooks/rewind"
 }
