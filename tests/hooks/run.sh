@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$here/../.." && pwd)
 export REPO
 
-# shellcheck source=tests/hooks/lib.sh
+# shellcheck source=tests/hooks/lib.sh disable=SC1091
 . "$here/lib.sh"
 for f in "$here"/t_*.sh; do
     # shellcheck disable=SC1090
