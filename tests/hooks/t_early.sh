@@ -6,7 +6,9 @@
 early_env() {
     fake_rewind "$T/bin/rewind"
     printf '%s\n' "$1" > "$T/cmdline"
-    export REWIND_BIN=$T/bin/rewind REWIND_RUN=$T/run REWIND_CMDLINE=$T/cmdline \
+    printf '#!/bin/sh\necho "$*" >> "%s/modprobe.calls"\n' "$T" > "$T/modprobe"
+    chmod +x "$T/modprobe"
+    export REWIND_MODPROBE=$T/modprobe REWIND_BIN=$T/bin/rewind REWIND_RUN=$T/run REWIND_CMDLINE=$T/cmdline \
         REWIND_KMSG=$T/kmsg REWIND_TIMEOUT=${REWIND_TIMEOUT:-5}
     local bb
     bb=$(busybox_path) || exit 77
@@ -23,6 +25,7 @@ test_early_runs_rewind_early_once() {
     early; eq "exit status" 0 "$?"
     early; eq "second exit status" 0 "$?"
     eq "rewind called once, as 'rewind early'" "early" "$(calls)"
+    eq "device-mapper modules loaded first" $'-q dm_mod\n-q dm_snapshot' "$(cat "$T/modprobe.calls")"
     check
 }
 
@@ -33,6 +36,7 @@ test_early_disabled_by_rd_rewind_0() {
         early_env "root=/dev/vda rd.rewind=vg0/pre rd.rewind=$v"
         early sda; eq "rd.rewind=$v: exit status" 0 "$?"
         eq "rd.rewind=$v: rewind not called" "" "$(calls)"
+        [ -e "$T/modprobe.calls" ] && fail "rd.rewind=$v: modprobe called"
         [ -e "$T/run" ] && fail "rd.rewind=$v: $T/run created"
     done
     rm -rf "$T/run"
