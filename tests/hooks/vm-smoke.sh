@@ -22,8 +22,9 @@ kernel=${kernels[0]}
 work=$(mktemp -d "${TMPDIR:-/tmp}/rewind-vm-smoke.XXXXXX")
 ov=$work/overlay
 cleanup() {
-    for d in proc sys dev; do umount -l "$ov/m/$d" 2> /dev/null || :; done
-    umount -l "$ov/m" 2> /dev/null || :
+    if mountpoint -q "$ov/m"; then
+        umount -R "$ov/m" 2> /dev/null || umount -R -l "$ov/m" 2> /dev/null || :
+    fi
 }
 trap cleanup EXIT
 
@@ -83,5 +84,8 @@ build_itools "$work/itools.img"
 boot initramfs-tools "$work/itools.img" "root=/dev/mapper/vg0-root"
 
 echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ] && rm -rf "$work"
+cleanup
+if [ "$failed" -eq 0 ] && ! grep -q "$work" /proc/mounts; then
+    rm -rf --one-file-system "$work"
+fi
 [ "$failed" -eq 0 ]
