@@ -1,0 +1,76 @@
+#!/bin/bash
+# shellcheck disable=SC2154 # moddir is set by dracut
+# dracut module 90rewind: `rewind early` before LVM activates anything, with or without dracut's
+# lvm module, in shell-init and systemd images alike.
+#
+# Where it hooks in, and why (dracut 059, the version Debian 12 ships):
+# - dracut's lvm module activates LVs from the initqueue: its 64-lvm.rules queues
+#   `/sbin/initqueue --settled --onetime --unique /sbin/lvm_scan` for each PV (job file
+#   initqueue/settled/lvm_scan.sh), and lvm_scan runs `lvm lvchange -ay` / `vgchange -ay`.
+# - Settled jobs run in a `for job in "$hookdir"/initqueue/settled/*.sh` loop, that is in file
+#   name order, after `udevadm settle` (99base/init.sh for shell init; the same loop in
+#   98dracut-systemd/dracut-initqueue.sh, which dracut-initqueue.service runs in a systemd image).
+# - Our 63-rewind.rules queues `rewind-early` for the same events as settled job 00-rewind.sh:
+#   RUN lists execute in rule-file order (63 before 64), so whenever lvm_scan.sh exists,
+#   00-rewind.sh exists too, and "00-rewind.sh" sorts before "lvm_scan.sh" in the loop. Both are
+#   --onetime: a PV arriving later queues both again, in the same order.
+# - So one mechanism covers both image kinds, and needs no unit: a unit ordered before
+#   dracut-initqueue.service would run before the disks are there, one ordered after it would
+#   run after lvm_scan. Without the lvm module, rewind activates root itself (rd.lvm.lv=, or
+#   [activate] lvs in rewind.toml) from the same job, and rootfs-block's wait for root= (or
+#   systemd's wait for the root device) picks it up.
+# - rewind-early runs rewind once per set of PVs seen (marker /run/rewind/early.done), returns
+#   at once on rd.rewind=0, bounds rewind with `timeout`, and always exits 0: a failing or stuck
+#   rewind never stops the initqueue.
+
+# called by dracut
+check() {
+    [[ -x ${dracutsysrootdir-}/usr/sbin/rewind ]] || return 1
+    return 0
+}
+
+# called by dracut
+depends() {
+    # dm: dmsetup and the device-mapper udev rules rewind's devices need. Not lvm: rewind works
+    # with and without it.
+    echo dm
+    return 0
+}
+
+# called by dracut
+installkernel() {
+    hostonly='' instmods dm-mod dm-snapshot
+}
+
+# The wrapper: next to this file when the module is used from a checkout, else where install.sh
+# put it.
+_rewind_early_src() {
+    if [[ -f $moddir/rewind-early ]]; then
+        echo "$moddir/rewind-early"
+    else
+        echo "${dracutsysrootdir-}/usr/lib/rewind/rewind-early"
+    fi
+}
+
+# called by dracut
+install() {
+    local conf=/etc/rewind/rewind.toml f
+
+    # An invalid configuration is an error now, not a surprise at the next boot.
+    if [[ -f ${dracutsysrootdir-}$conf ]]; then
+        if ! "${dracutsysrootdir-}/usr/sbin/rewind" check-config --config "${dracutsysrootdir-}$conf"; then
+            dfatal "rewind: $conf is invalid (see above); fix it, then run dracut again"
+            exit 1
+        fi
+        inst_simple "$conf"
+    fi
+    for f in /etc/lvm/lvm.conf /etc/lvm/devices/system.devices; do
+        [[ -f ${dracutsysrootdir-}$f ]] && inst_simple "$f"
+    done
+
+    inst_binary /usr/sbin/rewind
+    inst_script "$(_rewind_early_src)" /usr/lib/rewind/rewind-early
+    inst_multiple -o timeout
+    inst_rules "$moddir/63-rewind.rules"
+    dracut_need_initqueue
+}

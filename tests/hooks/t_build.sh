@@ -1,0 +1,231 @@
+# shellcheck shell=bash disable=SC2317,SC2030,SC2034 # fakes are called by the code under test
+# The generators' build-time pieces, each run against fakes of its generator's functions that
+# record what they were asked to add; each test asserts the exact set.
+
+# fake_root [conf] [lvm] [devices]: a build root with the fake rewind and the files named
+fake_root() {
+    local w
+    fake_rewind "$T/root/usr/sbin/rewind"
+    for w in "$@"; do
+        case $w in
+            conf) mkdir -p "$T/root/etc/rewind" && echo '[log]' > "$T/root/etc/rewind/rewind.toml" ;;
+            lvm) mkdir -p "$T/root/etc/lvm" && echo 'devices {}' > "$T/root/etc/lvm/lvm.conf" ;;
+            devices) mkdir -p "$T/root/etc/lvm/devices" && : > "$T/root/etc/lvm/devices/system.devices" ;;
+        esac
+    done
+}
+added() { cat "$T/added" 2> /dev/null; }
+
+# --- mkinitcpio: install/rewind, sourced into bash as mkinitcpio does --------------------------
+
+mkinitcpio_build() { # mkinitcpio_build [systemd]: runs build() in a subshell; prints its status
+    (
+        rec() { echo "$*" >> "$T/added"; }
+        add_binary() { rec add_binary "$@"; }
+        add_module() { rec add_module "$@"; }
+        add_file() { rec add_file "$@"; }
+        add_dir() { rec add_dir "$@"; }
+        add_symlink() { rec add_symlink "$@"; }
+        add_udev_rule() { rec add_udev_rule "$@"; }
+        add_runscript() { rec add_runscript "${BASH_SOURCE[1]##*/}"; }
+        add_full_dir() { rec add_full_dir "$@"; }
+        map() { local f=$1 r=0; shift; for a; do "$f" "$a" || r=1; done; return $r; }
+        error() { rec error "$@"; }
+        warning() { rec warning "$@"; }
+        msg() { :; }
+        plain() { :; }
+        [ "${1:-}" = systemd ] && add_systemd_unit() { rec add_systemd_unit "$@"; }
+        export REWIND_BUILD_ROOT=$T/root
+        # shellcheck disable=SC1091
+        . "$REPO/mkinitcpio-hook/install/rewind"
+        build
+        echo "build=$?"
+    )
+}
+
+mkinitcpio_fixed='add_module dm-mod
+add_module dm-snapshot
+add_binary /usr/sbin/rewind
+add_binary /usr/lib/rewind/rewind-early
+add_udev_rule /usr/lib/rewind/63-rewind.rules'
+
+test_mkinitcpio_build_busybox_image() {
+    fake_root conf lvm devices
+    eq "build status" "build=0" "$(mkinitcpio_build)"
+    same_lines "what build() adds" "$mkinitcpio_fixed
+add_file /etc/rewind/rewind.toml
+add_file /etc/lvm/lvm.conf
+add_file /etc/lvm/devices/system.devices
+add_runscript rewind" "$(added)"
+    eq "config checked at build time" "check-config --config $T/root/etc/rewind/rewind.toml" "$(calls)"
+    check
+}
+
+test_mkinitcpio_build_systemd_image() {
+    fake_root lvm
+    eq "build status" "build=0" "$(mkinitcpio_build systemd)"
+    same_lines "what build() adds (no runscript, no unit)" "$mkinitcpio_fixed
+add_file /etc/lvm/lvm.conf" "$(added)"
+    eq "no config, no check" "" "$(calls)"
+    check
+}
+
+test_mkinitcpio_build_refuses_invalid_config() {
+    fake_root conf lvm
+    echo invalid > "$T/rewind.mode"
+    eq "build fails" "build=1" "$(mkinitcpio_build 2> /dev/null)"
+    same_lines "only the error" "error rewind: %s is invalid (see above); fix it, then run mkinitcpio again /etc/rewind/rewind.toml" "$(added)"
+    check
+}
+
+test_mkinitcpio_help() {
+    local text
+    # shellcheck disable=SC1091
+    text=$(. "$REPO/mkinitcpio-hook/install/rewind" && help)
+    has "help says where to put it" 'before lvm2 in HOOKS' "$text"
+    has "help shows a HOOKS line" 'HOOKS=\(.*block rewind lvm2' "$text"
+    check
+}
+
+# --- initramfs-tools: hooks/rewind, run by sh with a fake hook-functions --------------------
+
+itools_hook() { # itools_hook [ARG]: runs the hook; prints its status
+    cat > "$T/hook-functions" << 'FAKE'
+rec() { echo "$*" >> "$T/added"; }
+copy_exec() { rec copy_exec "$@"; }
+copy_file() { rec copy_file "$@"; }
+manual_add_modules() { rec manual_add_modules "$@"; }
+force_load() { rec force_load "$@"; }
+FAKE
+    REWIND_HOOK_FUNCTIONS=$T/hook-functions REWIND_BUILD_ROOT=$T/root DESTDIR=$T/dest \
+        sh "$REPO/initramfs-tools/hooks/rewind" "$@"
+    echo "hook=$?"
+}
+
+test_itools_prereqs() {
+    eq "prereqs: none, nothing added" $'\nhook=0' "$(itools_hook prereqs)"
+    eq "nothing added" "" "$(added)"
+    check
+}
+
+test_itools_hook() {
+    fake_root conf lvm devices
+    eq "hook status" "hook=0" "$(itools_hook)"
+    same_lines "what the hook adds" "copy_file config $T/root/etc/rewind/rewind.toml /etc/rewind/rewind.toml
+copy_file config $T/root/etc/lvm/lvm.conf /etc/lvm/lvm.conf
+copy_file config $T/root/etc/lvm/devices/system.devices /etc/lvm/devices/system.devices
+copy_exec /usr/sbin/rewind /usr/sbin
+copy_file script /usr/lib/rewind/rewind-early /usr/lib/rewind/rewind-early
+copy_exec /usr/bin/timeout /usr/bin
+copy_file rules /usr/lib/rewind/63-rewind.rules /lib/udev/rules.d/63-rewind.rules
+manual_add_modules dm_mod
+manual_add_modules dm_snapshot" "$(added)"
+    eq "config checked" "check-config --config $T/root/etc/rewind/rewind.toml" "$(calls)"
+    check
+}
+
+test_itools_hook_minimal() {
+    fake_root
+    eq "hook status" "hook=0" "$(itools_hook)"
+    eq "without config or LVM files: 6 items" 6 "$(added | wc -l)"
+    hasnt "no config files" 'copy_file config' "$(added)"
+    check
+}
+
+test_itools_hook_refuses_invalid_config() {
+    fake_root conf
+    echo invalid > "$T/rewind.mode"
+    local out
+    out=$(itools_hook 2>&1)
+    has "fails the build" '^hook=1$' "$out"
+    has "says why" '^E: rewind: /etc/rewind/rewind.toml is invalid' "$out"
+    eq "adds nothing" "" "$(added)"
+    check
+}
+
+test_itools_hook_without_binary() {
+    local out
+    out=$(itools_hook 2>&1)
+    has "does not fail the build" '^hook=0$' "$out"
+    has "warns" '^W: rewind: /usr/sbin/rewind is missing' "$out"
+    eq "adds nothing" "" "$(added)"
+    check
+}
+
+# --- dracut: 90rewind/module-setup.sh, sourced into bash as dracut does ---------------------
+
+dracut_call() { # dracut_call FUNCTION: runs it with dracut's variables and fakes; prints status
+    (
+        rec() { echo "$*" >> "$T/added"; }
+        inst_binary() { rec inst_binary "$@"; }
+        inst_simple() { rec inst_simple "$@"; }
+        inst_script() { rec inst_script "$@"; }
+        inst_multiple() { rec inst_multiple "$@"; }
+        inst_rules() { rec inst_rules "$@"; }
+        inst_hook() { rec inst_hook "$@"; }
+        instmods() { rec "instmods(hostonly=${hostonly-unset})" "$@"; }
+        inst_dir() { rec inst_dir "$@"; }
+        dracut_need_initqueue() { rec dracut_need_initqueue; }
+        dfatal() { rec dfatal "$@"; }
+        require_binaries() { rec require_binaries "$@"; }
+        moddir=$REPO/dracut-module/90rewind
+        dracutsysrootdir=$T/root
+        hostonly=yes
+        # shellcheck disable=SC1091
+        . "$moddir/module-setup.sh"
+        "$1"
+        echo "$1=$?"
+    )
+}
+
+test_dracut_check_and_depends() {
+    eq "check without the binary" "check=1" "$(dracut_call check)"
+    fake_root
+    eq "check with the binary" "check=0" "$(dracut_call check)"
+    eq "depends: dm only, not lvm" $'dm\ndepends=0' "$(dracut_call depends)"
+    check
+}
+
+test_dracut_installkernel() {
+    eq "status" "installkernel=0" "$(dracut_call installkernel)"
+    eq "modules, also in hostonly mode" "instmods(hostonly=) dm-mod dm-snapshot" "$(added)"
+    check
+}
+
+# where module-setup.sh takes rewind-early from: its own dir if it has a copy (installed by
+# install.sh), else the build root (a module used straight from a checkout)
+dracut_wrapper_src() {
+    if [ -f "$REPO/dracut-module/90rewind/rewind-early" ]; then
+        echo "$REPO/dracut-module/90rewind/rewind-early"
+    else
+        echo "$T/root/usr/lib/rewind/rewind-early"
+    fi
+}
+
+test_dracut_install() {
+    fake_root conf lvm devices
+    eq "status" "install=0" "$(dracut_call install)"
+    same_lines "what install() adds" "inst_simple /etc/rewind/rewind.toml
+inst_simple /etc/lvm/lvm.conf
+inst_simple /etc/lvm/devices/system.devices
+inst_binary /usr/sbin/rewind
+inst_script $(dracut_wrapper_src) /usr/lib/rewind/rewind-early
+inst_multiple -o timeout
+inst_rules $REPO/dracut-module/90rewind/63-rewind.rules
+dracut_need_initqueue" "$(added)"
+    eq "config checked" "check-config --config $T/root/etc/rewind/rewind.toml" "$(calls)"
+    check
+}
+
+test_dracut_install_refuses_invalid_config() {
+    fake_root conf
+    echo invalid > "$T/rewind.mode"
+    local out rc
+    out=$(dracut_call install 2> /dev/null)
+    rc=$?
+    eq "dracut exits 1" 1 "$rc"
+    hasnt "install() does not return: dracut stops" '^install=' "$out"
+    has "dfatal says why" '^dfatal rewind: /etc/rewind/rewind.toml is invalid' "$(added)"
+    hasnt "nothing installed" '^inst_' "$(added)"
+    check
+}

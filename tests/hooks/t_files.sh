@@ -1,0 +1,135 @@
+# shellcheck shell=bash
+# The udev rules' ordering claims, the poller's unit, install.sh's tree, shellcheck.
+
+rule_runs() { grep -E '^RUN\+=' "$1"; }
+
+test_rules_order_before_lvm() {
+    local r
+    for r in "$REPO/initramfs/63-rewind.rules" "$REPO/dracut-module/90rewind/63-rewind.rules"; do
+        # udev reads rule files in name order (C collation) and runs an event's RUN list in
+        # that order; blkid (60-persistent-storage) must come first for ID_FS_TYPE.
+        eq "${r#"$REPO"/}: between blkid and LVM's rules" \
+            "60-persistent-storage.rules 63-rewind.rules 64-lvm.rules 69-dm-lvm.rules 69-lvm.rules" \
+            "$(printf '%s\n' 69-lvm.rules 64-lvm.rules 69-dm-lvm.rules 60-persistent-storage.rules \
+                "${r##*/}" | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')"
+        has "${r#"$REPO"/}: PVs only" '^ENV\{ID_FS_TYPE\}!="LVM2_member", GOTO="rewind_end"$' "$(cat "$r")"
+    done
+    eq "initramfs-tools/mkinitcpio rule runs the wrapper with the PV" \
+        'RUN+="/usr/lib/rewind/rewind-early %k"' "$(rule_runs "$REPO/initramfs/63-rewind.rules")"
+    eq "dracut rule records the PV, queues a settled onetime job 00-rewind" \
+        "RUN+=\"/bin/sh -c 'mkdir -p /run/rewind/pv && : > /run/rewind/pv/%k'\""$'\n'"RUN+=\"/sbin/initqueue --settled --onetime --unique --name 00-rewind /usr/lib/rewind/rewind-early\"" \
+        "$(rule_runs "$REPO/dracut-module/90rewind/63-rewind.rules")"
+    # dracut's initqueue runs settled jobs by `for job in settled/*.sh`: glob order
+    local l
+    for l in C C.UTF-8 en_US.UTF-8; do
+        eq "job 00-rewind.sh before lvm_scan.sh ($l)" "00-rewind.sh" \
+            "$(printf '%s\n' lvm_scan.sh 51-lvm_scan.sh 00-rewind.sh | LC_ALL=$l sort 2> /dev/null | head -n1)"
+    done
+    check
+}
+
+test_rules_syntax() {
+    command -v udevadm > /dev/null || skip "no udevadm"
+    udevadm verify --help > /dev/null 2>&1 || skip "udevadm has no verify (systemd < 254)"
+    udevadm verify "$REPO/initramfs/63-rewind.rules" "$REPO/dracut-module/90rewind/63-rewind.rules" ||
+        fail "udevadm verify"
+    check
+}
+
+test_poll_unit() {
+    local u="$REPO/systemd/rewind-poll.service" line
+    for line in 'DefaultDependencies=no' 'ExecStart=/usr/sbin/rewind poll' 'Restart=on-failure' \
+        'Type=exec' 'Conflicts=shutdown.target' 'Before=shutdown.target' 'WantedBy=sysinit.target' \
+        'After=local-fs.target lvm2-monitor.service lvm2-lvmpolld.socket dm-event.socket' \
+        'ConditionKernelCommandLine=!rd.rewind=0'; do
+        grep -qxF -- "$line" "$u" || fail "unit has no line $line"
+    done
+    if command -v systemd-analyze > /dev/null; then
+        mkdir -p "$T/units"
+        cp "$u" "$T/units/"
+        # verify complains about ExecStart's binary when it is not installed: only that is allowed
+        local out
+        out=$(SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no "$T/units/rewind-poll.service" 2>&1 |
+            grep -v -e '/usr/sbin/rewind' -e 'rewind-poll.service: Failed to create' -e 'Unit rewind-poll.service not found' || true)
+        eq "systemd-analyze verify" "" "$out"
+    fi
+    check
+}
+
+install_tree() { # install_tree DIR: every path with its mode and link target
+    (cd "$1" && find . -mindepth 1 \( -type f -o -type l \) -printf '%m %p%l\n' |
+        sed 's|^\([0-9]*\) \./|\1 /|; s|\.service/|.service -> /|' | LC_ALL=C sort)
+}
+
+install_expected='755 /usr/sbin/rewind
+755 /usr/lib/rewind/rewind-early
+644 /usr/lib/rewind/63-rewind.rules
+755 /usr/lib/dracut/modules.d/90rewind/module-setup.sh
+644 /usr/lib/dracut/modules.d/90rewind/63-rewind.rules
+755 /usr/lib/dracut/modules.d/90rewind/rewind-early
+755 /usr/share/initramfs-tools/hooks/rewind
+644 /usr/lib/initcpio/install/rewind
+644 /usr/lib/initcpio/hooks/rewind
+644 /usr/lib/systemd/system/rewind-poll.service
+644 /etc/rewind/rewind.toml
+777 /etc/systemd/system/sysinit.target.wants/rewind-poll.service -> /usr/lib/systemd/system/rewind-poll.service'
+
+test_install_destdir() {
+    fake_rewind "$T/bin/rewind"
+    local out
+    out=$(sh "$REPO/install.sh" DESTDIR="$T/dest" REWIND_BIN="$T/bin/rewind" 2>&1) || fail "install.sh failed: $out"
+    same_lines "installed tree" "$install_expected" "$(install_tree "$T/dest")"
+    has "says to rebuild the initramfs" 'rebuild the initramfs' "$out"
+    cmp -s "$T/bin/rewind" "$T/dest/usr/sbin/rewind" || fail "binary differs"
+    cmp -s "$REPO/packaging/rewind.toml" "$T/dest/etc/rewind/rewind.toml" || fail "default config differs"
+    cmp -s "$REPO/initramfs/rewind-early" "$T/dest/usr/lib/dracut/modules.d/90rewind/rewind-early" ||
+        fail "dracut module's rewind-early differs"
+    check
+}
+
+test_install_is_idempotent_and_keeps_config() {
+    fake_rewind "$T/bin/rewind"
+    sh "$REPO/install.sh" DESTDIR="$T/dest" REWIND_BIN="$T/bin/rewind" > /dev/null
+    echo '[log]' > "$T/dest/etc/rewind/rewind.toml"
+    local before
+    before=$(install_tree "$T/dest")
+    sh "$REPO/install.sh" DESTDIR="$T/dest" REWIND_BIN="$T/bin/rewind" > /dev/null || fail "second run failed"
+    eq "same tree after a second run" "$before" "$(install_tree "$T/dest")"
+    eq "an existing config is kept" "[log]" "$(cat "$T/dest/etc/rewind/rewind.toml")"
+    check
+}
+
+test_install_errors() {
+    local out
+    out=$(sh "$REPO/install.sh" DESTDIR="$T/dest" REWIND_BIN="$T/none" 2>&1)
+    eq "missing binary: exit 1" 1 "$?"
+    has "says how to build it" 'cargo build --release' "$out"
+    out=$(sh "$REPO/install.sh" BOGUS=1 2>&1)
+    eq "unknown argument: exit 2" 2 "$?"
+    [ -e "$T/dest" ] && fail "something was installed"
+    check
+}
+
+test_default_config_is_valid() {
+    local bin=${REWIND_RELEASE_BIN:-$REPO/target/x86_64-unknown-linux-gnu/release/rewind}
+    [ -x "$bin" ] || skip "no release binary ($bin)"
+    "$bin" check-config --help > /dev/null 2>&1 || skip "$bin has no check-config"
+    "$bin" check-config --config "$REPO/packaging/rewind.toml" || fail "packaging/rewind.toml invalid"
+    check
+}
+
+test_shellcheck() {
+    command -v shellcheck > /dev/null || skip "shellcheck not installed"
+    local f
+    cd "$REPO" || return 1
+    # what runs in an initramfs or under /bin/sh: POSIX sh
+    for f in initramfs/rewind-early mkinitcpio-hook/hooks/rewind initramfs-tools/hooks/rewind install.sh; do
+        shellcheck -s sh -S style "$REPO/$f" || fail "shellcheck (sh): $f"
+    done
+    # what dracut and mkinitcpio source into bash
+    for f in dracut-module/90rewind/module-setup.sh mkinitcpio-hook/install/rewind \
+        tests/hooks/run.sh tests/hooks/lib.sh tests/hooks/t_*.sh; do
+        shellcheck -s bash -S style -x "$REPO/$f" || fail "shellcheck (bash): $f"
+    done
+    check
+}
