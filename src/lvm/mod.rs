@@ -4,6 +4,7 @@
 pub mod assemble;
 pub mod change;
 pub mod cow;
+pub mod devsel;
 pub mod crc;
 pub mod disk;
 pub mod label;
