@@ -441,8 +441,7 @@ fn valid_name(n: &str) -> bool {
         && n != "."
         && n != ".."
         && n.len() < 128
-        && n
-            .bytes()
+        && n.bytes()
             .all(|c| c.is_ascii_alphanumeric() || b"._-+".contains(&c))
 }
 
@@ -733,10 +732,11 @@ impl DeviceFacts {
         }
         let sysfs = |raw: &Option<String>, new: &dyn Fn(&str) -> String| {
             raw.as_deref().is_some_and(|r| {
-                !r.is_empty() && (idname == id_old(r) || idname == new(r) || {
-                    let n = new(r);
-                    !n.is_empty() && n == normalize_idname(idname, e.idtype == "sys_wwid")
-                })
+                !r.is_empty()
+                    && (idname == id_old(r) || idname == new(r) || {
+                        let n = new(r);
+                        !n.is_empty() && n == normalize_idname(idname, e.idtype == "sys_wwid")
+                    })
             })
         };
         match e.idtype.as_str() {
@@ -780,7 +780,12 @@ pub fn match_entries(entries: &[DeviceEntry], devices: &[DeviceFacts]) -> Vec<Op
         .iter()
         .enumerate()
         .filter(|(_, e)| e.idtype != "devname")
-        .chain(entries.iter().enumerate().filter(|(_, e)| e.idtype == "devname"));
+        .chain(
+            entries
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.idtype == "devname"),
+        );
     for (ei, e) in order {
         let candidates: Vec<usize> = match id_check(&e.idtype) {
             IdCheck::Devname => {
@@ -1277,4 +1282,605 @@ fn libc_major(dev: u64) -> u32 {
 
 fn libc_minor(dev: u64) -> u32 {
     (((dev >> 12) & 0xffff_ff00) | (dev & 0xff)) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn filter(patterns: &[&str]) -> Filter {
+        Filter::new("filter", patterns).expect("valid patterns")
+    }
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn accepts(patterns: &[&str], aliases: &[&str]) -> bool {
+        filter(patterns).check(&names(aliases)).is_ok()
+    }
+
+    #[test]
+    fn every_delimiter_form() {
+        for p in ["a|sdb|", "a(sdb)", "a[sdb]", "a{sdb}", "a#sdb#", "a/sdb/"] {
+            assert!(accepts(&[p, "r|.*|"], &["/dev/sdb"]), "{p}");
+            assert!(!accepts(&[p, "r|.*|"], &["/dev/sda"]), "{p}");
+        }
+        // The delimiter may occur inside; only the last character must close.
+        assert!(accepts(&["a|/dev/sd(a|b)|", "r|.*|"], &["/dev/sdb"]));
+        assert!(!accepts(&["a|/dev/sd(a|b)|", "r|.*|"], &["/dev/sdc"]));
+    }
+
+    #[test]
+    fn lvm_regex_dialect() {
+        // Searched anywhere in the name; anchors anchor.
+        assert!(!accepts(&["r|sda|"], &["/dev/sda1"]));
+        assert!(accepts(&["r|^sda|"], &["/dev/sda1"]));
+        assert!(accepts(&["r|/dev/sda$|"], &["/dev/sda1"]));
+        assert!(!accepts(&["r|^/dev/sda1$|"], &["/dev/sda1"]));
+        // `.` also matches the end marker, as in LVM: "sda." rejects /dev/sda.
+        assert!(!accepts(&["r|/dev/sda.|"], &["/dev/sda"]));
+        assert!(!accepts(&["r|/dev/sd[^b]|"], &["/dev/sd"]));
+        // No repetition counts, no \d: those characters are literal.
+        assert!(accepts(&["r|sd{2}|"], &["/dev/sdd"]));
+        assert!(!accepts(&["r|sd{2}|"], &["/dev/sd{2}"]));
+        assert!(!accepts(&["r|loop\\d|"], &["/dev/loopd"]));
+        assert!(accepts(&["r|loop\\d|"], &["/dev/loop1"]));
+        // Ranges, negation, closures, escapes, a literal '-' first in a bracket.
+        assert!(!accepts(&["r|^/dev/vd[a-c]+$|"], &["/dev/vdab"]));
+        assert!(accepts(&["r|^/dev/vd[a-c]+$|"], &["/dev/vdd"]));
+        assert!(!accepts(&["r|^/dev/vd[c-a]$|"], &["/dev/vdb"]));
+        assert!(!accepts(&["r|a[-x]b|"], &["/dev/a-b"]));
+        assert!(!accepts(&["r|^/dev/(sd|vd)x?a*$|"], &["/dev/vd"]));
+        assert!(!accepts(&["r|\\.img|"], &["/dev/disk/x.img"]));
+        assert!(accepts(&["r|\\.img|"], &["/dev/disk/ximg"]));
+        // `[]` is an empty set: it matches nothing.
+        assert!(accepts(&["r|[]x|"], &["/dev/x"]));
+    }
+
+    #[test]
+    fn bad_patterns_are_named() {
+        for (p, needle) in [
+            ("x|a|", "'a' or 'r'"),
+            ("a", "no delimiter"),
+            ("a|", "does not end"),
+            ("a|b", "does not end"),
+            ("a(b]", "does not end with ')'"),
+            ("a||", "empty expression"),
+            ("a|(b|", "missing ')'"),
+            ("a|b)|", "unbalanced"),
+            ("a|*b|", "follows nothing"),
+            ("a|[ab|", "missing ']'"),
+            ("a|b\\|", "at the end"),
+            ("a|()|", "empty expression"),
+            ("a|b||", "badly formed"),
+        ] {
+            let (pattern, msg) = Filter::new("filter", &["a|ok|", p]).expect_err(p);
+            assert_eq!(pattern, p);
+            assert!(msg.contains(needle), "{p}: {msg}");
+        }
+    }
+
+    #[test]
+    fn first_pattern_in_user_order_decides_per_alias() {
+        assert!(accepts(&["a|sda|", "r|.*|"], &["/dev/sda"]));
+        assert!(!accepts(&["r|.*|", "a|sda|"], &["/dev/sda"]));
+        // No pattern matches any alias: accepted.
+        assert!(accepts(&["r|sdb|"], &["/dev/sda", "/dev/disk/by-id/x"]));
+        // One alias accepted is enough, whatever the order of the aliases.
+        let p = ["a|by-id|", "r|/dev/sd|"];
+        assert!(accepts(&p, &["/dev/sda", "/dev/disk/by-id/x"]));
+        assert!(accepts(&p, &["/dev/disk/by-id/x", "/dev/sda"]));
+        // Rejected if any alias is rejected and none accepted, in either order.
+        let p = ["r|by-id|"];
+        assert!(!accepts(&p, &["/dev/sda", "/dev/disk/by-id/x"]));
+        assert!(!accepts(&p, &["/dev/disk/by-id/x", "/dev/sda"]));
+        let why = filter(&p)
+            .check(&names(&["/dev/sda", "/dev/disk/by-id/x"]))
+            .expect_err("rejected");
+        assert!(why.contains("devices/filter pattern \"r|by-id|\""), "{why}");
+        assert!(why.contains("/dev/disk/by-id/x"), "{why}");
+    }
+
+    #[test]
+    fn devices_file_lines() {
+        let text = "# LVM uses devices listed in this file.\n\
+                    # Created by LVM command lvmdevices\n\
+                    VERSION=1.1.2\n\
+                    SYSTEMID=host\n\
+                    HOSTNAME=h\n\
+                    \n\
+                    IDTYPE=devname IDNAME=/dev/sdb DEVNAME=/dev/sdb PVID=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n\
+                    IDTYPE=sys_wwid IDNAME=naa.5000 DEVNAME=/dev/sdc1 PVID=. PART=1\n\
+                    IDTYPE=sys_serial DEVNAME=/dev/sdd PVID=x\n\
+                    \tIDTYPE=loop_file   IDNAME=/tmp/a.img DEVNAME=. PVID=bbbb\n";
+        let e = parse_devices_file(text);
+        assert_eq!(e.len(), 3);
+        assert_eq!(e[0].idtype, "devname");
+        assert_eq!(e[0].idname.as_deref(), Some("/dev/sdb"));
+        assert_eq!(
+            e[0].pvid.as_deref(),
+            Some("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
+        );
+        assert_eq!(e[0].line, 7);
+        assert_eq!((e[1].part, e[1].pvid.as_deref()), (1, None));
+        assert_eq!(e[2].devname, None);
+        assert_eq!(e[2].idname.as_deref(), Some("/tmp/a.img"));
+        assert_eq!(e[2].part, 0);
+    }
+
+    #[test]
+    fn id_forms_of_old_and_new_lvm() {
+        let raw = "  t10.ATA     QEMU HARDDISK   QM00001  ";
+        assert_eq!(id_new(raw, true), "t10.ATA_QEMU_HARDDISK_QM00001");
+        assert_eq!(id_old(raw), "__t10.ATA_____QEMU_HARDDISK___QM00001__");
+        assert_eq!(
+            normalize_idname("__t10.ATA_____QEMU_HARDDISK___QM00001__", true),
+            "t10.ATA_QEMU_HARDDISK_QM00001"
+        );
+        assert_eq!(id_new(" naa.50 00\"x ", true), "naa.50_00x");
+        assert_eq!(id_new("S3 Z\u{1}9 ", false), "S3_Z9");
+        assert_eq!(id_other("/tmp/a b\".img"), "/tmp/a_b_.img");
+    }
+
+    // --- fake roots -------------------------------------------------------------------------
+
+    struct Root(tempfile::TempDir);
+
+    impl Root {
+        fn new() -> Root {
+            Root(tempfile::tempdir().expect("tempdir"))
+        }
+        fn p(&self) -> &Path {
+            self.0.path()
+        }
+        fn write(&self, rel: &str, text: &str) {
+            let path = self.p().join(rel);
+            fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            fs::write(path, text).expect("write");
+        }
+        /// A whole device in sysfs (`sys/block/NAME`, linked from `sys/class/block`) with a
+        /// stand-in node `dev/NAME`.
+        fn disk(&self, name: &str, devno: &str, attrs: &[(&str, &str)]) {
+            self.sysfs(&format!("sys/block/{name}"), name, devno, attrs);
+        }
+        /// A partition of `disk`, nested under it like the kernel does.
+        fn part(&self, disk: &str, name: &str, devno: &str, n: u32) {
+            let partition = n.to_string();
+            self.sysfs(
+                &format!("sys/block/{disk}/{name}"),
+                name,
+                devno,
+                &[("partition", &partition)],
+            );
+        }
+        fn sysfs(&self, rel: &str, name: &str, devno: &str, attrs: &[(&str, &str)]) {
+            self.write(&format!("{rel}/dev"), &format!("{devno}\n"));
+            self.write(&format!("{rel}/size"), "2048\n");
+            for (k, v) in attrs {
+                self.write(&format!("{rel}/{k}"), &format!("{v}\n"));
+            }
+            let class = self.p().join("sys/class/block");
+            fs::create_dir_all(&class).expect("mkdir class");
+            symlink(format!("../../{rel}").replace("sys/", ""), class.join(name))
+                .expect("class link");
+            self.write(&format!("dev/{name}"), "");
+        }
+        fn link(&self, rel: &str, target: &str) {
+            let path = self.p().join(rel);
+            fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            symlink(target, path).expect("symlink");
+        }
+        fn select(&self, scan: &config::Scan) -> Result<Selection, DevselError> {
+            Selection::load(self.p(), scan)
+        }
+        fn accepted(&self) -> Vec<String> {
+            self.accepted_with(&config::Scan::default())
+        }
+        fn accepted_with(&self, scan: &config::Scan) -> Vec<String> {
+            let sel = self.select(scan).expect("selection");
+            blockdev::list(self.p())
+                .expect("list")
+                .iter()
+                .filter(|d| sel.check(d).is_ok())
+                .map(|d| d.name.clone())
+                .collect()
+        }
+    }
+
+    fn three_disks() -> Root {
+        let r = Root::new();
+        r.disk("sda", "8:0", &[]);
+        r.disk("sdb", "8:16", &[]);
+        r.disk("vda", "254:0", &[]);
+        r
+    }
+
+    #[test]
+    fn sysfs_fixture_resolves_like_the_kernel() {
+        let r = three_disks();
+        r.part("sda", "sda1", "8:1", 1);
+        let listed = blockdev::list(r.p()).expect("list");
+        assert_eq!(listed.len(), 4);
+        let facts = gather_facts(r.p(), &listed, true);
+        assert_eq!(facts[1].name, "sda1");
+        assert_eq!(facts[1].part, 1);
+    }
+
+    #[test]
+    fn no_lvm_conf_means_every_device() {
+        let r = three_disks();
+        assert_eq!(r.accepted(), ["sda", "sdb", "vda"]);
+        let sel = r.select(&config::Scan::default()).expect("sel");
+        assert_eq!(sel.summary, "every device (lvm defaults)");
+    }
+
+    #[test]
+    fn global_filter_and_filter_both_apply() {
+        let r = three_disks();
+        r.write(
+            "etc/lvm/lvm.conf",
+            "devices {\n global_filter = [ \"r|/dev/sda|\" ]\n filter = [ \"a|/dev/sd|\", \"r|.*|\" ]\n}\n",
+        );
+        assert_eq!(r.accepted(), ["sdb"]);
+        let sel = r.select(&config::Scan::default()).expect("sel");
+        let sda = &blockdev::list(r.p()).expect("list")[0];
+        let why = sel.check(sda).expect_err("sda rejected");
+        assert!(why.contains("devices/global_filter"), "{why}");
+    }
+
+    #[test]
+    fn a_single_string_filter_and_lvmlocal_override() {
+        let r = three_disks();
+        r.write("etc/lvm/lvm.conf", "devices { filter = \"r|/dev/sd|\" }\n");
+        assert_eq!(r.accepted(), ["vda"]);
+        r.write(
+            "etc/lvm/lvmlocal.conf",
+            "devices { filter = [ \"r|vda|\" ] }\n",
+        );
+        assert_eq!(r.accepted(), ["sda", "sdb"]);
+    }
+
+    #[test]
+    fn aliases_under_dev_count() {
+        let r = three_disks();
+        r.link("dev/disk/by-id/wwn-0x5000", "../../sdb");
+        r.link("dev/disk/by-id/virtio-abc", "../../vda");
+        r.link("dev/block/8:0", "../sda");
+        r.link("dev/.hidden/x", "../sda");
+        r.link("dev/snd/by-id/x", "../../sda");
+        let listed = blockdev::list(r.p()).expect("list");
+        let facts = gather_facts(r.p(), &listed, false);
+        assert_eq!(facts[0].aliases, ["/dev/sda", "/dev/block/8:0"]);
+        assert_eq!(facts[1].aliases, ["/dev/sdb", "/dev/disk/by-id/wwn-0x5000"]);
+        assert_eq!(facts[2].aliases, ["/dev/vda", "/dev/disk/by-id/virtio-abc"]);
+        // Accept by a link name although the node name is rejected later in the list.
+        r.write(
+            "etc/lvm/lvm.conf",
+            "devices { filter = [ \"a|/dev/disk/by-id/wwn-|\", \"r|.*|\" ] }\n",
+        );
+        assert_eq!(r.accepted(), ["sdb"]);
+        // Rejected through one alias, none accepted.
+        r.write(
+            "etc/lvm/lvm.conf",
+            "devices { filter = [ \"r|virtio-|\" ] }\n",
+        );
+        assert_eq!(r.accepted(), ["sda", "sdb"]);
+    }
+
+    #[test]
+    fn alias_walk_is_bounded_in_depth() {
+        let r = three_disks();
+        let deep = (0..MAX_DEV_DEPTH + 2)
+            .map(|i| format!("d{i}"))
+            .collect::<Vec<_>>();
+        r.link(&format!("dev/{}/x", deep.join("/")), "/nonexistent");
+        r.link(&format!("dev/{}/sda", deep[..2].join("/")), "../../sda");
+        let listed = blockdev::list(r.p()).expect("list");
+        let facts = gather_facts(r.p(), &listed, false);
+        assert_eq!(facts[0].aliases, ["/dev/sda", "/dev/d0/d1/sda"]);
+    }
+
+    #[test]
+    fn use_lvm_config_false_and_globs() {
+        let r = three_disks();
+        r.write("etc/lvm/lvm.conf", "devices { filter = [ \"r|.*|\" ] }\n");
+        assert!(r.accepted().is_empty());
+        let mut scan = config::Scan {
+            use_lvm_config: false,
+            ..config::Scan::default()
+        };
+        assert_eq!(r.accepted_with(&scan), ["sda", "sdb", "vda"]);
+        scan.devices = vec!["/dev/sd[!a]".into(), "/dev/v?a".into()];
+        assert_eq!(r.accepted_with(&scan), ["sdb", "vda"]);
+        // Globs add to LVM's rules, never replace them.
+        r.write("etc/lvm/lvm.conf", "devices { filter = [ \"r|vda|\" ] }\n");
+        scan.use_lvm_config = true;
+        assert_eq!(r.accepted_with(&scan), ["sdb"]);
+        scan.devices = vec!["/dev/sd[a".into()];
+        let e = r.select(&scan).expect_err("bad glob").to_string();
+        assert!(e.contains("/dev/sd[a"), "{e}");
+    }
+
+    #[test]
+    fn lvs_are_never_selected_by_scan() {
+        // The selection itself may accept a dm device; scan::not_an_lv refuses LVs first.
+        let r = three_disks();
+        let lv = BlockDevice {
+            name: "dm-0".into(),
+            node: r.p().join("dev/dm-0"),
+            major: 253,
+            minor: 0,
+            sectors: 8,
+            read_only: false,
+            dm: Some(blockdev::DmInfo {
+                name: "vg-lv".into(),
+                uuid: "LVM-x".into(),
+            }),
+        };
+        assert!(crate::system::scan::not_an_lv(&lv).is_err());
+    }
+
+    #[test]
+    fn bad_lvm_conf_is_an_error_naming_file_and_line() {
+        let r = three_disks();
+        r.write("etc/lvm/lvm.conf", "devices {\n filter = [ \"a|x|\" \n");
+        let e = r
+            .select(&config::Scan::default())
+            .expect_err("bad")
+            .to_string();
+        assert!(e.contains("etc/lvm/lvm.conf"), "{e}");
+        assert!(e.contains("line"), "{e}");
+        r.write(
+            "etc/lvm/lvm.conf",
+            "devices {\n filter = [ \"a|ok|\", \"a|(|\" ]\n}\n",
+        );
+        let e = r
+            .select(&config::Scan::default())
+            .expect_err("bad")
+            .to_string();
+        assert!(e.contains("devices/filter: pattern \"a|(|\""), "{e}");
+        for (text, needle) in [
+            ("devices { use_devicesfile = \"maybe\" }", "use_devicesfile"),
+            ("devices { devicesfile = \"../x\" }", "devicesfile"),
+            ("devices { filter = [ 1 ] }", "quotes"),
+            ("devices { global_filter = [ ] }", "empty"),
+        ] {
+            r.write("etc/lvm/lvm.conf", text);
+            let e = r
+                .select(&config::Scan::default())
+                .expect_err(text)
+                .to_string();
+            assert!(e.contains(needle), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn host_tag_configs_are_refused() {
+        let r = three_disks();
+        r.write("etc/lvm/lvm.conf", "tags { hosttags = 1 }\n");
+        assert_eq!(r.accepted().len(), 3);
+        r.write(
+            "etc/lvm/lvm_myhost.conf",
+            "devices { filter = [ \"r|.*|\" ] }\n",
+        );
+        let e = r
+            .select(&config::Scan::default())
+            .expect_err("tags")
+            .to_string();
+        assert!(e.contains("lvm_myhost.conf"), "{e}");
+    }
+
+    const PV_A: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    const PV_B: &str = "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+
+    fn devices_file(r: &Root, lines: &[&str]) {
+        let mut text = "# LVM uses devices listed in this file.\nVERSION=1.1.1\n".to_owned();
+        for l in lines {
+            text.push_str(l);
+            text.push('\n');
+        }
+        r.write("etc/lvm/devices/system.devices", &text);
+    }
+
+    #[test]
+    fn devices_file_when_present_and_its_pvid() {
+        let r = three_disks();
+        devices_file(
+            &r,
+            &[&format!(
+                "IDTYPE=devname IDNAME=/dev/sdb DEVNAME=/dev/sdb PVID={PV_A}"
+            )],
+        );
+        assert_eq!(r.accepted(), ["sdb"]);
+        let sel = r.select(&config::Scan::default()).expect("sel");
+        let listed = blockdev::list(r.p()).expect("list");
+        assert_eq!(sel.expected_pvid(&listed[1]), Some(PV_A));
+        assert_eq!(sel.expected_pvid(&listed[0]), None);
+        assert!(
+            sel.check(&listed[0])
+                .expect_err("sda")
+                .contains("devices file")
+        );
+        assert!(sel.summary.contains("not set"), "{}", sel.summary);
+        // Inferred use: the filters still apply.
+        r.write("etc/lvm/lvm.conf", "devices { filter = [ \"r|sdb|\" ] }\n");
+        assert!(r.accepted().is_empty());
+        // Explicit use: LVM ignores the filters, so does rewind.
+        r.write(
+            "etc/lvm/lvm.conf",
+            "devices { use_devicesfile = 1 filter = [ \"r|sdb|\" ] }\n",
+        );
+        assert_eq!(r.accepted(), ["sdb"]);
+        // Explicitly off: the file is not used.
+        r.write("etc/lvm/lvm.conf", "devices { use_devicesfile = 0 }\n");
+        assert_eq!(r.accepted(), ["sda", "sdb", "vda"]);
+        // Another file name.
+        r.write(
+            "etc/lvm/lvm.conf",
+            "devices { use_devicesfile = 1 devicesfile = \"other.devices\" }\n",
+        );
+        assert_eq!(r.accepted(), ["sda", "sdb", "vda"], "named file missing");
+        r.write(
+            "etc/lvm/devices/other.devices",
+            "IDTYPE=devname IDNAME=/dev/vda DEVNAME=/dev/vda PVID=.\n",
+        );
+        assert_eq!(r.accepted(), ["vda"]);
+    }
+
+    #[test]
+    fn devices_file_sysfs_id_types() {
+        let r = Root::new();
+        r.disk("sda", "8:0", &[("device/wwid", "naa.5000c500a1b2c3d4")]);
+        r.part("sda", "sda1", "8:1", 1);
+        r.disk(
+            "sdb",
+            "8:16",
+            &[("device/wwid", "t10.ATA     VBOX HARDDISK   VB01  ")],
+        );
+        r.disk("sdc", "8:32", &[("device/serial", "  S3Z9NB0K ")]);
+        r.disk("vda", "254:0", &[("serial", "virt-1")]);
+        r.part("vda", "vda2", "254:2", 2);
+        r.disk("loop0", "7:0", &[("loop/backing_file", "/var/img/a b.img")]);
+        r.disk(
+            "loop1",
+            "7:1",
+            &[("loop/backing_file", "/var/img/gone.img (deleted)")],
+        );
+        r.disk(
+            "md0",
+            "9:0",
+            &[("md/uuid", "1a2b3c4d:5e6f7a8b:9c0d1e2f:3a4b5c6d")],
+        );
+        r.disk(
+            "dm-3",
+            "253:3",
+            &[
+                ("dm/name", "luks-1"),
+                ("dm/uuid", "CRYPT-LUKS2-0123-luks-1"),
+            ],
+        );
+        r.disk("nvme0n1", "259:0", &[("wwid", "eui.0025388b")]);
+        r.disk("sdz", "65:144", &[]);
+        devices_file(
+            &r,
+            &[
+                // Partition 1 of the disk with this wwid (read from the whole disk).
+                &format!(
+                    "IDTYPE=sys_wwid IDNAME=naa.5000c500a1b2c3d4 DEVNAME=/dev/sda1 PVID={PV_A} PART=1"
+                ),
+                // Written by LVM 2.03.16: spaces replaced one by one.
+                "IDTYPE=sys_wwid IDNAME=t10.ATA_____VBOX_HARDDISK___VB01__ DEVNAME=/dev/sdb PVID=.",
+                "IDTYPE=sys_serial IDNAME=S3Z9NB0K DEVNAME=/dev/sdx PVID=.",
+                "IDTYPE=sys_serial IDNAME=virt-1 DEVNAME=/dev/vda2 PVID=. PART=2",
+                "IDTYPE=loop_file IDNAME=/var/img/a_b.img DEVNAME=/dev/loop0 PVID=.",
+                "IDTYPE=loop_file IDNAME=/var/img/gone.img_(deleted) DEVNAME=/dev/loop1 PVID=.",
+                "IDTYPE=md_uuid IDNAME=1a2b3c4d:5e6f7a8b:9c0d1e2f:3a4b5c6d DEVNAME=/dev/md0 PVID=.",
+                "IDTYPE=crypt_uuid IDNAME=CRYPT-LUKS2-0123-luks-1 DEVNAME=/dev/dm-3 PVID=.",
+                // Not read by rewind: DEVNAME and PVID.
+                &format!("IDTYPE=nvme_eui64 IDNAME=eui.0025388b DEVNAME=/dev/nvme0n1 PVID={PV_B}"),
+                // Same, but without a PVID: not accepted.
+                "IDTYPE=wwid_naa IDNAME=naa.1 DEVNAME=/dev/sdz PVID=.",
+                // A wwid cannot name a loop device.
+                "IDTYPE=sys_wwid IDNAME=/var/img/a_b.img DEVNAME=/dev/loop0 PVID=.",
+            ],
+        );
+        assert_eq!(
+            r.accepted(),
+            [
+                "dm-3", "loop0", "md0", "nvme0n1", "sda1", "sdb", "sdc", "vda2"
+            ]
+        );
+        let sel = r.select(&config::Scan::default()).expect("sel");
+        let listed = blockdev::list(r.p()).expect("list");
+        let by = |n: &str| listed.iter().find(|d| d.name == n).expect(n);
+        assert_eq!(sel.expected_pvid(by("sda1")), Some(PV_A));
+        assert_eq!(sel.expected_pvid(by("nvme0n1")), Some(PV_B));
+        assert_eq!(
+            sel.decision(by("sdc")).expect("sdc").entry.as_deref(),
+            Some("sys_serial=S3Z9NB0K")
+        );
+    }
+
+    #[test]
+    fn one_entry_one_device() {
+        let r = Root::new();
+        r.disk("sda", "8:0", &[("device/serial", "SAME")]);
+        r.disk("sdb", "8:16", &[("device/serial", "SAME")]);
+        devices_file(
+            &r,
+            &["IDTYPE=sys_serial IDNAME=SAME DEVNAME=/dev/sdb PVID=."],
+        );
+        // The DEVNAME's device is tried first.
+        assert_eq!(r.accepted(), ["sdb"]);
+        devices_file(
+            &r,
+            &[
+                "IDTYPE=sys_serial IDNAME=SAME DEVNAME=/dev/sdb PVID=.",
+                "IDTYPE=sys_serial IDNAME=SAME DEVNAME=/dev/sdb PVID=.",
+            ],
+        );
+        assert_eq!(r.accepted(), ["sda", "sdb"]);
+        // A devname entry does not take a device a real id already took.
+        devices_file(
+            &r,
+            &[
+                "IDTYPE=devname IDNAME=/dev/sdb DEVNAME=/dev/sdb PVID=.",
+                "IDTYPE=sys_serial IDNAME=SAME DEVNAME=/dev/sdb PVID=.",
+            ],
+        );
+        assert_eq!(r.accepted(), ["sdb"]);
+    }
+
+    #[test]
+    fn devname_of_a_dm_device_by_mapper_name_and_partitions() {
+        let r = Root::new();
+        r.disk(
+            "dm-1",
+            "253:1",
+            &[("dm/name", "mpatha"), ("dm/uuid", "mpath-3600")],
+        );
+        r.disk("sda", "8:0", &[]);
+        r.part("sda", "sda1", "8:1", 1);
+        r.link("dev/mapper/mpatha", "../dm-1");
+        devices_file(
+            &r,
+            &[
+                "IDTYPE=devname IDNAME=/dev/mapper/mpatha DEVNAME=/dev/mapper/mpatha PVID=.",
+                // A devname entry without PART=1 cannot name a partition.
+                "IDTYPE=devname IDNAME=/dev/sda1 DEVNAME=/dev/sda1 PVID=.",
+            ],
+        );
+        assert_eq!(r.accepted(), ["dm-1"]);
+        devices_file(
+            &r,
+            &[
+                "IDTYPE=mpath_uuid IDNAME=mpath-3600 DEVNAME=/dev/dm-1 PVID=.",
+                "IDTYPE=devname IDNAME=/dev/sda1 DEVNAME=/dev/sda1 PVID=. PART=1",
+            ],
+        );
+        assert_eq!(r.accepted(), ["dm-1", "sda1"]);
+    }
+
+    #[test]
+    fn unreadable_devices_file_is_an_error() {
+        let r = three_disks();
+        fs::create_dir_all(r.p().join("etc/lvm/devices/system.devices")).expect("dir");
+        let e = r
+            .select(&config::Scan::default())
+            .expect_err("dir")
+            .to_string();
+        assert!(e.contains("system.devices"), "{e}");
+    }
+
+    #[test]
+    fn a_device_that_appears_later_is_not_read() {
+        let r = three_disks();
+        let sel = r.select(&config::Scan::default()).expect("sel");
+        r.disk("sdq", "65:0", &[]);
+        let listed = blockdev::list(r.p()).expect("list");
+        let sdq = listed.iter().find(|d| d.name == "sdq").expect("sdq");
+        assert!(sel.check(sdq).expect_err("late").contains("appeared after"));
+    }
 }

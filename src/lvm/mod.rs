@@ -4,8 +4,8 @@
 pub mod assemble;
 pub mod change;
 pub mod cow;
-pub mod devsel;
 pub mod crc;
+pub mod devsel;
 pub mod disk;
 pub mod label;
 pub mod layout;
