@@ -861,7 +861,7 @@ fn glob_regex(glob: &str) -> Result<regex::bytes::Regex, DevselError> {
                 }
                 let mut closed = false;
                 let mut first = true;
-                while let Some(c) = chars.next() {
+                for c in chars.by_ref() {
                     if c == ']' && !first {
                         closed = true;
                         break;
@@ -1097,17 +1097,20 @@ pub fn load_rules(root: &Path, config: &config::Scan) -> Result<Rules, DevselErr
             path: shown.clone(),
             source,
         })?;
-        if LvmConf::has_tags(&tree) {
-            if let Some(tagfile) = fs::read_dir(&etc).ok().and_then(|rd| {
+        let tagfile = || {
+            fs::read_dir(&etc).ok().and_then(|rd| {
                 rd.flatten()
                     .map(|e| e.file_name().to_string_lossy().into_owned())
                     .find(|n| n.starts_with("lvm_") && n.ends_with(".conf"))
-            }) {
-                return Err(DevselError::HostTags {
-                    path: shown,
-                    tagfile,
-                });
-            }
+            })
+        };
+        if LvmConf::has_tags(&tree)
+            && let Some(tagfile) = tagfile()
+        {
+            return Err(DevselError::HostTags {
+                path: shown,
+                tagfile,
+            });
         }
         conf.apply(&tree, &shown)?;
     }
