@@ -237,6 +237,36 @@ fn loop_devices_file_made_by_lvmdevices() {
         set(&[a, c])
     );
 
+    // A devname entry.
+    root.lvm_conf("use_devicesfile = 1");
+    let out = root.lvm(&[
+        "lvmdevices",
+        "-y",
+        "--adddev",
+        b,
+        "--deviceidtype",
+        "devname",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = fs::read_to_string(&file).expect("system.devices");
+    assert!(
+        text.contains(&format!("IDTYPE=devname IDNAME={b} ")),
+        "{text}"
+    );
+    assert_eq!(root.same(&loops, "devname entry"), set(&[a, b, c]));
+    let out = root.lvm(&["lvmdevices", "-y", "--deldev", b]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(root.same(&loops, "devname entry removed"), set(&[a, c]));
+    let text = fs::read_to_string(&file).expect("system.devices");
+
     // Not set: rewind uses the file when it exists, so it never sees more than LVM.
     root.lvm_conf("");
     let stock = root.stock(&loops).expect("pvs");
@@ -276,5 +306,4 @@ fn loop_devices_file_made_by_lvmdevices() {
             .unwrap_or_default();
         assert!(why.contains("devices file"), "{dev}: {why}");
     }
-    let _ = b;
 }
