@@ -142,7 +142,11 @@ const DOLLAR: u8 = 0x03;
 /// Translates one LVM regex into the `regex` crate's byte syntax with the same meaning when
 /// searched in a name framed by [`HAT`] and [`DOLLAR`].
 fn translate(re: &[u8]) -> Result<String, String> {
-    let mut p = RxParser { b: re, pos: 0 };
+    let mut p = RxParser {
+        b: re,
+        pos: 0,
+        depth: 0,
+    };
     let out = p.or()?;
     match p.peek() {
         None => Ok(format!("(?s-u){out}")),
@@ -154,7 +158,11 @@ fn translate(re: &[u8]) -> Result<String, String> {
 struct RxParser<'a> {
     b: &'a [u8],
     pos: usize,
+    depth: usize,
 }
+
+/// Deepest nesting of parentheses accepted in a pattern (bounds the parser's recursion).
+const MAX_GROUP_DEPTH: usize = 32;
 
 /// A 256-bit byte set.
 type ByteSet = [bool; 256];
@@ -188,13 +196,13 @@ impl RxParser<'_> {
     }
 
     fn or(&mut self) -> Result<String, String> {
-        let left = self.cat()?;
-        if self.peek() != Some(b'|') {
-            return Ok(left);
+        let mut out = self.cat()?;
+        while self.peek() == Some(b'|') {
+            self.pos += 1;
+            let right = self.cat().map_err(|e| format!("badly formed '|': {e}"))?;
+            out = format!("(?:{out}|{right})");
         }
-        self.pos += 1;
-        let right = self.or().map_err(|e| format!("badly formed '|': {e}"))?;
-        Ok(format!("(?:{left}|{right})"))
+        Ok(out)
     }
 
     fn cat(&mut self) -> Result<String, String> {
@@ -231,7 +239,13 @@ impl RxParser<'_> {
         let mut set = [false; 256];
         match c {
             b'(' => {
-                let inner = self.or()?;
+                if self.depth >= MAX_GROUP_DEPTH {
+                    return Err(format!("more than {MAX_GROUP_DEPTH} nested groups"));
+                }
+                self.depth += 1;
+                let inner = self.or();
+                self.depth -= 1;
+                let inner = inner?;
                 if self.peek() != Some(b')') {
                     return Err("missing ')'".into());
                 }
@@ -1362,6 +1376,43 @@ mod tests {
             let (pattern, msg) = Filter::new("filter", &["a|ok|", p]).expect_err(p);
             assert_eq!(pattern, p);
             assert!(msg.contains(needle), "{p}: {msg}");
+        }
+    }
+
+    #[test]
+    fn any_pattern_bytes_never_panic() {
+        // Every string of up to 3 characters over the special characters, and long chains.
+        let alphabet = [
+            "a", "|", "(", ")", "[", "]", "^", "$", ".", "*", "+", "?", "\\", "-", "é",
+        ];
+        let mut stack = vec![String::new()];
+        while let Some(s) = stack.pop() {
+            let _ = Filter::new("filter", &[&format!("a|{s}|")]);
+            if s.chars().count() < 3 {
+                stack.extend(alphabet.iter().map(|c| format!("{s}{c}")));
+            }
+        }
+        for long in [
+            "(".repeat(100_000),
+            "a|".repeat(50_000),
+            "a*".repeat(10_000),
+        ] {
+            let _ = Filter::new("filter", &[&format!("a|{long}|")]);
+        }
+        let e = Filter::new(
+            "filter",
+            &[&format!("a|{}x{}|", "(".repeat(40), ")".repeat(40))],
+        )
+        .expect_err("deep");
+        assert!(e.1.contains("nested"), "{}", e.1);
+        for junk in [
+            "",
+            "=",
+            "IDTYPE=",
+            "IDTYPE IDNAME",
+            "PART=99999999999999 IDTYPE=a IDNAME=b",
+        ] {
+            let _ = parse_devices_file(junk);
         }
     }
 
