@@ -196,13 +196,12 @@ impl RxParser<'_> {
     }
 
     fn or(&mut self) -> Result<String, String> {
-        let mut out = self.cat()?;
+        let mut alternatives = vec![self.cat()?];
         while self.peek() == Some(b'|') {
             self.pos += 1;
-            let right = self.cat().map_err(|e| format!("badly formed '|': {e}"))?;
-            out = format!("(?:{out}|{right})");
+            alternatives.push(self.cat().map_err(|e| format!("badly formed '|': {e}"))?);
         }
-        Ok(out)
+        Ok(format!("(?:{})", alternatives.join("|")))
     }
 
     fn cat(&mut self) -> Result<String, String> {
@@ -224,8 +223,15 @@ impl RxParser<'_> {
 
     fn closure(&mut self) -> Result<String, String> {
         let mut term = self.term()?;
+        let mut ops = 0;
         while let Some(op @ (b'*' | b'+' | b'?')) = self.peek() {
             self.pos += 1;
+            ops += 1;
+            if ops > MAX_GROUP_DEPTH {
+                return Err(format!(
+                    "more than {MAX_GROUP_DEPTH} repetition operators in a row"
+                ));
+            }
             term = format!("(?:{term}){}", op as char);
         }
         Ok(term)
