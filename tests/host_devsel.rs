@@ -307,3 +307,20 @@ fn loop_devices_file_made_by_lvmdevices() {
         assert!(why.contains("devices file"), "{dev}: {why}");
     }
 }
+
+#[test]
+fn loop_the_installed_lvm_conf_is_read() {
+    require_host!("loop_the_installed_lvm_conf_is_read");
+    // The distribution's own lvm.conf and lvmlocal.conf (comments, every section) must parse,
+    // or rewind would read no device on a stock system.
+    let root = Root::new();
+    for f in ["lvm.conf", "lvmlocal.conf"] {
+        let src = Path::new("/etc/lvm").join(f);
+        if src.exists() {
+            fs::copy(&src, root.etc().join(f)).expect("copy");
+        }
+    }
+    let sel = Selection::load(root.dir.path(), &config::Scan::default())
+        .unwrap_or_else(|e| panic!("installed lvm config: {e}"));
+    assert!(!sel.summary.is_empty());
+}

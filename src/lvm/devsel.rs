@@ -74,10 +74,16 @@
 //!   read whatever the settings (`scan::not_an_lv`; LVM's `devices/scan_lvs = 1` is not
 //!   followed: fewer devices).
 //!
-//! Left out, all in the direction of reading fewer devices than LVM: LVM's search for a
-//! devname entry's PV on renamed devices, extra wwids from `vpd_pg83` and libnvme, serials from
+//! Left out, in the direction of reading fewer devices than LVM: LVM's search for a devname
+//! entry's PV on renamed devices, extra wwids from `vpd_pg83` and libnvme, serials from
 //! `vpd_pg80`, host tags (`lvm_TAG.conf`: refused when present), keys written as
-//! `devices/filter` paths or repeated sections (the text parser refuses them).
+//! `devices/filter` paths or repeated sections (the text parser refuses them), patterns LVM
+//! reads only through its joined expression (an unbalanced `)`: refused).
+//!
+//! Left out, in the other direction: LVM's content and type filters (`devices/types` and
+//! `/proc/devices`, multipath and md components, partitioned whole disks, signatures) and a
+//! `devices/scan` other than `/dev`. A multipath path or md member read beside its
+//! multipath or md device shows the same PV twice, which the assembler refuses (invariant 7).
 
 use crate::config;
 use crate::lvm::text::{self, Section, Value};
