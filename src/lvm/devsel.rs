@@ -80,10 +80,14 @@
 //! `devices/filter` paths or repeated sections (the text parser refuses them), patterns LVM
 //! reads only through its joined expression (an unbalanced `)`: refused).
 //!
+//! Multipath paths and md members are skipped when sysfs says a multipath (`dm/uuid`
+//! `mpath-...`) or md device holds them, as LVM's component filters do.
+//!
 //! Left out, in the other direction: LVM's content and type filters (`devices/types` and
-//! `/proc/devices`, multipath and md components, partitioned whole disks, signatures) and a
-//! `devices/scan` other than `/dev`. A multipath path or md member read beside its
-//! multipath or md device shows the same PV twice, which the assembler refuses (invariant 7).
+//! `/proc/devices`, md members found by their superblock or multipath paths by the wwids file
+//! while the array or map is not assembled, partitioned whole disks, signatures) and a
+//! `devices/scan` other than `/dev`. A member read beside its array shows the same PV twice,
+//! which the assembler refuses (invariant 7).
 
 use crate::config;
 use crate::lvm::text::{self, Section, Value};
@@ -626,6 +630,9 @@ pub struct DeviceFacts {
     pub part: u32,
     /// The dm name, for dm devices (`/dev/mapper/NAME` is a devname).
     pub dm_name: Option<String>,
+    /// The multipath or md device that holds this one (sysfs `holders/`): LVM's mpath and md
+    /// component filters skip such a device, and so does rewind.
+    pub component_of: Option<String>,
     /// Raw sysfs values (trailing newline removed), read only when a devices file is used.
     pub wwid: Option<String>,
     pub serial: Option<String>,
@@ -984,6 +991,11 @@ impl Selection {
                 {
                     return Err("not matched by rewind.toml scan.devices".to_owned());
                 }
+                if rules.use_lvm
+                    && let Some(holder) = &d.component_of
+                {
+                    return Err(format!("a component of {holder}, which lvm uses instead"));
+                }
                 if filters_apply {
                     for f in [&rules.conf.global_filter, &rules.conf.filter]
                         .into_iter()
@@ -1207,6 +1219,7 @@ pub fn gather_facts(root: &Path, devices: &[BlockDevice], ids: bool) -> Vec<Devi
                 dm_uuid: d.dm.as_ref().map(|dm| dm.uuid.clone()),
                 ..DeviceFacts::default()
             };
+            f.component_of = component_of(root, &dir);
             if ids {
                 let p = primary.as_deref();
                 f.wwid = sys_attr_or_primary(&dir, p, "device/wwid")
@@ -1225,6 +1238,24 @@ pub fn gather_facts(root: &Path, devices: &[BlockDevice], ids: bool) -> Vec<Devi
             f
         })
         .collect()
+}
+
+/// The multipath or md device holding the device whose sysfs directory is `dir`
+/// (`filter-mpath.c` looks at the same `holders/`).
+fn component_of(root: &Path, dir: &Path) -> Option<String> {
+    let holders = fs::read_dir(dir.join("holders")).ok()?;
+    holders.flatten().take(64).find_map(|h| {
+        let name = h.file_name().to_string_lossy().into_owned();
+        let class = root.join("sys/class/block").join(&name);
+        if sys_attr(&class, "dm/uuid").is_some_and(|u| dm_uuid_has_prefix(&u, "mpath-")) {
+            let dm = sys_attr(&class, "dm/name").unwrap_or_default();
+            Some(format!("multipath device {name} ({dm})"))
+        } else if name.starts_with("md") {
+            Some(format!("md device {name}"))
+        } else {
+            None
+        }
+    })
 }
 
 /// For each device, `/dev/NAME` and every other path under `ROOT/dev` that resolves to it.
@@ -1927,6 +1958,42 @@ mod tests {
             ],
         );
         assert_eq!(r.accepted(), ["dm-1", "sda1"]);
+    }
+
+    #[test]
+    fn multipath_paths_and_md_members_are_skipped() {
+        let r = Root::new();
+        r.disk("sda", "8:0", &[]);
+        r.disk("sdb", "8:16", &[]);
+        r.disk("sdc", "8:32", &[]);
+        r.disk("sdd", "8:48", &[]);
+        r.disk(
+            "dm-0",
+            "253:0",
+            &[("dm/name", "mpatha"), ("dm/uuid", "mpath-3600a")],
+        );
+        r.disk(
+            "dm-1",
+            "253:1",
+            &[("dm/name", "vg-lv"), ("dm/uuid", "LVM-xyz")],
+        );
+        r.disk("md0", "9:0", &[]);
+        r.link("sys/block/sda/holders/dm-0", "../../dm-0");
+        r.link("sys/block/sdb/holders/dm-0", "../../dm-0");
+        r.link("sys/block/sdc/holders/md0", "../../md0");
+        // A PV with an active LV is held by the LV: still read.
+        r.link("sys/block/sdd/holders/dm-1", "../../dm-1");
+        assert_eq!(r.accepted(), ["dm-0", "dm-1", "md0", "sdd"]);
+        let sel = r.select(&config::Scan::default()).expect("sel");
+        let listed = blockdev::list(r.p()).expect("list");
+        let sda = listed.iter().find(|d| d.name == "sda").expect("sda");
+        let why = sel.check(sda).expect_err("component");
+        assert!(why.contains("multipath device dm-0 (mpatha)"), "{why}");
+        let scan = config::Scan {
+            use_lvm_config: false,
+            ..config::Scan::default()
+        };
+        assert_eq!(r.accepted_with(&scan).len(), 7);
     }
 
     #[test]
