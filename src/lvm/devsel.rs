@@ -1219,7 +1219,9 @@ pub fn gather_facts(root: &Path, devices: &[BlockDevice], ids: bool) -> Vec<Devi
                 dm_uuid: d.dm.as_ref().map(|dm| dm.uuid.clone()),
                 ..DeviceFacts::default()
             };
-            f.component_of = component_of(root, &dir);
+            // LVM looks at a partition's whole device (`_dev_is_mpath_component_sysfs`).
+            f.component_of = component_of(root, &dir)
+                .or_else(|| primary.as_deref().and_then(|p| component_of(root, p)));
             if ids {
                 let p = primary.as_deref();
                 f.wwid = sys_attr_or_primary(&dir, p, "device/wwid")
@@ -1981,6 +1983,7 @@ mod tests {
         r.link("sys/block/sda/holders/dm-0", "../../dm-0");
         r.link("sys/block/sdb/holders/dm-0", "../../dm-0");
         r.link("sys/block/sdc/holders/md0", "../../md0");
+        r.part("sda", "sda1", "8:1", 1);
         // A PV with an active LV is held by the LV: still read.
         r.link("sys/block/sdd/holders/dm-1", "../../dm-1");
         assert_eq!(r.accepted(), ["dm-0", "dm-1", "md0", "sdd"]);
@@ -1993,7 +1996,7 @@ mod tests {
             use_lvm_config: false,
             ..config::Scan::default()
         };
-        assert_eq!(r.accepted_with(&scan).len(), 7);
+        assert_eq!(r.accepted_with(&scan).len(), 8);
     }
 
     #[test]
