@@ -31,7 +31,7 @@
 //!   `bsg bus char cpu dma_heap dri input snd usb`) that `stat`s to the device: its node,
 //!   `/dev/disk/by-*/*`, `/dev/mapper/*`, `/dev/block/M:m`, `/dev/VG/LV`. With
 //!   `obtain_device_list_from_udev = 1` LVM takes the node and udev's links instead, which is
-//!   the same set on a udev-managed `/dev` except `/dev/block/M:m`. rewind walks `ROOT/dev`
+//!   usually the same set on a udev-managed `/dev`. rewind walks `ROOT/dev`
 //!   (depth [`MAX_DEV_DEPTH`], [`MAX_DEV_ENTRIES`] entries) and matches entries by device
 //!   number, or (in test trees, where nodes are plain files) by the resolved path of
 //!   `ROOT/dev/NAME`; `/dev/NAME` is always an alias.
@@ -63,7 +63,8 @@
 //!   same reason the filters still apply when the file's use was inferred rather than set.
 //! - ID types rewind cannot read from sysfs (`wwid_naa`, `wwid_eui`, `wwid_t10`,
 //!   `nvme_eui64`, `nvme_nguid`, `nvme_uuid`, and any unknown name) match by DEVNAME and need a
-//!   PVID, logged at debug level. Every accepted device carries the entry's PVID
+//!   PVID, logged at debug level (an LVM that does not know a type never matches it; the
+//!   PVID check keeps this to the device the entry was written for). Every accepted device carries the entry's PVID
 //!   ([`Accepted::pvid`]): the caller refuses a device whose label says otherwise (LVM trusts a
 //!   stable id over the PVID and rewrites the file; rewind refuses instead).
 //! - An lvm.conf or devices file that cannot be read or parsed, a bad setting, or a pattern
