@@ -2001,6 +2001,15 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_devices_file_admits_nothing() {
+        let r = three_disks();
+        devices_file(&r, &[]);
+        assert!(r.accepted().is_empty());
+        r.write("etc/lvm/lvm.conf", "devices { use_devicesfile = \"no\" }\n");
+        assert_eq!(r.accepted().len(), 3);
+    }
+
+    #[test]
     fn unreadable_devices_file_is_an_error() {
         let r = three_disks();
         fs::create_dir_all(r.p().join("etc/lvm/devices/system.devices")).expect("dir");
