@@ -624,6 +624,8 @@ pub enum Kind {
 pub struct DeviceFacts {
     /// The kernel name.
     pub name: String,
+    /// Major and minor number, when known.
+    pub devno: Option<(u32, u32)>,
     /// Every path under `/dev` naming it, `/dev/NAME` first.
     pub aliases: Vec<String>,
     pub kind: Option<Kind>,
@@ -963,10 +965,14 @@ pub struct Accepted {
     pub entry: Option<String>,
 }
 
+/// Accepted, or why not.
+type Decision = Result<Accepted, String>;
+
 /// The decision for every block device present when the selection was made.
 #[derive(Debug, Clone)]
 pub struct Selection {
-    decisions: BTreeMap<String, Result<Accepted, String>>,
+    /// By kernel name: the device number seen, and the decision.
+    decisions: BTreeMap<String, (Option<(u32, u32)>, Decision)>,
     /// How the devices were chosen, for logs.
     pub summary: String,
 }
@@ -1023,7 +1029,7 @@ impl Selection {
                 }
                 Ok(accepted)
             })();
-            decisions.insert(d.name.clone(), decision);
+            decisions.insert(d.name.clone(), (d.devno, decision));
         }
         let mut summary = if !rules.use_lvm {
             "every device (scan.use_lvm_config = false)".to_owned()
@@ -1064,8 +1070,11 @@ impl Selection {
     /// The decision for `dev`, with the reason when it may not be read.
     pub fn decision(&self, dev: &BlockDevice) -> Result<&Accepted, String> {
         match self.decisions.get(&dev.name) {
-            Some(Ok(a)) => Ok(a),
-            Some(Err(why)) => Err(why.clone()),
+            Some((devno, _)) if devno.is_some_and(|n| n != (dev.major, dev.minor)) => {
+                Err("changed after the device selection was made".into())
+            }
+            Some((_, Ok(a))) => Ok(a),
+            Some((_, Err(why))) => Err(why.clone()),
             None => Err("appeared after the device selection was made".into()),
         }
     }
@@ -1213,6 +1222,7 @@ pub fn gather_facts(root: &Path, devices: &[BlockDevice], ids: bool) -> Vec<Devi
             };
             let mut f = DeviceFacts {
                 name: d.name.clone(),
+                devno: Some((d.major, d.minor)),
                 aliases,
                 kind: Some(kind),
                 part,
@@ -2028,5 +2038,13 @@ mod tests {
         let listed = blockdev::list(r.p()).expect("list");
         let sdq = listed.iter().find(|d| d.name == "sdq").expect("sdq");
         assert!(sel.check(sdq).expect_err("late").contains("appeared after"));
+        let mut sda = listed[0].clone();
+        assert!(sel.check(&sda).is_ok());
+        sda.minor = 99;
+        assert!(
+            sel.check(&sda)
+                .expect_err("other")
+                .contains("changed after")
+        );
     }
 }
