@@ -5,6 +5,7 @@ pub mod assemble;
 pub mod change;
 pub mod cow;
 pub mod crc;
+pub mod devsel;
 pub mod disk;
 pub mod label;
 pub mod layout;

@@ -2,6 +2,7 @@
 //! read, read their LVM labels and metadata, and assemble the volume groups.
 
 use crate::lvm::assemble::{Assembly, assemble};
+use crate::lvm::devsel::Selection;
 use crate::lvm::disk::{PvScan, ScanError, scan_device};
 use crate::system::blockdev::{self, BlockDevice};
 use std::fs::File;
@@ -39,6 +40,18 @@ pub fn scan_with(
     select: &Selector<'_>,
     open: &dyn Fn(&BlockDevice) -> std::io::Result<File>,
 ) -> std::io::Result<Scan> {
+    scan_checked(root, select, open, &|_, _| Ok(()))
+}
+
+/// What a PV found on a device must satisfy; `Err` says why it is skipped.
+type PvCheck<'a> = dyn Fn(&BlockDevice, &PvScan) -> Result<(), String> + 'a;
+
+fn scan_checked(
+    root: &Path,
+    select: &Selector<'_>,
+    open: &dyn Fn(&BlockDevice) -> std::io::Result<File>,
+    pv_check: &PvCheck<'_>,
+) -> std::io::Result<Scan> {
     let devices = blockdev::list(root)?;
     let mut pvs = Vec::new();
     let mut pv_device = Vec::new();
@@ -63,6 +76,10 @@ pub fn scan_with(
         };
         match scan_device(&mut file, &path) {
             Ok(Some(pv)) => {
+                if let Err(why) = pv_check(dev, &pv) {
+                    skipped.push((path, why));
+                    continue;
+                }
                 pvs.push(pv);
                 pv_device.push(i);
             }
@@ -84,4 +101,21 @@ pub fn scan_with(
 /// Scans with the device nodes under `root/dev`.
 pub fn scan(root: &Path, select: &Selector<'_>) -> std::io::Result<Scan> {
     scan_with(root, select, &|dev| File::open(&dev.node))
+}
+
+/// Scans the devices LVM itself would use (see `lvm::devsel`). A PV whose uuid is not the one
+/// its devices-file entry names is skipped, so it can only make its VG incomplete.
+pub fn scan_selected(root: &Path, selection: &Selection) -> std::io::Result<Scan> {
+    scan_checked(
+        root,
+        &|dev| selection.check(dev),
+        &|dev| File::open(&dev.node),
+        &|dev, pv| match selection.expected_pvid(dev) {
+            Some(want) if want != pv.pv_header.uuid => Err(format!(
+                "pv uuid {} is not {want}, the one the lvm devices file names",
+                pv.pv_header.uuid
+            )),
+            _ => Ok(()),
+        },
+    )
 }
