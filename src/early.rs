@@ -13,7 +13,7 @@ use crate::plan::decide::{Activate, Decision, Hold, Level, Note, Reason, decide}
 use crate::plan::devices::{DeviceSpec, VgLayout, first_sector};
 use crate::plan::steps::{Live, Step, converge};
 use crate::system::dm::{DevNum, DeviceMapper};
-use crate::system::scan::{Scan, Selector, scan};
+use crate::system::scan::{Scan, Selector};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -90,14 +90,8 @@ fn read_cow(s: &Scan, vg: &FoundVg, snap: &Snapshot) -> Result<Vec<u8>, String> 
     Ok(buf)
 }
 
-/// Scans and decides. Nothing is written.
-pub fn prepare(inputs: &Inputs, select: &Selector<'_>) -> Result<Prepared, String> {
-    let scan = scan(&inputs.root, select).map_err(|e| {
-        format!(
-            "cannot list block devices under {}: {e}",
-            inputs.root.display()
-        )
-    })?;
+/// Decides, from a finished scan. Nothing is written.
+pub fn prepare(inputs: &Inputs, scan: Scan) -> Prepared {
     let mut activate: Vec<LvRef> = inputs.cmdline.activate.clone();
     for lv in inputs.config.activate_lvs() {
         if !activate.contains(&lv) {
@@ -108,7 +102,21 @@ pub fn prepare(inputs: &Inputs, select: &Selector<'_>) -> Result<Prepared, Strin
         let mut reader = |vg: &FoundVg, snap: &Snapshot| read_cow(&scan, vg, snap);
         decide(&scan.assembly, &inputs.cmdline, &activate, &mut reader)
     };
-    Ok(Prepared { scan, decision })
+    Prepared { scan, decision }
+}
+
+/// Scans the devices LVM itself would use (`lvm::devsel`), narrowed by `also`. When the
+/// selection cannot be made (an lvm.conf or filter rewind cannot read), no device is read.
+pub fn scan_devices(inputs: &Inputs, also: &Selector<'_>) -> Result<Scan, String> {
+    let selection = crate::lvm::devsel::Selection::load(&inputs.root, &inputs.config.scan)
+        .map_err(|e| format!("cannot tell which devices lvm would use ({e}); no device read"))?;
+    log::info!("{}", selection.summary);
+    crate::system::scan::scan_selected(&inputs.root, &selection, also).map_err(|e| {
+        format!(
+            "cannot list block devices under {}: {e}",
+            inputs.root.display()
+        )
+    })
 }
 
 /// Commits every flag (grouped per VG: one commit with all of a VG's flags). With `write`
@@ -268,8 +276,8 @@ fn plan_one(prep: &Prepared, a: &Activate, live: &[Live]) -> Result<VolumePlan, 
 /// every step after it can run again (invariant 8).
 pub fn run(inputs: &Inputs, select: &Selector<'_>, dm: &mut dyn DeviceMapper) -> Outcome {
     let mut out = Outcome::default();
-    let mut prep = match prepare(inputs, select) {
-        Ok(p) => p,
+    let mut prep = match scan_devices(inputs, select) {
+        Ok(scan) => prepare(inputs, scan),
         Err(e) => {
             out.note(Level::Warn, format!("{e}; nothing done"));
             return out;

@@ -121,7 +121,11 @@ fn loop_commit_flag_is_what_stock_lvm_reads_as_merging() {
             Err("other".into())
         }
     };
-    let mut prep = early::prepare(&inputs(&format!("rd.rewind={vg}/pre")), &only).expect("prepare");
+    let mut prep = {
+        let i = inputs(&format!("rd.rewind={vg}/pre"));
+        let scan = early::scan_devices(&i, &only).expect("scan");
+        early::prepare(&i, scan)
+    };
     assert_eq!(prep.decision.flags.len(), 1, "{:?}", prep.decision.notes);
     let mut out = Outcome::default();
     early::commit_flags(&mut prep, &mut out, true);
@@ -142,7 +146,11 @@ fn loop_commit_flag_is_what_stock_lvm_reads_as_merging() {
         "other snapshot untouched: {a:?}"
     );
     // Run again: already flagged, nothing more written.
-    let mut prep = early::prepare(&inputs(&format!("rd.rewind={vg}/pre")), &only).expect("prepare");
+    let mut prep = {
+        let i = inputs(&format!("rd.rewind={vg}/pre"));
+        let scan = early::scan_devices(&i, &only).expect("scan");
+        early::prepare(&i, scan)
+    };
     assert!(prep.decision.flags.is_empty());
     early::commit_flags(&mut prep, &mut Outcome::default(), true);
     assert_eq!(lvm.seqno(&vg), before + 1);

@@ -19,7 +19,7 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 mapfile -t scripts < <(git ls-files | while read -r f; do
   [ -f "$f" ] && head -c 64 "$f" | grep -qE '^#!.*(ba|da)?sh' && echo "$f"; done)
-shellcheck -S style "${scripts[@]}"
+shellcheck -x --source-path=SCRIPTDIR -S style "${scripts[@]}"
 echo "shellcheck: ${#scripts[@]} scripts clean"
 
 step "release build (static)"
@@ -29,6 +29,9 @@ ls -l "$release_bin"
 
 step "unit and host tests"
 REWIND_RELEASE_BIN="$release_bin" cargo test --quiet
+
+step "initramfs hooks (dracut, mkinitcpio, initramfs-tools) against recording fakes"
+bash tests/hooks/run.sh
 
 if [ "${REWIND_SKIP_VM:-0}" = 1 ]; then
   step "VM tier skipped (REWIND_SKIP_VM=1)"

@@ -125,8 +125,8 @@ pub fn run_plan(args: &CommonArgs, devices: &[PathBuf], json: bool) -> u8 {
     let inputs = args.inputs();
     let mut out = Outcome::default();
     let select = selector(devices);
-    let mut prep = match early::prepare(&inputs, &select) {
-        Ok(p) => p,
+    let mut prep = match early::scan_devices(&inputs, &select) {
+        Ok(scan) => early::prepare(&inputs, scan),
         Err(e) => {
             eprintln!("rewind: {e}");
             return 1;

@@ -105,10 +105,14 @@ pub fn scan(root: &Path, select: &Selector<'_>) -> std::io::Result<Scan> {
 
 /// Scans the devices LVM itself would use (see `lvm::devsel`). A PV whose uuid is not the one
 /// its devices-file entry names is skipped, so it can only make its VG incomplete.
-pub fn scan_selected(root: &Path, selection: &Selection) -> std::io::Result<Scan> {
+pub fn scan_selected(
+    root: &Path,
+    selection: &Selection,
+    also: &Selector<'_>,
+) -> std::io::Result<Scan> {
     scan_checked(
         root,
-        &|dev| selection.check(dev),
+        &|dev| selection.check(dev).and_then(|()| also(dev)),
         &|dev| File::open(&dev.node),
         &|dev, pv| match selection.expected_pvid(dev) {
             Some(want) if want != pv.pv_header.uuid => Err(format!(
