@@ -2,8 +2,9 @@
 # Boot a qemu TCG guest and wait for it to power off, time out, or be killed on purpose.
 #
 # Usage: vm-images/run-guest.sh --kernel FILE --initrd FILE --log FILE [options]
-#   --disk FILE[:SERIAL]   a raw virtio disk (repeatable, in order: vda, vdb, ...); the guest
-#                          finds a disk by its serial in /sys/block/*/serial
+#   --disk FILE[:SERIAL[:OPTS]]  a raw virtio disk (repeatable, in order: vda, vdb, ...); the
+#                          guest finds a disk by its serial in /sys/block/*/serial; OPTS are
+#                          extra -drive options, e.g. throttling.bps-total=8388608
 #   --append CMDLINE       kernel command line (console=ttyS0 is added)
 #   --timeout SECONDS      kill qemu and fail after this long (default 300)
 #   --kill-on STRING       kill qemu as soon as STRING appears on the serial console
@@ -46,10 +47,14 @@ args=(-accel tcg -cpu "$cpu" -m "$mem" -smp 1 -nodefaults -no-user-config -displ
     -append "console=ttyS0 $append")
 i=0
 for d in "${disks[@]}"; do
-    file=${d%%:*} serial=''
+    file=${d%%:*} serial='' opts=''
     [[ $d == *:* ]] && serial=${d#*:}
+    if [[ $serial == *:* ]]; then
+        opts=${serial#*:}
+        serial=${serial%%:*}
+    fi
     [[ -f $file ]] || vm_die "disk image $file not found"
-    args+=(-drive "file=$file,format=raw,if=none,id=disk$i,cache=unsafe,discard=unmap"
+    args+=(-drive "file=$file,format=raw,if=none,id=disk$i,cache=unsafe,discard=unmap${opts:+,$opts}"
         -device "virtio-blk-pci,drive=disk$i${serial:+,serial=$serial}")
     i=$((i + 1))
 done

@@ -27,6 +27,7 @@ scenario_defaults() {
 }
 vm_boot_args() { :; }
 vm_boot_kill() { :; }
+vm_boot_disk_opts() { :; }
 
 # One scenario, in a subshell; its output goes to $work/driver.log.
 run_scenario() {
@@ -89,6 +90,8 @@ run_scenario() {
         local kill_args=() rc=0 t spec
         # `[[ $1 == 2 ]] && echo ...` returns 1 on the other boots: not an error.
         spec=$(vm_boot_kill "$n") || true
+        local disk_opts
+        disk_opts=$(vm_boot_disk_opts "$n") || true
         case $spec in
         '') ;;
         on\ *) kill_args=(--kill-on "${spec#on }") ;;
@@ -99,7 +102,7 @@ run_scenario() {
         t=$(vm_now)
         "$VM_IMAGES_DIR/run-guest.sh" --kernel "$kernel" --initrd "$initrd" \
             --log "$work/boot$n.serial.log" --timeout "$VM_TIMEOUT" --pidfile "$work/qemu.pid" \
-            --disk "$work/disk.img:vmroot" --disk "$work/xchg.img:vmxchg" \
+            --disk "$work/disk.img:vmroot${disk_opts:+:$disk_opts}" --disk "$work/xchg.img:vmxchg" \
             --append "$VM_CMDLINE $init_arg printk.time=1 panic=1 nowatchdog rd.skipfsck rd.shell=0 vm.boot=$n $(vm_boot_args "$n")" \
             "${kill_args[@]}" || rc=$?
         vm_timing "boot${n}_wall" "$(vm_elapsed "$t")"
