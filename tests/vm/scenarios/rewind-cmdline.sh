@@ -2,14 +2,17 @@
 # Scenario "rewind-cmdline": a rollback typed on the kernel command line, carried out by
 # `rewind early` in an initramfs with no LVM2 at all (dracut, shell init, module 90rewind).
 # Host:   known data in /var/lib/rw on the new disk; its checksums stay on the host.
-# Boot 1: rewind activates the plain root itself (no LVM2 in the initramfs). Two snapshots of
-#         root, `pre` and `keep`; the data is overwritten; `keep`'s content is recorded.
-#         Nothing is flagged.
-# Boot 2: `rd.rewind=vg0/pre`. rewind commits the merge flag (stock lvs must show `merging`),
-#         sets up LVM's merge layout (`keep` stays active as a snapshot, invariant 4), and root
-#         shows the old data at once; the kernel finishes the copy.
+# Boot 1: rewind activates the plain root itself (no LVM2 in the initramfs). Three snapshots of
+#         root: `pre`, `keep`, and a 4 MiB `full` that the overwrite overflows (the kernel marks
+#         it invalid); the data is overwritten; `keep`'s content is recorded. Nothing is flagged.
+# Boot 2: `rd.rewind=vg0/full,vg0/pre`. `full` is refused (invalid: it cannot be merged) with
+#         the reason on the console and nothing written for it; `pre` is carried out: rewind
+#         commits the merge flag (stock lvs must show `merging`), sets up LVM's merge layout
+#         (`keep` stays active as a snapshot, invariant 4), and root shows the old data at
+#         once; the kernel finishes the copy.
 # Host:   old data seen in boot 2; `keep` identical before and after; the metadata on the
-#         image is one commit newer, passes vgck, and shows pre merging into root.
+#         image is exactly one commit newer, passes vgck, shows pre merging into root and
+#         full not merging.
 
 VM_BOOTS=2
 VM_LVS=(root:1200M)
@@ -22,7 +25,7 @@ VM_ROOT_ADD=(
 RW_DIR=/var/lib/rw
 RW_FILES=3 # of 10 MiB each
 
-vm_boot_args() { [[ $1 == 2 ]] && echo 'rd.rewind=vg0/pre'; }
+vm_boot_args() { [[ $1 == 2 ]] && echo 'rd.rewind=vg0/full,vg0/pre'; }
 
 rw_sums() {
     (cd "$1" && sha256sum f* marker)
@@ -57,6 +60,7 @@ guest_boot_1() {
     dmesg | grep 'rewind:' >"$BOOT_OUT/rewind.log" || true
     g_lvm lvcreate -s -n pre -L 100M --chunksize 64k vg0/root
     g_lvm lvcreate -s -n keep -L 100M --chunksize 64k vg0/root
+    g_lvm lvcreate -s -n full -L 4M --chunksize 64k vg0/root
     for ((i = 1; i <= RW_FILES; i++)); do
         g_fill "$RW_DIR/f$i" 10 "rewind after: file $i"
     done
@@ -77,6 +81,8 @@ guest_boot_2() {
         g_fail "the other snapshot is not active while root merges (invariant 4)"
     grep -q '^vg0-pre: 0 [0-9]* error' "$BOOT_OUT/dm-table-start" ||
         g_fail "the merging snapshot's device is not an error target, as LVM makes it"
+    grep -q 'rd.rewind=vg0/full ignored, nothing changed: .*snapshot is invalid' "$BOOT_OUT/rewind.log" ||
+        g_fail "rewind did not say why it refused the overflowed snapshot"
     # The flag is LVM's own: stock lvs reads it from what rewind committed.
     g_lvm lvs -a --noheadings -o lv_name,lv_merging vg0 | tee "$BOOT_OUT/lvs-start"
     grep -q 'pre.*merging' "$BOOT_OUT/lvs-start" || g_fail "stock lvs does not show pre merging"
@@ -116,7 +122,7 @@ host_check() {
     vm_check "vgck vg0" vm_image_lvm "$img" vgck vg0
     lvs=$(vm_image_lvm "$img" lvs -a --noheadings --separator , -o lv_name,lv_attr,origin,lv_merging vg0 | tr -d ' ')
     echo "$lvs" >"$WORK/lvs-final"
-    vm_check_eq "pre merging into root, keep a snapshot of root (name,attr[1],origin,merging)" \
-        "[pre],S,root,merging;keep,s,root,;root,O,,merging" \
+    vm_check_eq "pre merging into root; keep and the refused full plain snapshots (name,attr[1],origin,merging)" \
+        "[pre],S,root,merging;full,s,root,;keep,s,root,;root,O,,merging" \
         "$(sort <<<"$lvs" | awk -F, '{ printf "%s%s,%s,%s,%s", (NR > 1 ? ";" : ""), $1, substr($2, 1, 1), $3, $4 }')"
 }
