@@ -1,6 +1,8 @@
 //! The command-line front end: thin wrappers over the library, with pinned exit codes
 //! (0 success, 1 failure, 2 usage).
 
+pub mod inspect;
+
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +32,20 @@ pub enum Command {
         #[arg(long, default_value = crate::config::DEFAULT_PATH)]
         config: PathBuf,
     },
+    /// Show the volume groups, snapshots and problems rewind finds (read-only).
+    ///
+    /// Exit status 0 when every volume group is usable, 1 when a problem blocks one or a
+    /// device cannot be read.
+    Inspect {
+        /// Read only these devices or image files (default: every block device).
+        devices: Vec<PathBuf>,
+        /// Print a JSON document (schema in `rewind::cli::inspect`) instead of tables.
+        #[arg(long)]
+        json: bool,
+        /// Root for /sys and /dev (for tests and chroots).
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+    },
 }
 
 /// Entry point used by `src/main.rs`.
@@ -37,10 +53,16 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let result = match cli.command {
-        Command::CheckConfig { config } => check_config(&config),
+        Command::CheckConfig { config } => check_config(&config).map(|()| true),
+        Command::Inspect {
+            devices,
+            json,
+            root,
+        } => inspect::run(&devices, json, &root),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(EXIT_FAILURE),
         Err(message) => {
             eprintln!("rewind: {message}");
             ExitCode::from(EXIT_FAILURE)
