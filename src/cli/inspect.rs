@@ -4,7 +4,8 @@
 //!
 //! Without device arguments every block device the scan selects is read; with arguments only
 //! those paths (block devices or image files). Exit status: 0 when every VG found is usable,
-//! 1 when a problem blocks a VG or a device cannot be read, 2 for usage errors.
+//! 1 when a problem blocks a VG or a device or metadata area cannot be read (see
+//! [`Report::is_clean`]), 2 for usage errors.
 //!
 //! # JSON schema (`--json`), version 1
 //!
@@ -318,11 +319,12 @@ pub fn report(g: &Gathered) -> Report {
 }
 
 impl Report {
-    /// Exit status 0: every VG usable, nothing blocking, every device read.
+    /// Exit status 0: every VG usable and every device and metadata area read. The problems
+    /// outside VGs are damaged labels, unreadable or unparseable metadata areas and duplicate
+    /// orphan PVs: each means something on a disk could not be read as LVM wrote it, so each
+    /// fails the command. Inside a usable VG only notes remain (older metadata copies).
     pub fn is_clean(&self) -> bool {
-        self.vgs.iter().all(|v| v.usable)
-            && !self.problems.iter().any(|p| p.blocking)
-            && self.unreadable.is_empty()
+        self.vgs.iter().all(|v| v.usable) && self.problems.is_empty() && self.unreadable.is_empty()
     }
 }
 
