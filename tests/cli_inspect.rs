@@ -252,3 +252,223 @@ fn a_root_without_sysfs_is_an_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot list block devices"));
 }
+
+// ---- host tier: stock LVM2 on loop devices ----
+
+use common::{Loop, Lvm};
+use rewind::lvm::model::{Vg, vg_section};
+use rewind::lvm::text::{Node, Section, Style, Value, parse, print};
+
+fn rewind(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rewind"))
+        .arg("inspect")
+        .args(args)
+        .output()
+        .expect("run rewind")
+}
+
+/// `lvm CMD --reportformat json` rows under `key`.
+fn report(lvm: &Lvm, cmd: &str, key: &str, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut a = vec![cmd, "--reportformat", "json", "--units", "b", "--nosuffix"];
+    a.extend_from_slice(args);
+    let j: serde_json::Value = serde_json::from_str(&lvm.ok(&a)).expect("lvm json");
+    j["report"][0][key].as_array().cloned().unwrap_or_default()
+}
+
+fn field(j: &serde_json::Value, k: &str) -> String {
+    j[k].as_str().unwrap_or_default().to_owned()
+}
+
+/// Makes `cow` a snapshot of `origin` in the tree as `lvcreate -s` (or, merging,
+/// `lvconvert --merge`) would: the COW loses VISIBLE and a `snapshotN` LV ties them.
+fn add_snapshot(t: &mut Section, origin: &str, cow: &str, n: usize, merging: bool) {
+    let vg = Vg::from_tree(t).expect("vg");
+    let extents = vg.lv(origin).expect("origin").extent_count();
+    let name = vg_section(t).expect("vg").0.to_owned();
+    let lvs = t
+        .section_mut(&name)
+        .and_then(|v| v.section_mut("logical_volumes"))
+        .expect("logical_volumes");
+    if let Some(Node::Value(Value::Array(st))) =
+        lvs.section_mut(cow).expect("cow").get_mut("status")
+    {
+        st.retain(|v| v.as_str() != Some("VISIBLE"));
+    }
+    let (store, status) = if merging {
+        ("merging_store", "[\"READ\", \"WRITE\"]")
+    } else {
+        ("cow_store", "[\"READ\", \"WRITE\", \"VISIBLE\"]")
+    };
+    let text = format!(
+        "snapshot{n} {{\nid = \"Snap{n:02}-aaaa-bbbb-cccc-dddd-eeee-ffff{n:02}\"\nstatus = {status}\n\
+         flags = []\ncreation_time = 1700000000\ncreation_host = \"host\"\nsegment_count = 1\n\
+         segment1 {{\nstart_extent = 0\nextent_count = {extents}\ntype = \"snapshot\"\n\
+         chunk_size = 16\norigin = \"{origin}\"\n{store} = \"{cow}\"\n}}\n}}\n"
+    );
+    lvs.entries
+        .extend(parse(text.as_bytes()).expect("snapshot text").entries);
+}
+
+/// VG `name` on two PVs: `root` with snapshot `pre`, `var` with merging snapshot `back`,
+/// and a plain `data` striped over both PVs.
+fn snapshot_vg(name: &str) -> (Loop, Loop, Lvm) {
+    let (a, b) = (Loop::new(32 * MIB), Loop::new(32 * MIB));
+    let lvm = Lvm::for_devices(&[&a.dev, &b.dev]);
+    lvm.ok(&["vgcreate", "-qq", "-s", "1m", name, &a.dev, &b.dev]);
+    for (lv, size, extra) in [
+        ("root", "8m", None),
+        ("pre", "4m", None),
+        ("var", "4m", None),
+        ("back", "4m", None),
+        ("data", "8m", Some("-i2")),
+    ] {
+        let mut args = vec!["lvcreate", "-qq", "-an", "-Zn", "-Wn", "-L", size, "-n", lv];
+        args.extend(extra);
+        args.push(name);
+        lvm.ok(&args);
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("vg.txt");
+    let file = file.to_str().expect("utf8");
+    lvm.ok(&["vgcfgbackup", "-q", "-f", file, name]);
+    let mut t = parse(&std::fs::read(file).expect("backup")).expect("parse");
+    add_snapshot(&mut t, "root", "pre", 0, false);
+    add_snapshot(&mut t, "var", "back", 1, true);
+    std::fs::write(file, print(&t, Style::Backup)).expect("write");
+    lvm.ok(&["vgcfgrestore", "-q", "-f", file, name]);
+    (a, b, lvm)
+}
+
+#[test]
+fn loop_json_matches_stock_lvm() {
+    require_host!("loop_json_matches_stock_lvm");
+    let (a, b, lvm) = snapshot_vg("insp1");
+    let out = rewind(&["--json", &a.dev, &b.dev]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let j = json(&out);
+    assert_eq!(j["vgs"].as_array().map(Vec::len), Some(1));
+    let vg = &j["vgs"][0];
+
+    let vgs = report(
+        &lvm,
+        "vgs",
+        "vg",
+        &["-o", "vg_name,vg_uuid,vg_seqno,vg_extent_size", "insp1"],
+    );
+    assert_eq!(vg["name"], field(&vgs[0], "vg_name"));
+    assert_eq!(vg["id"], field(&vgs[0], "vg_uuid"));
+    assert_eq!(vg["seqno"].to_string(), field(&vgs[0], "vg_seqno"));
+    assert_eq!(
+        (vg["extent_size"].as_u64().expect("extent size") * 512).to_string(),
+        field(&vgs[0], "vg_extent_size")
+    );
+    assert_eq!(vg["usable"], true);
+
+    let pvs = report(&lvm, "pvs", "pv", &["-o", "pv_name,pv_uuid,vg_name"]);
+    assert_eq!(pvs.len(), 2);
+    for p in &pvs {
+        let mine = vg["pvs"]
+            .as_array()
+            .expect("pvs")
+            .iter()
+            .find(|x| x["uuid"] == field(p, "pv_uuid"))
+            .unwrap_or_else(|| panic!("no pv {p}"));
+        assert_eq!(mine["device"], field(p, "pv_name"));
+    }
+
+    let lvs = report(
+        &lvm,
+        "lvs",
+        "lv",
+        &[
+            "-a",
+            "-o",
+            "lv_name,lv_uuid,lv_size,origin,lv_attr,segtype",
+            "insp1",
+        ],
+    );
+    let mine = vg["lvs"].as_array().expect("lvs");
+    for r in &lvs {
+        let name = field(r, "lv_name").trim_matches(['[', ']']).to_owned();
+        let lv = mine
+            .iter()
+            .find(|x| x["name"] == name)
+            .unwrap_or_else(|| panic!("lvs shows {name}, inspect does not"));
+        assert_eq!(lv["id"], field(r, "lv_uuid"), "{name}");
+        assert_eq!(lv["bytes"].to_string(), field(r, "lv_size"), "{name}");
+        let segtype = field(r, "segtype");
+        if segtype != "snapshot" {
+            // lvs reports a snapshot's COW with the snapshot segment type.
+            assert_eq!(lv["segment_types"], serde_json::json!([segtype]), "{name}");
+        }
+    }
+    assert_eq!(mine.len(), 7, "five LVs and two snapshotN");
+
+    let snaps = vg["snapshots"].as_array().expect("snapshots");
+    assert_eq!(snaps.len(), 2);
+    for r in &lvs {
+        let attr = field(r, "lv_attr");
+        let name = field(r, "lv_name").trim_matches(['[', ']']).to_owned();
+        let kind = attr.chars().next();
+        if kind == Some('s') || kind == Some('S') {
+            let s = snaps
+                .iter()
+                .find(|s| s["name"] == name)
+                .unwrap_or_else(|| panic!("snapshot {name} not shown"));
+            assert_eq!(s["origin"], field(r, "origin"));
+            assert_eq!(s["merging"], kind == Some('S'), "{name} {attr}");
+            assert_eq!(s["chunk_size"], 16);
+        }
+    }
+    assert!(
+        snaps
+            .iter()
+            .any(|s| s["name"] == "back" && s["merging"] == true)
+    );
+    assert!(
+        snaps
+            .iter()
+            .any(|s| s["name"] == "pre" && s["merging"] == false)
+    );
+    lvm.clean(&["vgck", "insp1"]);
+}
+
+#[test]
+fn loop_cloned_disk_and_missing_pv_exit_one() {
+    require_host!("loop_cloned_disk_and_missing_pv_exit_one");
+    let (a, b, lvm) = snapshot_vg("insp2");
+    let clone = a.clone_disk();
+    let out = rewind(&["--json", &a.dev, &b.dev, &clone.dev]);
+    assert_eq!(out.status.code(), Some(1));
+    let j = json(&out);
+    let vg = &j["vgs"][0];
+    assert_eq!(vg["usable"], false);
+    let p = &vg["problems"][0];
+    assert_eq!(p["kind"], "duplicate_pv");
+    let mut devs = vec![a.dev.clone(), clone.dev.clone()];
+    devs.sort();
+    assert_eq!(p["devices"], serde_json::json!(devs));
+
+    let out = rewind(&["--json", &a.dev]);
+    assert_eq!(out.status.code(), Some(1));
+    let j = json(&out);
+    let vg = &j["vgs"][0];
+    assert_eq!(vg["usable"], false);
+    let p = &vg["problems"][0];
+    assert_eq!(p["kind"], "missing_pv");
+    let b_uuid = lvm.ok(&["pvs", "--noheadings", "-o", "pv_uuid", &b.dev]);
+    assert_eq!(p["uuid"], b_uuid.trim());
+    let missing: Vec<_> = vg["pvs"]
+        .as_array()
+        .expect("pvs")
+        .iter()
+        .filter(|p| p["device"].is_null())
+        .collect();
+    assert_eq!(missing.len(), 1);
+    assert_eq!(missing[0]["uuid"], b_uuid.trim());
+    let table = stdout(&rewind(&[&a.dev]));
+    assert!(
+        table.contains("MISSING") && table.contains("NOT USABLE"),
+        "{table}"
+    );
+}
