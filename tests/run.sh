@@ -30,6 +30,9 @@ ls -l "$release_bin"
 step "unit and host tests"
 REWIND_RELEASE_BIN="$release_bin" cargo test --quiet
 
+step "fuzzing (FUZZ_SECONDS=${FUZZ_SECONDS:-20} per target)"
+bash tests/fuzz.sh
+
 if [ "${REWIND_SKIP_VM:-0}" = 1 ]; then
   step "VM tier skipped (REWIND_SKIP_VM=1)"
 else
