@@ -16,6 +16,7 @@
 //! Beyond LVM: the text is bounded ([`MAX_TEXT_BYTES`], [`MAX_DEPTH`]), strings must be UTF-8,
 //! and a bare word also stops at `,` `[` `]` so `[a, b]` means what it looks like.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use thiserror::Error;
@@ -27,6 +28,9 @@ pub const MAX_TEXT_BYTES: usize = 64 << 20;
 /// Deepest nesting of sections accepted. VG metadata nests five deep (root, VG,
 /// `logical_volumes`, LV, segment); the headroom is for unknown segment types.
 pub const MAX_DEPTH: usize = 32;
+
+/// Sections with more entries than this look keys up in a set when checking for duplicates.
+const LINEAR_KEY_SEARCH: usize = 16;
 
 /// A value on the right of `key =`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -497,6 +501,7 @@ impl Parser<'_> {
     /// Entries until `}` (when `name` is a section) or the end of the text (the root).
     fn entries(&mut self, name: Option<&str>, depth: usize) -> Result<Section, TextError> {
         let mut sec = Section::default();
+        let mut keys: Option<HashSet<String>> = None;
         loop {
             let key_at = self.at;
             let key = match std::mem::replace(&mut self.tok, Tok::Eof) {
@@ -520,8 +525,26 @@ impl Parser<'_> {
             if key.contains('/') {
                 return Err(self.lx.err(key_at, SyntaxError::SlashInKey(key)));
             }
-            if sec.get(&key).is_some() {
+            // A linear look-up made parsing quadratic in the number of LVs; large sections
+            // (logical_volumes) switch to a set of their keys.
+            let duplicate = match &keys {
+                Some(keys) => keys.contains(key.as_str()),
+                None => sec.get(&key).is_some(),
+            };
+            if duplicate {
                 return Err(self.lx.err(key_at, SyntaxError::DuplicateKey(key)));
+            }
+            match &mut keys {
+                Some(keys) => {
+                    keys.insert(key.clone());
+                }
+                None if sec.entries.len() >= LINEAR_KEY_SEARCH => {
+                    let mut set: HashSet<String> =
+                        sec.entries.iter().map(|e| e.key.clone()).collect();
+                    set.insert(key.clone());
+                    keys = Some(set);
+                }
+                None => {}
             }
             self.advance(false)?;
             let node = match self.tok {
@@ -878,6 +901,25 @@ mod tests {
             kind(b"s { }\ns { }\n"),
             SyntaxError::DuplicateKey("s".into())
         );
+        // Duplicates are found in large sections too (keys looked up in a set there), at
+        // every position relative to the switch-over.
+        for n in [
+            LINEAR_KEY_SEARCH - 1,
+            LINEAR_KEY_SEARCH,
+            LINEAR_KEY_SEARCH + 5,
+        ] {
+            for dup in [0, n / 2, n - 1] {
+                let mut text: String = (0..n).map(|i| format!("k{i} = {i}\n")).collect();
+                text.push_str(&format!("k{dup} = 0\n"));
+                assert_eq!(
+                    kind(text.as_bytes()),
+                    SyntaxError::DuplicateKey(format!("k{dup}")),
+                    "{n} keys, duplicate of k{dup}"
+                );
+                let ok: String = (0..n + 3).map(|i| format!("s{i} {{ a = 1 }}\n")).collect();
+                assert_eq!(parse(ok.as_bytes()).map(|t| t.entries.len()), Ok(n + 3));
+            }
+        }
         assert_eq!(kind(b"a/b = 1\n"), SyntaxError::SlashInKey("a/b".into()));
         assert_eq!(
             kind(b"a = 99999999999999999999\n"),
