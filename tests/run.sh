@@ -33,6 +33,9 @@ REWIND_RELEASE_BIN="$release_bin" cargo test --quiet
 step "initramfs hooks (dracut, mkinitcpio, initramfs-tools) against recording fakes"
 bash tests/hooks/run.sh
 
+step "fuzzing (FUZZ_SECONDS=${FUZZ_SECONDS:-20} per target)"
+bash tests/fuzz.sh
+
 if [ "${REWIND_SKIP_VM:-0}" = 1 ]; then
   step "VM tier skipped (REWIND_SKIP_VM=1)"
 else

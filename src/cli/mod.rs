@@ -2,6 +2,7 @@
 //! (0 success, 1 failure, 2 usage).
 
 mod early;
+pub mod inspect;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -48,6 +49,20 @@ pub enum Command {
         #[arg(long, default_value = crate::config::DEFAULT_PATH)]
         config: PathBuf,
     },
+    /// Show the volume groups, snapshots and problems rewind finds (read-only).
+    ///
+    /// Exit status 0 when every volume group is usable, 1 when a problem blocks one or a
+    /// device cannot be read.
+    Inspect {
+        /// Read only these devices or image files (default: every block device).
+        devices: Vec<PathBuf>,
+        /// Print a JSON document (schema in `rewind::cli::inspect`) instead of tables.
+        #[arg(long)]
+        json: bool,
+        /// Root for /sys and /dev (for tests and chroots).
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+    },
 }
 
 /// Entry point used by `src/main.rs`.
@@ -65,11 +80,20 @@ pub fn main() -> ExitCode {
         }
         Command::CheckConfig { config } => {
             init_logging(cli.verbose);
-            check_config(&config)
+            check_config(&config).map(|()| true)
+        }
+        Command::Inspect {
+            devices,
+            json,
+            root,
+        } => {
+            init_logging(cli.verbose);
+            inspect::run(&devices, json, &root)
         }
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(EXIT_FAILURE),
         Err(message) => {
             eprintln!("rewind: {message}");
             ExitCode::from(EXIT_FAILURE)

@@ -895,6 +895,20 @@ mod tests {
             kind(b"s { }\ns { }\n"),
             SyntaxError::DuplicateKey("s".into())
         );
+        // Duplicates are found in small and large sections, at the start, middle and end.
+        for n in [1, 15, 16, 21, 1000] {
+            for dup in [0, n / 2, n - 1] {
+                let mut text: String = (0..n).map(|i| format!("k{i} = {i}\n")).collect();
+                text.push_str(&format!("k{dup} = 0\n"));
+                assert_eq!(
+                    kind(text.as_bytes()),
+                    SyntaxError::DuplicateKey(format!("k{dup}")),
+                    "{n} keys, duplicate of k{dup}"
+                );
+                let ok: String = (0..n + 3).map(|i| format!("s{i} {{ a = 1 }}\n")).collect();
+                assert_eq!(parse(ok.as_bytes()).map(|t| t.entries.len()), Ok(n + 3));
+            }
+        }
         assert_eq!(kind(b"a/b = 1\n"), SyntaxError::SlashInKey("a/b".into()));
         assert_eq!(
             kind(b"a = 99999999999999999999\n"),
