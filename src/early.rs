@@ -229,18 +229,24 @@ fn pv_numbers(s: &Scan, vg: &FoundVg) -> BTreeMap<String, DevNum> {
         .collect()
 }
 
+/// A volume that could not be laid out: an error when it is a merge (its origin stays
+/// inactive), a warning otherwise.
+fn not_activated(out: &mut Outcome, a: &Activate, why: &str) {
+    let level = if a.reason == Reason::Merge {
+        Level::Error
+    } else {
+        Level::Warn
+    };
+    out.note(level, format!("{}/{} not activated: {why}", a.vg, a.lv));
+}
+
 /// Lays out and converges every activation against `live`.
 pub fn plan_devices(prep: &Prepared, live: &[Live], out: &mut Outcome) {
     for a in &prep.decision.activate {
         match plan_one(prep, a, live) {
             Ok(v) => out.volumes.push(v),
             Err(e) => {
-                let level = if a.reason == Reason::Merge {
-                    Level::Error
-                } else {
-                    Level::Warn
-                };
-                out.note(level, format!("{}/{} not activated: {e}", a.vg, a.lv));
+                not_activated(out, a, &e);
             }
         }
     }
@@ -304,12 +310,7 @@ pub fn run(inputs: &Inputs, select: &Selector<'_>, dm: &mut dyn DeviceMapper) ->
         let plan = match plan_one(&prep, a, &live) {
             Ok(p) => p,
             Err(e) => {
-                let level = if a.reason == Reason::Merge {
-                    Level::Error
-                } else {
-                    Level::Warn
-                };
-                out.note(level, format!("{}/{} not activated: {e}", a.vg, a.lv));
+                not_activated(&mut out, a, &e);
                 continue;
             }
         };

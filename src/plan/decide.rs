@@ -83,6 +83,17 @@ impl Decision {
         self.notes.push(Note { level, message });
     }
 
+    /// A snapshot to flag now, and its origin to activate through the merge.
+    fn flag(&mut self, vg: &FoundVg, snap: &Snapshot) {
+        self.flags.push(Flag {
+            vg: vg.name.clone(),
+            vg_id: vg.id.clone(),
+            snapshot: snap.cow.clone(),
+            origin: snap.origin.clone(),
+        });
+        self.activate(vg, &snap.origin, Reason::Merge);
+    }
+
     fn activate(&mut self, vg: &FoundVg, lv: &str, reason: Reason) {
         if let Some(a) = self
             .activate
@@ -243,15 +254,7 @@ pub fn decide(
                 match usable_vg(assembly, &r.vg).and_then(|(vg, model)| {
                     check_rollback(vg, model, &r.lv, read_cow).map(|s| (vg, s))
                 }) {
-                    Ok((vg, Some(snap))) => {
-                        d.flags.push(Flag {
-                            vg: vg.name.clone(),
-                            vg_id: vg.id.clone(),
-                            snapshot: snap.cow.clone(),
-                            origin: snap.origin.clone(),
-                        });
-                        d.activate(vg, &snap.origin, Reason::Merge);
-                    }
+                    Ok((vg, Some(snap))) => d.flag(vg, snap),
                     Ok((_, None)) => d.note(
                         Level::Info,
                         format!("rd.rewind={r}: already flagged to merge"),
@@ -328,12 +331,6 @@ fn decide_set(assembly: &Assembly, name: &str, read_cow: &mut CowReader<'_>, d: 
         }
     }
     for (vg, snap) in flags {
-        d.flags.push(Flag {
-            vg: vg.name.clone(),
-            vg_id: vg.id.clone(),
-            snapshot: snap.cow.clone(),
-            origin: snap.origin.clone(),
-        });
-        d.activate(vg, &snap.origin, Reason::Merge);
+        d.flag(vg, snap);
     }
 }
