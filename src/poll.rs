@@ -581,6 +581,8 @@ pub fn run<D: DeviceMapper>(
             return report;
         }
         let mut slowest_needed = Duration::from_millis(cfg.interval_max_ms);
+        // Wait only while some merge is still copying or a finish is to be retried.
+        let mut waiting = false;
         for m in &merges {
             let status = match merge_status(dm, &m.name) {
                 Ok(s) => s,
@@ -588,6 +590,7 @@ pub fn run<D: DeviceMapper>(
                     *attempts.entry(m.name.clone()).or_default() += 1;
                     log::warn!("{e}");
                     report.errors.push(e.to_string());
+                    waiting = true;
                     continue;
                 }
             };
@@ -615,11 +618,18 @@ pub fn run<D: DeviceMapper>(
                         *attempts.entry(m.name.clone()).or_default() += 1;
                         log::error!("{}: finishing the merge failed: {e}; will retry", m.name);
                         report.errors.push(e.to_string());
+                        waiting = true;
                     }
                 }
                 continue;
             }
+            waiting = true;
             let Some(left) = remaining(&status) else {
+                // A merge always reports its usage; do not wait on one that does not forever.
+                *attempts.entry(m.name.clone()).or_default() += 1;
+                report
+                    .errors
+                    .push(format!("{}: merge status without usage: {status}", m.name));
                 continue;
             };
             let p = progress
@@ -627,6 +637,9 @@ pub fn run<D: DeviceMapper>(
                 .or_insert_with(|| Progress::new(Instant::now(), left));
             p.update(Instant::now(), left);
             slowest_needed = slowest_needed.min(next_interval(cfg, Some(p), interval));
+        }
+        if !waiting {
+            continue;
         }
         interval = slowest_needed.max(Duration::from_millis(cfg.interval_min_ms));
         sleep(interval, dm);
