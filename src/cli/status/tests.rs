@@ -1,0 +1,1 @@
+//! Golden tests for `rewind status` over recorded device-mapper states (the fake).
