@@ -33,6 +33,10 @@ struct Lab {
 /// A VG with `root` (8 MiB), `pre` merging into it, optionally `other` (a plain snapshot of
 /// root), and a plain `data`.
 fn lab(tag: &str, other: bool) -> Lab {
+    lab_with(tag, other, true)
+}
+
+fn lab_with(tag: &str, other: bool, merging: bool) -> Lab {
     let vg = format!("{tag}{}", std::process::id());
     let disk = Loop::new(64 * MIB);
     let lvm = Lvm::new(std::slice::from_ref(&disk));
@@ -45,7 +49,7 @@ fn lab(tag: &str, other: bool) -> Lab {
     let path = file.to_str().expect("utf8");
     lvm.ok(&["vgcfgbackup", "-q", "-f", path, &vg]);
     let mut tree = parse(&std::fs::read(&file).expect("backup")).expect("parse");
-    add_snapshot(&mut tree, "root", "pre", 0, true);
+    add_snapshot(&mut tree, "root", "pre", 0, merging);
     if other {
         add_snapshot(&mut tree, "root", "other", 1, false);
     }
@@ -362,4 +366,142 @@ fn loop_poll_waits_for_lvms_lock() {
     drop(held);
     poll::finish(&mut env, &mut dm, &m).expect("after release");
     assert_plain_end(&lab, &mut dm);
+}
+
+impl Lab {
+    /// Writes a COW header into `pre`'s first sector (extent 8 with `-s 1m`, after root's 8).
+    fn cow_header(&self, valid: u32) {
+        use std::io::{Seek, SeekFrom, Write};
+        let pe_start: u64 = self
+            .lvm
+            .ok(&["pvs", "--noheadings", "--units", "b", "--nosuffix", "-o", "pe_start", &self.disk.dev])
+            .trim()
+            .parse()
+            .expect("pe_start");
+        let mut header = Vec::new();
+        for x in [0x7041_6e53u32, valid, 1, 8] {
+            header.extend_from_slice(&x.to_le_bytes());
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.disk.dev)
+            .expect("open");
+        f.seek(SeekFrom::Start(pe_start + 8 * MIB)).expect("seek");
+        f.write_all(&header).expect("write");
+        f.sync_all().expect("sync");
+    }
+
+    fn attr(&self, lv: &str) -> String {
+        self.lvm
+            .ok(&["lvs", "-a", "--noheadings", "-o", "lv_name,lv_attr", &self.vg])
+            .lines()
+            .find_map(|l| {
+                let mut w = l.split_whitespace();
+                (w.next()? == lv).then(|| w.next().map(str::to_owned))?
+            })
+            .unwrap_or_default()
+    }
+
+    /// The fake with root active as plain snapshots (not merging).
+    fn snapshot_fake(&self) -> FakeDm {
+        let mut dm = FakeDm::new();
+        dm.add_disk(&self.disk.dev, devnum(&self.disk.dev));
+        let only = self.only();
+        let s = scan(Path::new("/"), &only).expect("scan");
+        let vg = s.assembly.vgs_named(&self.vg).next().expect("vg");
+        let pvs = poll::pv_numbers(&s, vg);
+        let layout = VgLayout {
+            vg: vg.model.as_ref().expect("model"),
+            pv_dev: &pvs,
+        };
+        let devices = layout.activation("root").expect("layout");
+        let steps = converge(&devices, &live(&mut dm).expect("live")).expect("steps");
+        execute(&mut dm, &steps).expect("execute");
+        dm.clear_calls();
+        dm
+    }
+}
+
+#[test]
+fn loop_rollback_flags_and_starts_when_origin_unused() {
+    require_host!("loop_rollback_flags_and_starts_when_origin_unused");
+    use rewind::cli::rollback::{Rollback, cancel, rollback};
+    // Origin inactive: flagged, starts at activation.
+    let lab = lab_with("rbi", false, false);
+    lab.cow_header(1);
+    let only = lab.only();
+    let seqno = lab.lvm.seqno(&lab.vg);
+    let mut dm = FakeDm::new();
+    let r = rollback(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect("rollback");
+    assert_eq!(r, Rollback::AtActivation { origin: "root".into() });
+    assert_eq!(lab.lvm.seqno(&lab.vg), seqno + 1);
+    assert!(lab.attr("[pre]").starts_with('S'), "merging: {}", lab.attr("[pre]"));
+    assert!(lab.attr("root").starts_with('O'));
+    lab.lvm.clean(&["vgck", &lab.vg]);
+    // Twice: already flagged, nothing more written.
+    rollback(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect("again");
+    assert_eq!(lab.lvm.seqno(&lab.vg), seqno + 1);
+
+    // Origin active and unused: the merge starts now.
+    let lab = lab_with("rbs", true, false);
+    lab.cow_header(1);
+    let only = lab.only();
+    let mut dm = lab.snapshot_fake();
+    let r = rollback(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect("rollback");
+    assert_eq!(r, Rollback::Started { origin: "root".into() });
+    let st = state(&mut dm);
+    assert!(matches!(st[&lab.dm("root")].lines[0].target, Target::SnapshotMerge(_)));
+    assert_eq!(st[&lab.dm("pre")].lines[0].target, Target::Error);
+    assert!(matches!(st[&lab.dm("other")].lines[0].target, Target::Snapshot(_)));
+    // Cancel after the start is refused and writes nothing.
+    let seqno = lab.lvm.seqno(&lab.vg);
+    let e = cancel(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect_err("started");
+    assert!(e.contains("has started") && e.contains("cannot be withdrawn"), "{e}");
+    assert_eq!(lab.lvm.seqno(&lab.vg), seqno);
+
+    // Origin in use (mounted): flagged for the next boot, devices untouched; cancel works.
+    let lab = lab_with("rbu", false, false);
+    lab.cow_header(1);
+    let only = lab.only();
+    let mut dm = lab.snapshot_fake();
+    dm.set_holders(&lab.dm("root"), 1);
+    let before = state(&mut dm);
+    let r = rollback(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect("rollback");
+    assert!(matches!(r, Rollback::AtNextBoot { .. }), "{r:?}");
+    assert!(dm.mutating_calls().is_empty());
+    assert_eq!(state(&mut dm), before);
+    let seqno = lab.lvm.seqno(&lab.vg);
+    cancel(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect("cancel");
+    assert_eq!(lab.lvm.seqno(&lab.vg), seqno + 1);
+    assert!(lab.attr("pre").starts_with('s'), "plain snapshot again: {}", lab.attr("pre"));
+    assert!(lab.attr("root").starts_with('o'));
+    lab.lvm.clean(&["vgck", &lab.vg]);
+    let e = cancel(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect_err("not flagged");
+    assert!(e.contains("not flagged"), "{e}");
+}
+
+#[test]
+fn loop_rollback_refusals_change_nothing() {
+    require_host!("loop_rollback_refusals_change_nothing");
+    use rewind::cli::rollback::{cancel, rollback};
+    let lab = lab_with("rbr", false, false);
+    lab.cow_header(0);
+    let only = lab.only();
+    let seqno = lab.lvm.seqno(&lab.vg);
+    let mut dm = FakeDm::new();
+    let e = rollback(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect_err("invalid");
+    assert!(e.contains("invalid"), "{e}");
+    for (name, needle) in [("root", "is an origin"), ("data", "is not a snapshot"), ("nope", "no such logical volume")] {
+        let e = rollback(&lab.env(&only), Some(&mut dm), &lab.vg, name).expect_err(name);
+        assert!(e.contains(needle), "{name}: {e}");
+    }
+    let e = rollback(&lab.env(&only), Some(&mut dm), "novg", "pre").expect_err("no vg");
+    assert_eq!(e, "no volume group novg found");
+    // Cancel of a flag on an inactive origin: cannot tell whether it began; refused.
+    let lab2 = lab_with("rbc", false, true);
+    let only2 = lab2.only();
+    let e = cancel(&lab2.env(&only2), Some(&mut dm), &lab2.vg, "pre").expect_err("inactive");
+    assert!(e.contains("not active"), "{e}");
+    assert_eq!(lab.lvm.seqno(&lab.vg), seqno);
+    assert!(dm.mutating_calls().is_empty());
 }
