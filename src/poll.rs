@@ -165,7 +165,11 @@ impl Progress {
 /// The next wait: a quarter of the estimated time left, within the configured bounds (so a
 /// finished merge is seen within `interval_max_ms`); without a rate yet, back off from the
 /// previous wait by half again.
-pub fn next_interval(cfg: &PollConfig, progress: Option<&Progress>, previous: Duration) -> Duration {
+pub fn next_interval(
+    cfg: &PollConfig,
+    progress: Option<&Progress>,
+    previous: Duration,
+) -> Duration {
     let min = Duration::from_millis(cfg.interval_min_ms);
     let max = Duration::from_millis(cfg.interval_max_ms.max(cfg.interval_min_ms));
     let wanted = match progress.and_then(Progress::eta) {
@@ -200,7 +204,11 @@ impl std::fmt::Debug for Env<'_> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finished {
     /// rewind committed the metadata without the snapshot.
-    Committed { vg: String, origin: String, snapshot: String },
+    Committed {
+        vg: String,
+        origin: String,
+        snapshot: String,
+    },
     /// The metadata had no merging snapshot any more (LVM finished first): devices tidied.
     AlreadyDropped { vg: String, origin: String },
 }
@@ -243,7 +251,9 @@ pub fn commit_vg(
 ) -> Result<(), String> {
     let mut pvs: Vec<(PvScan, File)> = Vec::new();
     for m in &vg.members {
-        let i = m.scan.ok_or_else(|| format!("pv {} has no device", m.key))?;
+        let i = m
+            .scan
+            .ok_or_else(|| format!("pv {} has no device", m.key))?;
         let node = &s.devices[s.pv_device[i]].node;
         let f = File::options()
             .read(true)
@@ -319,10 +329,12 @@ pub fn finish(
                 });
             }
             let snapshot = snap.cow.clone();
-            let tree = drop_merged_snapshot(&vg.tree, &snapshot, &Stamp::from_system())
-                .map_err(|e| PollError::Vg {
-                    vg: vg.name.clone(),
-                    message: e.to_string(),
+            let tree =
+                drop_merged_snapshot(&vg.tree, &snapshot, &Stamp::from_system()).map_err(|e| {
+                    PollError::Vg {
+                        vg: vg.name.clone(),
+                        message: e.to_string(),
+                    }
                 })?;
             let new_text = text::print(&tree, Style::Disk);
             let new_model = Vg::from_tree(&tree).map_err(|e| PollError::Vg {
@@ -333,11 +345,9 @@ pub fn finish(
                 Some(ref mut h) => Some(&mut **h),
                 None => None,
             };
-            commit_vg(&s, vg, &new_text, hook).map_err(|e| {
-                PollError::Vg {
-                    vg: vg.name.clone(),
-                    message: format!("committing the metadata without {snapshot} failed: {e}"),
-                }
+            commit_vg(&s, vg, &new_text, hook).map_err(|e| PollError::Vg {
+                vg: vg.name.clone(),
+                message: format!("committing the metadata without {snapshot} failed: {e}"),
             })?;
             log::info!(
                 "{}/{snapshot}: merged into {}/{origin}; metadata committed without the snapshot",
@@ -445,9 +455,7 @@ fn tidy(
                 (Some(Layer::Cow), None) => 1,
                 (Some(Layer::Cow), Some(lv)) if model.snapshot(&lv.name).is_none() => 1,
                 (Some(Layer::Real), None) => 2,
-                (Some(Layer::Real), Some(lv)) if model.snapshots_of(&lv.name).next().is_none() => {
-                    2
-                }
+                (Some(Layer::Real), Some(lv)) if model.snapshots_of(&lv.name).next().is_none() => 2,
                 _ => continue,
             };
             candidates.push((order, l));
@@ -557,7 +565,9 @@ pub fn run<D: DeviceMapper>(
         let now = match live(dm) {
             Ok(l) => l,
             Err(e) => {
-                report.errors.push(format!("cannot read device-mapper state: {e}"));
+                report
+                    .errors
+                    .push(format!("cannot read device-mapper state: {e}"));
                 return report;
             }
         };

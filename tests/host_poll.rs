@@ -41,8 +41,15 @@ fn lab_with(tag: &str, other: bool, merging: bool) -> Lab {
     let disk = Loop::new(64 * MIB);
     let lvm = Lvm::new(std::slice::from_ref(&disk));
     lvm.ok(&["vgcreate", "-qq", "-s", "1m", &vg, &disk.dev]);
-    for (lv, size) in [("root", "8m"), ("pre", "4m"), ("other", "4m"), ("data", "2m")] {
-        lvm.ok(&["lvcreate", "-qq", "-an", "-Zn", "-Wn", "-L", size, "-n", lv, &vg]);
+    for (lv, size) in [
+        ("root", "8m"),
+        ("pre", "4m"),
+        ("other", "4m"),
+        ("data", "2m"),
+    ] {
+        lvm.ok(&[
+            "lvcreate", "-qq", "-an", "-Zn", "-Wn", "-L", size, "-n", lv, &vg,
+        ]);
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("backup");
@@ -161,7 +168,9 @@ fn assert_plain_end(lab: &Lab, dm: &mut FakeDm) {
     assert_eq!(names, [lab.dm("root")], "only the origin is left");
     let t = &st[&lab.dm("root")];
     assert!(
-        t.lines.iter().all(|l| matches!(l.target, Target::Linear { .. })),
+        t.lines
+            .iter()
+            .all(|l| matches!(l.target, Target::Linear { .. })),
         "plain table: {t}"
     );
     assert_eq!(t.length(), 8 * 2048);
@@ -207,7 +216,11 @@ fn loop_poll_finishes_a_merge_and_stock_lvm_reads_it_back() {
         "{report:?}"
     );
     assert_eq!(sleeps.len(), 4, "{sleeps:?}");
-    assert!(sleeps.iter().all(|d| *d <= Duration::from_millis(cfg.interval_max_ms)));
+    assert!(
+        sleeps
+            .iter()
+            .all(|d| *d <= Duration::from_millis(cfg.interval_max_ms))
+    );
     assert_eq!(lab.lvm.seqno(&lab.vg), before + 1);
     assert_plain_end(&lab, &mut dm);
     // A second run finds nothing to do and changes nothing.
@@ -241,9 +254,12 @@ fn loop_poll_killed_after_every_step_converges() {
         assert!(first.is_err(), "crash after {n}");
         dm.restart();
         // The restarted poller plans from what it sees now.
-        let report = poll::run(&mut lab.env(&only), &mut dm, &PollConfig::default(), &mut |_, _| {
-            panic!("no wait needed")
-        });
+        let report = poll::run(
+            &mut lab.env(&only),
+            &mut dm,
+            &PollConfig::default(),
+            &mut |_, _| panic!("no wait needed"),
+        );
         assert_eq!(report.exit_code(), 0, "after {n}: {report:?}");
         assert_plain_end(&lab, &mut dm);
     }
@@ -266,11 +282,17 @@ fn loop_poll_interrupted_commit_converges() {
         env.commit_hook = Some(&mut hook);
         let e = poll::finish(&mut env, &mut dm, &m).expect_err("stopped");
         assert!(e.to_string().contains("commit stopped"), "{e}");
-        assert!(dm.mutating_calls().is_empty(), "no device touched before the commit");
+        assert!(
+            dm.mutating_calls().is_empty(),
+            "no device touched before the commit"
+        );
         lab.lvm.clean(&["vgck", &lab.vg]);
-        let report = poll::run(&mut lab.env(&only), &mut dm, &PollConfig::default(), &mut |_, _| {
-            panic!("no wait needed")
-        });
+        let report = poll::run(
+            &mut lab.env(&only),
+            &mut dm,
+            &PollConfig::default(),
+            &mut |_, _| panic!("no wait needed"),
+        );
         assert_eq!(report.exit_code(), 0, "stop at {stop_at}: {report:?}");
         assert_plain_end(&lab, &mut dm);
     }
@@ -282,12 +304,16 @@ fn loop_poll_lvm_finished_first_only_tidies() {
     let lab = lab("plvm", false);
     let mut dm = lab.merging_fake();
     // Stock LVM drops the snapshot itself (as its lvpoll would): metadata without it.
-    lab.lvm.ok(&["lvremove", "-f", "-qq", &format!("{}/pre", lab.vg)]);
+    lab.lvm
+        .ok(&["lvremove", "-f", "-qq", &format!("{}/pre", lab.vg)]);
     let seqno = lab.lvm.seqno(&lab.vg);
     let only = lab.only();
-    let report = poll::run(&mut lab.env(&only), &mut dm, &PollConfig::default(), &mut |_, _| {
-        panic!("no wait needed")
-    });
+    let report = poll::run(
+        &mut lab.env(&only),
+        &mut dm,
+        &PollConfig::default(),
+        &mut |_, _| panic!("no wait needed"),
+    );
     assert!(
         matches!(&report.finished[..], [Finished::AlreadyDropped { origin, .. }] if origin == "root"),
         "{report:?}"
@@ -302,9 +328,12 @@ fn loop_poll_other_snapshot_stays() {
     let lab = lab("poth", true);
     let mut dm = lab.merging_fake();
     let only = lab.only();
-    let report = poll::run(&mut lab.env(&only), &mut dm, &PollConfig::default(), &mut |_, _| {
-        panic!("no wait needed")
-    });
+    let report = poll::run(
+        &mut lab.env(&only),
+        &mut dm,
+        &PollConfig::default(),
+        &mut |_, _| panic!("no wait needed"),
+    );
     assert_eq!(report.exit_code(), 0, "{report:?}");
     let st = state(&mut dm);
     let names: Vec<_> = st.keys().cloned().collect();
@@ -320,11 +349,17 @@ fn loop_poll_other_snapshot_stays() {
         st[&lab.dm("root")].lines[0].target,
         Target::SnapshotOrigin { .. }
     ));
-    assert!(matches!(st[&lab.dm("other")].lines[0].target, Target::Snapshot(_)));
+    assert!(matches!(
+        st[&lab.dm("other")].lines[0].target,
+        Target::Snapshot(_)
+    ));
     let attrs = lab
         .lvm
         .ok(&["lvs", "--noheadings", "-o", "lv_name,lv_attr", &lab.vg]);
-    assert!(attrs.contains("other") && !attrs.contains(" pre "), "{attrs}");
+    assert!(
+        attrs.contains("other") && !attrs.contains(" pre "),
+        "{attrs}"
+    );
     lab.lvm.clean(&["vgck", &lab.vg]);
 }
 
@@ -338,9 +373,12 @@ fn loop_poll_failed_merge_is_left_alone() {
         let before = state(&mut dm);
         let seqno = lab.lvm.seqno(&lab.vg);
         let only = lab.only();
-        let report = poll::run(&mut lab.env(&only), &mut dm, &PollConfig::default(), &mut |_, _| {
-            panic!("no wait after a failure")
-        });
+        let report = poll::run(
+            &mut lab.env(&only),
+            &mut dm,
+            &PollConfig::default(),
+            &mut |_, _| panic!("no wait after a failure"),
+        );
         assert_eq!(report.exit_code(), 1);
         assert_eq!(report.failed, [lab.dm("root")]);
         assert!(dm.mutating_calls().is_empty());
@@ -355,13 +393,17 @@ fn loop_poll_waits_for_lvms_lock() {
     let lab = lab("plck", false);
     let mut dm = lab.merging_fake();
     let m = merge_of(&mut dm);
-    let held = rewind::system::lock::VgLock::exclusive(lab.locks.path(), &lab.vg, Duration::from_secs(1))
-        .expect("held");
+    let held =
+        rewind::system::lock::VgLock::exclusive(lab.locks.path(), &lab.vg, Duration::from_secs(1))
+            .expect("held");
     let only = lab.only();
     let mut env = lab.env(&only);
     env.lock_timeout = Duration::from_millis(200);
     let e = poll::finish(&mut env, &mut dm, &m).expect_err("locked");
-    assert!(e.to_string().contains(&format!("vg {}: lvm lock", lab.vg)), "{e}");
+    assert!(
+        e.to_string().contains(&format!("vg {}: lvm lock", lab.vg)),
+        "{e}"
+    );
     assert!(dm.mutating_calls().is_empty());
     drop(held);
     poll::finish(&mut env, &mut dm, &m).expect("after release");
@@ -374,7 +416,16 @@ impl Lab {
         use std::io::{Seek, SeekFrom, Write};
         let pe_start: u64 = self
             .lvm
-            .ok(&["pvs", "--noheadings", "--units", "b", "--nosuffix", "-o", "pe_start", &self.disk.dev])
+            .ok(&[
+                "pvs",
+                "--noheadings",
+                "--units",
+                "b",
+                "--nosuffix",
+                "-o",
+                "pe_start",
+                &self.disk.dev,
+            ])
             .trim()
             .parse()
             .expect("pe_start");
@@ -393,7 +444,14 @@ impl Lab {
 
     fn attr(&self, lv: &str) -> String {
         self.lvm
-            .ok(&["lvs", "-a", "--noheadings", "-o", "lv_name,lv_attr", &self.vg])
+            .ok(&[
+                "lvs",
+                "-a",
+                "--noheadings",
+                "-o",
+                "lv_name,lv_attr",
+                &self.vg,
+            ])
             .lines()
             .find_map(|l| {
                 let mut w = l.split_whitespace();
@@ -433,9 +491,18 @@ fn loop_rollback_flags_and_starts_when_origin_unused() {
     let seqno = lab.lvm.seqno(&lab.vg);
     let mut dm = FakeDm::new();
     let r = rollback(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect("rollback");
-    assert_eq!(r, Rollback::AtActivation { origin: "root".into() });
+    assert_eq!(
+        r,
+        Rollback::AtActivation {
+            origin: "root".into()
+        }
+    );
     assert_eq!(lab.lvm.seqno(&lab.vg), seqno + 1);
-    assert!(lab.attr("[pre]").starts_with('S'), "merging: {}", lab.attr("[pre]"));
+    assert!(
+        lab.attr("[pre]").starts_with('S'),
+        "merging: {}",
+        lab.attr("[pre]")
+    );
     assert!(lab.attr("root").starts_with('O'));
     lab.lvm.clean(&["vgck", &lab.vg]);
     // Twice: already flagged, nothing more written.
@@ -448,15 +515,29 @@ fn loop_rollback_flags_and_starts_when_origin_unused() {
     let only = lab.only();
     let mut dm = lab.snapshot_fake();
     let r = rollback(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect("rollback");
-    assert_eq!(r, Rollback::Started { origin: "root".into() });
+    assert_eq!(
+        r,
+        Rollback::Started {
+            origin: "root".into()
+        }
+    );
     let st = state(&mut dm);
-    assert!(matches!(st[&lab.dm("root")].lines[0].target, Target::SnapshotMerge(_)));
+    assert!(matches!(
+        st[&lab.dm("root")].lines[0].target,
+        Target::SnapshotMerge(_)
+    ));
     assert_eq!(st[&lab.dm("pre")].lines[0].target, Target::Error);
-    assert!(matches!(st[&lab.dm("other")].lines[0].target, Target::Snapshot(_)));
+    assert!(matches!(
+        st[&lab.dm("other")].lines[0].target,
+        Target::Snapshot(_)
+    ));
     // Cancel after the start is refused and writes nothing.
     let seqno = lab.lvm.seqno(&lab.vg);
     let e = cancel(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect_err("started");
-    assert!(e.contains("has started") && e.contains("cannot be withdrawn"), "{e}");
+    assert!(
+        e.contains("has started") && e.contains("cannot be withdrawn"),
+        "{e}"
+    );
     assert_eq!(lab.lvm.seqno(&lab.vg), seqno);
 
     // Origin in use (mounted): flagged for the next boot, devices untouched; cancel works.
@@ -473,7 +554,11 @@ fn loop_rollback_flags_and_starts_when_origin_unused() {
     let seqno = lab.lvm.seqno(&lab.vg);
     cancel(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect("cancel");
     assert_eq!(lab.lvm.seqno(&lab.vg), seqno + 1);
-    assert!(lab.attr("pre").starts_with('s'), "plain snapshot again: {}", lab.attr("pre"));
+    assert!(
+        lab.attr("pre").starts_with('s'),
+        "plain snapshot again: {}",
+        lab.attr("pre")
+    );
     assert!(lab.attr("root").starts_with('o'));
     lab.lvm.clean(&["vgck", &lab.vg]);
     let e = cancel(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect_err("not flagged");
@@ -491,7 +576,11 @@ fn loop_rollback_refusals_change_nothing() {
     let mut dm = FakeDm::new();
     let e = rollback(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect_err("invalid");
     assert!(e.contains("invalid"), "{e}");
-    for (name, needle) in [("root", "is an origin"), ("data", "is not a snapshot"), ("nope", "no such logical volume")] {
+    for (name, needle) in [
+        ("root", "is an origin"),
+        ("data", "is not a snapshot"),
+        ("nope", "no such logical volume"),
+    ] {
         let e = rollback(&lab.env(&only), Some(&mut dm), &lab.vg, name).expect_err(name);
         assert!(e.contains(needle), "{name}: {e}");
     }
@@ -504,4 +593,47 @@ fn loop_rollback_refusals_change_nothing() {
     assert!(e.contains("not active"), "{e}");
     assert_eq!(lab.lvm.seqno(&lab.vg), seqno);
     assert!(dm.mutating_calls().is_empty());
+}
+
+#[test]
+fn loop_cli_rollback_then_status_shows_flagged() {
+    require_host!("loop_cli_rollback_then_status_shows_flagged");
+    let lab = lab_with("rbcli", false, false);
+    lab.cow_header(1);
+    let locks = lab.locks.path().to_str().expect("utf8").to_owned();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_rewind"))
+            .args(args)
+            .args(["--lock-dir", &locks])
+            .output()
+            .expect("run")
+    };
+    let target = format!("{}/pre", lab.vg);
+    let o = run(&["rollback", &target]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("is flagged: the merge starts when"), "{out}");
+    assert!(lab.attr("[pre]").starts_with('S'));
+    let o = run(&["status", "--json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let origin = v["origins"]
+        .as_array()
+        .expect("origins")
+        .iter()
+        .find(|o| o["vg"] == lab.vg.as_str())
+        .expect("our vg")
+        .clone();
+    assert_eq!(origin["origin"], "root");
+    assert_eq!(origin["snapshots"][0]["name"], "pre");
+    assert_eq!(origin["snapshots"][0]["state"], "flagged");
+    // No device-mapper here: cancel cannot tell whether the merge began, and refuses.
+    let o = run(&["cancel", &target]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(lab.attr("[pre]").starts_with('S'));
 }

@@ -56,7 +56,9 @@ pub enum Command {
     },
     /// Show every origin and its snapshots: flagged, merging (progress, rate, time left),
     /// merged, invalid; snapshot fill.
-    #[command(after_help = "Exit status: 0 all well, 1 the state could not be read, 2 usage error, 3 a snapshot is invalid or a merge failed.")]
+    #[command(
+        after_help = "Exit status: 0 all well, 1 the state could not be read, 2 usage error, 3 a snapshot is invalid or a merge failed."
+    )]
     Status {
         #[command(flatten)]
         system: poll::SystemArgs,
@@ -69,7 +71,9 @@ pub enum Command {
     },
     /// Roll VG/LV back to snapshot VG/SNAPSHOT: flag the merge (checked as at boot, committed
     /// under LVM's VG lock); start it now if the origin is not in use, else at the next boot.
-    #[command(after_help = "Exit status: 0 flagged (and started when possible), 1 refused or failed (nothing changed before the commit), 2 usage error.")]
+    #[command(
+        after_help = "Exit status: 0 flagged (and started when possible), 1 refused or failed (nothing changed before the commit), 2 usage error."
+    )]
     Rollback {
         #[command(flatten)]
         system: poll::SystemArgs,
@@ -80,7 +84,9 @@ pub enum Command {
         mode: poll::Mode,
     },
     /// Withdraw a flagged merge that has not started.
-    #[command(after_help = "Exit status: 0 withdrawn, 1 refused (not flagged, already merging, origin inactive) or failed, 2 usage error.")]
+    #[command(
+        after_help = "Exit status: 0 withdrawn, 1 refused (not flagged, already merging, origin inactive) or failed, 2 usage error."
+    )]
     Cancel {
         #[command(flatten)]
         system: poll::SystemArgs,

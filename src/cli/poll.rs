@@ -74,11 +74,19 @@ pub fn run_poll(args: &SystemArgs) -> u8 {
         return 0;
     };
     let mut env = env(args);
-    let report = poll::run(&mut env, &mut dm, &cfg.poll, &mut |d, _| std::thread::sleep(d));
+    let report = poll::run(&mut env, &mut dm, &cfg.poll, &mut |d, _| {
+        std::thread::sleep(d)
+    });
     for f in &report.finished {
         match f {
-            poll::Finished::Committed { vg, origin, snapshot } => {
-                log::info!("{vg}/{origin}: rolled back to {snapshot}; snapshot dropped, plain table loaded")
+            poll::Finished::Committed {
+                vg,
+                origin,
+                snapshot,
+            } => {
+                log::info!(
+                    "{vg}/{origin}: rolled back to {snapshot}; snapshot dropped, plain table loaded"
+                )
             }
             poll::Finished::AlreadyDropped { vg, origin } => {
                 log::info!("{vg}/{origin}: merge finished by lvm; devices tidied")
@@ -174,7 +182,10 @@ fn watch_merges(
             match m {
                 Some(m) => {
                     bar.set_position((m.percent * 100.0) as u64);
-                    let eta = m.eta_s.map(|e| format!(", {e:.0} s left")).unwrap_or_default();
+                    let eta = m
+                        .eta_s
+                        .map(|e| format!(", {e:.0} s left"))
+                        .unwrap_or_default();
                     bar.set_message(format!("{} MiB left{eta}", m.bytes_left >> 20));
                 }
                 None => bar.finish_with_message("done"),

@@ -61,7 +61,8 @@ fn device<'l>(live: &'l [Live], vg: &FoundVg, model: &Vg, lv: &str) -> Option<&'
     let vg_id = LvmId::parse(&vg.id).ok()?;
     let lv_id = LvmId::parse(&model.lv(lv)?.id).ok()?;
     let uuid = dm_uuid(&vg_id, &lv_id, None);
-    live.iter().find(|l| l.uuid.as_deref() == Some(uuid.as_str()))
+    live.iter()
+        .find(|l| l.uuid.as_deref() == Some(uuid.as_str()))
 }
 
 fn is_merging(l: &Live) -> bool {
@@ -80,7 +81,8 @@ fn locked<T>(
 ) -> Result<T, String> {
     let first = scan_env(env)?;
     find(&first, vg)?;
-    let _lock = VgLock::exclusive(&env.lock_dir, vg, env.lock_timeout).map_err(|e| e.to_string())?;
+    let _lock =
+        VgLock::exclusive(&env.lock_dir, vg, env.lock_timeout).map_err(|e| e.to_string())?;
     let s = scan_env(env)?;
     f(&s)
 }
@@ -147,7 +149,10 @@ fn start(
         });
     }
     let pvs = pv_numbers(s, vg);
-    let layout = VgLayout { vg: model, pv_dev: &pvs };
+    let layout = VgLayout {
+        vg: model,
+        pv_dev: &pvs,
+    };
     let wanted = layout.activation(&origin).map_err(|e| e.to_string())?;
     let steps = converge(&wanted, &now).map_err(|e| e.to_string())?;
     execute(dm, &steps).map_err(|e| {
@@ -195,7 +200,8 @@ pub fn cancel(
                 ));
             }
         }
-        let tree = unmark_merging(&vg.tree, name, &Stamp::from_system()).map_err(|e| e.to_string())?;
+        let tree =
+            unmark_merging(&vg.tree, name, &Stamp::from_system()).map_err(|e| e.to_string())?;
         commit_vg(s, vg, &text::print(&tree, Style::Disk), None)
             .map_err(|e| format!("vg {vg_name}: committing failed: {e}"))?;
         Ok(())

@@ -75,9 +75,11 @@ pub struct Report {
 
 impl Report {
     pub fn exit_code(&self) -> u8 {
-        let bad = self.origins.iter().flat_map(|o| &o.snapshots).any(|s| {
-            matches!(s.state, State::Invalid | State::MergeFailed)
-        });
+        let bad = self
+            .origins
+            .iter()
+            .flat_map(|o| &o.snapshots)
+            .any(|s| matches!(s.state, State::Invalid | State::MergeFailed));
         if bad { EXIT_UNHEALTHY } else { 0 }
     }
 
@@ -96,7 +98,8 @@ fn device_of<'l>(live: &'l [Live], vg: &FoundVg, lv_id: &str) -> Option<&'l Live
     let vg_id = LvmId::parse(&vg.id).ok()?;
     let lv_id = LvmId::parse(lv_id).ok()?;
     let uuid = dm_uuid(&vg_id, &lv_id, None);
-    live.iter().find(|l| l.uuid.as_deref() == Some(uuid.as_str()))
+    live.iter()
+        .find(|l| l.uuid.as_deref() == Some(uuid.as_str()))
 }
 
 fn status_of(dm: &mut dyn DeviceMapper, name: &str, target: &str) -> Option<SnapshotStatus> {
@@ -268,7 +271,10 @@ pub fn print_text(r: &Report) -> String {
         out.push_str("no snapshots\n");
     }
     for o in &r.origins {
-        let active = o.device.as_deref().map_or("inactive".to_owned(), |d| format!("active as {d}"));
+        let active = o
+            .device
+            .as_deref()
+            .map_or("inactive".to_owned(), |d| format!("active as {d}"));
         out.push_str(&format!("{}/{} ({active})\n", o.vg, o.origin));
         for s in &o.snapshots {
             let what = match s.state {

@@ -580,7 +580,12 @@ mod tests {
         let gone: Vec<_> = gone.into_iter().map(|(p, _)| p).collect();
         let new: Vec<_> = new.into_iter().map(|(p, _)| p).collect();
         // Only the stamp and seqno differ from the never-flagged metadata.
-        let expect = ["/description", "/creation_host", "/creation_time", "/test-vg/seqno"];
+        let expect = [
+            "/description",
+            "/creation_host",
+            "/creation_time",
+            "/test-vg/seqno",
+        ];
         assert_eq!(gone, expect);
         assert_eq!(new, expect);
         let vg = Vg::from_tree(&back).expect("valid");

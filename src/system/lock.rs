@@ -29,7 +29,10 @@ pub enum LockError {
         waited_ms: u128,
     },
     #[error("cannot lock {path}: {errno}")]
-    Flock { path: String, errno: nix::errno::Errno },
+    Flock {
+        path: String,
+        errno: nix::errno::Errno,
+    },
 }
 
 /// An exclusive (write) lock on a VG; released on drop.
@@ -60,7 +63,12 @@ fn same_inode(path: &Path, f: &File) -> bool {
 }
 
 /// Takes an exclusive flock on `path`, retrying without blocking until `deadline`.
-fn flock_until(path: &Path, vg: &str, deadline: Instant, start: Instant) -> Result<Flock<File>, LockError> {
+fn flock_until(
+    path: &Path,
+    vg: &str,
+    deadline: Instant,
+    start: Instant,
+) -> Result<Flock<File>, LockError> {
     loop {
         let file = open(path)?;
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
@@ -155,7 +163,10 @@ mod tests {
         // Another VG is independent.
         drop(VgLock::exclusive(dir.path(), "vg1", Duration::from_millis(100)).expect("vg1"));
         drop(held);
-        assert!(!dir.path().join("V_vg0").exists(), "unlinked on release, as lvm does");
+        assert!(
+            !dir.path().join("V_vg0").exists(),
+            "unlinked on release, as lvm does"
+        );
         drop(VgLock::exclusive(dir.path(), "vg0", Duration::from_millis(100)).expect("again"));
     }
 

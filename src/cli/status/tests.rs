@@ -221,7 +221,11 @@ fn golden_failed_and_invalid_exit_3() {
     let r = run(&vg, &mut dm);
     assert_eq!(r.exit_code(), EXIT_UNHEALTHY);
     golden("failed", &r);
-    assert!(print_text(&r).contains("pre: MERGE FAILED"), "{}", print_text(&r));
+    assert!(
+        print_text(&r).contains("pre: MERGE FAILED"),
+        "{}",
+        print_text(&r)
+    );
 }
 
 #[test]
