@@ -655,3 +655,96 @@ pub fn run<D: DeviceMapper>(
         sleep(interval, dm);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> PollConfig {
+        PollConfig {
+            interval_min_ms: 100,
+            interval_max_ms: 1000,
+        }
+    }
+
+    #[test]
+    fn interval_backs_off_without_a_rate_and_follows_the_eta() {
+        let ms = Duration::from_millis;
+        // No rate yet: half again each time, up to the maximum.
+        assert_eq!(next_interval(&cfg(), None, ms(100)), ms(150));
+        assert_eq!(next_interval(&cfg(), None, ms(900)), ms(1000));
+        let t0 = Instant::now();
+        let mut p = Progress::new(t0, 10_000);
+        assert_eq!(p.rate(), None);
+        // 1000 sectors/s, 9000 left: far from done, the maximum (never above it).
+        p.update(t0 + Duration::from_secs(1), 9_000);
+        assert_eq!(p.rate(), Some(1000.0));
+        assert_eq!(p.eta(), Some(Duration::from_secs(9)));
+        assert_eq!(next_interval(&cfg(), Some(&p), ms(100)), ms(1000));
+        // 400 left at 1000/s: a quarter of the 0.4 s to go.
+        p.update(t0 + Duration::from_millis(9600), 400);
+        let i = next_interval(&cfg(), Some(&p), ms(1000));
+        assert!(i >= ms(100) && i <= ms(110), "{i:?}");
+        // Nearly done: the minimum.
+        p.update(t0 + Duration::from_secs(10), 1);
+        assert_eq!(next_interval(&cfg(), Some(&p), ms(1000)), ms(100));
+        // A counter that goes up again starts a new measurement.
+        p.update(t0 + Duration::from_secs(11), 50_000);
+        assert_eq!(p.rate(), None);
+    }
+
+    fn live_dev(name: &str, uuid: &str, table: &str, open: u32) -> Live {
+        Live {
+            name: name.into(),
+            uuid: Some(uuid.into()),
+            dev: DevNum {
+                major: 253,
+                minor: 0,
+            },
+            open_count: open,
+            suspended: false,
+            table: Some(table.parse().expect("table")),
+        }
+    }
+
+    const VG: &str = "LVM-Vg0000aaaabbbbccccddddeeeeffffffRoot00aaaabbbbccccddddeeeeffffff";
+
+    #[test]
+    fn finds_merges_and_leftovers_from_live_devices() {
+        let merge = live_dev("vg0-root", VG, "0 8 snapshot-merge 253:1 253:2 P 8", 1);
+        let origin = live_dev("vg0-root", VG, "0 8 snapshot-origin 253:1", 1);
+        let real = live_dev(
+            "vg0-root-real",
+            &format!("{VG}-real"),
+            "0 8 linear 8:0 0",
+            1,
+        );
+        let foreign = live_dev(
+            "crypt",
+            "CRYPT-xyz",
+            "0 8 snapshot-merge 253:1 253:2 P 8",
+            0,
+        );
+        let m = active_merges(&[merge.clone(), real.clone(), foreign.clone(), origin.clone()]);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].name, "vg0-root");
+        assert!(active_merges(&[origin.clone(), real.clone()]).is_empty());
+        // An open -real is in use; an unopened one is left over.
+        assert!(leftover_vgs(&[origin.clone(), real.clone()]).is_empty());
+        let mut stale = real;
+        stale.open_count = 0;
+        assert_eq!(leftover_vgs(&[origin, stale]).len(), 1);
+        assert!(leftover_vgs(&[foreign]).is_empty());
+    }
+
+    #[test]
+    fn remaining_sectors() {
+        let u = SnapshotStatus::Usage {
+            allocated: 100,
+            total: 1000,
+            metadata: 16,
+        };
+        assert_eq!(remaining(&u), Some(84));
+        assert_eq!(remaining(&SnapshotStatus::Invalid), None);
+    }
+}
