@@ -646,7 +646,14 @@ pub fn run<D: DeviceMapper>(
                 .entry(m.name.clone())
                 .or_insert_with(|| Progress::new(Instant::now(), left));
             p.update(Instant::now(), left);
-            slowest_needed = slowest_needed.min(next_interval(cfg, Some(p), interval));
+            let next = next_interval(cfg, Some(p), interval);
+            log::debug!(
+                "{}: {left} sectors left, {:.0} sectors/s, next look in {} ms",
+                m.name,
+                p.rate().unwrap_or(0.0),
+                next.as_millis()
+            );
+            slowest_needed = slowest_needed.min(next);
         }
         if !waiting {
             continue;
