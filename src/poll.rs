@@ -254,13 +254,19 @@ pub fn commit_vg(
         let i = m
             .scan
             .ok_or_else(|| format!("pv {} has no device", m.key))?;
-        let node = &s.devices[s.pv_device[i]].node;
+        let (Some(pv), Some(dev)) = (
+            s.pvs.get(i),
+            s.pv_device.get(i).and_then(|d| s.devices.get(*d)),
+        ) else {
+            return Err(format!("pv {} has no device", m.key));
+        };
+        let node = &dev.node;
         let f = File::options()
             .read(true)
             .write(true)
             .open(node)
             .map_err(|e| format!("{}: {e}", node.display()))?;
-        pvs.push((s.pvs[i].clone(), f));
+        pvs.push((pv.clone(), f));
     }
     let mut always = |_: CommitStep| true;
     let hook: &mut dyn FnMut(CommitStep) -> bool = match hook {
