@@ -178,6 +178,21 @@ pub fn collect(vgs: &[FoundVg], live: &[Live], dm: &mut dyn DeviceMapper) -> Rep
                             _ => State::Merging,
                         }
                     } else {
+                        // Still active as a plain snapshot until the next activation.
+                        fill = model
+                            .lv(&s.cow)
+                            .and_then(|cow| device_of(live, vg, &cow.id))
+                            .and_then(|d| status_of(dm, &d.name, "snapshot"))
+                            .and_then(|st| match st {
+                                SnapshotStatus::Usage {
+                                    allocated, total, ..
+                                } => Some(Fill {
+                                    allocated_bytes: allocated * 512,
+                                    total_bytes: total * 512,
+                                    percent: pct(allocated, total),
+                                }),
+                                _ => None,
+                            });
                         State::Flagged
                     }
                 } else {

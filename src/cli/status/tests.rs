@@ -186,7 +186,12 @@ fn golden_flagged_for_next_boot() {
     // Active as plain snapshots (booted before the flag), the metadata now says merging.
     let mut dm = fake(&found(false));
     dm.set_snapshot_status("vg0-other", usage(2048, 32768, 32));
+    dm.set_snapshot_status("vg0-pre", usage(4096, 32768, 32));
     let r = run(&found(true), &mut dm);
+    assert_eq!(
+        r.origins[0].snapshots[0].fill.as_ref().map(|f| f.percent),
+        Some(12.5)
+    );
     assert_eq!(r.origins[0].snapshots[0].state, State::Flagged);
     assert_eq!(r.exit_code(), 0);
     golden("flagged", &r);
