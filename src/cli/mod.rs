@@ -172,6 +172,7 @@ fn init_logging(verbose: u8) {
     };
     env_logger::Builder::new()
         .filter_level(level)
+        .format_timestamp_millis()
         .parse_default_env()
         .init();
 }

@@ -45,6 +45,10 @@ host_prepare() {
 guest_boot_1() {
     local i rc
     mkdir -p /run/lock/lvm
+    # No udevd runs after switch_root in this shell-init guest, but the initramfs udevd's
+    # control socket is carried over in /run: libdm (and rewind) would take udev as running
+    # and wait for it on every device change (g_lvm turns udev sync off for the same reason).
+    rm -f /run/udev/control
     g_lvm lvcreate -s -n pre -L 200M --chunksize 64k vg0/root
     for ((i = 1; i <= PF_FILES; i++)); do
         g_fill "$PF_DIR/f$i" 10 "pf after: file $i"
@@ -83,6 +87,10 @@ guest_boot_2() {
     cat "$BOOT_OUT/status-merging.json"
 
     mkdir -p /run/lock/lvm
+    # No udevd runs after switch_root in this shell-init guest, but the initramfs udevd's
+    # control socket is carried over in /run: libdm (and rewind) would take udev as running
+    # and wait for it on every device change (g_lvm turns udev sync off for the same reason).
+    rm -f /run/udev/control
     t0=$(g_uptime)
     rc=0
     rewind poll -v >"$BOOT_OUT/poll.out" 2>&1 || rc=$?
