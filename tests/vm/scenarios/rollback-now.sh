@@ -9,11 +9,11 @@
 # Host:   stock vgck/lvs on the image: root and data plain, no snapshot in the metadata.
 
 VM_BOOTS=1
-VM_LVS=(root:1200M data:200M)
+VM_LVS=(root:1200M data:256M)
 VM_INITRAMFS_ARGS=(--lvm --no-systemd)
 VM_ROOT_ADD=("${REWIND_BIN:-${VM_REPO_DIR:-}/target/x86_64-unknown-linux-gnu/release/rewind}:/usr/sbin/rewind")
 
-RN_MIB=64
+RN_MIB=128
 
 rn_fill() {
     { yes "$1" || true; } | head -c $((RN_MIB << 20)) | dd of=/dev/mapper/vg0-data bs=1M iflag=fullblock oflag=direct status=none
@@ -34,7 +34,7 @@ guest_boot_1() {
     rn_fill "rollback-now pattern A"
     a=$(rn_sum)
     echo "$a" >"$OUT/a.sum"
-    g_lvm lvcreate -s -n dsnap -L 100M --chunksize 64k vg0/data
+    g_lvm lvcreate -s -n dsnap -L 200M --chunksize 64k vg0/data
     rn_fill "rollback-now pattern B"
     b=$(rn_sum)
     echo "$b" >"$OUT/b.sum"
@@ -49,10 +49,12 @@ guest_boot_1() {
         g_fail "vg0-data is not a snapshot-merge"
     grep -q '^vg0-dsnap: 0 [0-9]* error' "$BOOT_OUT/dm-table-merging" ||
         g_fail "vg0-dsnap is not the error device of LVM's merge layout"
-    rewind status --json | tee "$BOOT_OUT/status.json" || true
-
+    # status samples twice a second apart (rate, ETA) while the poller runs beside it.
+    rewind status --json >"$BOOT_OUT/status.json" 2>&1 &
     rc=0
     RUST_LOG=debug rewind poll -vv >"$BOOT_OUT/poll.out" 2>&1 || rc=$?
+    wait
+    cat "$BOOT_OUT/status.json"
     g_record rollback_to_poll_end "$(g_since "$t0")"
     cat "$BOOT_OUT/poll.out"
     [[ $rc == 0 ]] || g_fail "rewind poll exited $rc"
