@@ -33,6 +33,15 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// A named crash point for the VM tier's crash tests: with `REWIND_FAILPOINT=NAME` in the
+/// environment the process exits at once (status 137, as if killed) when it reaches `NAME`.
+fn failpoint(name: &str) {
+    if std::env::var_os("REWIND_FAILPOINT").is_some_and(|v| v == name) {
+        log::error!("failpoint {name}: exiting as if killed");
+        std::process::exit(137);
+    }
+}
+
 /// Errors of finishing one merge; each names the device, VG or LV.
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
@@ -360,6 +369,7 @@ pub fn finish(
                 vg.name,
                 vg.name
             );
+            failpoint("poll-after-commit");
             (
                 new_model,
                 Finished::Committed {
@@ -420,6 +430,7 @@ fn reload_and_tidy(
     }
     let steps = converge(&wanted, &now).map_err(|e| vg_err(e.to_string()))?;
     execute(dm, &steps).map_err(|e| vg_err(format!("reloading {origin}: {e}")))?;
+    failpoint("poll-after-reload");
     tidy(vg, model, &wanted, dm)
 }
 
