@@ -381,7 +381,7 @@ pub fn finish(
         }
         None => {
             log::info!(
-                "{}/{origin}: the metadata has no merging snapshot any more (finished by lvm?); tidying the devices",
+                "{}/{origin}: the metadata has no merging snapshot any more (lvm or an earlier run finished it); tidying the devices",
                 vg.name
             );
             (

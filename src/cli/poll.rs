@@ -89,7 +89,9 @@ pub fn run_poll(args: &SystemArgs) -> u8 {
                 )
             }
             poll::Finished::AlreadyDropped { vg, origin } => {
-                log::info!("{vg}/{origin}: merge finished by lvm; devices tidied")
+                log::info!(
+                    "{vg}/{origin}: merge already dropped from the metadata (by lvm or an earlier run); devices tidied"
+                )
             }
         }
     }
