@@ -76,7 +76,7 @@ fn pv_of<'a>(s: &'a Scan, vg: &FoundVg, key: &str) -> Option<(&'a PvScan, usize)
 }
 
 /// Reads the first 512 bytes of a snapshot's COW store from its PV.
-fn read_cow(s: &Scan, vg: &FoundVg, snap: &Snapshot) -> Result<Vec<u8>, String> {
+pub fn read_cow(s: &Scan, vg: &FoundVg, snap: &Snapshot) -> Result<Vec<u8>, String> {
     let model = vg.model.as_ref().ok_or("no model")?;
     let cow = model.lv(&snap.cow).ok_or("the store is missing")?;
     let (key, offset) = first_sector(model, cow).ok_or("the store has no linear start")?;

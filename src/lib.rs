@@ -5,4 +5,5 @@ pub mod config;
 pub mod early;
 pub mod lvm;
 pub mod plan;
+pub mod poll;
 pub mod system;

@@ -3,6 +3,9 @@
 
 mod early;
 pub mod inspect;
+pub mod poll;
+pub mod rollback;
+pub mod status;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -43,6 +46,54 @@ pub enum Command {
         /// Only read these block devices.
         devices: Vec<PathBuf>,
     },
+    /// Finish active merges (run by rewind-poll.service after switch_root): wait until the
+    /// kernel has copied everything back, drop the snapshot from the metadata under LVM's VG
+    /// lock, load the plain tables, remove the leftover devices.
+    /// Exit 0 when every merge finished or none is active, 1 when a merge failed or is
+    /// invalid (left untouched) or finishing failed.
+    Poll {
+        #[command(flatten)]
+        system: poll::SystemArgs,
+    },
+    /// Show every origin and its snapshots: flagged, merging (progress, rate, time left),
+    /// merged, invalid; snapshot fill.
+    #[command(
+        after_help = "Exit status: 0 all well, 1 the state could not be read, 2 usage error, 3 a snapshot is invalid or a merge failed."
+    )]
+    Status {
+        #[command(flatten)]
+        system: poll::SystemArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Show progress bars until the running merges end.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// Roll VG/LV back to snapshot VG/SNAPSHOT: flag the merge (checked as at boot, committed
+    /// under LVM's VG lock); start it now if the origin is not in use, else at the next boot.
+    #[command(
+        after_help = "Exit status: 0 flagged (and started when possible), 1 refused or failed (nothing changed before the commit), 2 usage error."
+    )]
+    Rollback {
+        #[command(flatten)]
+        system: poll::SystemArgs,
+        /// The snapshot, as VG/SNAPSHOT.
+        target: String,
+        /// Which name the result carries.
+        #[arg(long, value_enum, default_value = "origin")]
+        mode: poll::Mode,
+    },
+    /// Withdraw a flagged merge that has not started.
+    #[command(
+        after_help = "Exit status: 0 withdrawn, 1 refused (not flagged, already merging, origin inactive) or failed, 2 usage error."
+    )]
+    Cancel {
+        #[command(flatten)]
+        system: poll::SystemArgs,
+        /// The snapshot, as VG/SNAPSHOT.
+        target: String,
+    },
     /// Validate the configuration file (run by the initramfs hooks at install time).
     CheckConfig {
         /// The file to check.
@@ -77,6 +128,30 @@ pub fn main() -> ExitCode {
         } => {
             init_logging(cli.verbose);
             return ExitCode::from(early::run_plan(&common, &devices, json));
+        }
+        Command::Poll { system } => {
+            init_logging(cli.verbose.max(1));
+            return ExitCode::from(poll::run_poll(&system));
+        }
+        Command::Status {
+            system,
+            json,
+            watch,
+        } => {
+            init_logging(cli.verbose);
+            return ExitCode::from(poll::run_status(&system, json, watch));
+        }
+        Command::Rollback {
+            system,
+            target,
+            mode,
+        } => {
+            init_logging(cli.verbose);
+            return ExitCode::from(poll::run_rollback(&system, &target, mode));
+        }
+        Command::Cancel { system, target } => {
+            init_logging(cli.verbose);
+            return ExitCode::from(poll::run_cancel(&system, &target));
         }
         Command::CheckConfig { config } => {
             init_logging(cli.verbose);
@@ -121,6 +196,7 @@ fn init_logging(verbose: u8) {
     };
     env_logger::Builder::new()
         .filter_level(level)
+        .format_timestamp_millis()
         .parse_default_env()
         .init();
 }

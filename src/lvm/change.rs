@@ -221,6 +221,75 @@ pub fn drop_merged_snapshot(
     Ok(out)
 }
 
+/// Withdraws a merge flag that has not started (`rewind cancel`): the inverse of
+/// [`mark_merging`]. `merging_store` becomes `cow_store` again and `snapshotN` gets `VISIBLE`
+/// back (after `READ`/`WRITE`, where LVM's `lib/format_text/flags.c` order puts it); the COW
+/// LV moves back among the user-visible LVs in LVM's export order. Stock LVM has no command
+/// for this; the caller must make sure the kernel has not begun merging.
+pub fn unmark_merging(root: &Section, name: &str, stamp: &Stamp) -> Result<Section, ChangeError> {
+    let vg = Vg::from_tree(root)?;
+    check_vg(&vg)?;
+    let snap = find_snapshot(&vg, name)?.clone();
+    if !snap.merging {
+        return Err(ChangeError::NotMerging {
+            vg: vg.name,
+            snapshot: snap.cow,
+        });
+    }
+    let mut out = root.clone();
+    let lvs = lvs_mut(&mut out, &vg.name)?;
+    let missing = |path: String| ChangeError::MissingInTree {
+        vg: vg.name.clone(),
+        path,
+    };
+    let internal = lvs
+        .section_mut(&snap.internal)
+        .ok_or_else(|| missing(format!("logical_volumes/{}", snap.internal)))?;
+    if let Some(Node::Value(Value::Array(status))) = internal.get_mut("status")
+        && !status.iter().any(|v| v.as_str() == Some("VISIBLE"))
+    {
+        let at = status
+            .iter()
+            .position(|v| !matches!(v.as_str(), Some("READ" | "WRITE")))
+            .unwrap_or(status.len());
+        status.insert(at, Value::Str("VISIBLE".to_owned()));
+    }
+    let seg_key = internal
+        .sections()
+        .find(|(_, s)| s.str("type") == Some("snapshot"))
+        .map(|(k, _)| k.to_owned())
+        .ok_or_else(|| missing(format!("logical_volumes/{}/segment1", snap.internal)))?;
+    let seg = internal
+        .section_mut(&seg_key)
+        .ok_or_else(|| missing(format!("logical_volumes/{}/{seg_key}", snap.internal)))?;
+    if !seg.rename("merging_store", "cow_store") {
+        return Err(missing(format!(
+            "logical_volumes/{}/{seg_key}/merging_store",
+            snap.internal
+        )));
+    }
+    let description = format!(
+        "Write from rewind: cancel merge of snapshot {}/{} into {}/{}.",
+        vg.name, snap.cow, vg.name, snap.origin
+    );
+    finish(&vg, &mut out, &description, stamp)?;
+    let new = Vg::from_tree(&out)?;
+    // Visible-first order as LVM's export writes it, now that the COW is a plain snapshot.
+    lvm_lv_order(lvs_mut(&mut out, &new.name)?, &new, "");
+    let new = Vg::from_tree(&out)?;
+    let ok = new
+        .snapshot(&snap.cow)
+        .is_some_and(|s| !s.merging && s.origin == snap.origin)
+        && new.lv(&snap.internal).is_some_and(|l| l.visible);
+    if !ok {
+        return Err(ChangeError::SelfCheck {
+            vg: vg.name,
+            what: format!("snapshot {} still reads back as merging", snap.cow),
+        });
+    }
+    Ok(out)
+}
+
 /// Orders `logical_volumes` as LVM's export does: LVs visible to the user first, then the
 /// others, each group in its present order (a stable partition, so metadata LVM wrote keeps
 /// its order). `merging_cow` is the COW that has just started merging.
@@ -503,6 +572,46 @@ mod tests {
     }
 
     #[test]
+    fn unmark_is_the_inverse_of_mark() {
+        let before = tree(FIXTURE);
+        let merged = mark_merging(&before, "pre", &stamp()).expect("marks");
+        let back = unmark_merging(&merged, "pre", &stamp()).expect("unmarks");
+        let (gone, new) = diff(&before, &back);
+        let gone: Vec<_> = gone.into_iter().map(|(p, _)| p).collect();
+        let new: Vec<_> = new.into_iter().map(|(p, _)| p).collect();
+        // Only the stamp and seqno differ from the never-flagged metadata.
+        let expect = [
+            "/description",
+            "/creation_host",
+            "/creation_time",
+            "/test-vg/seqno",
+        ];
+        assert_eq!(gone, expect);
+        assert_eq!(new, expect);
+        let vg = Vg::from_tree(&back).expect("valid");
+        assert_eq!(vg.seqno, 7);
+        // The order LVM would write now: user-visible LVs first, each group as it was.
+        let names: Vec<_> = vg.lvs.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["my-root", "data", "pre", "snapshot0"]);
+        assert!(matches!(
+            unmark_merging(&before, "pre", &stamp()),
+            Err(ChangeError::NotMerging { .. })
+        ));
+        assert!(matches!(
+            unmark_merging(&merged, "data", &stamp()),
+            Err(ChangeError::NotASnapshot { .. })
+        ));
+        assert!(matches!(
+            unmark_merging(&merged, "nope", &stamp()),
+            Err(ChangeError::NoSuchSnapshot { .. })
+        ));
+        // By the internal name, and mark again gives the same flag.
+        let back2 = unmark_merging(&merged, "snapshot0", &stamp()).expect("by internal");
+        assert_eq!(back, back2);
+        assert!(mark_merging(&back, "pre", &stamp()).is_ok());
+    }
+
+    #[test]
     fn mutated_metadata_never_panics() {
         let mut b = FIXTURE.as_bytes().to_vec();
         let mut x: u32 = 99;
@@ -517,6 +626,7 @@ mod tests {
                 let _ = Vg::from_tree(&t);
                 let _ = mark_merging(&t, "pre", &stamp());
                 let _ = drop_merged_snapshot(&t, "pre", &stamp());
+                let _ = unmark_merging(&t, "pre", &stamp());
             }
             b[i] = old;
         }

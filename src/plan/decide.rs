@@ -131,7 +131,7 @@ fn cow_ok(vg: &FoundVg, snap: &Snapshot, read: &mut CowReader<'_>) -> Result<Cow
 }
 
 /// Why `name` in `vg` cannot be rolled back, or the snapshot to flag (None: already flagged).
-fn check_rollback<'v>(
+pub fn check_rollback<'v>(
     vg: &'v FoundVg,
     model: &'v Vg,
     name: &str,

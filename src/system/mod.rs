@@ -4,5 +4,6 @@ pub mod blockdev;
 pub mod dm;
 pub mod exec;
 pub mod kmsg;
+pub mod lock;
 pub mod nodes;
 pub mod scan;

@@ -1,0 +1,247 @@
+//! Golden tests for `rewind status --json` over recorded device-mapper states (the fake):
+//! flagged, merging, done, merge failed, invalid, inactive. `REWIND_BLESS=1` rewrites them.
+
+use super::*;
+use crate::lvm::assemble::{FoundVg, Member};
+use crate::lvm::model::Vg;
+use crate::lvm::text;
+use crate::plan::devices::VgLayout;
+use crate::plan::steps::converge;
+use crate::system::dm::{DevNum, FakeDm};
+use crate::system::exec::{execute, live};
+use std::collections::BTreeMap;
+
+const PV_DEV: DevNum = DevNum {
+    major: 254,
+    minor: 0,
+};
+
+fn vg_text(merging: bool) -> String {
+    let (store, status) = if merging {
+        ("merging_store", r#"["READ", "WRITE"]"#)
+    } else {
+        ("cow_store", r#"["READ", "WRITE", "VISIBLE"]"#)
+    };
+    format!(
+        r#"vg0 {{
+id = "Vg0000-aaaa-bbbb-cccc-dddd-eeee-ffffff"
+seqno = 3
+format = "lvm2"
+status = ["RESIZEABLE", "READ", "WRITE"]
+flags = []
+extent_size = 8192
+max_lv = 0
+max_pv = 0
+metadata_copies = 0
+physical_volumes {{
+pv0 {{
+id = "Pv0000-aaaa-bbbb-cccc-dddd-eeee-ffffff"
+device = "/dev/vda"
+status = ["ALLOCATABLE"]
+flags = []
+dev_size = 2097152
+pe_start = 2048
+pe_count = 255
+}}
+}}
+logical_volumes {{
+root {{
+id = "Root00-aaaa-bbbb-cccc-dddd-eeee-ffffff"
+status = ["READ", "WRITE", "VISIBLE"]
+flags = []
+segment_count = 1
+segment1 {{
+start_extent = 0
+extent_count = 10
+type = "striped"
+stripe_count = 1
+stripes = ["pv0", 0]
+}}
+}}
+pre {{
+id = "Pre000-aaaa-bbbb-cccc-dddd-eeee-ffffff"
+status = ["READ", "WRITE"]
+flags = []
+segment_count = 1
+segment1 {{
+start_extent = 0
+extent_count = 4
+type = "striped"
+stripe_count = 1
+stripes = ["pv0", 10]
+}}
+}}
+other {{
+id = "Other0-aaaa-bbbb-cccc-dddd-eeee-ffffff"
+status = ["READ", "WRITE"]
+flags = []
+segment_count = 1
+segment1 {{
+start_extent = 0
+extent_count = 4
+type = "striped"
+stripe_count = 1
+stripes = ["pv0", 14]
+}}
+}}
+snapshot0 {{
+id = "Snap00-aaaa-bbbb-cccc-dddd-eeee-ffffff"
+status = {status}
+flags = []
+segment_count = 1
+segment1 {{
+start_extent = 0
+extent_count = 10
+type = "snapshot"
+chunk_size = 8
+origin = "root"
+{store} = "pre"
+}}
+}}
+snapshot1 {{
+id = "Snap01-aaaa-bbbb-cccc-dddd-eeee-ffffff"
+status = ["READ", "WRITE", "VISIBLE"]
+flags = []
+segment_count = 1
+segment1 {{
+start_extent = 0
+extent_count = 10
+type = "snapshot"
+chunk_size = 16
+origin = "root"
+cow_store = "other"
+}}
+}}
+}}
+}}
+"#
+    )
+}
+
+fn found(merging: bool) -> FoundVg {
+    let text = vg_text(merging);
+    let tree = text::parse(text.as_bytes()).expect("parse");
+    let model = Vg::from_tree(&tree).expect("model");
+    FoundVg {
+        name: model.name.clone(),
+        id: model.id.clone(),
+        seqno: model.seqno,
+        text: text.into_bytes(),
+        tree,
+        members: vec![Member {
+            key: "pv0".into(),
+            uuid: "Pv0000aaaabbbbccccddddeeeeffffff".into(),
+            scan: Some(0),
+            device: Some("/dev/vda".into()),
+        }],
+        model: Some(model),
+        problems: Vec::new(),
+    }
+}
+
+/// The fake with root active as the metadata `active_as` lays it out.
+fn fake(active_as: &FoundVg) -> FakeDm {
+    let mut dm = FakeDm::new();
+    dm.add_disk("/dev/vda", PV_DEV);
+    let pvs = BTreeMap::from([("pv0".to_owned(), PV_DEV)]);
+    let layout = VgLayout {
+        vg: active_as.model.as_ref().expect("model"),
+        pv_dev: &pvs,
+    };
+    let devs = layout.activation("root").expect("layout");
+    let steps = converge(&devs, &live(&mut dm).expect("live")).expect("steps");
+    execute(&mut dm, &steps).expect("execute");
+    dm
+}
+
+fn golden(name: &str, report: &Report) {
+    let json = serde_json::to_string_pretty(report).expect("json") + "\n";
+    let path = format!(
+        "{}/tests/fixtures/status/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    if std::env::var_os("REWIND_BLESS").is_some() {
+        std::fs::create_dir_all(std::path::Path::new(&path).parent().expect("dir")).expect("mkdir");
+        std::fs::write(&path, &json).expect("write golden");
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(json, want, "{path} (REWIND_BLESS=1 rewrites it)");
+}
+
+fn usage(allocated: u64, total: u64, metadata: u64) -> SnapshotStatus {
+    SnapshotStatus::Usage {
+        allocated,
+        total,
+        metadata,
+    }
+}
+
+fn run(vg: &FoundVg, dm: &mut FakeDm) -> Report {
+    let l = live(dm).expect("live");
+    collect(std::slice::from_ref(vg), &l, dm)
+}
+
+#[test]
+fn golden_flagged_for_next_boot() {
+    // Active as plain snapshots (booted before the flag), the metadata now says merging.
+    let mut dm = fake(&found(false));
+    dm.set_snapshot_status("vg0-other", usage(2048, 32768, 32));
+    dm.set_snapshot_status("vg0-pre", usage(4096, 32768, 32));
+    let r = run(&found(true), &mut dm);
+    assert_eq!(
+        r.origins[0].snapshots[0].fill.as_ref().map(|f| f.percent),
+        Some(12.5)
+    );
+    assert_eq!(r.origins[0].snapshots[0].state, State::Flagged);
+    assert_eq!(r.exit_code(), 0);
+    golden("flagged", &r);
+}
+
+#[test]
+fn golden_merging_with_rate_and_done() {
+    let vg = found(true);
+    let mut dm = fake(&vg);
+    dm.set_snapshot_status("vg0-root", usage(16400, 32768, 16));
+    let before = run(&vg, &mut dm);
+    dm.set_snapshot_status("vg0-root", usage(8208, 32768, 16));
+    let mut r = run(&vg, &mut dm);
+    add_rates(&mut r, &before, Duration::from_secs(2));
+    let m = r.origins[0].snapshots[0].merge.clone().expect("merge");
+    assert_eq!(m.bytes_left, 8192 * 512);
+    assert_eq!(m.rate_bytes_per_s, Some(4096.0 * 512.0));
+    assert_eq!(m.eta_s, Some(2.0));
+    golden("merging", &r);
+    dm.set_snapshot_status("vg0-root", usage(16, 32768, 16));
+    let r = run(&vg, &mut dm);
+    assert_eq!(r.origins[0].snapshots[0].state, State::Done);
+    golden("done", &r);
+}
+
+#[test]
+fn golden_failed_and_invalid_exit_3() {
+    let vg = found(true);
+    let mut dm = fake(&vg);
+    dm.set_snapshot_status("vg0-root", SnapshotStatus::MergeFailed);
+    dm.set_snapshot_status("vg0-other", SnapshotStatus::Invalid);
+    let r = run(&vg, &mut dm);
+    assert_eq!(r.exit_code(), EXIT_UNHEALTHY);
+    golden("failed", &r);
+    assert!(
+        print_text(&r).contains("pre: MERGE FAILED"),
+        "{}",
+        print_text(&r)
+    );
+}
+
+#[test]
+fn golden_inactive() {
+    let vg = found(true);
+    let mut dm = FakeDm::new();
+    let r = run(&vg, &mut dm);
+    assert_eq!(r.origins[0].device, None);
+    golden("inactive", &r);
+    assert_eq!(
+        print_text(&r),
+        "vg0/root (inactive)\n  pre: flagged: merges back at the next activation of its origin (the next boot for root)\n  other: snapshot (inactive)\n"
+    );
+}

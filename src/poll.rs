@@ -1,0 +1,774 @@
+//! `rewind poll`: finish merges after switch_root, the way LVM's lvpoll does
+//! (`tools/lvconvert_poll.c`, `lvconvert_merge_finish`; `lib/metadata/snapshot_manip.c`).
+//!
+//! An active merge is a device with an `LVM-` uuid whose live table is `snapshot-merge`. The
+//! kernel raises no event when a merge completes, so its status is polled, fast near the end
+//! and slower while far from done (from the observed rate), never slower than
+//! `interval_max_ms`. When allocated == metadata sectors the merge is done and is finished:
+//! under LVM's VG lock, re-read the metadata; commit it without the snapshot
+//! (`drop_merged_snapshot`, every mda) unless it is already gone (LVM finished first); reload
+//! the origin with the devices LVM's layout wants for the new metadata (plain, or
+//! `snapshot-origin` if other snapshots remain); remove the devices no longer wanted
+//! (merging snapshot's `error` device, its `-cow`, and `-real` when no snapshot remains).
+//! `Invalid` / `Merge failed` stop: nothing is touched, the error is logged, exit 1.
+//! Every step can run again (invariant 8): each run plans from what the disks and the kernel
+//! show now.
+
+use crate::config::Poll as PollConfig;
+use crate::lvm::assemble::FoundVg;
+use crate::lvm::change::{Stamp, drop_merged_snapshot};
+use crate::lvm::disk::{CommitStep, PvScan, commit_with_hook};
+use crate::lvm::layout::{Layer, LvmId, LvmUuid};
+use crate::lvm::model::Vg;
+use crate::lvm::text::{self, Style};
+use crate::plan::devices::{Role, VgLayout};
+use crate::plan::steps::{Live, converge};
+use crate::plan::table::{SnapshotStatus, Target};
+use crate::system::dm::{DevNum, DeviceMapper, DmError, UdevRules};
+use crate::system::exec::{execute, live};
+use crate::system::lock::VgLock;
+use crate::system::scan::{Scan, Selector, scan};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// A named crash point for the VM tier's crash tests: with `REWIND_FAILPOINT=NAME` in the
+/// environment the process exits at once (status 137, as if killed) when it reaches `NAME`.
+fn failpoint(name: &str) {
+    if std::env::var_os("REWIND_FAILPOINT").is_some_and(|v| v == name) {
+        log::error!("failpoint {name}: exiting as if killed");
+        std::process::exit(137);
+    }
+}
+
+/// Errors of finishing one merge; each names the device, VG or LV.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error("cannot read device-mapper state: {0}")]
+    Dm(#[from] DmError),
+    #[error("{name}: {message}")]
+    Merge { name: String, message: String },
+    #[error("cannot list block devices: {0}")]
+    Scan(std::io::Error),
+    #[error("no volume group with id {vg_id} found for device {name}")]
+    NoVg { name: String, vg_id: String },
+    #[error("vg {vg}: {message}")]
+    Vg { vg: String, message: String },
+    #[error(transparent)]
+    Lock(#[from] crate::system::lock::LockError),
+}
+
+/// A device whose live table is `snapshot-merge`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveMerge {
+    pub name: String,
+    pub uuid: LvmUuid,
+}
+
+/// Every active merge, from the live devices.
+pub fn active_merges(live: &[Live]) -> Vec<ActiveMerge> {
+    live.iter()
+        .filter_map(|l| {
+            let uuid = LvmUuid::parse(l.uuid.as_deref()?).ok()?;
+            let t = l.table.as_ref()?;
+            t.lines
+                .iter()
+                .any(|line| matches!(line.target, Target::SnapshotMerge(_)))
+                .then(|| ActiveMerge {
+                    name: l.name.clone(),
+                    uuid,
+                })
+        })
+        .collect()
+}
+
+/// VG ids with devices a finished merge may have left behind (a run killed between the
+/// origin's reload and the removals): an unopened `-real` or `-cow`, or an unopened LVM
+/// device with an `error` table.
+pub fn leftover_vgs(live: &[Live]) -> Vec<LvmId> {
+    let mut out: Vec<LvmId> = Vec::new();
+    for l in live {
+        let Some(uuid) = l.uuid.as_deref().and_then(|u| LvmUuid::parse(u).ok()) else {
+            continue;
+        };
+        let is_error = l.table.as_ref().is_some_and(|t| {
+            !t.lines.is_empty() && t.lines.iter().all(|x| x.target == Target::Error)
+        });
+        let layered = matches!(uuid.layer, Some(Layer::Real | Layer::Cow));
+        if l.open_count == 0 && (layered || is_error) && !out.contains(&uuid.vg_id) {
+            out.push(uuid.vg_id);
+        }
+    }
+    out
+}
+
+/// The merge status of `name`'s `snapshot-merge` line.
+pub fn merge_status(dm: &mut dyn DeviceMapper, name: &str) -> Result<SnapshotStatus, PollError> {
+    let lines = dm.status(name)?;
+    let line = lines
+        .iter()
+        .find(|l| l.target_type == "snapshot-merge")
+        .ok_or_else(|| PollError::Merge {
+            name: name.to_owned(),
+            message: "no snapshot-merge target in the live table".into(),
+        })?;
+    line.snapshot_status()
+        .unwrap_or(Ok(SnapshotStatus::Unknown))
+        .map_err(|e| PollError::Merge {
+            name: name.to_owned(),
+            message: format!("unreadable status: {e}"),
+        })
+}
+
+/// Sectors still to copy (allocated minus metadata), when the status says.
+pub fn remaining(status: &SnapshotStatus) -> Option<u64> {
+    match status {
+        SnapshotStatus::Usage {
+            allocated,
+            metadata,
+            ..
+        } => Some(allocated.saturating_sub(*metadata)),
+        _ => None,
+    }
+}
+
+/// Progress of one merge over time, for the rate and the next interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    pub first: (Instant, u64),
+    pub last: (Instant, u64),
+}
+
+impl Progress {
+    pub fn new(at: Instant, remaining: u64) -> Self {
+        Progress {
+            first: (at, remaining),
+            last: (at, remaining),
+        }
+    }
+
+    pub fn update(&mut self, at: Instant, remaining: u64) {
+        if remaining > self.first.1 {
+            // A new merge on the same device (or the counter went back): start over.
+            *self = Progress::new(at, remaining);
+        } else {
+            self.last = (at, remaining);
+        }
+    }
+
+    /// Sectors per second, once something was copied.
+    pub fn rate(&self) -> Option<f64> {
+        let dt = self.last.0.duration_since(self.first.0).as_secs_f64();
+        let done = self.first.1.saturating_sub(self.last.1);
+        (dt > 0.0 && done > 0).then(|| done as f64 / dt)
+    }
+
+    /// Estimated time left.
+    pub fn eta(&self) -> Option<Duration> {
+        let rate = self.rate()?;
+        Duration::try_from_secs_f64(self.last.1 as f64 / rate).ok()
+    }
+}
+
+/// The next wait: a quarter of the estimated time left, within the configured bounds (so a
+/// finished merge is seen within `interval_max_ms`); without a rate yet, back off from the
+/// previous wait by half again.
+pub fn next_interval(
+    cfg: &PollConfig,
+    progress: Option<&Progress>,
+    previous: Duration,
+) -> Duration {
+    let min = Duration::from_millis(cfg.interval_min_ms);
+    let max = Duration::from_millis(cfg.interval_max_ms.max(cfg.interval_min_ms));
+    let wanted = match progress.and_then(Progress::eta) {
+        Some(eta) => eta / 4,
+        None => previous + previous / 2,
+    };
+    wanted.clamp(min, max)
+}
+
+/// Where the metadata is read and how the VG lock is taken; every outside input injectable.
+pub struct Env<'a> {
+    /// The root holding /sys and /dev.
+    pub root: PathBuf,
+    pub select: &'a Selector<'a>,
+    /// LVM's `global/locking_dir`.
+    pub lock_dir: PathBuf,
+    pub lock_timeout: Duration,
+    /// Called before each step of a metadata commit; `false` stops it there (crash tests).
+    pub commit_hook: Option<&'a mut dyn FnMut(CommitStep) -> bool>,
+}
+
+impl std::fmt::Debug for Env<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Env")
+            .field("root", &self.root)
+            .field("lock_dir", &self.lock_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What finishing did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finished {
+    /// rewind committed the metadata without the snapshot.
+    Committed {
+        vg: String,
+        origin: String,
+        snapshot: String,
+    },
+    /// The metadata had no merging snapshot any more (LVM finished first): devices tidied.
+    AlreadyDropped { vg: String, origin: String },
+}
+
+fn scan_env(env: &Env<'_>) -> Result<Scan, PollError> {
+    scan(&env.root, env.select).map_err(PollError::Scan)
+}
+
+fn find_vg<'s>(s: &'s Scan, vg_id: &LvmId) -> Option<&'s FoundVg> {
+    s.assembly
+        .vgs
+        .iter()
+        .find(|v| LvmId::parse(&v.id).is_ok_and(|id| &id == vg_id))
+}
+
+/// The device numbers of a VG's PVs, by key.
+pub fn pv_numbers(s: &Scan, vg: &FoundVg) -> BTreeMap<String, DevNum> {
+    vg.members
+        .iter()
+        .filter_map(|m| {
+            let i = m.scan?;
+            let d = s.devices.get(*s.pv_device.get(i)?)?;
+            Some((
+                m.key.clone(),
+                DevNum {
+                    major: d.major,
+                    minor: d.minor,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Commits `new_text` to every metadata area of `vg` (the caller holds the VG lock).
+pub fn commit_vg(
+    s: &Scan,
+    vg: &FoundVg,
+    new_text: &str,
+    hook: Option<&mut dyn FnMut(CommitStep) -> bool>,
+) -> Result<(), String> {
+    let mut pvs: Vec<(PvScan, File)> = Vec::new();
+    for m in &vg.members {
+        let i = m
+            .scan
+            .ok_or_else(|| format!("pv {} has no device", m.key))?;
+        let (Some(pv), Some(dev)) = (
+            s.pvs.get(i),
+            s.pv_device.get(i).and_then(|d| s.devices.get(*d)),
+        ) else {
+            return Err(format!("pv {} has no device", m.key));
+        };
+        let node = &dev.node;
+        let f = File::options()
+            .read(true)
+            .write(true)
+            .open(node)
+            .map_err(|e| format!("{}: {e}", node.display()))?;
+        pvs.push((pv.clone(), f));
+    }
+    let mut always = |_: CommitStep| true;
+    let hook: &mut dyn FnMut(CommitStep) -> bool = match hook {
+        Some(h) => h,
+        None => &mut always,
+    };
+    commit_with_hook(&mut pvs, new_text.as_bytes(), hook)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// The model of a usable VG, or why it cannot be acted on.
+fn usable(vg: &FoundVg) -> Result<&Vg, PollError> {
+    if let Some(p) = vg.blocking_problem() {
+        return Err(PollError::Vg {
+            vg: vg.name.clone(),
+            message: p.to_string(),
+        });
+    }
+    vg.model.as_ref().ok_or_else(|| PollError::Vg {
+        vg: vg.name.clone(),
+        message: "metadata not usable".into(),
+    })
+}
+
+/// Finishes one merge whose status reads done. Safe to run again at any point.
+pub fn finish(
+    env: &mut Env<'_>,
+    dm: &mut dyn DeviceMapper,
+    merge: &ActiveMerge,
+) -> Result<Finished, PollError> {
+    let first = scan_env(env)?;
+    let vg_name = find_vg(&first, &merge.uuid.vg_id)
+        .ok_or_else(|| PollError::NoVg {
+            name: merge.name.clone(),
+            vg_id: merge.uuid.vg_id.to_string(),
+        })?
+        .name
+        .clone();
+    let _lock = VgLock::exclusive(&env.lock_dir, &vg_name, env.lock_timeout)?;
+    // Under the lock, read again: LVM may have finished (or changed the VG) meanwhile.
+    let s = scan_env(env)?;
+    let vg = find_vg(&s, &merge.uuid.vg_id).ok_or_else(|| PollError::NoVg {
+        name: merge.name.clone(),
+        vg_id: merge.uuid.vg_id.to_string(),
+    })?;
+    let model = usable(vg)?;
+    let origin = model
+        .lvs
+        .iter()
+        .find(|l| LvmId::parse(&l.id).is_ok_and(|id| id == merge.uuid.lv_id))
+        .ok_or_else(|| PollError::Vg {
+            vg: vg.name.clone(),
+            message: format!("no logical volume with the id of device {}", merge.name),
+        })?
+        .name
+        .clone();
+    let (model, result) = match model.merging_snapshot_of(&origin) {
+        Some(snap) => {
+            // Re-check now that the lock is held: only a finished merge is dropped.
+            let status = merge_status(dm, &merge.name)?;
+            if !status.merge_done() {
+                return Err(PollError::Merge {
+                    name: merge.name.clone(),
+                    message: format!("merge not finished ({status}); not dropping the snapshot"),
+                });
+            }
+            let snapshot = snap.cow.clone();
+            let tree =
+                drop_merged_snapshot(&vg.tree, &snapshot, &Stamp::from_system()).map_err(|e| {
+                    PollError::Vg {
+                        vg: vg.name.clone(),
+                        message: e.to_string(),
+                    }
+                })?;
+            let new_text = text::print(&tree, Style::Disk);
+            let new_model = Vg::from_tree(&tree).map_err(|e| PollError::Vg {
+                vg: vg.name.clone(),
+                message: e.to_string(),
+            })?;
+            let hook: Option<&mut dyn FnMut(CommitStep) -> bool> = match env.commit_hook {
+                Some(ref mut h) => Some(&mut **h),
+                None => None,
+            };
+            commit_vg(&s, vg, &new_text, hook).map_err(|e| PollError::Vg {
+                vg: vg.name.clone(),
+                message: format!("committing the metadata without {snapshot} failed: {e}"),
+            })?;
+            log::info!(
+                "{}/{snapshot}: merged into {}/{origin}; metadata committed without the snapshot",
+                vg.name,
+                vg.name
+            );
+            failpoint("poll-after-commit");
+            (
+                new_model,
+                Finished::Committed {
+                    vg: vg.name.clone(),
+                    origin: origin.clone(),
+                    snapshot,
+                },
+            )
+        }
+        None => {
+            log::info!(
+                "{}/{origin}: the metadata has no merging snapshot any more (lvm or an earlier run finished it); tidying the devices",
+                vg.name
+            );
+            (
+                model.clone(),
+                Finished::AlreadyDropped {
+                    vg: vg.name.clone(),
+                    origin: origin.clone(),
+                },
+            )
+        }
+    };
+    reload_and_tidy(&s, vg, &model, &origin, dm)?;
+    Ok(result)
+}
+
+/// Makes `origin`'s devices what LVM's layout wants for `model`, then removes what is left.
+fn reload_and_tidy(
+    s: &Scan,
+    vg: &FoundVg,
+    model: &Vg,
+    origin: &str,
+    dm: &mut dyn DeviceMapper,
+) -> Result<(), PollError> {
+    let vg_err = |message: String| PollError::Vg {
+        vg: vg.name.clone(),
+        message,
+    };
+    let pvs = pv_numbers(s, vg);
+    let layout = VgLayout {
+        vg: model,
+        pv_dev: &pvs,
+    };
+    let wanted = layout
+        .activation(origin)
+        .map_err(|e| vg_err(e.to_string()))?;
+    let origin_dev = wanted.last().map(|w| w.name.clone()).unwrap_or_default();
+    let mut now = live(dm)?;
+    // The origin is open (root is mounted on it). Swapping its finished snapshot-merge for
+    // its plain table shows the same data: this reload is exactly what LVM does here.
+    for l in &mut now {
+        if wanted.iter().any(|w| {
+            w.name == l.name && matches!(w.role, Role::Origin | Role::Plain) && w.name == origin_dev
+        }) {
+            l.open_count = 0;
+        }
+    }
+    let steps = converge(&wanted, &now).map_err(|e| vg_err(e.to_string()))?;
+    execute(dm, &steps).map_err(|e| vg_err(format!("reloading {origin}: {e}")))?;
+    failpoint("poll-after-reload");
+    tidy(vg, model, &wanted, dm)
+}
+
+/// Removes the devices of `vg` that a finished merge leaves behind: `error` devices and
+/// `-cow`s of LVs the metadata no longer has, and `-real`s of LVs without snapshots. Only
+/// unopened devices; devices that stack on others go first.
+fn tidy(
+    vg: &FoundVg,
+    model: &Vg,
+    wanted: &[crate::plan::devices::DeviceSpec],
+    dm: &mut dyn DeviceMapper,
+) -> Result<(), PollError> {
+    let Ok(vg_id) = LvmId::parse(&vg.id) else {
+        return Ok(());
+    };
+    let lv_by_id = |id: &LvmId| {
+        model
+            .lvs
+            .iter()
+            .find(|l| LvmId::parse(&l.id).is_ok_and(|x| &x == id))
+    };
+    // At most one pass per device: each pass removes at least one or stops.
+    for _ in 0..64 {
+        let now = live(dm)?;
+        let mut candidates: Vec<(u8, &Live)> = Vec::new();
+        for l in &now {
+            let Some(uuid) = l.uuid.as_deref().and_then(|u| LvmUuid::parse(u).ok()) else {
+                continue;
+            };
+            if uuid.vg_id != vg_id || wanted.iter().any(|w| w.name == l.name) {
+                continue;
+            }
+            let lv = lv_by_id(&uuid.lv_id);
+            let is_error = l.table.as_ref().is_some_and(|t| {
+                !t.lines.is_empty() && t.lines.iter().all(|x| x.target == Target::Error)
+            });
+            let order = match (&uuid.layer, lv) {
+                (None, None) if is_error => 0,
+                (Some(Layer::Cow), None) => 1,
+                (Some(Layer::Cow), Some(lv)) if model.snapshot(&lv.name).is_none() => 1,
+                (Some(Layer::Real), None) => 2,
+                (Some(Layer::Real), Some(lv)) if model.snapshots_of(&lv.name).next().is_none() => 2,
+                _ => continue,
+            };
+            candidates.push((order, l));
+        }
+        candidates.sort_by_key(|(o, _)| *o);
+        let Some((_, l)) = candidates.iter().find(|(_, l)| l.open_count == 0) else {
+            for (_, l) in &candidates {
+                log::warn!(
+                    "{}: left in place, still open {} time(s)",
+                    l.name,
+                    l.open_count
+                );
+            }
+            return Ok(());
+        };
+        let name = l.name.clone();
+        let rules = if matches!(
+            LvmUuid::parse(l.uuid.as_deref().unwrap_or_default()).map(|u| u.layer),
+            Ok(Some(_))
+        ) {
+            UdevRules::DmOnly
+        } else {
+            UdevRules::LowPriority
+        };
+        dm.remove(&name, rules)?;
+        log::info!("{name}: removed");
+    }
+    Ok(())
+}
+
+/// Tidies what a killed run left in `vg_id` (no active merge there). Takes the VG lock.
+pub fn tidy_leftovers(
+    env: &mut Env<'_>,
+    dm: &mut dyn DeviceMapper,
+    vg_id: &LvmId,
+) -> Result<(), PollError> {
+    let first = scan_env(env)?;
+    let Some(vg) = find_vg(&first, vg_id) else {
+        return Ok(());
+    };
+    let _lock = VgLock::exclusive(&env.lock_dir, &vg.name, env.lock_timeout)?;
+    let s = scan_env(env)?;
+    let Some(vg) = find_vg(&s, vg_id) else {
+        return Ok(());
+    };
+    let model = usable(vg)?;
+    // The wanted devices of every LV that has active devices in this VG.
+    let now = live(dm)?;
+    let pvs = pv_numbers(&s, vg);
+    let layout = VgLayout {
+        vg: model,
+        pv_dev: &pvs,
+    };
+    let mut wanted = Vec::new();
+    for lv in &model.lvs {
+        let Ok(lv_id) = LvmId::parse(&lv.id) else {
+            continue;
+        };
+        let active = now.iter().any(|l| {
+            l.uuid
+                .as_deref()
+                .and_then(|u| LvmUuid::parse(u).ok())
+                .is_some_and(|u| u.vg_id == *vg_id && u.lv_id == lv_id && u.layer.is_none())
+        });
+        if active && let Ok(devs) = layout.activation(&lv.name) {
+            wanted.extend(devs);
+        }
+    }
+    tidy(vg, model, &wanted, dm)
+}
+
+/// How a poll run ended.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub finished: Vec<Finished>,
+    /// Devices whose merge failed or is invalid: left as they are.
+    pub failed: Vec<String>,
+    /// Errors finishing a merge (retried until `max_attempts`).
+    pub errors: Vec<String>,
+}
+
+impl Report {
+    /// 0 when every merge finished (or none was active), else 1.
+    pub fn exit_code(&self) -> u8 {
+        u8::from(!self.failed.is_empty() || !self.errors.is_empty())
+    }
+}
+
+/// Attempts at finishing one merge before giving up on it in this run.
+const MAX_ATTEMPTS: u32 = 3;
+
+/// Watches every active merge until each has finished or failed. `sleep` waits (tests advance
+/// the fake's status there); it is given the device-mapper so tests can change it.
+pub fn run<D: DeviceMapper>(
+    env: &mut Env<'_>,
+    dm: &mut D,
+    cfg: &PollConfig,
+    sleep: &mut dyn FnMut(Duration, &mut D),
+) -> Report {
+    let mut report = Report::default();
+    let mut progress: BTreeMap<String, Progress> = BTreeMap::new();
+    let mut attempts: BTreeMap<String, u32> = BTreeMap::new();
+    let mut done_at: BTreeMap<String, Instant> = BTreeMap::new();
+    let mut interval = Duration::from_millis(cfg.interval_min_ms);
+    let mut first = true;
+    loop {
+        let now = match live(dm) {
+            Ok(l) => l,
+            Err(e) => {
+                report
+                    .errors
+                    .push(format!("cannot read device-mapper state: {e}"));
+                return report;
+            }
+        };
+        if first {
+            for vg_id in leftover_vgs(&now) {
+                if active_merges(&now).iter().any(|m| m.uuid.vg_id == vg_id) {
+                    continue;
+                }
+                if let Err(e) = tidy_leftovers(env, dm, &vg_id) {
+                    log::warn!("tidying devices of vg id {vg_id}: {e}");
+                }
+            }
+            first = false;
+        }
+        let merges: Vec<ActiveMerge> = active_merges(&now)
+            .into_iter()
+            .filter(|m| !report.failed.contains(&m.name))
+            .filter(|m| attempts.get(&m.name).copied().unwrap_or(0) < MAX_ATTEMPTS)
+            .collect();
+        if merges.is_empty() {
+            return report;
+        }
+        let mut slowest_needed = Duration::from_millis(cfg.interval_max_ms);
+        // Wait only while some merge is still copying or a finish is to be retried.
+        let mut waiting = false;
+        for m in &merges {
+            let status = match merge_status(dm, &m.name) {
+                Ok(s) => s,
+                Err(e) => {
+                    *attempts.entry(m.name.clone()).or_default() += 1;
+                    log::warn!("{e}");
+                    report.errors.push(e.to_string());
+                    waiting = true;
+                    continue;
+                }
+            };
+            if status.is_failed() {
+                log::error!(
+                    "{}: merge stopped: {status}; left exactly as it is. Inspect with dmsetup status {} and lvs -a; nothing was changed",
+                    m.name,
+                    m.name
+                );
+                report.failed.push(m.name.clone());
+                continue;
+            }
+            if status.merge_done() {
+                let seen = *done_at.entry(m.name.clone()).or_insert_with(Instant::now);
+                match finish(env, dm, m) {
+                    Ok(f) => {
+                        log::info!(
+                            "{}: merge finished, cleaned up {} ms after it was seen done",
+                            m.name,
+                            seen.elapsed().as_millis()
+                        );
+                        report.finished.push(f);
+                    }
+                    Err(e) => {
+                        *attempts.entry(m.name.clone()).or_default() += 1;
+                        log::error!("{}: finishing the merge failed: {e}; will retry", m.name);
+                        report.errors.push(e.to_string());
+                        waiting = true;
+                    }
+                }
+                continue;
+            }
+            waiting = true;
+            let Some(left) = remaining(&status) else {
+                // A merge always reports its usage; do not wait on one that does not forever.
+                *attempts.entry(m.name.clone()).or_default() += 1;
+                report
+                    .errors
+                    .push(format!("{}: merge status without usage: {status}", m.name));
+                continue;
+            };
+            let p = progress
+                .entry(m.name.clone())
+                .or_insert_with(|| Progress::new(Instant::now(), left));
+            p.update(Instant::now(), left);
+            let next = next_interval(cfg, Some(p), interval);
+            log::debug!(
+                "{}: {left} sectors left, {:.0} sectors/s, next look in {} ms",
+                m.name,
+                p.rate().unwrap_or(0.0),
+                next.as_millis()
+            );
+            slowest_needed = slowest_needed.min(next);
+        }
+        if !waiting {
+            continue;
+        }
+        interval = slowest_needed.max(Duration::from_millis(cfg.interval_min_ms));
+        sleep(interval, dm);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> PollConfig {
+        PollConfig {
+            interval_min_ms: 100,
+            interval_max_ms: 1000,
+        }
+    }
+
+    #[test]
+    fn interval_backs_off_without_a_rate_and_follows_the_eta() {
+        let ms = Duration::from_millis;
+        // No rate yet: half again each time, up to the maximum.
+        assert_eq!(next_interval(&cfg(), None, ms(100)), ms(150));
+        assert_eq!(next_interval(&cfg(), None, ms(900)), ms(1000));
+        let t0 = Instant::now();
+        let mut p = Progress::new(t0, 10_000);
+        assert_eq!(p.rate(), None);
+        // 1000 sectors/s, 9000 left: far from done, the maximum (never above it).
+        p.update(t0 + Duration::from_secs(1), 9_000);
+        assert_eq!(p.rate(), Some(1000.0));
+        assert_eq!(p.eta(), Some(Duration::from_secs(9)));
+        assert_eq!(next_interval(&cfg(), Some(&p), ms(100)), ms(1000));
+        // 400 left at 1000/s: a quarter of the 0.4 s to go.
+        p.update(t0 + Duration::from_millis(9600), 400);
+        let i = next_interval(&cfg(), Some(&p), ms(1000));
+        assert!(i >= ms(100) && i <= ms(110), "{i:?}");
+        // Nearly done: the minimum.
+        p.update(t0 + Duration::from_secs(10), 1);
+        assert_eq!(next_interval(&cfg(), Some(&p), ms(1000)), ms(100));
+        // A counter that goes up again starts a new measurement.
+        p.update(t0 + Duration::from_secs(11), 50_000);
+        assert_eq!(p.rate(), None);
+    }
+
+    fn live_dev(name: &str, uuid: &str, table: &str, open: u32) -> Live {
+        Live {
+            name: name.into(),
+            uuid: Some(uuid.into()),
+            dev: DevNum {
+                major: 253,
+                minor: 0,
+            },
+            open_count: open,
+            suspended: false,
+            table: Some(table.parse().expect("table")),
+        }
+    }
+
+    const VG: &str = "LVM-Vg0000aaaabbbbccccddddeeeeffffffRoot00aaaabbbbccccddddeeeeffffff";
+
+    #[test]
+    fn finds_merges_and_leftovers_from_live_devices() {
+        let merge = live_dev("vg0-root", VG, "0 8 snapshot-merge 253:1 253:2 P 8", 1);
+        let origin = live_dev("vg0-root", VG, "0 8 snapshot-origin 253:1", 1);
+        let real = live_dev(
+            "vg0-root-real",
+            &format!("{VG}-real"),
+            "0 8 linear 8:0 0",
+            1,
+        );
+        let foreign = live_dev(
+            "crypt",
+            "CRYPT-xyz",
+            "0 8 snapshot-merge 253:1 253:2 P 8",
+            0,
+        );
+        let m = active_merges(&[merge.clone(), real.clone(), foreign.clone(), origin.clone()]);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].name, "vg0-root");
+        assert!(active_merges(&[origin.clone(), real.clone()]).is_empty());
+        // An open -real is in use; an unopened one is left over.
+        assert!(leftover_vgs(&[origin.clone(), real.clone()]).is_empty());
+        let mut stale = real;
+        stale.open_count = 0;
+        assert_eq!(leftover_vgs(&[origin, stale]).len(), 1);
+        assert!(leftover_vgs(&[foreign]).is_empty());
+    }
+
+    #[test]
+    fn remaining_sectors() {
+        let u = SnapshotStatus::Usage {
+            allocated: 100,
+            total: 1000,
+            metadata: 16,
+        };
+        assert_eq!(remaining(&u), Some(84));
+        assert_eq!(remaining(&SnapshotStatus::Invalid), None);
+    }
+}

@@ -1,0 +1,639 @@
+//! Host tier for `rewind poll`'s finisher: the metadata lives on a loop device and is read
+//! back by stock LVM2 (`lvs`, `vgck`); the device-mapper side is the recording fake (no
+//! device-mapper on the host; the real kernel is the VM tier's). Crash after every
+//! device-mapper step and inside the metadata commit, then run again: same end state.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+mod common;
+use common::{Loop, Lvm, add_snapshot};
+use rewind::config::Poll as PollConfig;
+use rewind::lvm::text::{Style, parse, print};
+use rewind::plan::devices::VgLayout;
+use rewind::plan::steps::converge;
+use rewind::plan::table::{SnapshotStatus, Table, Target};
+use rewind::poll::{self, ActiveMerge, Env, Finished};
+use rewind::system::blockdev::BlockDevice;
+use rewind::system::dm::{DevNum, FakeDm};
+use rewind::system::exec::{execute, live};
+use rewind::system::scan::scan;
+
+const MIB: u64 = 1 << 20;
+
+struct Lab {
+    disk: Loop,
+    lvm: Lvm,
+    vg: String,
+    locks: tempfile::TempDir,
+}
+
+/// A VG with `root` (8 MiB), `pre` merging into it, optionally `other` (a plain snapshot of
+/// root), and a plain `data`.
+fn lab(tag: &str, other: bool) -> Lab {
+    lab_with(tag, other, true)
+}
+
+fn lab_with(tag: &str, other: bool, merging: bool) -> Lab {
+    let vg = format!("{tag}{}", std::process::id());
+    let disk = Loop::new(64 * MIB);
+    let lvm = Lvm::new(std::slice::from_ref(&disk));
+    lvm.ok(&["vgcreate", "-qq", "-s", "1m", &vg, &disk.dev]);
+    for (lv, size) in [
+        ("root", "8m"),
+        ("pre", "4m"),
+        ("other", "4m"),
+        ("data", "2m"),
+    ] {
+        lvm.ok(&[
+            "lvcreate", "-qq", "-an", "-Zn", "-Wn", "-L", size, "-n", lv, &vg,
+        ]);
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("backup");
+    let path = file.to_str().expect("utf8");
+    lvm.ok(&["vgcfgbackup", "-q", "-f", path, &vg]);
+    let mut tree = parse(&std::fs::read(&file).expect("backup")).expect("parse");
+    add_snapshot(&mut tree, "root", "pre", 0, merging);
+    if other {
+        add_snapshot(&mut tree, "root", "other", 1, false);
+    }
+    std::fs::write(&file, print(&tree, Style::Backup)).expect("write");
+    lvm.ok(&["vgcfgrestore", "-q", "-f", path, &vg]);
+    Lab {
+        disk,
+        lvm,
+        vg,
+        locks: tempfile::tempdir().expect("tempdir"),
+    }
+}
+
+fn devnum(path: &str) -> DevNum {
+    let rdev = std::fs::metadata(path).expect("stat").rdev();
+    DevNum {
+        major: nix::sys::stat::major(rdev) as u32,
+        minor: nix::sys::stat::minor(rdev) as u32,
+    }
+}
+
+impl Lab {
+    fn only(&self) -> impl Fn(&BlockDevice) -> Result<(), String> + '_ {
+        move |d: &BlockDevice| {
+            if d.node == Path::new(&self.disk.dev) {
+                Ok(())
+            } else {
+                Err("other".into())
+            }
+        }
+    }
+
+    /// The fake with the merge set up as `rewind early` sets it up, root mounted.
+    fn merging_fake(&self) -> FakeDm {
+        let mut dm = FakeDm::new();
+        dm.add_disk(&self.disk.dev, devnum(&self.disk.dev));
+        let only = self.only();
+        let s = scan(Path::new("/"), &only).expect("scan");
+        let vg = s.assembly.vgs_named(&self.vg).next().expect("vg");
+        let model = vg.model.as_ref().expect("model");
+        let pvs = poll::pv_numbers(&s, vg);
+        let layout = VgLayout {
+            vg: model,
+            pv_dev: &pvs,
+        };
+        let devices = layout.activation("root").expect("layout");
+        let steps = converge(&devices, &live(&mut dm).expect("live")).expect("steps");
+        execute(&mut dm, &steps).expect("execute");
+        let root = self.dm("root");
+        assert!(matches!(
+            dm.live_table(&root).expect("root").lines[0].target,
+            Target::SnapshotMerge(_)
+        ));
+        dm.set_holders(&root, 1);
+        dm.set_snapshot_status(
+            &root,
+            SnapshotStatus::Usage {
+                allocated: 16,
+                total: 8192,
+                metadata: 16,
+            },
+        );
+        dm.clear_calls();
+        dm
+    }
+
+    fn dm(&self, lv: &str) -> String {
+        format!("{}-{lv}", self.vg)
+    }
+
+    fn env<'a>(&'a self, only: &'a (dyn Fn(&BlockDevice) -> Result<(), String> + 'a)) -> Env<'a> {
+        Env {
+            root: PathBuf::from("/"),
+            select: only,
+            lock_dir: self.locks.path().to_path_buf(),
+            lock_timeout: Duration::from_secs(5),
+            commit_hook: None,
+        }
+    }
+
+    fn lv_names(&self) -> Vec<String> {
+        self.lvm
+            .ok(&["lvs", "-a", "--noheadings", "-o", "lv_name", &self.vg])
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+fn merge_of(dm: &mut FakeDm) -> ActiveMerge {
+    let l = live(dm).expect("live");
+    let m = poll::active_merges(&l);
+    assert_eq!(m.len(), 1, "one active merge");
+    m[0].clone()
+}
+
+/// Every device and its live table.
+fn state(dm: &mut FakeDm) -> BTreeMap<String, Table> {
+    live(dm)
+        .expect("live")
+        .into_iter()
+        .map(|l| (l.name, l.table.unwrap_or_default()))
+        .collect()
+}
+
+fn assert_plain_end(lab: &Lab, dm: &mut FakeDm) {
+    let st = state(dm);
+    let names: Vec<_> = st.keys().cloned().collect();
+    assert_eq!(names, [lab.dm("root")], "only the origin is left");
+    let t = &st[&lab.dm("root")];
+    assert!(
+        t.lines
+            .iter()
+            .all(|l| matches!(l.target, Target::Linear { .. })),
+        "plain table: {t}"
+    );
+    assert_eq!(t.length(), 8 * 2048);
+    assert_eq!(lab.lv_names(), ["data", "other", "root"]);
+    lab.lvm.clean(&["vgck", &lab.vg]);
+}
+
+#[test]
+fn loop_poll_finishes_a_merge_and_stock_lvm_reads_it_back() {
+    require_host!("loop_poll_finishes_a_merge_and_stock_lvm_reads_it_back");
+    let lab = lab("pfin", false);
+    let mut dm = lab.merging_fake();
+    let root = lab.dm("root");
+    // Far from done first: the poller waits, then sees it finish.
+    dm.set_snapshot_status(
+        &root,
+        SnapshotStatus::Usage {
+            allocated: 4016,
+            total: 8192,
+            metadata: 16,
+        },
+    );
+    let before = lab.lvm.seqno(&lab.vg);
+    let only = lab.only();
+    let mut env = lab.env(&only);
+    let mut sleeps = Vec::new();
+    let cfg = PollConfig::default();
+    let report = poll::run(&mut env, &mut dm, &cfg, &mut |d, dm: &mut FakeDm| {
+        sleeps.push(d);
+        let left = 4000u64.saturating_sub(1000 * sleeps.len() as u64);
+        dm.set_snapshot_status(
+            &root,
+            SnapshotStatus::Usage {
+                allocated: 16 + left,
+                total: 8192,
+                metadata: 16,
+            },
+        );
+    });
+    assert_eq!(report.exit_code(), 0, "{report:?}");
+    assert!(
+        matches!(&report.finished[..], [Finished::Committed { snapshot, .. }] if snapshot == "pre"),
+        "{report:?}"
+    );
+    assert_eq!(sleeps.len(), 4, "{sleeps:?}");
+    assert!(
+        sleeps
+            .iter()
+            .all(|d| *d <= Duration::from_millis(cfg.interval_max_ms))
+    );
+    assert_eq!(lab.lvm.seqno(&lab.vg), before + 1);
+    assert_plain_end(&lab, &mut dm);
+    // A second run finds nothing to do and changes nothing.
+    dm.clear_calls();
+    let again = poll::run(&mut env, &mut dm, &cfg, &mut |_, _| panic!("no wait"));
+    assert_eq!(again, poll::Report::default());
+    assert!(dm.mutating_calls().is_empty());
+    assert_eq!(lab.lvm.seqno(&lab.vg), before + 1);
+}
+
+#[test]
+fn loop_poll_killed_after_every_step_converges() {
+    require_host!("loop_poll_killed_after_every_step_converges");
+    // How many mutating steps a clean finish takes.
+    let total = {
+        let lab = lab("pcnt", false);
+        let mut dm = lab.merging_fake();
+        let m = merge_of(&mut dm);
+        let only = lab.only();
+        poll::finish(&mut lab.env(&only), &mut dm, &m).expect("finish");
+        dm.mutating_calls().len()
+    };
+    assert!(total >= 6, "reload (3) and three removals: {total}");
+    for n in 0..total {
+        let lab = lab("pcr", false);
+        let mut dm = lab.merging_fake();
+        let m = merge_of(&mut dm);
+        let only = lab.only();
+        dm.crash_after(n);
+        let first = poll::finish(&mut lab.env(&only), &mut dm, &m);
+        assert!(first.is_err(), "crash after {n}");
+        dm.restart();
+        // The restarted poller plans from what it sees now.
+        let report = poll::run(
+            &mut lab.env(&only),
+            &mut dm,
+            &PollConfig::default(),
+            &mut |_, _| panic!("no wait needed"),
+        );
+        assert_eq!(report.exit_code(), 0, "after {n}: {report:?}");
+        assert_plain_end(&lab, &mut dm);
+    }
+}
+
+#[test]
+fn loop_poll_interrupted_commit_converges() {
+    require_host!("loop_poll_interrupted_commit_converges");
+    for stop_at in 0..3 {
+        let lab = lab("pcm", false);
+        let mut dm = lab.merging_fake();
+        let m = merge_of(&mut dm);
+        let only = lab.only();
+        let mut step = 0;
+        let mut hook = |_| {
+            step += 1;
+            step <= stop_at
+        };
+        let mut env = lab.env(&only);
+        env.commit_hook = Some(&mut hook);
+        let e = poll::finish(&mut env, &mut dm, &m).expect_err("stopped");
+        assert!(e.to_string().contains("commit stopped"), "{e}");
+        assert!(
+            dm.mutating_calls().is_empty(),
+            "no device touched before the commit"
+        );
+        lab.lvm.clean(&["vgck", &lab.vg]);
+        let report = poll::run(
+            &mut lab.env(&only),
+            &mut dm,
+            &PollConfig::default(),
+            &mut |_, _| panic!("no wait needed"),
+        );
+        assert_eq!(report.exit_code(), 0, "stop at {stop_at}: {report:?}");
+        assert_plain_end(&lab, &mut dm);
+    }
+}
+
+#[test]
+fn loop_poll_lvm_finished_first_only_tidies() {
+    require_host!("loop_poll_lvm_finished_first_only_tidies");
+    let lab = lab("plvm", false);
+    let mut dm = lab.merging_fake();
+    // Stock LVM drops the snapshot itself (as its lvpoll would): metadata without it.
+    lab.lvm
+        .ok(&["lvremove", "-f", "-qq", &format!("{}/pre", lab.vg)]);
+    let seqno = lab.lvm.seqno(&lab.vg);
+    let only = lab.only();
+    let report = poll::run(
+        &mut lab.env(&only),
+        &mut dm,
+        &PollConfig::default(),
+        &mut |_, _| panic!("no wait needed"),
+    );
+    assert!(
+        matches!(&report.finished[..], [Finished::AlreadyDropped { origin, .. }] if origin == "root"),
+        "{report:?}"
+    );
+    assert_eq!(lab.lvm.seqno(&lab.vg), seqno, "rewind wrote nothing");
+    assert_plain_end(&lab, &mut dm);
+}
+
+#[test]
+fn loop_poll_other_snapshot_stays() {
+    require_host!("loop_poll_other_snapshot_stays");
+    let lab = lab("poth", true);
+    let mut dm = lab.merging_fake();
+    let only = lab.only();
+    let report = poll::run(
+        &mut lab.env(&only),
+        &mut dm,
+        &PollConfig::default(),
+        &mut |_, _| panic!("no wait needed"),
+    );
+    assert_eq!(report.exit_code(), 0, "{report:?}");
+    let st = state(&mut dm);
+    let names: Vec<_> = st.keys().cloned().collect();
+    let mut want = vec![
+        lab.dm("other"),
+        lab.dm("other-cow"),
+        lab.dm("root"),
+        lab.dm("root-real"),
+    ];
+    want.sort();
+    assert_eq!(names, want);
+    assert!(matches!(
+        st[&lab.dm("root")].lines[0].target,
+        Target::SnapshotOrigin { .. }
+    ));
+    assert!(matches!(
+        st[&lab.dm("other")].lines[0].target,
+        Target::Snapshot(_)
+    ));
+    let attrs = lab
+        .lvm
+        .ok(&["lvs", "--noheadings", "-o", "lv_name,lv_attr", &lab.vg]);
+    assert!(
+        attrs.contains("other") && !attrs.contains(" pre "),
+        "{attrs}"
+    );
+    lab.lvm.clean(&["vgck", &lab.vg]);
+}
+
+#[test]
+fn loop_poll_failed_merge_is_left_alone() {
+    require_host!("loop_poll_failed_merge_is_left_alone");
+    for bad in [SnapshotStatus::Invalid, SnapshotStatus::MergeFailed] {
+        let lab = lab("pbad", false);
+        let mut dm = lab.merging_fake();
+        dm.set_snapshot_status(&lab.dm("root"), bad);
+        let before = state(&mut dm);
+        let seqno = lab.lvm.seqno(&lab.vg);
+        let only = lab.only();
+        let report = poll::run(
+            &mut lab.env(&only),
+            &mut dm,
+            &PollConfig::default(),
+            &mut |_, _| panic!("no wait after a failure"),
+        );
+        assert_eq!(report.exit_code(), 1);
+        assert_eq!(report.failed, [lab.dm("root")]);
+        assert!(dm.mutating_calls().is_empty());
+        assert_eq!(state(&mut dm), before);
+        assert_eq!(lab.lvm.seqno(&lab.vg), seqno);
+    }
+}
+
+#[test]
+fn loop_poll_waits_for_lvms_lock() {
+    require_host!("loop_poll_waits_for_lvms_lock");
+    let lab = lab("plck", false);
+    let mut dm = lab.merging_fake();
+    let m = merge_of(&mut dm);
+    let held =
+        rewind::system::lock::VgLock::exclusive(lab.locks.path(), &lab.vg, Duration::from_secs(1))
+            .expect("held");
+    let only = lab.only();
+    let mut env = lab.env(&only);
+    env.lock_timeout = Duration::from_millis(200);
+    let e = poll::finish(&mut env, &mut dm, &m).expect_err("locked");
+    assert!(
+        e.to_string().contains(&format!("vg {}: lvm lock", lab.vg)),
+        "{e}"
+    );
+    assert!(dm.mutating_calls().is_empty());
+    drop(held);
+    poll::finish(&mut env, &mut dm, &m).expect("after release");
+    assert_plain_end(&lab, &mut dm);
+}
+
+impl Lab {
+    /// Writes a COW header into `pre`'s first sector (extent 8 with `-s 1m`, after root's 8).
+    fn cow_header(&self, valid: u32) {
+        use std::io::{Seek, SeekFrom, Write};
+        let pe_start: u64 = self
+            .lvm
+            .ok(&[
+                "pvs",
+                "--noheadings",
+                "--units",
+                "b",
+                "--nosuffix",
+                "-o",
+                "pe_start",
+                &self.disk.dev,
+            ])
+            .trim()
+            .parse()
+            .expect("pe_start");
+        let mut header = Vec::new();
+        for x in [0x7041_6e53u32, valid, 1, 8] {
+            header.extend_from_slice(&x.to_le_bytes());
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.disk.dev)
+            .expect("open");
+        f.seek(SeekFrom::Start(pe_start + 8 * MIB)).expect("seek");
+        f.write_all(&header).expect("write");
+        f.sync_all().expect("sync");
+    }
+
+    fn attr(&self, lv: &str) -> String {
+        self.lvm
+            .ok(&[
+                "lvs",
+                "-a",
+                "--noheadings",
+                "-o",
+                "lv_name,lv_attr",
+                &self.vg,
+            ])
+            .lines()
+            .find_map(|l| {
+                let mut w = l.split_whitespace();
+                (w.next()? == lv).then(|| w.next().map(str::to_owned))?
+            })
+            .unwrap_or_default()
+    }
+
+    /// The fake with root active as plain snapshots (not merging).
+    fn snapshot_fake(&self) -> FakeDm {
+        let mut dm = FakeDm::new();
+        dm.add_disk(&self.disk.dev, devnum(&self.disk.dev));
+        let only = self.only();
+        let s = scan(Path::new("/"), &only).expect("scan");
+        let vg = s.assembly.vgs_named(&self.vg).next().expect("vg");
+        let pvs = poll::pv_numbers(&s, vg);
+        let layout = VgLayout {
+            vg: vg.model.as_ref().expect("model"),
+            pv_dev: &pvs,
+        };
+        let devices = layout.activation("root").expect("layout");
+        let steps = converge(&devices, &live(&mut dm).expect("live")).expect("steps");
+        execute(&mut dm, &steps).expect("execute");
+        dm.clear_calls();
+        dm
+    }
+}
+
+#[test]
+fn loop_rollback_flags_and_starts_when_origin_unused() {
+    require_host!("loop_rollback_flags_and_starts_when_origin_unused");
+    use rewind::cli::rollback::{Rollback, cancel, rollback};
+    // Origin inactive: flagged, starts at activation.
+    let lab = lab_with("rbi", false, false);
+    lab.cow_header(1);
+    let only = lab.only();
+    let seqno = lab.lvm.seqno(&lab.vg);
+    let mut dm = FakeDm::new();
+    let r = rollback(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect("rollback");
+    assert_eq!(
+        r,
+        Rollback::AtActivation {
+            origin: "root".into()
+        }
+    );
+    assert_eq!(lab.lvm.seqno(&lab.vg), seqno + 1);
+    assert!(
+        lab.attr("[pre]").starts_with('S'),
+        "merging: {}",
+        lab.attr("[pre]")
+    );
+    assert!(lab.attr("root").starts_with('O'));
+    lab.lvm.clean(&["vgck", &lab.vg]);
+    // Twice: already flagged, nothing more written.
+    rollback(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect("again");
+    assert_eq!(lab.lvm.seqno(&lab.vg), seqno + 1);
+
+    // Origin active and unused: the merge starts now.
+    let lab = lab_with("rbs", true, false);
+    lab.cow_header(1);
+    let only = lab.only();
+    let mut dm = lab.snapshot_fake();
+    let r = rollback(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect("rollback");
+    assert_eq!(
+        r,
+        Rollback::Started {
+            origin: "root".into()
+        }
+    );
+    let st = state(&mut dm);
+    assert!(matches!(
+        st[&lab.dm("root")].lines[0].target,
+        Target::SnapshotMerge(_)
+    ));
+    assert_eq!(st[&lab.dm("pre")].lines[0].target, Target::Error);
+    assert!(matches!(
+        st[&lab.dm("other")].lines[0].target,
+        Target::Snapshot(_)
+    ));
+    // Cancel after the start is refused and writes nothing.
+    let seqno = lab.lvm.seqno(&lab.vg);
+    let e = cancel(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect_err("started");
+    assert!(
+        e.contains("has started") && e.contains("cannot be withdrawn"),
+        "{e}"
+    );
+    assert_eq!(lab.lvm.seqno(&lab.vg), seqno);
+
+    // Origin in use (mounted): flagged for the next boot, devices untouched; cancel works.
+    let lab = lab_with("rbu", false, false);
+    lab.cow_header(1);
+    let only = lab.only();
+    let mut dm = lab.snapshot_fake();
+    dm.set_holders(&lab.dm("root"), 1);
+    let before = state(&mut dm);
+    let r = rollback(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect("rollback");
+    assert!(matches!(r, Rollback::AtNextBoot { .. }), "{r:?}");
+    assert!(dm.mutating_calls().is_empty());
+    assert_eq!(state(&mut dm), before);
+    let seqno = lab.lvm.seqno(&lab.vg);
+    cancel(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect("cancel");
+    assert_eq!(lab.lvm.seqno(&lab.vg), seqno + 1);
+    assert!(
+        lab.attr("pre").starts_with('s'),
+        "plain snapshot again: {}",
+        lab.attr("pre")
+    );
+    assert!(lab.attr("root").starts_with('o'));
+    lab.lvm.clean(&["vgck", &lab.vg]);
+    let e = cancel(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect_err("not flagged");
+    assert!(e.contains("not flagged"), "{e}");
+}
+
+#[test]
+fn loop_rollback_refusals_change_nothing() {
+    require_host!("loop_rollback_refusals_change_nothing");
+    use rewind::cli::rollback::{cancel, rollback};
+    let lab = lab_with("rbr", false, false);
+    lab.cow_header(0);
+    let only = lab.only();
+    let seqno = lab.lvm.seqno(&lab.vg);
+    let mut dm = FakeDm::new();
+    let e = rollback(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect_err("invalid");
+    assert!(e.contains("invalid"), "{e}");
+    for (name, needle) in [
+        ("root", "is an origin"),
+        ("data", "is not a snapshot"),
+        ("nope", "no such logical volume"),
+    ] {
+        let e = rollback(&lab.env(&only), Some(&mut dm), &lab.vg, name).expect_err(name);
+        assert!(e.contains(needle), "{name}: {e}");
+    }
+    let e = rollback(&lab.env(&only), Some(&mut dm), "novg", "pre").expect_err("no vg");
+    assert_eq!(e, "no volume group novg found");
+    // Cancel of a flag on an inactive origin: cannot tell whether it began; refused.
+    let lab2 = lab_with("rbc", false, true);
+    let only2 = lab2.only();
+    let e = cancel(&lab2.env(&only2), Some(&mut dm), &lab2.vg, "pre").expect_err("inactive");
+    assert!(e.contains("not active"), "{e}");
+    assert_eq!(lab.lvm.seqno(&lab.vg), seqno);
+    assert!(dm.mutating_calls().is_empty());
+}
+
+#[test]
+fn loop_cli_rollback_then_status_shows_flagged() {
+    require_host!("loop_cli_rollback_then_status_shows_flagged");
+    let lab = lab_with("rbcli", false, false);
+    lab.cow_header(1);
+    let locks = lab.locks.path().to_str().expect("utf8").to_owned();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_rewind"))
+            .args(args)
+            .args(["--lock-dir", &locks])
+            .output()
+            .expect("run")
+    };
+    let target = format!("{}/pre", lab.vg);
+    let o = run(&["rollback", &target]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("is flagged: the merge starts when"), "{out}");
+    assert!(lab.attr("[pre]").starts_with('S'));
+    let o = run(&["status", "--json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let origin = v["origins"]
+        .as_array()
+        .expect("origins")
+        .iter()
+        .find(|o| o["vg"] == lab.vg.as_str())
+        .expect("our vg")
+        .clone();
+    assert_eq!(origin["origin"], "root");
+    assert_eq!(origin["snapshots"][0]["name"], "pre");
+    assert_eq!(origin["snapshots"][0]["state"], "flagged");
+    // No device-mapper here: cancel cannot tell whether the merge began, and refuses.
+    let o = run(&["cancel", &target]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(lab.attr("[pre]").starts_with('S'));
+}
