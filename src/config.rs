@@ -28,8 +28,8 @@ pub struct Scan {
     pub use_lvm_config: bool,
     /// Where LVM's configuration lives (carried into the initramfs by the hooks).
     pub lvm_config_dir: String,
-    /// When not empty, only these device paths (shell-style globs, e.g. `/dev/vd*`) are read,
-    /// in addition to (not instead of) LVM's own selection.
+    /// When not empty, only devices matching these shell-style globs (e.g. `/dev/vd*`) are
+    /// read; LVM's own selection still applies on top (this narrows it, never widens it).
     pub devices: Vec<String>,
 }
 
