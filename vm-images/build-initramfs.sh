@@ -9,9 +9,20 @@
 #                             /usr/lib/dracut/modules.d and include them (repeatable)
 #   --add SRC:DEST            put file SRC at DEST in the chroot before dracut runs (repeatable)
 #   --dracut-arg ARG          pass ARG to dracut (repeatable)
+#   --generator NAME          dracut (default), or another generator: the rest of the arguments
+#                             go to vm-images/build-initramfs-NAME.sh (must come first)
 set -euo pipefail
 # shellcheck source=vm-images/lib.sh
 . "$(dirname "$0")/lib.sh"
+
+if [[ ${1:-} == --generator && ${2:-} != dracut ]]; then
+    gen=${2:?--generator needs a name}
+    shift 2
+    [[ -x $VM_IMAGES_DIR/build-initramfs-$gen.sh ]] || vm_die "build-initramfs: no generator $gen"
+    exec "$VM_IMAGES_DIR/build-initramfs-$gen.sh" "$@"
+elif [[ ${1:-} == --generator ]]; then
+    shift 2
+fi
 
 root='' out='' lvm=1 systemd=0
 modules_dirs=() adds=() dracut_args=()

@@ -21,6 +21,7 @@ scenario_defaults() {
     VM_INITRAMFS_ARGS=(--lvm --no-systemd)
     VM_ROOT_ADD=()
     VM_DISK_ADD=()
+    VM_EXTRA_DISKS=()
     VM_CMDLINE='root=/dev/mapper/vg0-root rd.lvm.lv=vg0/root ro'
     VM_ROOT_INIT=shell
     VM_TIMEOUT=${VM_TIMEOUT:-300}
@@ -90,8 +91,11 @@ run_scenario() {
         local kill_args=() rc=0 t spec
         # `[[ $1 == 2 ]] && echo ...` returns 1 on the other boots: not an error.
         spec=$(vm_boot_kill "$n") || true
-        local disk_opts
+        local disk_opts extra=()
         disk_opts=$(vm_boot_disk_opts "$n") || true
+        for a in "${VM_EXTRA_DISKS[@]}"; do
+            extra+=(--disk "$a")
+        done
         case $spec in
         '') ;;
         on\ *) kill_args=(--kill-on "${spec#on }") ;;
@@ -103,6 +107,7 @@ run_scenario() {
         "$VM_IMAGES_DIR/run-guest.sh" --kernel "$kernel" --initrd "$initrd" \
             --log "$work/boot$n.serial.log" --timeout "$VM_TIMEOUT" --pidfile "$work/qemu.pid" \
             --disk "$work/disk.img:vmroot${disk_opts:+:$disk_opts}" --disk "$work/xchg.img:vmxchg" \
+            "${extra[@]}" \
             --append "$VM_CMDLINE $init_arg printk.time=1 panic=1 nowatchdog rd.skipfsck rd.shell=0 vm.boot=$n $(vm_boot_args "$n")" \
             "${kill_args[@]}" || rc=$?
         vm_timing "boot${n}_wall" "$(vm_elapsed "$t")"
