@@ -7,7 +7,7 @@
 //! devices, so tests can run in parallel and never touch other disks.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use rewind::lvm::change::{Stamp, drop_merged_snapshot, mark_merging};
@@ -16,125 +16,55 @@ use rewind::lvm::text::{Entry, Node, Section, Style, TextError, Value, parse, pr
 use serde_json::Value as Json;
 
 mod common;
-use common::{add_snapshot, lvs_section};
+use common::{Loop, Lvm, add_snapshot, lvs_section};
 
-/// Why the loop tests cannot run here, if they cannot.
-fn skip_reason() -> Option<String> {
-    use std::os::unix::fs::MetadataExt;
-    // /proc/self belongs to the process's effective user.
-    if !std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
-        return Some("not root".into());
-    }
-    for tool in ["lvm", "losetup"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !found {
-            return Some(format!("{tool} not found"));
-        }
-    }
-    None
-}
-
+/// Skips the test (with the reason) when not root or without lvm2 and losetup.
 macro_rules! need_root_lvm {
     () => {
-        if let Some(why) = skip_reason() {
-            // libtest names each test's thread after the test.
-            let test = std::thread::current()
-                .name()
-                .unwrap_or("host_lvm_text")
-                .to_owned();
-            eprintln!("SKIP {test}: {why} (needs root, losetup and lvm2)");
-            return;
-        }
+        // libtest names each test's thread after the test.
+        require_host!(std::thread::current().name().unwrap_or("host_lvm_text"))
     };
 }
 
-/// Sparse files on loop devices, detached on drop, and LVM commands confined to them.
+/// One VG of stock LVM2 on its own loop devices (tests/common's `Loop` and `Lvm`), with a
+/// scratch directory for backup and restore files.
 struct Lab {
+    _loops: Vec<Loop>,
+    lvm: Lvm,
     dir: tempfile::TempDir,
-    devs: Vec<String>,
     vg: String,
-    config: String,
     n: std::cell::Cell<u32>,
     /// vgcfgrestore needs --force for VGs with thin volumes.
     force: std::cell::Cell<bool>,
 }
 
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for d in &self.devs {
-            let _ = Command::new("losetup").args(["-d", d]).status();
-        }
-    }
-}
-
 impl Lab {
     fn new(vg: &str, pvs: usize, mib: u64) -> Lab {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut lab = Lab {
-            dir,
-            devs: Vec::new(),
+        let loops: Vec<Loop> = (0..pvs).map(|_| Loop::new(mib << 20)).collect();
+        let lab = Lab {
+            lvm: Lvm::new(&loops),
+            _loops: loops,
+            dir: tempfile::tempdir().expect("tempdir"),
             vg: format!("{vg}-{}", std::process::id()),
-            config: String::new(),
             n: std::cell::Cell::new(0),
             force: std::cell::Cell::new(false),
         };
-        for i in 0..pvs {
-            let img = lab.dir.path().join(format!("d{i}.img"));
-            std::fs::File::create(&img)
-                .and_then(|f| f.set_len(mib << 20))
-                .expect("image");
-            let out = Command::new("losetup")
-                .args(["-f", "--show"])
-                .arg(&img)
-                .output()
-                .expect("losetup");
-            assert!(
-                out.status.success(),
-                "losetup: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            lab.devs
-                .push(String::from_utf8_lossy(&out.stdout).trim().to_owned());
-        }
-        let accept: Vec<String> = lab.devs.iter().map(|d| format!("\"a|^{d}$|\"")).collect();
-        lab.config = format!(
-            "global {{ activation = 0 }} devices {{ obtain_device_list_from_udev = 0 \
-             use_devicesfile = 0 filter = [ {}, \"r|.*|\" ] }} backup {{ backup = 0 archive = 0 }}",
-            accept.join(", ")
-        );
-        for d in lab.devs.clone() {
-            lab.ok(&["pvcreate", "-q", &d]);
+        let devs: Vec<&str> = lab._loops.iter().map(|l| l.dev.as_str()).collect();
+        for d in &devs {
+            lab.ok(&["pvcreate", "-q", d]);
         }
         let mut args = vec!["vgcreate", "-q", &lab.vg];
-        let devs = lab.devs.clone();
-        args.extend(devs.iter().map(String::as_str));
-        let args: Vec<String> = args.into_iter().map(str::to_owned).collect();
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        args.extend(&devs);
         lab.ok(&args);
         lab
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new("lvm")
-            .arg(args[0])
-            .args(["--config", &self.config])
-            .args(&args[1..])
-            .env("LVM_SUPPRESS_FD_WARNINGS", "1")
-            .output()
-            .expect("run lvm")
+        self.lvm.run(args)
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "lvm {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.lvm.ok(args)
     }
 
     fn lvcreate(&self, extra: &[&str]) {
