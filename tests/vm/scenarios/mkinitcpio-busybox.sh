@@ -16,11 +16,14 @@
 # Boot 2: the run_hook sets up root's merge before root is mounted: the old data at once; the
 #         kernel finishes the copy (dm status); `rewind poll` finishes. vgx is ambiguous:
 #         rewind takes no action on it and says why on the console; no vgx device is active.
+# Host:   both vgx disks are bit-identical to what boot 1 left (metadata untouched), stock LVM
+#         still reads vgx's merge flag on each; then the copy is blanked (the control).
+# Boot 3: the control: with vgx unambiguous, the same flag is carried out (vgx/data shows the
+#         snapshot's content, `rewind poll` finishes): boot 2's refusal came from the clone.
 # Host:   old data in boot 2; stock vgck/lvs/vgcfgbackup on vg0: a plain root, nothing left;
-#         both vgx disks are bit-identical to what boot 1 left (metadata untouched), and stock
-#         LVM still reads vgx's merge flag on each.
+#         vgx after boot 3: data alone, no snapshot, no flag.
 
-VM_BOOTS=2
+VM_BOOTS=3
 VM_LVS=(root:1200M)
 VM_INITRAMFS_ARGS=(--generator mkinitcpio --hook rewind)
 VM_ROOT_ADD=(
@@ -58,6 +61,7 @@ host_prepare() {
     echo "mkinitcpio before" >"$data/marker"
     mk_sums "$data" >"$VM_STATE/before.sha256"
     VM_DISK_ADD+=("$data:$MK_DIR")
+    { yes "vgx before" || true; } | head -c 16777216 | sha256sum | cut -d' ' -f1 >"$VM_STATE/vgx-before.sha256"
     truncate -s 64M "$WORK/vgx.img" "$WORK/vgx-copy.img"
     VM_EXTRA_DISKS+=("$WORK/vgx.img:vmvgx" "$WORK/vgx-copy.img:vmvgxcp")
 }
@@ -144,6 +148,35 @@ guest_boot_2() {
     fi
 }
 
+# After boot 2: the clone's claims, then the copy is blanked for the control boot.
+host_check_boot_2() {
+    mk_vgx_check "$WORK/vgx.img" "vgx disk"
+    mk_vgx_check "$WORK/vgx-copy.img" "vgx copy"
+    local uuid
+    uuid=$(cat "$VM_STATE/vgx-pv-uuid")
+    vm_check "the console says why vgx was left alone: its PV $uuid on both disks, no action" \
+        grep -Eq "rewind: vgx/.*pv $uuid is on several devices \(/dev/vd[c-d], /dev/vd[c-d]\).*no action" \
+        <(tr -d - <"$VM_STATE/boot2/rewind.log")
+    truncate -s 0 "$WORK/vgx-copy.img"
+    truncate -s 64M "$WORK/vgx-copy.img"
+}
+
+guest_boot_3() {
+    dmesg | grep 'rewind:' | tee "$BOOT_OUT/rewind.log" || true
+    dmsetup table | tee "$BOOT_OUT/dm-table-start"
+    grep -q '^vgx-data: 0 [0-9]* snapshot-merge ' "$BOOT_OUT/dm-table-start" ||
+        g_fail "control: vgx/data is not merging once vgx is unambiguous"
+    head -c 16777216 /dev/mapper/vgx-data | sha256sum | cut -d' ' -f1 | tee "$OUT/vgx-boot3.sha256"
+    local rc=0
+    rm -f /run/udev/control
+    rewind poll -v >"$BOOT_OUT/poll.out" 2>&1 || rc=$?
+    cat "$BOOT_OUT/poll.out"
+    [[ $rc == 0 ]] || g_fail "rewind poll exited $rc"
+    dmsetup table | tee "$BOOT_OUT/dm-table-end"
+    grep -q '^vgx-data: 0 [0-9]* linear ' "$BOOT_OUT/dm-table-end" ||
+        g_fail "vgx/data is not plain linear after rewind poll"
+}
+
 mk_vgx_check() { # mk_vgx_check IMAGE NAME: the disk is what boot 1 left, LVM reads vgx's flag
     vm_check_eq "$2: every byte as boot 1 left it" "$(cat "$WORK/vgx.sha256-boot1")" \
         "$(sha256sum <"$1" | cut -d' ' -f1)"
@@ -168,13 +201,10 @@ host_check() {
     vm_check "no snapshot or merge flag left in vg0's metadata" \
         vm_file_lacks 'snapshot|merging_store|cow_store' "$WORK/vg0-final.vg"
 
-    mk_vgx_check "$WORK/vgx.img" "vgx disk"
-    mk_vgx_check "$WORK/vgx-copy.img" "vgx copy"
-    local uuid
-    uuid=$(cat "$VM_STATE/vgx-pv-uuid")
-    vm_check "the console says why vgx was left alone: its PV $uuid on both disks, no action" \
-        grep -Eq "rewind: vgx/.*pv $uuid is on several devices \(/dev/vd[c-d], /dev/vd[c-d]\).*no action" \
-        <(tr -d - <"$VM_STATE/boot2/rewind.log")
+    vm_check "control: boot 3 (no clone) shows vgx's snapshot content" \
+        cmp "$VM_STATE/vgx-before.sha256" "$VM_STATE/vgx-boot3.sha256"
+    vm_check_eq "control: vgx after boot 3 (name,origin,merging)" "data,," \
+        "$(vm_image_lvm "$WORK/vgx.img" lvs -a --noheadings --separator , -o lv_name,origin,lv_merging vgx | tr -d ' ' | paste -sd';')"
     # shellcheck disable=SC2016 # awk's fields
     vm_check "the kernel had finished the merge before rewind poll (allocated == metadata)" \
         awk '{ split($4, a, "/"); exit !(a[1] == $5) }' "$VM_STATE/boot2/dm-status-last"
