@@ -9,19 +9,27 @@
 #                             /usr/lib/dracut/modules.d and include them (repeatable)
 #   --add SRC:DEST            put file SRC at DEST in the chroot before dracut runs (repeatable)
 #   --dracut-arg ARG          pass ARG to dracut (repeatable)
-#   --generator NAME          dracut (default), or another generator: the rest of the arguments
-#                             go to vm-images/build-initramfs-NAME.sh (must come first)
+#   --generator NAME          dracut (default), or another generator: the other arguments
+#                             go to vm-images/build-initramfs-NAME.sh
 set -euo pipefail
 # shellcheck source=vm-images/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-if [[ ${1:-} == --generator && ${2:-} != dracut ]]; then
-    gen=${2:?--generator needs a name}
-    shift 2
+# --generator may come anywhere (tests/vm/run.sh puts --root and --out first); it is taken out.
+gen=dracut rest=()
+while (($#)); do
+    if [[ $1 == --generator ]]; then
+        gen=${2:?--generator needs a name}
+        shift 2
+    else
+        rest+=("$1")
+        shift
+    fi
+done
+set -- "${rest[@]}"
+if [[ $gen != dracut ]]; then
     [[ -x $VM_IMAGES_DIR/build-initramfs-$gen.sh ]] || vm_die "build-initramfs: no generator $gen"
     exec "$VM_IMAGES_DIR/build-initramfs-$gen.sh" "$@"
-elif [[ ${1:-} == --generator ]]; then
-    shift 2
 fi
 
 root='' out='' lvm=1 systemd=0

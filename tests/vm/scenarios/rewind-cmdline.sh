@@ -13,10 +13,16 @@
 # Host:   old data seen in boot 2; `keep` identical before and after; the metadata on the
 #         image is exactly one commit newer, passes vgck, shows pre merging into root and
 #         full not merging.
+# No random-number device (issue #4 proof 7): the test-only dracut module 99norandom removes
+# /dev/random and /dev/urandom before udevd starts, in both boots; udevd runs, rewind runs from
+# the initqueue as usual. The kernel log (serial console) says the nodes were gone and rewind-early
+# had run by pre-mount; the booted system (same devtmpfs) finds them still absent. The rollback's
+# data and metadata checks above are the proof that rewind did not hang and did its work.
 
 VM_BOOTS=2
 VM_LVS=(root:1200M)
-VM_INITRAMFS_ARGS=(--no-lvm --no-systemd --modules-dir "${VM_REPO_DIR:-}/dracut-module")
+VM_INITRAMFS_ARGS=(--no-lvm --no-systemd --modules-dir "${VM_REPO_DIR:-}/dracut-module"
+    --modules-dir "${VM_IMAGES_DIR:-}/dracut-norandom")
 VM_ROOT_ADD=(
     "${VM_REPO_DIR:-}/target/x86_64-unknown-linux-gnu/release/rewind:/usr/sbin/rewind"
     "${VM_REPO_DIR:-}/initramfs/rewind-early:/usr/lib/rewind/rewind-early"
@@ -43,6 +49,20 @@ host_prepare() {
     VM_DISK_ADD+=("$data:$RW_DIR")
 }
 
+# The nodes 99norandom removed in the initramfs must still be absent (the same devtmpfs); then
+# they are made again for LVM2, which reads /dev/urandom for new UUIDs.
+rw_norandom() {
+    local n present=''
+    for n in random urandom; do
+        [[ -e /dev/$n ]] && present+=" $n"
+    done
+    echo "${present# }" >"$BOOT_OUT/random-nodes"
+    dmesg | grep 'norandom:' | tee "$BOOT_OUT/norandom.log" || true
+    [[ -z $present ]] || g_fail "random nodes present after switch_root:$present (99norandom had no effect)"
+    mknod -m 666 /dev/random c 1 8
+    mknod -m 666 /dev/urandom c 1 9
+}
+
 # The snapshot `keep` as files: mounted read-only without journal replay, so nothing writes.
 keep_sums() {
     mkdir -p /mnt/keep
@@ -54,6 +74,7 @@ keep_sums() {
 
 guest_boot_1() {
     local i
+    rw_norandom
     dmsetup table | tee "$BOOT_OUT/dm-table"
     grep -q '^vg0-root: 0 [0-9]* linear ' "$BOOT_OUT/dm-table" ||
         g_fail "root was not activated as a plain linear LV by rewind"
@@ -73,6 +94,7 @@ guest_boot_1() {
 }
 
 guest_boot_2() {
+    rw_norandom
     dmesg | grep 'rewind:' | tee "$BOOT_OUT/rewind.log" || true
     dmsetup table | tee "$BOOT_OUT/dm-table-start"
     grep -q '^vg0-root: 0 [0-9]* snapshot-merge ' "$BOOT_OUT/dm-table-start" ||
@@ -107,6 +129,16 @@ guest_boot_2() {
 }
 
 host_check() {
+    local n
+    for n in 1 2; do
+        vm_check "boot $n: the kernel log says udev started with no random nodes" \
+            grep -q 'norandom: removed /dev/random and /dev/urandom before udev' "$WORK/boot$n.serial.log"
+        vm_check "boot $n: no random nodes at pre-mount, after rewind-early had run" \
+            grep -q 'norandom: at pre-mount: random nodes present=\[\] rewind-early ran=yes' "$WORK/boot$n.serial.log"
+        vm_check_eq "boot $n: random nodes in the booted system (same devtmpfs)" "" "$(cat "$VM_STATE/boot$n/random-nodes")"
+        vm_check "boot $n: rewind finished (no timeout)" grep -q 'rewind: done: ' "$VM_STATE/boot$n/rewind.log"
+        vm_check "boot $n: rewind-early did not stop rewind" vm_file_lacks 'stopped after|exit status' "$VM_STATE/boot$n/rewind.log"
+    done
     vm_check "boot 1 changed the data" \
         vm_files_differ "$VM_STATE/before.sha256" "$VM_STATE/after.sha256"
     vm_check "boot 2 sees the data from before the snapshot" \
