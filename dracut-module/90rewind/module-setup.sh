@@ -19,6 +19,27 @@
 #   run after lvm_scan. Without the lvm module, rewind activates root itself (rd.lvm.lv=, or
 #   [activate] lvs in rewind.toml) from the same job, and rootfs-block's wait for root= (or
 #   systemd's wait for the root device) picks it up.
+# - Issue #6 asked, for systemd images, for "a unit that runs rewind early after the disks appear
+#   and before anything activates or mounts the root, with deliberate ordering,
+#   DefaultDependencies=no, and a deliberate failure policy". Checked against dracut 059's systemd
+#   flow, the job is that unit's only correct form:
+#   * "after the disks appear" is a udev event, not a point in the unit graph. Nothing but udev
+#     rules and the initqueue sees a PV appear; dracut-initqueue.service (DefaultDependencies=no,
+#     After=systemd-udev-trigger.service, ExecStart=-/bin/dracut-initqueue) runs the loop above
+#     until root is there, re-running settled jobs as late disks turn up.
+#   * "before anything activates the root": in a systemd image the lvm module installs only
+#     64-lvm.rules and lvm_scan (no 69-dm-lvm.rules, no lvm2-pvscan@, no lvm2-activation
+#     generator), so the only activation is lvm_scan, inside that same service. A separate unit
+#     can be ordered only before the whole service (then the PVs are not there yet; waiting for
+#     systemd-udev-settle.service instead is deprecated, slows every boot and still misses PVs
+#     that appear after it) or after it (then lvm_scan has already run). Without the lvm module
+#     rewind activates root from the job, and sysroot.mount waits for root's device unit, so
+#     nothing mounts root before rewind has run.
+#   * Failure policy: rewind-early bounds rewind with `timeout` and always exits 0, and the
+#     service's ExecStart=- ignores failures anyway: a failing or stuck rewind costs at most
+#     REWIND_TIMEOUT seconds and never stops the boot (rd.rewind=0 turns it off).
+#   Proven in the VM with udevd running: tests/vm/scenarios/rollback-systemd-lvm.sh (systemd
+#   image with the lvm module) and rollback-systemd.sh (without it).
 # - rewind-early runs rewind once per set of PVs seen (marker /run/rewind/early.done), returns
 #   at once on rd.rewind=0, bounds rewind with `timeout`, and always exits 0: a failing or stuck
 #   rewind never stops the initqueue.

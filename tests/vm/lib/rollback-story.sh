@@ -152,8 +152,11 @@ rb_rollback_boot() {
         rb_record_unit
         journalctl -b -o short-monotonic --no-pager -u lvm2-monitor.service -u lvm2-lvmpolld.service \
             -u dm-event.service >"$OUT/lvm-journal" || true
-        journalctl -b -o short-monotonic --no-pager | grep -i -e merg -e lvmpolld -e rewind \
+        journalctl -b -o short-monotonic --no-pager | grep -E '(^| )rewind[:[]|[Mm]erg|lvmpolld' \
             >"$OUT/journal-merge" || true
+        # Did stock LVM's poll daemon run at all this boot?
+        systemctl show lvm2-lvmpolld.service -p ActiveState -p ExecMainStartTimestampMonotonic |
+            tee "$OUT/lvmpolld.$VM_BOOT"
         local who=none
         if grep -q 'rolled back to' "$OUT/unit-journal.$VM_BOOT"; then
             who=rewind-poll
@@ -161,6 +164,11 @@ rb_rollback_boot() {
             who=lvm
         fi
         g_record merge_finished_by "$who"
+        if grep -Eq '^ExecMainStartTimestampMonotonic=[1-9]' "$OUT/lvmpolld.$VM_BOOT"; then
+            g_record lvmpolld_ran yes
+        else
+            g_record lvmpolld_ran no
+        fi
     fi
     dmsetup table | tee "$OUT/dm-table-end"
     grep -q '^vg0-root: 0 [0-9]* linear ' "$OUT/dm-table-end" ||
@@ -212,7 +220,7 @@ host_check() {
             vm_check "boot $b: rewind-poll.service exited (success, status 0)" \
                 rb_unit_exited_ok "$VM_STATE/unit.$b"
         done
-        vm_log "merge finished by: $(vm_guest_value merge_finished_by)"
+        vm_log "merge finished by: $(vm_guest_value merge_finished_by); lvmpolld ran: $(vm_guest_value lvmpolld_ran)"
     fi
 }
 
