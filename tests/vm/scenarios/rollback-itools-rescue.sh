@@ -10,9 +10,13 @@
 #         and checks with stock lvs that `pre` is untouched.
 # Boot 3: `rd.rewind=vg0/pre` typed at boot: udev runs rewind-early (63-rewind.rules) before
 #         lvm2's 69-lvm.rules activates vg0; rewind commits the merge and sets it up; the old
-#         init and data are there at once, the system comes up; `rewind poll` finishes the merge.
+#         init and data are there at once, the system comes up (the init that runs is the old
+#         one: the rollback happened before root was mounted); the merge is finished by
+#         `rewind poll` or, already, by stock LVM: 69-lvm.rules' `vgchange -aay` (no --sysinit)
+#         starts a background poll in the initramfs that outlives switch_root.
 VM_INITRAMFS_ARGS=(--generator initramfs-tools)
 RB_POLL=step
+RB_MERGE_AT_INIT=any
 RB_RESCUE=1
 # shellcheck source=tests/vm/lib/rollback-story.sh
 . "${TESTS_VM_DIR:-/run/xchg/harness}/lib/rollback-story.sh"
