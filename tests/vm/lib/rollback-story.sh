@@ -13,7 +13,8 @@
 #   RB_MERGE_AT_INIT=required   (step only) root must still be a snapshot-merge table when the
 #                   root's init runs. `any`: stock LVM in the initramfs may have finished the
 #                   merge already (initramfs-tools: 69-lvm.rules' `vgchange -aay` polls it in
-#                   the background); the guest records which (merge_at_init).
+#                   the background); the guest records which (merge_at_init) and the LVM
+#                   processes still running (a poll that outlived switch_root).
 #
 #   # shellcheck source=tests/vm/lib/rollback-story.sh
 #   . "${TESTS_VM_DIR:-/run/xchg/harness}/lib/rollback-story.sh"
