@@ -15,6 +15,10 @@
 #                   merge already (initramfs-tools: 69-lvm.rules' `vgchange -aay` polls it in
 #                   the background); the guest records which (merge_at_init) and the LVM
 #                   processes still running (a poll that outlived switch_root).
+#   RB_LVM_ORDER=1  a dracut image with the lvm module and vm-images/dracut (99vmtime, which logs
+#                   each initramfs lvm command to kmsg): the host checks from the kernel's
+#                   timestamps that rewind had finished before LVM2's first activation command
+#                   started, and that this command succeeded (it found root set up and ready).
 #
 #   # shellcheck source=tests/vm/lib/rollback-story.sh
 #   . "${TESTS_VM_DIR:-/run/xchg/harness}/lib/rollback-story.sh"
@@ -32,6 +36,7 @@
 RB_POLL=${RB_POLL:-step}
 RB_RESCUE=${RB_RESCUE:-0}
 RB_MERGE_AT_INIT=${RB_MERGE_AT_INIT:-required}
+RB_LVM_ORDER=${RB_LVM_ORDER:-0}
 RB_DIR=/var/lib/rb
 RB_FILES=3 # of 10 MiB each
 # The boot that rolls back.
@@ -143,6 +148,7 @@ rb_wait_unit() {
 rb_rollback_boot() {
     [[ ${VM_ROOT_INIT:-shell} == systemd ]] || rm -f /run/udev/control
     dmesg | grep 'rewind' | tee "$OUT/rewind-early.log" || true
+    dmesg | grep -E 'rewind: done|vmtime: lvm-' >"$OUT/initramfs-order" || true
     dmsetup table | tee "$OUT/dm-table-start"
     # LVM processes still running (a background poll started in the initramfs survives
     # switch_root).
@@ -230,6 +236,10 @@ host_check() {
     vm_image_lvm "$img" vgcfgbackup -f "$WORK/vg0-final.vg" vg0
     vm_check "no snapshot or merge flag left in the metadata" \
         vm_file_lacks 'snapshot|merging_store|cow_store' "$WORK/vg0-final.vg"
+    if ((RB_LVM_ORDER)); then
+        vm_check "initramfs: rewind done before LVM2's first activation, which succeeded" \
+            rb_lvm_after_rewind "$VM_STATE/initramfs-order"
+    fi
     if [[ $RB_POLL == step ]]; then
         vm_log "root's table when the root's init ran: $(vm_guest_value merge_at_init)"
     fi
@@ -244,6 +254,20 @@ host_check() {
         done
         vm_log "merge finished by: $(vm_guest_value merge_finished_by); lvmpolld ran: $(vm_guest_value lvmpolld_ran)"
     fi
+}
+
+# rb_lvm_after_rewind FILE: in the kmsg lines (rewind's "done", vmtime's lvm-start/lvm-end),
+# the first LVM2 activation (lvchange/vgchange -ay) starts after rewind is done, and succeeds.
+rb_lvm_after_rewind() {
+    awk '
+        { t = $0; sub(/^\[ */, "", t); sub(/\].*/, "", t); t += 0 }
+        /rewind: done/ && done == "" { done = t }
+        /vmtime: lvm-start/ && / -a?ay / && start == "" { start = t }
+        /vmtime: lvm-end/ && / -a?ay / && end == "" { end = $0 }
+        END {
+            printf "rewind done at %s, first activation started at %s; %s\n", done, start, end
+            exit !(done != "" && start != "" && done + 0 < start + 0 && end ~ /rc=0 /)
+        }' "$1"
 }
 
 # rb_unit_exited_ok FILE: `systemctl show` says the service ran to its end and succeeded.
