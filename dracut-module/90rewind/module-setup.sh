@@ -14,6 +14,15 @@
 #   RUN lists execute in rule-file order (63 before 64), so whenever lvm_scan.sh exists,
 #   00-rewind.sh exists too, and "00-rewind.sh" sorts before "lvm_scan.sh" in the loop. Both are
 #   --onetime: a PV arriving later queues both again, in the same order.
+# - The loop checks the "finished" hooks after every job and stops as soon as they hold. On a
+#   rollback boot 00-rewind.sh brings root up through its merge, so without more the loop would
+#   stop before lvm_scan.sh ever ran (seen in the VM: no lvm command at all in that boot), and
+#   LVs that only LVM2 would activate (rd.lvm.lv= in the image's /etc/cmdline.d, which rewind does
+#   not read; rd.lvm.vg=; a whole VG when nothing is named; a split /usr) would stay inactive.
+#   wait-lvm-scan.sh, a finished hook, holds the loop while a lvm_scan job is queued: LVM2 then
+#   runs exactly as on an ordinary boot and finds root already active with its merge (VM:
+#   tests/vm/scenarios/rollback-lvm.sh checks it ran after rewind and succeeded). Without the lvm
+#   module no lvm_scan job ever exists and the hook always holds.
 # - So one mechanism covers both image kinds, and needs no unit: a unit ordered before
 #   dracut-initqueue.service would run before the disks are there, one ordered after it would
 #   run after lvm_scan. Without the lvm module, rewind activates root itself (rd.lvm.lv=, or
@@ -93,5 +102,6 @@ install() {
     inst_script "$(_rewind_early_src)" /usr/lib/rewind/rewind-early
     inst_multiple -o timeout
     inst_rules "$moddir/63-rewind.rules"
+    inst_hook initqueue/finished 90 "$moddir/wait-lvm-scan.sh"
     dracut_need_initqueue
 }
