@@ -14,9 +14,10 @@
 #   RUN lists execute in rule-file order (63 before 64), so whenever lvm_scan.sh exists,
 #   00-rewind.sh exists too, and "00-rewind.sh" sorts before "lvm_scan.sh" in the loop. Both are
 #   --onetime: a PV arriving later queues both again, in the same order.
-# - The loop checks the "finished" hooks after every job and stops as soon as they hold. On a
-#   rollback boot 00-rewind.sh brings root up through its merge, so without more the loop would
-#   stop before lvm_scan.sh ever ran (seen in the VM: no lvm command at all in that boot), and
+# - The loop checks the "finished" hooks after every job and stops as soon as they hold.
+#   00-rewind.sh brings root up (rewind activates the rd.lvm.lv= LVs on every boot, and a
+#   flagged root through its merge), so without more the loop would stop before lvm_scan.sh
+#   ever ran (seen in the VM: no lvm command at all, ordinary and rollback boots alike), and
 #   LVs that only LVM2 would activate (rd.lvm.lv= in the image's /etc/cmdline.d, which rewind does
 #   not read; rd.lvm.vg=; a whole VG when nothing is named; a split /usr) would stay inactive.
 #   wait-lvm-scan.sh, a finished hook, holds the loop while a lvm_scan job is queued: LVM2 then
