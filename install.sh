@@ -46,6 +46,7 @@ dracut=/usr/lib/dracut/modules.d/90rewind
 put 755 "$src/dracut-module/90rewind/module-setup.sh" "$dracut/module-setup.sh"
 put 644 "$src/dracut-module/90rewind/63-rewind.rules" "$dracut/63-rewind.rules"
 put 755 "$src/initramfs/rewind-early" "$dracut/rewind-early"
+put 755 "$src/dracut-module/90rewind/wait-lvm-scan.sh" "$dracut/wait-lvm-scan.sh"
 
 put 755 "$src/initramfs-tools/hooks/rewind" /usr/share/initramfs-tools/hooks/rewind
 

@@ -78,7 +78,8 @@ mkdir -p "$tmp/upper" "$tmp/work" "$merged"
 mount -t overlay overlay -o "lowerdir=$root,upperdir=$tmp/upper,workdir=$tmp/work" "$merged"
 for a in "${adds[@]}"; do
     src=${a%%:*} dest=${a#*:}
-    [[ -e $src && $dest == /* ]] || vm_die "bad --add $a (want SRC:/ABSOLUTE/DEST)"
+    # A symlink is copied as it is (it may point into the guest's tree: systemd's enable links).
+    [[ (-e $src || -L $src) && $dest == /* ]] || vm_die "bad --add $a (want SRC:/ABSOLUTE/DEST)"
     mkdir -p "$merged$(dirname "$dest")"
     rm -rf "$merged$dest"
     cp -a "$src" "$merged$dest"

@@ -14,11 +14,42 @@
 #   RUN lists execute in rule-file order (63 before 64), so whenever lvm_scan.sh exists,
 #   00-rewind.sh exists too, and "00-rewind.sh" sorts before "lvm_scan.sh" in the loop. Both are
 #   --onetime: a PV arriving later queues both again, in the same order.
+# - The loop checks the "finished" hooks after every job and stops as soon as they hold.
+#   00-rewind.sh brings root up (rewind activates the rd.lvm.lv= LVs on every boot, and a
+#   flagged root through its merge), so without more the loop would stop before lvm_scan.sh
+#   ever ran (seen in the VM: no lvm command at all, ordinary and rollback boots alike), and
+#   LVs that only LVM2 would activate (rd.lvm.lv= in the image's /etc/cmdline.d, which rewind does
+#   not read; rd.lvm.vg=; a whole VG when nothing is named; a split /usr) would stay inactive.
+#   wait-lvm-scan.sh, a finished hook, holds the loop while a lvm_scan job is queued: LVM2 then
+#   runs exactly as on an ordinary boot and finds root already active with its merge (VM:
+#   tests/vm/scenarios/rollback-lvm.sh checks it ran after rewind and succeeded). Without the lvm
+#   module no lvm_scan job ever exists and the hook always holds.
 # - So one mechanism covers both image kinds, and needs no unit: a unit ordered before
 #   dracut-initqueue.service would run before the disks are there, one ordered after it would
 #   run after lvm_scan. Without the lvm module, rewind activates root itself (rd.lvm.lv=, or
 #   [activate] lvs in rewind.toml) from the same job, and rootfs-block's wait for root= (or
 #   systemd's wait for the root device) picks it up.
+# - Issue #6 asked, for systemd images, for "a unit that runs rewind early after the disks appear
+#   and before anything activates or mounts the root, with deliberate ordering,
+#   DefaultDependencies=no, and a deliberate failure policy". Checked against dracut 059's systemd
+#   flow, the job is that unit's only correct form:
+#   * "after the disks appear" is a udev event, not a point in the unit graph. Nothing but udev
+#     rules and the initqueue sees a PV appear; dracut-initqueue.service (DefaultDependencies=no,
+#     After=systemd-udev-trigger.service, ExecStart=-/bin/dracut-initqueue) runs the loop above
+#     until root is there, re-running settled jobs as late disks turn up.
+#   * "before anything activates the root": in a systemd image the lvm module installs only
+#     64-lvm.rules and lvm_scan (no 69-dm-lvm.rules, no lvm2-pvscan@, no lvm2-activation
+#     generator), so the only activation is lvm_scan, inside that same service. A separate unit
+#     can be ordered only before the whole service (then the PVs are not there yet; waiting for
+#     systemd-udev-settle.service instead is deprecated, slows every boot and still misses PVs
+#     that appear after it) or after it (then lvm_scan has already run). Without the lvm module
+#     rewind activates root from the job, and sysroot.mount waits for root's device unit, so
+#     nothing mounts root before rewind has run.
+#   * Failure policy: rewind-early bounds rewind with `timeout` and always exits 0, and the
+#     service's ExecStart=- ignores failures anyway: a failing or stuck rewind costs at most
+#     REWIND_TIMEOUT seconds and never stops the boot (rd.rewind=0 turns it off).
+#   Proven in the VM with udevd running: tests/vm/scenarios/rollback-systemd-lvm.sh (systemd
+#   image with the lvm module) and rollback-systemd.sh (without it).
 # - rewind-early runs rewind once per set of PVs seen (marker /run/rewind/early.done), returns
 #   at once on rd.rewind=0, bounds rewind with `timeout`, and always exits 0: a failing or stuck
 #   rewind never stops the initqueue.
@@ -72,5 +103,6 @@ install() {
     inst_script "$(_rewind_early_src)" /usr/lib/rewind/rewind-early
     inst_multiple -o timeout
     inst_rules "$moddir/63-rewind.rules"
+    inst_hook initqueue/finished 90 "$moddir/wait-lvm-scan.sh"
     dracut_need_initqueue
 }

@@ -212,8 +212,30 @@ inst_binary /usr/sbin/rewind
 inst_script $(dracut_wrapper_src) /usr/lib/rewind/rewind-early
 inst_multiple -o timeout
 inst_rules $REPO/dracut-module/90rewind/63-rewind.rules
+inst_hook initqueue/finished 90 $REPO/dracut-module/90rewind/wait-lvm-scan.sh
 dracut_need_initqueue" "$(added)"
     eq "config checked" "check-config --config $T/root/etc/rewind/rewind.toml" "$(calls)"
+    check
+}
+
+# the finished hook, sourced in a subshell as dracut's check_finished does: holds while lvm_scan
+# is queued
+finished_hook() {
+    # shellcheck source=dracut-module/90rewind/wait-lvm-scan.sh
+    (hookdir=$T/hooks && . "$REPO/dracut-module/90rewind/wait-lvm-scan.sh")
+}
+
+test_dracut_finished_hook_waits_for_lvm_scan() {
+    local rc
+    mkdir -p "$T/hooks/initqueue/settled"
+    finished_hook || fail "not finished with no lvm_scan job (no lvm module, or it ran)"
+    echo /sbin/lvm_scan > "$T/hooks/initqueue/settled/lvm_scan.sh"
+    finished_hook
+    rc=$?
+    eq "not finished while the lvm_scan job is queued" 1 "$rc"
+    rm "$T/hooks/initqueue/settled/lvm_scan.sh"
+    echo /usr/lib/rewind/rewind-early > "$T/hooks/initqueue/settled/00-rewind.sh"
+    finished_hook || fail "rewind's own job must not hold the loop"
     check
 }
 

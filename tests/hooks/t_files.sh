@@ -67,6 +67,7 @@ install_expected='755 /usr/sbin/rewind
 755 /usr/lib/dracut/modules.d/90rewind/module-setup.sh
 644 /usr/lib/dracut/modules.d/90rewind/63-rewind.rules
 755 /usr/lib/dracut/modules.d/90rewind/rewind-early
+755 /usr/lib/dracut/modules.d/90rewind/wait-lvm-scan.sh
 755 /usr/share/initramfs-tools/hooks/rewind
 644 /usr/lib/initcpio/install/rewind
 644 /usr/lib/initcpio/hooks/rewind

@@ -56,8 +56,9 @@ run_scenario() {
     for a in "${VM_ROOT_ADD[@]}"; do
         adds+=(--add "$a")
     done
-    "$VM_IMAGES_DIR/build-initramfs.sh" --root "$root" --out "$initrd" \
-        "${VM_INITRAMFS_ARGS[@]}" "${adds[@]}"
+    # The scenario's switches first: --generator NAME must lead.
+    "$VM_IMAGES_DIR/build-initramfs.sh" "${VM_INITRAMFS_ARGS[@]}" --root "$root" --out "$initrd" \
+        "${adds[@]}"
     local lv_args=()
     for a in "${VM_LVS[@]}"; do
         lv_args+=(--lv "$a")
@@ -82,6 +83,8 @@ run_scenario() {
         rm -rf "$x"
         mkdir -p "$x/harness"
         cp "$VM_IMAGES_DIR/guest/guest-lib.sh" "$x/harness/"
+        # Files the scenarios share (sourced as ${TESTS_VM_DIR:-/run/xchg/harness}/lib/FILE).
+        cp -r "$TESTS_VM_DIR/lib" "$x/harness/"
         cp "$file" "$x/scenario.sh"
         echo "$n" >"$x/boot"
         cp -a "$VM_STATE" "$x/state"
