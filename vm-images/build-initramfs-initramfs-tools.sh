@@ -38,7 +38,11 @@ pkgs=(initramfs-tools initramfs-tools-core klibc-utils libklibc busybox zstd)
 if ! [[ -f $debs/.complete ]]; then
     rm -rf "$debs"
     mkdir -p "$debs"
-    (cd "$debs" && apt-get download "${pkgs[@]}" >&2)
+    # A machine whose package lists were never fetched (or are stale) gets them once.
+    if ! (cd "$debs" && apt-get download "${pkgs[@]}" >&2); then
+        apt-get update -q >&2
+        (cd "$debs" && apt-get download "${pkgs[@]}" >&2)
+    fi
     touch "$debs/.complete"
 fi
 
