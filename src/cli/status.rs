@@ -52,6 +52,9 @@ pub struct Merge {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SnapshotReport {
     pub name: String,
+    /// `--mode snapshot`: the name the merged volume will carry (the origin's otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_name: Option<String>,
     pub state: State,
     pub chunk_sectors: u64,
     pub fill: Option<Fill>,
@@ -140,15 +143,28 @@ pub fn collect(vgs: &[FoundVg], live: &[Live], dm: &mut dyn DeviceMapper) -> Rep
                 continue;
             };
             let dev = device_of(live, vg, &origin_lv.id);
-            let merge_live = dev.and_then(|d| d.table.as_ref()).is_some_and(|t| {
-                t.lines
-                    .iter()
-                    .any(|l| matches!(l.target, Target::SnapshotMerge(_)))
-            });
+            let is_merge = |d: &Option<&Live>| {
+                d.and_then(|d| d.table.as_ref()).is_some_and(|t| {
+                    t.lines
+                        .iter()
+                        .any(|l| matches!(l.target, Target::SnapshotMerge(_)))
+                })
+            };
             let mut snaps = Vec::new();
             for s in model.snapshots_of(origin) {
                 let mut fill = None;
                 let mut merge = None;
+                // `--mode snapshot`: the merge runs on the snapshot's own device (or on the
+                // origin's, when stock LVM activated it).
+                let as_snapshot = s.merging && model.merges_as_snapshot(s);
+                let snap_dev = model
+                    .lv(&s.cow)
+                    .and_then(|cow| device_of(live, vg, &cow.id));
+                let (merge_live, dev) = if as_snapshot && is_merge(&snap_dev) {
+                    (true, snap_dev)
+                } else {
+                    (is_merge(&dev), dev)
+                };
                 let state = if s.merging {
                     if merge_live {
                         match dev.and_then(|d| status_of(dm, &d.name, "snapshot-merge")) {
@@ -216,6 +232,7 @@ pub fn collect(vgs: &[FoundVg], live: &[Live], dm: &mut dyn DeviceMapper) -> Rep
                 };
                 snaps.push(SnapshotReport {
                     name: s.cow.clone(),
+                    result_name: as_snapshot.then(|| s.cow.clone()),
                     state,
                     chunk_sectors: s.chunk_size,
                     fill,
@@ -325,7 +342,11 @@ pub fn print_text(r: &Report) -> String {
                     "MERGE FAILED: left as it is; check the kernel log and dmsetup status".to_owned()
                 }
             };
-            out.push_str(&format!("  {}: {what}\n", s.name));
+            let mode = match &s.result_name {
+                Some(n) => format!(" (snapshot mode: the result is named {n})"),
+                None => String::new(),
+            };
+            out.push_str(&format!("  {}: {what}{mode}\n", s.name));
         }
     }
     out
