@@ -44,7 +44,7 @@ rs_status() {
 }
 
 guest_boot_1() {
-    local rc seq0 seq1 majmin uuid st
+    local rc seq0 seq1 majmin uuid
     mkdir -p /run/lock/lvm /mnt/data /mnt/snap
     rm -f /run/udev/control # no udevd after switch_root here (see rollback-now.sh)
     g_lvm lvchange -ay vg0/data
@@ -73,8 +73,11 @@ guest_boot_1() {
         g_fail "vg0-dsnap is not the merging device"
     grep -q '^vg0-data: 0 [0-9]* error' "$BOOT_OUT/dm-table-merging" ||
         g_fail "vg0-data is not an error device during the merge"
-    st=$(rs_status)
-    echo "$st" >"$OUT/status-at-start"
+    # The mount, read from the device while the kernel still copies (first thing after the
+    # start; the status before and after the read shows how much of it overlapped).
+    rs_status >"$OUT/status-at-start"
+    rs_sums /mnt/snap "$OUT/sums-during"
+    rs_status >"$OUT/status-after-during"
     g_lvm lvs -a -o lv_name,lv_attr,lv_tags,lv_uuid vg0 | tee "$BOOT_OUT/lvs-merging"
     grep -q rewind_merge_as_snapshot "$BOOT_OUT/lvs-merging" || g_fail "stock lvs does not show the mode tag"
     rewind status 2>&1 | tee "$BOOT_OUT/status.out" || true
@@ -93,9 +96,6 @@ guest_boot_1() {
         >"$BOOT_OUT/lvpoll.out" 2>&1 || rc=$?
     cat "$BOOT_OUT/lvpoll.out"
     g_record stock_lvpoll_rc "$rc"
-    # The mount, read from the device while the kernel still copies.
-    rs_sums /mnt/snap "$OUT/sums-during"
-    rs_status >"$OUT/status-after-during"
     seq1=$(g_lvm vgs --noheadings -o seqno vg0 | tr -d ' ')
     g_record seqno_flag_then_stock_poll "$seq0 $seq1"
     [[ $seq1 == $((seq0 + 1)) ]] || g_fail "seqno $seq0 -> $seq1: only rewind's flag commit expected"
@@ -144,7 +144,7 @@ host_check() {
     vm_check_eq "the mount never moved" "$(cat "$VM_STATE/majmin-before")" "$(cat "$VM_STATE/majmin-after")"
     # At the start the kernel had not finished: allocated != metadata sectors.
     # shellcheck disable=SC2016 # awk's own fields
-    vm_check "the merge was still copying when it started" \
+    vm_check "the merge was still copying when the during-read started" \
         awk '{ split($4, a, "/"); exit !(a[1] != $5) }' "$VM_STATE/status-at-start"
     echo "status after the during-checksums: $(cat "$VM_STATE/status-after-during")"
     vm_check "stock lvpoll mid-merge aborted (failed at once, no timeout) rather than finishing" \
