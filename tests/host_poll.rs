@@ -632,6 +632,15 @@ fn loop_cli_rollback_then_status_shows_flagged() {
     assert_eq!(origin["origin"], "root");
     assert_eq!(origin["snapshots"][0]["name"], "pre");
     assert_eq!(origin["snapshots"][0]["state"], "flagged");
+    // --watch without a terminal and without a running merge: prints the state and ends.
+    let o = run(&["status", "--watch"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(&format!("{}/root (inactive)", lab.vg)),
+        "{out}"
+    );
+    assert!(out.contains("  pre: flagged"), "{out}");
     // No device-mapper here: cancel cannot tell whether the merge began, and refuses.
     let o = run(&["cancel", &target]);
     assert_eq!(o.status.code(), Some(1));

@@ -138,7 +138,22 @@ pub fn run_status(args: &SystemArgs, json: bool, watch: bool) -> u8 {
         }
     }
     if watch && report.merging().next().is_some() {
-        watch_merges(&mut report, &mut |dm2| take(dm2), &mut dm);
+        use std::io::IsTerminal;
+        if std::io::stderr().is_terminal() {
+            watch_merges(&mut report, &mut |dm2| take(dm2), &mut dm);
+        } else {
+            // No terminal for progress bars: a line per sample on stdout.
+            let mut out = std::io::stdout().lock();
+            if let Err(e) = status::watch(
+                &mut report,
+                &mut || take(&mut dm),
+                &mut std::thread::sleep,
+                &mut out,
+            ) {
+                eprintln!("rewind: {e}");
+                return 1;
+            }
+        }
     }
     if json {
         match serde_json::to_string_pretty(&report) {

@@ -278,6 +278,66 @@ pub fn add_rates(now: &mut Report, before: &Report, elapsed: Duration) {
     }
 }
 
+/// `rewind status --watch` without a terminal (progress bars need one): after each sample, one
+/// line per running merge (`VG/ORIGIN <- SNAP: P% merged, N left[, rate][, time left]`), and one
+/// line when a merge stops running (done, failed, invalid or gone). Returns when no merge is
+/// running any more, or with the error when a sample cannot be taken. `take` samples the
+/// state again; `sleep` waits between samples (one second in the command).
+pub fn watch(
+    report: &mut Report,
+    take: &mut dyn FnMut() -> Result<Report, String>,
+    sleep: &mut dyn FnMut(Duration),
+    out: &mut dyn std::io::Write,
+) -> Result<(), String> {
+    let key = |o: &OriginReport, s: &SnapshotReport| format!("{}/{} <- {}", o.vg, o.origin, s.name);
+    let mut running: Vec<String> = Vec::new();
+    let io = |e: std::io::Error| e.to_string();
+    loop {
+        let now: Vec<String> = report.merging().map(|(o, s)| key(o, s)).collect();
+        for k in running.iter().filter(|k| !now.contains(k)) {
+            let state = report
+                .origins
+                .iter()
+                .flat_map(|o| o.snapshots.iter().map(move |s| (o, s)))
+                .find(|(o, s)| key(o, s) == *k)
+                .map(|(_, s)| match s.state {
+                    State::Done => "merged; rewind poll drops it from the metadata",
+                    State::MergeFailed => "MERGE FAILED",
+                    State::Invalid => "INVALID",
+                    State::Flagged | State::Merging | State::Snapshot => "not merging",
+                })
+                .unwrap_or("finished (the snapshot is gone from the metadata)");
+            writeln!(out, "{k}: {state}").map_err(io)?;
+        }
+        for (o, s) in report.merging() {
+            let mut line = format!("{}: merging", key(o, s));
+            if let Some(m) = &s.merge {
+                line.push_str(&format!(
+                    ", {:.2}% merged, {} left",
+                    m.percent,
+                    human(m.bytes_left)
+                ));
+                if let Some(rate) = m.rate_bytes_per_s {
+                    line.push_str(&format!(", {}/s", human(rate as u64)));
+                }
+                if let Some(eta) = m.eta_s {
+                    line.push_str(&format!(", about {eta:.0} s to go"));
+                }
+            }
+            writeln!(out, "{line}").map_err(io)?;
+        }
+        out.flush().map_err(io)?;
+        if now.is_empty() {
+            return Ok(());
+        }
+        running = now;
+        sleep(Duration::from_secs(1));
+        let mut again = take()?;
+        add_rates(&mut again, report, Duration::from_secs(1));
+        *report = again;
+    }
+}
+
 fn human(bytes: u64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = bytes as f64;
