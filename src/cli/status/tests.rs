@@ -259,7 +259,7 @@ fn watch_prints_each_sample_and_ends_when_the_merge_is_done() {
     let step = std::cell::Cell::new(0usize);
     let mut take = || {
         let mut d = dm.borrow_mut();
-        d.set_snapshot_status("vg0-root", script[step.get()].clone());
+        d.set_snapshot_status("vg0-root", script[step.get()]);
         Ok(run(&vg, &mut d))
     };
     let mut report = take().expect("first sample");
