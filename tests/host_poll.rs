@@ -989,3 +989,44 @@ fn loop_snapshot_mode_cut_between_commit_and_tables() {
         }
     }
 }
+
+#[test]
+fn loop_snapshot_mode_next_boot_lays_out_the_same_merge() {
+    require_host!("loop_snapshot_mode_next_boot_lays_out_the_same_merge");
+    // A reboot mid-merge: the metadata carries the flag and the mode tag; rewind early (its
+    // planner and executor, on a fresh fake) brings back the snapshot-mode devices.
+    let lab = lab_with("sboot", false, false);
+    let mut before = lab.snapshot_mode_merging();
+    let want = state(&mut before);
+    let only = lab.only();
+    let inputs = rewind::early::Inputs {
+        root: PathBuf::from("/"),
+        cmdline: rewind::plan::cmdline::Cmdline::parse(""),
+        config: rewind::config::Config::default(),
+    };
+    let scan = rewind::early::scan_devices(&inputs, &only).expect("scan");
+    let prep = rewind::early::prepare(&inputs, scan);
+    let mut dm = FakeDm::new();
+    dm.add_disk(&lab.disk.dev, devnum(&lab.disk.dev));
+    let mut out = rewind::early::Outcome::default();
+    rewind::early::plan_devices(&prep, &live(&mut dm).expect("live"), &mut out);
+    assert_eq!(out.exit_code(), 0, "{:?}", out.notes);
+    let vol = out
+        .volumes
+        .iter()
+        .find(|v| v.vg == lab.vg)
+        .expect("our vg planned");
+    assert_eq!(vol.lv, "root");
+    execute(&mut dm, &vol.steps).expect("execute");
+    let got = state(&mut dm);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(got[&lab.dm("root")].lines[0].target, Target::Error);
+    assert!(matches!(
+        got[&lab.dm("pre")].lines[0].target,
+        Target::SnapshotMerge(_)
+    ));
+    assert_eq!(got[&lab.dm("pre")].length(), 8 * 2048);
+}
