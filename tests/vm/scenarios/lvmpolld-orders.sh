@@ -16,8 +16,9 @@ VM_LVS=(root:1200M data:128M)
 VM_INITRAMFS_ARGS=(--lvm --no-systemd)
 VM_ROOT_ADD=("${REWIND_BIN:-${VM_REPO_DIR:-}/target/x86_64-unknown-linux-gnu/release/rewind}:/usr/sbin/rewind")
 
-LO_MIB=32
+LO_MIB=96
 LO_CONF=/run/lvmconf
+LO_PID='' # lvmpolld
 
 lo_fill() {
     { yes "$1" || true; } | head -c $((LO_MIB << 20)) | dd of=/dev/mapper/vg0-data bs=1M iflag=fullblock oflag=direct status=none
@@ -54,11 +55,15 @@ lo_start() {
     lo_fill "lvmpolld-orders round $n pattern A"
     a=$(lo_sum)
     echo "$a" >"$OUT/a$n.sum"
-    lo_lvm lvcreate -q -s -n dsnap -L 60M --chunksize 64k vg0/data
+    lo_lvm lvcreate -q -s -n dsnap -L 110M --chunksize 64k vg0/data
     lo_fill "lvmpolld-orders round $n pattern B"
     rewind rollback vg0/dsnap 2>&1 | tee "$BOOT_OUT/rollback$n.out"
     grep -q 'back now' "$BOOT_OUT/rollback$n.out" || g_fail "round $n: merge not started"
     lo_lvm lvchange --poll y vg0/data 2>&1 | tee "$BOOT_OUT/lvchange-poll$n.out"
+    # LVM handed the poll to lvmpolld: an lvpoll child of lvmpolld watches vg0/data.
+    ps -eo pid,ppid,args | tee "$BOOT_OUT/ps$n" | grep -E 'lvmpolld|lvpoll' || true
+    awk -v d="$LO_PID" '$2 == d && /lvpoll/ && /vg0\/data/ { found = 1 } END { exit !found }' "$BOOT_OUT/ps$n" ||
+        g_fail "round $n: no lvpoll child of lvmpolld is polling vg0/data"
 }
 
 lo_end_state() {
@@ -81,7 +86,8 @@ guest_boot_1() {
     mkdir -p /run/lock/lvm /run/lvm
     rm -f /run/udev/control # no udevd after switch_root here (see rollback-now.sh)
     lo_config 1
-    LVM_SYSTEM_DIR=$LO_CONF lvmpolld -t 0 -l all >"$BOOT_OUT/lvmpolld.log" 2>&1 &
+    LVM_SYSTEM_DIR=$LO_CONF lvmpolld -f -t 0 -l all >"$BOOT_OUT/lvmpolld.log" 2>&1 &
+    LO_PID=$!
     for ((i = 0; i < 50; i++)); do
         [[ -S /run/lvm/lvmpolld.socket ]] && break
         sleep 0.2
@@ -119,11 +125,11 @@ guest_boot_1() {
     seq=$(lo_lvm vgs --noheadings -o seqno vg0 | tr -d ' ')
     # lvmpolld's child for this LV: wait until it has woken up and ended.
     for ((i = 0; i < 90; i++)); do
-        pgrep -f 'lvpoll.*vg0/data' >/dev/null || break
+        pgrep -f 'lvpoll' >/dev/null || break
         sleep 1
     done
     g_record round2_lvpoll_ended_after_s "$i"
-    pgrep -f 'lvpoll.*vg0/data' >/dev/null && g_fail "round 2: lvmpolld's lvpoll is still running"
+    pgrep -f 'lvpoll' >/dev/null && g_fail "round 2: lvmpolld's lvpoll is still running"
     [[ $(lo_lvm vgs --noheadings -o seqno vg0 | tr -d ' ') == "$seq" ]] || g_fail "round 2: LVM wrote after rewind finished"
     lo_end_state 2
     cat "$BOOT_OUT/lvmpolld.log" || true
