@@ -6,7 +6,8 @@
 # One boot, root disk throttled so the merge is still copying while the mount is read.
 # Boot 1: ext4 on vg0/data with files A (checksums); unmount; snapshot dsnap; files changed to
 #         B; data unmounted, dsnap mounted at /mnt/snap: checksums before; rollback --mode
-#         snapshot: tables checked, `rewind status` names the mode, `rewind cancel` refused,
+#         snapshot: tables checked, `rewind status --watch` prints progress and ends when the
+#         merge is done, `rewind status` names the mode, `rewind cancel` refused,
 #         stock `lvm lvpoll` mid-merge aborts without writing (seqno unchanged), checksums read
 #         while the kernel still copies; poll killed after its commit, poll again: the mount
 #         never moved (same MAJ:MIN), checksums after; stock lvs shows dsnap with its old UUID
@@ -44,7 +45,7 @@ rs_status() {
 }
 
 guest_boot_1() {
-    local rc seq0 seq1 majmin uuid
+    local rc seq0 seq1 majmin uuid watch_pid
     mkdir -p /run/lock/lvm /mnt/data /mnt/snap
     rm -f /run/udev/control # no udevd after switch_root here (see rollback-now.sh)
     g_lvm lvchange -ay vg0/data
@@ -76,8 +77,19 @@ guest_boot_1() {
     # The mount, read from the device while the kernel still copies (first thing after the
     # start; the status before and after the read shows how much of it overlapped).
     rs_status >"$OUT/status-at-start"
+    # `status --watch` without a terminal: a line per second until the merge is done.
+    timeout 120 rewind status --watch >"$BOOT_OUT/watch.out" 2>&1 &
+    watch_pid=$!
     rs_sums /mnt/snap "$OUT/sums-during"
     rs_status >"$OUT/status-after-during"
+    rc=0
+    wait "$watch_pid" || rc=$?
+    cat "$BOOT_OUT/watch.out"
+    [[ $rc == 0 ]] || g_fail "rewind status --watch exited $rc (124: it did not end)"
+    grep -q '^vg0/data <- dsnap: merging, .*% merged' "$BOOT_OUT/watch.out" ||
+        g_fail "status --watch printed no progress line"
+    tail -n1 "$BOOT_OUT/watch.out" | grep -q '^vg0/data <- dsnap: merged; rewind poll drops it' ||
+        g_fail "status --watch did not end on the finished merge"
     g_lvm lvs -a -o lv_name,lv_attr,lv_tags,lv_uuid vg0 | tee "$BOOT_OUT/lvs-merging"
     grep -q rewind_merge_as_snapshot "$BOOT_OUT/lvs-merging" || g_fail "stock lvs does not show the mode tag"
     rewind status 2>&1 | tee "$BOOT_OUT/status.out" || true
