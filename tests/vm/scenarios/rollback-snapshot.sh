@@ -8,7 +8,8 @@
 #         B; data unmounted, dsnap mounted at /mnt/snap: checksums before; rollback --mode
 #         snapshot: tables checked, `rewind status --watch` prints progress and ends when the
 #         merge is done, `rewind status` names the mode, `rewind cancel` refused,
-#         stock `lvm lvpoll` mid-merge aborts without writing (seqno unchanged), checksums read
+#         stock `lvm lvpoll` mid-merge aborts without writing (seqno unchanged), stock
+#         `vgchange -ay` changes no table, checksums read
 #         while the kernel still copies; poll killed after its commit, poll again: the mount
 #         never moved (same MAJ:MIN), checksums after; stock lvs shows dsnap with its old UUID
 #         and no data LV; only vg0-dsnap (linear) and root are left.
@@ -108,6 +109,12 @@ guest_boot_1() {
         >"$BOOT_OUT/lvpoll.out" 2>&1 || rc=$?
     cat "$BOOT_OUT/lvpoll.out"
     g_record stock_lvpoll_rc "$rc"
+    # Stock activation mid-merge finds the origin's device active and leaves every table alone.
+    dmsetup table | sort >"$BOOT_OUT/tables-before-vgchange"
+    g_lvm vgchange -ay vg0 2>&1 | tee "$BOOT_OUT/vgchange.out" || true
+    dmsetup table | sort >"$BOOT_OUT/tables-after-vgchange"
+    cmp -s "$BOOT_OUT/tables-before-vgchange" "$BOOT_OUT/tables-after-vgchange" ||
+        g_fail "stock vgchange -ay changed a table mid-merge"
     seq1=$(g_lvm vgs --noheadings -o seqno vg0 | tr -d ' ')
     g_record seqno_flag_then_stock_poll "$seq0 $seq1"
     [[ $seq1 == $((seq0 + 1)) ]] || g_fail "seqno $seq0 -> $seq1: only rewind's flag commit expected"
