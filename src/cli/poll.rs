@@ -148,6 +148,7 @@ pub fn run_status(args: &SystemArgs, json: bool, watch: bool) -> u8 {
                 &mut report,
                 &mut || take(&mut dm),
                 &mut std::thread::sleep,
+                &mut Instant::now,
                 &mut out,
             ) {
                 eprintln!("rewind: {e}");

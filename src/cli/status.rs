@@ -282,11 +282,13 @@ pub fn add_rates(now: &mut Report, before: &Report, elapsed: Duration) {
 /// line per running merge (`VG/ORIGIN <- SNAP: P% merged, N left[, rate][, time left]`), and one
 /// line when a merge stops running (done, failed, invalid or gone). Returns when no merge is
 /// running any more, or with the error when a sample cannot be taken. `take` samples the
-/// state again; `sleep` waits between samples (one second in the command).
+/// state again; `sleep` waits between samples (one second in the command); `clock` is the clock
+/// the rate is measured with (a sample can take longer than the wait).
 pub fn watch(
     report: &mut Report,
     take: &mut dyn FnMut() -> Result<Report, String>,
     sleep: &mut dyn FnMut(Duration),
+    clock: &mut dyn FnMut() -> std::time::Instant,
     out: &mut dyn std::io::Write,
 ) -> Result<(), String> {
     let key = |o: &OriginReport, s: &SnapshotReport| format!("{}/{} <- {}", o.vg, o.origin, s.name);
@@ -331,9 +333,10 @@ pub fn watch(
             return Ok(());
         }
         running = now;
+        let t0 = clock();
         sleep(Duration::from_secs(1));
         let mut again = take()?;
-        add_rates(&mut again, report, Duration::from_secs(1));
+        add_rates(&mut again, report, clock().saturating_duration_since(t0));
         *report = again;
     }
 }

@@ -270,8 +270,10 @@ fn watch_prints_each_sample_and_ends_when_the_merge_is_done() {
         assert!(sleeps < 10, "watch does not end");
         step.set(step.get() + 1);
     };
+    let t0 = std::time::Instant::now();
+    let mut clock = || t0 + Duration::from_secs(step.get() as u64);
     let mut out = Vec::new();
-    watch(&mut report, &mut take, &mut sleep, &mut out).expect("watch");
+    watch(&mut report, &mut take, &mut sleep, &mut clock, &mut out).expect("watch");
     let text = String::from_utf8(out).expect("utf8");
     assert_eq!(
         text,
@@ -297,6 +299,7 @@ fn watch_ends_on_a_failed_merge_a_vanished_snapshot_or_an_error() {
         &mut report.clone(),
         &mut || Ok(failed.clone()),
         &mut |_| {},
+        &mut std::time::Instant::now,
         &mut out,
     )
     .expect("watch");
@@ -308,6 +311,7 @@ fn watch_ends_on_a_failed_merge_a_vanished_snapshot_or_an_error() {
         &mut report.clone(),
         &mut || Ok(Report::default()),
         &mut |_| {},
+        &mut std::time::Instant::now,
         &mut out,
     )
     .expect("watch");
@@ -321,6 +325,7 @@ fn watch_ends_on_a_failed_merge_a_vanished_snapshot_or_an_error() {
         &mut report,
         &mut || Err("cannot read device-mapper state: gone".into()),
         &mut |_| {},
+        &mut std::time::Instant::now,
         &mut Vec::new(),
     )
     .expect_err("error");
@@ -332,6 +337,7 @@ fn watch_ends_on_a_failed_merge_a_vanished_snapshot_or_an_error() {
         &mut idle,
         &mut || panic!("no sample"),
         &mut |_| panic!("no wait"),
+        &mut std::time::Instant::now,
         &mut out,
     )
     .expect("idle");

@@ -89,7 +89,7 @@ guest_boot_1() {
     [[ $rc == 0 ]] || g_fail "rewind status --watch exited $rc (124: it did not end)"
     grep -q '^vg0/data <- dsnap: merging, .*% merged' "$BOOT_OUT/watch.out" ||
         g_fail "status --watch printed no progress line"
-    tail -n1 "$BOOT_OUT/watch.out" | grep -q '^vg0/data <- dsnap: merged; rewind poll drops it' ||
+    grep '^vg0/data <- dsnap' "$BOOT_OUT/watch.out" | tail -n1 | grep -q ': merged; rewind poll drops it' ||
         g_fail "status --watch did not end on the finished merge"
     g_lvm lvs -a -o lv_name,lv_attr,lv_tags,lv_uuid vg0 | tee "$BOOT_OUT/lvs-merging"
     grep -q rewind_merge_as_snapshot "$BOOT_OUT/lvs-merging" || g_fail "stock lvs does not show the mode tag"
