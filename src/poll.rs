@@ -333,8 +333,29 @@ pub fn finish(
         })?
         .name
         .clone();
+    // `--mode snapshot`: the merging device is the snapshot's own (its COW LV's id).
+    if let Some(snap) = model.snapshot(&origin).filter(|s| s.cow == origin) {
+        if !(snap.merging && model.merges_as_snapshot(snap)) {
+            return Err(PollError::Merge {
+                name: merge.name.clone(),
+                message: format!(
+                    "{}/{} shows snapshot-merge but the metadata does not flag it to merge in snapshot mode; left as it is",
+                    vg.name, snap.cow
+                ),
+            });
+        }
+        let snap = snap.clone();
+        return finish_as_snapshot(env, &s, vg, &snap, dm, merge);
+    }
     let (model, result) = match model.merging_snapshot_of(&origin) {
         Some(snap) => {
+            if model.merges_as_snapshot(snap) {
+                log::warn!(
+                    "{}/{}: flagged to merge in snapshot mode, but the merge ran on {origin}'s own device (activated by stock lvm): the result keeps the name {origin}",
+                    vg.name,
+                    snap.cow
+                );
+            }
             // Re-check now that the lock is held: only a finished merge is dropped.
             let status = merge_status(dm, &merge.name)?;
             if !status.merge_done() {
@@ -395,6 +416,60 @@ pub fn finish(
     };
     reload_and_tidy(&s, vg, &model, &origin, dm)?;
     Ok(result)
+}
+
+/// Finishes a `--mode snapshot` merge (the caller holds the VG lock and re-read the
+/// metadata): commit the metadata where the origin's LV takes the snapshot's name and id,
+/// then reload the snapshot's device (same name and UUID all along) as the plain segments
+/// and remove the origin's `error` device, `-real` and `-cow`.
+fn finish_as_snapshot(
+    env: &mut Env<'_>,
+    s: &Scan,
+    vg: &FoundVg,
+    snap: &crate::lvm::model::Snapshot,
+    dm: &mut dyn DeviceMapper,
+    merge: &ActiveMerge,
+) -> Result<Finished, PollError> {
+    let vg_err = |message: String| PollError::Vg {
+        vg: vg.name.clone(),
+        message,
+    };
+    let status = merge_status(dm, &merge.name)?;
+    if !status.merge_done() {
+        return Err(PollError::Merge {
+            name: merge.name.clone(),
+            message: format!("merge not finished ({status}); not dropping the snapshot"),
+        });
+    }
+    let tree =
+        crate::lvm::change::finish_merge_as_snapshot(&vg.tree, &snap.cow, &Stamp::from_system())
+            .map_err(|e| vg_err(e.to_string()))?;
+    let new_model = Vg::from_tree(&tree).map_err(|e| vg_err(e.to_string()))?;
+    let hook: Option<&mut dyn FnMut(CommitStep) -> bool> = match env.commit_hook {
+        Some(ref mut h) => Some(&mut **h),
+        None => None,
+    };
+    commit_vg(s, vg, &text::print(&tree, Style::Disk), hook).map_err(|e| {
+        vg_err(format!(
+            "committing the metadata with {} as the merged volume failed: {e}",
+            snap.cow
+        ))
+    })?;
+    log::info!(
+        "{}/{}: merged; metadata committed without the snapshot, {}/{} now carries the name {} and the snapshot's uuid",
+        vg.name,
+        snap.cow,
+        vg.name,
+        snap.origin,
+        snap.cow
+    );
+    failpoint("poll-after-commit");
+    reload_and_tidy(s, vg, &new_model, &snap.cow, dm)?;
+    Ok(Finished::Committed {
+        vg: vg.name.clone(),
+        origin: snap.origin.clone(),
+        snapshot: snap.cow.clone(),
+    })
 }
 
 /// Makes `origin`'s devices what LVM's layout wants for `model`, then removes what is left.

@@ -632,8 +632,401 @@ fn loop_cli_rollback_then_status_shows_flagged() {
     assert_eq!(origin["origin"], "root");
     assert_eq!(origin["snapshots"][0]["name"], "pre");
     assert_eq!(origin["snapshots"][0]["state"], "flagged");
+    // --watch without a terminal and without a running merge: prints the state and ends.
+    let o = run(&["status", "--watch"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(&format!("{}/root (inactive)", lab.vg)),
+        "{out}"
+    );
+    assert!(out.contains("  pre: flagged"), "{out}");
     // No device-mapper here: cancel cannot tell whether the merge began, and refuses.
     let o = run(&["cancel", &target]);
     assert_eq!(o.status.code(), Some(1));
     assert!(lab.attr("[pre]").starts_with('S'));
+}
+
+// --- `rewind rollback --mode snapshot` -------------------------------------------------------
+
+impl Lab {
+    fn uuid(&self, lv: &str) -> String {
+        self.lvm
+            .ok(&[
+                "lvs",
+                "--noheadings",
+                "-o",
+                "lv_uuid",
+                &format!("{}/{lv}", self.vg),
+            ])
+            .trim()
+            .to_owned()
+    }
+
+    /// Stock `lvs -a`: name, uuid, tags and the first four attribute characters, sorted.
+    fn stock_lvs(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .lvm
+            .ok(&[
+                "lvs",
+                "-a",
+                "--noheadings",
+                "--separator",
+                ",",
+                "-o",
+                "lv_name,lv_uuid,lv_tags,lv_attr",
+                &self.vg,
+            ])
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.trim().split(',').collect();
+                format!("{},{},{},{}", f[0], f[1], f[2], &f[3][..4])
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// `root` active with its only snapshot `pre` mounted; `pre`'s merge flagged in snapshot
+    /// mode and started; the kernel reports it done.
+    fn snapshot_mode_merging(&self) -> FakeDm {
+        self.cow_header(1);
+        let mut dm = self.snapshot_fake();
+        dm.set_holders(&self.dm("pre"), 1);
+        let only = self.only();
+        let r = rewind::cli::rollback::rollback_snapshot(
+            &self.env(&only),
+            Some(&mut dm),
+            &self.vg,
+            "pre",
+        )
+        .expect("rollback --mode snapshot");
+        assert_eq!(
+            r,
+            rewind::cli::rollback::Rollback::Started {
+                origin: "root".into()
+            }
+        );
+        dm.set_snapshot_status(
+            &self.dm("pre"),
+            SnapshotStatus::Usage {
+                allocated: 16,
+                total: 8192,
+                metadata: 16,
+            },
+        );
+        dm.clear_calls();
+        dm
+    }
+}
+
+/// The end of a snapshot-mode merge: stock LVM shows `pre` (with the uuid it had as a
+/// snapshot) as a plain LV, no `root`; only `VG-pre` is live, as `root`'s plain segments.
+fn assert_snapshot_mode_end(lab: &Lab, dm: &mut FakeDm, pre_uuid: &str) {
+    assert_eq!(
+        lab.stock_lvs(),
+        [
+            format!("data,{},,-wi-", lab.uuid("data")),
+            format!("other,{},,-wi-", lab.uuid("other")),
+            format!("pre,{pre_uuid},,-wi-"),
+        ]
+    );
+    lab.lvm.clean(&["vgck", &lab.vg]);
+    let st = state(dm);
+    let names: Vec<_> = st.keys().cloned().collect();
+    assert_eq!(names, [lab.dm("pre")], "only the result is left");
+    let t = &st[&lab.dm("pre")];
+    assert!(
+        t.lines
+            .iter()
+            .all(|l| matches!(l.target, Target::Linear { .. })),
+        "plain table: {t}"
+    );
+    assert_eq!(t.length(), 8 * 2048, "root's size");
+    // root's first extent: the result is root's segments (extent 0 of the PV).
+    assert!(
+        matches!(&t.lines[0].target, Target::Linear { offset, .. } if *offset == 2048),
+        "{t}"
+    );
+}
+
+#[test]
+fn loop_rollback_snapshot_mode_merges_and_finishes_under_the_snapshots_name() {
+    require_host!("loop_rollback_snapshot_mode_merges_and_finishes_under_the_snapshots_name");
+    let lab = lab_with("smode", false, false);
+    let pre_uuid = lab.uuid("pre");
+    let seqno = lab.lvm.seqno(&lab.vg);
+    let mut dm = lab.snapshot_mode_merging();
+    // Stock LVM reads the flag and the tag: pre merging, root its merging origin.
+    assert_eq!(lab.lvm.seqno(&lab.vg), seqno + 1);
+    lab.lvm.clean(&["vgck", &lab.vg]);
+    let lvs = lab.stock_lvs();
+    assert!(
+        lvs.iter()
+            .any(|l| l.starts_with(&format!("[pre],{pre_uuid},rewind_merge_as_snapshot,S"))),
+        "{lvs:?}"
+    );
+    assert!(
+        lvs.iter()
+            .any(|l| l.starts_with("root,") && l.ends_with(",Owi-")),
+        "{lvs:?}"
+    );
+    let st = state(&mut dm);
+    assert_eq!(st[&lab.dm("root")].lines[0].target, Target::Error);
+    assert!(matches!(
+        st[&lab.dm("pre")].lines[0].target,
+        Target::SnapshotMerge(_)
+    ));
+    // Status names the mode.
+    let only = lab.only();
+    let s = scan(Path::new("/"), &only).expect("scan");
+    let report =
+        rewind::cli::status::collect(&s.assembly.vgs, &live(&mut dm).expect("live"), &mut dm);
+    let text = rewind::cli::status::print_text(&report);
+    assert!(
+        text.contains("pre: merged; rewind poll drops it from the metadata (snapshot mode: the result is named pre)"),
+        "{text}"
+    );
+    // The poller finishes it.
+    let report = poll::run(
+        &mut lab.env(&only),
+        &mut dm,
+        &PollConfig::default(),
+        &mut |_, _| panic!("no wait needed"),
+    );
+    assert_eq!(report.exit_code(), 0, "{report:?}");
+    assert!(
+        matches!(&report.finished[..], [Finished::Committed { origin, snapshot, .. }] if origin == "root" && snapshot == "pre"),
+        "{report:?}"
+    );
+    assert_eq!(lab.lvm.seqno(&lab.vg), seqno + 2);
+    assert_snapshot_mode_end(&lab, &mut dm, &pre_uuid);
+    // Nothing more to do.
+    dm.clear_calls();
+    let again = poll::run(
+        &mut lab.env(&only),
+        &mut dm,
+        &PollConfig::default(),
+        &mut |_, _| panic!("no wait"),
+    );
+    assert_eq!(again, poll::Report::default());
+    assert!(dm.mutating_calls().is_empty());
+}
+
+#[test]
+fn loop_snapshot_mode_finish_killed_anywhere_converges() {
+    require_host!("loop_snapshot_mode_finish_killed_anywhere_converges");
+    let total = {
+        let lab = lab_with("scnt", false, false);
+        let mut dm = lab.snapshot_mode_merging();
+        let m = merge_of(&mut dm);
+        assert_eq!(m.name, lab.dm("pre"), "the snapshot's device merges");
+        let only = lab.only();
+        poll::finish(&mut lab.env(&only), &mut dm, &m).expect("finish");
+        dm.mutating_calls().len()
+    };
+    assert!(total >= 6, "reload (3) and three removals: {total}");
+    for n in 0..total {
+        let lab = lab_with("scr", false, false);
+        let pre_uuid = lab.uuid("pre");
+        let mut dm = lab.snapshot_mode_merging();
+        let m = merge_of(&mut dm);
+        let only = lab.only();
+        dm.crash_after(n);
+        assert!(
+            poll::finish(&mut lab.env(&only), &mut dm, &m).is_err(),
+            "crash after {n}"
+        );
+        dm.restart();
+        let report = poll::run(
+            &mut lab.env(&only),
+            &mut dm,
+            &PollConfig::default(),
+            &mut |_, _| panic!("no wait needed"),
+        );
+        assert_eq!(report.exit_code(), 0, "after {n}: {report:?}");
+        assert_snapshot_mode_end(&lab, &mut dm, &pre_uuid);
+    }
+    // Stopped inside the metadata commit: no device touched, stock LVM clean, a rerun ends
+    // the same way.
+    for stop_at in 0..3 {
+        let lab = lab_with("scm", false, false);
+        let pre_uuid = lab.uuid("pre");
+        let mut dm = lab.snapshot_mode_merging();
+        let m = merge_of(&mut dm);
+        let only = lab.only();
+        let mut step = 0;
+        let mut hook = |_| {
+            step += 1;
+            step <= stop_at
+        };
+        let mut env = lab.env(&only);
+        env.commit_hook = Some(&mut hook);
+        let e = poll::finish(&mut env, &mut dm, &m).expect_err("stopped");
+        assert!(e.to_string().contains("commit stopped"), "{e}");
+        assert!(dm.mutating_calls().is_empty());
+        lab.lvm.clean(&["vgck", &lab.vg]);
+        let report = poll::run(
+            &mut lab.env(&only),
+            &mut dm,
+            &PollConfig::default(),
+            &mut |_, _| panic!("no wait needed"),
+        );
+        assert_eq!(report.exit_code(), 0, "stop at {stop_at}: {report:?}");
+        assert_snapshot_mode_end(&lab, &mut dm, &pre_uuid);
+    }
+}
+
+#[test]
+fn loop_snapshot_mode_refusals_change_nothing() {
+    require_host!("loop_snapshot_mode_refusals_change_nothing");
+    use rewind::cli::rollback::{rollback, rollback_snapshot};
+    // The origin in use.
+    let lab = lab_with("srf", false, false);
+    lab.cow_header(1);
+    let only = lab.only();
+    let seqno = lab.lvm.seqno(&lab.vg);
+    let mut dm = lab.snapshot_fake();
+    dm.set_holders(&lab.dm("root"), 1);
+    let e = rollback_snapshot(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect_err("in use");
+    assert!(
+        e.contains("is in use") && e.contains("nothing changed"),
+        "{e}"
+    );
+    // No device-mapper.
+    let e = rollback_snapshot(&lab.env(&only), None, &lab.vg, "pre").expect_err("no dm");
+    assert!(e.contains("needs device-mapper"), "{e}");
+    assert_eq!(lab.lvm.seqno(&lab.vg), seqno);
+    assert!(dm.mutating_calls().is_empty());
+    // Another snapshot of the origin.
+    let lab = lab_with("sro", true, false);
+    lab.cow_header(1);
+    let only = lab.only();
+    let seqno = lab.lvm.seqno(&lab.vg);
+    let mut dm = lab.snapshot_fake();
+    let e = rollback_snapshot(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect_err("other");
+    assert!(e.contains("other snapshot"), "{e}");
+    assert_eq!(lab.lvm.seqno(&lab.vg), seqno);
+    assert!(dm.mutating_calls().is_empty());
+    // Flagged in one mode, asked in the other: refused both ways, nothing written.
+    let lab = lab_with("srm", false, false);
+    lab.cow_header(1);
+    let only = lab.only();
+    let mut dm = FakeDm::new();
+    rollback(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect("origin mode");
+    let seqno = lab.lvm.seqno(&lab.vg);
+    let mut dm = lab.snapshot_fake();
+    let e = rollback_snapshot(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect_err("mode");
+    assert!(e.contains("with --mode origin"), "{e}");
+    assert_eq!(lab.lvm.seqno(&lab.vg), seqno);
+    let lab = lab_with("srn", false, false);
+    let mut dm = lab.snapshot_mode_merging();
+    let only = lab.only();
+    let seqno = lab.lvm.seqno(&lab.vg);
+    let e = rollback(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect_err("mode");
+    assert!(e.contains("--mode snapshot"), "{e}");
+    assert_eq!(lab.lvm.seqno(&lab.vg), seqno);
+    assert!(dm.mutating_calls().is_empty());
+}
+
+#[test]
+fn loop_snapshot_mode_cut_between_commit_and_tables() {
+    require_host!("loop_snapshot_mode_cut_between_commit_and_tables");
+    use rewind::cli::rollback::{Rollback, cancel, rollback_snapshot};
+    // Killed after the origin became `error` but before the snapshot's reload (3 steps).
+    for then_cancel in [false, true] {
+        let lab = lab_with("scut", false, false);
+        lab.cow_header(1);
+        let only = lab.only();
+        let mut dm = lab.snapshot_fake();
+        dm.set_holders(&lab.dm("pre"), 1);
+        dm.crash_after(3);
+        let e = rollback_snapshot(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect_err("cut");
+        assert!(e.contains("the flag is committed"), "{e}");
+        dm.restart();
+        let st = state(&mut dm);
+        assert_eq!(st[&lab.dm("root")].lines[0].target, Target::Error);
+        assert!(matches!(
+            st[&lab.dm("pre")].lines[0].target,
+            Target::Snapshot(_)
+        ));
+        lab.lvm.clean(&["vgck", &lab.vg]);
+        let seqno = lab.lvm.seqno(&lab.vg);
+        if then_cancel {
+            // Not started yet: cancel withdraws it and gives root its snapshot-origin back.
+            cancel(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect("cancel");
+            assert_eq!(lab.lvm.seqno(&lab.vg), seqno + 1);
+            let st = state(&mut dm);
+            assert!(matches!(
+                st[&lab.dm("root")].lines[0].target,
+                Target::SnapshotOrigin { .. }
+            ));
+            assert!(lab.attr("pre").starts_with('s'), "{}", lab.attr("pre"));
+            let lvs = lab.stock_lvs();
+            assert!(
+                !lvs.iter().any(|l| l.contains("rewind_merge_as_snapshot")),
+                "{lvs:?}"
+            );
+            lab.lvm.clean(&["vgck", &lab.vg]);
+        } else {
+            // Run again: already flagged, the tables are completed, nothing more written.
+            let r =
+                rollback_snapshot(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect("again");
+            assert_eq!(
+                r,
+                Rollback::Started {
+                    origin: "root".into()
+                }
+            );
+            assert_eq!(lab.lvm.seqno(&lab.vg), seqno);
+            let st = state(&mut dm);
+            assert!(matches!(
+                st[&lab.dm("pre")].lines[0].target,
+                Target::SnapshotMerge(_)
+            ));
+            let e = cancel(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect_err("started");
+            assert!(e.contains("has started"), "{e}");
+        }
+    }
+}
+
+#[test]
+fn loop_snapshot_mode_next_boot_lays_out_the_same_merge() {
+    require_host!("loop_snapshot_mode_next_boot_lays_out_the_same_merge");
+    // A reboot mid-merge: the metadata carries the flag and the mode tag; rewind early (its
+    // planner and executor, on a fresh fake) brings back the snapshot-mode devices.
+    let lab = lab_with("sboot", false, false);
+    let mut before = lab.snapshot_mode_merging();
+    let want = state(&mut before);
+    let only = lab.only();
+    let inputs = rewind::early::Inputs {
+        root: PathBuf::from("/"),
+        cmdline: rewind::plan::cmdline::Cmdline::parse(""),
+        config: rewind::config::Config::default(),
+    };
+    let scan = rewind::early::scan_devices(&inputs, &only).expect("scan");
+    let prep = rewind::early::prepare(&inputs, scan);
+    let mut dm = FakeDm::new();
+    dm.add_disk(&lab.disk.dev, devnum(&lab.disk.dev));
+    let mut out = rewind::early::Outcome::default();
+    rewind::early::plan_devices(&prep, &live(&mut dm).expect("live"), &mut out);
+    assert_eq!(out.exit_code(), 0, "{:?}", out.notes);
+    let vol = out
+        .volumes
+        .iter()
+        .find(|v| v.vg == lab.vg)
+        .expect("our vg planned");
+    assert_eq!(vol.lv, "root");
+    execute(&mut dm, &vol.steps).expect("execute");
+    let got = state(&mut dm);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(got[&lab.dm("root")].lines[0].target, Target::Error);
+    assert!(matches!(
+        got[&lab.dm("pre")].lines[0].target,
+        Target::SnapshotMerge(_)
+    ));
+    assert_eq!(got[&lab.dm("pre")].length(), 8 * 2048);
 }

@@ -72,6 +72,8 @@ pub enum Command {
     },
     /// Roll VG/LV back to snapshot VG/SNAPSHOT: flag the merge (checked as at boot, committed
     /// under LVM's VG lock); start it now if the origin is not in use, else at the next boot.
+    /// With `--mode snapshot` the result takes the snapshot's name and UUID: the origin must be
+    /// unused (the snapshot may stay mounted) and the merge starts at once.
     #[command(
         after_help = "Exit status: 0 flagged (and started when possible), 1 refused or failed (nothing changed before the commit), 2 usage error."
     )]

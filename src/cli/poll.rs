@@ -138,7 +138,23 @@ pub fn run_status(args: &SystemArgs, json: bool, watch: bool) -> u8 {
         }
     }
     if watch && report.merging().next().is_some() {
-        watch_merges(&mut report, &mut |dm2| take(dm2), &mut dm);
+        use std::io::IsTerminal;
+        if std::io::stderr().is_terminal() {
+            watch_merges(&mut report, &mut |dm2| take(dm2), &mut dm);
+        } else {
+            // No terminal for progress bars: a line per sample on stdout.
+            let mut out = std::io::stdout().lock();
+            if let Err(e) = status::watch(
+                &mut report,
+                &mut || take(&mut dm),
+                &mut std::thread::sleep,
+                &mut Instant::now,
+                &mut out,
+            ) {
+                eprintln!("rewind: {e}");
+                return 1;
+            }
+        }
     }
     if json {
         match serde_json::to_string_pretty(&report) {
@@ -219,7 +235,8 @@ fn parse_target(target: &str) -> Result<LvRef, String> {
 pub enum Mode {
     /// The result keeps the origin's name and uuid.
     Origin,
-    /// The result takes the snapshot's name and uuid (not supported yet).
+    /// The result takes the snapshot's name and uuid; the origin must be unused, the
+    /// snapshot may stay mounted; starts at once.
     Snapshot,
 }
 
@@ -232,15 +249,28 @@ pub fn run_rollback(args: &SystemArgs, target: &str, mode: Mode) -> u8 {
             return super::EXIT_USAGE;
         }
     };
-    if mode == Mode::Snapshot {
-        eprintln!(
-            "rewind: {r}: --mode snapshot is not supported yet; nothing changed (use --mode origin: the origin keeps its name and takes the snapshot's content)"
-        );
-        return 1;
-    }
     let env = env(args);
     let mut dm = real_dm();
     let dm_ref = dm.as_mut().map(|d| d as &mut dyn DeviceMapper);
+    if mode == Mode::Snapshot {
+        return match rollback::rollback_snapshot(&env, dm_ref, &r.vg, &r.lv) {
+            Ok(Rollback::Started { origin }) => {
+                println!(
+                    "{r}: merging into {}/{origin}'s blocks now, on {r}'s own device (it may stay mounted; {}/{origin} is unavailable until the end); when done the volume is called {r}; rewind poll finishes it",
+                    r.vg, r.vg
+                );
+                0
+            }
+            Ok(other) => {
+                eprintln!("rewind: {r}: unexpected outcome {other:?}");
+                1
+            }
+            Err(e) => {
+                eprintln!("rewind: {e}");
+                1
+            }
+        };
+    }
     match rollback::rollback(&env, dm_ref, &r.vg, &r.lv) {
         Ok(Rollback::Started { origin }) => {
             println!(

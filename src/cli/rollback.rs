@@ -13,7 +13,7 @@
 //! earlier activation (invariant 2: never show a half-merged origin).
 
 use crate::lvm::assemble::FoundVg;
-use crate::lvm::change::{Stamp, mark_merging, unmark_merging};
+use crate::lvm::change::{Stamp, mark_merging, mark_merging_as_snapshot, unmark_merging};
 use crate::lvm::layout::{LvmId, dm_uuid};
 use crate::lvm::model::{Snapshot, Vg};
 use crate::lvm::text::{self, Style};
@@ -113,8 +113,118 @@ pub fn rollback(
                 .cloned()
                 .ok_or_else(|| format!("{vg_name}/{name}: no such snapshot"))?,
         };
+        if model.merges_as_snapshot(&snap) {
+            return Err(format!(
+                "{vg_name}/{}: already flagged to merge with --mode snapshot; run rewind rollback {vg_name}/{} --mode snapshot to start it",
+                snap.cow, snap.cow
+            ));
+        }
         log::info!("{vg_name}/{}: already flagged to merge", snap.cow);
         start(s, vg, model, &snap, dm)
+    })
+}
+
+/// `rewind rollback VG/SNAPSHOT --mode snapshot`: the result takes the snapshot's name and
+/// UUID. Allowed when it is its origin's only snapshot and the origin's device is not open
+/// (the snapshot's may be: it becomes the merging device and shows the same data). Needs
+/// device-mapper: the merge starts at once, never at a later activation, because stock LVM
+/// activating the origin would lay the merge out on the origin's device instead.
+///
+/// Order: every check and the whole device plan are made first (invariant 3: a refusal
+/// changes nothing); then LVM's merge flag and `rewind_merge_as_snapshot` are committed in
+/// one write (invariant 1); then the origin's device becomes `error` and the snapshot's
+/// device `snapshot-merge`. A crash after the commit is resumed the same way by running
+/// this again, by `rewind early` at the next boot, or by stock LVM (see docs/MODE-SNAPSHOT.md).
+pub fn rollback_snapshot(
+    env: &Env<'_>,
+    dm: Option<&mut dyn DeviceMapper>,
+    vg_name: &str,
+    name: &str,
+) -> Result<Rollback, String> {
+    let who = format!("{vg_name}/{name}");
+    let dm = dm.ok_or_else(|| {
+        format!(
+            "{who}: --mode snapshot needs device-mapper (the merge starts at once); nothing changed"
+        )
+    })?;
+    locked(env, vg_name, |s| {
+        let (vg, model) = find(s, vg_name)?;
+        let mut read = |v: &FoundVg, snap: &Snapshot| crate::early::read_cow(s, v, snap);
+        let checked = check_rollback(vg, model, name, &mut read)?.cloned();
+        let snap = match &checked {
+            Some(snap) => snap.clone(),
+            None => {
+                let snap = model
+                    .snapshot(name)
+                    .cloned()
+                    .ok_or_else(|| format!("{who}: no such snapshot"))?;
+                if !model.merges_as_snapshot(&snap) {
+                    return Err(format!(
+                        "{vg_name}/{}: already flagged to merge into {vg_name}/{} with --mode origin; nothing changed",
+                        snap.cow, snap.origin
+                    ));
+                }
+                snap
+            }
+        };
+        let others = model.snapshots_of(&snap.origin).count() - 1;
+        if others > 0 {
+            return Err(format!(
+                "{who}: {vg_name}/{} has {others} other snapshot(s); --mode snapshot needs the origin's only snapshot; nothing changed",
+                snap.origin
+            ));
+        }
+        let now = live(dm).map_err(|e| format!("cannot read device-mapper state: {e}"))?;
+        if let Some(d) = device(&now, vg, model, &snap.origin)
+            && d.open_count > 0
+            && !is_merging(d)
+        {
+            return Err(format!(
+                "{who}: the origin {vg_name}/{} is in use ({} is open {} time(s)); --mode snapshot needs it unused (the snapshot may stay mounted); nothing changed",
+                snap.origin, d.name, d.open_count
+            ));
+        }
+        // The new metadata and the device plan, before anything is written.
+        let (tree, new) = if checked.is_some() {
+            let tree = mark_merging_as_snapshot(&vg.tree, &snap.cow, &Stamp::from_system())
+                .map_err(|e| format!("{who}: {e}; nothing changed"))?;
+            let new = Vg::from_tree(&tree).map_err(|e| e.to_string())?;
+            (Some(tree), new)
+        } else {
+            (None, model.clone())
+        };
+        let pvs = pv_numbers(s, vg);
+        let layout = VgLayout {
+            vg: &new,
+            pv_dev: &pvs,
+        };
+        let wanted = layout
+            .activation(&snap.origin)
+            .map_err(|e| format!("{who}: {e}; nothing changed"))?;
+        converge(&wanted, &now).map_err(|e| format!("{who}: {e}; nothing changed"))?;
+        if let Some(tree) = tree {
+            commit_vg(s, vg, &text::print(&tree, Style::Disk), None)
+                .map_err(|e| format!("vg {vg_name}: committing the merge flag failed: {e}"))?;
+            log::info!(
+                "{who}: merge flag committed (snapshot mode: the result is named {})",
+                snap.cow
+            );
+        } else {
+            log::info!("{who}: already flagged to merge in snapshot mode");
+        }
+        // Plan again from what is live now, right before the steps.
+        let now = live(dm).map_err(|e| format!("cannot read device-mapper state: {e}"))?;
+        let steps = converge(&wanted, &now).map_err(|e| {
+            format!("{who}: {e}; the flag is committed: run this again once that is resolved")
+        })?;
+        execute(dm, &steps).map_err(|e| {
+            format!(
+                "{who}: loading the merge failed: {e}; the flag is committed: run this again, or the next boot's rewind early resumes it"
+            )
+        })?;
+        Ok(Rollback::Started {
+            origin: snap.origin,
+        })
     })
 }
 
@@ -185,6 +295,13 @@ pub fn cancel(
             format!("{who}: device-mapper is not available, so rewind cannot tell whether the merge has begun; not cancelled")
         })?;
         let now = live(dm).map_err(|e| format!("cannot read device-mapper state: {e}"))?;
+        let as_snapshot = model.merges_as_snapshot(snap);
+        if let Some(d) = device(&now, vg, model, &snap.cow).filter(|d| is_merging(d)) {
+            return Err(format!(
+                "{who}: the merge has started ({} shows snapshot-merge, snapshot mode): the origin already holds part of the snapshot's data, so it cannot be withdrawn; let it finish (rewind poll)",
+                d.name
+            ));
+        }
         match device(&now, vg, model, &snap.origin) {
             Some(d) if is_merging(d) => {
                 return Err(format!(
@@ -204,6 +321,27 @@ pub fn cancel(
             unmark_merging(&vg.tree, name, &Stamp::from_system()).map_err(|e| e.to_string())?;
         commit_vg(s, vg, &text::print(&tree, Style::Disk), None)
             .map_err(|e| format!("vg {vg_name}: committing failed: {e}"))?;
+        if as_snapshot {
+            // A run of `rollback --mode snapshot` stopped between its commit and its tables
+            // may have left the origin's device as `error`: give it its snapshot-origin back.
+            let new = Vg::from_tree(&tree).map_err(|e| e.to_string())?;
+            let pvs = pv_numbers(s, vg);
+            let layout = VgLayout {
+                vg: &new,
+                pv_dev: &pvs,
+            };
+            let restore = layout
+                .activation(&snap.origin)
+                .map_err(|e| e.to_string())
+                .and_then(|w| converge(&w, &now).map_err(|e| e.to_string()))
+                .and_then(|steps| execute(dm, &steps).map_err(|e| e.to_string()));
+            if let Err(e) = restore {
+                return Err(format!(
+                    "{who}: merge withdrawn, but reloading {vg_name}/{}'s devices failed: {e}; lvchange --refresh {vg_name}/{} restores them",
+                    snap.origin, snap.origin
+                ));
+            }
+        }
         Ok(())
     })
 }

@@ -52,6 +52,9 @@ pub struct Merge {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SnapshotReport {
     pub name: String,
+    /// `--mode snapshot`: the name the merged volume will carry (the origin's otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_name: Option<String>,
     pub state: State,
     pub chunk_sectors: u64,
     pub fill: Option<Fill>,
@@ -140,15 +143,28 @@ pub fn collect(vgs: &[FoundVg], live: &[Live], dm: &mut dyn DeviceMapper) -> Rep
                 continue;
             };
             let dev = device_of(live, vg, &origin_lv.id);
-            let merge_live = dev.and_then(|d| d.table.as_ref()).is_some_and(|t| {
-                t.lines
-                    .iter()
-                    .any(|l| matches!(l.target, Target::SnapshotMerge(_)))
-            });
+            let is_merge = |d: &Option<&Live>| {
+                d.and_then(|d| d.table.as_ref()).is_some_and(|t| {
+                    t.lines
+                        .iter()
+                        .any(|l| matches!(l.target, Target::SnapshotMerge(_)))
+                })
+            };
             let mut snaps = Vec::new();
             for s in model.snapshots_of(origin) {
                 let mut fill = None;
                 let mut merge = None;
+                // `--mode snapshot`: the merge runs on the snapshot's own device (or on the
+                // origin's, when stock LVM activated it).
+                let as_snapshot = s.merging && model.merges_as_snapshot(s);
+                let snap_dev = model
+                    .lv(&s.cow)
+                    .and_then(|cow| device_of(live, vg, &cow.id));
+                let (merge_live, dev) = if as_snapshot && is_merge(&snap_dev) {
+                    (true, snap_dev)
+                } else {
+                    (is_merge(&dev), dev)
+                };
                 let state = if s.merging {
                     if merge_live {
                         match dev.and_then(|d| status_of(dm, &d.name, "snapshot-merge")) {
@@ -216,6 +232,7 @@ pub fn collect(vgs: &[FoundVg], live: &[Live], dm: &mut dyn DeviceMapper) -> Rep
                 };
                 snaps.push(SnapshotReport {
                     name: s.cow.clone(),
+                    result_name: as_snapshot.then(|| s.cow.clone()),
                     state,
                     chunk_sectors: s.chunk_size,
                     fill,
@@ -258,6 +275,69 @@ pub fn add_rates(now: &mut Report, before: &Report, elapsed: Duration) {
                 }
             }
         }
+    }
+}
+
+/// `rewind status --watch` without a terminal (progress bars need one): after each sample, one
+/// line per running merge (`VG/ORIGIN <- SNAP: P% merged, N left[, rate][, time left]`), and one
+/// line when a merge stops running (done, failed, invalid or gone). Returns when no merge is
+/// running any more, or with the error when a sample cannot be taken. `take` samples the
+/// state again; `sleep` waits between samples (one second in the command); `clock` is the clock
+/// the rate is measured with (a sample can take longer than the wait).
+pub fn watch(
+    report: &mut Report,
+    take: &mut dyn FnMut() -> Result<Report, String>,
+    sleep: &mut dyn FnMut(Duration),
+    clock: &mut dyn FnMut() -> std::time::Instant,
+    out: &mut dyn std::io::Write,
+) -> Result<(), String> {
+    let key = |o: &OriginReport, s: &SnapshotReport| format!("{}/{} <- {}", o.vg, o.origin, s.name);
+    let mut running: Vec<String> = Vec::new();
+    let io = |e: std::io::Error| e.to_string();
+    loop {
+        let now: Vec<String> = report.merging().map(|(o, s)| key(o, s)).collect();
+        for k in running.iter().filter(|k| !now.contains(k)) {
+            let state = report
+                .origins
+                .iter()
+                .flat_map(|o| o.snapshots.iter().map(move |s| (o, s)))
+                .find(|(o, s)| key(o, s) == *k)
+                .map(|(_, s)| match s.state {
+                    State::Done => "merged; rewind poll drops it from the metadata",
+                    State::MergeFailed => "MERGE FAILED",
+                    State::Invalid => "INVALID",
+                    State::Flagged | State::Merging | State::Snapshot => "not merging",
+                })
+                .unwrap_or("finished (the snapshot is gone from the metadata)");
+            writeln!(out, "{k}: {state}").map_err(io)?;
+        }
+        for (o, s) in report.merging() {
+            let mut line = format!("{}: merging", key(o, s));
+            if let Some(m) = &s.merge {
+                line.push_str(&format!(
+                    ", {:.2}% merged, {} left",
+                    m.percent,
+                    human(m.bytes_left)
+                ));
+                if let Some(rate) = m.rate_bytes_per_s {
+                    line.push_str(&format!(", {}/s", human(rate as u64)));
+                }
+                if let Some(eta) = m.eta_s {
+                    line.push_str(&format!(", about {eta:.0} s to go"));
+                }
+            }
+            writeln!(out, "{line}").map_err(io)?;
+        }
+        out.flush().map_err(io)?;
+        if now.is_empty() {
+            return Ok(());
+        }
+        running = now;
+        let t0 = clock();
+        sleep(Duration::from_secs(1));
+        let mut again = take()?;
+        add_rates(&mut again, report, clock().saturating_duration_since(t0));
+        *report = again;
     }
 }
 
@@ -325,7 +405,11 @@ pub fn print_text(r: &Report) -> String {
                     "MERGE FAILED: left as it is; check the kernel log and dmsetup status".to_owned()
                 }
             };
-            out.push_str(&format!("  {}: {what}\n", s.name));
+            let mode = match &s.result_name {
+                Some(n) => format!(" (snapshot mode: the result is named {n})"),
+                None => String::new(),
+            };
+            out.push_str(&format!("  {}: {what}{mode}\n", s.name));
         }
     }
     out

@@ -51,6 +51,14 @@ pub enum ChangeError {
         origin: String,
         other: String,
     },
+    #[error(
+        "vg {vg}: snapshot {snapshot} is not the only snapshot of {origin}; --mode snapshot needs that"
+    )]
+    NotOnlySnapshot {
+        vg: String,
+        snapshot: String,
+        origin: String,
+    },
     #[error("vg {vg}: snapshot {snapshot} is not merging")]
     NotMerging { vg: String, snapshot: String },
     #[error("vg {vg}: lv {lv} is not a plain (linear or striped) volume; rewind only merges those")]
@@ -268,6 +276,11 @@ pub fn unmark_merging(root: &Section, name: &str, stamp: &Stamp) -> Result<Secti
             snap.internal
         )));
     }
+    remove_tag(
+        lvs_mut(&mut out, &vg.name)?,
+        &snap.cow,
+        MERGE_AS_SNAPSHOT_TAG,
+    );
     let description = format!(
         "Write from rewind: cancel merge of snapshot {}/{} into {}/{}.",
         vg.name, snap.cow, vg.name, snap.origin
@@ -285,6 +298,168 @@ pub fn unmark_merging(root: &Section, name: &str, stamp: &Stamp) -> Result<Secti
         return Err(ChangeError::SelfCheck {
             vg: vg.name,
             what: format!("snapshot {} still reads back as merging", snap.cow),
+        });
+    }
+    Ok(out)
+}
+
+/// The LV tag on a merging snapshot's COW LV that asks for `--mode snapshot`: the merge runs
+/// on the snapshot's own device and the result takes the snapshot's name and UUID. Stock LVM
+/// keeps tags it does not know and ignores them; see `docs/MODE-SNAPSHOT.md`.
+pub const MERGE_AS_SNAPSHOT_TAG: &str = "rewind_merge_as_snapshot";
+
+/// Adds `tag` to the LV section `lv` (after `flags`, where LVM's export writes `tags`).
+fn add_tag(lvs: &mut Section, lv: &str, tag: &str) -> bool {
+    let Some(sec) = lvs.section_mut(lv) else {
+        return false;
+    };
+    match sec.get_mut("tags") {
+        Some(Node::Value(Value::Array(tags))) => {
+            if !tags.iter().any(|t| t.as_str() == Some(tag)) {
+                tags.push(Value::Str(tag.to_owned()));
+            }
+        }
+        Some(_) => return false,
+        None => {
+            let at = sec
+                .entries
+                .iter()
+                .position(|e| e.key == "flags")
+                .map_or(sec.entries.len(), |i| i + 1);
+            sec.entries.insert(
+                at,
+                super::text::Entry {
+                    key: "tags".to_owned(),
+                    node: Node::Value(Value::str_array(&[tag])),
+                },
+            );
+        }
+    }
+    true
+}
+
+/// Removes `tag` from the LV section `lv` (and an emptied `tags` key, as LVM prints none).
+fn remove_tag(lvs: &mut Section, lv: &str, tag: &str) {
+    let Some(sec) = lvs.section_mut(lv) else {
+        return;
+    };
+    let empty = match sec.get_mut("tags") {
+        Some(Node::Value(Value::Array(tags))) => {
+            tags.retain(|t| t.as_str() != Some(tag));
+            tags.is_empty()
+        }
+        _ => false,
+    };
+    if empty {
+        sec.remove("tags");
+    }
+}
+
+/// Flags the snapshot `name` for merging in `--mode snapshot`: LVM's own merge flag (as
+/// [`mark_merging`]) plus [`MERGE_AS_SNAPSHOT_TAG`] on the COW LV, in one write. Refused
+/// unless it is its origin's only snapshot.
+pub fn mark_merging_as_snapshot(
+    root: &Section,
+    name: &str,
+    stamp: &Stamp,
+) -> Result<Section, ChangeError> {
+    let vg = Vg::from_tree(root)?;
+    let snap = find_snapshot(&vg, name)?.clone();
+    if vg.snapshots_of(&snap.origin).count() != 1 {
+        return Err(ChangeError::NotOnlySnapshot {
+            vg: vg.name,
+            snapshot: snap.cow,
+            origin: snap.origin,
+        });
+    }
+    let mut out = mark_merging(root, name, stamp)?;
+    let lvs = lvs_mut(&mut out, &vg.name)?;
+    if !add_tag(lvs, &snap.cow, MERGE_AS_SNAPSHOT_TAG) {
+        return Err(ChangeError::MissingInTree {
+            vg: vg.name.clone(),
+            path: format!("logical_volumes/{}/tags", snap.cow),
+        });
+    }
+    out.set(
+        "description",
+        Value::Str(format!(
+            "Write from rewind: merge snapshot {}/{} into {}/{}, result named {}.",
+            vg.name, snap.cow, vg.name, snap.origin, snap.cow
+        )),
+    );
+    let new = Vg::from_tree(&out)?;
+    let ok = new
+        .snapshot(&snap.cow)
+        .is_some_and(|s| s.merging && new.merges_as_snapshot(s));
+    if !ok {
+        return Err(ChangeError::SelfCheck {
+            vg: vg.name,
+            what: format!(
+                "snapshot {} does not read back as merging in snapshot mode",
+                snap.cow
+            ),
+        });
+    }
+    Ok(out)
+}
+
+/// Finishes a `--mode snapshot` merge in the metadata: the internal `snapshotN` and the COW LV
+/// go, and the origin's LV (its segments now hold the snapshot's data) takes the COW LV's name
+/// and `id`. Everything else of the origin's section is kept.
+pub fn finish_merge_as_snapshot(
+    root: &Section,
+    name: &str,
+    stamp: &Stamp,
+) -> Result<Section, ChangeError> {
+    let vg = Vg::from_tree(root)?;
+    check_vg(&vg)?;
+    let snap = find_snapshot(&vg, name)?.clone();
+    if !snap.merging || !vg.merges_as_snapshot(&snap) {
+        return Err(ChangeError::NotMerging {
+            vg: vg.name,
+            snapshot: snap.cow,
+        });
+    }
+    let cow_id =
+        vg.lv(&snap.cow)
+            .map(|l| l.id.clone())
+            .ok_or_else(|| ChangeError::MissingInTree {
+                vg: vg.name.clone(),
+                path: format!("logical_volumes/{}", snap.cow),
+            })?;
+    let mut out = root.clone();
+    let lvs = lvs_mut(&mut out, &vg.name)?;
+    for lv in [&snap.internal, &snap.cow] {
+        if lvs.remove(lv).is_none() {
+            return Err(ChangeError::MissingInTree {
+                vg: vg.name.clone(),
+                path: format!("logical_volumes/{lv}"),
+            });
+        }
+    }
+    let origin = lvs
+        .section_mut(&snap.origin)
+        .ok_or_else(|| ChangeError::MissingInTree {
+            vg: vg.name.clone(),
+            path: format!("logical_volumes/{}", snap.origin),
+        })?;
+    origin.set("id", Value::Str(cow_id.clone()));
+    lvs.rename(&snap.origin, &snap.cow);
+    let description = format!(
+        "Write from rewind: drop snapshot {}/{} merged into {}/{}, result named {}.",
+        vg.name, snap.cow, vg.name, snap.origin, snap.cow
+    );
+    finish(&vg, &mut out, &description, stamp)?;
+    let new = Vg::from_tree(&out)?;
+    let ok = new.lv(&snap.origin).is_none()
+        && new.lv(&snap.internal).is_none()
+        && new
+            .lv(&snap.cow)
+            .is_some_and(|l| l.id == cow_id && l.visible && new.snapshot(&l.name).is_none());
+    if !ok {
+        return Err(ChangeError::SelfCheck {
+            vg: vg.name,
+            what: format!("{} does not read back as the merged volume", snap.cow),
         });
     }
     Ok(out)

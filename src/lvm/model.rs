@@ -474,6 +474,17 @@ impl Vg {
             .or_else(|| self.snapshots.iter().find(|s| s.internal == name))
     }
 
+    /// True when `snap` carries rewind's `--mode snapshot` tag on its COW LV
+    /// ([`crate::lvm::change::MERGE_AS_SNAPSHOT_TAG`]): while it merges, the snapshot's own
+    /// device is the merging one, and the result takes the snapshot's name and UUID.
+    pub fn merges_as_snapshot(&self, snap: &Snapshot) -> bool {
+        self.lv(&snap.cow).is_some_and(|l| {
+            l.tags
+                .iter()
+                .any(|t| t == crate::lvm::change::MERGE_AS_SNAPSHOT_TAG)
+        })
+    }
+
     /// True when `name` is the origin of at least one snapshot.
     pub fn is_origin(&self, name: &str) -> bool {
         self.snapshots.iter().any(|s| s.origin == name)

@@ -8,6 +8,15 @@
 //!   merging snapshot's `-cow`, and the merging snapshot's own device is an `error` target.
 //!   Every other snapshot of that origin stays active as `snapshot` (invariant 4): the kernel
 //!   copies each chunk into them before the merge overwrites it.
+//! - a merge in `--mode snapshot` (the COW LV carries `rewind_merge_as_snapshot`; only
+//!   snapshot of its origin): the roles swap. `VG-LV` (the origin) is an `error` target and
+//!   the snapshot's own device `VG-COW` is `snapshot-merge` over `-real` and `-cow`, so the
+//!   device that showed the snapshot keeps showing it (the kernel hands the exception store
+//!   over when a `snapshot` table is replaced by a `snapshot-merge` one on the same COW).
+//!   The origin's `error` table comes first, so nothing can write to `-real` through it
+//!   once the merge runs. Stock LVM finds the origin device active (it does not reload
+//!   it) and its poll cannot read merge progress from an `error` target, so it aborts its
+//!   poll without touching the metadata.
 //!
 //! Tables name the planned devices they stack on as `/dev/mapper/NAME`; the executor replaces
 //! those with device numbers, so no device node is needed.
@@ -35,6 +44,12 @@ pub enum Role {
     Snapshot,
     /// The merging snapshot's device: an `error` target while the merge runs.
     MergingSnapshot,
+    /// `--mode snapshot`: the snapshot's own device, `snapshot-merge` while the merge runs
+    /// (the view it showed as a `snapshot` stays the same; it may stay mounted).
+    MergingAsSnapshot,
+    /// `--mode snapshot`: the origin's device, an `error` target while the merge runs (it
+    /// must not be in use: writes to it would change the snapshot's view).
+    RetiredOrigin,
 }
 
 /// One device to have, with the table it must show.
@@ -274,6 +289,12 @@ impl VgLayout<'_> {
                 merge = Some(args);
             }
         }
+        if let Some(snap) = snapshots
+            .iter()
+            .find(|s| s.merging && self.vg.merges_as_snapshot(s))
+        {
+            return self.snapshot_mode(lv, snap, &snapshots, out, size, link);
+        }
         // The snapshot devices after every store, so each stacks on devices that exist.
         for snap in &snapshots {
             let cow_lv = self.lv(&snap.cow)?;
@@ -321,6 +342,59 @@ impl VgLayout<'_> {
             table: Table::single(size, target),
             role: Role::Origin,
             link,
+            rules: UdevRules::All,
+        });
+        Ok(out)
+    }
+}
+
+impl VgLayout<'_> {
+    /// The `--mode snapshot` layout: `-real` and `-cow` as usual (already in `out`), the
+    /// origin's device as `error`, then the snapshot's device as `snapshot-merge`.
+    fn snapshot_mode(
+        &self,
+        lv: &Lv,
+        snap: &crate::lvm::model::Snapshot,
+        snapshots: &[&crate::lvm::model::Snapshot],
+        mut out: Vec<DeviceSpec>,
+        size: u64,
+        link: Option<(String, String)>,
+    ) -> Result<Vec<DeviceSpec>, DevicesError> {
+        if snapshots.len() != 1 {
+            return Err(DevicesError::Layout {
+                vg: self.vg.name.clone(),
+                message: format!(
+                    "{} merges in snapshot mode but {} has other snapshots; rewind does not lay that out",
+                    snap.cow, lv.name
+                ),
+            });
+        }
+        let cow_lv = self.lv(&snap.cow)?;
+        let (real_name, _) = self.device(lv, Some(&Layer::Real))?;
+        let (cow_name, _) = self.device(cow_lv, Some(&Layer::Cow))?;
+        let (name, uuid) = self.device(lv, None)?;
+        out.push(DeviceSpec {
+            name,
+            uuid,
+            table: Table::single(size, Target::Error),
+            role: Role::RetiredOrigin,
+            link: None,
+            rules: UdevRules::DmOnly,
+        });
+        let (name, uuid) = self.device(cow_lv, None)?;
+        out.push(DeviceSpec {
+            name,
+            uuid,
+            table: Table::single(
+                size,
+                Target::SnapshotMerge(SnapshotArgs::persistent(
+                    DevRef::Path(mapper(&real_name)),
+                    DevRef::Path(mapper(&cow_name)),
+                    snap.chunk_size,
+                )),
+            ),
+            role: Role::MergingAsSnapshot,
+            link: link.map(|(vg, _)| (vg, snap.cow.clone())),
             rules: UdevRules::All,
         });
         Ok(out)

@@ -217,7 +217,17 @@ pub fn converge(wanted: &[DeviceSpec], live: &[Live]) -> Result<Vec<Step>, Steps
             }
             continue;
         }
-        if current.open_count > 0 && matches!(spec.role, Role::Origin | Role::Plain) {
+        // An open snapshot device may become the merging one (`--mode snapshot`): the kernel
+        // hands its exception store over and the view stays the same. From any other table
+        // the view would change under its user.
+        let open_snapshot_to_merge = spec.role == Role::MergingAsSnapshot
+            && current.table.as_ref().is_some_and(|t| {
+                t.lines.len() == 1 && matches!(t.lines[0].target, Target::Snapshot(_))
+            });
+        if current.open_count > 0
+            && (matches!(spec.role, Role::Origin | Role::Plain | Role::RetiredOrigin)
+                || (spec.role == Role::MergingAsSnapshot && !open_snapshot_to_merge))
+        {
             return Err(StepsError::InUse {
                 name: spec.name.clone(),
                 open_count: current.open_count,

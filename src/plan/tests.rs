@@ -607,3 +607,253 @@ fn ambiguous_vg_is_never_touched() {
         d.notes
     );
 }
+
+// --- `--mode snapshot` ---------------------------------------------------------------------
+
+/// The fixture with `other` gone, so `pre` is `my-root`'s only snapshot; flagged in snapshot
+/// mode when `flagged`.
+fn solo(flagged: bool) -> FoundVg {
+    let mut vg = found(false);
+    let lvs = vg
+        .tree
+        .section_mut("vg-0")
+        .and_then(|v| v.section_mut("logical_volumes"))
+        .expect("lvs");
+    lvs.remove("snapshot1").expect("snapshot1");
+    lvs.remove("other").expect("other");
+    if flagged {
+        vg.tree = crate::lvm::change::mark_merging_as_snapshot(
+            &vg.tree,
+            "pre",
+            &crate::lvm::change::Stamp::new("h", 1),
+        )
+        .expect("flag");
+    }
+    vg.model = Some(Vg::from_tree(&vg.tree).expect("model"));
+    vg
+}
+
+fn specs_of(vg: &FoundVg) -> Vec<crate::plan::devices::DeviceSpec> {
+    let pvs = pv_map();
+    VgLayout {
+        vg: vg.model.as_ref().expect("model"),
+        pv_dev: &pvs,
+    }
+    .activation("my-root")
+    .expect("layout")
+}
+
+#[test]
+fn snapshot_mode_swaps_the_roles_of_origin_and_snapshot_devices() {
+    let specs = specs_of(&solo(true));
+    let names: Vec<(&str, Role)> = specs.iter().map(|s| (s.name.as_str(), s.role)).collect();
+    // The origin's error table comes before the merge, so -real has no writer once it runs.
+    assert_eq!(
+        names,
+        [
+            ("vg--0-my--root-real", Role::Real),
+            ("vg--0-pre-cow", Role::Cow),
+            ("vg--0-my--root", Role::RetiredOrigin),
+            ("vg--0-pre", Role::MergingAsSnapshot),
+        ]
+    );
+    let by = |n: &str| specs.iter().find(|s| s.name == n).expect(n);
+    assert_eq!(
+        by("vg--0-my--root").table,
+        Table::single(15 * 8192, Target::Error)
+    );
+    assert_eq!(
+        by("vg--0-pre").table,
+        Table::single(
+            15 * 8192,
+            Target::SnapshotMerge(crate::plan::table::SnapshotArgs::persistent(
+                mapper("vg--0-my--root-real"),
+                mapper("vg--0-pre-cow"),
+                8
+            ))
+        )
+    );
+    // LVM's names and UUIDs: the merging device is the snapshot's (its COW LV's id).
+    assert_eq!(
+        by("vg--0-pre").uuid,
+        "LVM-Vg0000aaaabbbbccccddddeeeeffffffPre000aaaabbbbccccddddeeeeffffff"
+    );
+    assert_eq!(
+        by("vg--0-my--root").uuid,
+        "LVM-Vg0000aaaabbbbccccddddeeeeffffffRoot00aaaabbbbccccddddeeeeffffff"
+    );
+    let links: Vec<_> = specs.iter().filter_map(|s| s.link.clone()).collect();
+    assert_eq!(links, [("vg-0".to_owned(), "pre".to_owned())]);
+    assert_eq!(
+        by("vg--0-my--root").rules,
+        crate::system::dm::UdevRules::DmOnly
+    );
+}
+
+#[test]
+fn snapshot_mode_reloads_the_open_snapshot_and_refuses_an_open_origin() {
+    let plain = specs_of(&solo(false));
+    let merge = specs_of(&solo(true));
+    let setup = |dm: &mut FakeDm| {
+        let s = converge(&plain, &live(dm).expect("live")).expect("converge");
+        execute(dm, &s).expect("execute");
+    };
+    // The snapshot mounted, the origin unused: allowed.
+    let mut dm = fake();
+    setup(&mut dm);
+    dm.set_holders("vg--0-pre", 1);
+    let steps = converge(&merge, &live(&mut dm).expect("live")).expect("open snapshot is fine");
+    let loads: Vec<&str> = steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Load { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        loads,
+        ["vg--0-my--root", "vg--0-pre"],
+        "error first, then the merge"
+    );
+    execute(&mut dm, &steps).expect("execute");
+    let st = snapshot_of(&mut dm);
+    assert_eq!(st["vg--0-my--root"].1, "0 122880 error\n");
+    assert!(
+        st["vg--0-pre"]
+            .1
+            .starts_with("0 122880 snapshot-merge 253:"),
+        "{}",
+        st["vg--0-pre"].1
+    );
+    assert!(
+        converge(&merge, &live(&mut dm).expect("live"))
+            .expect("again")
+            .is_empty()
+    );
+
+    // The origin open: refused, nothing planned.
+    let mut dm = fake();
+    setup(&mut dm);
+    dm.set_holders("vg--0-my--root", 1);
+    let err = converge(&merge, &live(&mut dm).expect("live")).expect_err("origin in use");
+    assert!(err.to_string().contains("in use"), "{err}");
+
+    // An open snapshot device showing something other than its snapshot: refused.
+    let mut dm = fake();
+    setup(&mut dm);
+    let err_table = Table::single(15 * 8192, Target::Error);
+    dm.load("vg--0-pre", &err_table).expect("load");
+    dm.suspend("vg--0-pre").expect("suspend");
+    dm.resume("vg--0-pre", crate::system::dm::UdevRules::DmOnly)
+        .expect("resume");
+    dm.set_holders("vg--0-pre", 1);
+    let err = converge(&merge, &live(&mut dm).expect("live")).expect_err("not a snapshot");
+    assert!(err.to_string().contains("in use"), "{err}");
+}
+
+#[test]
+fn snapshot_mode_killed_after_every_step_converges() {
+    let plain = specs_of(&solo(false));
+    let merge = specs_of(&solo(true));
+    let setup = |dm: &mut FakeDm| {
+        let s = converge(&plain, &live(dm).expect("live")).expect("converge");
+        execute(dm, &s).expect("execute");
+        dm.set_holders("vg--0-pre", 1);
+        dm.clear_calls();
+    };
+    let mut reference = fake();
+    setup(&mut reference);
+    let steps = converge(&merge, &live(&mut reference).expect("live")).expect("converge");
+    execute(&mut reference, &steps).expect("execute");
+    let want = snapshot_of(&mut reference);
+    for n in 0..steps.len() {
+        let mut dm = fake();
+        setup(&mut dm);
+        dm.crash_after(n);
+        let first = converge(&merge, &live(&mut dm).expect("live")).expect("converge");
+        assert!(execute(&mut dm, &first).is_err(), "crash after {n}");
+        dm.restart();
+        let rest = converge(&merge, &live(&mut dm).expect("live")).expect("replan");
+        execute(&mut dm, &rest).unwrap_or_else(|e| panic!("rerun after {n}: {e}"));
+        assert_eq!(snapshot_of(&mut dm), want, "after a crash at step {n}");
+    }
+    // From nothing (the next boot's rewind early): the same devices.
+    let mut dm = fake();
+    let s = converge(&merge, &live(&mut dm).expect("live")).expect("converge");
+    execute(&mut dm, &s).expect("execute");
+    let fresh = snapshot_of(&mut dm);
+    assert_eq!(
+        fresh.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(fresh["vg--0-my--root"], want["vg--0-my--root"]);
+}
+
+#[test]
+fn snapshot_mode_needs_the_only_snapshot() {
+    let stamp = crate::lvm::change::Stamp::new("h", 1);
+    let vg = found(false);
+    let e = crate::lvm::change::mark_merging_as_snapshot(&vg.tree, "pre", &stamp)
+        .expect_err("two snapshots");
+    assert!(e.to_string().contains("not the only snapshot"), "{e}");
+    // A hand-made flag with another snapshot present: the origin is not laid out (held).
+    let mut tree = crate::lvm::change::mark_merging(&vg.tree, "pre", &stamp).expect("flag");
+    if let Some(crate::lvm::text::Node::Value(crate::lvm::text::Value::Array(t))) = tree
+        .section_mut("vg-0")
+        .and_then(|v| v.section_mut("logical_volumes"))
+        .and_then(|l| l.section_mut("pre"))
+        .and_then(|p| p.get_mut("tags"))
+    {
+        t.push(crate::lvm::text::Value::Str(
+            crate::lvm::change::MERGE_AS_SNAPSHOT_TAG.into(),
+        ));
+    }
+    let model = Vg::from_tree(&tree).expect("model");
+    assert!(model.merges_as_snapshot(model.snapshot("pre").expect("pre")));
+    let pvs = pv_map();
+    let e = VgLayout {
+        vg: &model,
+        pv_dev: &pvs,
+    }
+    .activation("my-root")
+    .expect_err("refused");
+    assert!(e.to_string().contains("other snapshots"), "{e}");
+}
+
+#[test]
+fn snapshot_mode_metadata_flag_finish_and_cancel() {
+    let stamp = crate::lvm::change::Stamp::new("h", 1);
+    let flagged = solo(true);
+    let m = flagged.model.as_ref().expect("model");
+    let pre = m.snapshot("pre").expect("pre");
+    assert!(pre.merging && m.merges_as_snapshot(pre));
+    assert_eq!(m.seqno, 8);
+    // The set tag stays; the mode tag is added beside it.
+    assert_eq!(
+        m.lv("pre").expect("pre").tags,
+        [
+            "rewind_set_upgrade",
+            crate::lvm::change::MERGE_AS_SNAPSHOT_TAG
+        ]
+    );
+    // Finish: my-root's LV (its segments) carries pre's name and id; snapshot0 and the COW go.
+    let done =
+        crate::lvm::change::finish_merge_as_snapshot(&flagged.tree, "pre", &stamp).expect("finish");
+    let d = Vg::from_tree(&done).expect("model");
+    assert_eq!(d.seqno, 9);
+    assert!(d.lv("my-root").is_none() && d.lv("snapshot0").is_none());
+    assert!(d.snapshots.is_empty());
+    let result = d.lv("pre").expect("result");
+    assert_eq!(result.id, "Pre000-aaaa-bbbb-cccc-dddd-eeee-ffffff");
+    assert_eq!(result.segments, m.lv("my-root").expect("root").segments);
+    assert!(result.visible);
+    // A merge flagged in origin mode is not finished this way.
+    let origin_mode =
+        crate::lvm::change::mark_merging(&solo(false).tree, "pre", &stamp).expect("flag");
+    assert!(crate::lvm::change::finish_merge_as_snapshot(&origin_mode, "pre", &stamp).is_err());
+    // Cancel: the flag and the mode tag go, the set tag stays.
+    let back = crate::lvm::change::unmark_merging(&flagged.tree, "pre", &stamp).expect("cancel");
+    let b = Vg::from_tree(&back).expect("model");
+    assert!(!b.snapshot("pre").expect("pre").merging);
+    assert_eq!(b.lv("pre").expect("pre").tags, ["rewind_set_upgrade"]);
+}

@@ -245,3 +245,101 @@ fn golden_inactive() {
         "vg0/root (inactive)\n  pre: flagged: merges back at the next activation of its origin (the next boot for root)\n  other: snapshot (inactive)\n"
     );
 }
+
+#[test]
+fn watch_prints_each_sample_and_ends_when_the_merge_is_done() {
+    let vg = found(true);
+    let dm = std::cell::RefCell::new(fake(&vg));
+    // The kernel's figures at each sample: copying, then done.
+    let script = [
+        usage(16400, 32768, 16),
+        usage(8208, 32768, 16),
+        usage(16, 32768, 16),
+    ];
+    let step = std::cell::Cell::new(0usize);
+    let mut take = || {
+        let mut d = dm.borrow_mut();
+        d.set_snapshot_status("vg0-root", script[step.get()]);
+        Ok(run(&vg, &mut d))
+    };
+    let mut report = take().expect("first sample");
+    let mut sleeps = 0;
+    let mut sleep = |d: Duration| {
+        assert_eq!(d, Duration::from_secs(1));
+        sleeps += 1;
+        assert!(sleeps < 10, "watch does not end");
+        step.set(step.get() + 1);
+    };
+    let t0 = std::time::Instant::now();
+    let mut clock = || t0 + Duration::from_secs(step.get() as u64);
+    let mut out = Vec::new();
+    watch(&mut report, &mut take, &mut sleep, &mut clock, &mut out).expect("watch");
+    let text = String::from_utf8(out).expect("utf8");
+    assert_eq!(
+        text,
+        "vg0/root <- pre: merging, 49.95% merged, 8.0 MiB left\n\
+         vg0/root <- pre: merging, 74.95% merged, 4.0 MiB left, 4.0 MiB/s, about 1 s to go\n\
+         vg0/root <- pre: merged; rewind poll drops it from the metadata\n"
+    );
+    assert_eq!(sleeps, 2);
+    assert_eq!(report.origins[0].snapshots[0].state, State::Done);
+}
+
+#[test]
+fn watch_ends_on_a_failed_merge_a_vanished_snapshot_or_an_error() {
+    let vg = found(true);
+    let mut dm = fake(&vg);
+    dm.set_snapshot_status("vg0-root", usage(16400, 32768, 16));
+    let mut report = run(&vg, &mut dm);
+    // The merge fails.
+    dm.set_snapshot_status("vg0-root", SnapshotStatus::MergeFailed);
+    let failed = run(&vg, &mut dm);
+    let mut out = Vec::new();
+    watch(
+        &mut report.clone(),
+        &mut || Ok(failed.clone()),
+        &mut |_| {},
+        &mut std::time::Instant::now,
+        &mut out,
+    )
+    .expect("watch");
+    let text = String::from_utf8(out).expect("utf8");
+    assert!(text.ends_with("vg0/root <- pre: MERGE FAILED\n"), "{text}");
+    // The snapshot gone from the metadata (LVM or rewind poll finished it).
+    let mut out = Vec::new();
+    watch(
+        &mut report.clone(),
+        &mut || Ok(Report::default()),
+        &mut |_| {},
+        &mut std::time::Instant::now,
+        &mut out,
+    )
+    .expect("watch");
+    let text = String::from_utf8(out).expect("utf8");
+    assert!(
+        text.ends_with("vg0/root <- pre: finished (the snapshot is gone from the metadata)\n"),
+        "{text}"
+    );
+    // A sample that cannot be taken ends it with the error.
+    let e = watch(
+        &mut report,
+        &mut || Err("cannot read device-mapper state: gone".into()),
+        &mut |_| {},
+        &mut std::time::Instant::now,
+        &mut Vec::new(),
+    )
+    .expect_err("error");
+    assert!(e.contains("gone"), "{e}");
+    // Nothing merging: returns at once, prints nothing.
+    let mut idle = run(&found(false), &mut FakeDm::new());
+    let mut out = Vec::new();
+    watch(
+        &mut idle,
+        &mut || panic!("no sample"),
+        &mut |_| panic!("no wait"),
+        &mut std::time::Instant::now,
+        &mut out,
+    )
+    .expect("idle");
+    assert!(out.is_empty());
+}
