@@ -20,8 +20,20 @@ pub enum ExecError {
 }
 
 /// Runs `steps` in order; stops at the first failure (running the plan again, re-planned from
-/// what is live, takes it from there).
+/// what is live, takes it from there). Returns once udev has processed the plan's devices
+/// (`DeviceMapper::udev_sync`: one wait for the whole plan, as LVM waits once per tree).
 pub fn execute(dm: &mut dyn DeviceMapper, steps: &[Step]) -> Result<(), ExecError> {
+    let result = run_steps(dm, steps);
+    let synced = dm.udev_sync();
+    result?;
+    synced.map_err(|source| ExecError::Dm {
+        index: steps.len(),
+        step: "wait for udev".into(),
+        source: Box::new(source),
+    })
+}
+
+fn run_steps(dm: &mut dyn DeviceMapper, steps: &[Step]) -> Result<(), ExecError> {
     let mut numbers: HashMap<String, DevNum> = dm
         .list()
         .map_err(|source| ExecError::Dm {
