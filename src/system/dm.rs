@@ -642,9 +642,17 @@ impl RealDm {
         let stale = self.udev == Some(UdevPresence::Stale);
         let mut first = None;
         for w in std::mem::take(&mut self.pending) {
-            if let Err(e) = self.finish(&w, stale) {
-                log::warn!("{e}");
-                first.get_or_insert(e);
+            match self.finish(&w, stale) {
+                Ok(()) => log::debug!(
+                    "{} of {}: udev done {} ms after the call",
+                    w.op,
+                    w.name,
+                    w.started.elapsed().as_millis()
+                ),
+                Err(e) => {
+                    log::warn!("{e}");
+                    first.get_or_insert(e);
+                }
             }
         }
         first.map_or(Ok(()), Err)

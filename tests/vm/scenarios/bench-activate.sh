@@ -123,9 +123,12 @@ b_rounds() {
 # One debug run of rewind per layout: its kmsg lines carry kernel timestamps for each step.
 b_debug_run() {
     local mark="bench-debug $B_PHASE-$B_LAYOUT"
+    # Every line, not 10 per 5 s per writer (the kernel's default ratelimit on /dev/kmsg).
+    echo on >/proc/sys/kernel/printk_devkmsg
     echo "$mark" >/dev/kmsg
     rewind early --cmdline 'rd.lvm.lv=vgb/lv rd.rewind.debug' >/dev/null 2>&1 || true
     dmesg | awk -v m="$mark" 'index($0, m) { on = 1 } on' >"$OUT/debug-$B_PHASE-$B_LAYOUT.log" || true
+    echo ratelimit >/proc/sys/kernel/printk_devkmsg
     b_lvm vgchange -an vgb >/dev/null 2>&1
 }
 
