@@ -57,8 +57,11 @@
 //!   is corrupted.
 //! - No udev (busybox initramfs): resume/remove return at once, no SysV semaphore is left in
 //!   `/proc/sysvipc/sem`, and `strace` shows no read of `/dev/random`.
-//! - udev with dm rules (systemd initramfs): resume/remove return after udev completes, and
-//!   `/dev/mapper/NAME` and `/dev/VG/LV` exist afterwards.
+//! - udev with dm rules: a plan's resumes return when the kernel is done, `execute` returns
+//!   after udev completes all of them, and `/dev/mapper/NAME` and `/dev/VG/LV` exist afterwards
+//!   (checked by `bench-activate`, phase udev: tables equal LVM's, no cookie left).
+//! - A stale `/run/udev/control` (udevd killed): resume returns at once, rewind makes the nodes,
+//!   no cookie is left (`bench-activate`, phase stale).
 //! - udev without `95-dm-notify.rules`: resume returns after about `udev_timeout` with success
 //!   (cookie completed by rewind), and the semaphore is gone afterwards.
 //! - Remove of a mounted device returns `Busy` with its open count after the crate's retries.
