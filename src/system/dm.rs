@@ -36,7 +36,8 @@
 //!   failed; the worker keeps waiting for udev meanwhile. The ioctls therefore still run one at
 //!   a time in plan order; only the udev waits overlap. [`DeviceMapper::udev_sync`] (called
 //!   by the executor at the end of each plan, and by `remove`, `wait_for_udev` and `drop`)
-//!   waits for all of them. A resume whose device was already live with nothing to swap in
+//!   waits for all of them; so does `suspend`, so udev never probes a device while it is
+//!   suspended. A resume whose device was already live with nothing to swap in
 //!   waits for its worker at once, so no ioctl can ever run after the call returned.
 //! - **Bounded.** Each wait has a deadline of `udev_timeout` from its start; past it `RealDm`
 //!   completes this process's own waiting cookies itself, which lets the crate return; if even
@@ -763,6 +764,10 @@ impl DeviceMapper for RealDm {
     }
 
     fn suspend(&mut self, name: &str) -> Result<(), DmError> {
+        // udev must not be reading a device while it is suspended (its blkid would hang until
+        // the resume): finish udev's part of earlier resumes first, as LVM syncs its device
+        // names before suspending.
+        self.sync_pending()?;
         // With DM_SUSPEND set the crate takes no udev cookie.
         let options =
             devicemapper::DmOptions::default().set_flags(devicemapper::DmFlags::DM_SUSPEND);
