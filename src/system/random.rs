@@ -8,8 +8,10 @@
 //! (`dm_udev_sync::generate_semaphore_cookie`: `rand::rng().random::<u16>()`, the low 16 bits
 //! of a SysV semaphore key). That key must only differ from the keys of other live cookies,
 //! and a clash is harmless: `semget(IPC_CREAT | IPC_EXCL)` fails with `EEXIST` and the crate
-//! draws again. It protects nothing. (In tests, `tempfile` asks too, for file names.) std's
-//! `HashMap` seeds do not come through here; std already reads them with `GRND_INSECURE`.
+//! draws again. It protects nothing. std's `HashMap` seeds do not come through here; std
+//! already reads them with `GRND_INSECURE`. The dev-dependency `tempfile` is built without its
+//! `getrandom` feature: an integration test that does not link this library (`tests/cli.rs`)
+//! would otherwise have no definition of the backend's symbol to link against.
 //!
 //! # Why not the crate's `getrandom(2)` backend
 //!
