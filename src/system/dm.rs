@@ -24,10 +24,11 @@
 //! - **Is udev there?** The crate takes a cookie when `/run/udev/control` *exists*. A socket
 //!   left behind by a udevd that is gone (killed, or stopped by an initramfs before
 //!   switch_root: in the guest even `udevadm control --exit` left the file) would make every
-//!   cookie wait for nobody. `RealDm` probes the socket once with a non-blocking `connect()`
-//!   ([`udev_presence`]): `Absent`, `Listening` or `Stale`. The crate itself still only checks
-//!   existence, so with a stale socket it still takes cookies; `RealDm` then completes its own
-//!   cookies as soon as the crate waits on them (what `dmsetup udevcomplete` would do).
+//!   cookie wait for nobody. `RealDm` probes the socket with a non-blocking `connect()`
+//!   ([`udev_presence`]: `Absent`, `Listening` or `Stale`; probed again when the file appears
+//!   or goes away, or while it is stale). The crate itself still only checks existence, so
+//!   with a stale socket it still takes cookies; `RealDm` then completes its own cookies as
+//!   soon as the crate waits on them (what `dmsetup udevcomplete` would do).
 //! - **One wait per plan, not per device** (what libdm does: LVM takes one cookie for a whole
 //!   activation tree and waits once, `dm_udev_wait`). The crate's calls cannot share a cookie:
 //!   each resume or remove issues its ioctl and then blocks until udev is done with that one
@@ -208,7 +209,8 @@ const DM_COOKIE_MAGIC: u32 = 0x0D4D;
 pub struct RealDm {
     dm: Arc<devicemapper::DM>,
     udev_timeout: Duration,
-    /// What the probe of `/run/udev/control` found (probed once, at the first cookie call).
+    /// What the probe of `/run/udev/control` found (at the first cookie call; again when the
+    /// file appears or goes away).
     udev: Option<UdevPresence>,
     /// Resumes done by the kernel whose udev wait is still running on a worker thread.
     pending: Vec<PendingWait>,
@@ -476,16 +478,24 @@ impl RealDm {
         }
     }
 
+    /// The probe's answer, cached; probed again when the socket file appeared or went away
+    /// since, and on every call while it is stale (a long-running `rewind poll` may see udev
+    /// start or stop).
     fn presence(&mut self) -> UdevPresence {
-        *self.udev.get_or_insert_with(|| {
-            let p = udev_presence(Path::new(UDEV_CONTROL));
-            if p == UdevPresence::Stale {
-                log::info!(
-                    "{UDEV_CONTROL} is left from a udev that is gone: completing udev cookies at once"
-                );
+        let exists = std::fs::symlink_metadata(UDEV_CONTROL).is_ok();
+        match self.udev {
+            Some(p) if p != UdevPresence::Stale && (p != UdevPresence::Absent) == exists => p,
+            _ => {
+                let p = udev_presence(Path::new(UDEV_CONTROL));
+                if p == UdevPresence::Stale && self.udev != Some(UdevPresence::Stale) {
+                    log::info!(
+                        "{UDEV_CONTROL} is left from a udev that is gone: completing udev cookies at once"
+                    );
+                }
+                self.udev = Some(p);
+                p
             }
-            p
-        })
+        }
     }
 
     /// Starts the crate call on a worker thread.
