@@ -13,26 +13,40 @@
 //! - With a cookie, after the ioctl the crate blocks in `semop(sem_op = 0)` with no timeout
 //!   until udev's `95-dm-notify.rules` runs `dmsetup udevcomplete`. If udev runs without the dm
 //!   rules, it blocks forever. (libdm's `_udev_wait` is unbounded too.)
-//! - The cookie's low 16 bits come from `rand::rng()`. In a static glibc binary the `getrandom`
-//!   crate (0.4, backend `linux_android_with_fallback`) cannot `dlsym` `getrandom` and falls back
-//!   to `poll("/dev/random", -1)` then reads `/dev/urandom` (checked with strace): that blocks,
-//!   without bound, until the kernel's CRNG is initialised, and fails if those nodes are missing.
-//!   Built with `--cfg getrandom_backend="linux_getrandom"` it calls `getrandom(buf, n, 0)`,
-//!   which on Linux >= 5.4 makes the kernel generate jitter entropy instead of waiting.
-//!   std's `HashMap` seeds use `getrandom(GRND_INSECURE)` and never block (checked with strace).
+//! - The cookie's low 16 bits come from `rand::rng()`, seeded through the `getrandom` crate.
+//!   Its `getrandom(2)` backend sleeps until the kernel's CRNG is ready (~1.2 s early in boot
+//!   under qemu TCG). This binary selects getrandom's custom backend instead
+//!   (`system::random`: `GRND_NONBLOCK`, then `GRND_INSECURE`), so a cookie never waits for the
+//!   random pool; the key only has to differ from other live cookies.
 //!
-//! So `RealDm`, for resume and remove only, and only when `/run/udev/control` exists:
-//! 1. waits (bounded) for the CRNG with `getrandom(GRND_NONBLOCK)`, after starting one blocking
-//!    `getrandom` on a detached thread so the kernel generates jitter entropy instead of
-//!    waiting for outside events; if it is not ready in time the ioctl is *not* issued (so no
-//!    late ioctl can run after we gave up);
-//! 2. runs the crate call on a worker thread and waits for it with a deadline; past the
-//!    deadline it completes this process's own pending cookies itself (what
-//!    `dmsetup udevcomplete` does: decrement the semaphore), which lets the crate return;
-//! 3. if even that does not free it, returns `DmError::UdevTimeout` and leaves the thread.
+//! # How `RealDm` uses it
 //!
-//! Without `/run/udev/control` (an initramfs without udev) nothing waits and no random number
-//! is read; `/dev/mapper` nodes must then be made by rewind itself (not in this module).
+//! - **Is udev there?** The crate takes a cookie when `/run/udev/control` *exists*. A socket
+//!   left behind by a udevd that is gone (killed, or stopped by an initramfs before
+//!   switch_root: in the guest even `udevadm control --exit` left the file) would make every
+//!   cookie wait for nobody. `RealDm` probes the socket with a non-blocking `connect()`
+//!   ([`udev_presence`]: `Absent`, `Listening` or `Stale`; probed again when the file appears
+//!   or goes away, or while it is stale). The crate itself still only checks existence, so
+//!   with a stale socket it still takes cookies; `RealDm` then completes its own cookies as
+//!   soon as the crate waits on them (what `dmsetup udevcomplete` would do).
+//! - **One wait per plan, not per device** (what libdm does: LVM takes one cookie for a whole
+//!   activation tree and waits once, `dm_udev_wait`). The crate's calls cannot share a cookie:
+//!   each resume or remove issues its ioctl and then blocks until udev is done with that one
+//!   device. So `resume` runs the crate call on a worker thread and returns as soon as the
+//!   *kernel* has resumed the device (`info`: not suspended, no inactive table) or the call
+//!   failed; the worker keeps waiting for udev meanwhile. The ioctls therefore still run one at
+//!   a time in plan order; only the udev waits overlap. [`DeviceMapper::udev_sync`] (called
+//!   by the executor at the end of each plan, and by `remove`, `wait_for_udev` and `drop`)
+//!   waits for all of them; so does `suspend`, so udev never probes a device while it is
+//!   suspended. A resume whose device was already live with nothing to swap in
+//!   waits for its worker at once, so no ioctl can ever run after the call returned.
+//! - **Bounded.** Each wait has a deadline of `udev_timeout` from its start; past it `RealDm`
+//!   completes this process's own waiting cookies itself, which lets the crate return; if even
+//!   that does not free the worker, `DmError::UdevTimeout` and the thread is left behind.
+//!
+//! Without `/run/udev/control` (an initramfs without udev) nothing waits and no thread starts;
+//! `/dev/mapper` nodes must then be made by rewind itself (not in this module; also when the
+//! socket is stale, see `nodes::udev_running`).
 //!
 //! # What a VM test must check (this host has no device-mapper)
 //!
@@ -45,8 +59,11 @@
 //!   is corrupted.
 //! - No udev (busybox initramfs): resume/remove return at once, no SysV semaphore is left in
 //!   `/proc/sysvipc/sem`, and `strace` shows no read of `/dev/random`.
-//! - udev with dm rules (systemd initramfs): resume/remove return after udev completes, and
-//!   `/dev/mapper/NAME` and `/dev/VG/LV` exist afterwards.
+//! - udev with dm rules: a plan's resumes return when the kernel is done, `execute` returns
+//!   after udev completes all of them, and `/dev/mapper/NAME` and `/dev/VG/LV` exist afterwards
+//!   (checked by `bench-activate`, phase udev: tables equal LVM's, no cookie left).
+//! - A stale `/run/udev/control` (udevd killed): resume returns at once, rewind makes the nodes,
+//!   no cookie is left (`bench-activate`, phase stale).
 //! - udev without `95-dm-notify.rules`: resume returns after about `udev_timeout` with success
 //!   (cookie completed by rewind), and the semaphore is gone afterwards.
 //! - Remove of a mounted device returns `Busy` with its open count after the crate's retries.
@@ -145,10 +162,6 @@ pub enum DmError {
         op: &'static str,
         waited_ms: u128,
     },
-    #[error(
-        "device-mapper {op} of {name} not done: the kernel's random pool is not ready (udev cookie)"
-    )]
-    EntropyTimeout { name: String, op: &'static str },
     #[error("device-mapper {op} of {name}: injected crash")]
     Injected { name: String, op: &'static str },
 }
@@ -175,6 +188,12 @@ pub trait DeviceMapper {
     fn status(&mut self, name: &str) -> Result<Vec<StatusLine>, DmError>;
     /// Waits, at most `timeout`, for udev to finish its queued events.
     fn wait_for_udev(&mut self, timeout: Duration) -> Result<UdevWait, DmError>;
+    /// Waits (bounded) until udev has processed every resume made so far whose wait was left
+    /// pending, and returns the first failure among them. Implementations that never leave a
+    /// wait pending have nothing to do.
+    fn udev_sync(&mut self) -> Result<(), DmError> {
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -190,12 +209,27 @@ const DM_COOKIE_MAGIC: u32 = 0x0D4D;
 pub struct RealDm {
     dm: Arc<devicemapper::DM>,
     udev_timeout: Duration,
+    /// What the probe of `/run/udev/control` found (at the first cookie call; again when the
+    /// file appears or goes away).
+    udev: Option<UdevPresence>,
+    /// Resumes done by the kernel whose udev wait is still running on a worker thread.
+    pending: Vec<PendingWait>,
+}
+
+/// A crate call still waiting for udev on its worker thread.
+struct PendingWait {
+    name: String,
+    op: &'static str,
+    rx: mpsc::Receiver<devicemapper::DmResult<()>>,
+    started: Instant,
 }
 
 impl fmt::Debug for RealDm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RealDm")
             .field("udev_timeout", &self.udev_timeout)
+            .field("udev", &self.udev)
+            .field("pending", &self.pending.len())
             .finish_non_exhaustive()
     }
 }
@@ -233,8 +267,76 @@ fn kernel_err(name: &str, op: &'static str, e: &devicemapper::DmError) -> DmErro
     }
 }
 
-fn udev_running() -> bool {
-    Path::new(UDEV_CONTROL).exists()
+/// Whether a udev daemon listens on its control socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UdevPresence {
+    /// No socket file: no udev.
+    Absent,
+    /// Something accepts connections on it (or the probe could not tell: then we wait, bounded).
+    Listening,
+    /// The file is there but nobody listens (`ECONNREFUSED`): a udevd that is gone.
+    Stale,
+}
+
+/// What a failed `connect()` to the control socket says about udev.
+fn presence_from_connect_errno(errno: i32) -> UdevPresence {
+    use nix::libc;
+    match errno {
+        libc::ECONNREFUSED => UdevPresence::Stale,
+        libc::ENOENT | libc::ENOTDIR => UdevPresence::Absent,
+        // EAGAIN: the listen backlog is full, EINPROGRESS/EINTR: accepted later, EPROTOTYPE:
+        // bound to another socket type, EACCES: not ours to use; in every case something is
+        // bound there. Anything else: assume udev and keep the bounded wait.
+        _ => UdevPresence::Listening,
+    }
+}
+
+/// Probes the udev control socket at `path` with a non-blocking `connect()` (`SOCK_SEQPACKET`,
+/// as systemd-udevd and eudev listen); returns at once. Connecting is harmless: udevd reads a
+/// control message from the connection, finds it closed and drops it.
+pub fn udev_presence(path: &Path) -> UdevPresence {
+    use nix::libc;
+    use std::os::unix::ffi::OsStrExt;
+    if std::fs::symlink_metadata(path).is_err() {
+        return UdevPresence::Absent;
+    }
+    // SAFETY: zeroed is a valid bit pattern for sockaddr_un (plain integers and bytes).
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.len() >= addr.sun_path.len() {
+        return UdevPresence::Listening;
+    }
+    for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: socket() has no memory arguments; the result is checked.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return UdevPresence::Listening;
+    }
+    // SAFETY: `addr` is a valid sockaddr_un and the length passed is its size; `fd` is ours.
+    let r = unsafe {
+        libc::connect(
+            fd,
+            std::ptr::from_ref(&addr).cast(),
+            std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
+        )
+    };
+    let presence = if r == 0 {
+        UdevPresence::Listening
+    } else {
+        presence_from_connect_errno(nix::errno::Errno::last_raw())
+    };
+    // SAFETY: `fd` is a descriptor this function opened and nothing else uses.
+    unsafe { libc::close(fd) };
+    presence
 }
 
 fn udev_flags(rules: UdevRules) -> devicemapper::DmUdevFlags {
@@ -250,40 +352,6 @@ fn udev_flags(rules: UdevRules) -> devicemapper::DmUdevFlags {
                 | F::DM_UDEV_DISABLE_OTHER_RULES_FLAG
         }
     }
-}
-
-/// True once the kernel's CRNG is initialised; never blocks.
-fn crng_ready() -> bool {
-    let mut b = [0u8; 1];
-    // SAFETY: `b` is a valid, writable buffer of the length passed; GRND_NONBLOCK makes the
-    // call return EAGAIN instead of sleeping.
-    let r =
-        unsafe { nix::libc::getrandom(b.as_mut_ptr().cast(), b.len(), nix::libc::GRND_NONBLOCK) };
-    r == 1
-}
-
-/// Makes the kernel initialise its CRNG instead of waiting for outside events. Polling with
-/// `GRND_NONBLOCK` never does: early in boot, in a VM without a hardware RNG, the pool can
-/// stay uninitialised for minutes (seen under qemu TCG: still not ready 25 s after boot). A
-/// *blocking* `getrandom` makes Linux (5.18 and later, `wait_for_random_bytes`) run its
-/// jitter-entropy loop while it waits, which brings the CRNG up within about a second. The
-/// call runs once, on a detached thread, so the caller keeps its own bound; a thread still
-/// blocked when rewind exits is simply ended with it.
-fn start_entropy_generation() {
-    static STARTED: std::sync::Once = std::sync::Once::new();
-    STARTED.call_once(|| {
-        let spawned = std::thread::Builder::new()
-            .name("entropy".into())
-            .spawn(|| {
-                let mut b = [0u8; 1];
-                // SAFETY: `b` is a valid, writable buffer of the length passed; flags 0 blocks
-                // until the CRNG is ready, which is the point (on a thread nobody joins).
-                let _ = unsafe { nix::libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
-            });
-        if let Err(e) = spawned {
-            log::warn!("cannot start the entropy thread: {e}");
-        }
-    });
 }
 
 /// One row of `/proc/sysvipc/sem`.
@@ -318,8 +386,10 @@ fn own_cookies(rows: &[SemRow], euid: u32) -> impl Iterator<Item = &SemRow> {
 }
 
 /// Completes this process's pending dm cookies, as `dmsetup udevcomplete` would. Only
-/// semaphores last touched by this process (`GETPID`) are completed, so another process's
-/// cookie (lvm running beside us) is left alone. Returns how many were completed.
+/// semaphores last touched by this process (`GETPID`) and that a thread is waiting on
+/// (`GETZCNT`: the crate's final `semop(0)`) are completed, so another process's cookie (lvm
+/// running beside us) is left alone, and a cookie is never decremented before the crate's own
+/// decrement (which would make that one fail). Returns how many were completed.
 fn complete_own_cookies() -> usize {
     let Ok(text) = std::fs::read_to_string(SYSVIPC_SEM) else {
         return 0;
@@ -330,15 +400,16 @@ fn complete_own_cookies() -> usize {
     let pid = i32::try_from(std::process::id()).unwrap_or(-1);
     let mut done = 0;
     for row in own_cookies(&rows, euid) {
-        // SAFETY: GETPID and GETVAL take no fourth argument and only read the semaphore set;
+        // SAFETY: GETPID, GETVAL and GETZCNT take no fourth argument and only read the set;
         // a stale or foreign semid makes the call fail with -1, which is checked.
-        let (last_pid, val) = unsafe {
+        let (last_pid, val, waiting) = unsafe {
             (
                 nix::libc::semctl(row.semid, 0, nix::libc::GETPID),
                 nix::libc::semctl(row.semid, 0, nix::libc::GETVAL),
+                nix::libc::semctl(row.semid, 0, nix::libc::GETZCNT),
             )
         };
-        if last_pid != pid || val <= 0 {
+        if last_pid != pid || val <= 0 || waiting <= 0 {
             continue;
         }
         let mut op = nix::libc::sembuf {
@@ -359,14 +430,24 @@ fn complete_own_cookies() -> usize {
     done
 }
 
+type CookieCall = fn(
+    &devicemapper::DM,
+    &devicemapper::DmName,
+    devicemapper::DmOptions,
+) -> devicemapper::DmResult<()>;
+
+/// How often a wait looks again (the kernel's part of a resume takes about a millisecond).
+const POLL: Duration = Duration::from_millis(1);
+
 impl RealDm {
-    /// Opens `/dev/mapper/control`. `udev_timeout` bounds each wait for udev (and for the
-    /// random pool, when a cookie is needed).
+    /// Opens `/dev/mapper/control`. `udev_timeout` bounds each wait for udev.
     pub fn new(udev_timeout: Duration) -> Result<Self, DmError> {
         let dm = devicemapper::DM::new().map_err(|e| DmError::Control(e.to_string()))?;
         Ok(RealDm {
             dm: Arc::new(dm),
             udev_timeout,
+            udev: None,
+            pending: Vec::new(),
         })
     }
 
@@ -397,70 +478,205 @@ impl RealDm {
         }
     }
 
-    /// Runs a call that may take a udev cookie, bounded as the module documentation describes.
-    fn cookie_call(
+    /// The probe's answer, cached; probed again when the socket file appeared or went away
+    /// since, and on every call while it is stale (a long-running `rewind poll` may see udev
+    /// start or stop).
+    fn presence(&mut self) -> UdevPresence {
+        let exists = std::fs::symlink_metadata(UDEV_CONTROL).is_ok();
+        match self.udev {
+            Some(p) if p != UdevPresence::Stale && (p != UdevPresence::Absent) == exists => p,
+            _ => {
+                let p = udev_presence(Path::new(UDEV_CONTROL));
+                if p == UdevPresence::Stale && self.udev != Some(UdevPresence::Stale) {
+                    log::info!(
+                        "{UDEV_CONTROL} is left from a udev that is gone: completing udev cookies at once"
+                    );
+                }
+                self.udev = Some(p);
+                p
+            }
+        }
+    }
+
+    /// Starts the crate call on a worker thread.
+    fn spawn(
         &self,
         name: &str,
         op: &'static str,
         rules: UdevRules,
-        call: fn(
-            &devicemapper::DM,
-            &devicemapper::DmName,
-            devicemapper::DmOptions,
-        ) -> devicemapper::DmResult<()>,
-    ) -> Result<(), DmError> {
+        call: CookieCall,
+    ) -> Result<PendingWait, DmError> {
         let options = devicemapper::DmOptions::default().set_udev_flags(udev_flags(rules));
         let dm_name = Self::id(name)?.to_owned();
-        if !udev_running() {
-            return call(&self.dm, &dm_name, options).map_err(|e| kernel_err(name, op, &e));
-        }
-        let start = Instant::now();
-        let deadline = start + self.udev_timeout;
-        if !crng_ready() {
-            start_entropy_generation();
-        }
-        while !crng_ready() {
-            if Instant::now() >= deadline {
-                return Err(DmError::EntropyTimeout {
-                    name: name.to_owned(),
-                    op,
-                });
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
         let (tx, rx) = mpsc::channel();
         let dm = Arc::clone(&self.dm);
-        let spawned = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name(format!("dm-{op}"))
             .spawn(move || {
                 let _ = tx.send(call(&dm, &dm_name, options));
-            });
-        if let Err(e) = spawned {
-            return Err(DmError::Kernel {
+            })
+            .map_err(|e| DmError::Kernel {
                 name: name.to_owned(),
                 op,
                 message: format!("cannot start worker thread: {e}"),
-            });
-        }
-        let wait = deadline.saturating_duration_since(Instant::now());
-        let result = match rx.recv_timeout(wait) {
-            Ok(r) => r,
-            Err(_) => {
-                log::warn!("{op} of {name}: udev has not completed after {wait:?}");
+            })?;
+        Ok(PendingWait {
+            name: name.to_owned(),
+            op,
+            rx,
+            started: Instant::now(),
+        })
+    }
+
+    /// Waits for a worker until it returns, bounded by `udev_timeout` from its start; with a
+    /// stale udev socket, completes our cookies as soon as the crate waits on them.
+    fn finish(&self, w: &PendingWait, stale: bool) -> Result<(), DmError> {
+        let deadline = w.started + self.udev_timeout;
+        let result = loop {
+            let now = Instant::now();
+            if now >= deadline {
+                break None;
+            }
+            let step = if stale {
+                POLL
+            } else {
+                deadline.saturating_duration_since(now)
+            };
+            match w.rx.recv_timeout(step) {
+                Ok(r) => break Some(r),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(DmError::Kernel {
+                        name: w.name.clone(),
+                        op: w.op,
+                        message: "worker thread ended without a result".into(),
+                    });
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if stale {
+                        complete_own_cookies();
+                    }
+                }
+            }
+        };
+        let result = match result {
+            Some(r) => r,
+            None => {
+                log::warn!(
+                    "{} of {}: udev has not completed after {:?}",
+                    w.op,
+                    w.name,
+                    self.udev_timeout
+                );
                 complete_own_cookies();
-                match rx.recv_timeout(Duration::from_secs(2)) {
+                match w.rx.recv_timeout(Duration::from_secs(2)) {
                     Ok(r) => r,
                     Err(_) => {
                         return Err(DmError::UdevTimeout {
-                            name: name.to_owned(),
-                            op,
-                            waited_ms: start.elapsed().as_millis(),
+                            name: w.name.clone(),
+                            op: w.op,
+                            waited_ms: w.started.elapsed().as_millis(),
                         });
                     }
                 }
             }
         };
-        result.map_err(|e| kernel_err(name, op, &e))
+        result.map_err(|e| kernel_err(&w.name, w.op, &e))
+    }
+
+    /// Runs a call that may take a udev cookie and waits for udev, as the module
+    /// documentation describes.
+    fn cookie_call(
+        &mut self,
+        name: &str,
+        op: &'static str,
+        rules: UdevRules,
+        call: CookieCall,
+    ) -> Result<(), DmError> {
+        let presence = self.presence();
+        if presence == UdevPresence::Absent {
+            let options = devicemapper::DmOptions::default().set_udev_flags(udev_flags(rules));
+            return call(&self.dm, Self::id(name)?, options).map_err(|e| kernel_err(name, op, &e));
+        }
+        let w = self.spawn(name, op, rules, call)?;
+        self.finish(&w, presence == UdevPresence::Stale)
+    }
+
+    /// Whether the kernel has finished resuming `name` (live, nothing left to swap in).
+    fn kernel_resumed(&self, name: &str) -> Result<bool, DmError> {
+        match self
+            .dm
+            .device_info(&devicemapper::DevId::Name(Self::id(name)?))
+        {
+            Ok(info) => {
+                let s = Self::state(&info, name);
+                Ok(!s.suspended && !s.inactive_table)
+            }
+            Err(e) => Err(kernel_err(name, "info", &e)),
+        }
+    }
+
+    /// A resume whose udev wait may be left pending (see the module documentation).
+    fn resume_deferred(&mut self, name: &str, rules: UdevRules) -> Result<(), DmError> {
+        let presence = self.presence();
+        if presence != UdevPresence::Listening || self.kernel_resumed(name)? {
+            // No udev, a stale socket (completed at once), or nothing for the kernel to do:
+            // wait for the call itself, so no ioctl of it can run after we return.
+            return self.cookie_call(name, "resume", rules, resume_call);
+        }
+        let w = self.spawn(name, "resume", rules, resume_call)?;
+        let deadline = w.started + self.udev_timeout;
+        loop {
+            match w.rx.try_recv() {
+                // The call ended (udev was quick, or the ioctl failed): nothing pending.
+                Ok(r) => return r.map_err(|e| kernel_err(name, "resume", &e)),
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    return Err(DmError::Kernel {
+                        name: name.to_owned(),
+                        op: "resume",
+                        message: "worker thread ended without a result".into(),
+                    });
+                }
+                Err(mpsc::TryRecvError::Empty) => {}
+            }
+            if self.kernel_resumed(name)? {
+                log::debug!("resume of {name}: done by the kernel; udev's part left pending");
+                self.pending.push(w);
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                // The ioctl itself has not finished in time: wait for it as a whole, bounded.
+                return self.finish(&w, false);
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Waits for every pending udev wait; the first failure is returned after all were waited.
+    fn sync_pending(&mut self) -> Result<(), DmError> {
+        let stale = self.udev == Some(UdevPresence::Stale);
+        let mut first = None;
+        for w in std::mem::take(&mut self.pending) {
+            match self.finish(&w, stale) {
+                Ok(()) => log::debug!(
+                    "{} of {}: udev done {} ms after the call",
+                    w.op,
+                    w.name,
+                    w.started.elapsed().as_millis()
+                ),
+                Err(e) => {
+                    log::warn!("{e}");
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for RealDm {
+    fn drop(&mut self) {
+        // Never leave a cookie behind: wait (bounded) for udev's part of earlier resumes.
+        let _ = self.sync_pending();
     }
 }
 
@@ -558,6 +774,10 @@ impl DeviceMapper for RealDm {
     }
 
     fn suspend(&mut self, name: &str) -> Result<(), DmError> {
+        // udev must not be reading a device while it is suspended (its blkid would hang until
+        // the resume): finish udev's part of earlier resumes first, as LVM syncs its device
+        // names before suspending.
+        self.sync_pending()?;
         // With DM_SUSPEND set the crate takes no udev cookie.
         let options =
             devicemapper::DmOptions::default().set_flags(devicemapper::DmFlags::DM_SUSPEND);
@@ -568,10 +788,12 @@ impl DeviceMapper for RealDm {
     }
 
     fn resume(&mut self, name: &str, rules: UdevRules) -> Result<(), DmError> {
-        self.cookie_call(name, "resume", rules, resume_call)
+        self.resume_deferred(name, rules)
     }
 
     fn remove(&mut self, name: &str, rules: UdevRules) -> Result<(), DmError> {
+        // udev may still be reading a device resumed earlier: let it finish first.
+        self.sync_pending()?;
         match self.cookie_call(name, "remove", rules, remove_call) {
             Err(DmError::Busy { .. }) => {
                 // Still open after the crate's retries: report who holds it, as far as we know.
@@ -625,8 +847,9 @@ impl DeviceMapper for RealDm {
 
     fn wait_for_udev(&mut self, timeout: Duration) -> Result<UdevWait, DmError> {
         // systemd-udevd keeps /run/udev/queue while events are queued (what `udevadm settle`
-        // checks). Our own events were already waited for through their cookies.
-        if !udev_running() {
+        // checks). Our own events are waited for through their cookies first.
+        self.sync_pending()?;
+        if self.presence() != UdevPresence::Listening {
             return Ok(UdevWait::NotRunning);
         }
         let deadline = Instant::now() + timeout;
@@ -639,6 +862,10 @@ impl DeviceMapper for RealDm {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    fn udev_sync(&mut self) -> Result<(), DmError> {
+        self.sync_pending()
     }
 }
 
@@ -1514,13 +1741,11 @@ mod tests {
 
     #[test]
     fn host_probes_do_not_block() {
-        // These call getrandom(GRND_NONBLOCK), semctl and semop in this static test binary.
-        // This host has long been booted, so its CRNG is ready; it has no dm cookies.
-        assert!(crng_ready());
+        // semctl and semop in this static test binary; this host has no dm cookies.
         assert_eq!(complete_own_cookies(), 0);
 
-        // A cookie as the crate makes it (value 1 after its own increment, last touched by
-        // us) is completed, i.e. brought to 0, and only once.
+        // A cookie as the crate makes it (value 1 after its own decrement, last touched by
+        // us) is completed only while a thread waits for it to reach 0, and only once.
         use nix::libc;
         let key = ((DM_COOKIE_MAGIC << 16) | 0xFEED) as libc::key_t;
         // SAFETY: plain SysV IPC calls with valid arguments; results are checked.
@@ -1535,13 +1760,76 @@ mod tests {
         };
         // SAFETY: one valid sembuf, count 1, on the set we just created.
         assert_eq!(unsafe { libc::semop(semid, &mut inc, 1) }, 0);
+        // Nobody waits yet: left alone (the crate may still have its own decrement to do).
+        let early = complete_own_cookies();
+        let waiter = std::thread::spawn(move || {
+            let mut wait = libc::sembuf {
+                sem_num: 0,
+                sem_op: 0,
+                sem_flg: 0,
+            };
+            // SAFETY: one valid sembuf, count 1; blocks until the value is 0 or the set goes.
+            unsafe { libc::semop(semid, &mut wait, 1) }
+        });
+        let t = Instant::now();
+        // SAFETY: GETZCNT takes no fourth argument and only reads the set.
+        while unsafe { libc::semctl(semid, 0, libc::GETZCNT) } < 1 {
+            assert!(t.elapsed() < Duration::from_secs(5), "waiter never waited");
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let completed = complete_own_cookies();
+        let waited = waiter.join().expect("waiter thread");
         // SAFETY: GETVAL and IPC_RMID take no fourth argument; the set is ours.
         let val = unsafe { libc::semctl(semid, 0, libc::GETVAL) };
         let again = complete_own_cookies();
         // SAFETY: as above.
         unsafe { libc::semctl(semid, 0, libc::IPC_RMID) };
-        assert_eq!((completed, val, again), (1, 0, 0));
+        assert_eq!((early, completed, waited, val, again), (0, 1, 0, 0, 0));
+    }
+
+    #[test]
+    fn connect_errors_classify_udev() {
+        use nix::libc;
+        assert_eq!(
+            presence_from_connect_errno(libc::ECONNREFUSED),
+            UdevPresence::Stale
+        );
+        assert_eq!(
+            presence_from_connect_errno(libc::ENOENT),
+            UdevPresence::Absent
+        );
+        for e in [
+            libc::EAGAIN,
+            libc::EPROTOTYPE,
+            libc::EACCES,
+            libc::EINPROGRESS,
+        ] {
+            assert_eq!(
+                presence_from_connect_errno(e),
+                UdevPresence::Listening,
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn probe_tells_listening_stale_and_absent_sockets_apart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("control");
+        assert_eq!(udev_presence(&path), UdevPresence::Absent);
+        let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+        // A stream listener: the seqpacket probe gets EPROTOTYPE, i.e. someone is bound.
+        assert_eq!(udev_presence(&path), UdevPresence::Listening);
+        drop(listener);
+        // The file stays, nobody listens: what a killed udevd leaves.
+        assert!(path.exists());
+        assert_eq!(udev_presence(&path), UdevPresence::Stale);
+        std::fs::write(dir.path().join("plain"), b"").expect("write");
+        assert_eq!(
+            udev_presence(&dir.path().join("plain")),
+            UdevPresence::Stale,
+            "a non-socket file refuses connections as a stale socket does"
+        );
     }
 
     #[test]

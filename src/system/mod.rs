@@ -6,4 +6,5 @@ pub mod exec;
 pub mod kmsg;
 pub mod lock;
 pub mod nodes;
+pub mod random;
 pub mod scan;

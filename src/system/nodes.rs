@@ -6,9 +6,11 @@ use nix::sys::stat::{Mode, SFlag, makedev, mknod};
 use std::io;
 use std::path::Path;
 
-/// Whether udev runs under `root` (its control socket exists).
+/// Whether udev runs under `root`: something listens on its control socket. A socket file
+/// left by a udevd that is gone does not count (then rewind makes the nodes itself).
 pub fn udev_running(root: &Path) -> bool {
-    root.join("run/udev/control").exists()
+    crate::system::dm::udev_presence(&root.join("run/udev/control"))
+        == crate::system::dm::UdevPresence::Listening
 }
 
 /// Makes `root/dev/mapper/NAME` for device `major:minor` (replacing a stale node) and, when
