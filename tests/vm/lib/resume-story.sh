@@ -1,0 +1,169 @@
+# shellcheck shell=bash disable=SC2034 # VM_* settings are read by tests/vm/run.sh
+# The power-cut-in-mid-merge story, shared by the rewind-resume* scenarios: a merge flagged by
+# stock `lvconvert --merge`, carried out by `rewind early` in an initramfs with no LVM2, with a
+# power cut during the copy; the scenario sets RR_CUT (where the cut comes) and sources this.
+# Host:   60 MiB of known data in /var/lib/rr on the new disk; checksums stay on the host.
+# Boot 1: snapshot root, overwrite the data, stock `lvconvert --merge` (deferred: root open).
+# Host:   the snapshot's store on the image holds N > 0 exceptions (it captured the change).
+# Boot 2: root disk throttled; rewind sets up the merge; qemu is killed at the RR_CUT moment.
+# Host:   the store holds K exceptions, 0 < K < N: the origin on disk is half merged.
+# Boot 3: rewind sets the merge up again from the metadata; root shows the old data at once
+#         (never the half-merged origin, invariant 2); the kernel finishes the copy.
+# Host:   boot 3 saw the old data; vgck clean; the merge still recorded (no poller here).
+
+VM_BOOTS=3
+VM_LVS=(root:1200M)
+VM_INITRAMFS_ARGS=(--no-lvm --no-systemd --modules-dir "${VM_REPO_DIR:-}/dracut-module")
+VM_ROOT_ADD=(
+    "${VM_REPO_DIR:-}/target/x86_64-unknown-linux-gnu/release/rewind:/usr/sbin/rewind"
+    "${VM_REPO_DIR:-}/initramfs/rewind-early:/usr/lib/rewind/rewind-early"
+)
+
+RR_DIR=/var/lib/rr
+RR_FILES=6 # of 10 MiB each
+
+# Where boot 2 is cut (RR_CUT): `start` = when rewind reports the merge running (root has been
+# resumed, the kernel copies from then on); a number P = when the root's init, watching
+# `dmsetup status`, sees at least P % of the exceptions merged back.
+RR_CUT=${RR_CUT:-start}
+vm_boot_kill() {
+    [[ $1 == 2 ]] || return 0
+    if [[ $RR_CUT == start ]]; then
+        echo 'on rewind: vg0/root merging'
+    else
+        echo "on vm: merge past $RR_CUT%"
+    fi
+}
+# The kernel merges 60 MiB in well under a second, faster than qemu can be killed: boot 2's
+# root disk is throttled so the cut lands in the middle of the copy.
+vm_boot_disk_opts() { [[ $1 == 2 ]] && echo 'throttling.bps-total=4194304'; }
+
+rr_sums() {
+    (cd "$1" && sha256sum f* marker)
+}
+
+host_prepare() {
+    (cd "$VM_REPO_DIR" && cargo build --release --quiet)
+    local data=$WORK/rr-data i
+    mkdir -p "$data"
+    for ((i = 1; i <= RR_FILES; i++)); do
+        { yes "resume before: file $i" || true; } | head -c 10485760 >"$data/f$i"
+    done
+    echo "resume before" >"$data/marker"
+    rr_sums "$data" >"$VM_STATE/before.sha256"
+    VM_DISK_ADD+=("$data:$RR_DIR")
+}
+
+guest_boot_1() {
+    local i
+    g_lvm lvcreate -s -n pre -L 200M --chunksize 64k vg0/root
+    for ((i = 1; i <= RR_FILES; i++)); do
+        g_fill "$RR_DIR/f$i" 10 "resume after: file $i"
+    done
+    echo "resume after" >"$RR_DIR/marker"
+    sync
+    rr_sums "$RR_DIR" >"$OUT/after.sha256"
+    g_lvm lvconvert --merge vg0/pre 2>&1 | tee "$BOOT_OUT/lvconvert.out"
+    grep -q 'will occur on next activation' "$BOOT_OUT/lvconvert.out" ||
+        g_fail "lvconvert --merge did not defer the merge"
+}
+
+guest_boot_2() {
+    [[ $RR_CUT != start ]] || g_fail "boot 2 should have been killed during the merge"
+    # Watch the merge and say on the console when P % of boot 1's exceptions are merged back;
+    # the host kills the guest on that line. Status: "0 LEN snapshot-merge ALLOC/TOTAL META",
+    # ALLOC - META = sectors of exceptions still in the store (64 KiB chunks = 128 sectors).
+    local n st left i
+    n=$(cat "$OUT/exceptions-boot1")
+    for ((i = 0; i < 1200; i++)); do
+        st=$(dmsetup status vg0-root)
+        [[ $st == *snapshot-merge* ]] || g_fail "root is not merging: $st"
+        left=$(awk '{ split($4, a, "/"); print int((a[1] - $5) / 128) }' <<<"$st")
+        if ((left * 100 <= n * (100 - RR_CUT))); then
+            echo "vm: merge past $RR_CUT% ($left of $n exceptions left)"
+            sleep 30
+        fi
+        sleep 0.1
+    done
+    g_fail "the merge never got past $RR_CUT% ($st)"
+}
+
+# rr_exceptions: how many exceptions the snapshot store of vg0/pre holds on the image, read the
+# way dm-snap-persistent.c lays them out: chunk 0 the header, chunk 1 the first metadata area of
+# 16-byte {old_chunk, new_chunk} entries, ended by new_chunk == 0. A merge clears entries from
+# the end and commits as it goes.
+rr_exceptions() {
+    local img=$WORK/disk.img pe_start extent range first chunk
+    pe_start=$(vm_image_lvm "$img" pvs --noheadings --units b --nosuffix -o pe_start | tr -d ' ')
+    extent=$(vm_image_lvm "$img" vgs --noheadings --units b --nosuffix -o vg_extent_size vg0 | tr -d ' ')
+    range=$(vm_image_lvm "$img" lvs -a --noheadings -o seg_pe_ranges vg0/pre | tr -d ' ')
+    first=${range##*:}
+    first=${first%%-*}
+    chunk=$((64 * 1024))
+    python3 - "$img" "$((pe_start + first * extent + chunk))" "$chunk" <<'PY'
+import struct, sys
+img, offset, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with open(img, "rb") as f:
+    f.seek(offset)
+    area = f.read(size)
+n = 0
+for i in range(0, len(area) - 15, 16):
+    old, new = struct.unpack_from("<QQ", area, i)
+    if new == 0:
+        break
+    n += 1
+print(n)
+PY
+}
+
+host_check_boot_1() {
+    rr_exceptions >"$VM_STATE/exceptions-boot1"
+    vm_check "the snapshot store captured the change ($(cat "$VM_STATE/exceptions-boot1") exceptions)" \
+        test "$(cat "$VM_STATE/exceptions-boot1")" -gt 0
+}
+
+host_check_boot_2() {
+    vm_check_eq "boot 2 was cut off during the merge" killed "$(cat "$WORK/boot2.result")"
+    local n k
+    n=$(cat "$VM_STATE/exceptions-boot1")
+    k=$(rr_exceptions)
+    echo "$k" >"$VM_STATE/exceptions-boot2"
+    vm_log "exceptions: $n after boot 1, $k left after the cut"
+    vm_check "the cut left the origin half merged on disk (0 < $k < $n exceptions left)" \
+        test "$k" -gt 0 -a "$k" -lt "$n"
+    if [[ $RR_CUT != start ]]; then
+        vm_check "the cut came after $RR_CUT % of the merge ($k of $n exceptions left)" \
+            test "$((k * 100))" -le "$((n * (100 - RR_CUT)))"
+    fi
+}
+
+guest_boot_3() {
+    dmesg | grep 'rewind:' | tee "$BOOT_OUT/rewind.log" || true
+    local st
+    st=$(dmsetup status vg0-root)
+    echo "$st" | tee "$BOOT_OUT/dm-status-start"
+    [[ $st == *snapshot-merge* ]] || g_fail "root is not merging after the power cut: $st"
+    rr_sums "$RR_DIR" | tee "$OUT/boot3.sha256"
+    local i done=0
+    for ((i = 0; i < 240; i++)); do
+        st=$(dmsetup status vg0-root)
+        if awk '{ split($4, a, "/"); exit !(a[1] == $5) }' <<<"$st"; then
+            done=1
+            break
+        fi
+        sleep 0.5
+    done
+    echo "$st" >"$BOOT_OUT/dm-status-end"
+    [[ $done == 1 ]] || g_fail "the resumed merge did not finish: $st"
+}
+
+host_check() {
+    vm_check "boot 1 changed the data" \
+        vm_files_differ "$VM_STATE/before.sha256" "$VM_STATE/after.sha256"
+    vm_check "after the power cut, root shows the data from before the snapshot" \
+        vm_compare_sums "$VM_STATE/before.sha256" "$VM_STATE/boot3.sha256"
+    local img=$WORK/disk.img
+    vm_check "vgck vg0" vm_image_lvm "$img" vgck vg0
+    vm_check_eq "the merge is still recorded (no poller here)" "merging" \
+        "$(vm_image_lvm "$img" lvs --noheadings -o lv_merging vg0/root | tr -d ' ')"
+}
