@@ -9,17 +9,20 @@
 #   --timeout SECONDS      kill qemu and fail after this long (default 300)
 #   --kill-on STRING       kill qemu as soon as STRING appears on the serial console
 #   --kill-after SECONDS   kill qemu this long after start
+#   --kill-when COMMAND    kill qemu as soon as COMMAND (run by bash every 0.2 s) exits 0, e.g. a
+#                          check of the disk image's bytes (qemu writes it through the host's page
+#                          cache, so the host sees what the guest has written to its disk)
 #   --mem MIB              guest memory (default 1024)
 #   --cpu MODEL            qemu CPU model (default qemu64: with "max" the kernel uses rep stosb/movsb,
 #                          which TCG emulates slowly enough for kcopyd to trip soft-lockup warnings)
 #   --pidfile FILE         where qemu's pid is kept (a stale qemu found there is killed first)
-# Exit status: 0 the guest powered off; 3 killed as asked (--kill-on/--kill-after);
+# Exit status: 0 the guest powered off; 3 killed as asked (--kill-on/--kill-after/--kill-when);
 #              1 timeout or qemu failure (the log path is printed).
 set -euo pipefail
 # shellcheck source=vm-images/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-kernel='' initrd='' log='' append='' timeout=300 kill_on='' kill_after='' mem=1024 cpu=qemu64 pidfile=''
+kernel='' initrd='' log='' append='' timeout=300 kill_on='' kill_after='' kill_when='' mem=1024 cpu=qemu64 pidfile=''
 disks=()
 while (($#)); do
     case $1 in
@@ -31,6 +34,7 @@ while (($#)); do
     --timeout) timeout=$2; shift ;;
     --kill-on) kill_on=$2; shift ;;
     --kill-after) kill_after=$2; shift ;;
+    --kill-when) kill_when=$2; shift ;;
     --mem) mem=$2; shift ;;
     --cpu) cpu=$2; shift ;;
     --pidfile) pidfile=$2; shift ;;
@@ -78,6 +82,10 @@ while kill -0 "$qpid" 2>/dev/null; do
     now=$(vm_elapsed "$start")
     if [[ -n $kill_on ]] && grep -qF -- "$kill_on" "$log"; then
         result="killed: \"$kill_on\" seen on the console after ${now} s"
+        break
+    fi
+    if [[ -n $kill_when ]] && bash -c "$kill_when" </dev/null >/dev/null 2>&1; then
+        result="killed: [$kill_when] held after ${now} s"
         break
     fi
     if [[ -n $kill_after ]] && awk -v n="$now" -v k="$kill_after" 'BEGIN { exit !(n >= k) }'; then

@@ -103,7 +103,8 @@ run_scenario() {
         '') ;;
         on\ *) kill_args=(--kill-on "${spec#on }") ;;
         after\ *) kill_args=(--kill-after "${spec#after }") ;;
-        *) vm_die "$name: vm_boot_kill $n printed [$spec]; want 'on STRING' or 'after SECONDS'" ;;
+        when\ *) kill_args=(--kill-when "${spec#when }") ;;
+        *) vm_die "$name: vm_boot_kill $n printed [$spec]; want 'on STRING', 'after SECONDS' or 'when COMMAND'" ;;
         esac
         vm_log "$name: boot $n"
         t=$(vm_now)

@@ -22,6 +22,9 @@
 #         snapshot's content, `rewind poll` finishes): boot 2's refusal came from the clone.
 # Host:   old data in boot 2; stock vgck/lvs/vgcfgbackup on vg0: a plain root, nothing left;
 #         vgx after boot 3: data alone, no snapshot, no flag.
+# Also: a striped LV (VG `vgs` over two more small disks, made by stock LVM in boot 1) named
+# by `rd.lvm.lv=vgs/st` in boot 2 is activated by rewind with the table stock LVM loaded for it
+# in boot 1, and reads the same bytes.
 
 VM_BOOTS=3
 VM_LVS=(root:1200M)
@@ -64,7 +67,12 @@ host_prepare() {
     { yes "vgx before" || true; } | head -c 16777216 | sha256sum | cut -d' ' -f1 >"$VM_STATE/vgx-before.sha256"
     truncate -s 64M "$WORK/vgx.img" "$WORK/vgx-copy.img"
     VM_EXTRA_DISKS+=("$WORK/vgx.img:vmvgx" "$WORK/vgx-copy.img:vmvgxcp")
+    truncate -s 32M "$WORK/st0.img" "$WORK/st1.img"
+    VM_EXTRA_DISKS+=("$WORK/st0.img:vmst0" "$WORK/st1.img:vmst1")
 }
+
+# Boot 2 also asks rewind to activate the striped LV made in boot 1.
+vm_boot_args() { [[ $1 == 2 ]] && echo 'rd.lvm.lv=vgs/st'; }
 
 guest_boot_1() {
     local i vgx
@@ -88,6 +96,20 @@ guest_boot_1() {
     grep -q 'snap.*merging' "$BOOT_OUT/lvs-vgx" || g_fail "stock lvconvert did not flag vgx/snap"
     g_lvm vgchange -an vgx
     g_lvm pvs --noheadings -o pv_uuid "$vgx" | tr -d ' -' >"$OUT/vgx-pv-uuid"
+
+    # vgs: a 24 MiB LV striped over two disks (64 KiB stripes), activated by stock LVM: its
+    # table and content are what boot 2's rewind must reproduce.
+    local st0 st1
+    st0=$(mk_disk vmst0)
+    st1=$(mk_disk vmst1)
+    g_lvm pvcreate -q "$st0" "$st1"
+    g_lvm vgcreate -q vgs "$st0" "$st1"
+    g_lvm lvcreate -q -n st -i 2 -I 64k -L 24M vgs
+    { yes "striped over two disks" || true; } | head -c 25165824 >/dev/mapper/vgs-st
+    sync
+    dmsetup table vgs-st | tee "$OUT/vgs-st-lvm.table"
+    sha256sum </dev/mapper/vgs-st | cut -d' ' -f1 >"$OUT/vgs-st-boot1.sha256"
+    g_lvm vgchange -an vgs
 
     # vg0: the stock rollback of an open root.
     g_lvm lvcreate -s -n pre -L 100M --chunksize 64k vg0/root
@@ -122,6 +144,8 @@ guest_boot_2() {
         g_fail "a vgx device is active: rewind acted on an ambiguous VG"
     fi
     mk_sums "$MK_DIR" | tee "$OUT/boot2.sha256"
+    dmsetup table vgs-st | tee "$OUT/vgs-st-rewind.table" || g_fail "rewind did not activate vgs/st"
+    sha256sum </dev/mapper/vgs-st | cut -d' ' -f1 >"$OUT/vgs-st-boot2.sha256"
 
     # The kernel copies in the background: wait (bounded) until allocated == metadata sectors.
     local i st done=0 rc=0
@@ -201,6 +225,12 @@ host_check() {
     vm_check "no snapshot or merge flag left in vg0's metadata" \
         vm_file_lacks 'snapshot|merging_store|cow_store' "$WORK/vg0-final.vg"
 
+    vm_check "boot 1: stock LVM loaded a 2-stripe table for vgs/st" \
+        grep -Eq '^0 49152 striped 2 128 [0-9]+:[0-9]+ [0-9]+ [0-9]+:[0-9]+ [0-9]+$' "$VM_STATE/vgs-st-lvm.table"
+    vm_check_eq "boot 2: rewind's table for vgs/st is stock LVM's" \
+        "$(cat "$VM_STATE/vgs-st-lvm.table")" "$(cat "$VM_STATE/vgs-st-rewind.table")"
+    vm_check_eq "boot 2: vgs/st reads the bytes written in boot 1" \
+        "$(cat "$VM_STATE/vgs-st-boot1.sha256")" "$(cat "$VM_STATE/vgs-st-boot2.sha256")"
     vm_check "control: boot 3 (no clone) shows vgx's snapshot content" \
         cmp "$VM_STATE/vgx-before.sha256" "$VM_STATE/vgx-boot3.sha256"
     vm_check_eq "control: vgx after boot 3 (name,origin,merging)" "data,," \
