@@ -75,3 +75,36 @@ vm_files_differ() {
 vm_file_lacks() {
     ! grep -E "$1" "$2" >&2
 }
+
+# vm_check_plain_root IMAGE: the end state of every rollback of vg0/root: vgck clean, root alone
+# in vg0 as a plain writable linear LV (attributes 1-4; the rest is activation state, "X" in
+# metadata-only mode), no snapshot and no merge flag left in the metadata
+# ($WORK/vg0-final.vg keeps vgcfgbackup's text).
+vm_check_plain_root() {
+    local img=$1 lvs
+    vm_check "vgck vg0" vm_image_lvm "$img" vgck vg0
+    lvs=$(vm_image_lvm "$img" lvs -a --noheadings --separator , -o lv_name,lv_attr,segtype,origin,lv_merging vg0 | tr -d ' ')
+    vm_check_eq "LVs left in vg0 (name,attr[1-4],segtype,origin,merging)" "root,-wi-,linear,," \
+        "$(awk -F, '{ printf "%s%s,%s,%s,%s,%s", (NR > 1 ? ";" : ""), $1, substr($2, 1, 4), $3, $4, $5 }' <<<"$lvs")"
+    vm_image_lvm "$img" vgcfgbackup -f "$WORK/vg0-final.vg" vg0
+    vm_check "no snapshot or merge flag left in the metadata" \
+        vm_file_lacks 'snapshot|merging_store|cow_store' "$WORK/vg0-final.vg"
+}
+
+# vm_cow_area IMAGE VG/LV: the byte offset in IMAGE of the first exception area (chunk 1, 64 KiB
+# chunks) of the snapshot store LV, from stock LVM's view of the image (not while a guest runs).
+vm_cow_area() {
+    local img=$1 pe_start extent range first
+    pe_start=$(vm_image_lvm "$img" pvs --noheadings --units b --nosuffix -o pe_start | tr -d ' ')
+    extent=$(vm_image_lvm "$img" vgs --noheadings --units b --nosuffix -o vg_extent_size "${2%/*}" | tr -d ' ')
+    range=$(vm_image_lvm "$img" lvs -a --noheadings -o seg_pe_ranges "$2" | tr -d ' ')
+    first=${range##*:}
+    first=${first%%-*}
+    echo $((pe_start + first * extent + 65536))
+}
+
+# vm_cow_exceptions IMAGE OFFSET: how many exceptions the store's area at OFFSET holds now
+# (tests/vm/cow-exceptions.py; safe while the guest runs).
+vm_cow_exceptions() {
+    python3 "$TESTS_VM_DIR/cow-exceptions.py" "$1" "$2" 65536
+}

@@ -34,7 +34,7 @@ vm_boot_kill() {
     else
         local n
         n=$(cat "$VM_STATE/exceptions-boot1")
-        echo "when [ \"\$(python3 '$TESTS_VM_DIR/lib/cow-exceptions.py' '$WORK/disk.img' $(cat "$WORK/cow-area-offset") 65536)\" -le $((n * (100 - RR_CUT) / 100)) ]"
+        echo "when [ \"\$(python3 '$TESTS_VM_DIR/cow-exceptions.py' '$WORK/disk.img' $(cat "$WORK/cow-area-offset") 65536)\" -le $((n * (100 - RR_CUT) / 100)) ]"
     fi
 }
 # The kernel merges 60 MiB in well under a second, faster than qemu can be killed: boot 2's
@@ -85,26 +85,9 @@ guest_boot_2() {
     g_fail "boot 2 was not cut: $st"
 }
 
-# rr_cow_area: the byte offset in the image of vg0/pre's first exception area (chunk 1 of the
-# store, 64 KiB chunks), from stock LVM's view of the image (not while a guest runs).
-rr_cow_area() {
-    local img=$WORK/disk.img pe_start extent range first
-    pe_start=$(vm_image_lvm "$img" pvs --noheadings --units b --nosuffix -o pe_start | tr -d ' ')
-    extent=$(vm_image_lvm "$img" vgs --noheadings --units b --nosuffix -o vg_extent_size vg0 | tr -d ' ')
-    range=$(vm_image_lvm "$img" lvs -a --noheadings -o seg_pe_ranges vg0/pre | tr -d ' ')
-    first=${range##*:}
-    first=${first%%-*}
-    echo $((pe_start + first * extent + 65536))
-}
-
-# rr_exceptions: how many exceptions the store holds on the image now.
-rr_exceptions() {
-    python3 "$TESTS_VM_DIR/lib/cow-exceptions.py" "$WORK/disk.img" "$(cat "$WORK/cow-area-offset")" 65536
-}
-
 host_check_boot_1() {
-    rr_cow_area >"$WORK/cow-area-offset"
-    rr_exceptions >"$VM_STATE/exceptions-boot1"
+    vm_cow_area "$WORK/disk.img" vg0/pre >"$WORK/cow-area-offset"
+    vm_cow_exceptions "$WORK/disk.img" "$(cat "$WORK/cow-area-offset")" >"$VM_STATE/exceptions-boot1"
     vm_check "the snapshot store captured the change ($(cat "$VM_STATE/exceptions-boot1") exceptions)" \
         test "$(cat "$VM_STATE/exceptions-boot1")" -gt 0
 }
@@ -113,7 +96,7 @@ host_check_boot_2() {
     vm_check_eq "boot 2 was cut off during the merge" killed "$(cat "$WORK/boot2.result")"
     local n k
     n=$(cat "$VM_STATE/exceptions-boot1")
-    k=$(rr_exceptions)
+    k=$(vm_cow_exceptions "$WORK/disk.img" "$(cat "$WORK/cow-area-offset")")
     echo "$k" >"$VM_STATE/exceptions-boot2"
     vm_log "exceptions: $n after boot 1, $k left after the cut"
     vm_check "the cut left the origin half merged on disk (0 < $k < $n exceptions left)" \

@@ -68,27 +68,7 @@ guest_boot_2() {
 
 # The number of exceptions in dsnap's first exception area on the image (64 KiB chunks).
 rsr_exceptions() {
-    local img=$WORK/disk.img pe_start extent range first chunk
-    pe_start=$(vm_image_lvm "$img" pvs --noheadings --units b --nosuffix -o pe_start | tr -d ' ')
-    extent=$(vm_image_lvm "$img" vgs --noheadings --units b --nosuffix -o vg_extent_size vg0 | tr -d ' ')
-    range=$(vm_image_lvm "$img" lvs -a --noheadings -o seg_pe_ranges vg0/dsnap | tr -d ' ')
-    first=${range##*:}
-    first=${first%%-*}
-    chunk=$((64 * 1024))
-    python3 - "$img" "$((pe_start + first * extent + chunk))" "$chunk" <<'PY'
-import struct, sys
-img, offset, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-with open(img, "rb") as f:
-    f.seek(offset)
-    area = f.read(size)
-n = 0
-for i in range(0, len(area) - 15, 16):
-    old, new = struct.unpack_from("<QQ", area, i)
-    if new == 0:
-        break
-    n += 1
-print(n)
-PY
+    vm_cow_exceptions "$WORK/disk.img" "$(vm_cow_area "$WORK/disk.img" vg0/dsnap)"
 }
 
 host_check_boot_1() {
