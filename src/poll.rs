@@ -36,10 +36,15 @@ use std::time::{Duration, Instant};
 /// A named crash point for the VM tier's crash tests: with `REWIND_FAILPOINT=NAME` in the
 /// environment the process exits at once (status 137, as if killed) when it reaches `NAME`.
 fn failpoint(name: &str) {
-    if std::env::var_os("REWIND_FAILPOINT").is_some_and(|v| v == name) {
+    if failpoint_armed(name) {
         log::error!("failpoint {name}: exiting as if killed");
         std::process::exit(137);
     }
+}
+
+/// Whether `REWIND_FAILPOINT` names `name`.
+fn failpoint_armed(name: &str) -> bool {
+    std::env::var_os("REWIND_FAILPOINT").is_some_and(|v| v == name)
 }
 
 /// Errors of finishing one merge; each names the device, VG or LV.
@@ -738,6 +743,14 @@ pub fn run<D: DeviceMapper>(
                 .entry(m.name.clone())
                 .or_insert_with(|| Progress::new(Instant::now(), left));
             p.update(Instant::now(), left);
+            // "Killed during the merge": the poller has seen this merge still copying.
+            if failpoint_armed("poll-waiting") {
+                log::error!(
+                    "failpoint poll-waiting: exiting as if killed; {}: {left} sectors left to merge",
+                    m.name
+                );
+                std::process::exit(137);
+            }
             let next = next_interval(cfg, Some(p), interval);
             log::debug!(
                 "{}: {left} sectors left, {:.0} sectors/s, next look in {} ms",
