@@ -103,8 +103,12 @@ guest_boot_1() {
 
     # Round 1: lvmpolld finishes first.
     lo_start 1
+    local lvs
     for ((i = 0; i < 120; i++)); do
-        lo_lvm lvs -a --noheadings -o lv_name vg0 | grep -qw dsnap || break
+        # lvs can fail while lvpoll holds the VG (a failed lvs is not "dsnap gone").
+        if lvs=$(lo_lvm lvs -a --noheadings -o lv_name vg0) && ! grep -qw dsnap <<<"$lvs"; then
+            break
+        fi
         sleep 1
     done
     g_record round1_lvm_finished_after_s "$i"
