@@ -947,6 +947,17 @@ pub struct Rules {
 }
 
 impl Rules {
+    /// Whether any rule looks at a device's other names under `/dev` (a filter, a devices file
+    /// or a `scan.devices` glob). Without one, finding them (a walk of `/dev`, hundreds of
+    /// system calls at boot) is skipped.
+    pub fn uses_aliases(&self) -> bool {
+        !self.globs.is_empty()
+            || (self.use_lvm
+                && (self.devices_file.is_some()
+                    || self.conf.filter.is_some()
+                    || self.conf.global_filter.is_some()))
+    }
+
     /// Adds `scan.devices` globs.
     pub fn with_globs(mut self, globs: &[String]) -> Result<Rules, DevselError> {
         for g in globs {
@@ -1097,7 +1108,12 @@ impl Selection {
             path: root.join("sys/class/block").display().to_string(),
             source,
         })?;
-        let facts = gather_facts(root, &listed, rules.devices_file.is_some() && rules.use_lvm);
+        let facts = gather_facts(
+            root,
+            &listed,
+            rules.devices_file.is_some() && rules.use_lvm,
+            rules.uses_aliases(),
+        );
         let selection = Selection::decide(&rules, &facts);
         log::info!("devices read: {}", selection.summary);
         Ok(selection)
@@ -1196,9 +1212,22 @@ fn sys_attr_or_primary(dir: &Path, primary: Option<&Path>, attr: &str) -> Option
     sys_attr(dir, attr).or_else(|| primary.and_then(|p| sys_attr(p, attr)))
 }
 
-/// The facts of every listed device; sysfs ids only when `ids` (a devices file is in use).
-pub fn gather_facts(root: &Path, devices: &[BlockDevice], ids: bool) -> Vec<DeviceFacts> {
-    let aliases = find_aliases(root, devices);
+/// The facts of every listed device; sysfs ids only when `ids` (a devices file is in use),
+/// other names under `/dev` only when `aliases` (else just `/dev/NAME`).
+pub fn gather_facts(
+    root: &Path,
+    devices: &[BlockDevice],
+    ids: bool,
+    aliases: bool,
+) -> Vec<DeviceFacts> {
+    let aliases = if aliases {
+        find_aliases(root, devices)
+    } else {
+        devices
+            .iter()
+            .map(|d| vec![format!("/dev/{}", d.name)])
+            .collect()
+    };
     devices
         .iter()
         .zip(aliases)
@@ -1613,7 +1642,7 @@ mod tests {
         r.part("sda", "sda1", "8:1", 1);
         let listed = blockdev::list(r.p()).expect("list");
         assert_eq!(listed.len(), 4);
-        let facts = gather_facts(r.p(), &listed, true);
+        let facts = gather_facts(r.p(), &listed, true, true);
         assert_eq!(facts[1].name, "sda1");
         assert_eq!(facts[1].part, 1);
     }
@@ -1661,7 +1690,7 @@ mod tests {
         r.link("dev/.hidden/x", "../sda");
         r.link("dev/snd/by-id/x", "../../sda");
         let listed = blockdev::list(r.p()).expect("list");
-        let facts = gather_facts(r.p(), &listed, false);
+        let facts = gather_facts(r.p(), &listed, false, true);
         assert_eq!(facts[0].aliases, ["/dev/sda", "/dev/block/8:0"]);
         assert_eq!(facts[1].aliases, ["/dev/sdb", "/dev/disk/by-id/wwn-0x5000"]);
         assert_eq!(facts[2].aliases, ["/dev/vda", "/dev/disk/by-id/virtio-abc"]);
@@ -1680,6 +1709,38 @@ mod tests {
     }
 
     #[test]
+    fn aliases_are_looked_for_only_when_a_rule_uses_them() {
+        let r = three_disks();
+        r.link("dev/disk/by-id/virtio-abc", "../../vda");
+        let uses =
+            |r: &Root, scan: &config::Scan| load_rules(r.p(), scan).expect("rules").uses_aliases();
+        assert!(!uses(&r, &config::Scan::default()));
+        let listed = blockdev::list(r.p()).expect("list");
+        let facts = gather_facts(r.p(), &listed, false, false);
+        assert_eq!(facts[2].aliases, ["/dev/vda"]);
+        // A filter, a devices file or a scan.devices glob each make the walk happen.
+        r.write("etc/lvm/lvm.conf", "devices { filter = [ \"a|.*|\" ] }\n");
+        assert!(uses(&r, &config::Scan::default()));
+        r.write(
+            "etc/lvm/lvm.conf",
+            "devices { global_filter = [ \"a|.*|\" ] }\n",
+        );
+        assert!(uses(&r, &config::Scan::default()));
+        r.write("etc/lvm/lvm.conf", "devices { }\n");
+        r.write("etc/lvm/devices/system.devices", "VERSION=1.1.1\n");
+        assert!(uses(&r, &config::Scan::default()));
+        std::fs::remove_file(r.p().join("etc/lvm/devices/system.devices")).expect("rm");
+        assert!(!uses(&r, &config::Scan::default()));
+        let globs = config::Scan {
+            devices: vec!["/dev/disk/by-id/virtio-*".into()],
+            ..config::Scan::default()
+        };
+        assert!(uses(&r, &globs));
+        // And the glob still sees the alias through Selection::load.
+        assert_eq!(r.select(&globs).expect("sel").check(&listed[2]), Ok(()));
+    }
+
+    #[test]
     fn alias_walk_is_bounded_in_depth() {
         let r = three_disks();
         let deep = (0..MAX_DEV_DEPTH + 2)
@@ -1688,7 +1749,7 @@ mod tests {
         r.link(&format!("dev/{}/x", deep.join("/")), "/nonexistent");
         r.link(&format!("dev/{}/sda", deep[..2].join("/")), "../../sda");
         let listed = blockdev::list(r.p()).expect("list");
-        let facts = gather_facts(r.p(), &listed, false);
+        let facts = gather_facts(r.p(), &listed, false, true);
         assert_eq!(facts[0].aliases, ["/dev/sda", "/dev/d0/d1/sda"]);
     }
 

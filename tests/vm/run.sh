@@ -113,7 +113,7 @@ run_scenario() {
             --disk "$work/disk.img:vmroot${disk_opts:+:$disk_opts}" --disk "$work/xchg.img:vmxchg" \
             "${extra[@]}" \
             --append "$VM_CMDLINE $init_arg printk.time=1 panic=1 nowatchdog rd.skipfsck rd.shell=0 vm.boot=$n $(vm_boot_args "$n")" \
-            "${kill_args[@]}" || rc=$?
+            "${kill_args[@]}" ${VM_ICOUNT:+--icount "$VM_ICOUNT"} || rc=$?
         vm_timing "boot${n}_wall" "$(vm_elapsed "$t")"
         if ((rc == 3)); then
             vm_log "$name: boot $n killed as the scenario asked; state of earlier boots kept"

@@ -150,6 +150,27 @@ b_finish_merge() {
     b_lvm lvs -a -o lv_name,lv_attr vgb | tee "$OUT/lvs-$B_PHASE-plain"
 }
 
+# b_floor ROUNDS: what starting each program costs with no work to do (`rewind --version`,
+# `lvm version`, a dynamically linked `/bin/true`): the floor under each activation time.
+b_floor() {
+    local i tool t0 t1 rc
+    for ((i = 0; i <= $1; i++)); do
+        for tool in rewind lvm true; do
+            rc=0
+            t0=$EPOCHREALTIME
+            case $tool in
+            rewind) rewind --version >/dev/null 2>&1 || rc=$? ;;
+            lvm) lvm version >/dev/null 2>&1 || rc=$? ;;
+            true) /bin/true || rc=$? ;;
+            esac
+            t1=$EPOCHREALTIME
+            ((i == 0)) && continue
+            printf 'floor start %s %s %s %s yes\n' "$tool" "$i" \
+                "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')" "$rc" >>"$OUT/bench.tsv"
+        done
+    done
+}
+
 # b_phase ROUNDS: the plain layout, then the merge layout.
 b_phase() {
     B_LAYOUT=plain
@@ -187,6 +208,7 @@ guest_boot_1() {
     if [[ -e /run/udev/control ]]; then echo yes; else echo no; fi >"$OUT/noudev-control-left"
     rm -f /run/udev/control
     b_phase "$rounds"
+    b_floor "$rounds"
 
     # udevd killed: its control socket stays behind with nobody listening.
     B_PHASE=stale
@@ -227,6 +249,10 @@ host_check() {
             done
         done
     done
+    for tool in rewind lvm true; do
+        vm_check_eq "floor/$tool: $rounds timed starts" "$rounds" \
+            "$(awk -v t="$tool" '$1 == "floor" && $3 == t' "$tsv" | wc -l)"
+    done
     vm_check_eq "stale/plain/rewind: $BENCH_STALE_ROUNDS timed activations" "$BENCH_STALE_ROUNDS" \
         "$(awk '$1 == "stale" && $3 == "rewind"' "$tsv" | wc -l)"
     # The tables: LVM's own activation is the reference for each layout.
@@ -253,8 +279,8 @@ host_check() {
     {
         echo "| phase | layout | rewind early median (s) | lvm vgchange -ay --sysinit median (s) | ratio | rewind runs | lvm runs |"
         echo "|---|---|---|---|---|---|---|"
-        for phase in udev noudev stale; do
-            for layout in plain merge; do
+        for phase in udev noudev stale floor; do
+            for layout in plain merge start; do
                 r=$(awk -v p="$phase" -v l="$layout" '$1 == p && $2 == l && $3 == "rewind" { print $5 }' "$tsv" | b_median)
                 l=$(awk -v p="$phase" -v l="$layout" '$1 == p && $2 == l && $3 == "lvm" { print $5 }' "$tsv" | b_median)
                 [[ $r == - && $l == - ]] && continue
@@ -264,6 +290,8 @@ host_check() {
                     "$(awk -v p="$phase" -v l="$layout" '$1 == p && $2 == l && $3 == "lvm" { printf "%s%s", s, $5; s = ", " }' "$tsv")"
             done
         done
+        printf '\n/bin/true (dynamic, no work) median: %s s\n' \
+            "$(awk '$1 == "floor" && $3 == "true" { print $5 }' "$tsv" | b_median)"
     } >"$summary"
     cat "$summary"
 }
