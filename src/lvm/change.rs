@@ -107,6 +107,29 @@ impl Stamp {
     }
 }
 
+/// Renames the store key (`cow_store` <-> `merging_store`) in the snapshot segment of the
+/// hidden snapshot LV `internal`; on failure, the tree path that is missing.
+fn rename_store_key(
+    internal: &mut Section,
+    name: &str,
+    from: &str,
+    to: &str,
+) -> Result<(), String> {
+    let seg_key = internal
+        .sections()
+        .find(|(_, s)| s.str("type") == Some("snapshot"))
+        .map(|(k, _)| k.to_owned())
+        .ok_or_else(|| format!("logical_volumes/{name}/segment1"))?;
+    let seg = internal
+        .section_mut(&seg_key)
+        .ok_or_else(|| format!("logical_volumes/{name}/{seg_key}"))?;
+    if seg.rename(from, to) {
+        Ok(())
+    } else {
+        Err(format!("logical_volumes/{name}/{seg_key}/{from}"))
+    }
+}
+
 /// Flags the snapshot `name` (the COW LV's name, as `lvconvert --merge VG/NAME` takes, or the
 /// internal `snapshotN`) for merging into its origin: in `snapshotN`'s segment `cow_store`
 /// becomes `merging_store`, and `snapshotN` loses `VISIBLE`.
@@ -149,20 +172,7 @@ pub fn mark_merging(root: &Section, name: &str, stamp: &Stamp) -> Result<Section
     if let Some(Node::Value(Value::Array(status))) = internal.get_mut("status") {
         status.retain(|v| v.as_str() != Some("VISIBLE"));
     }
-    let seg_key = internal
-        .sections()
-        .find(|(_, s)| s.str("type") == Some("snapshot"))
-        .map(|(k, _)| k.to_owned())
-        .ok_or_else(|| missing(format!("logical_volumes/{}/segment1", snap.internal)))?;
-    let seg = internal
-        .section_mut(&seg_key)
-        .ok_or_else(|| missing(format!("logical_volumes/{}/{seg_key}", snap.internal)))?;
-    if !seg.rename("cow_store", "merging_store") {
-        return Err(missing(format!(
-            "logical_volumes/{}/{seg_key}/cow_store",
-            snap.internal
-        )));
-    }
+    rename_store_key(internal, &snap.internal, "cow_store", "merging_store").map_err(missing)?;
     // LVM writes LVs that are visible to the user first (`lib/format_text/export.c`,
     // `_print_lvs`), and a merging COW no longer is (`lv_is_visible`): it moves after them.
     lvm_lv_order(lvs, &vg, &snap.cow);
@@ -262,20 +272,7 @@ pub fn unmark_merging(root: &Section, name: &str, stamp: &Stamp) -> Result<Secti
             .unwrap_or(status.len());
         status.insert(at, Value::Str("VISIBLE".to_owned()));
     }
-    let seg_key = internal
-        .sections()
-        .find(|(_, s)| s.str("type") == Some("snapshot"))
-        .map(|(k, _)| k.to_owned())
-        .ok_or_else(|| missing(format!("logical_volumes/{}/segment1", snap.internal)))?;
-    let seg = internal
-        .section_mut(&seg_key)
-        .ok_or_else(|| missing(format!("logical_volumes/{}/{seg_key}", snap.internal)))?;
-    if !seg.rename("merging_store", "cow_store") {
-        return Err(missing(format!(
-            "logical_volumes/{}/{seg_key}/merging_store",
-            snap.internal
-        )));
-    }
+    rename_store_key(internal, &snap.internal, "merging_store", "cow_store").map_err(missing)?;
     remove_tag(
         lvs_mut(&mut out, &vg.name)?,
         &snap.cow,
