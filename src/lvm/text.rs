@@ -603,7 +603,7 @@ pub fn parse(bytes: &[u8]) -> Result<Section, TextError> {
             limit: MAX_TEXT_BYTES,
         });
     }
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    let end = memchr::memchr(0, bytes).unwrap_or(bytes.len());
     let mut p = Parser {
         lx: Lexer {
             b: &bytes[..end],
