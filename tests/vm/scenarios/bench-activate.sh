@@ -9,9 +9,13 @@
 #   phase noudev: udevd stopped (`udevadm control --exit`); LVM with udev_sync = 0.
 #   phase stale:  udevd killed with SIGKILL, so /run/udev/control stays, unconnectable; rewind
 #                 only (LVM's own udev check would wait for ever there).
+#   floor:        each program started with nothing to do (`rewind --version`, `lvm version`,
+#                 `/bin/true`): what a process costs in this guest before any work.
 #   Each (phase, layout): one untimed warm-up per tool, then BENCH_ROUNDS rounds of both tools
 #   (order alternating), each activation timed with the guest's clock, its dm tables recorded
 #   (device numbers replaced by names), then `vgchange -an vgb`.
+# With VM_ICOUNT=0 the guest's clock counts instructions (1 ns each): TCG's translation of each
+# new process's code, which a real CPU does not pay, is then not in the figures.
 # Host: every activation exited 0 and left the tables LVM itself loads (rewind's equal to
 # LVM's, per phase and layout); no udev cookie semaphore was left; prints medians and ratios.
 #
@@ -96,7 +100,7 @@ b_activate() {
     [[ -b /dev/mapper/vgb-lv ]] && node=yes
     if [[ $round != w ]]; then
         printf '%s %s %s %s %s %s %s\n' "$B_PHASE" "$B_LAYOUT" "$tool" "$round" \
-            "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')" "$rc" "$node" \
+            "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')" "$rc" "$node" \
             >>"$OUT/bench.tsv"
     fi
     b_lvm vgchange -an vgb >>"$B_DIR/$tag.out" 2>&1 || g_fail "vgchange -an vgb after $tag failed"
@@ -166,7 +170,7 @@ b_floor() {
             t1=$EPOCHREALTIME
             ((i == 0)) && continue
             printf 'floor start %s %s %s %s yes\n' "$tool" "$i" \
-                "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')" "$rc" >>"$OUT/bench.tsv"
+                "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')" "$rc" >>"$OUT/bench.tsv"
         done
     done
 }
@@ -230,7 +234,7 @@ guest_boot_1() {
 
 # b_median FILE-of-numbers
 b_median() {
-    sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) { print "-"; exit } if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+    sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) { print "-"; exit } if (NR % 2) print a[(NR + 1) / 2]; else printf "%.4f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
 host_check() {
@@ -285,7 +289,7 @@ host_check() {
                 l=$(awk -v p="$phase" -v l="$layout" '$1 == p && $2 == l && $3 == "lvm" { print $5 }' "$tsv" | b_median)
                 [[ $r == - && $l == - ]] && continue
                 printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$phase" "$layout" "$r" "$l" \
-                    "$(awk -v a="$r" -v b="$l" 'BEGIN { if (b + 0 > 0) printf "%.3f", a / b; else print "-" }')" \
+                    "$(awk -v a="$r" -v b="$l" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "-" }')" \
                     "$(awk -v p="$phase" -v l="$layout" '$1 == p && $2 == l && $3 == "rewind" { printf "%s%s", s, $5; s = ", " }' "$tsv")" \
                     "$(awk -v p="$phase" -v l="$layout" '$1 == p && $2 == l && $3 == "lvm" { printf "%s%s", s, $5; s = ", " }' "$tsv")"
             done
