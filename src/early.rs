@@ -12,7 +12,7 @@ use crate::plan::cmdline::{Cmdline, LvRef};
 use crate::plan::decide::{Activate, Decision, Hold, Level, Note, Reason, decide};
 use crate::plan::devices::{DeviceSpec, VgLayout, first_sector};
 use crate::plan::steps::{Live, Step, converge};
-use crate::system::dm::{DevNum, DeviceMapper};
+use crate::system::dm::DeviceMapper;
 use crate::system::scan::{Scan, Selector};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -211,24 +211,6 @@ pub fn commit_flags(prep: &mut Prepared, out: &mut Outcome, write: bool) {
     }
 }
 
-/// The device numbers of a VG's PVs, by key.
-fn pv_numbers(s: &Scan, vg: &FoundVg) -> BTreeMap<String, DevNum> {
-    vg.members
-        .iter()
-        .filter_map(|m| {
-            let i = m.scan?;
-            let d = s.devices.get(*s.pv_device.get(i)?)?;
-            Some((
-                m.key.clone(),
-                DevNum {
-                    major: d.major,
-                    minor: d.minor,
-                },
-            ))
-        })
-        .collect()
-}
-
 /// A volume that could not be laid out: an error when it is a merge (its origin stays
 /// inactive), a warning otherwise.
 fn not_activated(out: &mut Outcome, a: &Activate, why: &str) {
@@ -261,7 +243,7 @@ fn plan_one(prep: &Prepared, a: &Activate, live: &[Live]) -> Result<VolumePlan, 
         .find(|v| v.id == a.vg_id)
         .ok_or("volume group gone")?;
     let model = vg.model.as_ref().ok_or("no usable metadata")?;
-    let pvs = pv_numbers(&prep.scan, vg);
+    let pvs = prep.scan.pv_numbers(vg);
     let layout = VgLayout {
         vg: model,
         pv_dev: &pvs,

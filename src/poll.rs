@@ -24,7 +24,7 @@ use crate::lvm::text::{self, Style};
 use crate::plan::devices::{Role, VgLayout};
 use crate::plan::steps::{Live, converge};
 use crate::plan::table::{SnapshotStatus, Target};
-use crate::system::dm::{DevNum, DeviceMapper, DmError, UdevRules};
+use crate::system::dm::{DeviceMapper, DmError, UdevRules};
 use crate::system::exec::{execute, live};
 use crate::system::lock::VgLock;
 use crate::system::scan::{Scan, Selector, scan};
@@ -236,24 +236,6 @@ fn find_vg<'s>(s: &'s Scan, vg_id: &LvmId) -> Option<&'s FoundVg> {
         .vgs
         .iter()
         .find(|v| LvmId::parse(&v.id).is_ok_and(|id| &id == vg_id))
-}
-
-/// The device numbers of a VG's PVs, by key.
-pub fn pv_numbers(s: &Scan, vg: &FoundVg) -> BTreeMap<String, DevNum> {
-    vg.members
-        .iter()
-        .filter_map(|m| {
-            let i = m.scan?;
-            let d = s.devices.get(*s.pv_device.get(i)?)?;
-            Some((
-                m.key.clone(),
-                DevNum {
-                    major: d.major,
-                    minor: d.minor,
-                },
-            ))
-        })
-        .collect()
 }
 
 /// Commits `new_text` to every metadata area of `vg` (the caller holds the VG lock).
@@ -489,7 +471,7 @@ fn reload_and_tidy(
         vg: vg.name.clone(),
         message,
     };
-    let pvs = pv_numbers(s, vg);
+    let pvs = s.pv_numbers(vg);
     let layout = VgLayout {
         vg: model,
         pv_dev: &pvs,
@@ -601,7 +583,7 @@ pub fn tidy_leftovers(
     let model = usable(vg)?;
     // The wanted devices of every LV that has active devices in this VG.
     let now = live(dm)?;
-    let pvs = pv_numbers(&s, vg);
+    let pvs = s.pv_numbers(vg);
     let layout = VgLayout {
         vg: model,
         pv_dev: &pvs,
@@ -771,6 +753,7 @@ pub fn run<D: DeviceMapper>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::system::dm::DevNum;
 
     fn cfg() -> PollConfig {
         PollConfig {

@@ -97,7 +97,7 @@ impl Lab {
         let s = scan(Path::new("/"), &only).expect("scan");
         let vg = s.assembly.vgs_named(&self.vg).next().expect("vg");
         let model = vg.model.as_ref().expect("model");
-        let pvs = poll::pv_numbers(&s, vg);
+        let pvs = s.pv_numbers(vg);
         let layout = VgLayout {
             vg: model,
             pv_dev: &pvs,
@@ -467,7 +467,7 @@ impl Lab {
         let only = self.only();
         let s = scan(Path::new("/"), &only).expect("scan");
         let vg = s.assembly.vgs_named(&self.vg).next().expect("vg");
-        let pvs = poll::pv_numbers(&s, vg);
+        let pvs = s.pv_numbers(vg);
         let layout = VgLayout {
             vg: vg.model.as_ref().expect("model"),
             pv_dev: &pvs,

@@ -21,7 +21,7 @@ use crate::plan::decide::check_rollback;
 use crate::plan::devices::VgLayout;
 use crate::plan::steps::{Live, converge};
 use crate::plan::table::Target;
-use crate::poll::{Env, commit_vg, pv_numbers};
+use crate::poll::{Env, commit_vg};
 use crate::system::dm::DeviceMapper;
 use crate::system::exec::{execute, live};
 use crate::system::lock::VgLock;
@@ -193,7 +193,7 @@ pub fn rollback_snapshot(
         } else {
             (None, model.clone())
         };
-        let pvs = pv_numbers(s, vg);
+        let pvs = s.pv_numbers(vg);
         let layout = VgLayout {
             vg: &new,
             pv_dev: &pvs,
@@ -258,7 +258,7 @@ fn start(
             why: format!("{} is open {} time(s)", d.name, d.open_count),
         });
     }
-    let pvs = pv_numbers(s, vg);
+    let pvs = s.pv_numbers(vg);
     let layout = VgLayout {
         vg: model,
         pv_dev: &pvs,
@@ -325,7 +325,7 @@ pub fn cancel(
             // A run of `rollback --mode snapshot` stopped between its commit and its tables
             // may have left the origin's device as `error`: give it its snapshot-origin back.
             let new = Vg::from_tree(&tree).map_err(|e| e.to_string())?;
-            let pvs = pv_numbers(s, vg);
+            let pvs = s.pv_numbers(vg);
             let layout = VgLayout {
                 vg: &new,
                 pv_dev: &pvs,

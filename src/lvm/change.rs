@@ -204,15 +204,7 @@ pub fn drop_merged_snapshot(
     name: &str,
     stamp: &Stamp,
 ) -> Result<Section, ChangeError> {
-    let vg = Vg::from_tree(root)?;
-    check_vg(&vg)?;
-    let snap = find_snapshot(&vg, name)?.clone();
-    if !snap.merging {
-        return Err(ChangeError::NotMerging {
-            vg: vg.name,
-            snapshot: snap.cow,
-        });
-    }
+    let (vg, snap) = merging_snapshot(root, name, |_, _| true)?;
     let mut out = root.clone();
     let lvs = lvs_mut(&mut out, &vg.name)?;
     for lv in [&snap.internal, &snap.cow] {
@@ -245,15 +237,7 @@ pub fn drop_merged_snapshot(
 /// LV moves back among the user-visible LVs in LVM's export order. Stock LVM has no command
 /// for this; the caller must make sure the kernel has not begun merging.
 pub fn unmark_merging(root: &Section, name: &str, stamp: &Stamp) -> Result<Section, ChangeError> {
-    let vg = Vg::from_tree(root)?;
-    check_vg(&vg)?;
-    let snap = find_snapshot(&vg, name)?.clone();
-    if !snap.merging {
-        return Err(ChangeError::NotMerging {
-            vg: vg.name,
-            snapshot: snap.cow,
-        });
-    }
+    let (vg, snap) = merging_snapshot(root, name, |_, _| true)?;
     let mut out = root.clone();
     let lvs = lvs_mut(&mut out, &vg.name)?;
     let missing = |path: String| ChangeError::MissingInTree {
@@ -408,15 +392,7 @@ pub fn finish_merge_as_snapshot(
     name: &str,
     stamp: &Stamp,
 ) -> Result<Section, ChangeError> {
-    let vg = Vg::from_tree(root)?;
-    check_vg(&vg)?;
-    let snap = find_snapshot(&vg, name)?.clone();
-    if !snap.merging || !vg.merges_as_snapshot(&snap) {
-        return Err(ChangeError::NotMerging {
-            vg: vg.name,
-            snapshot: snap.cow,
-        });
-    }
+    let (vg, snap) = merging_snapshot(root, name, Vg::merges_as_snapshot)?;
     let cow_id =
         vg.lv(&snap.cow)
             .map(|l| l.id.clone())
@@ -506,6 +482,25 @@ fn check_vg(vg: &Vg) -> Result<(), ChangeError> {
         }),
         None => Ok(()),
     }
+}
+
+/// The checked VG of `root` and its snapshot `name`, which must be merging and pass `mode`;
+/// `NotMerging` otherwise.
+fn merging_snapshot(
+    root: &Section,
+    name: &str,
+    mode: impl Fn(&Vg, &super::model::Snapshot) -> bool,
+) -> Result<(Vg, super::model::Snapshot), ChangeError> {
+    let vg = Vg::from_tree(root)?;
+    check_vg(&vg)?;
+    let snap = find_snapshot(&vg, name)?.clone();
+    if !snap.merging || !mode(&vg, &snap) {
+        return Err(ChangeError::NotMerging {
+            vg: vg.name,
+            snapshot: snap.cow,
+        });
+    }
+    Ok((vg, snap))
 }
 
 fn find_snapshot<'a>(vg: &'a Vg, name: &str) -> Result<&'a super::model::Snapshot, ChangeError> {

@@ -1,10 +1,12 @@
 //! The scan every front end starts with: list the block devices, keep the ones rewind may
 //! read, read their LVM labels and metadata, and assemble the volume groups.
 
-use crate::lvm::assemble::{Assembly, assemble};
+use crate::lvm::assemble::{Assembly, FoundVg, assemble};
 use crate::lvm::devsel::Selection;
 use crate::lvm::disk::{PvScan, ScanError, scan_device};
 use crate::system::blockdev::{self, BlockDevice};
+use crate::system::dm::DevNum;
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
 
@@ -19,6 +21,25 @@ pub struct Scan {
     pub assembly: Assembly,
     /// Devices not read, with the reason (an LV, filtered out, unreadable).
     pub skipped: Vec<(String, String)>,
+}
+
+impl Scan {
+    /// The device numbers of `vg`'s PVs found by this scan, by PV key (`pv0`, ...).
+    pub fn pv_numbers(&self, vg: &FoundVg) -> BTreeMap<String, DevNum> {
+        vg.members
+            .iter()
+            .filter_map(|m| {
+                let d = self.devices.get(*self.pv_device.get(m.scan?)?)?;
+                Some((
+                    m.key.clone(),
+                    DevNum {
+                        major: d.major,
+                        minor: d.minor,
+                    },
+                ))
+            })
+            .collect()
+    }
 }
 
 /// Decides whether a device may be read; `Err` carries the reason it may not.
