@@ -110,12 +110,7 @@ pub fn prepare(inputs: &Inputs, scan: Scan) -> Prepared {
 pub fn scan_devices(inputs: &Inputs, also: &Selector<'_>) -> Result<Scan, String> {
     let selection = crate::lvm::devsel::Selection::load(&inputs.root, &inputs.config.scan)
         .map_err(|e| format!("cannot tell which devices lvm would use ({e}); no device read"))?;
-    crate::system::scan::scan_selected(&inputs.root, &selection, also).map_err(|e| {
-        format!(
-            "cannot list block devices under {}: {e}",
-            inputs.root.display()
-        )
-    })
+    Ok(crate::system::scan::scan_selected(&selection, also))
 }
 
 /// Commits every flag (grouped per VG: one commit with all of a VG's flags). With `write`

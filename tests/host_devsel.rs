@@ -290,7 +290,7 @@ fn loop_devices_file_made_by_lvmdevices() {
         .replace("@A@", &pc);
     fs::write(&file, swapped).expect("write");
     let sel = Selection::load(root.dir.path(), &config::Scan::default()).expect("selection");
-    let found = scan::scan_selected(root.dir.path(), &sel, &|_| Ok(())).expect("scan");
+    let found = scan::scan_selected(&sel, &|_| Ok(()));
     let pv_names: Vec<&str> = found.pvs.iter().map(|p| p.device.as_str()).collect();
     for dev in [a, c] {
         let node = root.dir.path().join(&dev[1..]).display().to_string();

@@ -90,6 +90,17 @@ impl Lab {
     }
 
     /// The fake with the merge set up as `rewind early` sets it up, root mounted.
+    /// One `poll::run` over the lab's PV with the default timing; it must not need to wait.
+    fn poll_once(&self, dm: &mut FakeDm) -> poll::Report {
+        let only = self.only();
+        poll::run(
+            &mut self.env(&only),
+            dm,
+            &PollConfig::default(),
+            &mut |_, _| panic!("this poll should not need to wait"),
+        )
+    }
+
     fn merging_fake(&self) -> FakeDm {
         let mut dm = FakeDm::new();
         dm.add_disk(&self.disk.dev, devnum(&self.disk.dev));
@@ -254,12 +265,7 @@ fn loop_poll_killed_after_every_step_converges() {
         assert!(first.is_err(), "crash after {n}");
         dm.restart();
         // The restarted poller plans from what it sees now.
-        let report = poll::run(
-            &mut lab.env(&only),
-            &mut dm,
-            &PollConfig::default(),
-            &mut |_, _| panic!("no wait needed"),
-        );
+        let report = lab.poll_once(&mut dm);
         assert_eq!(report.exit_code(), 0, "after {n}: {report:?}");
         assert_plain_end(&lab, &mut dm);
     }
@@ -287,12 +293,7 @@ fn loop_poll_interrupted_commit_converges() {
             "no device touched before the commit"
         );
         lab.lvm.clean(&["vgck", &lab.vg]);
-        let report = poll::run(
-            &mut lab.env(&only),
-            &mut dm,
-            &PollConfig::default(),
-            &mut |_, _| panic!("no wait needed"),
-        );
+        let report = lab.poll_once(&mut dm);
         assert_eq!(report.exit_code(), 0, "stop at {stop_at}: {report:?}");
         assert_plain_end(&lab, &mut dm);
     }
@@ -307,13 +308,7 @@ fn loop_poll_lvm_finished_first_only_tidies() {
     lab.lvm
         .ok(&["lvremove", "-f", "-qq", &format!("{}/pre", lab.vg)]);
     let seqno = lab.lvm.seqno(&lab.vg);
-    let only = lab.only();
-    let report = poll::run(
-        &mut lab.env(&only),
-        &mut dm,
-        &PollConfig::default(),
-        &mut |_, _| panic!("no wait needed"),
-    );
+    let report = lab.poll_once(&mut dm);
     assert!(
         matches!(&report.finished[..], [Finished::AlreadyDropped { origin, .. }] if origin == "root"),
         "{report:?}"
@@ -327,13 +322,7 @@ fn loop_poll_other_snapshot_stays() {
     require_host!("loop_poll_other_snapshot_stays");
     let lab = lab("poth", true);
     let mut dm = lab.merging_fake();
-    let only = lab.only();
-    let report = poll::run(
-        &mut lab.env(&only),
-        &mut dm,
-        &PollConfig::default(),
-        &mut |_, _| panic!("no wait needed"),
-    );
+    let report = lab.poll_once(&mut dm);
     assert_eq!(report.exit_code(), 0, "{report:?}");
     let st = state(&mut dm);
     let names: Vec<_> = st.keys().cloned().collect();
@@ -372,13 +361,7 @@ fn loop_poll_failed_merge_is_left_alone() {
         dm.set_snapshot_status(&lab.dm("root"), bad);
         let before = state(&mut dm);
         let seqno = lab.lvm.seqno(&lab.vg);
-        let only = lab.only();
-        let report = poll::run(
-            &mut lab.env(&only),
-            &mut dm,
-            &PollConfig::default(),
-            &mut |_, _| panic!("no wait after a failure"),
-        );
+        let report = lab.poll_once(&mut dm);
         assert_eq!(report.exit_code(), 1);
         assert_eq!(report.failed, [lab.dm("root")]);
         assert!(dm.mutating_calls().is_empty());
@@ -788,12 +771,7 @@ fn loop_rollback_snapshot_mode_merges_and_finishes_under_the_snapshots_name() {
         "{text}"
     );
     // The poller finishes it.
-    let report = poll::run(
-        &mut lab.env(&only),
-        &mut dm,
-        &PollConfig::default(),
-        &mut |_, _| panic!("no wait needed"),
-    );
+    let report = lab.poll_once(&mut dm);
     assert_eq!(report.exit_code(), 0, "{report:?}");
     assert!(
         matches!(&report.finished[..], [Finished::Committed { origin, snapshot, .. }] if origin == "root" && snapshot == "pre"),
@@ -803,12 +781,7 @@ fn loop_rollback_snapshot_mode_merges_and_finishes_under_the_snapshots_name() {
     assert_snapshot_mode_end(&lab, &mut dm, &pre_uuid);
     // Nothing more to do.
     dm.clear_calls();
-    let again = poll::run(
-        &mut lab.env(&only),
-        &mut dm,
-        &PollConfig::default(),
-        &mut |_, _| panic!("no wait"),
-    );
+    let again = lab.poll_once(&mut dm);
     assert_eq!(again, poll::Report::default());
     assert!(dm.mutating_calls().is_empty());
 }
@@ -838,12 +811,7 @@ fn loop_snapshot_mode_finish_killed_anywhere_converges() {
             "crash after {n}"
         );
         dm.restart();
-        let report = poll::run(
-            &mut lab.env(&only),
-            &mut dm,
-            &PollConfig::default(),
-            &mut |_, _| panic!("no wait needed"),
-        );
+        let report = lab.poll_once(&mut dm);
         assert_eq!(report.exit_code(), 0, "after {n}: {report:?}");
         assert_snapshot_mode_end(&lab, &mut dm, &pre_uuid);
     }
@@ -866,12 +834,7 @@ fn loop_snapshot_mode_finish_killed_anywhere_converges() {
         assert!(e.to_string().contains("commit stopped"), "{e}");
         assert!(dm.mutating_calls().is_empty());
         lab.lvm.clean(&["vgck", &lab.vg]);
-        let report = poll::run(
-            &mut lab.env(&only),
-            &mut dm,
-            &PollConfig::default(),
-            &mut |_, _| panic!("no wait needed"),
-        );
+        let report = lab.poll_once(&mut dm);
         assert_eq!(report.exit_code(), 0, "stop at {stop_at}: {report:?}");
         assert_snapshot_mode_end(&lab, &mut dm, &pre_uuid);
     }

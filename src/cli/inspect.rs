@@ -187,12 +187,7 @@ pub fn gather_scan(root: &Path) -> Result<Gathered, String> {
         }
         verdict
     };
-    let s = scan::scan_selected(root, &selection, &select).map_err(|e| {
-        format!(
-            "cannot list block devices under {}: {e}",
-            root.join("sys/class/block").display()
-        )
-    })?;
+    let s = scan::scan_selected(&selection, &select);
     let refused = refused.into_inner();
     let mut g = Gathered::default();
     let bad_label_devices: Vec<&str> = s

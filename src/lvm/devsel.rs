@@ -986,6 +986,9 @@ pub struct Selection {
     decisions: BTreeMap<String, (Option<(u32, u32)>, Decision)>,
     /// How the devices were chosen, for logs.
     pub summary: String,
+    /// The block devices listed when the selection was made (by [`Selection::load`]), so a
+    /// scan reads the same list instead of listing sysfs again.
+    pub devices: Vec<BlockDevice>,
 }
 
 impl Selection {
@@ -1075,7 +1078,11 @@ impl Selection {
             let globs: Vec<&str> = rules.globs.iter().map(|(g, _)| g.as_str()).collect();
             let _ = write!(summary, ", only {}", globs.join(" "));
         }
-        Selection { decisions, summary }
+        Selection {
+            decisions,
+            summary,
+            devices: Vec::new(),
+        }
     }
 
     /// The decision for `dev`, with the reason when it may not be read.
@@ -1114,7 +1121,8 @@ impl Selection {
             rules.devices_file.is_some() && rules.use_lvm,
             rules.uses_aliases(),
         );
-        let selection = Selection::decide(&rules, &facts);
+        let mut selection = Selection::decide(&rules, &facts);
+        selection.devices = listed;
         log::info!("devices read: {}", selection.summary);
         Ok(selection)
     }

@@ -61,19 +61,23 @@ pub fn scan_with(
     select: &Selector<'_>,
     open: &dyn Fn(&BlockDevice) -> std::io::Result<File>,
 ) -> std::io::Result<Scan> {
-    scan_checked(root, select, open, &|_, _| Ok(()))
+    Ok(scan_checked(
+        blockdev::list(root)?,
+        select,
+        open,
+        &|_, _| Ok(()),
+    ))
 }
 
 /// What a PV found on a device must satisfy; `Err` says why it is skipped.
 type PvCheck<'a> = dyn Fn(&BlockDevice, &PvScan) -> Result<(), String> + 'a;
 
 fn scan_checked(
-    root: &Path,
+    devices: Vec<BlockDevice>,
     select: &Selector<'_>,
     open: &dyn Fn(&BlockDevice) -> std::io::Result<File>,
     pv_check: &PvCheck<'_>,
-) -> std::io::Result<Scan> {
-    let devices = blockdev::list(root)?;
+) -> Scan {
     let mut pvs = Vec::new();
     let mut pv_device = Vec::new();
     let mut skipped = Vec::new();
@@ -110,13 +114,13 @@ fn scan_checked(
         }
     }
     let assembly = assemble(&pvs, &bad_labels);
-    Ok(Scan {
+    Scan {
         devices,
         pvs,
         pv_device,
         assembly,
         skipped,
-    })
+    }
 }
 
 /// Scans with the device nodes under `root/dev`.
@@ -124,15 +128,12 @@ pub fn scan(root: &Path, select: &Selector<'_>) -> std::io::Result<Scan> {
     scan_with(root, select, &|dev| File::open(&dev.node))
 }
 
-/// Scans the devices LVM itself would use (see `lvm::devsel`). A PV whose uuid is not the one
-/// its devices-file entry names is skipped, so it can only make its VG incomplete.
-pub fn scan_selected(
-    root: &Path,
-    selection: &Selection,
-    also: &Selector<'_>,
-) -> std::io::Result<Scan> {
+/// Scans the devices LVM itself would use (see `lvm::devsel`), from the list the selection
+/// was made over. A PV whose uuid is not the one its devices-file entry names is skipped, so
+/// it can only make its VG incomplete.
+pub fn scan_selected(selection: &Selection, also: &Selector<'_>) -> Scan {
     scan_checked(
-        root,
+        selection.devices.clone(),
         &|dev| selection.check(dev).and_then(|()| also(dev)),
         &|dev| File::open(&dev.node),
         &|dev, pv| match selection.expected_pvid(dev) {
