@@ -1208,7 +1208,7 @@ pub fn load_rules(root: &Path, config: &config::Scan) -> Result<Rules, DevselErr
 
 /// One sysfs attribute, trailing newline removed; `None` when absent or empty.
 fn sys_attr(dir: &Path, attr: &str) -> Option<String> {
-    let mut s = fs::read_to_string(dir.join(attr)).ok()?;
+    let mut s = blockdev::read_sysfs(&dir.join(attr)).ok()?;
     while s.ends_with('\n') {
         s.pop();
     }

@@ -58,8 +58,36 @@ pub fn list(root: &Path) -> io::Result<Vec<BlockDevice>> {
     Ok(devices)
 }
 
+/// The text of a sysfs attribute, as it is. Three system calls: sysfs hands an attribute over
+/// whole in the first read (at most a page), so a read that does not fill the buffer is the
+/// end (the same holds for the small regular files of test fixtures). `fs::read_to_string`
+/// would also `statx` and read once more to see the end, which at boot, for every attribute of
+/// every device, adds up.
+pub fn read_sysfs(path: &Path) -> io::Result<String> {
+    use std::io::Read;
+    let mut file = fs::File::open(path)?;
+    let mut buf = vec![0u8; 4096];
+    let mut len = 0;
+    loop {
+        match file.read(&mut buf[len..]) {
+            Ok(n) => {
+                len += n;
+                if len < buf.len() {
+                    break;
+                }
+                // A full buffer: there may be more.
+                buf.resize(buf.len() * 2, 0);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).map_err(|_| invalid(format!("{} is not UTF-8", path.display())))
+}
+
 fn read_attr(dir: &Path, attr: &str) -> io::Result<String> {
-    Ok(fs::read_to_string(dir.join(attr))?.trim().to_owned())
+    Ok(read_sysfs(&dir.join(attr))?.trim().to_owned())
 }
 
 fn invalid(what: String) -> io::Error {
@@ -95,6 +123,31 @@ fn read_device(root: &Path, dir: &Path, name: &str) -> io::Result<BlockDevice> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn read_sysfs_reads_whole_files_of_any_size() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = |n: &str| dir.path().join(n);
+        fs::write(p("empty"), "").expect("write");
+        assert_eq!(read_sysfs(&p("empty")).expect("empty"), "");
+        fs::write(p("dev"), "253:0\n").expect("write");
+        assert_eq!(read_sysfs(&p("dev")).expect("dev"), "253:0\n");
+        // Exactly one buffer, and more than one: the buffer grows and nothing is lost.
+        for len in [4096, 4097, 10_000] {
+            let text: String = (0..len)
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
+            fs::write(p("big"), &text).expect("write");
+            assert_eq!(read_sysfs(&p("big")).expect("big"), text, "{len} bytes");
+        }
+        fs::write(p("bin"), [0xff, 0xfe]).expect("write");
+        let e = read_sysfs(&p("bin")).expect_err("not utf-8");
+        assert!(e.to_string().contains("not UTF-8"), "{e}");
+        assert_eq!(
+            read_sysfs(&p("missing")).expect_err("missing").kind(),
+            io::ErrorKind::NotFound
+        );
+    }
 
     /// Writes a fake sysfs entry for one device.
     pub(crate) fn fake_device(
