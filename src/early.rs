@@ -259,7 +259,22 @@ fn plan_one(prep: &Prepared, a: &Activate, live: &[Live]) -> Result<VolumePlan, 
 pub fn run(inputs: &Inputs, select: &Selector<'_>, dm: &mut dyn DeviceMapper) -> Outcome {
     let mut out = Outcome::default();
     let mut prep = match scan_devices(inputs, select) {
-        Ok(scan) => prepare(inputs, scan),
+        Ok(scan) => {
+            log::debug!(
+                "scanned: {} pv(s), {} vg(s), {} device(s) skipped",
+                scan.pvs.len(),
+                scan.assembly.vgs.len(),
+                scan.skipped.len()
+            );
+            let prep = prepare(inputs, scan);
+            log::debug!(
+                "decided: {} flag(s) to commit, {} volume(s) to activate, {} held",
+                prep.decision.flags.len(),
+                prep.decision.activate.len(),
+                prep.decision.hold.len()
+            );
+            prep
+        }
         Err(e) => {
             out.note(Level::Warn, format!("{e}; nothing done"));
             return out;

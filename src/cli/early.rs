@@ -92,6 +92,7 @@ pub fn run_early(args: &CommonArgs) -> u8 {
     };
     // A second logger (already installed) is harmless: records still go somewhere.
     let _ = crate::system::kmsg::KmsgLogger::install(&args.root.join("dev/kmsg"), level);
+    log::debug!("rewind early {}: started", env!("CARGO_PKG_VERSION"));
     if inputs.cmdline.disabled {
         log::info!("rd.rewind=0: doing nothing");
         return 0;
@@ -104,6 +105,7 @@ pub fn run_early(args: &CommonArgs) -> u8 {
             return 1;
         }
     };
+    log::debug!("device-mapper opened");
     let select = selector(&[]);
     let out = early::run(&inputs, &select, &mut dm);
     let code = out.exit_code();
