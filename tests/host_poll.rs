@@ -90,6 +90,26 @@ impl Lab {
     }
 
     /// The fake with the merge set up as `rewind early` sets it up, root mounted.
+    /// `poll::finish` of `m` stopped inside its metadata commit after `stop_at` steps: it
+    /// fails saying so, no device was touched, and stock `vgck` finds the VG clean.
+    fn finish_stopped_in_commit(&self, dm: &mut FakeDm, m: &ActiveMerge, stop_at: usize) {
+        let only = self.only();
+        let mut step = 0;
+        let mut hook = |_| {
+            step += 1;
+            step <= stop_at
+        };
+        let mut env = self.env(&only);
+        env.commit_hook = Some(&mut hook);
+        let e = poll::finish(&mut env, dm, m).expect_err("stopped");
+        assert!(e.to_string().contains("commit stopped"), "{e}");
+        assert!(
+            dm.mutating_calls().is_empty(),
+            "no device touched before the commit"
+        );
+        self.lvm.clean(&["vgck", &self.vg]);
+    }
+
     /// One `poll::run` over the lab's PV with the default timing; it must not need to wait.
     fn poll_once(&self, dm: &mut FakeDm) -> poll::Report {
         let only = self.only();
@@ -278,21 +298,7 @@ fn loop_poll_interrupted_commit_converges() {
         let lab = lab("pcm", false);
         let mut dm = lab.merging_fake();
         let m = merge_of(&mut dm);
-        let only = lab.only();
-        let mut step = 0;
-        let mut hook = |_| {
-            step += 1;
-            step <= stop_at
-        };
-        let mut env = lab.env(&only);
-        env.commit_hook = Some(&mut hook);
-        let e = poll::finish(&mut env, &mut dm, &m).expect_err("stopped");
-        assert!(e.to_string().contains("commit stopped"), "{e}");
-        assert!(
-            dm.mutating_calls().is_empty(),
-            "no device touched before the commit"
-        );
-        lab.lvm.clean(&["vgck", &lab.vg]);
+        lab.finish_stopped_in_commit(&mut dm, &m, stop_at);
         let report = lab.poll_once(&mut dm);
         assert_eq!(report.exit_code(), 0, "stop at {stop_at}: {report:?}");
         assert_plain_end(&lab, &mut dm);
@@ -822,18 +828,7 @@ fn loop_snapshot_mode_finish_killed_anywhere_converges() {
         let pre_uuid = lab.uuid("pre");
         let mut dm = lab.snapshot_mode_merging();
         let m = merge_of(&mut dm);
-        let only = lab.only();
-        let mut step = 0;
-        let mut hook = |_| {
-            step += 1;
-            step <= stop_at
-        };
-        let mut env = lab.env(&only);
-        env.commit_hook = Some(&mut hook);
-        let e = poll::finish(&mut env, &mut dm, &m).expect_err("stopped");
-        assert!(e.to_string().contains("commit stopped"), "{e}");
-        assert!(dm.mutating_calls().is_empty());
-        lab.lvm.clean(&["vgck", &lab.vg]);
+        lab.finish_stopped_in_commit(&mut dm, &m, stop_at);
         let report = lab.poll_once(&mut dm);
         assert_eq!(report.exit_code(), 0, "stop at {stop_at}: {report:?}");
         assert_snapshot_mode_end(&lab, &mut dm, &pre_uuid);
