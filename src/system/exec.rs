@@ -141,12 +141,8 @@ mod tests {
         }
     }
 
-    fn linear_on_disk() -> Table {
-        Table::from_tuples(&[(0, 2048, "linear".into(), "8:16 2048".into())]).expect("table")
-    }
-
-    #[test]
-    fn udev_is_waited_for_once_after_the_last_step_also_when_a_step_fails() {
+    /// A recording fake with the disk `linear_on_disk` maps (`/dev/sdb`, 8:16).
+    fn syncing_with_disk() -> Syncing {
         let mut dm = Syncing {
             fake: FakeDm::new(),
             synced_at: Vec::new(),
@@ -158,6 +154,16 @@ mod tests {
                 minor: 16,
             },
         );
+        dm
+    }
+
+    fn linear_on_disk() -> Table {
+        Table::from_tuples(&[(0, 2048, "linear".into(), "8:16 2048".into())]).expect("table")
+    }
+
+    #[test]
+    fn udev_is_waited_for_once_after_the_last_step_also_when_a_step_fails() {
+        let mut dm = syncing_with_disk();
         let steps = vec![
             Step::Create {
                 name: "vg-a".into(),
@@ -201,17 +207,7 @@ mod tests {
         );
 
         // A plan that fails half-way still waits for udev's part of what it did resume.
-        let mut dm = Syncing {
-            fake: FakeDm::new(),
-            synced_at: Vec::new(),
-        };
-        dm.fake.add_disk(
-            "/dev/sdb",
-            DevNum {
-                major: 8,
-                minor: 16,
-            },
-        );
+        let mut dm = syncing_with_disk();
         let failing = vec![
             steps[0].clone(),
             steps[1].clone(),
