@@ -35,6 +35,9 @@ bash tests/hooks/run.sh
 
 step "fuzzing (FUZZ_SECONDS=${FUZZ_SECONDS:-20} per target)"
 bash tests/fuzz.sh
+# The sanitizer build (~1 GB) is not needed again in this run; the VM tier needs the disk space.
+# FUZZ_KEEP_BUILD=1 keeps it for the next run.
+[ "${FUZZ_KEEP_BUILD:-0}" = 1 ] || rm -rf "${CARGO_TARGET_DIR:-target}/fuzz"
 
 if [ "${REWIND_SKIP_VM:-0}" = 1 ]; then
   step "VM tier skipped (REWIND_SKIP_VM=1)"

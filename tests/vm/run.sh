@@ -5,7 +5,9 @@
 # Prints PASS/FAIL per scenario with the path of its logs; exits non-zero if any failed.
 # Work dirs: target/vm/run/SCENARIO/ (wiped at the start of each scenario's run).
 # Environment: VM_TIMEOUT (seconds per boot, default 300), VM_KEEP_GOING=0 to stop at the
-# first failure, VM_SELFTEST_BOOT=0 to skip the runner's self-test boots.
+# first failure, VM_SELFTEST_BOOT=0 to skip the runner's self-test boots, VM_KEEP_IMAGES=1 to
+# keep a passed scenario's disk images (by default only its logs and state are kept: each
+# scenario writes 0.4-0.7 GB, and the whole quick suite would otherwise leave ~7 GB behind).
 set -euo pipefail
 TESTS_VM_DIR=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=vm-images/lib.sh
@@ -159,6 +161,8 @@ recheck_scenario() {
     WORK=$work VM_STATE=$work/state
     export WORK VM_STATE
     [[ -d $VM_STATE ]] || vm_die "no earlier run in $work"
+    [[ -f $work/disk.img ]] ||
+        vm_die "$work has no disk image: a passed run's images are removed; rerun with VM_KEEP_IMAGES=1"
     run_final_checks "$(basename "$file" .sh)"
 }
 
@@ -168,6 +172,8 @@ main() {
     "$TESTS_VM_DIR/selftest.sh" || vm_die "harness self-test failed"
     # run-guest.sh's power-off, kill and timeout paths, with a busybox initramfs (~20 s).
     mkdir -p "$VM_TARGET_DIR"
+    # Free space is the first thing to look at when a scenario fails to write its disk.
+    df -h "$VM_TARGET_DIR" | awk -v dir="$VM_TARGET_DIR" 'NR == 2 { print "vm: " $4 " free on " $6 " for " dir }'
     if [[ ${VM_SELFTEST_BOOT:-1} == 1 ]]; then
         "$TESTS_VM_DIR/selftest-boot.sh" 2>"$VM_TARGET_DIR/selftest-boot.log" ||
             vm_die "run-guest.sh self-test failed: see $VM_TARGET_DIR/selftest-boot.log"
@@ -196,6 +202,9 @@ main() {
         # A separate process, so that set -e holds inside the scenario run.
         if "$0" --one "$file" "$work" >"$work/driver.log" 2>&1; then
             printf 'PASS %s (%ss, logs: %s)\n' "$s" "$(vm_elapsed "$t")" "$work"
+            # Disk images, the initramfs and data prepared on the host: everything large.
+            [[ ${VM_KEEP_IMAGES:-0} == 1 ]] ||
+                find "$work" -type f \( -name '*.img' -o -size +1M \) -delete
         else
             failed=1
             printf 'FAIL %s (%ss, logs: %s)\n' "$s" "$(vm_elapsed "$t")" "$work"
