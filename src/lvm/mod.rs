@@ -11,4 +11,6 @@ pub mod label;
 pub mod layout;
 pub mod mda;
 pub mod model;
+#[cfg(test)]
+pub mod testvg;
 pub mod text;

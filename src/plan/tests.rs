@@ -1,9 +1,9 @@
 //! Planner tests: decisions, LVM's device layout, and the executor against the recording fake,
 //! killed after every step and run again (invariant 8).
 
-use crate::lvm::assemble::{FoundVg, Member};
+use crate::lvm::assemble::FoundVg;
 use crate::lvm::model::{Snapshot, Vg};
-use crate::lvm::text;
+use crate::lvm::testvg::{self, PV_DEV};
 use crate::plan::cmdline::{Cmdline, LvRef};
 use crate::plan::decide::{Level, Reason, decide};
 use crate::plan::devices::{Role, VgLayout};
@@ -13,164 +13,27 @@ use crate::system::dm::{DevNum, DeviceMapper, FakeDm};
 use crate::system::exec::{execute, live};
 use std::collections::BTreeMap;
 
-const VG_ID: &str = "Vg0000-aaaa-bbbb-cccc-dddd-eeee-ffffff";
-
 /// A VG `vg-0` on one PV: `my-root` (two segments) with snapshots `pre` (merging when
 /// `merging`) and `other`, and a plain `data`.
-fn vg_text(merging: bool) -> String {
-    let store = if merging {
-        "merging_store"
-    } else {
-        "cow_store"
-    };
-    let snap0_status = if merging {
-        r#"["READ", "WRITE"]"#
-    } else {
-        r#"["READ", "WRITE", "VISIBLE"]"#
-    };
-    format!(
-        r#"vg-0 {{
-id = "{VG_ID}"
-seqno = 7
-format = "lvm2"
-status = ["RESIZEABLE", "READ", "WRITE"]
-flags = []
-extent_size = 8192
-max_lv = 0
-max_pv = 0
-metadata_copies = 0
-physical_volumes {{
-pv0 {{
-id = "Pv0000-aaaa-bbbb-cccc-dddd-eeee-ffffff"
-device = "/dev/vda"
-status = ["ALLOCATABLE"]
-flags = []
-dev_size = 2097152
-pe_start = 2048
-pe_count = 255
-}}
-}}
-logical_volumes {{
-my-root {{
-id = "Root00-aaaa-bbbb-cccc-dddd-eeee-ffffff"
-status = ["READ", "WRITE", "VISIBLE"]
-flags = []
-segment_count = 2
-segment1 {{
-start_extent = 0
-extent_count = 10
-type = "striped"
-stripe_count = 1
-stripes = ["pv0", 0]
-}}
-segment2 {{
-start_extent = 10
-extent_count = 5
-type = "striped"
-stripe_count = 1
-stripes = ["pv0", 40]
-}}
-}}
-pre {{
-id = "Pre000-aaaa-bbbb-cccc-dddd-eeee-ffffff"
-status = ["READ", "WRITE"]
-flags = []
-tags = ["rewind_set_upgrade"]
-segment_count = 1
-segment1 {{
-start_extent = 0
-extent_count = 4
-type = "striped"
-stripe_count = 1
-stripes = ["pv0", 10]
-}}
-}}
-other {{
-id = "Other0-aaaa-bbbb-cccc-dddd-eeee-ffffff"
-status = ["READ", "WRITE"]
-flags = []
-segment_count = 1
-segment1 {{
-start_extent = 0
-extent_count = 4
-type = "striped"
-stripe_count = 1
-stripes = ["pv0", 14]
-}}
-}}
-data {{
-id = "Data00-aaaa-bbbb-cccc-dddd-eeee-ffffff"
-status = ["READ", "WRITE", "VISIBLE"]
-flags = []
-segment_count = 1
-segment1 {{
-start_extent = 0
-extent_count = 2
-type = "striped"
-stripe_count = 1
-stripes = ["pv0", 20]
-}}
-}}
-snapshot0 {{
-id = "Snap00-aaaa-bbbb-cccc-dddd-eeee-ffffff"
-status = {snap0_status}
-flags = []
-segment_count = 1
-segment1 {{
-start_extent = 0
-extent_count = 15
-type = "snapshot"
-chunk_size = 8
-origin = "my-root"
-{store} = "pre"
-}}
-}}
-snapshot1 {{
-id = "Snap01-aaaa-bbbb-cccc-dddd-eeee-ffffff"
-status = ["READ", "WRITE", "VISIBLE"]
-flags = []
-segment_count = 1
-segment1 {{
-start_extent = 0
-extent_count = 15
-type = "snapshot"
-chunk_size = 16
-origin = "my-root"
-cow_store = "other"
-}}
-}}
-}}
-}}
-contents = "Text Format Volume Group"
-version = 1
-"#
-    )
-}
-
-const PV_DEV: DevNum = DevNum {
-    major: 254,
-    minor: 0,
-};
-
 fn found(merging: bool) -> FoundVg {
-    let text = vg_text(merging);
-    let tree = text::parse(text.as_bytes()).expect("parse");
-    let model = Vg::from_tree(&tree).expect("model");
-    FoundVg {
-        name: model.name.clone(),
-        id: model.id.clone(),
-        seqno: model.seqno,
-        text: text.into_bytes(),
-        tree,
-        members: vec![Member {
-            key: "pv0".into(),
-            uuid: "Pv0000aaaabbbbccccddddeeeeffffff".into(),
-            scan: Some(0),
-            device: Some("/dev/vda".into()),
-        }],
-        model: Some(model),
-        problems: Vec::new(),
-    }
+    testvg::found(testvg::vg_text(
+        "vg-0",
+        7,
+        &[
+            testvg::linear("my-root", "Root00", true, &[], &[(0, 10, 0), (10, 5, 40)]),
+            testvg::linear(
+                "pre",
+                "Pre000",
+                false,
+                &["rewind_set_upgrade"],
+                &[(0, 4, 10)],
+            ),
+            testvg::linear("other", "Other0", false, &[], &[(0, 4, 14)]),
+            testvg::linear("data", "Data00", true, &[], &[(0, 2, 20)]),
+            testvg::snapshot("snapshot0", "Snap00", "my-root", 15, 8, "pre", merging),
+            testvg::snapshot("snapshot1", "Snap01", "my-root", 15, 16, "other", false),
+        ],
+    ))
 }
 
 fn pv_map() -> BTreeMap<String, DevNum> {

@@ -2,141 +2,27 @@
 //! flagged, merging, done, merge failed, invalid, inactive. `REWIND_BLESS=1` rewrites them.
 
 use super::*;
-use crate::lvm::assemble::{FoundVg, Member};
-use crate::lvm::model::Vg;
-use crate::lvm::text;
+use crate::lvm::assemble::FoundVg;
+use crate::lvm::testvg::{self, PV_DEV};
 use crate::plan::devices::VgLayout;
 use crate::plan::steps::converge;
-use crate::system::dm::{DevNum, FakeDm};
+use crate::system::dm::FakeDm;
 use crate::system::exec::{execute, live};
 use std::collections::BTreeMap;
 
-const PV_DEV: DevNum = DevNum {
-    major: 254,
-    minor: 0,
-};
-
-fn vg_text(merging: bool) -> String {
-    let (store, status) = if merging {
-        ("merging_store", r#"["READ", "WRITE"]"#)
-    } else {
-        ("cow_store", r#"["READ", "WRITE", "VISIBLE"]"#)
-    };
-    format!(
-        r#"vg0 {{
-id = "Vg0000-aaaa-bbbb-cccc-dddd-eeee-ffffff"
-seqno = 3
-format = "lvm2"
-status = ["RESIZEABLE", "READ", "WRITE"]
-flags = []
-extent_size = 8192
-max_lv = 0
-max_pv = 0
-metadata_copies = 0
-physical_volumes {{
-pv0 {{
-id = "Pv0000-aaaa-bbbb-cccc-dddd-eeee-ffffff"
-device = "/dev/vda"
-status = ["ALLOCATABLE"]
-flags = []
-dev_size = 2097152
-pe_start = 2048
-pe_count = 255
-}}
-}}
-logical_volumes {{
-root {{
-id = "Root00-aaaa-bbbb-cccc-dddd-eeee-ffffff"
-status = ["READ", "WRITE", "VISIBLE"]
-flags = []
-segment_count = 1
-segment1 {{
-start_extent = 0
-extent_count = 10
-type = "striped"
-stripe_count = 1
-stripes = ["pv0", 0]
-}}
-}}
-pre {{
-id = "Pre000-aaaa-bbbb-cccc-dddd-eeee-ffffff"
-status = ["READ", "WRITE"]
-flags = []
-segment_count = 1
-segment1 {{
-start_extent = 0
-extent_count = 4
-type = "striped"
-stripe_count = 1
-stripes = ["pv0", 10]
-}}
-}}
-other {{
-id = "Other0-aaaa-bbbb-cccc-dddd-eeee-ffffff"
-status = ["READ", "WRITE"]
-flags = []
-segment_count = 1
-segment1 {{
-start_extent = 0
-extent_count = 4
-type = "striped"
-stripe_count = 1
-stripes = ["pv0", 14]
-}}
-}}
-snapshot0 {{
-id = "Snap00-aaaa-bbbb-cccc-dddd-eeee-ffffff"
-status = {status}
-flags = []
-segment_count = 1
-segment1 {{
-start_extent = 0
-extent_count = 10
-type = "snapshot"
-chunk_size = 8
-origin = "root"
-{store} = "pre"
-}}
-}}
-snapshot1 {{
-id = "Snap01-aaaa-bbbb-cccc-dddd-eeee-ffffff"
-status = ["READ", "WRITE", "VISIBLE"]
-flags = []
-segment_count = 1
-segment1 {{
-start_extent = 0
-extent_count = 10
-type = "snapshot"
-chunk_size = 16
-origin = "root"
-cow_store = "other"
-}}
-}}
-}}
-}}
-"#
-    )
-}
-
+/// `vg0`: `root` with snapshots `pre` (merging when `merging`) and `other`.
 fn found(merging: bool) -> FoundVg {
-    let text = vg_text(merging);
-    let tree = text::parse(text.as_bytes()).expect("parse");
-    let model = Vg::from_tree(&tree).expect("model");
-    FoundVg {
-        name: model.name.clone(),
-        id: model.id.clone(),
-        seqno: model.seqno,
-        text: text.into_bytes(),
-        tree,
-        members: vec![Member {
-            key: "pv0".into(),
-            uuid: "Pv0000aaaabbbbccccddddeeeeffffff".into(),
-            scan: Some(0),
-            device: Some("/dev/vda".into()),
-        }],
-        model: Some(model),
-        problems: Vec::new(),
-    }
+    testvg::found(testvg::vg_text(
+        "vg0",
+        3,
+        &[
+            testvg::linear("root", "Root00", true, &[], &[(0, 10, 0)]),
+            testvg::linear("pre", "Pre000", false, &[], &[(0, 4, 10)]),
+            testvg::linear("other", "Other0", false, &[], &[(0, 4, 14)]),
+            testvg::snapshot("snapshot0", "Snap00", "root", 10, 8, "pre", merging),
+            testvg::snapshot("snapshot1", "Snap01", "root", 10, 16, "other", false),
+        ],
+    ))
 }
 
 /// The fake with root active as the metadata `active_as` lays it out.
