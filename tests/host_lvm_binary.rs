@@ -120,23 +120,30 @@ fn loop_scan_matches_stock_lvm() {
     }
 }
 
-#[test]
-fn loop_commit_interleaved_with_stock_lvm_wraps_the_ring() {
-    require_host!("loop_commit_interleaved_with_stock_lvm_wraps_the_ring");
-    let loops: Vec<Loop> = (0..2).map(|_| Loop::new(16 << 20)).collect();
-    let lvm = Lvm::new(&loops);
-    let devs: Vec<&str> = loops.iter().map(dev_path).collect();
-    // Small areas (data at 64 KiB => 60 KiB areas, LVM's minimum is 32 KiB) so the ring wraps.
-    let small = [
+/// A PV with `copies` metadata areas, small ones (data at 64 KiB: 60 KiB areas, LVM's minimum is
+/// 32 KiB), so that a few dozen commits wrap the ring.
+fn pvcreate_small(lvm: &Lvm, dev: &str, copies: &str) {
+    lvm.ok(&[
         "pvcreate",
         "-qq",
         "--dataalignment",
         "64k",
         "--metadatasize",
         "32k",
-    ];
-    lvm.ok(&[&small[..], &["--pvmetadatacopies", "2", devs[0]]].concat());
-    lvm.ok(&[&small[..], &["--pvmetadatacopies", "1", devs[1]]].concat());
+        "--pvmetadatacopies",
+        copies,
+        dev,
+    ]);
+}
+
+#[test]
+fn loop_commit_interleaved_with_stock_lvm_wraps_the_ring() {
+    require_host!("loop_commit_interleaved_with_stock_lvm_wraps_the_ring");
+    let loops: Vec<Loop> = (0..2).map(|_| Loop::new(16 << 20)).collect();
+    let lvm = Lvm::new(&loops);
+    let devs: Vec<&str> = loops.iter().map(dev_path).collect();
+    pvcreate_small(&lvm, devs[0], "2");
+    pvcreate_small(&lvm, devs[1], "1");
     lvm.ok(&["vgcreate", "-qq", "-s", "64k", "hostring", devs[0], devs[1]]);
     lvm.ok(&[
         "lvcreate", "-qq", "-an", "-Zn", "-Wn", "-l1", "-n", "lv0", "hostring",
@@ -186,16 +193,8 @@ fn loop_crash_at_every_step_leaves_lvm_a_consistent_vg() {
     let loops: Vec<Loop> = (0..2).map(|_| Loop::new(16 << 20)).collect();
     let lvm = Lvm::new(&loops);
     let devs: Vec<&str> = loops.iter().map(dev_path).collect();
-    let small = [
-        "pvcreate",
-        "-qq",
-        "--dataalignment",
-        "64k",
-        "--metadatasize",
-        "32k",
-    ];
-    lvm.ok(&[&small[..], &["--pvmetadatacopies", "2", devs[0]]].concat());
-    lvm.ok(&[&small[..], &[devs[1]]].concat());
+    pvcreate_small(&lvm, devs[0], "2");
+    pvcreate_small(&lvm, devs[1], "1");
     lvm.ok(&["vgcreate", "-qq", "hostcrash", devs[0], devs[1]]);
     let mut stop = 0;
     loop {

@@ -42,9 +42,7 @@ cleanup() {
     if [[ -n $loop ]]; then
         losetup -d "$loop" || true
     fi
-    if mountpoint -q "$merged"; then
-        umount "$merged" || umount -l "$merged" || true
-    fi
+    vm_overlay_umount "$merged"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -74,16 +72,8 @@ offset=$((pe_start + first * extent))
 losetup -d "$loop"
 loop=''
 
-mkdir -p "$tmp/upper" "$tmp/work" "$merged"
-mount -t overlay overlay -o "lowerdir=$root,upperdir=$tmp/upper,workdir=$tmp/work" "$merged"
-for a in "${adds[@]}"; do
-    src=${a%%:*} dest=${a#*:}
-    # A symlink is copied as it is (it may point into the guest's tree: systemd's enable links).
-    [[ (-e $src || -L $src) && $dest == /* ]] || vm_die "bad --add $a (want SRC:/ABSOLUTE/DEST)"
-    mkdir -p "$merged$(dirname "$dest")"
-    rm -rf "$merged$dest"
-    cp -a "$src" "$merged$dest"
-done
+vm_overlay_mount "$root" "$tmp" "$merged"
+vm_add_files "$merged" "${adds[@]}"
 # The cache's marker file is not part of the guest.
 rm -f "$merged/.vm-root-complete"
 # For a systemd root: run the harness's step unit; skip dracut's shutdown unpacking (10 s a boot).

@@ -49,15 +49,11 @@ fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vm-itools.XXXXXX")
 merged=$tmp/merged
 cleanup() {
-    vm_chroot_umount "$merged"
-    if mountpoint -q "$merged"; then
-        umount "$merged" || umount -l "$merged" || true
-    fi
+    vm_overlay_umount "$merged"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-mkdir -p "$tmp/upper" "$tmp/work" "$merged"
-mount -t overlay overlay -o "lowerdir=$root,upperdir=$tmp/upper,workdir=$tmp/work" "$merged"
+vm_overlay_mount "$root" "$tmp" "$merged"
 
 mkdir -p "$merged/tmp/debs"
 cp "$debs"/*.deb "$merged/tmp/debs/"
@@ -68,13 +64,7 @@ vm_chroot_mount "$merged"
 chroot "$merged" sh -c 'dpkg --force-all --unpack /tmp/debs/*.deb &&
     dpkg --force-all --configure libklibc klibc-utils busybox zstd initramfs-tools-core' \
     >"$tmp/dpkg.log" 2>&1 || { cat "$tmp/dpkg.log" >&2; vm_die "dpkg could not install initramfs-tools"; }
-for a in "${adds[@]}"; do
-    src=${a%%:*} dest=${a#*:}
-    [[ -e $src && $dest == /* ]] || vm_die "bad --add $a (want SRC:/ABSOLUTE/DEST)"
-    mkdir -p "$merged$(dirname "$dest")"
-    rm -rf "$merged$dest"
-    cp -a "$src" "$merged$dest"
-done
+vm_add_files "$merged" "${adds[@]}"
 sh "$VM_REPO_DIR/install.sh" DESTDIR="$merged" ${REWIND_BIN:+"REWIND_BIN=$REWIND_BIN"} >&2
 # The root's initramfs is dracut's; replace it with initramfs-tools' own.
 rm -f "$merged/boot/initrd.img-$kver"

@@ -52,21 +52,13 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/vm-mkinitcpio.XXXXXX")
 sysroot=$tmp/sysroot # the build root: an overlay of the cached guest root plus --add files
 img=$tmp/image       # the initramfs tree
 cleanup() {
-    if mountpoint -q "$sysroot"; then
-        umount "$sysroot" || umount -l "$sysroot" || true
-    fi
+    vm_overlay_umount "$sysroot"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-mkdir -p "$tmp/upper" "$tmp/work" "$sysroot" "$img"
-mount -t overlay overlay -o "lowerdir=$root,upperdir=$tmp/upper,workdir=$tmp/work" "$sysroot"
-for a in "${adds[@]}"; do
-    src=${a%%:*} dest=${a#*:}
-    [[ -e $src && $dest == /* ]] || vm_die "bad --add $a (want SRC:/ABSOLUTE/DEST)"
-    mkdir -p "$sysroot$(dirname "$dest")"
-    rm -rf "$sysroot$dest"
-    cp -a "$src" "$sysroot$dest"
-done
+mkdir -p "$img"
+vm_overlay_mount "$root" "$tmp" "$sysroot"
+vm_add_files "$sysroot" "${adds[@]}"
 kver=$(vm_root_kver "$sysroot")
 moddir=/lib/modules/$kver
 

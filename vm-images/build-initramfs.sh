@@ -58,15 +58,11 @@ start=$(vm_now)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vm-initramfs.XXXXXX")
 merged=$tmp/merged
 cleanup() {
-    vm_chroot_umount "$merged"
-    if mountpoint -q "$merged"; then
-        umount "$merged" || umount -l "$merged" || true
-    fi
+    vm_overlay_umount "$merged"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-mkdir -p "$tmp/upper" "$tmp/work" "$merged"
-mount -t overlay overlay -o "lowerdir=$root,upperdir=$tmp/upper,workdir=$tmp/work" "$merged"
+vm_overlay_mount "$root" "$tmp" "$merged"
 
 # A lean, exclusive module list: what a root on an LV needs, nothing hostonly.
 modules=(bash base fs-lib rootfs-block udev-rules kernel-modules)
@@ -80,13 +76,7 @@ for dir in "${modules_dirs[@]}"; do
         modules+=("${name:2}")
     done
 done
-for a in "${adds[@]}"; do
-    src=${a%%:*} dest=${a#*:}
-    [[ -e $src && $dest == /* ]] || vm_die "bad --add $a (want SRC:/ABSOLUTE/DEST)"
-    mkdir -p "$merged$(dirname "$dest")"
-    rm -rf "$merged$dest"
-    cp -a "$src" "$merged$dest"
-done
+vm_add_files "$merged" "${adds[@]}"
 
 kver=$(vm_root_kver "$merged")
 vm_chroot_mount "$merged"

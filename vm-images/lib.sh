@@ -87,6 +87,38 @@ vm_chroot_umount() {
     done
 }
 
+# An overlay of LOWER (the cached guest root, never written) at MERGED, its upper and work
+# directories in SCRATCH: what a build adds to the root goes away with SCRATCH.
+vm_overlay_mount() {
+    local lower=$1 scratch=$2 merged=$3
+    mkdir -p "$scratch/upper" "$scratch/work" "$merged"
+    mount -t overlay overlay -o "lowerdir=$lower,upperdir=$scratch/upper,workdir=$scratch/work" "$merged"
+}
+
+# Undoes vm_overlay_mount and vm_chroot_mount; does nothing where nothing is mounted.
+vm_overlay_umount() {
+    local merged=$1
+    vm_chroot_umount "$merged"
+    if mountpoint -q "$merged"; then
+        umount "$merged" || umount -l "$merged" || true
+    fi
+}
+
+# Copies each SRC:/ABSOLUTE/DEST (a build script's --add) into the tree at ROOT, replacing what
+# is there. A symlink is copied as it is (it may point into the guest's tree: systemd's enable
+# links).
+vm_add_files() {
+    local root=$1 a src dest
+    shift
+    for a in "$@"; do
+        src=${a%%:*} dest=${a#*:}
+        [[ (-e $src || -L $src) && $dest == /* ]] || vm_die "bad --add $a (want SRC:/ABSOLUTE/DEST)"
+        mkdir -p "$root$(dirname "$dest")"
+        rm -rf "$root$dest"
+        cp -a "$src" "$root$dest"
+    done
+}
+
 # Kill a qemu we started earlier whose pid file is still around (a run that was interrupted).
 vm_kill_stale_qemu() {
     local pidfile=$1 pid

@@ -729,37 +729,43 @@ pub(crate) mod tests {
         assert_eq!(w.writes[0].0, 4096 + 512);
         assert_eq!(w.writes[0].1.len(), 1024, "padded to 512");
 
-        // After a copy at 512..1512: next at 1536.
-        let old = RawLocn {
-            offset: 512,
-            size: 1000,
-            checksum: 0,
-            flags: 0,
-        };
-        let h = make_header(4096, 8192, old);
-        assert_eq!(
-            plan_text_write(&h, &text_of(1000))
-                .expect("fits")
-                .locn
-                .offset,
-            1536
-        );
-
-        // Old copy ends within 512 of the end: restart at 512.
-        let old = RawLocn {
-            offset: 7168,
-            size: 700,
-            checksum: 0,
-            flags: 0,
-        };
-        let h = make_header(4096, 8192, old);
-        assert_eq!(
-            plan_text_write(&h, &text_of(1000))
-                .expect("fits")
-                .locn
-                .offset,
-            512
-        );
+        // Where the next copy of a 1000-byte text goes after an old copy in slot 0:
+        // (old offset, old size, old flags, new offset, why).
+        let cases = [
+            (512, 1000, 0, 1536, "after a copy at 512..1512"),
+            (
+                7168,
+                700,
+                0,
+                512,
+                "old copy ends within 512 of the end: restart",
+            ),
+            (
+                6144,
+                2600,
+                0,
+                1536,
+                "old copy wrapped: after its wrapped end",
+            ),
+            (
+                4096,
+                2000,
+                RAW_LOCN_IGNORED,
+                512,
+                "ignored mda: 512 whatever the slot says",
+            ),
+        ];
+        for (offset, size, flags, want, why) in cases {
+            let old = RawLocn {
+                offset,
+                size,
+                checksum: 0,
+                flags,
+            };
+            let h = make_header(4096, 8192, old);
+            let w = plan_text_write(&h, &text_of(1000)).expect("fits");
+            assert_eq!(w.locn.offset, want, "{why}");
+        }
 
         // New copy passes the end: it wraps, second piece at 512 padded.
         let old = RawLocn {
@@ -778,33 +784,6 @@ pub(crate) mod tests {
         assert_eq!(w.writes[1].1.len(), 512);
         assert_eq!(&w.writes[1].1[..452], &text[2048..]);
         assert!(w.writes[1].1[452..].iter().all(|&b| b == 0));
-
-        // Old copy wrapped: new starts after its wrapped end.
-        let old = RawLocn {
-            offset: 6144,
-            size: 2600,
-            checksum: 0,
-            flags: 0,
-        };
-        let h = make_header(4096, 8192, old);
-        let w = plan_text_write(&h, &text_of(1000)).expect("fits");
-        assert_eq!(w.locn.offset, 1536);
-
-        // Ignored mda: start at 512 regardless of slot contents.
-        let old = RawLocn {
-            offset: 4096,
-            size: 2000,
-            checksum: 0,
-            flags: RAW_LOCN_IGNORED,
-        };
-        let h = make_header(4096, 8192, old);
-        assert_eq!(
-            plan_text_write(&h, &text_of(1000))
-                .expect("fits")
-                .locn
-                .offset,
-            512
-        );
     }
 
     #[test]
