@@ -21,31 +21,14 @@ VM_ROOT_ADD=("${REWIND_BIN:-${VM_REPO_DIR:-}/target/x86_64-unknown-linux-gnu/rel
 PGK_DIR=/var/lib/pgk
 PGK_FILES=3 # of 10 MiB each
 
+# shellcheck source=tests/vm/lib/known-data.sh
+. "${TESTS_VM_DIR:-/run/xchg/harness}/lib/known-data.sh"
+
 # PGK_FAILPOINT (set by the scenario): poll-after-commit or poll-after-reload.
 vm_boot_kill() { [[ $1 == 2 ]] && echo "on failpoint $PGK_FAILPOINT: exiting as if killed"; }
 
-pgk_sums() {
-    (cd "$1" && sha256sum f* marker)
-}
-
-pgk_pattern() {
-    local i block=$3.block
-    { yes "$2" || true; } | head -c 1048576 >"$block"
-    for ((i = 0; i < $1; i++)); do
-        cat "$block"
-    done >"$3"
-    rm -f "$block"
-}
-
 host_prepare() {
-    local data=$WORK/pgk-data i
-    mkdir -p "$data"
-    for ((i = 1; i <= PGK_FILES; i++)); do
-        pgk_pattern 10 "pgk before: file $i" "$data/f$i"
-    done
-    echo "pgk before" >"$data/marker"
-    pgk_sums "$data" >"$VM_STATE/before.sha256"
-    VM_DISK_ADD+=("$data:$PGK_DIR")
+    known_data pgk "$PGK_DIR" "$PGK_FILES" "pgk before"
 }
 
 guest_boot_1() {
@@ -58,7 +41,7 @@ guest_boot_1() {
     done
     echo "pgk after" >"$PGK_DIR/marker"
     sync
-    pgk_sums "$PGK_DIR" >"$OUT/after.sha256"
+    known_sums "$PGK_DIR" >"$OUT/after.sha256"
     rewind rollback vg0/pre 2>&1 | tee "$BOOT_OUT/rollback.out"
     grep -q 'merges back at the next boot' "$BOOT_OUT/rollback.out" ||
         g_fail "rewind rollback did not flag the open root for the next boot"
@@ -103,7 +86,7 @@ guest_boot_3() {
     [[ $rc == 0 ]] || g_fail "rewind poll after the kill exited $rc"
     grep -q 'no active merge' "$BOOT_OUT/poll.out" || g_fail "rewind poll found work after the kill"
     g_lvm vgck vg0
-    pgk_sums "$PGK_DIR" | tee "$OUT/boot3.sha256"
+    known_sums "$PGK_DIR" | tee "$OUT/boot3.sha256"
 }
 
 host_check() {

@@ -27,6 +27,10 @@ RR_FILES=6 # of 10 MiB each
 # exception area in the disk image while the guest runs, sees at least P % of boot 1's
 # exceptions merged back (the merge commits its progress to the store as it goes).
 RR_CUT=${RR_CUT:-start}
+
+# shellcheck source=tests/vm/lib/known-data.sh
+. "${TESTS_VM_DIR:-/run/xchg/harness}/lib/known-data.sh"
+
 vm_boot_kill() {
     [[ $1 == 2 ]] || return 0
     if [[ $RR_CUT == start ]]; then
@@ -41,20 +45,9 @@ vm_boot_kill() {
 # root disk is throttled so the cut lands in the middle of the copy.
 vm_boot_disk_opts() { [[ $1 == 2 ]] && echo 'throttling.bps-total=4194304'; }
 
-rr_sums() {
-    (cd "$1" && sha256sum f* marker)
-}
-
 host_prepare() {
     (cd "$VM_REPO_DIR" && cargo build --release --quiet)
-    local data=$WORK/rr-data i
-    mkdir -p "$data"
-    for ((i = 1; i <= RR_FILES; i++)); do
-        { yes "resume before: file $i" || true; } | head -c 10485760 >"$data/f$i"
-    done
-    echo "resume before" >"$data/marker"
-    rr_sums "$data" >"$VM_STATE/before.sha256"
-    VM_DISK_ADD+=("$data:$RR_DIR")
+    known_data rr "$RR_DIR" "$RR_FILES" "resume before"
 }
 
 guest_boot_1() {
@@ -65,7 +58,7 @@ guest_boot_1() {
     done
     echo "resume after" >"$RR_DIR/marker"
     sync
-    rr_sums "$RR_DIR" >"$OUT/after.sha256"
+    known_sums "$RR_DIR" >"$OUT/after.sha256"
     g_lvm lvconvert --merge vg0/pre 2>&1 | tee "$BOOT_OUT/lvconvert.out"
     grep -q 'will occur on next activation' "$BOOT_OUT/lvconvert.out" ||
         g_fail "lvconvert --merge did not defer the merge"
@@ -113,7 +106,7 @@ guest_boot_3() {
     st=$(dmsetup status vg0-root)
     echo "$st" | tee "$BOOT_OUT/dm-status-start"
     [[ $st == *snapshot-merge* ]] || g_fail "root is not merging after the power cut: $st"
-    rr_sums "$RR_DIR" | tee "$OUT/boot3.sha256"
+    known_sums "$RR_DIR" | tee "$OUT/boot3.sha256"
     local i done=0
     for ((i = 0; i < 240; i++)); do
         st=$(dmsetup status vg0-root)

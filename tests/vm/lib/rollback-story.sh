@@ -61,20 +61,13 @@ if ((RB_RESCUE)); then
     vm_boot_kill() { [[ $1 == 2 ]] && echo 'on Attempted to kill init'; }
 fi
 
-rb_sums() {
-    (cd "$1" && sha256sum f* marker)
-}
+# shellcheck source=tests/vm/lib/known-data.sh
+. "${TESTS_VM_DIR:-/run/xchg/harness}/lib/known-data.sh"
 
 host_prepare() {
     (cd "$VM_REPO_DIR" && cargo build --release --quiet)
-    local data=$WORK/rb-data inst=$WORK/rb-install i f
-    mkdir -p "$data"
-    for ((i = 1; i <= RB_FILES; i++)); do
-        { yes "before the upgrade: file $i" || true; } | head -c 10485760 >"$data/f$i"
-    done
-    echo "before the upgrade" >"$data/marker"
-    rb_sums "$data" >"$VM_STATE/before.sha256"
-    VM_DISK_ADD+=("$data:$RB_DIR")
+    local inst=$WORK/rb-install f
+    known_data rb "$RB_DIR" "$RB_FILES" "before the upgrade"
     # rewind as install.sh installs it (the poller's unit enabled by its symlink).
     sh "$VM_REPO_DIR/install.sh" DESTDIR="$inst" >"$WORK/install.log"
     while IFS= read -r f; do
@@ -116,7 +109,7 @@ guest_boot_1() {
     done
     echo "after the bad upgrade" >"$RB_DIR/marker"
     sync
-    rb_sums "$RB_DIR" >"$OUT/after.sha256"
+    known_sums "$RB_DIR" >"$OUT/after.sha256"
     if ((RB_RESCUE)); then
         # The upgrade also breaks the init the kernel execs: it now exits at once, so PID 1
         # dies ("Attempted to kill init"). A rename: this very script is being read by bash.
@@ -153,7 +146,7 @@ rb_rollback_boot() {
     # LVM processes still running (a background poll started in the initramfs survives
     # switch_root).
     pgrep -a lvm | tee "$OUT/lvm-processes" || true
-    rb_sums "$RB_DIR" | tee "$OUT/boot$VM_BOOT.sha256"
+    known_sums "$RB_DIR" | tee "$OUT/boot$VM_BOOT.sha256"
     sha256sum /usr/local/sbin/vm-init | tee "$OUT/init.sha256"
     if [[ $RB_POLL == step ]]; then
         if grep -q '^vg0-root: 0 [0-9]* snapshot-merge ' "$OUT/dm-table-start"; then

@@ -16,31 +16,11 @@ VM_INITRAMFS_ARGS=(--lvm --no-systemd --modules-dir "${VM_IMAGES_DIR:-}/dracut")
 ANCHOR_DIR=/var/lib/anchor
 ANCHOR_FILES=10 # of 10 MiB each
 
-anchor_sums() {
-    (cd "$1" && sha256sum f* marker)
-}
+# shellcheck source=tests/vm/lib/known-data.sh
+. "${TESTS_VM_DIR:-/run/xchg/harness}/lib/known-data.sh"
 
-# anchor_pattern MIB TEXT FILE: deterministic contents, MIB MiB of repeated TEXT lines.
-anchor_pattern() {
-    local i block=$3.block
-    { yes "$2" || true; } | head -c 1048576 >"$block"
-    for ((i = 0; i < $1; i++)); do
-        cat "$block"
-    done >"$3"
-    rm -f "$block"
-}
-
-# The "before" data is made on the host (seconds, against a minute of TCG) and its checksums
-# never pass through the guest.
 host_prepare() {
-    local data=$WORK/anchor-data i
-    mkdir -p "$data"
-    for ((i = 1; i <= ANCHOR_FILES; i++)); do
-        anchor_pattern 10 "anchor before: file $i" "$data/f$i"
-    done
-    echo "anchor before" >"$data/marker"
-    anchor_sums "$data" >"$VM_STATE/before.sha256"
-    VM_DISK_ADD+=("$data:$ANCHOR_DIR")
+    known_data anchor "$ANCHOR_DIR" "$ANCHOR_FILES" "anchor before"
 }
 
 guest_boot_1() {
@@ -56,7 +36,7 @@ guest_boot_1() {
     done
     echo "anchor after" >"$ANCHOR_DIR/marker"
     sync
-    anchor_sums "$ANCHOR_DIR" >"$OUT/after.sha256"
+    known_sums "$ANCHOR_DIR" >"$OUT/after.sha256"
     g_record boot1_write_after "$(g_since "$t")"
     g_lvm lvs -a -o lv_name,lv_attr,origin,data_percent,segtype vg0 | tee "$OUT/lvs-boot1-snapshot"
 
@@ -90,7 +70,7 @@ guest_boot_2() {
         g_fail "snapshot devices left after the merge"
     fi
 
-    anchor_sums "$ANCHOR_DIR" | tee "$OUT/boot2.sha256"
+    known_sums "$ANCHOR_DIR" | tee "$OUT/boot2.sha256"
 
     # LVM2's activation in the initramfs, from the vmtime lines' kernel timestamps.
     dmesg | grep 'vmtime: lvm-' | tee "$BOOT_OUT/vmtime" || true

@@ -38,9 +38,8 @@ VM_ROOT_ADD=(
 MK_DIR=/var/lib/mk
 MK_FILES=3 # of 10 MiB each
 
-mk_sums() {
-    (cd "$1" && sha256sum f* marker)
-}
+# shellcheck source=tests/vm/lib/known-data.sh
+. "${TESTS_VM_DIR:-/run/xchg/harness}/lib/known-data.sh"
 
 # The block device whose virtio serial is $1.
 mk_disk() {
@@ -56,14 +55,7 @@ mk_disk() {
 
 host_prepare() {
     (cd "$VM_REPO_DIR" && cargo build --release --quiet)
-    local data=$WORK/mk-data i
-    mkdir -p "$data"
-    for ((i = 1; i <= MK_FILES; i++)); do
-        { yes "mkinitcpio before: file $i" || true; } | head -c 10485760 >"$data/f$i"
-    done
-    echo "mkinitcpio before" >"$data/marker"
-    mk_sums "$data" >"$VM_STATE/before.sha256"
-    VM_DISK_ADD+=("$data:$MK_DIR")
+    known_data mk "$MK_DIR" "$MK_FILES" "mkinitcpio before"
     { yes "vgx before" || true; } | head -c 16777216 | sha256sum | cut -d' ' -f1 >"$VM_STATE/vgx-before.sha256"
     truncate -s 64M "$WORK/vgx.img" "$WORK/vgx-copy.img"
     VM_EXTRA_DISKS+=("$WORK/vgx.img:vmvgx" "$WORK/vgx-copy.img:vmvgxcp")
@@ -118,7 +110,7 @@ guest_boot_1() {
     done
     echo "mkinitcpio after" >"$MK_DIR/marker"
     sync
-    mk_sums "$MK_DIR" >"$OUT/after.sha256"
+    known_sums "$MK_DIR" >"$OUT/after.sha256"
     g_lvm lvconvert --merge vg0/pre 2>&1 | tee "$BOOT_OUT/lvconvert.out"
     g_lvm lvs -a --noheadings -o lv_name,lv_merging vg0 | tee "$BOOT_OUT/lvs-flagged"
     grep -q 'pre.*merging' "$BOOT_OUT/lvs-flagged" || g_fail "stock lvconvert did not flag the merge"
@@ -143,7 +135,7 @@ guest_boot_2() {
     if grep -q '^vgx-' "$BOOT_OUT/dm-table-start"; then
         g_fail "a vgx device is active: rewind acted on an ambiguous VG"
     fi
-    mk_sums "$MK_DIR" | tee "$OUT/boot2.sha256"
+    known_sums "$MK_DIR" | tee "$OUT/boot2.sha256"
     dmsetup table vgs-st | tee "$OUT/vgs-st-rewind.table" || g_fail "rewind did not activate vgs/st"
     sha256sum </dev/mapper/vgs-st | cut -d' ' -f1 >"$OUT/vgs-st-boot2.sha256"
 

@@ -18,28 +18,11 @@ VM_ROOT_ADD=("${REWIND_BIN:-${VM_REPO_DIR:-}/target/x86_64-unknown-linux-gnu/rel
 PF_DIR=/var/lib/pf
 PF_FILES=5 # of 10 MiB each
 
-pf_sums() {
-    (cd "$1" && sha256sum f* marker)
-}
-
-pf_pattern() {
-    local i block=$3.block
-    { yes "$2" || true; } | head -c 1048576 >"$block"
-    for ((i = 0; i < $1; i++)); do
-        cat "$block"
-    done >"$3"
-    rm -f "$block"
-}
+# shellcheck source=tests/vm/lib/known-data.sh
+. "${TESTS_VM_DIR:-/run/xchg/harness}/lib/known-data.sh"
 
 host_prepare() {
-    local data=$WORK/pf-data i
-    mkdir -p "$data"
-    for ((i = 1; i <= PF_FILES; i++)); do
-        pf_pattern 10 "pf before: file $i" "$data/f$i"
-    done
-    echo "pf before" >"$data/marker"
-    pf_sums "$data" >"$VM_STATE/before.sha256"
-    VM_DISK_ADD+=("$data:$PF_DIR")
+    known_data pf "$PF_DIR" "$PF_FILES" "pf before"
 }
 
 guest_boot_1() {
@@ -55,7 +38,7 @@ guest_boot_1() {
     done
     echo "pf after" >"$PF_DIR/marker"
     sync
-    pf_sums "$PF_DIR" >"$OUT/after.sha256"
+    known_sums "$PF_DIR" >"$OUT/after.sha256"
 
     rewind rollback vg0/pre 2>&1 | tee "$BOOT_OUT/rollback1.out"
     grep -q 'is in use .* merges back at the next boot' "$BOOT_OUT/rollback1.out" ||
@@ -114,7 +97,7 @@ guest_boot_2() {
     rewind poll || g_fail "second rewind poll failed"
     g_record poll_nothing_to_do "$(g_since "$t0")"
     rewind status --json | tee "$BOOT_OUT/status-end.json"
-    pf_sums "$PF_DIR" | tee "$OUT/boot2.sha256"
+    known_sums "$PF_DIR" | tee "$OUT/boot2.sha256"
 }
 
 host_check() {

@@ -31,22 +31,14 @@ VM_ROOT_ADD=(
 RW_DIR=/var/lib/rw
 RW_FILES=3 # of 10 MiB each
 
-vm_boot_args() { [[ $1 == 2 ]] && echo 'rd.rewind=vg0/full,vg0/pre'; }
+# shellcheck source=tests/vm/lib/known-data.sh
+. "${TESTS_VM_DIR:-/run/xchg/harness}/lib/known-data.sh"
 
-rw_sums() {
-    (cd "$1" && sha256sum f* marker)
-}
+vm_boot_args() { [[ $1 == 2 ]] && echo 'rd.rewind=vg0/full,vg0/pre'; }
 
 host_prepare() {
     (cd "$VM_REPO_DIR" && cargo build --release --quiet)
-    local data=$WORK/rw-data i
-    mkdir -p "$data"
-    for ((i = 1; i <= RW_FILES; i++)); do
-        { yes "rewind before: file $i" || true; } | head -c 10485760 >"$data/f$i"
-    done
-    echo "rewind before" >"$data/marker"
-    rw_sums "$data" >"$VM_STATE/before.sha256"
-    VM_DISK_ADD+=("$data:$RW_DIR")
+    known_data rw "$RW_DIR" "$RW_FILES" "rewind before"
 }
 
 # The nodes 99norandom removed in the initramfs must still be absent (the same devtmpfs); then
@@ -67,7 +59,7 @@ rw_norandom() {
 keep_sums() {
     mkdir -p /mnt/keep
     mount -o ro,noload /dev/mapper/vg0-keep /mnt/keep
-    rw_sums "/mnt/keep$RW_DIR" >"$1"
+    known_sums "/mnt/keep$RW_DIR" >"$1"
     head -c 67108864 /dev/mapper/vg0-keep | sha256sum >>"$1"
     umount /mnt/keep
 }
@@ -87,7 +79,7 @@ guest_boot_1() {
     done
     echo "rewind after" >"$RW_DIR/marker"
     sync
-    rw_sums "$RW_DIR" >"$OUT/after.sha256"
+    known_sums "$RW_DIR" >"$OUT/after.sha256"
     keep_sums "$OUT/keep-before.sha256"
     g_lvm vgs --noheadings -o seqno vg0 | tr -d ' ' >"$OUT/seqno-boot1"
     g_lvm lvs -a -o lv_name,lv_attr,origin,lv_merging vg0 | tee "$OUT/lvs-boot1"
@@ -110,7 +102,7 @@ guest_boot_2() {
     grep -q 'pre.*merging' "$BOOT_OUT/lvs-start" || g_fail "stock lvs does not show pre merging"
     g_lvm vgs --noheadings -o seqno vg0 | tr -d ' ' >"$OUT/seqno-boot2"
 
-    rw_sums "$RW_DIR" | tee "$OUT/boot2.sha256"
+    known_sums "$RW_DIR" | tee "$OUT/boot2.sha256"
 
     # The kernel copies in the background: wait (bounded) until allocated == metadata sectors.
     local i st done=0
