@@ -27,7 +27,7 @@
 
 use thiserror::Error;
 
-use super::model::{ModelError, Vg};
+use super::model::{ModelError, Snapshot, Vg};
 use super::text::{Node, Section, Value};
 
 /// Errors of the metadata changes.
@@ -162,17 +162,12 @@ pub fn mark_merging(root: &Section, name: &str, stamp: &Stamp) -> Result<Section
 
     let mut out = root.clone();
     let lvs = lvs_mut(&mut out, &vg.name)?;
-    let missing = |path: String| ChangeError::MissingInTree {
-        vg: vg.name.clone(),
-        path,
-    };
-    let internal = lvs
-        .section_mut(&snap.internal)
-        .ok_or_else(|| missing(format!("logical_volumes/{}", snap.internal)))?;
+    let internal = lv_mut(lvs, &vg.name, &snap.internal)?;
     if let Some(Node::Value(Value::Array(status))) = internal.get_mut("status") {
         status.retain(|v| v.as_str() != Some("VISIBLE"));
     }
-    rename_store_key(internal, &snap.internal, "cow_store", "merging_store").map_err(missing)?;
+    rename_store_key(internal, &snap.internal, "cow_store", "merging_store")
+        .map_err(|path| missing(&vg.name, path))?;
     // LVM writes LVs that are visible to the user first (`lib/format_text/export.c`,
     // `_print_lvs`), and a merging COW no longer is (`lv_is_visible`): it moves after them.
     lvm_lv_order(lvs, &vg, &snap.cow);
@@ -207,14 +202,7 @@ pub fn drop_merged_snapshot(
     let (vg, snap) = merging_snapshot(root, name, |_, _| true)?;
     let mut out = root.clone();
     let lvs = lvs_mut(&mut out, &vg.name)?;
-    for lv in [&snap.internal, &snap.cow] {
-        if lvs.remove(lv).is_none() {
-            return Err(ChangeError::MissingInTree {
-                vg: vg.name.clone(),
-                path: format!("logical_volumes/{lv}"),
-            });
-        }
-    }
+    remove_snapshot_lvs(lvs, &vg.name, &snap)?;
     let description = format!(
         "Write from rewind: drop snapshot {}/{} merged into {}/{}.",
         vg.name, snap.cow, vg.name, snap.origin
@@ -240,13 +228,7 @@ pub fn unmark_merging(root: &Section, name: &str, stamp: &Stamp) -> Result<Secti
     let (vg, snap) = merging_snapshot(root, name, |_, _| true)?;
     let mut out = root.clone();
     let lvs = lvs_mut(&mut out, &vg.name)?;
-    let missing = |path: String| ChangeError::MissingInTree {
-        vg: vg.name.clone(),
-        path,
-    };
-    let internal = lvs
-        .section_mut(&snap.internal)
-        .ok_or_else(|| missing(format!("logical_volumes/{}", snap.internal)))?;
+    let internal = lv_mut(lvs, &vg.name, &snap.internal)?;
     if let Some(Node::Value(Value::Array(status))) = internal.get_mut("status")
         && !status.iter().any(|v| v.as_str() == Some("VISIBLE"))
     {
@@ -256,7 +238,8 @@ pub fn unmark_merging(root: &Section, name: &str, stamp: &Stamp) -> Result<Secti
             .unwrap_or(status.len());
         status.insert(at, Value::Str("VISIBLE".to_owned()));
     }
-    rename_store_key(internal, &snap.internal, "merging_store", "cow_store").map_err(missing)?;
+    rename_store_key(internal, &snap.internal, "merging_store", "cow_store")
+        .map_err(|path| missing(&vg.name, path))?;
     remove_tag(
         lvs_mut(&mut out, &vg.name)?,
         &snap.cow,
@@ -356,10 +339,10 @@ pub fn mark_merging_as_snapshot(
     let mut out = mark_merging(root, name, stamp)?;
     let lvs = lvs_mut(&mut out, &vg.name)?;
     if !add_tag(lvs, &snap.cow, MERGE_AS_SNAPSHOT_TAG) {
-        return Err(ChangeError::MissingInTree {
-            vg: vg.name.clone(),
-            path: format!("logical_volumes/{}/tags", snap.cow),
-        });
+        return Err(missing(
+            &vg.name,
+            format!("logical_volumes/{}/tags", snap.cow),
+        ));
     }
     out.set(
         "description",
@@ -393,29 +376,14 @@ pub fn finish_merge_as_snapshot(
     stamp: &Stamp,
 ) -> Result<Section, ChangeError> {
     let (vg, snap) = merging_snapshot(root, name, Vg::merges_as_snapshot)?;
-    let cow_id =
-        vg.lv(&snap.cow)
-            .map(|l| l.id.clone())
-            .ok_or_else(|| ChangeError::MissingInTree {
-                vg: vg.name.clone(),
-                path: format!("logical_volumes/{}", snap.cow),
-            })?;
+    let cow_id = vg
+        .lv(&snap.cow)
+        .map(|l| l.id.clone())
+        .ok_or_else(|| missing(&vg.name, format!("logical_volumes/{}", snap.cow)))?;
     let mut out = root.clone();
     let lvs = lvs_mut(&mut out, &vg.name)?;
-    for lv in [&snap.internal, &snap.cow] {
-        if lvs.remove(lv).is_none() {
-            return Err(ChangeError::MissingInTree {
-                vg: vg.name.clone(),
-                path: format!("logical_volumes/{lv}"),
-            });
-        }
-    }
-    let origin = lvs
-        .section_mut(&snap.origin)
-        .ok_or_else(|| ChangeError::MissingInTree {
-            vg: vg.name.clone(),
-            path: format!("logical_volumes/{}", snap.origin),
-        })?;
+    remove_snapshot_lvs(lvs, &vg.name, &snap)?;
+    let origin = lv_mut(lvs, &vg.name, &snap.origin)?;
     origin.set("id", Value::Str(cow_id.clone()));
     lvs.rename(&snap.origin, &snap.cow);
     let description = format!(
@@ -503,7 +471,7 @@ fn merging_snapshot(
     Ok((vg, snap))
 }
 
-fn find_snapshot<'a>(vg: &'a Vg, name: &str) -> Result<&'a super::model::Snapshot, ChangeError> {
+fn find_snapshot<'a>(vg: &'a Vg, name: &str) -> Result<&'a Snapshot, ChangeError> {
     match vg.snapshot(name) {
         Some(s) => Ok(s),
         None if vg.lv(name).is_some() => Err(ChangeError::NotASnapshot {
@@ -517,21 +485,38 @@ fn find_snapshot<'a>(vg: &'a Vg, name: &str) -> Result<&'a super::model::Snapsho
     }
 }
 
+fn missing(vg: &str, path: String) -> ChangeError {
+    ChangeError::MissingInTree {
+        vg: vg.to_owned(),
+        path,
+    }
+}
+
 fn vg_mut<'a>(root: &'a mut Section, vg: &str) -> Result<&'a mut Section, ChangeError> {
     root.section_mut(vg)
-        .ok_or_else(|| ChangeError::MissingInTree {
-            vg: vg.to_owned(),
-            path: vg.to_owned(),
-        })
+        .ok_or_else(|| missing(vg, vg.to_owned()))
 }
 
 fn lvs_mut<'a>(root: &'a mut Section, vg: &str) -> Result<&'a mut Section, ChangeError> {
     vg_mut(root, vg)?
         .section_mut("logical_volumes")
-        .ok_or_else(|| ChangeError::MissingInTree {
-            vg: vg.to_owned(),
-            path: "logical_volumes".to_owned(),
-        })
+        .ok_or_else(|| missing(vg, "logical_volumes".to_owned()))
+}
+
+/// LV `lv`'s section in `lvs`, the VG's `logical_volumes`.
+fn lv_mut<'a>(lvs: &'a mut Section, vg: &str, lv: &str) -> Result<&'a mut Section, ChangeError> {
+    lvs.section_mut(lv)
+        .ok_or_else(|| missing(vg, format!("logical_volumes/{lv}")))
+}
+
+/// Removes a snapshot's two LVs, the internal `snapshotN` and the COW LV.
+fn remove_snapshot_lvs(lvs: &mut Section, vg: &str, snap: &Snapshot) -> Result<(), ChangeError> {
+    for lv in [&snap.internal, &snap.cow] {
+        if lvs.remove(lv).is_none() {
+            return Err(missing(vg, format!("logical_volumes/{lv}")));
+        }
+    }
+    Ok(())
 }
 
 /// seqno + 1 and the write stamp. The stamp keys live at the top level next to `contents`;
