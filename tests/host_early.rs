@@ -3,12 +3,11 @@
 //! The metadata rewind writes is read back by stock LVM: `lvs` must show the merge, `vgck`
 //! must be clean; a refused rollback must leave the seqno alone.
 
-use std::io::{Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::process::Command;
 
 mod common;
-use common::{Loop, Lvm, add_snapshot};
+use common::{Loop, Lvm, add_snapshot, write_cow_header};
 use rewind::config::Config;
 use rewind::early::{self, Inputs, Outcome};
 use rewind::lvm::text::{Style, parse, print};
@@ -61,58 +60,12 @@ fn inputs(cmdline: &str) -> Inputs {
     }
 }
 
-/// Writes a COW header into `pre`'s first sector (extent 8 with `-s 1m`, after root's 8).
-fn write_cow_header(disk: &Loop, lvm: &Lvm, vg: &str, valid: u32) {
-    let start = lvm.ok(&[
-        "lvs",
-        "--noheadings",
-        "--units",
-        "b",
-        "--nosuffix",
-        "-o",
-        "seg_pe_ranges",
-        &format!("{vg}/pre"),
-    ]);
-    let pe: u64 = start
-        .trim()
-        .rsplit(':')
-        .next()
-        .and_then(|r| r.split('-').next())
-        .and_then(|n| n.parse().ok())
-        .expect("pe range");
-    let pe_start: u64 = lvm
-        .ok(&[
-            "pvs",
-            "--noheadings",
-            "--units",
-            "b",
-            "--nosuffix",
-            "-o",
-            "pe_start",
-            &disk.dev,
-        ])
-        .trim()
-        .parse()
-        .expect("pe_start");
-    let mut header = Vec::new();
-    for x in [0x7041_6e53u32, valid, 1, 8] {
-        header.extend_from_slice(&x.to_le_bytes());
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&disk.dev)
-        .expect("open");
-    f.seek(SeekFrom::Start(pe_start + pe * MIB)).expect("seek");
-    f.write_all(&header).expect("write");
-    f.sync_all().expect("sync");
-}
-
 #[test]
 fn loop_commit_flag_is_what_stock_lvm_reads_as_merging() {
     require_host!("loop_commit_flag_is_what_stock_lvm_reads_as_merging");
     let vg = format!("early{}", std::process::id());
     let (disk, lvm) = lab(&vg);
-    write_cow_header(&disk, &lvm, &vg, 1);
+    write_cow_header(&disk, &lvm, &format!("{vg}/pre"), 1);
     let before = lvm.seqno(&vg);
     let only = |d: &rewind::system::blockdev::BlockDevice| {
         if d.node == std::path::Path::new(&disk.dev) {
@@ -161,7 +114,7 @@ fn loop_invalid_snapshot_is_refused_and_nothing_written() {
     require_host!("loop_invalid_snapshot_is_refused_and_nothing_written");
     let vg = format!("inval{}", std::process::id());
     let (disk, lvm) = lab(&vg);
-    write_cow_header(&disk, &lvm, &vg, 0);
+    write_cow_header(&disk, &lvm, &format!("{vg}/pre"), 0);
     let before = lvm.seqno(&vg);
     let out = Command::new(env!("CARGO_BIN_EXE_rewind"))
         .args([
@@ -184,7 +137,7 @@ fn loop_plan_prints_the_steps_and_changes_nothing() {
     require_host!("loop_plan_prints_the_steps_and_changes_nothing");
     let vg = format!("plan{}", std::process::id());
     let (disk, lvm) = lab(&vg);
-    write_cow_header(&disk, &lvm, &vg, 1);
+    write_cow_header(&disk, &lvm, &format!("{vg}/pre"), 1);
     let before = lvm.seqno(&vg);
     let out = Command::new(env!("CARGO_BIN_EXE_rewind"))
         .args([

@@ -400,35 +400,9 @@ fn loop_poll_waits_for_lvms_lock() {
 }
 
 impl Lab {
-    /// Writes a COW header into `pre`'s first sector (extent 8 with `-s 1m`, after root's 8).
+    /// Writes a COW header into `pre`'s first sector.
     fn cow_header(&self, valid: u32) {
-        use std::io::{Seek, SeekFrom, Write};
-        let pe_start: u64 = self
-            .lvm
-            .ok(&[
-                "pvs",
-                "--noheadings",
-                "--units",
-                "b",
-                "--nosuffix",
-                "-o",
-                "pe_start",
-                &self.disk.dev,
-            ])
-            .trim()
-            .parse()
-            .expect("pe_start");
-        let mut header = Vec::new();
-        for x in [0x7041_6e53u32, valid, 1, 8] {
-            header.extend_from_slice(&x.to_le_bytes());
-        }
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&self.disk.dev)
-            .expect("open");
-        f.seek(SeekFrom::Start(pe_start + 8 * MIB)).expect("seek");
-        f.write_all(&header).expect("write");
-        f.sync_all().expect("sync");
+        common::write_cow_header(&self.disk, &self.lvm, &format!("{}/pre", self.vg), valid);
     }
 
     fn attr(&self, lv: &str) -> String {

@@ -172,6 +172,50 @@ impl Lvm {
     }
 }
 
+/// Writes a snapshot COW header (magic "SnAp", `valid`, persistent, chunk size 8 sectors) into
+/// the first sector of `lv` ("VG/LV") on `disk`, found with stock LVM the way the kernel's
+/// device would map it: the PV's `pe_start` plus the LV's first extent times the extent size.
+pub fn write_cow_header(disk: &Loop, lvm: &Lvm, lv: &str, valid: u32) {
+    use std::io::{Seek, SeekFrom, Write};
+    let field = |cmd: &str, fields: &str, of: &str| -> String {
+        let args = [
+            cmd,
+            "--noheadings",
+            "--units",
+            "b",
+            "--nosuffix",
+            "-o",
+            fields,
+            of,
+        ];
+        lvm.ok(&args).trim().to_owned()
+    };
+    let bytes = |s: String| -> u64 { s.parse().expect("a number of bytes") };
+    // "/dev/loopN:FIRST-LAST": the LV's one segment.
+    let ranges = field("lvs", "seg_pe_ranges,vg_extent_size", lv);
+    let (ranges, extent) = ranges.split_once(char::is_whitespace).expect("two fields");
+    let first: u64 = ranges
+        .rsplit(':')
+        .next()
+        .and_then(|r| r.split('-').next())
+        .and_then(|n| n.parse().ok())
+        .expect("pe range");
+    let pe_start = bytes(field("pvs", "pe_start", &disk.dev));
+    let extent = bytes(extent.trim().to_owned());
+    let mut header = Vec::new();
+    for x in [0x7041_6e53u32, valid, 1, 8] {
+        header.extend_from_slice(&x.to_le_bytes());
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&disk.dev)
+        .expect("open");
+    f.seek(SeekFrom::Start(pe_start + first * extent))
+        .expect("seek");
+    f.write_all(&header).expect("write");
+    f.sync_all().expect("sync");
+}
+
 pub fn lvs_section(t: &mut Section) -> &mut Section {
     let name = vg_section(t).expect("vg").0.to_owned();
     t.section_mut(&name)
