@@ -226,8 +226,32 @@ fn watch_merges(
     }
 }
 
-fn parse_target(target: &str) -> Result<LvRef, String> {
-    LvRef::parse(target).map_err(|e| e.to_string())
+/// Runs `f` on the parsed `VG/LV` with the system's environment and device-mapper (when
+/// there is one); a bad name is a usage error. `f`'s error is printed and exits 1.
+fn on_target(
+    args: &SystemArgs,
+    target: &str,
+    f: impl FnOnce(&Env, Option<&mut dyn DeviceMapper>, &LvRef) -> Result<String, String>,
+) -> u8 {
+    let r = match LvRef::parse(target) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rewind: {e}");
+            return super::EXIT_USAGE;
+        }
+    };
+    let mut dm = real_dm();
+    let dm_ref = dm.as_mut().map(|d| d as &mut dyn DeviceMapper);
+    match f(&env(args), dm_ref, &r) {
+        Ok(said) => {
+            println!("{said}");
+            0
+        }
+        Err(e) => {
+            eprintln!("rewind: {e}");
+            1
+        }
+    }
 }
 
 /// Which name the merged volume takes.
@@ -242,84 +266,36 @@ pub enum Mode {
 
 /// `rewind rollback`.
 pub fn run_rollback(args: &SystemArgs, target: &str, mode: Mode) -> u8 {
-    let r = match parse_target(target) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("rewind: {e}");
-            return super::EXIT_USAGE;
-        }
-    };
-    let env = env(args);
-    let mut dm = real_dm();
-    let dm_ref = dm.as_mut().map(|d| d as &mut dyn DeviceMapper);
-    if mode == Mode::Snapshot {
-        return match rollback::rollback_snapshot(&env, dm_ref, &r.vg, &r.lv) {
-            Ok(Rollback::Started { origin }) => {
-                println!(
-                    "{r}: merging into {}/{origin}'s blocks now, on {r}'s own device (it may stay mounted; {}/{origin} is unavailable until the end); when done the volume is called {r}; rewind poll finishes it",
-                    r.vg, r.vg
-                );
-                0
-            }
-            Ok(other) => {
-                eprintln!("rewind: {r}: unexpected outcome {other:?}");
-                1
-            }
-            Err(e) => {
-                eprintln!("rewind: {e}");
-                1
-            }
+    on_target(args, target, |env, dm, r| {
+        let vg = &r.vg;
+        let result = match mode {
+            Mode::Origin => rollback::rollback(env, dm, vg, &r.lv),
+            Mode::Snapshot => rollback::rollback_snapshot(env, dm, vg, &r.lv),
         };
-    }
-    match rollback::rollback(&env, dm_ref, &r.vg, &r.lv) {
-        Ok(Rollback::Started { origin }) => {
-            println!(
-                "{}/{origin}: merging {r} back now; rewind poll finishes it (systemctl start rewind-poll.service)",
-                r.vg
-            );
-            0
-        }
-        Ok(Rollback::AtNextBoot { origin, why }) => {
-            println!(
-                "{}/{origin} is in use ({why}): {r} is flagged and merges back at the next boot; reboot to roll back, or rewind cancel {r} to withdraw it",
-                r.vg
-            );
-            0
-        }
-        Ok(Rollback::AtActivation { origin }) => {
-            println!(
-                "{r} is flagged: the merge starts when {}/{origin} is next activated (lvchange -ay {}/{origin}, or the next boot)",
-                r.vg, r.vg
-            );
-            0
-        }
-        Err(e) => {
-            eprintln!("rewind: {e}");
-            1
-        }
-    }
+        Ok(match (result.map_err(|e| e.to_string())?, mode) {
+            (Rollback::Started { origin }, Mode::Snapshot) => format!(
+                "{r}: merging into {vg}/{origin}'s blocks now, on {r}'s own device (it may stay mounted; {vg}/{origin} is unavailable until the end); when done the volume is called {r}; rewind poll finishes it"
+            ),
+            (Rollback::Started { origin }, Mode::Origin) => format!(
+                "{vg}/{origin}: merging {r} back now; rewind poll finishes it (systemctl start rewind-poll.service)"
+            ),
+            (Rollback::AtNextBoot { origin, why }, Mode::Origin) => format!(
+                "{vg}/{origin} is in use ({why}): {r} is flagged and merges back at the next boot; reboot to roll back, or rewind cancel {r} to withdraw it"
+            ),
+            (Rollback::AtActivation { origin }, Mode::Origin) => format!(
+                "{r} is flagged: the merge starts when {vg}/{origin} is next activated (lvchange -ay {vg}/{origin}, or the next boot)"
+            ),
+            (other, Mode::Snapshot) => return Err(format!("{r}: unexpected outcome {other:?}")),
+        })
+    })
 }
 
 /// `rewind cancel`.
 pub fn run_cancel(args: &SystemArgs, target: &str) -> u8 {
-    let r = match parse_target(target) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("rewind: {e}");
-            return super::EXIT_USAGE;
-        }
-    };
-    let env = env(args);
-    let mut dm = real_dm();
-    let dm_ref = dm.as_mut().map(|d| d as &mut dyn DeviceMapper);
-    match rollback::cancel(&env, dm_ref, &r.vg, &r.lv) {
-        Ok(()) => {
-            println!("{r}: merge withdrawn; it is a plain snapshot again");
-            0
-        }
-        Err(e) => {
-            eprintln!("rewind: {e}");
-            1
-        }
-    }
+    on_target(args, target, |env, dm, r| {
+        rollback::cancel(env, dm, &r.vg, &r.lv).map_err(|e| e.to_string())?;
+        Ok(format!(
+            "{r}: merge withdrawn; it is a plain snapshot again"
+        ))
+    })
 }
