@@ -33,6 +33,17 @@ g_fail() {
     exit 1
 }
 
+# g_fill_dev DEV MIB TEXT: MIB MiB of repeated TEXT lines written straight to block device DEV
+# (O_DIRECT: no page cache stands between the write and what device-mapper sees).
+g_fill_dev() {
+    { yes "$3" || true; } | head -c $(($2 << 20)) | dd of="$1" bs=1M iflag=fullblock oflag=direct status=none
+}
+
+# g_sum_dev DEV MIB: the sha256 of block device DEV's first MIB MiB.
+g_sum_dev() {
+    head -c $(($2 << 20)) "$1" | sha256sum | cut -d' ' -f1
+}
+
 # g_fill FILE MIB TEXT: overwrite FILE in place with MIB MiB of repeated TEXT lines.
 # (One MiB is generated and repeated: generating everything is slow under TCG.)
 g_fill() {

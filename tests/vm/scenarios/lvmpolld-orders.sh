@@ -25,14 +25,6 @@ vm_boot_disk_opts() { [[ $1 == 1 ]] && echo 'throttling.bps-total=4194304'; }
 LO_CONF=/run/lvmconf
 LO_PID='' # lvmpolld
 
-lo_fill() {
-    { yes "$1" || true; } | head -c $((LO_MIB << 20)) | dd of=/dev/mapper/vg0-data bs=1M iflag=fullblock oflag=direct status=none
-}
-
-lo_sum() {
-    head -c $((LO_MIB << 20)) /dev/mapper/vg0-data | sha256sum | cut -d' ' -f1
-}
-
 # LVM with lvmpolld, in a guest without udevd; INTERVAL = activation/polling_interval.
 lo_config() {
     mkdir -p "$LO_CONF"
@@ -57,11 +49,11 @@ lo_meta() {
 # lo_round N: snapshot, change, rollback (merge starts now), LVM asked to poll.
 lo_start() {
     local n=$1 a
-    lo_fill "lvmpolld-orders round $n pattern A"
-    a=$(lo_sum)
+    g_fill_dev /dev/mapper/vg0-data "$LO_MIB" "lvmpolld-orders round $n pattern A"
+    a=$(g_sum_dev /dev/mapper/vg0-data "$LO_MIB")
     echo "$a" >"$OUT/a$n.sum"
     lo_lvm lvcreate -q -s -n dsnap -L 40M --chunksize 64k vg0/data
-    lo_fill "lvmpolld-orders round $n pattern B"
+    g_fill_dev /dev/mapper/vg0-data "$LO_MIB" "lvmpolld-orders round $n pattern B"
     rewind rollback vg0/dsnap 2>&1 | tee "$BOOT_OUT/rollback$n.out"
     grep -q 'back now' "$BOOT_OUT/rollback$n.out" || g_fail "round $n: merge not started"
     lo_lvm lvchange --poll y vg0/data 2>&1 | tee "$BOOT_OUT/lvchange-poll$n.out"
@@ -79,7 +71,7 @@ lo_end_state() {
     if grep -q -e '-cow:' -e '-real:' -e '^vg0-dsnap:' "$BOOT_OUT/dm-table$n-end"; then
         g_fail "round $n: snapshot devices left"
     fi
-    lo_sum >"$OUT/end$n.sum"
+    g_sum_dev /dev/mapper/vg0-data "$LO_MIB" >"$OUT/end$n.sum"
     [[ $(cat "$OUT/end$n.sum") == $(cat "$OUT/a$n.sum") ]] || g_fail "round $n: data is not pattern A"
     lo_lvm vgck vg0
     lo_meta "$OUT/meta$n"

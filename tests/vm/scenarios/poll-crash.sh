@@ -14,21 +14,13 @@ VM_ROOT_ADD=("${REWIND_BIN:-${VM_REPO_DIR:-}/target/x86_64-unknown-linux-gnu/rel
 
 PC_MIB=64
 
-pc_fill() {
-    { yes "$1" || true; } | head -c $((PC_MIB << 20)) | dd of=/dev/mapper/vg0-data bs=1M iflag=fullblock oflag=direct status=none
-}
-
-pc_sum() {
-    head -c $((PC_MIB << 20)) /dev/mapper/vg0-data | sha256sum | cut -d' ' -f1
-}
-
 # pc_round N FAILPOINT: snapshot, change, roll back, poll killed at FAILPOINT, poll again.
 pc_round() {
     local n=$1 fp=$2 a rc
-    pc_fill "poll-crash round $n pattern A"
-    a=$(pc_sum)
+    g_fill_dev /dev/mapper/vg0-data "$PC_MIB" "poll-crash round $n pattern A"
+    a=$(g_sum_dev /dev/mapper/vg0-data "$PC_MIB")
     g_lvm lvcreate -s -n dsnap -L 100M --chunksize 64k vg0/data
-    pc_fill "poll-crash round $n pattern B"
+    g_fill_dev /dev/mapper/vg0-data "$PC_MIB" "poll-crash round $n pattern B"
     rewind rollback vg0/dsnap | tee "$BOOT_OUT/rollback$n.out"
     grep -q 'back now' "$BOOT_OUT/rollback$n.out" || g_fail "round $n: merge not started"
     rc=0
@@ -57,7 +49,7 @@ pc_round() {
     if grep -q -e '-cow:' -e '-real:' -e '^vg0-dsnap:' "$BOOT_OUT/dm-table$n-end"; then
         g_fail "round $n: snapshot devices left after the second poll"
     fi
-    [[ $(pc_sum) == "$a" ]] || g_fail "round $n: data is not what it was at the snapshot"
+    [[ $(g_sum_dev /dev/mapper/vg0-data "$PC_MIB") == "$a" ]] || g_fail "round $n: data is not what it was at the snapshot"
     g_lvm vgck vg0
     echo "round $n ok" >>"$OUT/rounds"
 }

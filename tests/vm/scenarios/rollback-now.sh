@@ -15,14 +15,6 @@ VM_ROOT_ADD=("${REWIND_BIN:-${VM_REPO_DIR:-}/target/x86_64-unknown-linux-gnu/rel
 
 RN_MIB=128
 
-rn_fill() {
-    { yes "$1" || true; } | head -c $((RN_MIB << 20)) | dd of=/dev/mapper/vg0-data bs=1M iflag=fullblock oflag=direct status=none
-}
-
-rn_sum() {
-    head -c $((RN_MIB << 20)) /dev/mapper/vg0-data | sha256sum | cut -d' ' -f1
-}
-
 guest_boot_1() {
     local a b t0 rc
     mkdir -p /run/lock/lvm
@@ -31,12 +23,12 @@ guest_boot_1() {
     # and wait for it on every device change (g_lvm turns udev sync off for the same reason).
     rm -f /run/udev/control
     g_lvm lvchange -ay vg0/data
-    rn_fill "rollback-now pattern A"
-    a=$(rn_sum)
+    g_fill_dev /dev/mapper/vg0-data "$RN_MIB" "rollback-now pattern A"
+    a=$(g_sum_dev /dev/mapper/vg0-data "$RN_MIB")
     echo "$a" >"$OUT/a.sum"
     g_lvm lvcreate -s -n dsnap -L 200M --chunksize 64k vg0/data
-    rn_fill "rollback-now pattern B"
-    b=$(rn_sum)
+    g_fill_dev /dev/mapper/vg0-data "$RN_MIB" "rollback-now pattern B"
+    b=$(g_sum_dev /dev/mapper/vg0-data "$RN_MIB")
     echo "$b" >"$OUT/b.sum"
     [[ $a != "$b" ]] || g_fail "pattern B did not change the data"
 
@@ -71,7 +63,7 @@ guest_boot_1() {
     if grep -q -e '-cow:' -e '-real:' -e '^vg0-dsnap:' "$BOOT_OUT/dm-table-end"; then
         g_fail "snapshot devices left after the merge"
     fi
-    rn_sum | tee "$OUT/end.sum"
+    g_sum_dev /dev/mapper/vg0-data "$RN_MIB" | tee "$OUT/end.sum"
     g_lvm vgck vg0
 }
 
