@@ -44,6 +44,15 @@ g_sum_dev() {
     head -c $(($2 << 20)) "$1" | sha256sum | cut -d' ' -f1
 }
 
+# g_sums_cold DIR OUTFILE: sha256sum of every f* file in DIR read from the device, not the page
+# cache (dropped first), into OUTFILE and shown.
+g_sums_cold() {
+    sync
+    echo 3 >/proc/sys/vm/drop_caches
+    (cd "$1" && sha256sum f*) >"$2"
+    cat "$2"
+}
+
 # g_fill FILE MIB TEXT: overwrite FILE in place with MIB MiB of repeated TEXT lines.
 # (One MiB is generated and repeated: generating everything is slow under TCG.)
 g_fill() {

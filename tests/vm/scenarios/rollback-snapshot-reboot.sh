@@ -25,13 +25,6 @@ vm_boot_kill() { [[ $1 == 2 ]] && echo 'on vg0/dsnap: merging into vg0/data'; }
 
 RSR_FILES=4 # of 8 MiB each
 
-rsr_sums() {
-    sync
-    echo 3 >/proc/sys/vm/drop_caches
-    (cd "$1" && sha256sum f*) >"$2"
-    cat "$2"
-}
-
 guest_boot_1() {
     local i
     mkdir -p /run/lock/lvm /mnt/data
@@ -42,7 +35,7 @@ guest_boot_1() {
     for ((i = 0; i < RSR_FILES; i++)); do
         g_fill "/mnt/data/f$i" 8 "rollback-snapshot-reboot file $i pattern A"
     done
-    rsr_sums /mnt/data "$OUT/sums-a"
+    g_sums_cold /mnt/data "$OUT/sums-a"
     umount /mnt/data
     g_lvm lvcreate -s -n dsnap -L 60M --chunksize 64k vg0/data
     g_lvm lvs --noheadings -o lv_uuid vg0/dsnap | tr -d ' ' >"$OUT/dsnap-uuid"
@@ -50,7 +43,7 @@ guest_boot_1() {
     for ((i = 0; i < RSR_FILES; i++)); do
         g_fill "/mnt/data/f$i" 8 "rollback-snapshot-reboot file $i pattern B"
     done
-    rsr_sums /mnt/data "$OUT/sums-b"
+    g_sums_cold /mnt/data "$OUT/sums-b"
     umount /mnt/data
 }
 
@@ -102,7 +95,7 @@ guest_boot_3() {
     grep -q '^vg0-data: 0 [0-9]* error' "$BOOT_OUT/dm-table-start" ||
         g_fail "rewind early did not make vg0-data an error device"
     mount /dev/mapper/vg0-dsnap /mnt/snap
-    rsr_sums /mnt/snap "$OUT/sums-boot3"
+    g_sums_cold /mnt/snap "$OUT/sums-boot3"
     rc=0
     rewind poll -v >"$BOOT_OUT/poll.out" 2>&1 || rc=$?
     cat "$BOOT_OUT/poll.out"
@@ -113,7 +106,7 @@ guest_boot_3() {
     if grep -q -e '-cow:' -e '-real:' -e '^vg0-data:' "$BOOT_OUT/dm-table-end"; then
         g_fail "devices left after the merge"
     fi
-    rsr_sums /mnt/snap "$OUT/sums-after"
+    g_sums_cold /mnt/snap "$OUT/sums-after"
     umount /mnt/snap
     g_lvm vgck vg0
 }

@@ -33,14 +33,6 @@ rs_write() {
     sync
 }
 
-# rs_sums DIR OUTFILE: sha256sum of every file, read from the device (caches dropped).
-rs_sums() {
-    sync
-    echo 3 >/proc/sys/vm/drop_caches
-    (cd "$1" && sha256sum f*) >"$2"
-    cat "$2"
-}
-
 rs_status() {
     dmsetup status vg0-dsnap | tee -a "$BOOT_OUT/dm-status"
 }
@@ -53,19 +45,19 @@ guest_boot_1() {
     mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 /dev/mapper/vg0-data
     mount /dev/mapper/vg0-data /mnt/data
     rs_write A
-    rs_sums /mnt/data "$OUT/sums-a"
+    g_sums_cold /mnt/data "$OUT/sums-a"
     umount /mnt/data
     g_lvm lvcreate -s -n dsnap -L 80M --chunksize 64k vg0/data
     mount /dev/mapper/vg0-data /mnt/data
     rs_write B
-    rs_sums /mnt/data "$OUT/sums-b"
+    g_sums_cold /mnt/data "$OUT/sums-b"
     umount /mnt/data
     uuid=$(g_lvm lvs --noheadings -o lv_uuid vg0/dsnap | tr -d ' ')
     echo "$uuid" >"$OUT/dsnap-uuid"
     mount /dev/mapper/vg0-dsnap /mnt/snap
     majmin=$(findmnt -no MAJ:MIN /mnt/snap)
     echo "$majmin" >"$OUT/majmin-before"
-    rs_sums /mnt/snap "$OUT/sums-before"
+    g_sums_cold /mnt/snap "$OUT/sums-before"
 
     seq0=$(g_lvm vgs --noheadings -o seqno vg0 | tr -d ' ')
     rewind rollback vg0/dsnap --mode snapshot 2>&1 | tee "$BOOT_OUT/rollback.out"
@@ -81,7 +73,7 @@ guest_boot_1() {
     # `status --watch` without a terminal: a line per second until the merge is done.
     timeout 120 rewind status --watch >"$BOOT_OUT/watch.out" 2>&1 &
     watch_pid=$!
-    rs_sums /mnt/snap "$OUT/sums-during"
+    g_sums_cold /mnt/snap "$OUT/sums-during"
     rs_status >"$OUT/status-after-during"
     rc=0
     wait "$watch_pid" || rc=$?
@@ -141,7 +133,7 @@ guest_boot_1() {
         g_fail "devices left after the merge"
     fi
     findmnt -no MAJ:MIN /mnt/snap >"$OUT/majmin-after"
-    rs_sums /mnt/snap "$OUT/sums-after"
+    g_sums_cold /mnt/snap "$OUT/sums-after"
     # The volume stays usable: a write and read back through the same mount.
     echo written-after >/mnt/snap/after
     sync
