@@ -53,6 +53,25 @@ g_sums_cold() {
     cat "$2"
 }
 
+# g_merged STATUS: true when a snapshot-merge status line says the copy is done (allocated
+# sectors equal metadata sectors: only the store's own metadata is left).
+g_merged() {
+    awk '{ split($4, a, "/"); exit !(a[1] == $5) }' <<<"$1"
+}
+
+# g_wait_merged DEV LAST_FILE: waits (bounded, 2 min) until the kernel has finished DEV's merge,
+# keeping the last status read in LAST_FILE; fails the step if it does not finish.
+g_wait_merged() {
+    local i st
+    for ((i = 0; i < 240; i++)); do
+        st=$(dmsetup status "$1")
+        echo "$st" >"$2"
+        g_merged "$st" && return 0
+        sleep 0.5
+    done
+    g_fail "the kernel did not finish the merge of $1: $st"
+}
+
 # g_fill FILE MIB TEXT: overwrite FILE in place with MIB MiB of repeated TEXT lines.
 # (One MiB is generated and repeated: generating everything is slow under TCG.)
 g_fill() {

@@ -70,7 +70,7 @@ guest_boot_2() {
     local st i
     for ((i = 0; i < 600; i++)); do
         st=$(dmsetup status vg0-root)
-        if awk '{ split($4, a, "/"); exit !(a[1] == $5) }' <<<"$st"; then
+        if g_merged "$st"; then
             g_fail "the merge ended before the host's cut at $RR_CUT %: $st"
         fi
         sleep 0.5
@@ -107,17 +107,7 @@ guest_boot_3() {
     echo "$st" | tee "$BOOT_OUT/dm-status-start"
     [[ $st == *snapshot-merge* ]] || g_fail "root is not merging after the power cut: $st"
     known_sums "$RR_DIR" | tee "$OUT/boot3.sha256"
-    local i done=0
-    for ((i = 0; i < 240; i++)); do
-        st=$(dmsetup status vg0-root)
-        if awk '{ split($4, a, "/"); exit !(a[1] == $5) }' <<<"$st"; then
-            done=1
-            break
-        fi
-        sleep 0.5
-    done
-    echo "$st" >"$BOOT_OUT/dm-status-end"
-    [[ $done == 1 ]] || g_fail "the resumed merge did not finish: $st"
+    g_wait_merged vg0-root "$BOOT_OUT/dm-status-end"
 }
 
 host_check() {

@@ -139,18 +139,9 @@ guest_boot_2() {
     dmsetup table vgs-st | tee "$OUT/vgs-st-rewind.table" || g_fail "rewind did not activate vgs/st"
     sha256sum </dev/mapper/vgs-st | cut -d' ' -f1 >"$OUT/vgs-st-boot2.sha256"
 
-    # The kernel copies in the background: wait (bounded) until allocated == metadata sectors.
-    local i st done=0 rc=0
-    for ((i = 0; i < 240; i++)); do
-        st=$(dmsetup status vg0-root)
-        echo "$st" >"$BOOT_OUT/dm-status-last"
-        if awk '{ split($4, a, "/"); exit !(a[1] == $5) }' <<<"$st"; then
-            done=1
-            break
-        fi
-        sleep 0.5
-    done
-    [[ $done == 1 ]] || g_fail "the kernel did not finish the merge: $st"
+    # The kernel copies in the background.
+    g_wait_merged vg0-root "$BOOT_OUT/dm-status-last"
+    local rc=0
 
     rm -f /run/udev/control
     rewind poll -v >"$BOOT_OUT/poll.out" 2>&1 || rc=$?

@@ -104,18 +104,8 @@ guest_boot_2() {
 
     known_sums "$RW_DIR" | tee "$OUT/boot2.sha256"
 
-    # The kernel copies in the background: wait (bounded) until allocated == metadata sectors.
-    local i st done=0
-    for ((i = 0; i < 240; i++)); do
-        st=$(dmsetup status vg0-root)
-        echo "$st" >"$BOOT_OUT/dm-status-last"
-        if awk '{ split($4, a, "/"); exit !(a[1] == $5) }' <<<"$st"; then
-            done=1
-            break
-        fi
-        sleep 0.5
-    done
-    [[ $done == 1 ]] || g_fail "the kernel did not finish the merge: $st"
+    # The kernel copies in the background.
+    g_wait_merged vg0-root "$BOOT_OUT/dm-status-last"
     g_record merge_done_uptime "$(g_uptime)"
     keep_sums "$OUT/keep-after.sha256"
 }
