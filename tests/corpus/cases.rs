@@ -169,6 +169,18 @@ fn labels() -> Vec<Case> {
             d.fix_label();
         })
         .kind1(),
+        c("label/offset-past-the-scanned-sectors", Tpl::Basic, |cx| {
+            // The PV header 3000 bytes after the label: past sector 3, inside the first
+            // 128 KiB LVM reads in one go when it scans.
+            let d = d0(cx);
+            let l = d.label();
+            let hdr = d.bytes[l + 32..l + 32 + 200].to_vec();
+            d.bytes[l + 32..l + SECTOR].fill(0);
+            d.put(l + 3000, &hdr);
+            d.put32(l + 20, 3000);
+            d.fix_label();
+        })
+        .kind1(),
         c("label/offset-huge", Tpl::Basic, |cx| {
             let d = d0(cx);
             let l = d.label();
@@ -476,6 +488,19 @@ fn mda_headers() -> Vec<Case> {
             d0(cx).put64(m as usize + 32, 0);
             d0(cx).fix_mda(m);
         }),
+        c("mda/size-one-tib", Tpl::Basic, |cx| {
+            let m = m0(cx);
+            d0(cx).put64(m as usize + 32, 1 << 40);
+            d0(cx).fix_mda(m);
+        })
+        .kind1(),
+        c("mda/size-512", Tpl::Basic, |cx| {
+            let m = m0(cx);
+            cx.edit(|t| t);
+            d0(cx).put64(m as usize + 32, 512);
+            d0(cx).fix_mda(m);
+        })
+        .kind1(),
         c("mda/slot0-offset-zero", Tpl::Basic, |cx| {
             let m = m0(cx);
             let s = d0(cx).slot(m, 0);
@@ -732,6 +757,64 @@ fn raid1(seg: &str) -> String {
 
 const RAID_SEG: &str = "type = \"raid1\"\ndevice_count = 2\nregion_size = 1024\n\
     raids = [\n\"r_rmeta_0\", \"r_rimage_0\",\n\"r_rmeta_1\", \"r_rimage_1\"\n]\n";
+
+/// A mirror LV `m` (2 images and a log) on pv0 extents 8..11.
+fn mirror(seg: &str) -> String {
+    let mut s = format!(
+        "m {{\nid = \"Mirraa-aaaa-bbbb-cccc-dddd-eeee-ffff00\"\nstatus = {SHOWN}\nflags = []\n\
+         segment_count = 1\n\nsegment1 {{\nstart_extent = 0\nextent_count = 1\n\n{seg}}}\n}}\n\n"
+    );
+    for (i, name) in ["m_mlog", "m_mimage_0", "m_mimage_1"].iter().enumerate() {
+        s.push_str(&linear_lv(
+            name,
+            &format!("Mirraa-aaaa-bbbb-cccc-dddd-eeee-ffff1{i}"),
+            HIDDEN,
+            1,
+            8 + i as u64,
+        ));
+        s.push('\n');
+    }
+    s
+}
+
+const MIRROR_SEG: &str = "type = \"mirror\"\nmirror_count = 2\nmirror_log = \"m_mlog\"\n\
+    region_size = 1024\n\nmirrors = [\n\"m_mimage_0\", 0,\n\"m_mimage_1\", 0\n]\n";
+
+/// A cached LV `cached` (origin `cached_corig`) over a cache pool `cpool`, pv0 extents 8..10.
+fn cache(pool_seg: &str, cache_seg: &str) -> String {
+    format!(
+        "cpool {{\nid = \"Cpoola-aaaa-bbbb-cccc-dddd-eeee-ffff00\"\nstatus = {HIDDEN}\nflags = []\n\
+         segment_count = 1\n\nsegment1 {{\nstart_extent = 0\nextent_count = 1\n\n{pool_seg}}}\n}}\n\n\
+         {}\n{}\n{}\n\
+         cached {{\nid = \"Cacheb-aaaa-bbbb-cccc-dddd-eeee-ffff00\"\nstatus = {SHOWN}\nflags = []\n\
+         segment_count = 1\n\nsegment1 {{\nstart_extent = 0\nextent_count = 1\n\n{cache_seg}}}\n}}\n",
+        linear_lv(
+            "cpool_cdata",
+            "Cpoola-aaaa-bbbb-cccc-dddd-eeee-ffff01",
+            HIDDEN,
+            1,
+            8
+        ),
+        linear_lv(
+            "cpool_cmeta",
+            "Cpoola-aaaa-bbbb-cccc-dddd-eeee-ffff02",
+            HIDDEN,
+            1,
+            9
+        ),
+        linear_lv(
+            "cached_corig",
+            "Cacheb-aaaa-bbbb-cccc-dddd-eeee-ffff01",
+            HIDDEN,
+            1,
+            10
+        ),
+    )
+}
+
+const CPOOL_SEG: &str = "type = \"cache-pool\"\ndata = \"cpool_cdata\"\nmetadata = \"cpool_cmeta\"\n\
+    metadata_format = 2\nchunk_size = 128\ncache_mode = \"writethrough\"\npolicy = \"smq\"\n";
+const CACHE_SEG: &str = "type = \"cache\"\ncache_pool = \"cpool\"\norigin = \"cached_corig\"\n";
 
 fn without(seg: &str, key: &str) -> String {
     seg.lines()
@@ -1386,6 +1469,70 @@ fn texts() -> Vec<Case> {
             ))
         })
         .kind2(),
+        c("text/mirror-valid", |cx| cx.add_lvs(&mirror(MIRROR_SEG))),
+        c("text/mirror-missing-mirror-count", |cx| {
+            cx.add_lvs(&mirror(&without(MIRROR_SEG, "mirror_count")))
+        })
+        .kind2(),
+        c("text/mirror-missing-mirrors", |cx| {
+            let seg: String = MIRROR_SEG.split("\nmirrors").next().unwrap_or("").to_owned() + "\n";
+            cx.add_lvs(&mirror(&seg))
+        })
+        .kind2(),
+        c("text/mirror-log-names-missing-lv", |cx| {
+            cx.add_lvs(&mirror(&MIRROR_SEG.replace("\"m_mlog\"", "\"nosuchlv\"")))
+        })
+        .kind2(),
+        c("text/mirror-log-without-region-size", |cx| {
+            cx.add_lvs(&mirror(&without(MIRROR_SEG, "region_size")))
+        })
+        .kind2(),
+        c("text/cache-valid", |cx| cx.add_lvs(&cache(CPOOL_SEG, CACHE_SEG))),
+        c("text/cache-pool-missing-data", |cx| {
+            cx.add_lvs(&cache(&without(CPOOL_SEG, "data ="), CACHE_SEG))
+        })
+        .kind2(),
+        c("text/cache-pool-missing-metadata", |cx| {
+            cx.add_lvs(&cache(&without(CPOOL_SEG, "metadata ="), CACHE_SEG))
+        })
+        .kind2(),
+        c("text/cache-pool-metadata-format-3", |cx| {
+            cx.add_lvs(&cache(&CPOOL_SEG.replace("metadata_format = 2", "metadata_format = 3"), CACHE_SEG))
+        })
+        .kind2(),
+        c("text/cache-missing-cache-pool", |cx| {
+            cx.add_lvs(&cache(CPOOL_SEG, &without(CACHE_SEG, "cache_pool")))
+        })
+        .kind2(),
+        c("text/cache-missing-origin", |cx| {
+            cx.add_lvs(&cache(CPOOL_SEG, &without(CACHE_SEG, "origin")))
+        })
+        .kind2(),
+        c("text/raid1-device-and-stripe-count", |cx| {
+            cx.add_lvs(&raid1(&RAID_SEG.replace("device_count = 2", "device_count = 2\nstripe_count = 2")))
+        })
+        .kind2(),
+        c("text/raid1-raids-odd", |cx| {
+            cx.add_lvs(&raid1(&RAID_SEG.replace(",\n\"r_rmeta_1\", \"r_rimage_1\"", ",\n\"r_rmeta_1\"")))
+        })
+        .kind2(),
+        c("text/striped-two-stripes-without-stripe-size", |cx| {
+            let lv = "two {\nid = \"Twoaaa-aaaa-bbbb-cccc-dddd-eeee-ffff00\"\n\
+                      status = [\"READ\", \"WRITE\", \"VISIBLE\"]\nflags = []\nsegment_count = 1\n\n\
+                      segment1 {\nstart_extent = 0\nextent_count = 2\n\ntype = \"striped\"\nstripe_count = 2\n\n\
+                      stripes = [\n\"pv0\", 10,\n\"pv0\", 12\n]\n}\n}\n";
+            cx.add_lvs(lv)
+        })
+        .kind2(),
+        c("text/stripes-odd-length", |cx| {
+            cx.sub_after("\ndata {", "\"pv0\", 6", "\"pv0\"")
+        }),
+        c("text/stripe-start-a-string", |cx| {
+            cx.sub_after("\ndata {", "\"pv0\", 6", "\"pv0\", \"6\"")
+        }),
+        c("text/segment-type-with-flag", |cx| {
+            cx.sub_after("\ndata {", "type = \"striped\"", "type = \"striped+FUTURE\"")
+        }),
         // LVM's tokenizer, exactly.
         c("text/bare-words-in-array", |cx| {
             cx.sub_after(
