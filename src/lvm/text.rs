@@ -233,6 +233,8 @@ pub enum SyntaxError {
     IntegerOutOfRange(String),
     #[error("text is not valid utf-8")]
     NotUtf8,
+    #[error("text holds the character U+{:X}, which rewind reserves for bytes that are not utf-8", u32::from(*.0))]
+    ReservedChar(char),
     #[error("sections nest deeper than {MAX_DEPTH}")]
     TooDeep,
 }
@@ -262,6 +264,8 @@ enum Tok {
     Eq,
     Str(String),
     Word(String),
+    /// In LVM's mode: a word where no value may start (a key; LVM's `TOK_IDENTIFIER`).
+    Ident(String),
     Int(i64),
     Float(f64),
     Eof,
@@ -276,7 +280,7 @@ fn describe(t: &Tok) -> String {
         Tok::Comma => "','".into(),
         Tok::Eq => "'='".into(),
         Tok::Str(s) => format!("string \"{}\"", truncate(s)),
-        Tok::Word(s) => format!("\"{}\"", truncate(s)),
+        Tok::Word(s) | Tok::Ident(s) => format!("\"{}\"", truncate(s)),
         Tok::Int(i) => format!("number {i}"),
         Tok::Float(f) => format!("number {f}"),
         Tok::Eof => "the end of the text".into(),
@@ -298,6 +302,10 @@ struct Lexer<'a> {
     pos: usize,
     line: usize,
     line_start: usize,
+    /// LVM's own reading ([`parse_lvm`]) instead of rewind's strict one.
+    lvm: bool,
+    /// The value being read belongs to `creation_time` (LVM repairs an overflow there).
+    creation_time: bool,
 }
 
 type Pos = (usize, usize);
@@ -334,9 +342,63 @@ impl<'a> Lexer<'a> {
     }
 
     fn utf8(&self, bytes: &[u8], at: Pos) -> Result<String, TextError> {
+        if self.lvm {
+            return decode_raw(bytes).map_err(|c| self.err(at, SyntaxError::ReservedChar(c)));
+        }
         std::str::from_utf8(bytes)
             .map(str::to_owned)
             .map_err(|_| self.err(at, SyntaxError::NotUtf8))
+    }
+
+    /// The end of a quoted string starting at `self.pos` (the index of its closing quote),
+    /// or `None` when the text ends first; counts the lines it spans. For `"`, a backslash
+    /// makes the next byte part of the string (LVM's `_get_token`).
+    fn string_end(&mut self, quote: u8) -> Option<usize> {
+        let mut i = self.pos + 1;
+        loop {
+            match self.b.get(i) {
+                None => return None,
+                Some(&c) if c == quote => return Some(i),
+                Some(b'\\') if quote == b'"' && i + 1 < self.b.len() => {
+                    if self.b[i + 1] == b'\n' {
+                        self.line += 1;
+                        self.line_start = i + 2;
+                    }
+                    i += 2;
+                }
+                Some(&c) => {
+                    if c == b'\n' {
+                        self.line += 1;
+                        self.line_start = i + 1;
+                    }
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    /// A quoted string (`"` with `\"` and `\\` escapes, or `'` without). A string the text
+    /// ends inside is an error, except in LVM's mode, where LVM takes it to the end of the
+    /// text and drops its last byte as if it were the closing quote (`_dup_string_tok`).
+    fn quoted(&mut self, quote: u8, at: Pos) -> Result<Tok, TextError> {
+        let start = self.pos + 1;
+        let raw = match self.string_end(quote) {
+            Some(end) => {
+                self.pos = end + 1;
+                &self.b[start..end]
+            }
+            None if self.lvm && self.b.len() > start => {
+                self.pos = self.b.len();
+                &self.b[start..self.b.len() - 1]
+            }
+            None => return Err(self.err(at, SyntaxError::UnterminatedString)),
+        };
+        let bytes = if quote == b'"' {
+            unescape(raw)
+        } else {
+            raw.to_vec()
+        };
+        Ok(Tok::Str(self.utf8(&bytes, at)?))
     }
 
     /// Next token and where it starts. `value` says whether a number may start here
@@ -361,45 +423,7 @@ impl<'a> Lexer<'a> {
             return Ok((t, at));
         }
         match c {
-            b'"' => {
-                let mut out = Vec::new();
-                let mut i = self.pos + 1;
-                loop {
-                    match self.b.get(i) {
-                        None => return Err(self.err(at, SyntaxError::UnterminatedString)),
-                        Some(b'"') => break,
-                        Some(b'\\') if matches!(self.b.get(i + 1), Some(b'"' | b'\\')) => {
-                            out.push(self.b[i + 1]);
-                            i += 2;
-                        }
-                        Some(&ch) => {
-                            if ch == b'\n' {
-                                self.line += 1;
-                                self.line_start = i + 1;
-                            }
-                            out.push(ch);
-                            i += 1;
-                        }
-                    }
-                }
-                self.pos = i + 1;
-                Ok((Tok::Str(self.utf8(&out, at)?), at))
-            }
-            b'\'' => {
-                let start = self.pos + 1;
-                let Some(len) = self.b[start..].iter().position(|&c| c == b'\'') else {
-                    return Err(self.err(at, SyntaxError::UnterminatedString));
-                };
-                let raw = &self.b[start..start + len];
-                for (k, &ch) in raw.iter().enumerate() {
-                    if ch == b'\n' {
-                        self.line += 1;
-                        self.line_start = start + k + 1;
-                    }
-                }
-                self.pos = start + len + 1;
-                Ok((Tok::Str(self.utf8(raw, at)?), at))
-            }
+            b'"' | b'\'' => self.quoted(c, at).map(|t| (t, at)),
             b'0'..=b'9' | b'+' | b'-' | b'.' if value => {
                 let start = self.pos;
                 let mut i = start + 1;
@@ -419,25 +443,42 @@ impl<'a> Lexer<'a> {
                 let tok = if dot {
                     parse_float(&text).map(Tok::Float)
                 } else {
-                    parse_int(&text).map(Tok::Int)
+                    match parse_int(&text) {
+                        // LVM's `_type`: older 32-bit builds wrote creation times that do not
+                        // fit; LVM reads them as 2018-05-24 and repairs them on its next write.
+                        Err(SyntaxError::IntegerOutOfRange(_))
+                            if self.lvm && self.creation_time =>
+                        {
+                            Ok(Tok::Int(REPAIRED_CREATION_TIME))
+                        }
+                        other => other.map(Tok::Int),
+                    }
                 };
                 tok.map(|t| (t, at)).map_err(|k| self.err(at, k))
             }
             _ => {
                 let start = self.pos;
                 let mut i = start;
+                // LVM's words end only at space, '#', '=', '{' and '}'; rewind's values also
+                // at ',', '[' and ']'.
+                let strict = !self.lvm;
                 while let Some(&ch) = self.b.get(i) {
                     if ch.is_ascii_whitespace()
                         || ch == 0x0b
                         || matches!(ch, b'#' | b'=' | b'{' | b'}')
-                        || (value && matches!(ch, b',' | b'[' | b']'))
+                        || (strict && value && matches!(ch, b',' | b'[' | b']'))
                     {
                         break;
                     }
                     i += 1;
                 }
                 self.pos = i;
-                Ok((Tok::Word(self.utf8(&self.b[start..i], at)?), at))
+                let word = self.utf8(&self.b[start..i], at)?;
+                if self.lvm && !value {
+                    Ok((Tok::Ident(word), at))
+                } else {
+                    Ok((Tok::Word(word), at))
+                }
             }
         }
     }
@@ -520,7 +561,7 @@ impl Parser<'_> {
                     }
                     None => return Err(self.err(SyntaxError::UnbalancedClose)),
                 },
-                Tok::Word(w) | Tok::Str(w) => w,
+                Tok::Word(w) | Tok::Str(w) | Tok::Ident(w) => w,
                 other => return Err(self.err(SyntaxError::ExpectedKey(describe(&other)))),
             };
             if key.is_empty() {
@@ -542,6 +583,7 @@ impl Parser<'_> {
                     Node::Section(self.entries(Some(&key), depth + 1)?)
                 }
                 Tok::Eq => {
+                    self.lx.creation_time = key == "creation_time";
                     self.advance(true)?;
                     Node::Value(self.value()?)
                 }
@@ -567,9 +609,10 @@ impl Parser<'_> {
                     _ => {}
                 }
                 items.push(self.scalar()?);
-                // Inside an array every token may be a value; LVM itself only accepts a
-                // missing comma before a quoted string, rewind is lenient there.
-                self.advance(true)?;
+                // rewind's reading lets any value follow a value in an array; LVM's lets only
+                // a quoted string follow without a comma (after a value, its tokenizer reads
+                // a word or number as a key, and a key is not a value).
+                self.advance(!self.lx.lvm)?;
                 match self.tok {
                     Tok::Comma => self.advance(true)?,
                     Tok::Eof => return Err(self.err(SyntaxError::UnclosedArray)),
@@ -597,6 +640,103 @@ impl Parser<'_> {
 
 /// Parses metadata text. The text ends at the first NUL byte, if any, as it does for LVM.
 pub fn parse(bytes: &[u8]) -> Result<Section, TextError> {
+    parse_with(bytes, false)
+}
+
+/// Parses metadata text exactly as LVM2's reader does (`libdm/libdm-config.c`, `_get_token`,
+/// `_type`, `_dup_string_tok`), where that differs from [`parse`]:
+/// - bytes that are not UTF-8 are kept, losslessly: each such byte `b` becomes the character
+///   U+10FF00 + `b`, and [`print_bytes`] writes it back as the byte (a text that holds such a
+///   character itself is refused, [`SyntaxError::ReservedChar`]);
+/// - a word value ends only at white space, `#`, `=`, `{` or `}` (so `[a, b]` is the word
+///   `a,` followed by the key `b]`: an error, as for LVM);
+/// - in an array, only a quoted string may follow a value without a comma;
+/// - a string the text ends inside runs to the end of the text, less its last byte;
+/// - a `creation_time` that does not fit in 64 bits reads as 1527120000, LVM's repair.
+///
+/// Like [`parse`], and unlike LVM, it refuses what LVM would guess at: repeated keys, keys
+/// with `/`, numbers that are not wholly numbers (`-`, `09`), and texts over the limits.
+pub fn parse_lvm(bytes: &[u8]) -> Result<Section, TextError> {
+    parse_with(bytes, true)
+}
+
+/// What LVM reads a `creation_time` that overflows as (`libdm-config.c`, `_type`).
+pub const REPAIRED_CREATION_TIME: i64 = 1_527_120_000;
+
+/// The first of the characters [`parse_lvm`] uses for bytes that are not UTF-8.
+const RAW_BYTE_BASE: u32 = 0x10_FF00;
+
+/// `bytes` as a string, every byte of an invalid UTF-8 sequence mapped to U+10FF00 + byte;
+/// `Err` with the character when valid UTF-8 already holds one of U+10FF80..=U+10FFFF.
+fn decode_raw(bytes: &[u8]) -> Result<String, char> {
+    let mut out = String::with_capacity(bytes.len());
+    let mut rest = bytes;
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(valid) => {
+                push_checked(&mut out, valid)?;
+                return Ok(out);
+            }
+            Err(e) => {
+                let (valid, after) = rest.split_at(e.valid_up_to());
+                push_checked(&mut out, std::str::from_utf8(valid).unwrap_or_default())?;
+                let bad = e.error_len().unwrap_or(after.len());
+                for &b in &after[..bad] {
+                    out.push(char::from_u32(RAW_BYTE_BASE + u32::from(b)).unwrap_or('\u{FFFD}'));
+                }
+                rest = &after[bad..];
+            }
+        }
+    }
+}
+
+fn push_checked(out: &mut String, valid: &str) -> Result<(), char> {
+    if let Some(c) = valid.chars().find(|&c| raw_byte(c).is_some()) {
+        return Err(c);
+    }
+    out.push_str(valid);
+    Ok(())
+}
+
+/// The byte a character of [`parse_lvm`] stands for, if it stands for one.
+pub fn raw_byte(c: char) -> Option<u8> {
+    let v = u32::from(c);
+    (RAW_BYTE_BASE + 0x80..=RAW_BYTE_BASE + 0xFF)
+        .contains(&v)
+        .then(|| (v - RAW_BYTE_BASE) as u8)
+}
+
+/// A string of [`parse_lvm`] as the bytes it was read from.
+pub fn raw_bytes(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut buf = [0u8; 4];
+    for c in s.chars() {
+        match raw_byte(c) {
+            Some(b) => out.push(b),
+            None => out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes()),
+        }
+    }
+    out
+}
+
+/// `\"` and `\\` inside a double-quoted string (libdm's `dm_unescape_double_quotes`); any
+/// other backslash is kept.
+fn unescape(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'\\' && matches!(raw.get(i + 1), Some(b'"' | b'\\')) {
+            out.push(raw[i + 1]);
+            i += 2;
+        } else {
+            out.push(raw[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn parse_with(bytes: &[u8], lvm: bool) -> Result<Section, TextError> {
     if bytes.len() > MAX_TEXT_BYTES {
         return Err(TextError::TooLarge {
             size: bytes.len(),
@@ -610,6 +750,8 @@ pub fn parse(bytes: &[u8]) -> Result<Section, TextError> {
             pos: 0,
             line: 1,
             line_start: 0,
+            lvm,
+            creation_time: false,
         },
         tok: Tok::Eof,
         at: (1, 1),
@@ -632,6 +774,12 @@ pub fn print(root: &Section, style: Style) -> String {
     let mut out = String::new();
     print_section(&mut out, root, 0, style, None);
     out
+}
+
+/// [`print`] as the bytes to write: every byte [`parse_lvm`] kept as a character is written
+/// back as that byte, so text that was not UTF-8 is written as it was read.
+pub fn print_bytes(root: &Section, style: Style) -> Vec<u8> {
+    raw_bytes(&print(root, style))
 }
 
 fn print_section(out: &mut String, sec: &Section, depth: usize, style: Style, name: Option<&str>) {
@@ -1030,5 +1178,82 @@ mod tests {
                 .expect("parse");
         assert!(print(&tree, Style::Disk).starts_with("vg0 {\n"));
         assert!(print(&tree, Style::Backup).starts_with("vg0 {\n"));
+    }
+
+    #[test]
+    fn lvm_reading_keeps_bytes_that_are_not_utf8() {
+        let text = b"vg {\nid = \"x\"\n}\ndescription = \"caf\xe9 \xc3\x28\"\ncreation_host = \"h\xff\"\nn\xfete = 1\n";
+        assert_eq!(
+            kind(text),
+            SyntaxError::NotUtf8,
+            "rewind's strict reading refuses them"
+        );
+        let t = parse_lvm(text).expect("LVM's reading keeps them");
+        let d = t.str("description").expect("description");
+        assert_eq!(raw_bytes(d), b"caf\xe9 \xc3\x28");
+        assert!(t.get(&decode_raw(b"n\xfete").expect("key")).is_some());
+        // Printed back byte for byte.
+        let printed = print_bytes(&t, Style::Disk);
+        assert_eq!(parse_lvm(&printed), Ok(t.clone()));
+        assert!(printed.windows(4).any(|w| w == b"h\xff\"\n"));
+        // A character rewind uses for a byte, in valid UTF-8, is refused.
+        let reserved = "a = \"\u{10FFE9}\"\n";
+        assert_eq!(
+            parse_lvm(reserved.as_bytes()).map_err(|e| match e {
+                TextError::Syntax { kind, .. } => kind,
+                other => panic!("{other:?}"),
+            }),
+            Err(SyntaxError::ReservedChar('\u{10FFE9}'))
+        );
+        assert_eq!(
+            parse(reserved.as_bytes()).map(|t| t.str("a").map(str::to_owned)),
+            Ok(Some("\u{10FFE9}".to_owned()))
+        );
+    }
+
+    #[test]
+    fn lvm_reading_tokenizes_as_lvm() {
+        let lvm = |s: &str| parse_lvm(s.as_bytes());
+        // Words end only at space, '#', '=', '{', '}'.
+        assert!(lvm("a = [x, y]\n").is_err());
+        assert!(lvm("a = [x]\nb = 1\n").is_err());
+        assert_eq!(
+            lvm("a = x,y\n").map(|t| t.str("a").map(str::to_owned)),
+            Ok(Some("x,y".to_owned()))
+        );
+        // Only a quoted string may follow a value without a comma.
+        assert!(lvm("s = [\"pv0\" 0]\n").is_err());
+        assert!(lvm("s = [1 2]\n").is_err());
+        let t = lvm("s = [\"a\" \"b\", 'c' \"d\",]\n").expect("strings need no commas");
+        assert_eq!(
+            t.value("s").and_then(Value::as_str_array),
+            Some(vec!["a", "b", "c", "d"])
+        );
+        // A string the text ends inside runs to the end, less its last byte.
+        let t = lvm("a = 1\nd = \"cut off").expect("as LVM");
+        assert_eq!(t.str("d"), Some("cut of"));
+        let t = lvm("a = 1\nd = 'x").expect("as LVM");
+        assert_eq!(t.str("d"), Some(""));
+        assert!(lvm("a = 1\nd = \"").is_err());
+        assert!(
+            parse(b"a = 1\nd = \"cut off").is_err(),
+            "rewind's own reading refuses it"
+        );
+        // creation_time overflow is LVM's repair; other keys still overflow.
+        let t = lvm("creation_time = 99999999999999999999\n").expect("repaired");
+        assert_eq!(t.int("creation_time"), Some(REPAIRED_CREATION_TIME));
+        assert!(lvm("seqno = 99999999999999999999\n").is_err());
+        // Numbers that are not wholly numbers, repeated keys and '/' stay refused.
+        assert!(lvm("a = -\n").is_err());
+        assert!(lvm("a = 09\n").is_err());
+        assert!(lvm("a = 1\na = 2\n").is_err());
+        assert!(lvm("a/b = 1\n").is_err());
+        // The fixtures read the same both ways.
+        for text in [
+            include_str!("../../tests/fixtures/text/backup.vg"),
+            include_str!("../../tests/fixtures/text/disk.vg"),
+        ] {
+            assert_eq!(parse_lvm(text.as_bytes()), parse(text.as_bytes()));
+        }
     }
 }
