@@ -10,7 +10,7 @@ use std::io::{self, Cursor, Read, Seek, SeekFrom, Write};
 use thiserror::Error;
 
 use super::label::{
-    DiskLocn, LABEL_SCAN_BYTES, Label, LabelError, PvHeader, SECTOR_SIZE, find_label,
+    DiskLocn, LVM_SCAN_BYTES, Label, LabelError, PvHeader, SECTOR_SIZE, find_label,
 };
 use super::mda::{
     MDA_HEADER_SIZE, MdaError, MdaHeader, RawLocn, SlotUpdate, TextWrite, parse_mda_header,
@@ -151,7 +151,10 @@ fn write_at<W: Write + Seek + ?Sized>(dev: &mut W, offset: u64, bytes: &[u8]) ->
 
 /// Read and verify one metadata area (header, then slot 0's text). `area` comes from the PV
 /// header; it must lie inside `device_size` and start at or after `label_end` (the end of the
-/// label sector), else [`MdaError::AreaOutsideDevice`].
+/// label sector), else [`MdaError::AreaOutsideDevice`]. Its size there is otherwise not
+/// relied on: like LVM (`format-text.c`), the ring is as large as the header's own `size`
+/// says, whatever the PV header's size (smaller than a header, even 0). [`commit`] writes
+/// only areas whose header's size fits in the PV header's.
 pub fn read_mda<R: Read + Seek + ?Sized>(
     dev: &mut R,
     area: DiskLocn,
@@ -164,11 +167,15 @@ pub fn read_mda<R: Read + Seek + ?Sized>(
         device_size,
     };
     let end = area.offset.checked_add(area.size).ok_or(outside.clone())?;
-    if area.offset < label_end || end > device_size || area.size < MDA_HEADER_SIZE {
+    let header_end = area
+        .offset
+        .checked_add(MDA_HEADER_SIZE)
+        .ok_or(outside.clone())?;
+    if area.offset < label_end || end > device_size || header_end > device_size {
         return Err(outside);
     }
     let raw = read_at(dev, area.offset, MDA_HEADER_SIZE).map_err(|e| io_err(area.offset, &e))?;
-    let header = parse_mda_header(&raw, area.offset, area.size)?;
+    let header = parse_mda_header(&raw, area.offset, u64::MAX)?;
     if header.is_ignored() {
         return Ok(MdaContent {
             header,
@@ -213,7 +220,7 @@ pub fn scan_device<R: Read + Seek + ?Sized>(
         }
     };
     let device_size = dev.seek(SeekFrom::End(0)).map_err(io(0))?;
-    let head = read_at(dev, 0, device_size.min(LABEL_SCAN_BYTES as u64)).map_err(io(0))?;
+    let head = read_at(dev, 0, device_size.min(LVM_SCAN_BYTES as u64)).map_err(io(0))?;
     let found = find_label(&head).map_err(|source| ScanError::Label {
         device: name.to_string(),
         source,
@@ -291,6 +298,21 @@ pub enum CommitError {
         /// What is wrong.
         #[source]
         source: MdaError,
+    },
+    /// The area's header says it is larger than the PV header does: LVM would write its ring
+    /// as far as the header says, over whatever lies there; rewind writes neither.
+    #[error(
+        "{device}: metadata area at byte {offset} is {header_size} bytes by its header but {area_size} by the pv header; rewind writes only where both agree"
+    )]
+    AreaSizeMismatch {
+        /// The device.
+        device: String,
+        /// The area's start.
+        offset: u64,
+        /// The size in the area's header.
+        header_size: u64,
+        /// The size in the PV header.
+        area_size: u64,
     },
     /// The header on disk differs from the scanned one (someone else wrote in between).
     #[error("{device}: metadata area header at byte {offset} changed since the scan")]
@@ -408,6 +430,14 @@ pub fn commit_with_hook<D: BlockDevice>(
             if content.header.is_ignored() {
                 report.ignored.push((pv.device.clone(), mda.area.offset));
                 continue;
+            }
+            if content.header.size > mda.area.size {
+                return Err(CommitError::AreaSizeMismatch {
+                    device: pv.device.clone(),
+                    offset: mda.area.offset,
+                    header_size: content.header.size,
+                    area_size: mda.area.size,
+                });
             }
             let mda_err = |source| CommitError::Mda {
                 device: pv.device.clone(),
@@ -713,6 +743,36 @@ mod tests {
             p.mdas[0].content,
             Err(MdaError::AreaOutsideDevice { .. })
         ));
+    }
+
+    #[test]
+    fn the_pv_headers_area_size_is_not_relied_on_for_reading_only() {
+        // pvcreate writes the same size in the PV header and the area's header; LVM reads the
+        // ring by the header's alone. rewind reads the same, and writes only where they agree.
+        let l = 512;
+        let mda_size_at = l + 32 + 40 + 32 + 8;
+        let whole = scan(&image(ONE)).mdas[0].area.size;
+        for size in [0u64, 511, whole - 512] {
+            let mut img = image(ONE);
+            img[mda_size_at..mda_size_at + 8].copy_from_slice(&size.to_le_bytes());
+            let crc = lvm_crc(&img[l + 20..l + 512]);
+            img[l + 16..l + 20].copy_from_slice(&crc.to_le_bytes());
+            let p = scan(&img);
+            let c = p.mdas[0]
+                .content
+                .as_ref()
+                .expect("read by the header's size");
+            assert!(c.committed.is_some(), "size {size}");
+            let text = bump(&c.committed.as_ref().expect("text").text);
+            let before = img.clone();
+            let mut pvs = devices(&[img]);
+            let err = commit(&mut pvs, &text).expect_err("not written");
+            assert!(
+                matches!(err, CommitError::AreaSizeMismatch { area_size, .. } if area_size == size),
+                "{err}"
+            );
+            assert_eq!(pvs[0].1.get_ref(), &before, "nothing written");
+        }
     }
 
     fn rescan_texts(imgs: &[Vec<u8>]) -> Vec<Vec<u8>> {

@@ -12,8 +12,12 @@ use super::crc::lvm_crc;
 pub const SECTOR_SIZE: usize = 512;
 /// LVM looks for a label in sectors `0..LABEL_SCAN_SECTORS`.
 pub const LABEL_SCAN_SECTORS: usize = 4;
-/// Bytes a caller should read from the start of a device to find the label.
+/// Bytes that hold the label sectors.
 pub const LABEL_SCAN_BYTES: usize = SECTOR_SIZE * LABEL_SCAN_SECTORS;
+/// Bytes a caller should read from the start of a device to find the label and its PV
+/// header: LVM reads the first 128 KiB in one block when it scans (`lib/label/label.c`, a
+/// bcache block of 256 sectors) and follows `offset_xl` and the area lists anywhere in it.
+pub const LVM_SCAN_BYTES: usize = 128 << 10;
 /// The label's `id`.
 pub const LABEL_ID: &[u8; 8] = b"LABELONE";
 /// The label's `type` for LVM2 text-format PVs.
@@ -188,32 +192,43 @@ pub(crate) fn le_u64(bytes: &[u8], at: usize) -> Option<u64> {
 }
 
 /// Parse one 512-byte sector as an LVM2 label plus PV header. `sector` is its number on the
-/// device. Checks, in LVM's order: `LABELONE`, `sector_xl`, the checksum over bytes 20..512,
-/// the type `LVM2 001`, then the PV header layout (`label_check_pv_layout`).
+/// device; `bytes` starts at that sector and may go on past it (up to the end of what LVM
+/// reads at scan, [`LVM_SCAN_BYTES`]), since the PV header and its lists are read from there.
+/// Checks, in LVM's order: `LABELONE`, `sector_xl`, the checksum over bytes 20..512, the type
+/// `LVM2 001`, then the PV header layout.
 pub fn parse_label_sector(bytes: &[u8], sector: u64) -> Result<LabelSector, LabelError> {
+    label_at(bytes, sector, true)
+}
+
+/// `checked`: the sector must start with `LABELONE`, name itself in `sector_xl` and pass its
+/// checksum; without it only the type is checked (what LVM does with a sector that does not
+/// start with `LABELONE`).
+fn label_at(bytes: &[u8], sector: u64, checked: bool) -> Result<LabelSector, LabelError> {
     let buf = bytes.get(..SECTOR_SIZE).ok_or(LabelError::Truncated {
         sector,
         len: bytes.len(),
     })?;
-    if buf.get(..8) != Some(&LABEL_ID[..]) {
-        return Err(LabelError::NotALabel { sector });
-    }
     let truncated = LabelError::Truncated {
         sector,
         len: bytes.len(),
     };
-    let recorded = le_u64(buf, 8).ok_or(truncated.clone())?;
-    if recorded != sector {
-        return Err(LabelError::WrongSector { sector, recorded });
-    }
     let stored = le_u32(buf, 16).ok_or(truncated.clone())?;
-    let computed = lvm_crc(buf.get(CRC_START..).unwrap_or_default());
-    if stored != computed {
-        return Err(LabelError::BadChecksum {
-            sector,
-            stored,
-            computed,
-        });
+    if checked {
+        if buf.get(..8) != Some(&LABEL_ID[..]) {
+            return Err(LabelError::NotALabel { sector });
+        }
+        let recorded = le_u64(buf, 8).ok_or(truncated.clone())?;
+        if recorded != sector {
+            return Err(LabelError::WrongSector { sector, recorded });
+        }
+        let computed = lvm_crc(buf.get(CRC_START..).unwrap_or_default());
+        if stored != computed {
+            return Err(LabelError::BadChecksum {
+                sector,
+                stored,
+                computed,
+            });
+        }
     }
     let type_bytes = buf.get(24..32).ok_or(truncated.clone())?;
     if type_bytes != LVM2_LABEL_TYPE {
@@ -223,7 +238,7 @@ pub fn parse_label_sector(bytes: &[u8], sector: u64) -> Result<LabelSector, Labe
         });
     }
     let offset = le_u32(buf, 20).ok_or(truncated)?;
-    let max = SECTOR_SIZE - PV_HEADER_FIXED;
+    let max = bytes.len().max(SECTOR_SIZE) - PV_HEADER_FIXED;
     let start = usize::try_from(offset).unwrap_or(usize::MAX);
     if !(LABEL_HEADER_SIZE..=max).contains(&start) {
         return Err(LabelError::BadOffset {
@@ -232,7 +247,7 @@ pub fn parse_label_sector(bytes: &[u8], sector: u64) -> Result<LabelSector, Labe
             max,
         });
     }
-    let pv_header = parse_pv_header(buf.get(start..).unwrap_or_default(), sector)?;
+    let pv_header = parse_pv_header(bytes.get(start..).unwrap_or_default(), sector)?;
     Ok(LabelSector {
         label: Label {
             sector,
@@ -303,22 +318,39 @@ pub fn parse_pv_header(bytes: &[u8], sector: u64) -> Result<PvHeader, LabelError
     })
 }
 
-/// Look for the label in the first sectors of a device (`bytes` = up to the first 2048 bytes).
+/// Look for the label in the first sectors of a device (`bytes` = the start of the device, up
+/// to [`LVM_SCAN_BYTES`]; at least the first 2048 bytes to see every label sector).
 ///
-/// Like LVM's `_find_lvm_header`: sectors not starting with `LABELONE` are skipped, the first
-/// valid label wins. `Ok(None)`: no sector starts with `LABELONE` (not a PV). If sectors start
-/// with `LABELONE` but none is valid, the error of the first one is returned (LVM ignores
-/// such a device; the caller decides whether to say so).
+/// As LVM's `_find_lvm_header` (`lib/label/label.c`): a sector that starts with `LABELONE`
+/// is skipped when `sector_xl` or the checksum is wrong, or when its type is not `LVM2 001`;
+/// a sector that does not start with `LABELONE` is taken as a label when its type is
+/// `LVM2 001`, with neither `sector_xl` nor the checksum checked (LVM's text labeller only
+/// looks at the type); the first label found wins. `Ok(None)`: no sector is a label (not a
+/// PV). If sectors start with `LABELONE` but none is valid, the error of the first one is
+/// returned (LVM ignores such a device; the caller decides whether to say so). The error of
+/// the label found, if its PV header is unusable.
 pub fn find_label(bytes: &[u8]) -> Result<Option<LabelSector>, LabelError> {
     let mut first_error = None;
     for sector in 0..LABEL_SCAN_SECTORS {
         let start = sector * SECTOR_SIZE;
-        let Some(buf) = bytes.get(start..start + SECTOR_SIZE) else {
+        let Some(buf) = bytes.get(start..) else {
             break;
         };
-        match parse_label_sector(buf, sector as u64) {
+        let Some(head) = buf.get(..SECTOR_SIZE) else {
+            break;
+        };
+        let labelone = head.get(..8) == Some(&LABEL_ID[..]);
+        if !labelone && head.get(24..32) != Some(&LVM2_LABEL_TYPE[..]) {
+            continue;
+        }
+        match label_at(buf, sector as u64, labelone) {
             Ok(found) => return Ok(Some(found)),
-            Err(LabelError::NotALabel { .. }) => {}
+            // The sector is a label by LVM's rule: its PV header is what LVM uses.
+            Err(
+                e @ (LabelError::BadOffset { .. }
+                | LabelError::BadUuid { .. }
+                | LabelError::AreaListOverflow { .. }),
+            ) => return Err(e),
             Err(e) => {
                 first_error.get_or_insert(e);
             }
@@ -525,5 +557,68 @@ pub(crate) mod tests {
             parse_label_sector(&b, 1),
             Err(LabelError::BadUuid { sector: 1 })
         );
+    }
+
+    #[test]
+    fn a_sector_without_labelone_is_a_label_by_its_type_alone() {
+        // LVM's _find_lvm_header checks sector_xl and the crc only behind LABELONE; its text
+        // labeller takes any sector whose type is "LVM2 001".
+        let mut b = make_label_sector(1, UUID, 1 << 30, &[(1 << 20, 0)], &[(4096, 8192)], None);
+        b[..8].copy_from_slice(b"labelone");
+        b[8..16].copy_from_slice(&7u64.to_le_bytes());
+        b[16] ^= 0xff;
+        let mut dev = vec![0u8; LABEL_SCAN_BYTES];
+        dev[512..1024].copy_from_slice(&b);
+        let found = find_label(&dev).expect("ok").expect("a label");
+        assert_eq!(found.label.sector, 1);
+        assert_eq!(found.pv_header.uuid, "abcdefABCDEF0123456789abcdefABCD");
+        // Without the type it is not a label; parse_label_sector still wants all of it.
+        assert!(matches!(
+            parse_label_sector(&b, 1),
+            Err(LabelError::NotALabel { sector: 1 })
+        ));
+        dev[512 + 24] = b'X';
+        assert_eq!(find_label(&dev), Ok(None));
+        // A sector with only the type, before the real label, wins (as in LVM).
+        let mut dev = vec![0u8; LABEL_SCAN_BYTES];
+        dev[24..32].copy_from_slice(LVM2_LABEL_TYPE);
+        dev[20..24].copy_from_slice(&32u32.to_le_bytes());
+        let good = make_label_sector(1, UUID, 1 << 30, &[(1 << 20, 0)], &[], None);
+        dev[512..1024].copy_from_slice(&good);
+        assert_eq!(find_label(&dev), Err(LabelError::BadUuid { sector: 0 }));
+    }
+
+    #[test]
+    fn the_pv_header_may_lie_past_the_label_sector() {
+        // offset_xl and the lists are followed into the bytes after the sector, as far as
+        // LVM's scan block reaches.
+        let hdr = make_label_sector(1, UUID, 1 << 30, &[(1 << 20, 0)], &[(4096, 8192)], None);
+        let mut dev = vec![0u8; LVM_SCAN_BYTES];
+        dev[512..512 + 32].copy_from_slice(&hdr[..32]);
+        dev[512 + 3000..512 + 3000 + 200].copy_from_slice(&hdr[32..232]);
+        dev[512 + 20..512 + 24].copy_from_slice(&3000u32.to_le_bytes());
+        fix_crc(&mut dev[512..1024]);
+        let found = find_label(&dev).expect("ok").expect("a label");
+        assert_eq!(found.label.offset, 3000);
+        assert_eq!(found.pv_header.metadata_areas.len(), 1);
+        // Only the first 2048 bytes: the header is out of reach.
+        assert!(matches!(
+            find_label(&dev[..LABEL_SCAN_BYTES]),
+            Err(LabelError::BadOffset { offset: 3000, .. })
+        ));
+        // Lists that run past the sector go on in the next one.
+        let mut b = make_label_sector(1, UUID, 1 << 30, &[], &[], None);
+        for chunk in b[72..512].chunks_mut(16) {
+            chunk[..8].copy_from_slice(&(1u64 << 20).to_le_bytes());
+        }
+        fix_crc(&mut b);
+        let mut dev = vec![0u8; LVM_SCAN_BYTES];
+        dev[512..1024].copy_from_slice(&b);
+        let found = find_label(&dev).expect("ok").expect("a label");
+        assert_eq!(
+            found.pv_header.data_areas.len(),
+            (512 - 72usize).div_ceil(16)
+        );
+        assert!(found.pv_header.metadata_areas.is_empty());
     }
 }
