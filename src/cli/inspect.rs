@@ -39,6 +39,7 @@
 //! ```
 //!
 //! `kind` is one of `bad_label`, `bad_metadata_area`, `bad_text`, `bad_metadata`,
+//! `refused_by_lvm`,
 //! `duplicate_pv`, `duplicate_vg_name`, `conflicting_metadata`, `missing_pv`,
 //! `outdated_metadata` (see `lvm::assemble::Problem` for each kind's fields).
 

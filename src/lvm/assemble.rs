@@ -9,6 +9,7 @@
 //! on its next write, and so does rewind's commit, which writes every area.
 
 use crate::lvm::disk::PvScan;
+use crate::lvm::lvmrules;
 use crate::lvm::model::{self, Vg};
 use crate::lvm::text::{self, Section};
 use serde::Serialize;
@@ -34,6 +35,9 @@ pub enum Problem {
     },
     /// The winning metadata of a VG fails the model's checks.
     BadMetadata { vg: String, message: String },
+    /// Stock LVM2 refuses the VG's metadata (`lvm::lvmrules`): its reader, its validation or
+    /// its access rules (exported, clustered, lock manager, foreign system ID).
+    RefusedByLvm { vg: String, message: String },
     /// One PV uuid on several devices (a cloned disk, a snapshot of a PV).
     DuplicatePv {
         pv_uuid: String,
@@ -67,6 +71,7 @@ impl Problem {
         matches!(
             self,
             Problem::BadMetadata { .. }
+                | Problem::RefusedByLvm { .. }
                 | Problem::DuplicatePv { .. }
                 | Problem::DuplicateVgName { .. }
                 | Problem::ConflictingMetadata { .. }
@@ -93,6 +98,9 @@ impl std::fmt::Display for Problem {
             } => write!(f, "{device}: metadata area at {offset}: {message}"),
             Problem::BadMetadata { vg, message } => {
                 write!(f, "vg {vg}: metadata not usable: {message}")
+            }
+            Problem::RefusedByLvm { vg, message } => {
+                write!(f, "vg {vg}: stock LVM2 refuses this metadata: {message}")
             }
             Problem::DuplicatePv { pv_uuid, devices } => write!(
                 f,
@@ -214,6 +222,23 @@ fn vg_identity(tree: &Section) -> Result<(String, String, u64), String> {
     Ok((name.to_owned(), id, seqno))
 }
 
+/// One on-disk copy of metadata text, read as LVM reads it: LVM's grammar
+/// ([`text::parse_lvm`]), a copy LVM would ignore refused ([`lvmrules::check_text_start`],
+/// [`lvmrules::check_copy`]), and only the first top-level section kept (LVM takes the first
+/// as the VG and ignores any other).
+fn read_text(bytes: &[u8]) -> Result<(String, String, u64, Section), String> {
+    lvmrules::check_text_start(bytes).map_err(|e| e.to_string())?;
+    let mut tree = text::parse_lvm(bytes).map_err(|e| e.to_string())?;
+    lvmrules::check_copy(&tree).map_err(|e| e.to_string())?;
+    let mut seen = false;
+    tree.entries.retain(|e| match e.node {
+        text::Node::Section(_) => !std::mem::replace(&mut seen, true),
+        text::Node::Value(_) => true,
+    });
+    let (name, id, seqno) = vg_identity(&tree)?;
+    Ok((name, id, seqno, tree))
+}
+
 /// Assembles VGs from scanned PVs. `bad_labels` are devices whose label could not be read
 /// (reported, otherwise ignored as LVM does).
 pub fn assemble(scans: &[PvScan], bad_labels: &[(String, String)]) -> Assembly {
@@ -254,12 +279,7 @@ pub fn assemble(scans: &[PvScan], bad_labels: &[(String, String)]) -> Assembly {
             let t = match text_index.get(&committed.text) {
                 Some(&t) => t,
                 None => {
-                    let parsed = text::parse(&committed.text)
-                        .map_err(|e| e.to_string())
-                        .and_then(|tree| {
-                            let (name, id, seqno) = vg_identity(&tree)?;
-                            Ok((name, id, seqno, tree))
-                        });
+                    let parsed = read_text(&committed.text);
                     texts.push(ParsedText {
                         bytes: committed.text.clone(),
                         parsed,
@@ -319,6 +339,12 @@ pub fn assemble(scans: &[PvScan], bad_labels: &[(String, String)]) -> Assembly {
                 vg: name.clone(),
                 seqno: best,
                 devices: device_list(scans, newest.iter().map(|c| c.scan)),
+            });
+        }
+        if let Err(e) = lvmrules::check_vg(tree).and_then(|()| lvmrules::check_access(tree, None)) {
+            vg.problems.push(Problem::RefusedByLvm {
+                vg: name.clone(),
+                message: e.to_string(),
             });
         }
         match Vg::from_tree(tree) {

@@ -9,6 +9,7 @@ pub mod devsel;
 pub mod disk;
 pub mod label;
 pub mod layout;
+pub mod lvmrules;
 pub mod mda;
 pub mod model;
 #[cfg(test)]

@@ -16,11 +16,16 @@
 //!   bytes and LVM writes them back unchanged (names and tags are ASCII by LVM's own rules);
 //! - a `/` in a key is a path separator to LVM; rewind refuses such keys for the same reason.
 //!
-//! Where rewind differs: the text is bounded ([`MAX_TEXT_BYTES`], [`MAX_DEPTH`]); strings and
-//! keys must be UTF-8 (a typed error otherwise, so rewind leaves such a VG alone); a bare word
-//! in a value also stops at `,` `[` `]`; a missing comma between array elements is accepted
-//! for any element (LVM accepts it only before a quoted string); numbers must be well formed
-//! and in range (strtoll would clamp or stop early).
+//! Two readings. [`parse_lvm`] reads metadata as LVM does, byte for byte where LVM is exact,
+//! and is what rewind reads disks with: bytes that are not UTF-8 are kept (and written back
+//! by [`print_bytes`]), words, arrays and strings the text ends inside are tokenized as
+//! `_get_token` does. [`parse`] is rewind's stricter reading of texts it makes or is given
+//! (configuration, tests): strings and keys must be UTF-8, a bare word in a value also stops
+//! at `,` `[` `]`, and any element of an array may follow another without a comma.
+//!
+//! Both refuse what LVM would guess at: the text is bounded ([`MAX_TEXT_BYTES`],
+//! [`MAX_DEPTH`]); numbers must be well formed and in range (strtoll would clamp or stop
+//! early); repeated keys and keys with `/` (see above).
 //!
 //! The printer writes what LVM's `export.c` writes, line for line except comments: tabs in
 //! backup layout, none on disk, the same blank lines, `stripes` one pair per line.

@@ -6,7 +6,7 @@ use super::image::{Disk, SECTOR, lvm_crc, seqno, vg_section_end, with_seqno};
 use super::templates::Tpl;
 use super::{
     BAD_NUMBER, CHUNK_SIZE, CONFLICTING_TEXT, Case, Category::*, Ctx, DUPLICATE_KEY, DUPLICATE_PV,
-    MISSING_PV, NEGATIVE, SHARED_COW, SLASH_KEY, TWO_MERGING,
+    MISSING_PV, NEGATIVE, SHARED_COW, SLASH_KEY, TEXT_OUTSIDE_AREA, TRUNCATED_AREA, TWO_MERGING,
 };
 
 pub fn all() -> Vec<Case> {
@@ -132,8 +132,7 @@ fn labels() -> Vec<Case> {
             let l = d.label();
             d.put(l, b"labelone");
             fix_label_at(d, l / SECTOR);
-        })
-        .kind1(),
+        }),
         c("label/offset-64", Tpl::Basic, |cx| {
             let d = d0(cx);
             let l = d.label();
@@ -167,8 +166,7 @@ fn labels() -> Vec<Case> {
             d.put(l + SECTOR + 32, &hdr);
             d.put32(l + 20, (SECTOR + 32) as u32);
             d.fix_label();
-        })
-        .kind1(),
+        }),
         c("label/offset-past-the-scanned-sectors", Tpl::Basic, |cx| {
             // The PV header 3000 bytes after the label: past sector 3, inside the first
             // 128 KiB LVM reads in one go when it scans.
@@ -179,8 +177,7 @@ fn labels() -> Vec<Case> {
             d.put(l + 3000, &hdr);
             d.put32(l + 20, 3000);
             d.fix_label();
-        })
-        .kind1(),
+        }),
         c("label/offset-huge", Tpl::Basic, |cx| {
             let d = d0(cx);
             let l = d.label();
@@ -234,15 +231,13 @@ fn labels() -> Vec<Case> {
             let l = d.label();
             d.bytes[l..l + 8].fill(0);
             d.bytes[l + 16] ^= 0xff;
-        })
-        .kind1(),
+        }),
         c("label/id-zeroed-sector-xl-wrong", Tpl::Basic, |cx| {
             let d = d0(cx);
             let l = d.label();
             d.put64(l + 8, 7);
             d.bytes[l..l + 8].fill(0);
-        })
-        .kind1(),
+        }),
         c(
             "label/type-only-in-sector-0-before-good",
             Tpl::Basic,
@@ -253,8 +248,7 @@ fn labels() -> Vec<Case> {
                 d.put(24, b"LVM2 001");
                 d.put32(20, 32);
             },
-        )
-        .kind2(),
+        ),
         c("label/zeroed", Tpl::Basic, |cx| {
             let d = d0(cx);
             let l = d.label();
@@ -346,27 +340,23 @@ fn pv_headers() -> Vec<Case> {
         }),
         c("pv/mda-size-smaller-than-header-says", Tpl::Basic, |cx| {
             rewrite_pvh(d0(cx), &[DATA], &[(4096, 64 << 10)], Some((2, 1, &[])));
-        })
-        .kind1(),
+        }),
         c("pv/mda-size-smaller-than-text-end", Tpl::Basic, |cx| {
             rewrite_pvh(d0(cx), &[DATA], &[(4096, 2048)], Some((2, 1, &[])));
-        })
-        .kind1(),
+        }),
         c("pv/mda-size-larger-into-data", Tpl::Basic, |cx| {
             rewrite_pvh(d0(cx), &[DATA], &[(4096, 4 * MIB)], Some((2, 1, &[])));
         }),
         c("pv/mda-size-past-device", Tpl::Basic, |cx| {
             rewrite_pvh(d0(cx), &[DATA], &[(4096, 64 * MIB)], Some((2, 1, &[])));
         })
-        .kind1(),
+        .stricter(TRUNCATED_AREA),
         c("pv/mda-size-zero", Tpl::Basic, |cx| {
             rewrite_pvh(d0(cx), &[DATA], &[(4096, 0)], Some((2, 1, &[])));
-        })
-        .kind1(),
+        }),
         c("pv/mda-size-511", Tpl::Basic, |cx| {
             rewrite_pvh(d0(cx), &[DATA], &[(4096, 511)], Some((2, 1, &[])));
-        })
-        .kind1(),
+        }),
         c("pv/mda-offset-to-zeros", Tpl::Basic, |cx| {
             rewrite_pvh(d0(cx), &[DATA], &[(8192, MIB - 8192)], Some((2, 1, &[])));
         }),
@@ -414,8 +404,7 @@ fn pv_headers() -> Vec<Case> {
                 d.put64(p, 4096);
             }
             d.fix_label();
-        })
-        .kind1(),
+        }),
         c("pv/data-list-fills-sector", Tpl::Basic, |cx| {
             let d = d0(cx);
             let l = d.label();
@@ -434,8 +423,7 @@ fn pv_headers() -> Vec<Case> {
                 d.put64(p, 4096);
             }
             d.fix_label();
-        })
-        .kind1(),
+        }),
     ]
 }
 
@@ -481,8 +469,7 @@ fn mda_headers() -> Vec<Case> {
             let m = m0(cx);
             d0(cx).put64(m as usize + 32, 2 * MIB);
             d0(cx).fix_mda(m);
-        })
-        .kind1(),
+        }),
         c("mda/size-zero", Tpl::Basic, |cx| {
             let m = m0(cx);
             d0(cx).put64(m as usize + 32, 0);
@@ -492,15 +479,14 @@ fn mda_headers() -> Vec<Case> {
             let m = m0(cx);
             d0(cx).put64(m as usize + 32, 1 << 40);
             d0(cx).fix_mda(m);
-        })
-        .kind1(),
+        }),
         c("mda/size-512", Tpl::Basic, |cx| {
             let m = m0(cx);
             cx.edit(|t| t);
             d0(cx).put64(m as usize + 32, 512);
             d0(cx).fix_mda(m);
         })
-        .kind1(),
+        .stricter(TEXT_OUTSIDE_AREA),
         c("mda/slot0-offset-zero", Tpl::Basic, |cx| {
             let m = m0(cx);
             let s = d0(cx).slot(m, 0);
@@ -845,16 +831,13 @@ fn texts() -> Vec<Case> {
                     b"creation_host = \"h\xe9te-\xff",
                 )
             })
-        })
-        .kind1(),
+        }),
         c("text/non-utf8-description", |cx| {
             cx.sub_bytes(b"description = \"", b"description = \"caf\xe9 \xc3\x28 ")
-        })
-        .kind1(),
+        }),
         c("text/non-utf8-lv-creation-host", |cx| {
             cx.sub_bytes(b"creation_host = \"vm\"", b"creation_host = \"v\xfem\"")
-        })
-        .kind1(),
+        }),
         c("text/non-utf8-comment", |cx| {
             cx.sub_bytes(b"\ncontents = ", b"\n# \xff\xfe latin-1: \xe9\ncontents = ")
         }),
@@ -863,16 +846,13 @@ fn texts() -> Vec<Case> {
         }),
         c("text/non-utf8-unknown-key-in-vg", |cx| {
             cx.sub_bytes(b"\nseqno = ", b"\nnote = \"\xff\"\nseqno = ")
-        })
-        .kind1(),
+        }),
         c("text/non-utf8-unknown-key-top-level", |cx| {
             cx.sub_bytes(b"\ncontents = ", b"\nnote = \"\xff\xfe\"\ncontents = ")
-        })
-        .kind1(),
+        }),
         c("text/non-utf8-device-hint", |cx| {
             cx.sub_bytes(b"device = \"/dev/", b"device = \"/dev/\xff")
-        })
-        .kind1(),
+        }),
         c("text/non-utf8-lv-tag", |cx| {
             cx.sub_bytes(b"tags = [\"keep\"]", b"tags = [\"k\xffep\"]")
         }),
@@ -881,11 +861,9 @@ fn texts() -> Vec<Case> {
         }),
         c("text/non-utf8-key-name", |cx| {
             cx.sub_bytes(b"\nseqno = ", b"\nn\xffte = 1\nseqno = ")
-        })
-        .kind1(),
+        }),
         // What follows the VG's own section.
-        c("text/after-vg-nothing", |cx| after_vg(cx, b"\n"))
-        .kind2(),
+        c("text/after-vg-nothing", |cx| after_vg(cx, b"\n")),
         c("text/after-vg-binary-junk", |cx| {
             after_vg(cx, b"\n\x01\x02\xff\xfe}}{{\"\x7f junk = [ \n")
         }),
@@ -900,8 +878,7 @@ fn texts() -> Vec<Case> {
                 cx,
                 b"\ncontents = \"Text Format Volume Group\"\nversion = 1\ndescription = \"cut off",
             )
-        })
-        .kind1(),
+        }),
         c("text/after-vg-missing-value", |cx| {
             after_vg(cx, b"\ncontents = \nversion = 1\n")
         }),
@@ -935,13 +912,11 @@ fn texts() -> Vec<Case> {
                 out.extend_from_slice(&t[end..]);
                 out
             })
-        })
-        .kind1(),
+        }),
         c("text/nul-inside", |cx| {
             // A NUL in the middle of the text (checksum over all of it): the text ends there.
             cx.sub_bytes(b"\ncontents = ", b"\n\0contents = ")
-        })
-        .kind2(),
+        }),
         // Grammar.
         c("text/crlf-line-ends", |cx| {
             cx.edit(|t| {
@@ -963,15 +938,13 @@ fn texts() -> Vec<Case> {
                     .collect::<String>()
                     .into_bytes()
             })
-        })
-        .kind2(),
+        }),
         c("text/no-final-newline", |cx| {
             cx.edit(|t| {
                 let end = vg_section_end(&t);
                 t[..end].to_vec()
             })
-        })
-        .kind2(),
+        }),
         c("text/comments-everywhere", |cx| {
             cx.edit(|t| {
                 let s = String::from_utf8(t).expect("utf8");
@@ -1095,19 +1068,16 @@ fn texts() -> Vec<Case> {
                 "\"RESIZEABLE\", \"READ\", \"WRITE\"]",
                 "\"RESIZEABLE\", \"READ\", \"WRITE\", \"FUTURE\"]",
             )
-        })
-        .kind2(),
+        }),
         c("text/unknown-pv-status", |cx| {
             cx.sub("[\"ALLOCATABLE\"]", "[\"ALLOCATABLE\", \"FUTURE\"]")
-        })
-        .kind2(),
+        }),
         c("text/unknown-lv-status", |cx| {
             cx.sub(
                 "[\"READ\", \"WRITE\", \"VISIBLE\"]",
                 "[\"READ\", \"WRITE\", \"VISIBLE\", \"FUTURE\"]",
             )
-        })
-        .kind2(),
+        }),
         c("text/vg-status-without-write", |cx| {
             cx.sub(
                 "\"RESIZEABLE\", \"READ\", \"WRITE\"]",
@@ -1119,8 +1089,7 @@ fn texts() -> Vec<Case> {
                 "\"RESIZEABLE\", \"READ\", \"WRITE\"]",
                 "\"RESIZEABLE\", \"READ\", \"WRITE\", \"EXPORTED\"]",
             )
-        })
-        .kind2(),
+        }),
         c("text/vg-status-empty", |cx| {
             cx.sub("[\"RESIZEABLE\", \"READ\", \"WRITE\"]", "[]")
         }),
@@ -1138,19 +1107,16 @@ fn texts() -> Vec<Case> {
         }),
         c("text/vg-system-id-foreign", |cx| {
             cx.sub("\nmax_lv = 0", "\nsystem_id = \"another-host\"\nmax_lv = 0")
-        })
-        .kind2(),
+        }),
         // Required keys missing.
         c("text/missing-vg-id", |cx| cx.drop_line("", "id = ")),
         c("text/missing-vg-seqno", |cx| cx.drop_line("", "seqno = ")),
-        c("text/missing-vg-status", |cx| cx.drop_line("", "status = "))
-        .kind2(),
+        c("text/missing-vg-status", |cx| cx.drop_line("", "status = ")),
         c("text/missing-vg-extent-size", |cx| {
             cx.drop_line("", "extent_size = ")
         }),
         c("text/missing-vg-format", |cx| cx.drop_line("", "format = ")),
-        c("text/missing-vg-max-lv", |cx| cx.drop_line("", "max_lv = "))
-        .kind2(),
+        c("text/missing-vg-max-lv", |cx| cx.drop_line("", "max_lv = ")),
         c("text/missing-physical-volumes", |cx| {
             cx.edit(|t| {
                 let s = String::from_utf8(t).expect("utf8");
@@ -1179,17 +1145,14 @@ fn texts() -> Vec<Case> {
         }),
         c("text/missing-pv-status", |cx| {
             cx.drop_line("pv0 {", "status = ")
-        })
-        .kind2(),
+        }),
         c("text/missing-lv-id", |cx| cx.drop_line("\ndata {", "id = ")),
         c("text/missing-lv-status", |cx| {
             cx.drop_line("\ndata {", "status = ")
-        })
-        .kind2(),
+        }),
         c("text/missing-lv-segment-count", |cx| {
             cx.drop_line("\ndata {", "segment_count = ")
-        })
-        .kind2(),
+        }),
         c("text/missing-seg-start-extent", |cx| {
             cx.drop_line("\ndata {", "start_extent = ")
         }),
@@ -1210,8 +1173,7 @@ fn texts() -> Vec<Case> {
             let lv = "empty {\nid = \"Emptya-aaaa-bbbb-cccc-dddd-eeee-ffff00\"\n\
                       status = [\"READ\", \"WRITE\", \"VISIBLE\"]\nflags = []\nsegment_count = 0\n}\n";
             cx.add_lvs(lv)
-        })
-        .kind2(),
+        }),
         c("text/lv-segment-extent-count-zero", |cx| {
             let lv = linear_lv(
                 "zero",
@@ -1221,8 +1183,7 @@ fn texts() -> Vec<Case> {
                 10,
             );
             cx.add_lvs(&lv)
-        })
-        .kind2(),
+        }),
         c("text/lv-segment-count-too-high", |cx| {
             cx.sub_after("\ndata {", "segment_count = 1", "segment_count = 2")
         }),
@@ -1232,8 +1193,7 @@ fn texts() -> Vec<Case> {
                       segment2 {\nstart_extent = 1\nextent_count = 1\n\ntype = \"striped\"\nstripe_count = 1\n\nstripes = [\n\"pv0\", 12\n]\n}\n\
                       segment1 {\nstart_extent = 0\nextent_count = 1\n\ntype = \"striped\"\nstripe_count = 1\n\nstripes = [\n\"pv0\", 10\n]\n}\n}\n";
             cx.add_lvs(lv)
-        })
-        .kind2(),
+        }),
         c("text/lv-segment-gap", |cx| {
             cx.sub_after("\ndata {", "start_extent = 0", "start_extent = 1")
         }),
@@ -1299,17 +1259,14 @@ fn texts() -> Vec<Case> {
                 11,
             );
             cx.add_lvs(&format!("{lv}\n{lv2}"))
-        })
-        .kind2(),
+        }),
         c("text/lv-id-malformed", |cx| {
             let lv = linear_lv("badid", "not-an-id", SHOWN, 1, 10);
             cx.add_lvs(&lv)
-        })
-        .kind2(),
+        }),
         c("text/vg-id-malformed", |cx| {
             cx.set_line("", "id = ", "id = \"short\"")
-        })
-        .kind2(),
+        }),
         c("text/pv-id-malformed", |cx| {
             cx.set_line(
                 "pv0 {",
@@ -1327,32 +1284,26 @@ fn texts() -> Vec<Case> {
         }),
         c("text/tag-invalid-chars", |cx| {
             cx.sub("tags = [\"keep\"]", "tags = [\"ke ep!\"]")
-        })
-        .kind2(),
+        }),
         c("text/vg-tag", |cx| {
             cx.sub("\nmax_lv = 0", "\ntags = [\"vgtag\"]\nmax_lv = 0")
         }),
         // Names.
         c("text/lv-name-leading-hyphen", |cx| {
             cx.sub("\ndata {", "\n-data {")
-        })
-        .kind2(),
-        c("text/lv-name-dot", |cx| cx.sub("\ndata {", "\n. {"))
-        .kind2(),
-        c("text/lv-name-dotdot", |cx| cx.sub("\ndata {", "\n.. {"))
-        .kind2(),
+        }),
+        c("text/lv-name-dot", |cx| cx.sub("\ndata {", "\n. {")),
+        c("text/lv-name-dotdot", |cx| cx.sub("\ndata {", "\n.. {")),
         c("text/lv-name-bad-char", |cx| {
             cx.sub("\ndata {", "\nda!ta {")
-        })
-        .kind2(),
+        }),
         c("text/lv-name-plus-and-underscore", |cx| {
             cx.sub("\ndata {", "\nd+a_t.a {")
         }),
         c("text/lv-name-too-long", |cx| {
             let n = format!("\n{} {{", "d".repeat(130));
             cx.sub("\ndata {", &n)
-        })
-        .kind2(),
+        }),
         c("text/lv-name-reserved-snapshot-prefix", |cx| {
             cx.sub("\ndata {", "\nsnapshotdata {")
         }),
@@ -1365,13 +1316,11 @@ fn texts() -> Vec<Case> {
         c("text/vg-name-bad-char", |cx| {
             let vg = cx.vg.clone();
             cx.sub(&format!("{vg} {{"), &format!("{vg}! {{"))
-        })
-        .kind2(),
+        }),
         c("text/vg-name-leading-hyphen", |cx| {
             let vg = cx.vg.clone();
             cx.sub(&format!("{vg} {{"), &format!("-{vg} {{"))
-        })
-        .kind2(),
+        }),
         // Negative numbers.
         c("text/negative-seqno", |cx| cx.sub("seqno = ", "seqno = -")).stricter(NEGATIVE),
         c("text/negative-max-lv", |cx| {
@@ -1418,112 +1367,102 @@ fn texts() -> Vec<Case> {
         }),
         c("text/thin-pool-missing-metadata", |cx| {
             cx.add_lvs(&thin(&without(POOL_SEG, "metadata"), THIN_SEG))
-        })
-        .kind2(),
+        }),
         c("text/thin-pool-missing-pool", |cx| {
             cx.add_lvs(&thin(&without(POOL_SEG, "pool ="), THIN_SEG))
-        })
-        .kind2(),
+        }),
         c("text/thin-pool-missing-transaction-id", |cx| {
             cx.add_lvs(&thin(&without(POOL_SEG, "transaction_id"), THIN_SEG))
-        })
-        .kind2(),
+        }),
         c("text/thin-pool-missing-chunk-size", |cx| {
             cx.add_lvs(&thin(&without(POOL_SEG, "chunk_size"), THIN_SEG))
-        })
-        .kind2(),
+        }),
         c("text/thin-missing-thin-pool", |cx| {
             cx.add_lvs(&thin(POOL_SEG, &without(THIN_SEG, "thin_pool")))
-        })
-        .kind2(),
+        }),
         c("text/thin-missing-device-id", |cx| {
             cx.add_lvs(&thin(POOL_SEG, &without(THIN_SEG, "device_id")))
-        })
-        .kind2(),
+        }),
         c("text/thin-missing-transaction-id", |cx| {
             cx.add_lvs(&thin(POOL_SEG, &without(THIN_SEG, "transaction_id")))
-        })
-        .kind2(),
+        }),
         c("text/thin-pool-names-missing-lv", |cx| {
             let seg = POOL_SEG.replace("pool_tmeta", "nosuchlv");
             cx.add_lvs(&thin(&seg, THIN_SEG))
-        })
-        .kind2(),
+        }),
         c("text/raid1-valid", |cx| cx.add_lvs(&raid1(RAID_SEG))),
         c("text/raid1-missing-device-count", |cx| {
             cx.add_lvs(&raid1(&without(RAID_SEG, "device_count")))
-        })
-        .kind2(),
+        }),
         c("text/raid1-missing-raids", |cx| {
             let seg: String = RAID_SEG.split("raids").next().unwrap_or("").to_owned();
             cx.add_lvs(&raid1(&seg))
-        })
-        .kind2(),
+        }),
         c("text/raid1-raids-name-missing-lv", |cx| {
             cx.add_lvs(&raid1(&RAID_SEG.replace("\"r_rimage_1\"", "\"nosuchlv\"")))
-        })
-        .kind2(),
+        }),
         c("text/raid1-bad-region-size", |cx| {
             cx.add_lvs(&raid1(
                 &RAID_SEG.replace("region_size = 1024", "region_size = \"big\""),
             ))
-        })
-        .kind2(),
+        }),
         c("text/mirror-valid", |cx| cx.add_lvs(&mirror(MIRROR_SEG))),
         c("text/mirror-missing-mirror-count", |cx| {
             cx.add_lvs(&mirror(&without(MIRROR_SEG, "mirror_count")))
-        })
-        .kind2(),
+        }),
         c("text/mirror-missing-mirrors", |cx| {
-            let seg: String = MIRROR_SEG.split("\nmirrors").next().unwrap_or("").to_owned() + "\n";
+            let seg: String = MIRROR_SEG
+                .split("\nmirrors")
+                .next()
+                .unwrap_or("")
+                .to_owned()
+                + "\n";
             cx.add_lvs(&mirror(&seg))
-        })
-        .kind2(),
+        }),
         c("text/mirror-log-names-missing-lv", |cx| {
             cx.add_lvs(&mirror(&MIRROR_SEG.replace("\"m_mlog\"", "\"nosuchlv\"")))
-        })
-        .kind2(),
+        }),
         c("text/mirror-log-without-region-size", |cx| {
             cx.add_lvs(&mirror(&without(MIRROR_SEG, "region_size")))
-        })
-        .kind2(),
-        c("text/cache-valid", |cx| cx.add_lvs(&cache(CPOOL_SEG, CACHE_SEG))),
+        }),
+        c("text/cache-valid", |cx| {
+            cx.add_lvs(&cache(CPOOL_SEG, CACHE_SEG))
+        }),
         c("text/cache-pool-missing-data", |cx| {
             cx.add_lvs(&cache(&without(CPOOL_SEG, "data ="), CACHE_SEG))
-        })
-        .kind2(),
+        }),
         c("text/cache-pool-missing-metadata", |cx| {
             cx.add_lvs(&cache(&without(CPOOL_SEG, "metadata ="), CACHE_SEG))
-        })
-        .kind2(),
+        }),
         c("text/cache-pool-metadata-format-3", |cx| {
-            cx.add_lvs(&cache(&CPOOL_SEG.replace("metadata_format = 2", "metadata_format = 3"), CACHE_SEG))
-        })
-        .kind2(),
+            cx.add_lvs(&cache(
+                &CPOOL_SEG.replace("metadata_format = 2", "metadata_format = 3"),
+                CACHE_SEG,
+            ))
+        }),
         c("text/cache-missing-cache-pool", |cx| {
             cx.add_lvs(&cache(CPOOL_SEG, &without(CACHE_SEG, "cache_pool")))
-        })
-        .kind2(),
+        }),
         c("text/cache-missing-origin", |cx| {
             cx.add_lvs(&cache(CPOOL_SEG, &without(CACHE_SEG, "origin")))
-        })
-        .kind2(),
+        }),
         c("text/raid1-device-and-stripe-count", |cx| {
-            cx.add_lvs(&raid1(&RAID_SEG.replace("device_count = 2", "device_count = 2\nstripe_count = 2")))
-        })
-        .kind2(),
+            cx.add_lvs(&raid1(
+                &RAID_SEG.replace("device_count = 2", "device_count = 2\nstripe_count = 2"),
+            ))
+        }),
         c("text/raid1-raids-odd", |cx| {
-            cx.add_lvs(&raid1(&RAID_SEG.replace(",\n\"r_rmeta_1\", \"r_rimage_1\"", ",\n\"r_rmeta_1\"")))
-        })
-        .kind2(),
+            cx.add_lvs(&raid1(
+                &RAID_SEG.replace(",\n\"r_rmeta_1\", \"r_rimage_1\"", ",\n\"r_rmeta_1\""),
+            ))
+        }),
         c("text/striped-two-stripes-without-stripe-size", |cx| {
             let lv = "two {\nid = \"Twoaaa-aaaa-bbbb-cccc-dddd-eeee-ffff00\"\n\
                       status = [\"READ\", \"WRITE\", \"VISIBLE\"]\nflags = []\nsegment_count = 1\n\n\
                       segment1 {\nstart_extent = 0\nextent_count = 2\n\ntype = \"striped\"\nstripe_count = 2\n\n\
                       stripes = [\n\"pv0\", 10,\n\"pv0\", 12\n]\n}\n}\n";
             cx.add_lvs(lv)
-        })
-        .kind2(),
+        }),
         c("text/stripes-odd-length", |cx| {
             cx.sub_after("\ndata {", "\"pv0\", 6", "\"pv0\"")
         }),
@@ -1531,7 +1470,11 @@ fn texts() -> Vec<Case> {
             cx.sub_after("\ndata {", "\"pv0\", 6", "\"pv0\", \"6\"")
         }),
         c("text/segment-type-with-flag", |cx| {
-            cx.sub_after("\ndata {", "type = \"striped\"", "type = \"striped+FUTURE\"")
+            cx.sub_after(
+                "\ndata {",
+                "type = \"striped\"",
+                "type = \"striped+FUTURE\"",
+            )
         }),
         // LVM's tokenizer, exactly.
         c("text/bare-words-in-array", |cx| {
@@ -1540,16 +1483,13 @@ fn texts() -> Vec<Case> {
                 "status = [\"READ\", \"WRITE\", \"VISIBLE\"]",
                 "status = [READ, WRITE, VISIBLE]",
             )
-        })
-        .kind2(),
+        }),
         c("text/bare-word-last-in-array", |cx| {
             cx.sub("tags = [\"keep\"]", "tags = [keep]")
-        })
-        .kind2(),
+        }),
         c("text/array-number-without-comma", |cx| {
             cx.sub_after("\ndata {", "\"pv0\", 6", "\"pv0\" 6")
-        })
-        .kind2(),
+        }),
         c("text/unknown-key-with-slash", |cx| {
             cx.sub("\nmax_lv = 0", "\nfuture/key = 1\nmax_lv = 0")
         })
@@ -1568,8 +1508,7 @@ fn texts() -> Vec<Case> {
                 "creation_time = ",
                 "creation_time = 99999999999999999999",
             )
-        })
-        .kind1(),
+        }),
         c("text/unterminated-string-at-very-end", |cx| {
             cx.edit(|t| {
                 let mut t = t;
@@ -1579,45 +1518,39 @@ fn texts() -> Vec<Case> {
                 t.extend_from_slice(b"\nnote = \"unterminated");
                 t
             })
-        })
-        .kind1(),
+        }),
         c("text/unterminated-single-quote-at-end", |cx| {
             cx.edit(|t| {
                 let mut t = t;
                 t.extend_from_slice(b"note = 'x");
                 t
             })
-        })
-        .kind1(),
+        }),
         c("text/vg-lock-type-sanlock", |cx| {
             cx.sub(
                 "\nmax_lv = 0",
                 "\nlock_type = \"sanlock\"\nlock_args = \"1.0.0:lvmlock\"\nmax_lv = 0",
             )
-        })
-        .kind2(),
+        }),
         c("text/vg-lock-type-dlm", |cx| {
             cx.sub(
                 "\nmax_lv = 0",
                 "\nlock_type = \"dlm\"\nlock_args = \"1.0.0:cluster\"\nmax_lv = 0",
             )
-        })
-        .kind2(),
+        }),
         c("text/vg-clustered", |cx| {
             cx.sub(
                 "\"RESIZEABLE\", \"READ\", \"WRITE\"]",
                 "\"RESIZEABLE\", \"READ\", \"WRITE\", \"CLUSTERED\"]",
             )
-        })
-        .kind2(),
+        }),
         c("text/lv-status-compatible-flag", |cx| {
             cx.sub_after(
                 "\ndata {",
                 "[\"READ\", \"WRITE\", \"VISIBLE\"]",
                 "[\"READ\", \"WRITE\", \"VISIBLE\", \"ACTIVATION_SKIP\"]",
             )
-        })
-        .kind2(),
+        }),
         c("text/lv-flags-activation-skip", |cx| {
             cx.sub_after("\ndata {", "flags = []", "flags = [\"ACTIVATION_SKIP\"]")
         }),
@@ -1626,41 +1559,33 @@ fn texts() -> Vec<Case> {
                 "\"RESIZEABLE\", \"READ\", \"WRITE\"]",
                 "\"RESIZEABLE\", \"READ\", \"WRITE_LOCKED\"]",
             )
-        })
-        .kind2(),
+        }),
         c("text/lv-creation-host-without-time", |cx| {
             cx.drop_line("\ndata {", "creation_time = ")
-        })
-        .kind2(),
+        }),
         c("text/lv-creation-time-without-host", |cx| {
             cx.drop_line("\ndata {", "creation_host = ")
-        })
-        .kind2(),
+        }),
         c("text/lv-fixed-minor-without-minor", |cx| {
             cx.sub_after(
                 "\ndata {",
                 "[\"READ\", \"WRITE\", \"VISIBLE\"]",
                 "[\"READ\", \"WRITE\", \"VISIBLE\", \"FIXED_MINOR\"]",
             )
-        })
-        .kind2(),
+        }),
         c("text/contents-wrong", |cx| {
             cx.sub(
                 "contents = \"Text Format Volume Group\"",
                 "contents = \"Text Format Volume Grou\"",
             )
-        })
-        .kind2(),
+        }),
         c("text/version-2", |cx| {
             cx.sub("\nversion = 1", "\nversion = 2")
-        })
-        .kind2(),
-        c("text/version-missing", |cx| cx.sub("\nversion = 1", ""))
-        .kind2(),
+        }),
+        c("text/version-missing", |cx| cx.sub("\nversion = 1", "")),
         c("text/version-a-string", |cx| {
             cx.sub("\nversion = 1", "\nversion = \"1\"")
-        })
-        .kind2(),
+        }),
         c("text/contents-inside-vg-only", |cx| {
             cx.edit(|t| {
                 let end = vg_section_end(&t);
@@ -1672,8 +1597,7 @@ fn texts() -> Vec<Case> {
                 )
                 .into_bytes()
             })
-        })
-        .kind2(),
+        }),
         c("text/first-section-not-the-vg", |cx| {
             cx.edit(|t| {
                 let mut out = b"aaa {\nx = 1\n}\n".to_vec();
@@ -1683,8 +1607,7 @@ fn texts() -> Vec<Case> {
         }),
         c("text/ba-start-without-size", |cx| {
             cx.sub("\npe_start = ", "\nba_start = 2048\npe_start = ")
-        })
-        .kind2(),
+        }),
         c("text/pv-section-empty", |cx| {
             cx.sub("physical_volumes {\n", "physical_volumes {\n\npv9 {\n}\n")
         }),
@@ -1698,8 +1621,7 @@ fn texts() -> Vec<Case> {
                 "\nsegment1 {",
                 "\nextra {\na = 1\n}\nsegment1 {",
             )
-        })
-        .kind2(),
+        }),
     ];
     v.push(
         Case::new(Text, "text/negative-chunk-size", Tpl::Basic, |cx| {

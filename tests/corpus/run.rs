@@ -54,7 +54,6 @@ impl Outcome {
             && match self.expect {
                 Expect::Agree => self.verdict == Verdict::Agree,
                 Expect::Stricter(_) => self.verdict == Verdict::Stricter,
-                Expect::Disagrees(v) => self.verdict == v,
             }
     }
 }
