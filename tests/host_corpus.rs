@@ -180,3 +180,70 @@ fn loop_corpus_agrees_with_stock_lvm() {
         report.join("\n")
     );
 }
+
+/// What rewind writes keeps every byte it does not change, bytes that are not UTF-8 included
+/// (LVM keeps them too): a merge flag committed on such a VG reads back in stock LVM2 with the
+/// same bytes.
+#[test]
+fn loop_bytes_that_are_not_utf8_are_written_back_unchanged() {
+    require_host!("loop_bytes_that_are_not_utf8_are_written_back_unchanged");
+    use corpus::templates::{Tpl, get};
+    use rewind::lvm::assemble::assemble;
+    use rewind::lvm::change::{Stamp, mark_merging};
+    use rewind::lvm::disk::{commit, scan_device};
+    use rewind::lvm::text::{Style, print_bytes};
+    use std::fs::File;
+
+    let tpl = get(Tpl::Basic);
+    let mut cx = corpus::Ctx {
+        disks: tpl.disks.clone(),
+        vg: tpl.vg.clone(),
+    };
+    let odd: &[&[u8]] = &[b"h\xe9te-\xff", b"caf\xe9 \xc3\x28", b"/dev/\xfeloop"];
+    cx.sub_bytes(
+        b"creation_host = \"vm\"",
+        &[b"creation_host = \"", odd[0], b"\""].concat(),
+    );
+    cx.sub_bytes(
+        b"\nseqno = ",
+        &[b"\nnote = \"", odd[1], b"\"\nseqno = "].concat(),
+    );
+    cx.sub_bytes(b"device = \"/dev/", &[b"device = \"", odd[2]].concat());
+    let disk = common::Loop::new(cx.disks[0].bytes.len() as u64);
+    std::fs::write(disk.image(), &cx.disks[0].bytes).expect("image");
+    let lvm = common::Lvm::for_devices(&[&disk.dev]);
+    let seqno = lvm.seqno(&cx.vg);
+
+    let scan = scan_device(&mut File::open(&disk.dev).expect("open"), &disk.dev)
+        .expect("scan")
+        .expect("a pv");
+    let assembly = assemble(std::slice::from_ref(&scan), &[]);
+    let vg = &assembly.vgs[0];
+    assert!(vg.is_usable(), "{:?}", vg.problems);
+    let flagged =
+        mark_merging(&vg.tree, "pre", &Stamp::new("rewind-test", 1_800_000_000)).expect("flag");
+    let text = print_bytes(&flagged, Style::Disk);
+    let rw = File::options()
+        .read(true)
+        .write(true)
+        .open(&disk.dev)
+        .expect("open rw");
+    commit(&mut [(scan, rw)], &text).expect("commit");
+
+    lvm.clean(&["vgck", &cx.vg]);
+    assert_eq!(lvm.seqno(&cx.vg), seqno + 1);
+    let attr = lvm.ok(&["lvs", "-a", "--noheadings", "-o", "lv_name,lv_attr", &cx.vg]);
+    assert!(
+        attr.lines()
+            .any(|l| l.contains("[pre]") && l.contains("Swi")),
+        "pre merging: {attr}"
+    );
+    let out = lvm.run(&["pvck", "--dump", "metadata", &disk.dev]);
+    for bytes in odd {
+        assert!(
+            out.stdout.windows(bytes.len()).any(|w| w == *bytes),
+            "{:?} kept",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+}
