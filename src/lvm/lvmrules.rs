@@ -415,6 +415,136 @@ pub fn check_vg(root: &Section) -> Result<(), Refusal> {
             ));
         }
     }
+    historical(vg, vg_name, &lv_names)
+}
+
+/// `historical_logical_volumes` (LVs removed from a thin snapshot chain, kept for `lvs -H`):
+/// `_read_historical_lvnames`, `_read_historical_lvnames_interconnections` and what
+/// `vg_validate` checks of them.
+fn historical(vg: &Section, vg_name: &str, lv_names: &[&str]) -> Result<(), Refusal> {
+    let Some(h) = section(vg, "historical_logical_volumes") else {
+        return Ok(());
+    };
+    let lv_sections: Vec<(&str, &Section)> = section(vg, "logical_volumes")
+        .map(|s| s.sections().collect())
+        .unwrap_or_default();
+    // (name, id) of each, in order.
+    let mut hist: Vec<(String, String)> = Vec::new();
+    for e in &h.entries {
+        let Node::Section(l) = &e.node else {
+            return refuse("Empty removed logical volume section.");
+        };
+        if l.entries.is_empty() {
+            return refuse("Empty removed logical volume section.");
+        }
+        read_id(
+            l,
+            &format!("removed logical volume {} in vg {vg_name}", e.key),
+        )?;
+        for k in ["creation_time", "removal_time"] {
+            if has(l, k) && uint(l, k).is_none() {
+                return refuse(format!("Invalid {k} for removed logical volume {}.", e.key));
+            }
+        }
+        let name = string(l, "name").unwrap_or(&e.key).to_owned();
+        let id: String = string(l, "id")
+            .unwrap_or_default()
+            .chars()
+            .filter(|&c| c != '-')
+            .collect();
+        if hist.iter().any(|(_, i)| *i == id) {
+            return refuse(format!(
+                "Internal error: Duplicate historical LV id {id} detected for {name} in {vg_name}"
+            ));
+        }
+        if hist.iter().any(|(n, _)| *n == name) {
+            return refuse(format!(
+                "Internal error: Duplicate historical LV name {name} detected in {vg_name}"
+            ));
+        }
+        if lv_names.contains(&name.as_str()) {
+            return refuse(format!(
+                "Internal error: Name {name} appears as live and historical LV at the same time in VG {vg_name}"
+            ));
+        }
+        hist.push((name, id));
+    }
+    // In a chain: an origin, descendants, or another historical LV's origin.
+    let mut chained = vec![false; hist.len()];
+    for (i, e) in h.entries.iter().enumerate() {
+        let Node::Section(l) = &e.node else {
+            continue;
+        };
+        let key = &e.key;
+        if has(l, "origin") {
+            let Some(origin) = string(l, "origin") else {
+                return refuse(format!(
+                    "Couldn't read origin for historical logical volume {vg_name}/-{key}"
+                ));
+            };
+            if let Some(hname) = origin.strip_prefix('-') {
+                let Some(j) = hist.iter().position(|(n, _)| n == hname) else {
+                    return refuse(format!(
+                        "Unknown origin {origin} for historical logical volume {vg_name}/-{key}"
+                    ));
+                };
+                chained[j] = true;
+            } else if !lv_names.contains(&origin) {
+                return refuse(format!(
+                    "Unknown origin {origin} for historical logical volume {vg_name}/-{key}"
+                ));
+            }
+            chained[i] = true;
+        }
+        if has(l, "descendants") {
+            let Some(d) = list(l, "descendants") else {
+                return refuse(format!(
+                    "Couldn't get descendants list for historical logical volume {vg_name}/-{key}"
+                ));
+            };
+            if d.is_empty() {
+                return refuse(format!(
+                    "Found empty descendants list for historical logical volume {vg_name}/-{key}"
+                ));
+            }
+            for v in d {
+                match v {
+                    // `check_lv_segments`: only a thin volume may have an indirect origin.
+                    Value::Str(n) if lv_names.contains(&n.as_str()) => {
+                        if let Some(seg) = lv_sections
+                            .iter()
+                            .find(|(name, _)| name == n)
+                            .and_then(|(_, l)| l.sections().next())
+                            .map(|(_, seg)| seg)
+                            && string(seg, "type").map(base_type) != Some("thin")
+                        {
+                            return refuse(format!(
+                                "LV {vg_name}/{n}, segment 1 invalid: sets indirect_origin LV for {} segment.",
+                                string(seg, "type").unwrap_or("unknown")
+                            ));
+                        }
+                    }
+                    Value::Str(n) => {
+                        return refuse(format!(
+                            "Failed to find descendant {n} for historical LV {key}."
+                        ));
+                    }
+                    _ => {
+                        return refuse(format!(
+                            "Descendant value for historical logical volume {vg_name}/-{key} is not a string."
+                        ));
+                    }
+                }
+            }
+            chained[i] = true;
+        }
+    }
+    if let Some(i) = chained.iter().position(|c| !c) {
+        return refuse(format!(
+            "Internal error: Historical LV {} is not part of any LV chain in VG {vg_name}",
+            hist[i].0
+        ));
+    }
     Ok(())
 }
 

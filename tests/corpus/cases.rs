@@ -1476,6 +1476,109 @@ fn texts() -> Vec<Case> {
                 "type = \"striped+FUTURE\"",
             )
         }),
+        c("text/vg-tag-invalid-chars", |cx| {
+            cx.sub("\nmax_lv = 0", "\ntags = [\"bad tag\"]\nmax_lv = 0")
+        }),
+        c("text/pv-tag-invalid-chars", |cx| {
+            cx.sub("\npe_start = ", "\ntags = [\"a,b\"]\npe_start = ")
+        }),
+        c("text/format-lvm1", |cx| {
+            cx.sub("format = \"lvm2\"", "format = \"lvm1\"")
+        }),
+        c("text/format-text-alias", |cx| {
+            cx.sub("format = \"lvm2\"", "format = \"TEXT\"")
+        }),
+        c("text/two-pmspare-lvs", |cx| {
+            let a = linear_lv(
+                "lvol0_pmspare",
+                "Sparea-aaaa-bbbb-cccc-dddd-eeee-ffff00",
+                HIDDEN,
+                1,
+                10,
+            );
+            let b = linear_lv(
+                "lvol1_pmspare",
+                "Sparea-aaaa-bbbb-cccc-dddd-eeee-ffff01",
+                HIDDEN,
+                1,
+                11,
+            );
+            cx.add_lvs(&format!("{a}\n{b}"))
+        }),
+        c("text/lv-and-vg-name-too-long-together", |cx| {
+            let n = format!("\n{} {{", "d".repeat(127 - 3 - cx.vg.len()));
+            cx.sub("\ndata {", &n)
+        }),
+        c("text/lv-and-vg-name-just-short-enough", |cx| {
+            let n = format!("\n{} {{", "d".repeat(127 - 4 - cx.vg.len()));
+            cx.sub("\ndata {", &n)
+        }),
+        c("text/thin-pool-discards-unknown", |cx| {
+            cx.add_lvs(&thin(
+                &POOL_SEG.replace("\"passdown\"", "\"sometimes\""),
+                THIN_SEG,
+            ))
+        }),
+        c("text/raid0-valid", |cx| {
+            let seg = "type = \"raid0\"\nstripe_count = 2\nstripe_size = 128\n\
+                       raid0_lvs = [\n\"r_rimage_0\", \"r_rimage_1\"\n]\n";
+            cx.add_lvs(&raid1(seg).replace(
+                "extent_count = 1\n\ntype = \"raid0\"",
+                "extent_count = 2\n\ntype = \"raid0\"",
+            ))
+        }),
+        c("text/raid0-with-raids-key", |cx| {
+            let seg = "type = \"raid0\"\nstripe_count = 2\nstripe_size = 128\n\
+                       raids = [\n\"r_rimage_0\", \"r_rimage_1\"\n]\n";
+            cx.add_lvs(&raid1(seg).replace(
+                "extent_count = 1\n\ntype = \"raid0\"",
+                "extent_count = 2\n\ntype = \"raid0\"",
+            ))
+        }),
+        c("text/snapshot-merging-store-a-number", |cx| {
+            cx.sub("cow_store = \"pre\"", "merging_store = 5")
+        }),
+        c("text/vdo-missing-vdo-offset", |cx| {
+            let lv = "v {\nid = \"Vdoaaa-aaaa-bbbb-cccc-dddd-eeee-ffff00\"\nstatus = [\"READ\", \"WRITE\", \"VISIBLE\"]\n\
+                      flags = []\nsegment_count = 1\n\nsegment1 {\nstart_extent = 0\nextent_count = 1\n\n\
+                      type = \"vdo\"\nvdo_pool = \"data\"\n}\n}\n";
+            cx.add_lvs(lv)
+        }),
+        c("text/writecache-missing-block-size", |cx| {
+            let lv = "w {\nid = \"Wcacha-aaaa-bbbb-cccc-dddd-eeee-ffff00\"\nstatus = [\"READ\", \"WRITE\", \"VISIBLE\"]\n\
+                      flags = []\nsegment_count = 1\n\nsegment1 {\nstart_extent = 0\nextent_count = 1\n\n\
+                      type = \"writecache\"\norigin = \"data\"\nwritecache = \"pre\"\n}\n}\n";
+            cx.add_lvs(lv)
+        }),
+        c("text/integrity-missing-mode", |cx| {
+            let lv = "i {\nid = \"Intega-aaaa-bbbb-cccc-dddd-eeee-ffff00\"\nstatus = [\"READ\", \"WRITE\", \"VISIBLE\"]\n\
+                      flags = []\nsegment_count = 1\n\nsegment1 {\nstart_extent = 0\nextent_count = 1\n\n\
+                      type = \"integrity\"\norigin = \"data\"\ndata_sectors = 2048\ntag_size = 4\n\
+                      block_size = 512\ninternal_hash = \"crc32c\"\n}\n}\n";
+            cx.add_lvs(lv)
+        }),
+        c("text/error-segment", |cx| {
+            let lv = "e {\nid = \"Erroraa-aaa-bbbb-cccc-dddd-eeee-ffff00\"\nstatus = [\"READ\", \"WRITE\", \"VISIBLE\"]\n\
+                      flags = []\nsegment_count = 1\n\nsegment1 {\nstart_extent = 0\nextent_count = 4\n\n\
+                      type = \"error\"\n}\n}\n";
+            cx.add_lvs(lv)
+        }),
+        c("text/linear-segment-type", |cx| {
+            cx.sub_after("\ndata {", "type = \"striped\"", "type = \"linear\"")
+        }),
+        c("text/historical-lv-with-thin-descendant", |cx| {
+            cx.add_lvs(&thin(POOL_SEG, THIN_SEG));
+            cx.sub("\nlogical_volumes {", "\nhistorical_logical_volumes {\n\nold {\nid = \"Histaa-aaaa-bbbb-cccc-dddd-eeee-ffff00\"\ncreation_time = 1700000000\nremoval_time = 1700000001\ndescendants = [\"thin\"]\n}\n}\n\nlogical_volumes {")
+        }),
+        c("text/historical-lv-with-linear-descendant", |cx| {
+            cx.sub("\nlogical_volumes {", "\nhistorical_logical_volumes {\n\nold {\nid = \"Histaa-aaaa-bbbb-cccc-dddd-eeee-ffff00\"\ncreation_time = 1700000000\nremoval_time = 1700000001\ndescendants = [\"data\"]\n}\n}\n\nlogical_volumes {")
+        }),
+        c("text/historical-lv-descendant-unknown", |cx| {
+            cx.sub("\nlogical_volumes {", "\nhistorical_logical_volumes {\n\nold {\nid = \"Histaa-aaaa-bbbb-cccc-dddd-eeee-ffff00\"\ncreation_time = 1700000000\nremoval_time = 1700000001\ndescendants = [\"nosuchlv\"]\n}\n}\n\nlogical_volumes {")
+        }),
+        c("text/historical-lv", |cx| {
+            cx.sub("\nlogical_volumes {", "\nhistorical_logical_volumes {\n\nold {\nid = \"Histaa-aaaa-bbbb-cccc-dddd-eeee-ffff00\"\ncreation_time = 1700000000\nremoval_time = 1700000001\n}\n}\n\nlogical_volumes {")
+        }),
         // LVM's tokenizer, exactly.
         c("text/bare-words-in-array", |cx| {
             cx.sub_after(
