@@ -27,16 +27,16 @@ mkdir -p "$logs"
 cargo_quiet=(--quiet)
 pg_tty && cargo_quiet=()
 
-steps=8 n=0 t_run=$(date +%s) t_step=$(date +%s) failed_rc=0 failed_line=0 titles=() times=()
+steps=8 n=0 t_run=$(date +%s) t_step=$(date +%s) failed_line=0 titles=() times=()
 # step TITLE: the next step starts (and the one before ends).
 # shellcheck disable=SC2034 # t_step: read by the EXIT trap
 step() {
   ((n == 0)) || times[n]=$(($(date +%s) - t_step))
   n=$((n + 1)) t_step=$(date +%s)
   titles[n]=$1
-  printf '\n== step %s of %s: %s %s\n' "$n" "$steps" "$1" "$(pg_stamp)"
+  printf '\n== %s step %s of %s: %s\n' "$(pg_stamp)" "$n" "$steps" "$1"
 }
-trap 'failed_rc=$? failed_line=$LINENO' ERR
+trap 'failed_line=$LINENO' ERR
 trap 'rc=$?; set +e; times[n]=$(($(date +%s) - t_step)); summary "$rc" >"$logs/summary.txt"; cat "$logs/summary.txt"; exit "$rc"' EXIT
 
 # command_at LINE: the command of this script that ends on LINE (continued lines joined).
@@ -48,11 +48,18 @@ command_at() {
   sed -n "${first},${1}p" "$0" | sed 's/^[[:space:]]*//' | tr '\n' ' ' | sed 's/ *$//'
 }
 
+# hide_successes: libtest's output without the list of passed tests --show-output adds (what
+# those tests printed stays).
+hide_successes() {
+  awk '/^successes:$/ { s = 1; next } /^failures:$|^test result: / { s = 0 }
+    s && /^$|^---- .* stdout ----$|^    [A-Za-z_:0-9]+$/ { next } { print; fflush() }'
+}
+
 # summary RC: the table, from the logs of this run.
 # shellcheck disable=SC2016 # awk programs and backquotes in single quotes
 summary() {
   local rc=$1 tier p fl sk t failed_cmd=''
-  ((rc == 0)) || failed_cmd=$(command_at "$failed_line")
+  ((rc == 0 || failed_line == 0)) || failed_cmd=$(command_at "$failed_line")
   local -a row_step row_tier row_p row_f row_s row_t
   add() { row_step+=("$1") row_tier+=("$2") row_p+=("$3") row_f+=("$4") row_s+=("$5") row_t+=("$6"); }
   # A step without counts: ok, FAILED, or not run.
@@ -61,11 +68,12 @@ summary() {
     elif ((rc != 0 && $1 == n)); then add "$1" "$2" - FAILED - "$(pg_fmt "${times[$1]}")"
     else add "$1" "$2" ok - - "$(pg_fmt "${times[$1]}")"; fi
   }
-  # A step with counts, parsed from its log by the awk program PARSE (prints "LABEL P F S T").
+  # A step with counts, parsed from its log by the awk program PARSE: it prints rows of
+  # "TIER P F S [T]", tab-separated (T: the step's time when left out).
   counted_row() {
     local step=$1 log=$2 parse=$3 rows=${#row_step[@]}
     if (($1 > n)); then add "$step" "$4" "not run" - - -; return; fi
-    while read -r tier p fl sk t; do
+    while IFS=$'\t' read -r tier p fl sk t; do
       add "$step" "$tier" "$p" "$fl" "$sk" "${t:-$(pg_fmt "${times[$step]}")}"
     done < <(awk "$parse" "$log" 2>/dev/null)
     # Nothing counted (the step failed before its tests ran).
@@ -73,15 +81,15 @@ summary() {
   }
   plain_row 1 "dependencies"
   if ((n > 2 || (n == 2 && rc == 0))); then
-    add 2 "lints:_fmt,_clippy,_shellcheck" 3 0 0 "$(pg_fmt "${times[2]}")"
+    add 2 "lints: fmt, clippy, shellcheck" 3 0 0 "$(pg_fmt "${times[2]}")"
   elif ((n == 2)); then
     case $failed_cmd in "cargo fmt"*) p=0 ;; "cargo clippy"*) p=1 ;; *) p=2 ;; esac
-    add 2 "lints:_fmt,_clippy,_shellcheck" "$p" 1 0 "$(pg_fmt "${times[2]}")"
+    add 2 "lints: fmt, clippy, shellcheck" "$p" 1 0 "$(pg_fmt "${times[2]}")"
   else
-    add 2 "lints:_fmt,_clippy,_shellcheck" "not run" - - -
+    add 2 "lints: fmt, clippy, shellcheck" "not run" - - -
   fi
-  plain_row 3 "release_build"
-  plain_row 4 "test_build"
+  plain_row 3 "release build"
+  plain_row 4 "test build"
   # cargo test: "Running tests/host_*.rs" starts a host-tier binary, any other "Running" or
   # "Doc-tests" a unit one; "test result:" lines carry the counts and libtest's time; a test
   # that skips itself passes, and says "SKIP" or "SKIPPED" (shown by --show-output).
@@ -101,27 +109,27 @@ summary() {
       for (t = 1; t <= 2; t++) {
         tier = t == 1 ? "unit" : "host"
         if (!(tier in bins)) continue
-        printf "%s:_cargo_test,_%d_binaries %d %d %d %d:%02d\n", tier, bins[tier],
+        printf "%s: cargo test, %d binaries\t%d\t%d\t%d\t%d:%02d\n", tier, bins[tier],
           p[tier] - skip[tier], f[tier], ign[tier] + skip[tier], secs[tier] / 60, secs[tier] % 60
       }
-    }' "unit_and_host:_cargo_test"
+    }' "unit and host: cargo test"
   counted_row 6 "$logs/hooks.log" '
-    / passed, [0-9]+ failed, [0-9]+ skipped$/ { line = $1 " " $3 " " $5 }
-    END { if (line != "") print "hooks:_tests/hooks " line }' "hooks:_tests/hooks"
+    / passed, [0-9]+ failed, [0-9]+ skipped$/ { line = $1 "\t" $3 "\t" $5 }
+    END { if (line != "") print "hooks: tests/hooks\t" line }' "hooks: tests/hooks"
   counted_row 7 "$logs/fuzz.log" '
     / no crash$/ { p++ }
     /: CRASH / { f++ }
-    END { printf "fuzz:_%d_targets,_%s_s_each %d %d 0\n", p + f, ENVIRON["FUZZ_SECONDS"] ? ENVIRON["FUZZ_SECONDS"] : 20, p, f }' \
-    "fuzz"
+    END { if (p + f) printf "fuzz: %d targets, %s s each\t%d\t%d\t0\n", p + f, ENVIRON["FUZZ_SECONDS"] ? ENVIRON["FUZZ_SECONDS"] : 20, p, f }' \
+    "fuzz: tests/fuzz.sh"
   if [ "${REWIND_SKIP_VM:-0}" = 1 ]; then
-    add 8 "VM:_skipped_(REWIND_SKIP_VM=1)" 0 0 0 -
+    add 8 "VM: not run (REWIND_SKIP_VM=1)" - - - -
   else
     counted_row 8 "$logs/vm.log" '
       /^PASS / { p++ }
       /^FAIL / { f++ }
       /^vm: [0-9]+ scenarios: / { total = $2 }
-      END { if (total == "") total = p + f; printf "VM:_%d_scenarios %d %d %d\n", total, p, f, total - p - f }' \
-      "VM:_scenarios"
+      END { if (total == "") total = p + f; printf "VM: %d scenarios\t%d\t%d\t%d\n", total, p, f, total - p - f }' \
+      "VM: tests/vm/run.sh"
   fi
 
   printf '\n== summary: %s steps in %s; counts from the run'"'"'s output (logs: %s)\n' \
@@ -129,7 +137,7 @@ summary() {
   printf '%4s  %-40s %7s %7s %8s %8s\n' step tier passed failed skipped time
   local i tp=0 tf=0 ts=0
   for i in "${!row_step[@]}"; do
-    printf '%4s  %-40s %7s %7s %8s %8s\n' "${row_step[i]}" "${row_tier[i]//_/ }" "${row_p[i]}" \
+    printf '%4s  %-40s %7s %7s %8s %8s\n' "${row_step[i]}" "${row_tier[i]}" "${row_p[i]}" \
       "${row_f[i]}" "${row_s[i]}" "${row_t[i]}"
     [[ ${row_p[i]} =~ ^[0-9]+$ ]] && tp=$((tp + row_p[i]))
     [[ ${row_f[i]} =~ ^[0-9]+$ ]] && tf=$((tf + row_f[i]))
@@ -138,15 +146,20 @@ summary() {
   printf '%4s  %-40s %7s %7s %8s %8s\n' "" total "$tp" "$tf" "$ts" "$(pg_fmt $(($(date +%s) - t_run)))"
   echo "(time: each step's wall time; for unit and host, the time libtest reports for their tests)"
   if ((rc != 0)); then
-    printf 'result: FAIL: step %s of %s (%s) failed: `%s` (tests/run.sh line %s) exited with %s' \
-      "$n" "$steps" "${titles[n]}" "${failed_cmd:-?}" "$failed_line" "$failed_rc"
-    ((n < steps)) && printf '; steps %s-%s not run' $((n + 1)) "$steps"
+    printf 'result: FAIL: step %s of %s (%s) failed, exit status %s' "$n" "$steps" "${titles[n]}" "$rc"
+    ((n + 1 == steps)) && printf '; step %s not run' "$steps"
+    ((n + 1 < steps)) && printf '; steps %s-%s not run' $((n + 1)) "$steps"
     echo
-  elif ((ts > 0)); then
-    echo "result: PASS, but $ts skipped:"
-    grep -hE '^(skip |SKIP(PED)? )' "$logs"/*.log | sed 's/^/    /' || true
+    [ -z "$failed_cmd" ] || printf '    the command (tests/run.sh line %s): %s\n' "$failed_line" "$failed_cmd"
   else
-    echo "result: PASS: every step passed, nothing skipped"
+    local msg="result: PASS"
+    [ "${REWIND_SKIP_VM:-0}" = 1 ] && msg+=", without the VM tier (REWIND_SKIP_VM=1)"
+    if ((ts > 0)); then
+      echo "$msg, but $ts skipped:"
+      grep -hE '^(skip |SKIP(PED)? )' "$logs"/*.log | sed 's/^/    /' || true
+    else
+      echo "$msg; nothing skipped"
+    fi
   fi
 }
 
@@ -175,8 +188,7 @@ step "unit and host tests"
 # themselves (the terminal is spared the list of passed tests; the log keeps it); and
 # --no-fail-fast, so that every binary runs and counts.
 REWIND_RELEASE_BIN="$release_bin" cargo test --no-fail-fast -- --quiet --show-output 2>&1 |
-  tee "$logs/cargo-test.log" | awk '/^successes:$/ { s = 1; next } /^failures:$|^test result: / { s = 0 }
-    s && /^$|^---- .* stdout ----$|^    [A-Za-z_:0-9]+$/ { next } { print; fflush() }'
+  tee "$logs/cargo-test.log" | hide_successes
 
 step "initramfs hooks (dracut, mkinitcpio, initramfs-tools) against recording fakes"
 REWIND_RELEASE_BIN="$release_bin" bash tests/hooks/run.sh 2>&1 | tee "$logs/hooks.log"
