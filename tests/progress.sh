@@ -64,7 +64,8 @@ pg_status() {
     pg_tty || return 0
     local cols
     cols=$(stty size <"$REWIND_PROGRESS_TTY" 2>/dev/null | cut -d' ' -f2)
-    [[ $cols =~ ^[0-9]+$ ]] && ((cols > 20)) || cols=80
+    # A terminal that does not say its width (0): assume a wide one.
+    [[ $cols =~ ^[0-9]+$ ]] && ((cols > 20)) || cols=${COLUMNS:-100}
     printf '\r\033[K%s' "${1:0:cols-1}" >"$REWIND_PROGRESS_TTY"
     PG_STATUS_SHOWN=1
 }
@@ -86,7 +87,7 @@ pg_last_line() {
 
 # pg_watch_start LABEL [STATUS_FUNCTION]: while the caller runs something in the foreground
 # (its output sent to a file), a ticker in the background says what runs and for how long:
-# terminal form, "[m:ss] LABEL | m:ss STATUS" redrawn each second; plain form, "LABEL: still
+# terminal form, "[m:ss] LABEL (m:ss)STATUS" redrawn each second; plain form, "LABEL: still
 # running after m:ss STATUS" every $REWIND_HEARTBEAT seconds. STATUS_FUNCTION, if given, is
 # called each second in the ticker's process: it sets PG_STATUS (shown after the time; start it
 # with " | ") and may print permanent lines with pg_line; it is called once more at the end
@@ -105,7 +106,7 @@ pg_watch_start() {
             PG_STATUS=''
             [[ -z $status_fn ]] || "$status_fn"
             if pg_tty; then
-                pg_status "$(pg_stamp) $label | $(pg_fmt $((now - t0)))$PG_STATUS"
+                pg_status "$(pg_stamp) $label ($(pg_fmt $((now - t0))))$PG_STATUS"
             elif ((now >= next)); then
                 printf '%s %s: still running after %s%s\n' "$(pg_stamp)" "$label" \
                     "$(pg_fmt $((now - t0)))" "$PG_STATUS" >&2

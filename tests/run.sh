@@ -127,7 +127,7 @@ summary() {
     counted_row 8 "$logs/vm.log" '
       /^PASS / { p++ }
       /^FAIL / { f++ }
-      /^vm: [0-9]+ scenarios: / { total = $2 }
+      /^vm: [0-9]+ scenarios?: / { total = $2 }
       END { if (total == "") total = p + f; printf "VM: %d scenarios\t%d\t%d\t%d\n", total, p, f, total - p - f }' \
       "VM: tests/vm/run.sh"
   fi

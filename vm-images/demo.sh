@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The reboot-to-rollback demo, in a qemu guest. Run as root (or with sudo); it installs what it
-# needs. Here: about 2.5 minutes once rewind and the guest root are built, 6 on the first run.
+# needs. Here (2 cores, qemu without KVM): 1-2 minutes once rewind and the guest root are built,
+# about 6 on the first run of a clone.
 #
 # A Debian guest boots from an LVM root through an initramfs that holds rewind and no LVM2.
 # Boot 1: a snapshot of root is taken, 30 MiB of data are overwritten (the "bad upgrade"), and
@@ -41,7 +42,7 @@ section() {
     local title=$1 explain=$2 f
     shift 2
     printf '\n== %s\n' "$title"
-    printf '%s\n' "$explain" | fold -s -w 100
+    printf '%s\n' "$explain" | fold -s -w 100 | sed 's/ *$//'
     for f in "$@"; do
         if [[ -f $state/$f ]]; then
             sed 's/^/    /' "$state/$f"
@@ -149,7 +150,7 @@ step() {
 }
 
 echo "rewind demo: the reboot-to-rollback of an LVM root, in a qemu guest"
-echo "(about 2.5 minutes here when rewind and the guest root are built; 6 the first time)"
+echo "(1-2 minutes; about 6 the first time, which builds rewind and a Debian guest root)"
 
 step 1 "the host packages the demo needs (apt; nothing to do when they are installed)"
 bash tests/deps.sh
@@ -162,7 +163,7 @@ else
     cargo build --release --quiet
 fi
 
-step 3 "the two boots in a qemu guest (scenario $scenario; about 2 minutes, 4 the first time)"
+step 3 "the two boots in a qemu guest (scenario $scenario; 1-2 minutes, 3-4 the first time)"
 scenario_rc=0
 VM_SELFTEST_BOOT=0 VM_STEP_LINES=1 bash tests/vm/run.sh "$scenario" || scenario_rc=$?
 

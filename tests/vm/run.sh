@@ -260,8 +260,9 @@ main() {
             [[ ${VM_KEEP_GOING:-1} == 1 ]] || break
         fi
     done
-    printf 'vm: %s scenarios: %s passed, %s failed, %s not run, in %s\n' "${#scenarios[@]}" \
-        "$passed" "$nfailed" $((${#scenarios[@]} - passed - nfailed)) "$(pg_since "$t_tier")"
+    printf 'vm: %s scenario%s: %s passed, %s failed, %s not run, in %s\n' "${#scenarios[@]}" \
+        "$( ((${#scenarios[@]} == 1)) || echo s)" "$passed" "$nfailed" \
+        $((${#scenarios[@]} - passed - nfailed)) "$(pg_since "$t_tier")"
     return "$failed"
 }
 
@@ -284,9 +285,11 @@ vm_watch_status() {
     [[ ${1:-} != last ]] || return 0
     IFS=$'\t' read -r k m t log text < <(sed -n "${n}p" "$VM_W_STEPS")
     text=${text%%:*}
-    PG_STATUS=" | step $k of $m: ${text%% (*} $(pg_since "$t")"
+    PG_STATUS=" | step $k/$m: ${text%% (*} ($(pg_since "$t"))"
     if [[ $log != - ]]; then
         last=$(pg_last_line "$log")
+        # The kernel's timestamp, "[   12.345678] ", takes room the message needs.
+        [[ $last != \[*\]\ * ]] || last=${last#*\] }
         PG_STATUS+=${last:+ | $last}
     fi
 }
