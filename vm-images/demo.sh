@@ -72,7 +72,8 @@ story_sections() {
         "One linear table for root (a plain range of the disk), and stock lvs lists root alone (attributes -wi-ao----: a writable volume, active and open):" \
         dm-table-end lvs-end
     printf '\n== the data: before the upgrade, after it, and as seen in boot 2\n'
-    echo "sha256 of each file (first 12 hex digits): as written before the upgrade, after the bad upgrade in boot 1, and as boot 2 read it; a rollback makes the last column equal to the first."
+    echo "sha256 of each file (first 12 hex digits): as written before the upgrade, after the bad upgrade in boot 1, and as boot 2 read it; a rollback makes the last column equal to the first." |
+        fold -s -w 100 | sed 's/ *$//'
     if [[ -f $state/before.sha256 && -f $state/after.sha256 && -f $state/boot2.sha256 ]]; then
         join -1 2 -2 2 <(sort -k2 "$state/before.sha256") <(sort -k2 "$state/after.sha256") |
             join -a 1 -1 1 -2 2 - <(sort -k2 "$state/boot2.sha256") |
@@ -138,7 +139,11 @@ verdict() {
         echo "VERDICT: rolled back $origin to $snap: data as before the upgrade, and $origin is a plain volume again"
         return 0
     fi
-    echo "VERDICT: NOT rolled back: $(grep -m1 '^FAIL' <<<"$checks" | cut -f2) (logs: $run)"
+    # The first failed claim about the data or the devices says most; else the scenario's own.
+    local why
+    why=$(grep '^FAIL' <<<"$checks" | grep -v 'the scenario failed' | head -n 1 | cut -f2) || true
+    [[ -n $why ]] || why=$(grep -m 1 '^FAIL' <<<"$checks" | cut -f2)
+    echo "VERDICT: NOT rolled back: $why ($(grep -c '^FAIL' <<<"$checks") of $(wc -l <<<"$checks") checks failed; logs: $run)"
     return 1
 }
 
