@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The reboot-to-rollback demo, in a qemu guest. Run as root (or with sudo); it installs what it
-# needs. Here (2 cores, qemu without KVM): 1-2 minutes once rewind and the guest root are built,
-# about 6 on the first run of a clone.
+# needs. Here (2 shared cores, qemu without KVM): 1-2.5 minutes once rewind and the guest root
+# are built (53 s to 2 min 8 s measured, by the machine's load), about 6 on the first run of a
+# clone.
 #
 # A Debian guest boots from an LVM root through an initramfs that holds rewind and no LVM2.
 # Boot 1: a snapshot of root is taken, 30 MiB of data are overwritten (the "bad upgrade"), and
@@ -155,7 +156,7 @@ step() {
 }
 
 echo "rewind demo: the reboot-to-rollback of an LVM root, in a qemu guest"
-echo "(1-2 minutes; about 6 the first time, which builds rewind and a Debian guest root)"
+echo "(1-2.5 minutes; about 6 the first time, which builds rewind and a Debian guest root)"
 
 step 1 "the host packages the demo needs (apt; nothing to do when they are installed)"
 bash tests/deps.sh
