@@ -27,7 +27,7 @@
 
 use thiserror::Error;
 
-use super::model::{ModelError, Snapshot, Vg};
+use super::model::{MERGE_AS_SNAPSHOT_TAG, ModelError, Snapshot, Vg};
 use super::text::{Node, Section, Value};
 
 /// Errors of the metadata changes.
@@ -266,11 +266,6 @@ pub fn unmark_merging(root: &Section, name: &str, stamp: &Stamp) -> Result<Secti
     }
     Ok(out)
 }
-
-/// The LV tag on a merging snapshot's COW LV that asks for `--mode snapshot`: the merge runs
-/// on the snapshot's own device and the result takes the snapshot's name and UUID. Stock LVM
-/// keeps tags it does not know and ignores them; see `docs/MODE-SNAPSHOT.md`.
-pub const MERGE_AS_SNAPSHOT_TAG: &str = "rewind_merge_as_snapshot";
 
 /// Adds `tag` to the LV section `lv` (after `flags`, where LVM's export writes `tags`).
 fn add_tag(lvs: &mut Section, lv: &str, tag: &str) -> bool {

@@ -668,7 +668,7 @@ fn snapshot_mode_needs_the_only_snapshot() {
         .and_then(|p| p.get_mut("tags"))
     {
         t.push(crate::lvm::text::Value::Str(
-            crate::lvm::change::MERGE_AS_SNAPSHOT_TAG.into(),
+            crate::lvm::model::MERGE_AS_SNAPSHOT_TAG.into(),
         ));
     }
     let model = Vg::from_tree(&tree).expect("model");
@@ -696,7 +696,7 @@ fn snapshot_mode_metadata_flag_finish_and_cancel() {
         m.lv("pre").expect("pre").tags,
         [
             "rewind_set_upgrade",
-            crate::lvm::change::MERGE_AS_SNAPSHOT_TAG
+            crate::lvm::model::MERGE_AS_SNAPSHOT_TAG
         ]
     );
     // Finish: my-root's LV (its segments) carries pre's name and id; snapshot0 and the COW go.
