@@ -4,7 +4,7 @@
 
 use crate::config::Config;
 use crate::lvm::assemble::FoundVg;
-use crate::lvm::change::{Stamp, mark_merging};
+use crate::lvm::change::mark_merging;
 use crate::lvm::disk::{PvScan, commit};
 use crate::lvm::model::{Snapshot, Vg};
 use crate::lvm::text::{self, Style};
@@ -118,7 +118,7 @@ pub fn scan_devices(inputs: &Inputs, also: &Selector<'_>) -> Result<Scan, String
 /// fails gets its merge origins held: a half-done commit may already carry the flag, and a
 /// flagged origin is only ever activated through its merge (invariant 2).
 pub fn commit_flags(prep: &mut Prepared, out: &mut Outcome, write: bool) {
-    let stamp = Stamp::from_system();
+    let stamp = crate::system::stamp::now();
     let mut by_vg: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for f in &prep.decision.flags {
         by_vg

@@ -16,7 +16,7 @@
 
 use crate::config::Poll as PollConfig;
 use crate::lvm::assemble::FoundVg;
-use crate::lvm::change::{Stamp, drop_merged_snapshot};
+use crate::lvm::change::drop_merged_snapshot;
 use crate::lvm::disk::{CommitStep, PvScan, commit_with_hook};
 use crate::lvm::layout::{Layer, LvmId, LvmUuid};
 use crate::lvm::model::Vg;
@@ -352,12 +352,10 @@ pub fn finish(
                 });
             }
             let snapshot = snap.cow.clone();
-            let tree =
-                drop_merged_snapshot(&vg.tree, &snapshot, &Stamp::from_system()).map_err(|e| {
-                    PollError::Vg {
-                        vg: vg.name.clone(),
-                        message: e.to_string(),
-                    }
+            let tree = drop_merged_snapshot(&vg.tree, &snapshot, &crate::system::stamp::now())
+                .map_err(|e| PollError::Vg {
+                    vg: vg.name.clone(),
+                    message: e.to_string(),
                 })?;
             let new_text = text::print(&tree, Style::Disk);
             let new_model = Vg::from_tree(&tree).map_err(|e| PollError::Vg {
@@ -428,9 +426,12 @@ fn finish_as_snapshot(
             message: format!("merge not finished ({status}); not dropping the snapshot"),
         });
     }
-    let tree =
-        crate::lvm::change::finish_merge_as_snapshot(&vg.tree, &snap.cow, &Stamp::from_system())
-            .map_err(|e| vg_err(e.to_string()))?;
+    let tree = crate::lvm::change::finish_merge_as_snapshot(
+        &vg.tree,
+        &snap.cow,
+        &crate::system::stamp::now(),
+    )
+    .map_err(|e| vg_err(e.to_string()))?;
     let new_model = Vg::from_tree(&tree).map_err(|e| vg_err(e.to_string()))?;
     let hook: Option<&mut dyn FnMut(CommitStep) -> bool> = match env.commit_hook {
         Some(ref mut h) => Some(&mut **h),

@@ -13,7 +13,7 @@
 //! earlier activation (invariant 2: never show a half-merged origin).
 
 use crate::lvm::assemble::FoundVg;
-use crate::lvm::change::{Stamp, mark_merging, mark_merging_as_snapshot, unmark_merging};
+use crate::lvm::change::{mark_merging, mark_merging_as_snapshot, unmark_merging};
 use crate::lvm::layout::{LvmId, dm_uuid};
 use crate::lvm::model::{Snapshot, Vg};
 use crate::lvm::text::{self, Style};
@@ -100,7 +100,7 @@ pub fn rollback(
         let snap = match check_rollback(vg, model, name, &mut read)? {
             Some(snap) => {
                 let snap = snap.clone();
-                let tree = mark_merging(&vg.tree, &snap.cow, &Stamp::from_system())
+                let tree = mark_merging(&vg.tree, &snap.cow, &crate::system::stamp::now())
                     .map_err(|e| e.to_string())?;
                 commit_vg(s, vg, &text::print(&tree, Style::Disk), None)
                     .map_err(|e| format!("vg {vg_name}: committing the merge flag failed: {e}"))?;
@@ -186,7 +186,7 @@ pub fn rollback_snapshot(
         }
         // The new metadata and the device plan, before anything is written.
         let (tree, new) = if checked.is_some() {
-            let tree = mark_merging_as_snapshot(&vg.tree, &snap.cow, &Stamp::from_system())
+            let tree = mark_merging_as_snapshot(&vg.tree, &snap.cow, &crate::system::stamp::now())
                 .map_err(|e| format!("{who}: {e}; nothing changed"))?;
             let new = Vg::from_tree(&tree).map_err(|e| e.to_string())?;
             (Some(tree), new)
@@ -317,8 +317,8 @@ pub fn cancel(
                 ));
             }
         }
-        let tree =
-            unmark_merging(&vg.tree, name, &Stamp::from_system()).map_err(|e| e.to_string())?;
+        let tree = unmark_merging(&vg.tree, name, &crate::system::stamp::now())
+            .map_err(|e| e.to_string())?;
         commit_vg(s, vg, &text::print(&tree, Style::Disk), None)
             .map_err(|e| format!("vg {vg_name}: committing failed: {e}"))?;
         if as_snapshot {

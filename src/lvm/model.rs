@@ -484,11 +484,8 @@ impl Vg {
     /// ([`MERGE_AS_SNAPSHOT_TAG`]): while it merges, the snapshot's own
     /// device is the merging one, and the result takes the snapshot's name and UUID.
     pub fn merges_as_snapshot(&self, snap: &Snapshot) -> bool {
-        self.lv(&snap.cow).is_some_and(|l| {
-            l.tags
-                .iter()
-                .any(|t| t == MERGE_AS_SNAPSHOT_TAG)
-        })
+        self.lv(&snap.cow)
+            .is_some_and(|l| l.tags.iter().any(|t| t == MERGE_AS_SNAPSHOT_TAG))
     }
 
     /// True when `name` is the origin of at least one snapshot.

@@ -8,3 +8,4 @@ pub mod lock;
 pub mod nodes;
 pub mod random;
 pub mod scan;
+pub mod stamp;
