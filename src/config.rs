@@ -3,7 +3,7 @@
 //! At install time `rewind check-config` turns an unknown key or a bad value into an error; at
 //! boot the same problem is a logged warning and the defaults are used (never a failed boot).
 
-use crate::plan::cmdline::LvRef;
+use crate::lvm::layout::LvRef;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 

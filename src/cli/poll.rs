@@ -5,7 +5,7 @@
 use super::rollback::{self, Rollback};
 use super::status;
 use crate::config::{self, Config};
-use crate::plan::cmdline::LvRef;
+use crate::lvm::layout::LvRef;
 use crate::poll::{self, Env};
 use crate::system::blockdev::BlockDevice;
 use crate::system::dm::{DeviceMapper, RealDm};

@@ -9,8 +9,9 @@
 
 use crate::lvm::assemble::{Assembly, FoundVg};
 use crate::lvm::cow::{self, CowHeader};
+use crate::lvm::layout::LvRef;
 use crate::lvm::model::{Snapshot, Vg};
-use crate::plan::cmdline::{Cmdline, LvRef, RollbackTarget};
+use crate::plan::cmdline::{Cmdline, RollbackTarget};
 use serde::Serialize;
 
 /// The LVM tag that puts a snapshot's COW LV into a snapshot set: `rd.rewind=NAME` rolls back

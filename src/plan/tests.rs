@@ -2,9 +2,10 @@
 //! killed after every step and run again (invariant 8).
 
 use crate::lvm::assemble::FoundVg;
+use crate::lvm::layout::LvRef;
 use crate::lvm::model::{Snapshot, Vg};
 use crate::lvm::testvg::{self, PV_DEV};
-use crate::plan::cmdline::{Cmdline, LvRef};
+use crate::plan::cmdline::Cmdline;
 use crate::plan::decide::{Level, Reason, decide};
 use crate::plan::devices::{Role, VgLayout};
 use crate::plan::steps::{Step, StepsError, converge};
