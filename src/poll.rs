@@ -21,10 +21,11 @@ use crate::lvm::disk::{CommitStep, PvScan, commit_with_hook};
 use crate::lvm::layout::{Layer, LvmId, LvmUuid};
 use crate::lvm::model::Vg;
 use crate::lvm::text::{self, Style};
+use crate::plan::dev::UdevRules;
 use crate::plan::devices::{Role, VgLayout};
 use crate::plan::steps::{Live, converge};
 use crate::plan::table::{SnapshotStatus, Target};
-use crate::system::dm::{DeviceMapper, DmError, UdevRules};
+use crate::system::dm::{DeviceMapper, DmError};
 use crate::system::exec::{execute, live};
 use crate::system::lock::VgLock;
 use crate::system::scan::{Scan, Selector, scan};
@@ -754,7 +755,7 @@ pub fn run<D: DeviceMapper>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::system::dm::DevNum;
+    use crate::plan::dev::DevNum;
 
     fn cfg() -> PollConfig {
         PollConfig {

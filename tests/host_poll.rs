@@ -12,12 +12,13 @@ mod common;
 use common::{Loop, Lvm, add_snapshot};
 use rewind::config::Poll as PollConfig;
 use rewind::lvm::text::{Style, parse, print};
+use rewind::plan::dev::DevNum;
 use rewind::plan::devices::VgLayout;
 use rewind::plan::steps::converge;
 use rewind::plan::table::{SnapshotStatus, Table, Target};
 use rewind::poll::{self, ActiveMerge, Env, Finished};
 use rewind::system::blockdev::BlockDevice;
-use rewind::system::dm::{DevNum, FakeDm};
+use rewind::system::dm::FakeDm;
 use rewind::system::exec::{execute, live};
 use rewind::system::scan::scan;
 

@@ -2,6 +2,7 @@
 
 pub mod cmdline;
 pub mod decide;
+pub mod dev;
 pub mod devices;
 pub mod steps;
 pub mod table;

@@ -4,13 +4,15 @@
 use crate::lvm::assemble::FoundVg;
 use crate::lvm::layout::LvRef;
 use crate::lvm::model::{Snapshot, Vg};
-use crate::lvm::testvg::{self, PV_DEV};
+use crate::lvm::testvg;
 use crate::plan::cmdline::Cmdline;
 use crate::plan::decide::{Level, Reason, decide};
+use crate::plan::dev::PV_DEV;
+use crate::plan::dev::{DevNum, UdevRules};
 use crate::plan::devices::{Role, VgLayout};
 use crate::plan::steps::{Step, StepsError, converge};
 use crate::plan::table::{DevRef, Table, Target};
-use crate::system::dm::{DevNum, DeviceMapper, FakeDm};
+use crate::system::dm::{DeviceMapper, FakeDm};
 use crate::system::exec::{execute, live};
 use std::collections::BTreeMap;
 
@@ -129,15 +131,9 @@ fn merging_origin_gets_lvms_layout() {
         Table::single(15 * 8192, Target::Error)
     );
     // Hidden devices get only the /dev/mapper udev rules (no blkid on the error target).
-    assert_eq!(by("vg--0-pre").rules, crate::system::dm::UdevRules::DmOnly);
-    assert_eq!(
-        by("vg--0-other").rules,
-        crate::system::dm::UdevRules::LowPriority
-    );
-    assert_eq!(
-        by("vg--0-my--root").rules,
-        crate::system::dm::UdevRules::All
-    );
+    assert_eq!(by("vg--0-pre").rules, UdevRules::DmOnly);
+    assert_eq!(by("vg--0-other").rules, UdevRules::LowPriority);
+    assert_eq!(by("vg--0-my--root").rules, UdevRules::All);
     assert_eq!(
         by("vg--0-other").table.lines[0].target,
         Target::Snapshot(crate::plan::table::SnapshotArgs::persistent(
@@ -548,10 +544,7 @@ fn snapshot_mode_swaps_the_roles_of_origin_and_snapshot_devices() {
     );
     let links: Vec<_> = specs.iter().filter_map(|s| s.link.clone()).collect();
     assert_eq!(links, [("vg-0".to_owned(), "pre".to_owned())]);
-    assert_eq!(
-        by("vg--0-my--root").rules,
-        crate::system::dm::UdevRules::DmOnly
-    );
+    assert_eq!(by("vg--0-my--root").rules, UdevRules::DmOnly);
 }
 
 #[test]
@@ -608,8 +601,7 @@ fn snapshot_mode_reloads_the_open_snapshot_and_refuses_an_open_origin() {
     let err_table = Table::single(15 * 8192, Target::Error);
     dm.load("vg--0-pre", &err_table).expect("load");
     dm.suspend("vg--0-pre").expect("suspend");
-    dm.resume("vg--0-pre", crate::system::dm::UdevRules::DmOnly)
-        .expect("resume");
+    dm.resume("vg--0-pre", UdevRules::DmOnly).expect("resume");
     dm.set_holders("vg--0-pre", 1);
     let err = converge(&merge, &live(&mut dm).expect("live")).expect_err("not a snapshot");
     assert!(err.to_string().contains("in use"), "{err}");

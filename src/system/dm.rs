@@ -74,20 +74,8 @@ use std::path::Path;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
+use crate::plan::dev::{DevNum, UdevRules};
 use crate::plan::table::{DevRef, SnapshotStatus, StatusLine, Table, TableError, Target};
-
-/// A device number.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DevNum {
-    pub major: u32,
-    pub minor: u32,
-}
-
-impl fmt::Display for DevNum {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.major, self.minor)
-    }
-}
 
 /// What the kernel says about one device-mapper device.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,18 +94,6 @@ pub struct DeviceState {
 pub enum Slot {
     Live,
     Inactive,
-}
-
-/// Which udev rules may act on a device's events (LVM's `_get_udev_flags`, with udev managing
-/// the nodes). Carried in the cookie of a resume or remove.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UdevRules {
-    /// A visible top-level LV (`vg-root`): every rule runs.
-    All,
-    /// A visible snapshot (`vg-pre`): every rule, but origins win symlink names.
-    LowPriority,
-    /// A layer or hidden LV (`-real`, `-cow`): only `/dev/mapper` content.
-    DmOnly,
 }
 
 /// How a wait for udev ended.

@@ -3,8 +3,9 @@
 //! Tables in a plan name the devices they stack on as `/dev/mapper/NAME`; here those become
 //! device numbers (from the live devices and from each create), so no device node has to exist.
 
+use crate::plan::dev::DevNum;
 use crate::plan::steps::{Step, resolve};
-use crate::system::dm::{DevNum, DeviceMapper, DmError};
+use crate::system::dm::{DeviceMapper, DmError};
 use std::collections::HashMap;
 
 #[derive(Debug, thiserror::Error)]
@@ -94,8 +95,9 @@ pub fn live(dm: &mut dyn DeviceMapper) -> Result<Vec<crate::plan::steps::Live>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::dev::UdevRules;
     use crate::plan::table::{StatusLine, Table};
-    use crate::system::dm::{Call, DeviceState, FAKE_DM_MAJOR, FakeDm, Slot, UdevRules, UdevWait};
+    use crate::system::dm::{Call, DeviceState, FAKE_DM_MAJOR, FakeDm, Slot, UdevWait};
     use std::time::Duration;
 
     /// A FakeDm that notes, at each `udev_sync`, how many calls had been made by then.

@@ -4,8 +4,8 @@
 use crate::lvm::assemble::{Assembly, FoundVg, assemble};
 use crate::lvm::devsel::Selection;
 use crate::lvm::disk::{PvScan, ScanError, scan_device};
+use crate::plan::dev::DevNum;
 use crate::system::blockdev::{self, BlockDevice};
-use crate::system::dm::DevNum;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;

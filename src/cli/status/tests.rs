@@ -3,7 +3,8 @@
 
 use super::*;
 use crate::lvm::assemble::FoundVg;
-use crate::lvm::testvg::{self, PV_DEV};
+use crate::lvm::testvg;
+use crate::plan::dev::PV_DEV;
 use crate::plan::devices::VgLayout;
 use crate::plan::steps::converge;
 use crate::system::dm::FakeDm;
