@@ -744,8 +744,11 @@ fn loop_rollback_snapshot_mode_merges_and_finishes_under_the_snapshots_name() {
     // Status names the mode.
     let only = lab.only();
     let s = scan(Path::new("/"), &only).expect("scan");
-    let report =
-        rewind::cli::status::collect(&s.assembly.vgs, &live(&mut dm).expect("live"), &mut dm);
+    let report = rewind::cli::status::collect(
+        &s.assembly.vgs,
+        &live(&mut dm).expect("live"),
+        Some(&mut dm),
+    );
     let text = rewind::cli::status::print_text(&report);
     assert!(
         text.contains("pre: merged; rewind poll drops it from the metadata (snapshot mode: the result is named pre)"),

@@ -104,21 +104,25 @@ pub fn run_poll(args: &SystemArgs) -> u8 {
 /// `rewind status`.
 pub fn run_status(args: &SystemArgs, json: bool, watch: bool) -> u8 {
     let env = env(args);
-    let mut dm = real_dm();
+    let mut dm = match RealDm::new(UDEV_TIMEOUT) {
+        Ok(dm) => Some(dm),
+        Err(e) => {
+            // Said, not hidden: without device-mapper the report is the metadata's alone.
+            eprintln!(
+                "rewind: device-mapper is not available ({e}): showing what the metadata says; no volume is active here"
+            );
+            None
+        }
+    };
     let take = |dm: &mut Option<RealDm>| -> Result<status::Report, String> {
         let s = crate::system::scan::scan(&env.root, env.select)
             .map_err(|e| format!("cannot list block devices: {e}"))?;
         match dm {
             Some(d) => {
                 let l = live(d).map_err(|e| format!("cannot read device-mapper state: {e}"))?;
-                Ok(status::collect(&s.assembly.vgs, &l, d))
+                Ok(status::collect(&s.assembly.vgs, &l, Some(d)))
             }
-            // No device-mapper: nothing is active, so no device is ever asked for its status.
-            None => Ok(status::collect(
-                &s.assembly.vgs,
-                &[],
-                &mut crate::system::dm::FakeDm::new(),
-            )),
+            None => Ok(status::collect(&s.assembly.vgs, &[], None)),
         }
     };
     let mut report = match take(&mut dm) {

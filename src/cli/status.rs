@@ -105,8 +105,12 @@ fn device_of<'l>(live: &'l [Live], vg: &FoundVg, lv_id: &str) -> Option<&'l Live
         .find(|l| l.uuid.as_deref() == Some(uuid.as_str()))
 }
 
-fn status_of(dm: &mut dyn DeviceMapper, name: &str, target: &str) -> Option<SnapshotStatus> {
-    let lines = dm.status(name).ok()?;
+fn status_of(
+    dm: &mut Option<&mut dyn DeviceMapper>,
+    name: &str,
+    target: &str,
+) -> Option<SnapshotStatus> {
+    let lines = dm.as_mut()?.status(name).ok()?;
     let line = lines.iter().find(|l| l.target_type == target)?;
     line.snapshot_status()?.ok()
 }
@@ -119,8 +123,9 @@ fn pct(part: u64, whole: u64) -> f64 {
     }
 }
 
-/// Builds the report from the VGs found and what is live now.
-pub fn collect(vgs: &[FoundVg], live: &[Live], dm: &mut dyn DeviceMapper) -> Report {
+/// Builds the report from the VGs found and what is live now. Without device-mapper (`dm`
+/// `None`, `live` empty) it is the metadata's view alone: nothing is active.
+pub fn collect(vgs: &[FoundVg], live: &[Live], mut dm: Option<&mut dyn DeviceMapper>) -> Report {
     let mut report = Report::default();
     for vg in vgs {
         let Some(model) = &vg.model else {
@@ -167,7 +172,7 @@ pub fn collect(vgs: &[FoundVg], live: &[Live], dm: &mut dyn DeviceMapper) -> Rep
                 };
                 let state = if s.merging {
                     if merge_live {
-                        match dev.and_then(|d| status_of(dm, &d.name, "snapshot-merge")) {
+                        match dev.and_then(|d| status_of(&mut dm, &d.name, "snapshot-merge")) {
                             Some(SnapshotStatus::Invalid | SnapshotStatus::Overflow) => {
                                 State::Invalid
                             }
@@ -198,7 +203,7 @@ pub fn collect(vgs: &[FoundVg], live: &[Live], dm: &mut dyn DeviceMapper) -> Rep
                         fill = model
                             .lv(&s.cow)
                             .and_then(|cow| device_of(live, vg, &cow.id))
-                            .and_then(|d| status_of(dm, &d.name, "snapshot"))
+                            .and_then(|d| status_of(&mut dm, &d.name, "snapshot"))
                             .and_then(|st| match st {
                                 SnapshotStatus::Usage {
                                     allocated, total, ..
@@ -215,7 +220,7 @@ pub fn collect(vgs: &[FoundVg], live: &[Live], dm: &mut dyn DeviceMapper) -> Rep
                     let cow_dev = model
                         .lv(&s.cow)
                         .and_then(|cow| device_of(live, vg, &cow.id));
-                    match cow_dev.and_then(|d| status_of(dm, &d.name, "snapshot")) {
+                    match cow_dev.and_then(|d| status_of(&mut dm, &d.name, "snapshot")) {
                         Some(SnapshotStatus::Invalid | SnapshotStatus::Overflow) => State::Invalid,
                         Some(SnapshotStatus::Usage {
                             allocated, total, ..

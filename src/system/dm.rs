@@ -1,5 +1,6 @@
 //! The device-mapper boundary: the `DeviceMapper` trait a plan executes against, the real
-//! implementation over the devicemapper crate, and a recording fake for tests.
+//! implementation over the devicemapper crate, and a recording fake for tests (compiled only
+//! for them: `cfg(test)` or the `testing` feature the integration tests turn on).
 //!
 //! The pieces: [`real`] (the devicemapper crate's ioctls), [`udev`] (how `RealDm` takes, waits
 //! for and completes udev cookies, bounded) and [`fake`].
@@ -24,10 +25,12 @@
 //!   (cookie completed by rewind), and the semaphore is gone afterwards.
 //! - Remove of a mounted device returns `Busy` with its open count after the crate's retries.
 
+#[cfg(any(test, feature = "testing"))]
 mod fake;
 mod real;
 mod udev;
 
+#[cfg(any(test, feature = "testing"))]
 pub use fake::{Call, FAKE_DM_MAJOR, FakeDm};
 pub use real::RealDm;
 pub use udev::{UdevPresence, udev_presence};

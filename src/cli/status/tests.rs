@@ -65,7 +65,7 @@ fn usage(allocated: u64, total: u64, metadata: u64) -> SnapshotStatus {
 
 fn run(vg: &FoundVg, dm: &mut FakeDm) -> Report {
     let l = live(dm).expect("live");
-    collect(std::slice::from_ref(vg), &l, dm)
+    collect(std::slice::from_ref(vg), &l, Some(dm))
 }
 
 #[test]
