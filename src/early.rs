@@ -109,7 +109,7 @@ pub fn prepare(inputs: &Inputs, scan: Scan) -> Prepared {
 /// Scans the devices LVM itself would use (`lvm::devsel`), narrowed by `also`. When the
 /// selection cannot be made (an lvm.conf or filter rewind cannot read), no device is read.
 pub fn scan_devices(inputs: &Inputs, also: &Selector<'_>) -> Result<Scan, String> {
-    let selection = crate::lvm::devsel::Selection::load(&inputs.root, &inputs.config.scan)
+    let selection = crate::system::devsel::Selected::load(&inputs.root, &inputs.config.scan)
         .map_err(|e| format!("cannot tell which devices lvm would use ({e}); no device read"))?;
     Ok(crate::system::scan::scan_selected(&selection, also))
 }

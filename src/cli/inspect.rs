@@ -175,7 +175,7 @@ pub fn gather_scan(root: &Path) -> Result<Gathered, String> {
     let config = crate::config::Config::load_or_default(
         &root.join(crate::config::DEFAULT_PATH.trim_start_matches('/')),
     );
-    let selection = crate::lvm::devsel::Selection::load(root, &config.scan)
+    let selection = crate::system::devsel::Selected::load(root, &config.scan)
         .map_err(|e| format!("cannot tell which devices lvm would use: {e}"))?;
     // Devices turned down on purpose are "skipped"; every other device the scan could not
     // read is "unreadable" (and fails the command).

@@ -1,6 +1,7 @@
 //! The kernel boundary: block devices, device-mapper, device nodes, kernel log.
 
 pub mod blockdev;
+pub mod devsel;
 pub mod dm;
 pub mod exec;
 pub mod kmsg;

@@ -2,10 +2,10 @@
 //! read, read their LVM labels and metadata, and assemble the volume groups.
 
 use crate::lvm::assemble::{Assembly, FoundVg, assemble};
-use crate::lvm::devsel::Selection;
 use crate::lvm::disk::{PvScan, ScanError, scan_device};
 use crate::plan::dev::DevNum;
 use crate::system::blockdev::{self, BlockDevice};
+use crate::system::devsel::Selected;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
@@ -128,10 +128,10 @@ pub fn scan(root: &Path, select: &Selector<'_>) -> std::io::Result<Scan> {
     scan_with(root, select, &|dev| File::open(&dev.node))
 }
 
-/// Scans the devices LVM itself would use (see `lvm::devsel`), from the list the selection
+/// Scans the devices LVM itself would use (see `lvm::devsel` and `system::devsel`), from the list the selection
 /// was made over. A PV whose uuid is not the one its devices-file entry names is skipped, so
 /// it can only make its VG incomplete.
-pub fn scan_selected(selection: &Selection, also: &Selector<'_>) -> Scan {
+pub fn scan_selected(selection: &Selected, also: &Selector<'_>) -> Scan {
     scan_checked(
         selection.devices.clone(),
         &|dev| selection.check(dev).and_then(|()| also(dev)),
