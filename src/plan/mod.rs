@@ -8,4 +8,4 @@ pub mod steps;
 pub mod table;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
