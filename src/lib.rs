@@ -2,8 +2,7 @@
 
 pub mod cli;
 pub mod config;
-pub mod early;
+pub mod flow;
 pub mod lvm;
 pub mod plan;
-pub mod poll;
 pub mod system;

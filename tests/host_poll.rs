@@ -11,12 +11,12 @@ use std::time::Duration;
 mod common;
 use common::{Loop, Lvm, add_snapshot};
 use rewind::config::Poll as PollConfig;
+use rewind::flow::poll::{self, ActiveMerge, Env, Finished};
 use rewind::lvm::text::{Style, parse, print};
 use rewind::plan::dev::DevNum;
 use rewind::plan::devices::VgLayout;
 use rewind::plan::steps::converge;
 use rewind::plan::table::{SnapshotStatus, Table, Target};
-use rewind::poll::{self, ActiveMerge, Env, Finished};
 use rewind::system::blockdev::BlockDevice;
 use rewind::system::dm::FakeDm;
 use rewind::system::exec::{execute, live};
@@ -447,7 +447,7 @@ impl Lab {
 #[test]
 fn loop_rollback_flags_and_starts_when_origin_unused() {
     require_host!("loop_rollback_flags_and_starts_when_origin_unused");
-    use rewind::cli::rollback::{Rollback, cancel, rollback};
+    use rewind::flow::rollback::{Rollback, cancel, rollback};
     // Origin inactive: flagged, starts at activation.
     let lab = lab_with("rbi", false, false);
     lab.cow_header(1);
@@ -532,7 +532,7 @@ fn loop_rollback_flags_and_starts_when_origin_unused() {
 #[test]
 fn loop_rollback_refusals_change_nothing() {
     require_host!("loop_rollback_refusals_change_nothing");
-    use rewind::cli::rollback::{cancel, rollback};
+    use rewind::flow::rollback::{cancel, rollback};
     let lab = lab_with("rbr", false, false);
     lab.cow_header(0);
     let only = lab.only();
@@ -658,7 +658,7 @@ impl Lab {
         let mut dm = self.snapshot_fake();
         dm.set_holders(&self.dm("pre"), 1);
         let only = self.only();
-        let r = rewind::cli::rollback::rollback_snapshot(
+        let r = rewind::flow::rollback::rollback_snapshot(
             &self.env(&only),
             Some(&mut dm),
             &self.vg,
@@ -667,7 +667,7 @@ impl Lab {
         .expect("rollback --mode snapshot");
         assert_eq!(
             r,
-            rewind::cli::rollback::Rollback::Started {
+            rewind::flow::rollback::Rollback::Started {
                 origin: "root".into()
             }
         );
@@ -816,7 +816,7 @@ fn loop_snapshot_mode_finish_killed_anywhere_converges() {
 #[test]
 fn loop_snapshot_mode_refusals_change_nothing() {
     require_host!("loop_snapshot_mode_refusals_change_nothing");
-    use rewind::cli::rollback::{rollback, rollback_snapshot};
+    use rewind::flow::rollback::{rollback, rollback_snapshot};
     // The origin in use.
     let lab = lab_with("srf", false, false);
     lab.cow_header(1);
@@ -868,7 +868,7 @@ fn loop_snapshot_mode_refusals_change_nothing() {
 #[test]
 fn loop_snapshot_mode_cut_between_commit_and_tables() {
     require_host!("loop_snapshot_mode_cut_between_commit_and_tables");
-    use rewind::cli::rollback::{Rollback, cancel, rollback_snapshot};
+    use rewind::flow::rollback::{Rollback, cancel, rollback_snapshot};
     // Killed after the origin became `error` but before the snapshot's reload (3 steps).
     for then_cancel in [false, true] {
         let lab = lab_with("scut", false, false);
@@ -935,17 +935,17 @@ fn loop_snapshot_mode_next_boot_lays_out_the_same_merge() {
     let mut before = lab.snapshot_mode_merging();
     let want = state(&mut before);
     let only = lab.only();
-    let inputs = rewind::early::Inputs {
+    let inputs = rewind::flow::early::Inputs {
         root: PathBuf::from("/"),
         cmdline: rewind::plan::cmdline::Cmdline::parse(""),
         config: rewind::config::Config::default(),
     };
-    let scan = rewind::early::scan_devices(&inputs, &only).expect("scan");
-    let prep = rewind::early::prepare(&inputs, scan);
+    let scan = rewind::flow::early::scan_devices(&inputs, &only).expect("scan");
+    let prep = rewind::flow::early::prepare(&inputs, scan);
     let mut dm = FakeDm::new();
     dm.add_disk(&lab.disk.dev, devnum(&lab.disk.dev));
-    let mut out = rewind::early::Outcome::default();
-    rewind::early::plan_devices(&prep, &live(&mut dm).expect("live"), &mut out);
+    let mut out = rewind::flow::early::Outcome::default();
+    rewind::flow::early::plan_devices(&prep, &live(&mut dm).expect("live"), &mut out);
     assert_eq!(out.exit_code(), 0, "{:?}", out.notes);
     let vol = out
         .volumes

@@ -2,7 +2,7 @@
 //! with nothing changed).
 
 use crate::config::{self, Config};
-use crate::early::{self, Inputs, Outcome};
+use crate::flow::early::{self, Inputs, Outcome};
 use crate::plan::cmdline::Cmdline;
 use crate::plan::decide::Level;
 use crate::system::blockdev::BlockDevice;

@@ -4,7 +4,6 @@
 mod early;
 pub mod inspect;
 pub mod poll;
-pub mod rollback;
 pub mod status;
 
 use clap::{Parser, Subcommand};

@@ -2,11 +2,11 @@
 //! `rewind cancel`. Thin: arguments, logging, device-mapper, printing; the work is in
 //! `crate::poll`, `status` and `rollback`.
 
-use super::rollback::{self, Rollback};
 use super::status;
 use crate::config::{self, Config};
+use crate::flow::poll::{self, Env};
+use crate::flow::rollback::{self, Rollback};
 use crate::lvm::layout::LvRef;
-use crate::poll::{self, Env};
 use crate::system::blockdev::BlockDevice;
 use crate::system::dm::{DeviceMapper, RealDm};
 use crate::system::exec::live;

@@ -12,6 +12,7 @@
 //! refused; so is an inactive origin, where rewind cannot tell whether a merge began at an
 //! earlier activation (invariant 2: never show a half-merged origin).
 
+use crate::flow::poll::{Env, commit_vg};
 use crate::lvm::assemble::FoundVg;
 use crate::lvm::change::{mark_merging, mark_merging_as_snapshot, unmark_merging};
 use crate::lvm::layout::{LvmId, dm_uuid};
@@ -21,7 +22,6 @@ use crate::plan::decide::check_rollback;
 use crate::plan::devices::VgLayout;
 use crate::plan::steps::{Live, converge};
 use crate::plan::table::Target;
-use crate::poll::{Env, commit_vg};
 use crate::system::dm::DeviceMapper;
 use crate::system::exec::{execute, live};
 use crate::system::lock::VgLock;
@@ -96,7 +96,7 @@ pub fn rollback(
 ) -> Result<Rollback, String> {
     locked(env, vg_name, |s| {
         let (vg, model) = find(s, vg_name)?;
-        let mut read = |v: &FoundVg, snap: &Snapshot| crate::early::read_cow(s, v, snap);
+        let mut read = |v: &FoundVg, snap: &Snapshot| crate::flow::early::read_cow(s, v, snap);
         let snap = match check_rollback(vg, model, name, &mut read)? {
             Some(snap) => {
                 let snap = snap.clone();
@@ -149,7 +149,7 @@ pub fn rollback_snapshot(
     })?;
     locked(env, vg_name, |s| {
         let (vg, model) = find(s, vg_name)?;
-        let mut read = |v: &FoundVg, snap: &Snapshot| crate::early::read_cow(s, v, snap);
+        let mut read = |v: &FoundVg, snap: &Snapshot| crate::flow::early::read_cow(s, v, snap);
         let checked = check_rollback(vg, model, name, &mut read)?.cloned();
         let snap = match &checked {
             Some(snap) => snap.clone(),
