@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod exit;
 pub mod flow;
 pub mod lvm;
 pub mod plan;

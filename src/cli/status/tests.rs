@@ -2,11 +2,13 @@
 //! flagged, merging, done, merge failed, invalid, inactive. `REWIND_BLESS=1` rewrites them.
 
 use super::*;
+use crate::flow::status::collect;
 use crate::lvm::assemble::FoundVg;
 use crate::lvm::testvg;
 use crate::plan::dev::PV_DEV;
 use crate::plan::devices::VgLayout;
 use crate::plan::steps::converge;
+use crate::plan::table::SnapshotStatus;
 use crate::system::dm::FakeDm;
 use crate::system::exec::{execute, live};
 use std::collections::BTreeMap;
