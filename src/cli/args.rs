@@ -1,7 +1,7 @@
 //! Arguments several commands share, and how they become a flow's inputs.
 
 use crate::flow;
-use crate::system::lock::DEFAULT_LOCK_DIR;
+use crate::flow::env::DEFAULT_LOCK_DIR;
 use std::path::PathBuf;
 
 /// `rewind early` and `rewind plan`: the initramfs' view of the machine.

@@ -18,6 +18,8 @@ use crate::system::scan::{Scan, Selector, scan};
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::system::lock::DEFAULT_LOCK_DIR;
+
 /// How long one udev wait may take.
 pub const UDEV_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long rewind waits for LVM's VG lock.

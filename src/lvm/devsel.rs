@@ -33,7 +33,7 @@
 //!   `/dev/disk/by-*/*`, `/dev/mapper/*`, `/dev/block/M:m`, `/dev/VG/LV`. With
 //!   `obtain_device_list_from_udev = 1` LVM takes the node and udev's links instead, which is
 //!   usually the same set on a udev-managed `/dev`. rewind walks `ROOT/dev`
-//!   (depth [`MAX_DEV_DEPTH`], [`MAX_DEV_ENTRIES`] entries) and matches entries by device
+//!   (depth `system::devsel::MAX_DEV_DEPTH`, `MAX_DEV_ENTRIES` entries) and matches entries by device
 //!   number, or (in test trees, where nodes are plain files) by the resolved path of
 //!   `ROOT/dev/NAME`; `/dev/NAME` is always an alias.
 //! - Devices file (`lib/device/dev-cache.c` `setup_devices_file`, `setup_devices`;

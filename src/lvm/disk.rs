@@ -4,7 +4,6 @@
 //! The I/O is behind [`BlockDevice`] (any `Read + Write + Seek` that can flush to stable
 //! storage), so tests run on in-memory buffers and can stop a commit after any step.
 
-use std::fs::File;
 use std::io::{self, Cursor, Read, Seek, SeekFrom, Write};
 
 use thiserror::Error;
@@ -17,16 +16,11 @@ use super::mda::{
     plan_text_write, text_span, updated_header_bytes, verify_text,
 };
 
-/// A device rewind can write metadata to: `Read + Write + Seek` plus a flush to stable storage.
+/// A device rewind can write metadata to: `Read + Write + Seek` plus a flush to stable storage
+/// (`system::scan` implements it for `File`).
 pub trait BlockDevice: Read + Write + Seek {
     /// Make every completed write durable (`fdatasync` for files and block devices).
     fn sync(&mut self) -> io::Result<()>;
-}
-
-impl BlockDevice for File {
-    fn sync(&mut self) -> io::Result<()> {
-        self.sync_data()
-    }
 }
 
 impl BlockDevice for Cursor<Vec<u8>> {

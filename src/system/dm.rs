@@ -2,8 +2,8 @@
 //! implementation over the devicemapper crate, and a recording fake for tests (compiled only
 //! for them: `cfg(test)` or the `testing` feature the integration tests turn on).
 //!
-//! The pieces: [`real`] (the devicemapper crate's ioctls), [`udev`] (how `RealDm` takes, waits
-//! for and completes udev cookies, bounded) and [`fake`].
+//! The pieces: `dm/real.rs` (the devicemapper crate's ioctls), `dm/udev.rs` (how `RealDm`
+//! takes, waits for and completes udev cookies, bounded) and `dm/fake.rs`.
 //!
 //! # What a VM test must check (this host has no device-mapper)
 //!

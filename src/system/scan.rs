@@ -26,6 +26,13 @@ pub struct Scan {
     pub skipped: Vec<(String, String)>,
 }
 
+/// A block device (or image file) opened for a metadata commit: synced with `fdatasync`.
+impl crate::lvm::disk::BlockDevice for File {
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.sync_data()
+    }
+}
+
 /// Why new metadata could not be committed to a VG's PVs.
 #[derive(Debug, thiserror::Error)]
 pub enum CommitVgError {
