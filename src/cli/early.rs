@@ -1,5 +1,5 @@
-//! `rewind early` (the initramfs entry point: logs to `/dev/kmsg`) and `rewind plan` (the same
-//! decisions, printed, with nothing changed).
+//! `rewind early` and `rewind handoff` (the initramfs entry points: they log to `/dev/kmsg`) and
+//! `rewind plan` (early's decisions, printed, with nothing changed).
 
 use super::Error;
 use super::args::CommonArgs;
@@ -16,6 +16,15 @@ pub fn early(args: &CommonArgs) -> Verdict {
     let _ =
         crate::system::kmsg::KmsgLogger::install(&args.root.join("dev/kmsg"), inputs.log_level());
     crate::flow::early::run(&inputs).verdict()
+}
+
+/// `rewind handoff`: logged to the kernel log like `rewind early`; its verdict is the exit code
+/// (1 when something could not be made safe).
+pub fn handoff(args: &CommonArgs, lock_dir: &std::path::Path) -> Verdict {
+    let inputs = args.inputs();
+    let _ =
+        crate::system::kmsg::KmsgLogger::install(&args.root.join("dev/kmsg"), inputs.log_level());
+    crate::flow::handoff::run(&inputs, lock_dir).verdict()
 }
 
 /// `rewind plan`: prints the plan (text, or JSON with `json`).

@@ -65,6 +65,17 @@ pub enum Command {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// Initramfs entry point, run just before switch_root: under LVM's VG locks, stop the
+    /// initramfs's LVM background pollers (none may be cut off while finishing a merge; the
+    /// booted system finishes it) and resume LVM devices left suspended.
+    /// Exit 0, or 1 when something could not be made safe.
+    Handoff {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// LVM's locking directory (lvm.conf global/locking_dir).
+        #[arg(long, default_value = flow::env::DEFAULT_LOCK_DIR)]
+        lock_dir: PathBuf,
+    },
     /// Print what `rewind early` would do at a boot with this command line; change nothing.
     Plan {
         #[command(flatten)]
@@ -166,6 +177,7 @@ fn target(text: &str) -> Result<LvRef, Error> {
 fn run(command: Command, verbose: u8) -> Result<Verdict, Error> {
     match command {
         Command::Early { common } => Ok(early::early(&common)),
+        Command::Handoff { common, lock_dir } => Ok(early::handoff(&common, &lock_dir)),
         Command::Plan {
             common,
             json,

@@ -8,6 +8,7 @@ pub mod early;
 pub mod env;
 mod error;
 pub mod failpoint;
+pub mod handoff;
 pub mod inspect;
 pub mod plan;
 pub mod poll;

@@ -11,5 +11,6 @@ pub mod lock;
 pub mod modules;
 pub mod nodes;
 pub mod proc;
+pub mod procs;
 pub mod random;
 pub mod scan;

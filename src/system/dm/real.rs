@@ -19,6 +19,9 @@ pub struct RealDm {
     pub(super) udev: Option<UdevPresence>,
     /// Resumes done by the kernel whose udev wait is still running on a worker thread.
     pub(super) pending: Vec<PendingWait>,
+    /// Whether udev has device-mapper's rules (`nodes::dm_rules_installed`), read at the first
+    /// cookie call that finds udev listening.
+    pub(super) dm_rules: Option<bool>,
 }
 
 impl fmt::Debug for RealDm {
@@ -27,6 +30,7 @@ impl fmt::Debug for RealDm {
             .field("udev_timeout", &self.udev_timeout)
             .field("udev", &self.udev)
             .field("pending", &self.pending.len())
+            .field("dm_rules", &self.dm_rules)
             .finish_non_exhaustive()
     }
 }
@@ -73,6 +77,7 @@ impl RealDm {
             udev_timeout,
             udev: None,
             pending: Vec::new(),
+            dm_rules: None,
         })
     }
 
