@@ -100,6 +100,9 @@ mod tests {
                     stack.push(p);
                     continue;
                 }
+                if p.extension().is_none_or(|x| x != "sh") {
+                    continue;
+                }
                 let Ok(text) = std::fs::read_to_string(&p) else {
                     continue;
                 };

@@ -72,17 +72,12 @@ pub struct Report {
 
 impl Report {
     fn note(&mut self, level: Level, message: String) {
-        match level {
-            Level::Error => log::error!("{message}"),
-            Level::Warn => log::warn!("{message}"),
-            Level::Info => log::info!("{message}"),
-        }
-        self.notes.push(Note { level, message });
+        super::note(&mut self.notes, level, message);
     }
 
     /// Failed when something could not be made safe.
     pub fn verdict(&self) -> Verdict {
-        Verdict::failed_if(self.notes.iter().any(|n| n.level == Level::Error))
+        super::verdict_of(&self.notes)
     }
 
     /// 1 when something could not be made safe, else 0.

@@ -19,7 +19,7 @@ use super::{Error, failpoint};
 use crate::config::Poll as PollConfig;
 use crate::exit::Verdict;
 use crate::lvm::assemble::FoundVg;
-use crate::lvm::change::{drop_merged_snapshot, finish_merge_as_snapshot};
+use crate::lvm::change::{ChangeError, drop_merged_snapshot, finish_merge_as_snapshot};
 use crate::lvm::layout::{Layer, LvmId, LvmUuid};
 use crate::lvm::model::{Snapshot, Vg};
 use crate::lvm::text::{self, Section, Style};
@@ -207,6 +207,13 @@ fn usable(vg: &FoundVg) -> Result<&Vg, Error> {
         .ok_or_else(|| vg_err(vg, "metadata not usable".into()))
 }
 
+/// The changed metadata of `vg` and its model; a failure of either names the VG.
+fn remodel(vg: &FoundVg, changed: Result<Section, ChangeError>) -> Result<(Section, Vg), Error> {
+    let tree = changed.map_err(|e| vg_err(vg, e.to_string()))?;
+    let model = Vg::from_tree(&tree).map_err(|e| vg_err(vg, e.to_string()))?;
+    Ok((tree, model))
+}
+
 /// Only a finished merge is dropped: checked again under the lock.
 fn ensure_done(dm: &mut dyn DeviceMapper, merge: &ActiveMerge) -> Result<(), Error> {
     let status = merge_status(dm, &merge.name)?;
@@ -316,9 +323,10 @@ fn drop_snapshot(
     }
     ensure_done(dm, merge)?;
     let snapshot = snap.cow.clone();
-    let tree = drop_merged_snapshot(&vg.tree, &snapshot, &crate::system::proc::stamp())
-        .map_err(|e| vg_err(vg, e.to_string()))?;
-    let new_model = Vg::from_tree(&tree).map_err(|e| vg_err(vg, e.to_string()))?;
+    let (tree, new_model) = remodel(
+        vg,
+        drop_merged_snapshot(&vg.tree, &snapshot, &crate::system::proc::stamp()),
+    )?;
     commit(
         env,
         s,
@@ -353,9 +361,10 @@ fn finish_as_snapshot(
     merge: &ActiveMerge,
 ) -> Result<Finished, Error> {
     ensure_done(dm, merge)?;
-    let tree = finish_merge_as_snapshot(&vg.tree, &snap.cow, &crate::system::proc::stamp())
-        .map_err(|e| vg_err(vg, e.to_string()))?;
-    let new_model = Vg::from_tree(&tree).map_err(|e| vg_err(vg, e.to_string()))?;
+    let (tree, new_model) = remodel(
+        vg,
+        finish_merge_as_snapshot(&vg.tree, &snap.cow, &crate::system::proc::stamp()),
+    )?;
     commit(
         env,
         s,
