@@ -16,11 +16,6 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Exit code for a failure.
-pub const EXIT_FAILURE: u8 = exit::FAILURE;
-/// Exit code for a usage error (clap's own).
-pub const EXIT_USAGE: u8 = exit::USAGE;
-
 /// Why a command ended without its flow's verdict; printed after `rewind: `.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
