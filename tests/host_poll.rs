@@ -112,7 +112,7 @@ impl Lab {
         self.lvm.clean(&["vgck", &self.vg]);
     }
 
-    /// One `poll::run` over the lab's PV with the default timing; it must not need to wait.
+    /// One `poll::watch` over the lab's PV with the default timing; it must not need to wait.
     fn poll_once(&self, dm: &mut FakeDm) -> poll::Report {
         let only = self.only();
         poll::watch(

@@ -75,7 +75,7 @@ pub enum ChangeError {
 
 /// What every write records about itself: LVM writes the host name (`uname -n`) and the
 /// time in seconds since the epoch into `creation_host` and `creation_time`. The flows take
-/// this host's from `system::stamp::now`.
+/// this host's from `system::proc::stamp`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stamp {
     pub host: String,
