@@ -1,9 +1,10 @@
 # shellcheck shell=bash disable=SC2034 # VM_* settings are read by tests/vm/run.sh
 # Scenario "beside-mkcpio-busybox": the merge-cycles story (tests/vm/lib/merge-cycles-story.sh)
 # through a mkinitcpio busybox image with udev and LVM2, HOOKS=(base udev modconf block rewind
-# lvm2 filesystems), as the real mkinitcpio v41 builds it (vm-images/mkinitcpio/busybox-lvm2.list):
-# udevd runs, LVM2's rules activate the VG with `lvm pvscan --background --cache --activate ay`
-# right after 63-rewind.rules ran rewind for the same PV. 3 small merges.
+# lvm2 filesystems), as the real mkinitcpio v41 builds it
+# (vm-images/mkinitcpio/real/busybox-lvm2.list): udevd runs, LVM2's rule activates the VG with
+# `lvm pvscan --background --cache --activate ay` right after 63-rewind.rules ran rewind for the
+# same PV. 3 small merges (beside-mkcpio-busybox-long: 20).
 VM_INITRAMFS_ARGS=(--generator mkinitcpio --listing busybox-lvm2)
 MC_CYCLES=${MC_CYCLES:-3}
 MC_LVM=1
