@@ -108,6 +108,13 @@ if [[ -n $listing ]]; then
     chroot "$sysroot" sh -c 'dpkg --force-all -i /tmp/debs/*.deb' >"$tmp/dpkg.log" 2>&1 ||
         { cat "$tmp/dpkg.log" >&2; vm_die "dpkg could not install thin-provisioning-tools"; }
     rm -rf "$sysroot/tmp/debs"
+    # LVM2's udev rules under Arch's names, as mkinitcpio's lvm2 hook asks for them and as a hook
+    # that looks for either name (rewind's) finds them on Arch: Debian's files renamed.
+    r=$sysroot/usr/lib/udev/rules.d
+    mv "$r/55-dm.rules" "$r/10-dm.rules"
+    mv "$r/56-lvm.rules" "$r/11-dm-lvm.rules"
+    mv "$r/60-persistent-storage-dm.rules" "$r/13-dm-disk.rules"
+    mv "$r/69-lvm.rules" "$r/69-dm-lvm.rules"
     sh "$VM_REPO_DIR/install.sh" DESTDIR="$sysroot" ${REWIND_BIN:+"REWIND_BIN=$REWIND_BIN"} >&2
 fi
 vm_add_files "$sysroot" "${adds[@]}"
@@ -228,7 +235,7 @@ generate() {
     else
         install -m755 "$VM_IMAGES_DIR/mkinitcpio/init" "$gen/init"
         install -m755 "$VM_IMAGES_DIR/mkinitcpio/hooks/udev" "$gen/hooks/udev"
-        # mkinitcpio's own 69-dm-lvm.rules for busybox images: LVM2's rule (the root's
+        # mkinitcpio's own 69-dm-lvm.rules for busybox images: LVM2's rule (Debian's
         # 69-lvm.rules, less Debian's two SYSTEMD_READY lines for md and loop devices) with its
         # scan action replaced by a background pvscan that activates the PV's VG, as
         # mkinitcpio's copy has it: the same rules, comments aside.
@@ -240,22 +247,18 @@ generate() {
             }
             /^LABEL="lvm_direct_vgchange"/ { skip = 0 }
             skip || /_PV_ACTIVATED}!="1", ENV{SYSTEMD_READY}="0"$/ { next }
-            { print }' "$sysroot/usr/lib/udev/rules.d/69-lvm.rules" |
+            { print }' "$sysroot/usr/lib/udev/rules.d/69-dm-lvm.rules" |
             sed 's@/sbin/lvm @/usr/bin/lvm @g' >"$gen/usr/lib/udev/rules.d/69-dm-lvm.rules"
     fi
     # base adds init_functions to every image (a systemd one never reads it).
     install -m644 "$VM_IMAGES_DIR/mkinitcpio/init_functions" "$gen/init_functions"
 }
 
-# Where the file at image path P comes from in the guest root, when not from P itself: Debian
-# names LVM2's udev rules differently from Arch (lvm2, dmsetup packages), and the systemd hook
-# copies kmod to /usr/bin/modprobe.
+# Where the file at image path P comes from in the guest root, when not from P itself (or from
+# /usr/sbin for /usr/bin: the image merges them): the systemd hook copies kmod to
+# /usr/bin/modprobe.
 declare -A renamed=(
     [usr/bin/modprobe]=usr/bin/kmod
-    [usr/lib/udev/rules.d/10-dm.rules]=usr/lib/udev/rules.d/55-dm.rules
-    [usr/lib/udev/rules.d/11-dm-lvm.rules]=usr/lib/udev/rules.d/56-lvm.rules
-    [usr/lib/udev/rules.d/13-dm-disk.rules]=usr/lib/udev/rules.d/60-persistent-storage-dm.rules
-    [usr/lib/udev/rules.d/69-dm-lvm.rules]=usr/lib/udev/rules.d/69-lvm.rules
 )
 source_of() {
     local p=$1 c
