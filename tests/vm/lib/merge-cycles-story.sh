@@ -39,6 +39,11 @@
 # $WORK/cycles.txt.
 
 MC_CYCLES=${MC_CYCLES:-3}
+# The host's count (MC_CYCLES=K tests/vm/run.sh ... overrides a scenario's) reaches the guest
+# in the state.
+if [[ -n ${OUT:-} && -f ${OUT:-}/mc_cycles ]]; then
+    MC_CYCLES=$(cat "$OUT/mc_cycles")
+fi
 MC_LVM=${MC_LVM:-1}
 MC_EARLY_MAX=${MC_EARLY_MAX:-5}
 VM_BOOTS=$((MC_CYCLES + 1))
@@ -58,6 +63,7 @@ MC_DEV=/dev/mapper/vg0-data
 MC_LVM_DISKS='global { use_lvmpolld = 0 wait_for_locks = 0 } activation { udev_sync = 0 udev_rules = 0 monitoring = 0 } devices { obtain_device_list_from_udev = 0 filter = [ "a|^/dev/vd[a-z]$|", "r|.*|" ] }'
 
 host_prepare() {
+    echo "$MC_CYCLES" >"$VM_STATE/mc_cycles"
     (cd "$VM_REPO_DIR" && cargo build --release --quiet)
     # rewind as install.sh installs it, into the disk's root (the binary, the generator pieces).
     local inst=$WORK/mc-install f
