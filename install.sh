@@ -48,13 +48,20 @@ put 644 "$src/dracut-module/90rewind/63-rewind.rules" "$dracut/63-rewind.rules"
 put 755 "$src/initramfs/rewind-early" "$dracut/rewind-early"
 put 755 "$src/dracut-module/90rewind/wait-lvm-scan.sh" "$dracut/wait-lvm-scan.sh"
 
+put 755 "$src/dracut-module/90rewind/rewind-handoff.sh" "$dracut/rewind-handoff.sh"
+
 put 755 "$src/initramfs-tools/hooks/rewind" /usr/share/initramfs-tools/hooks/rewind
+put 755 "$src/initramfs-tools/scripts/local-bottom/rewind" \
+    /usr/share/initramfs-tools/scripts/local-bottom/rewind
 
 put 644 "$src/mkinitcpio-hook/install/rewind" /usr/lib/initcpio/install/rewind
 put 644 "$src/mkinitcpio-hook/hooks/rewind" /usr/lib/initcpio/hooks/rewind
 
 unit=/usr/lib/systemd/system/rewind-poll.service
 put 644 "$src/systemd/rewind-poll.service" "$unit"
+# Only for systemd initramfs images (mkinitcpio's systemd hook adds it there); it does nothing
+# in the booted system (ConditionPathExists=/etc/initrd-release).
+put 644 "$src/initramfs/rewind-handoff.service" /usr/lib/systemd/system/rewind-handoff.service
 
 if [ ! -e "$dest/etc/rewind/rewind.toml" ]; then
     put 644 "$src/packaging/rewind.toml" /etc/rewind/rewind.toml

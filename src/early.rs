@@ -329,7 +329,7 @@ pub fn run(inputs: &Inputs, select: &Selector<'_>, dm: &mut dyn DeviceMapper) ->
 }
 
 fn make_nodes(root: &Path, dm: &mut dyn DeviceMapper, plan: &VolumePlan, out: &mut Outcome) {
-    if crate::system::nodes::udev_running(root) {
+    if crate::system::nodes::udev_makes_dm_nodes(root) {
         return;
     }
     for d in &plan.devices {

@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod config;
 pub mod early;
+pub mod handoff;
 pub mod lvm;
 pub mod plan;
 pub mod poll;

@@ -50,6 +50,10 @@
 #     REWIND_TIMEOUT seconds and never stops the boot (rd.rewind=0 turns it off).
 #   Proven in the VM with udevd running: tests/vm/scenarios/rollback-systemd-lvm.sh (systemd
 #   image with the lvm module) and rollback-systemd.sh (without it).
+# - rewind-handoff.sh, a pre-pivot hook, runs `rewind handoff` after root is mounted: dracut's lvm
+#   module activates with --sysinit and starts no LVM poller, so it normally finds nothing to do;
+#   it stops LVM's background pollers where some image's LVM2 activates from 69-dm-lvm.rules,
+#   so that no merge's finish is cut off by switch_root (see initramfs/rewind-early).
 # - rewind-early runs rewind once per set of PVs seen (marker /run/rewind/early.done), returns
 #   at once on rd.rewind=0, bounds rewind with `timeout`, and always exits 0: a failing or stuck
 #   rewind never stops the initqueue.
@@ -104,5 +108,6 @@ install() {
     inst_multiple -o timeout
     inst_rules "$moddir/63-rewind.rules"
     inst_hook initqueue/finished 90 "$moddir/wait-lvm-scan.sh"
+    inst_hook pre-pivot 90 "$moddir/rewind-handoff.sh"
     dracut_need_initqueue
 }

@@ -76,10 +76,9 @@ fn load_modules(root: &Path) {
     }
 }
 
-/// `rewind early`. Returns the exit code.
-pub fn run_early(args: &CommonArgs) -> u8 {
-    let inputs = args.inputs();
-    let level = if inputs.cmdline.debug {
+/// The initramfs's log level: debug with `rd.rewind.debug`, else the configuration's.
+fn boot_log_level(inputs: &Inputs) -> log::LevelFilter {
+    if inputs.cmdline.debug {
         log::LevelFilter::Debug
     } else {
         match inputs.config.log.level {
@@ -89,7 +88,13 @@ pub fn run_early(args: &CommonArgs) -> u8 {
             config::Level::Debug => log::LevelFilter::Debug,
             config::Level::Trace => log::LevelFilter::Trace,
         }
-    };
+    }
+}
+
+/// `rewind early`. Returns the exit code.
+pub fn run_early(args: &CommonArgs) -> u8 {
+    let inputs = args.inputs();
+    let level = boot_log_level(&inputs);
     // A second logger (already installed) is harmless: records still go somewhere.
     let _ = crate::system::kmsg::KmsgLogger::install(&args.root.join("dev/kmsg"), level);
     log::debug!("rewind early {}: started", env!("CARGO_PKG_VERSION"));
@@ -120,6 +125,46 @@ pub fn run_early(args: &CommonArgs) -> u8 {
         }
     );
     code
+}
+
+/// How long the hand-off waits for one VG's lock (an LVM write takes about a second).
+const HANDOFF_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the hand-off waits for LVM commands (activations) to end.
+const HANDOFF_SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `rewind handoff`. Returns the exit code.
+pub fn run_handoff(args: &CommonArgs, lock_dir: &Path) -> u8 {
+    let inputs = args.inputs();
+    let level = boot_log_level(&inputs);
+    let _ = crate::system::kmsg::KmsgLogger::install(&args.root.join("dev/kmsg"), level);
+    if inputs.cmdline.disabled {
+        return 0;
+    }
+    let mut dm = match RealDm::new(UDEV_TIMEOUT) {
+        Ok(dm) => dm,
+        Err(e) => {
+            log::debug!("handoff: no device-mapper ({e}): nothing to hand over");
+            return 0;
+        }
+    };
+    let env = crate::handoff::Env {
+        lock_dir: lock_dir.to_path_buf(),
+        lock_timeout: HANDOFF_LOCK_TIMEOUT,
+        settle_timeout: HANDOFF_SETTLE_TIMEOUT,
+        kill_timeout: Duration::from_secs(5),
+    };
+    let select = selector(&[]);
+    let report = crate::handoff::run(&inputs, &env, &select, &mut dm);
+    if !report.stopped.is_empty() || !report.resumed.is_empty() {
+        log::info!(
+            "handoff: stopped {} lvm poller(s), resumed {} device(s); merges are finished after switch_root",
+            report.stopped.len(),
+            report.resumed.len()
+        );
+    } else {
+        log::debug!("handoff: nothing to do");
+    }
+    report.exit_code()
 }
 
 /// `rewind plan`. Returns the exit code.

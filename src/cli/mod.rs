@@ -36,6 +36,17 @@ pub enum Command {
         #[command(flatten)]
         common: early::CommonArgs,
     },
+    /// Initramfs entry point, run just before switch_root: under LVM's VG locks, stop the
+    /// initramfs's LVM background pollers (none may be cut off while finishing a merge; the
+    /// booted system finishes it) and resume LVM devices left suspended.
+    /// Exit 0, or 1 when something could not be made safe.
+    Handoff {
+        #[command(flatten)]
+        common: early::CommonArgs,
+        /// LVM's locking directory (lvm.conf global/locking_dir).
+        #[arg(long, default_value = crate::system::lock::DEFAULT_LOCK_DIR)]
+        lock_dir: PathBuf,
+    },
     /// Print what `rewind early` would do at a boot with this command line; change nothing.
     Plan {
         #[command(flatten)]
@@ -123,6 +134,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Early { common } => return ExitCode::from(early::run_early(&common)),
+        Command::Handoff { common, lock_dir } => {
+            return ExitCode::from(early::run_handoff(&common, &lock_dir));
+        }
         Command::Plan {
             common,
             json,

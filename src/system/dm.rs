@@ -214,6 +214,9 @@ pub struct RealDm {
     udev: Option<UdevPresence>,
     /// Resumes done by the kernel whose udev wait is still running on a worker thread.
     pending: Vec<PendingWait>,
+    /// Whether udev has device-mapper's rules (`nodes::dm_rules_installed`), read at the first
+    /// cookie call that finds udev listening.
+    dm_rules: Option<bool>,
 }
 
 /// A crate call still waiting for udev on its worker thread.
@@ -230,6 +233,7 @@ impl fmt::Debug for RealDm {
             .field("udev_timeout", &self.udev_timeout)
             .field("udev", &self.udev)
             .field("pending", &self.pending.len())
+            .field("dm_rules", &self.dm_rules)
             .finish_non_exhaustive()
     }
 }
@@ -448,6 +452,7 @@ impl RealDm {
             udev_timeout,
             udev: None,
             pending: Vec::new(),
+            dm_rules: None,
         })
     }
 
@@ -478,10 +483,31 @@ impl RealDm {
         }
     }
 
+    /// How a cookie call treats udev: as [`Self::probe`] found it, except that a listening
+    /// udev without device-mapper's rules is treated as a stale one (no rule would ever
+    /// complete the cookie, so rewind completes its own at once: an initramfs built without
+    /// LVM2's hook has udev but not these rules).
+    fn presence(&mut self) -> UdevPresence {
+        let p = self.probe();
+        if p != UdevPresence::Listening {
+            return p;
+        }
+        let rules = *self.dm_rules.get_or_insert_with(|| {
+            let found = crate::system::nodes::dm_rules_installed(Path::new("/"));
+            if !found {
+                log::info!(
+                    "udev runs without device-mapper's rules (none runs `dmsetup udevcomplete`): rewind completes its own udev cookies and makes the device nodes"
+                );
+            }
+            found
+        });
+        if rules { p } else { UdevPresence::Stale }
+    }
+
     /// The probe's answer, cached; probed again when the socket file appeared or went away
     /// since, and on every call while it is stale (a long-running `rewind poll` may see udev
     /// start or stop).
-    fn presence(&mut self) -> UdevPresence {
+    fn probe(&mut self) -> UdevPresence {
         let exists = std::fs::symlink_metadata(UDEV_CONTROL).is_ok();
         match self.udev {
             Some(p) if p != UdevPresence::Stale && (p != UdevPresence::Absent) == exists => p,

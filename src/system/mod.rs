@@ -6,5 +6,6 @@ pub mod exec;
 pub mod kmsg;
 pub mod lock;
 pub mod nodes;
+pub mod procs;
 pub mod random;
 pub mod scan;

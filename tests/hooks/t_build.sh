@@ -64,9 +64,48 @@ add_runscript rewind" "$(added)"
 test_mkinitcpio_build_systemd_image() {
     fake_root lvm
     eq "build status" "build=0" "$(mkinitcpio_build systemd)"
-    same_lines "what build() adds (no runscript, no unit)" "$mkinitcpio_fixed
-add_file /etc/lvm/lvm.conf" "$(added)"
+    same_lines "what build() adds (no runscript; the hand-off's unit, enabled)" "$mkinitcpio_fixed
+add_file /etc/lvm/lvm.conf
+add_systemd_unit rewind-handoff.service
+add_symlink /usr/lib/systemd/system/initrd.target.wants/rewind-handoff.service ../rewind-handoff.service" "$(added)"
     eq "no config, no check" "" "$(calls)"
+    check
+}
+
+# fake_dm_rules NAMES...: device-mapper rule files (and dmsetup) in the build root
+fake_dm_rules() {
+    local r d=$T/root/usr/lib/udev/rules.d
+    mkdir -p "$d" "$T/root/usr/sbin"
+    for r in "$@"; do echo '# rule' > "$d/$r"; done
+    printf '#!/bin/sh\n' > "$T/root/usr/sbin/dmsetup" && chmod +x "$T/root/usr/sbin/dmsetup"
+}
+
+test_mkinitcpio_build_adds_dm_rules_arch_names() {
+    fake_root
+    fake_dm_rules 10-dm.rules 11-dm-lvm.rules 13-dm-disk.rules 95-dm-notify.rules 69-dm-lvm.rules
+    eq "build status" "build=0" "$(mkinitcpio_build)"
+    same_lines "device-mapper's rules and dmsetup, not LVM's activation rule" "$mkinitcpio_fixed
+add_udev_rule 10-dm.rules
+add_udev_rule 13-dm-disk.rules
+add_udev_rule 95-dm-notify.rules
+add_udev_rule 11-dm-lvm.rules
+add_binary /usr/sbin/dmsetup
+add_runscript rewind" "$(added)"
+    check
+}
+
+test_mkinitcpio_build_adds_dm_rules_debian_names() {
+    fake_root
+    fake_dm_rules 55-dm.rules 56-lvm.rules 60-persistent-storage-dm.rules 95-dm-notify.rules 69-lvm.rules
+    eq "build status" "build=0" "$(mkinitcpio_build systemd)"
+    same_lines "Debian's names" "$mkinitcpio_fixed
+add_udev_rule 95-dm-notify.rules
+add_udev_rule 55-dm.rules
+add_udev_rule 60-persistent-storage-dm.rules
+add_udev_rule 56-lvm.rules
+add_binary /usr/sbin/dmsetup
+add_systemd_unit rewind-handoff.service
+add_symlink /usr/lib/systemd/system/initrd.target.wants/rewind-handoff.service ../rewind-handoff.service" "$(added)"
     check
 }
 
@@ -121,6 +160,19 @@ copy_file rules /usr/lib/rewind/63-rewind.rules /lib/udev/rules.d/63-rewind.rule
 manual_add_modules dm_mod
 manual_add_modules dm_snapshot" "$(added)"
     eq "config checked" "check-config --config $T/root/etc/rewind/rewind.toml" "$(calls)"
+    check
+}
+
+test_itools_hook_adds_dm_rules() {
+    fake_root
+    fake_dm_rules 55-dm.rules 56-lvm.rules 60-persistent-storage-dm.rules 95-dm-notify.rules 69-lvm.rules
+    eq "hook status" "hook=0" "$(itools_hook)"
+    local d=$T/root/usr/lib/udev/rules.d
+    same_lines "device-mapper's rules and dmsetup, not LVM's activation rule" "copy_file rules $d/55-dm.rules /lib/udev/rules.d/55-dm.rules
+copy_file rules $d/60-persistent-storage-dm.rules /lib/udev/rules.d/60-persistent-storage-dm.rules
+copy_file rules $d/95-dm-notify.rules /lib/udev/rules.d/95-dm-notify.rules
+copy_file rules $d/56-lvm.rules /lib/udev/rules.d/56-lvm.rules
+copy_exec /usr/sbin/dmsetup /sbin" "$(added | grep -E '(dm|lvm)[^ /]*\.rules |dmsetup')"
     check
 }
 
@@ -213,6 +265,7 @@ inst_script $(dracut_wrapper_src) /usr/lib/rewind/rewind-early
 inst_multiple -o timeout
 inst_rules $REPO/dracut-module/90rewind/63-rewind.rules
 inst_hook initqueue/finished 90 $REPO/dracut-module/90rewind/wait-lvm-scan.sh
+inst_hook pre-pivot 90 $REPO/dracut-module/90rewind/rewind-handoff.sh
 dracut_need_initqueue" "$(added)"
     eq "config checked" "check-config --config $T/root/etc/rewind/rewind.toml" "$(calls)"
     check

@@ -109,6 +109,42 @@ test_early_takes_over_a_stale_lock() {
     check
 }
 
+test_handoff_runs_rewind_handoff_bounded() {
+    REWIND_TIMEOUT=1 early_env 'root=/dev/mapper/vg0-root'
+    early --handoff; eq "exit status" 0 "$?"
+    eq "rewind called as 'rewind handoff'" "handoff" "$(calls)"
+    [ -e "$T/modprobe.calls" ] && fail "modprobe called"
+    [ -e "$T/run/pv" ] && fail "--handoff taken for a PV"
+    echo hang > "$T/rewind.mode"
+    local start=$SECONDS
+    early --handoff; eq "hung rewind: exit status" 0 "$?"
+    [ $((SECONDS - start)) -le 10 ] || fail "took $((SECONDS - start))s with REWIND_TIMEOUT=1"
+    has "kmsg says it was stopped" '^<5>rewind: handoff: stopped after 1s' "$(cat "$T/kmsg")"
+    echo fail > "$T/rewind.mode"
+    early --handoff; eq "failing rewind: exit status" 0 "$?"
+    has "kmsg explains" '^<5>rewind: handoff: a step could not be made safe' "$(cat "$T/kmsg")"
+    check
+}
+
+test_handoff_disabled_by_rd_rewind_0() {
+    early_env 'root=/dev/mapper/vg0-root rd.rewind=0'
+    early --handoff; eq "exit status" 0 "$?"
+    eq "rewind not called" "" "$(calls)"
+    check
+}
+
+# initramfs-tools' local-bottom script, run by busybox ash as initramfs-tools' init does.
+test_itools_local_bottom_hands_off() {
+    early_env 'root=/dev/mapper/vg0-root'
+    local out
+    out=$(REWIND_EARLY="$REPO/initramfs/rewind-early" timeout 30 busybox ash \
+        "$REPO/initramfs-tools/scripts/local-bottom/rewind"; echo "rc=$?")
+    eq "exits 0" "rc=0" "$out"
+    eq "rewind handoff called" "handoff" "$(calls)"
+    eq "prereqs: none" $'\nrc=0' "$(busybox ash "$REPO/initramfs-tools/scripts/local-bottom/rewind" prereqs; echo "rc=$?")"
+    check
+}
+
 # mkinitcpio's runtime hook, sourced by busybox ash as mkinitcpio's init does.
 run_hook_ash() {
     # shellcheck disable=SC2016 # expanded by ash
@@ -145,5 +181,21 @@ test_mkinitcpio_run_hook_never_fails() {
     early_env 'rd.rewind=0'
     eq "rd.rewind=0: run_hook returns 0" "run_hook=0" "$(run_hook_ash)"
     eq "rd.rewind=0: not called" "" "$(calls)"
+    check
+}
+
+test_mkinitcpio_run_latehook_hands_off() {
+    early_env 'root=/dev/mapper/vg0-root'
+    local out
+    # shellcheck disable=SC2016 # expanded by ash
+    out=$(REWIND_EARLY="$REPO/initramfs/rewind-early" timeout 30 busybox ash -c \
+        '. "$1"; run_latehook; echo "run_latehook=$?"' ash "$REPO/mkinitcpio-hook/hooks/rewind")
+    eq "run_latehook returns 0" "run_latehook=0" "$out"
+    eq "rewind handoff called" "handoff" "$(calls)"
+    echo fail > "$T/rewind.mode"
+    # shellcheck disable=SC2016 # expanded by ash
+    out=$(REWIND_EARLY="$REPO/initramfs/rewind-early" timeout 30 busybox ash -c \
+        '. "$1"; run_latehook; echo "run_latehook=$?"' ash "$REPO/mkinitcpio-hook/hooks/rewind")
+    eq "failing rewind: run_latehook still returns 0" "run_latehook=0" "$out"
     check
 }

@@ -56,6 +56,24 @@ test_poll_unit() {
     check
 }
 
+test_handoff_unit() {
+    local u="$REPO/initramfs/rewind-handoff.service" line
+    for line in 'DefaultDependencies=no' 'Type=oneshot' 'ConditionPathExists=/etc/initrd-release' \
+        'After=initrd-fs.target' 'Before=initrd.target initrd-cleanup.service' \
+        'ExecStart=-/usr/lib/rewind/rewind-early --handoff'; do
+        grep -qxF -- "$line" "$u" || fail "unit has no line $line"
+    done
+    if command -v systemd-analyze > /dev/null; then
+        mkdir -p "$T/units"
+        cp "$u" "$T/units/"
+        local out
+        out=$(SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no "$T/units/rewind-handoff.service" 2>&1 |
+            grep -v -e '/usr/lib/rewind/rewind-early' -e 'rewind-handoff.service: Failed to create' -e 'Unit rewind-handoff.service not found' || true)
+        eq "systemd-analyze verify" "" "$out"
+    fi
+    check
+}
+
 install_tree() { # install_tree DIR: every path with its mode and link target
     (cd "$1" && find . -mindepth 1 \( -type f -o -type l \) -printf '%m %p%l\n' |
         sed 's|^\([0-9]*\) \./|\1 /|; s|\.service/|.service -> /|' | LC_ALL=C sort)
@@ -68,10 +86,13 @@ install_expected='755 /usr/sbin/rewind
 644 /usr/lib/dracut/modules.d/90rewind/63-rewind.rules
 755 /usr/lib/dracut/modules.d/90rewind/rewind-early
 755 /usr/lib/dracut/modules.d/90rewind/wait-lvm-scan.sh
+755 /usr/lib/dracut/modules.d/90rewind/rewind-handoff.sh
 755 /usr/share/initramfs-tools/hooks/rewind
+755 /usr/share/initramfs-tools/scripts/local-bottom/rewind
 644 /usr/lib/initcpio/install/rewind
 644 /usr/lib/initcpio/hooks/rewind
 644 /usr/lib/systemd/system/rewind-poll.service
+644 /usr/lib/systemd/system/rewind-handoff.service
 644 /etc/rewind/rewind.toml
 777 /etc/systemd/system/sysinit.target.wants/rewind-poll.service -> /usr/lib/systemd/system/rewind-poll.service'
 
