@@ -45,7 +45,7 @@ if [[ -n ${OUT:-} && -f ${OUT:-}/mc_cycles ]]; then
     MC_CYCLES=$(cat "$OUT/mc_cycles")
 fi
 MC_LVM=${MC_LVM:-1}
-MC_EARLY_MAX=${MC_EARLY_MAX:-5}
+MC_EARLY_MAX=${MC_EARLY_MAX:-8}
 VM_BOOTS=$((MC_CYCLES + 1))
 VM_LVS=(root:1200M data:64M)
 # printk.devkmsg=on: every kmsg line kept (rewind's debug log); rd.lvm.lv=vg0/data: the
