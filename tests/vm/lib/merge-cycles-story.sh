@@ -352,6 +352,8 @@ mc_value() {
 
 host_check() {
     local c
+    # The count this run used (a --recheck may come without the MC_CYCLES it ran with).
+    [[ ! -f $VM_STATE/mc_cycles ]] || MC_CYCLES=$(cat "$VM_STATE/mc_cycles")
     mc_history
     mc_cycle_table | tee "$WORK/cycles.txt" >&2
     for ((c = 1; c <= MC_CYCLES; c++)); do
