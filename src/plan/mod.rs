@@ -2,9 +2,10 @@
 
 pub mod cmdline;
 pub mod decide;
+pub mod dev;
 pub mod devices;
 pub mod steps;
 pub mod table;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
