@@ -182,17 +182,15 @@ fn loop_corpus_agrees_with_stock_lvm() {
 }
 
 /// What rewind writes keeps every byte it does not change, bytes that are not UTF-8 included
-/// (LVM keeps them too): a merge flag committed on such a VG reads back in stock LVM2 with the
-/// same bytes.
+/// (LVM keeps them too): the merge flag `rewind early` commits (its own commit path, through
+/// `system::scan`) on such a VG reads back in stock LVM2 with the same bytes.
 #[test]
 fn loop_bytes_that_are_not_utf8_are_written_back_unchanged() {
     require_host!("loop_bytes_that_are_not_utf8_are_written_back_unchanged");
     use corpus::templates::{Tpl, get};
-    use rewind::lvm::assemble::assemble;
-    use rewind::lvm::change::{Stamp, mark_merging};
-    use rewind::lvm::disk::{commit, scan_device};
-    use rewind::lvm::text::{Style, print_bytes};
-    use std::fs::File;
+    use rewind::config::Config;
+    use rewind::flow::early::{self, Inputs, Outcome};
+    use rewind::plan::cmdline::Cmdline;
 
     let tpl = get(Tpl::Basic);
     let mut cx = corpus::Ctx {
@@ -214,21 +212,28 @@ fn loop_bytes_that_are_not_utf8_are_written_back_unchanged() {
     let lvm = common::Lvm::for_devices(&[&disk.dev]);
     let seqno = lvm.seqno(&cx.vg);
 
-    let scan = scan_device(&mut File::open(&disk.dev).expect("open"), &disk.dev)
-        .expect("scan")
-        .expect("a pv");
-    let assembly = assemble(std::slice::from_ref(&scan), &[]);
-    let vg = &assembly.vgs[0];
-    assert!(vg.is_usable(), "{:?}", vg.problems);
-    let flagged =
-        mark_merging(&vg.tree, "pre", &Stamp::new("rewind-test", 1_800_000_000)).expect("flag");
-    let text = print_bytes(&flagged, Style::Disk);
-    let rw = File::options()
-        .read(true)
-        .write(true)
-        .open(&disk.dev)
-        .expect("open rw");
-    commit(&mut [(scan, rw)], &text).expect("commit");
+    let only = |d: &rewind::system::blockdev::BlockDevice| {
+        if d.node == std::path::Path::new(&disk.dev) {
+            Ok(())
+        } else {
+            Err("not this test's".into())
+        }
+    };
+    let inputs = Inputs {
+        root: std::path::PathBuf::from("/"),
+        cmdline: Cmdline::parse(&format!("rd.rewind={}/pre", cx.vg)),
+        config: Config::default(),
+    };
+    let scan = early::scan_devices(&inputs, &only).expect("scan");
+    let mut prep = early::prepare(&inputs, scan);
+    let mut out = Outcome::default();
+    early::commit_flags(&mut prep, &mut out, true);
+    assert_eq!(
+        out.flags_committed,
+        [format!("{}/pre", cx.vg)],
+        "{:?}",
+        out.notes
+    );
 
     lvm.clean(&["vgck", &cx.vg]);
     assert_eq!(lvm.seqno(&cx.vg), seqno + 1);

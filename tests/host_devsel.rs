@@ -324,3 +324,87 @@ fn loop_the_installed_lvm_conf_is_read() {
         .unwrap_or_else(|e| panic!("installed lvm config: {e}"));
     assert!(!sel.summary.is_empty());
 }
+
+#[test]
+fn loop_vgs_of_other_hosts_are_refused_as_lvm_refuses_them() {
+    require_host!("loop_vgs_of_other_hosts_are_refused_as_lvm_refuses_them");
+    // LVM's system IDs (lvmsystemid(7)): this host is "hosta" by lvmlocal.conf; a VG made
+    // on "hostb" is foreign, stock vgs hides it and rewind refuses it.
+    let loops: Vec<Loop> = (0..2).map(|_| Loop::new(8 * MIB)).collect();
+    let root = Root::new();
+    let accept: Vec<String> = loops
+        .iter()
+        .map(|l| format!("\"a|^{}$|\"", l.dev))
+        .collect();
+    let devices = format!(
+        "use_devicesfile = 0\nglobal_filter = [ {}, \"r|.*|\" ]",
+        accept.join(", ")
+    );
+    let conf = |me: &str| {
+        root.lvm_conf(&devices);
+        let lvm_conf = root.etc().join("lvm.conf");
+        let text = fs::read_to_string(&lvm_conf).expect("lvm.conf");
+        fs::write(
+            &lvm_conf,
+            text.replace(
+                "global { activation = 0 }",
+                "global { activation = 0 system_id_source = \"lvmlocal\" }",
+            ),
+        )
+        .expect("lvm.conf");
+        fs::write(
+            root.etc().join("lvmlocal.conf"),
+            format!("local {{ system_id = \"{me}\" }}\n"),
+        )
+        .expect("lvmlocal.conf");
+    };
+    let pid = std::process::id();
+    let (ours, theirs) = (format!("sysida{pid}"), format!("sysidb{pid}"));
+    for (me, vg, l) in [("hostb", &theirs, &loops[1]), ("hosta", &ours, &loops[0])] {
+        conf(me);
+        for args in [
+            vec!["pvcreate", "-qq", l.dev.as_str()],
+            vec!["vgcreate", "-qq", vg.as_str(), l.dev.as_str()],
+        ] {
+            let out = root.lvm(&args);
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    let out = root.lvm(&["vgs", "--noheadings", "-o", "vg_name,vg_systemid"]);
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(shown.contains(&ours) && shown.contains("hosta"), "{shown}");
+    assert!(
+        !shown.contains(&theirs),
+        "stock vgs hides the foreign vg: {shown}"
+    );
+
+    let sel = Selected::load(root.dir.path(), &config::Scan::default()).expect("selection");
+    assert_eq!(sel.system_ids.local.as_deref(), Some("hosta"));
+    let found = scan::scan_selected(&sel, &|_| Ok(()));
+    let usable: Vec<&str> = found
+        .assembly
+        .vgs
+        .iter()
+        .filter(|v| v.is_usable())
+        .map(|v| v.name.as_str())
+        .collect();
+    assert_eq!(usable, [ours.as_str()]);
+    let foreign = found
+        .assembly
+        .vgs
+        .iter()
+        .find(|v| v.name == theirs)
+        .expect("the foreign vg is found");
+    let why = foreign
+        .blocking_problem()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert!(
+        why.contains("with system ID hostb with local system ID hosta"),
+        "{why}"
+    );
+}

@@ -102,9 +102,12 @@ pub struct Gathered {
     pub unreadable: Vec<Unreadable>,
 }
 
-/// Reads exactly these paths (block devices or image files).
+/// Reads exactly these paths (block devices or image files), VGs of other hosts refused by
+/// this host's LVM configuration (its system ID).
 pub fn gather_paths(paths: &[PathBuf]) -> Gathered {
-    let found = scan::scan_paths(paths);
+    let config = crate::config::Config::load_or_default(Path::new(crate::config::DEFAULT_PATH));
+    let ids = crate::system::devsel::system_ids(Path::new("/"), &config.scan);
+    let found = scan::scan_paths_with(paths, &ids);
     Gathered {
         assembly: found.assembly,
         not_pvs: found.not_pvs,

@@ -9,7 +9,7 @@
 //! on its next write, and so does rewind's commit, which writes every area.
 
 use crate::lvm::disk::PvScan;
-use crate::lvm::lvmrules;
+use crate::lvm::lvmrules::{self, SystemIds};
 use crate::lvm::model::{self, Vg};
 use crate::lvm::text::{self, Section};
 use serde::Serialize;
@@ -240,8 +240,19 @@ fn read_text(bytes: &[u8]) -> Result<(String, String, u64, Section), String> {
 }
 
 /// Assembles VGs from scanned PVs. `bad_labels` are devices whose label could not be read
-/// (reported, otherwise ignored as LVM does).
+/// (reported, otherwise ignored as LVM does). VGs with a system ID are read as on a host
+/// without one ([`assemble_with`] for this host's).
 pub fn assemble(scans: &[PvScan], bad_labels: &[(String, String)]) -> Assembly {
+    assemble_with(scans, bad_labels, &SystemIds::default())
+}
+
+/// [`assemble`], VGs owned by another host (`system_id`, as LVM's configuration on this host
+/// names its own in `system_ids`) refused as LVM refuses them.
+pub fn assemble_with(
+    scans: &[PvScan],
+    bad_labels: &[(String, String)],
+    system_ids: &SystemIds,
+) -> Assembly {
     let mut out = Assembly::default();
     for (device, message) in bad_labels {
         out.problems.push(Problem::BadLabel {
@@ -270,6 +281,7 @@ pub fn assemble(scans: &[PvScan], bad_labels: &[(String, String)]) -> Assembly {
             scans,
             texts: &texts,
             copies,
+            system_ids,
         };
         if let Some(vg) = found.vg(id, &by_uuid, &mut in_some_vg) {
             out.vgs.push(vg);
@@ -354,6 +366,7 @@ struct Copies<'a> {
     scans: &'a [PvScan],
     texts: &'a [ParsedText],
     copies: &'a [&'a Copy],
+    system_ids: &'a SystemIds,
 }
 
 impl Copies<'_> {
@@ -400,7 +413,9 @@ impl Copies<'_> {
                 devices: device_list(self.scans, newest.iter().map(|c| c.scan)),
             });
         }
-        if let Err(e) = lvmrules::check_vg(tree).and_then(|()| lvmrules::check_access(tree, None)) {
+        if let Err(e) =
+            lvmrules::check_vg(tree).and_then(|()| lvmrules::check_access(tree, self.system_ids))
+        {
             vg.problems.push(Problem::RefusedByLvm {
                 vg: name.clone(),
                 message: e.to_string(),

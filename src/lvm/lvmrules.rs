@@ -259,13 +259,53 @@ pub fn check_copy(root: &Section) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// The local system ID LVM compares a VG's `system_id` with (`global/system_id_source`;
-/// `None` when it is "none", LVM's default).
-pub type LocalSystemId<'a> = Option<&'a str>;
+/// The system IDs a VG's `system_id` may name for LVM to read it on this host (LVM's
+/// `cmd->system_id` and `local/extra_system_ids`, `is_system_id_allowed`). The default, no
+/// local ID, is LVM's `system_id_source = "none"`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SystemIds {
+    /// The host's system ID, when its source gave one.
+    pub local: Option<String>,
+    /// `local/extra_system_ids`.
+    pub extra: Vec<String>,
+}
 
-/// Whether LVM lets a command read the VG at all (`vg_read`): not exported, not clustered,
-/// not under a lock manager (none runs at boot), not owned by another host.
-pub fn check_access(root: &Section, local: LocalSystemId<'_>) -> Result<(), Refusal> {
+impl SystemIds {
+    /// Whether a VG with this `system_id` may be read here.
+    pub fn allows(&self, system_id: &str) -> bool {
+        system_id.is_empty()
+            || self.local.as_deref() == Some(system_id)
+            || self.extra.iter().any(|e| e == system_id)
+    }
+}
+
+/// LVM's `system_id_from_string`: leading characters that are not letters or digits
+/// dropped, then only letters, digits and `._-+` kept (`copy_systemid_chars`), at most 127;
+/// `None` when nothing is left or it begins with "localhost".
+pub fn system_id_from_string(s: &str) -> Option<String> {
+    let id: String = s
+        .chars()
+        .skip_while(|c| !c.is_ascii_alphanumeric())
+        .filter(|c| c.is_ascii_alphanumeric() || "._-+".contains(*c))
+        .take(NAME_LEN - 1)
+        .collect();
+    (!id.is_empty() && !id.starts_with("localhost")).then_some(id)
+}
+
+/// LVM's `_read_system_id_from_file`: the first line that is not blank or a comment, less
+/// any comment at its end.
+pub fn system_id_from_file(bytes: &[u8]) -> Option<String> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .map(str::trim_start)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .and_then(|l| system_id_from_string(l.split('#').next().unwrap_or("")))
+}
+
+/// Whether LVM lets a command read the VG at all (`vg_read`, `lib/metadata/metadata.c`
+/// `_access_vg_*`): not exported, not clustered, not under a lock manager (none runs at
+/// boot), not owned by another host.
+pub fn check_access(root: &Section, ids: &SystemIds) -> Result<(), Refusal> {
     let Some((name, vg)) = root.sections().next() else {
         return refuse("Couldn't find volume group in file.");
     };
@@ -284,10 +324,10 @@ pub fn check_access(root: &Section, local: LocalSystemId<'_>) -> Result<(), Refu
             "Cannot access VG {name} with lock type {lock} that requires lvmlockd."
         ));
     }
-    if let Some(id) = string(vg, "system_id").filter(|id| !id.is_empty())
-        && local != Some(id)
+    if let Some(id) = string(vg, "system_id")
+        && !ids.allows(id)
     {
-        return refuse(match local {
+        return refuse(match &ids.local {
             None => {
                 format!("Cannot access VG {name} with system ID {id} with unknown local system ID.")
             }
@@ -1055,7 +1095,7 @@ mod tests {
         let tree = parse_lvm(text.as_bytes()).expect("parses");
         check_copy(&tree)?;
         check_vg(&tree)?;
-        check_access(&tree, None)
+        check_access(&tree, &SystemIds::default())
     }
 
     fn edit(from: &str, to: &str) -> String {
@@ -1121,19 +1161,34 @@ mod tests {
             let e = check(&edit(from, to)).expect_err(want);
             assert!(e.to_string().contains(want), "{from:?} -> {to:?}: {e}");
         }
-        let e = check_access(
-            &parse_lvm(edit("max_lv = 0", "system_id = \"other\"\nmax_lv = 0").as_bytes())
-                .expect("parses"),
-            Some("this"),
-        )
-        .expect_err("foreign");
+        let with_id = |id: &str| {
+            parse_lvm(edit("max_lv = 0", &format!("system_id = \"{id}\"\nmax_lv = 0")).as_bytes())
+                .expect("parses")
+        };
+        let here = SystemIds {
+            local: Some("this".into()),
+            extra: vec!["also".into()],
+        };
+        let e = check_access(&with_id("other"), &here).expect_err("foreign");
         assert!(
             e.to_string()
                 .contains("system ID other with local system ID this")
         );
-        let ok = parse_lvm(edit("max_lv = 0", "system_id = \"this\"\nmax_lv = 0").as_bytes())
-            .expect("parses");
-        assert_eq!(check_access(&ok, Some("this")), Ok(()));
+        assert_eq!(check_access(&with_id("this"), &here), Ok(()));
+        assert_eq!(check_access(&with_id("also"), &here), Ok(()));
+        assert_eq!(check_access(&with_id(""), &SystemIds::default()), Ok(()));
+        let e = check_access(&with_id("this"), &SystemIds::default()).expect_err("unknown");
+        assert!(e.to_string().contains("with unknown local system ID"));
+        assert_eq!(
+            system_id_from_string("--my host.lan!"),
+            Some("myhost.lan".into())
+        );
+        assert_eq!(system_id_from_string("localhost.localdomain"), None);
+        assert_eq!(system_id_from_string("!!"), None);
+        assert_eq!(
+            system_id_from_file(b"# comment\n\n  abc123 # trailing\nnext\n"),
+            Some("abc123".into())
+        );
         assert!(check_text_start(b"\tvg {").is_err());
         assert!(check_text_start(b"-vg {").is_err());
         assert!(check_text_start(b"vg{").is_ok());

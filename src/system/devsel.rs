@@ -6,6 +6,7 @@ use crate::lvm::devsel::{
     Accepted, DeviceFacts, DevicesFile, DevselError, Kind, LvmConf, MAX_FILE_BYTES, Rules,
     Selection, Settings, dm_uuid_has_prefix,
 };
+use crate::lvm::lvmrules::SystemIds;
 use crate::system::blockdev::{self, BlockDevice};
 use std::collections::HashMap;
 use std::fs;
@@ -29,6 +30,8 @@ const NO_SCAN: [&str; 9] = [
 pub struct Selected {
     pub selection: Selection,
     pub devices: Vec<BlockDevice>,
+    /// This host's system IDs by LVM's configuration (VGs of other hosts are refused).
+    pub system_ids: SystemIds,
 }
 
 impl std::ops::Deref for Selected {
@@ -59,6 +62,7 @@ impl Selected {
         Ok(Selected {
             selection,
             devices: listed,
+            system_ids: host_system_ids(root, &rules),
         })
     }
 
@@ -76,6 +80,36 @@ impl Selected {
     pub fn expected_pvid(&self, dev: &BlockDevice) -> Option<&str> {
         self.decision(dev).ok()?.pvid.as_deref()
     }
+}
+
+/// This host's system IDs from LVM's configuration under `root` (none when it is not
+/// followed): the host name from `root/proc/sys/kernel/hostname` (what `uname` returns),
+/// files under `root`.
+fn host_system_ids(root: &Path, rules: &Rules) -> SystemIds {
+    if !rules.use_lvm {
+        return SystemIds::default();
+    }
+    let nodename = fs::read_to_string(root.join("proc/sys/kernel/hostname"))
+        .ok()
+        .map(|h| h.trim().to_owned());
+    let read = |p: &str| {
+        read_bounded(&root.join(p.trim_start_matches('/')))
+            .ok()
+            .flatten()
+    };
+    let ids = rules.conf.system_ids(nodename.as_deref(), &read);
+    if ids.local.is_some() || !ids.extra.is_empty() {
+        log::info!("lvm system id: {:?}, extra {:?}", ids.local, ids.extra);
+    }
+    ids
+}
+
+/// This host's system IDs (see [`Selected::system_ids`]) for reads made without a device
+/// selection (`rewind inspect PATH...`); none when the configuration cannot be read.
+pub fn system_ids(root: &Path, settings: &Settings) -> SystemIds {
+    load_rules(root, settings)
+        .map(|rules| host_system_ids(root, &rules))
+        .unwrap_or_default()
 }
 
 fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, DevselError> {

@@ -1,8 +1,9 @@
 //! The scan every front end starts with: list the block devices, keep the ones rewind may
 //! read, read their LVM labels and metadata, and assemble the volume groups.
 
-use crate::lvm::assemble::{Assembly, FoundVg, assemble};
+use crate::lvm::assemble::{Assembly, FoundVg, assemble_with};
 use crate::lvm::disk::{CommitError, CommitStep, PvScan, ScanError, commit_with_hook, scan_device};
+use crate::lvm::lvmrules::SystemIds;
 use crate::lvm::model::Snapshot;
 use crate::lvm::text;
 use crate::plan::dev::DevNum;
@@ -152,6 +153,7 @@ pub fn scan_with(
         select,
         open,
         &|_, _| Ok(()),
+        &SystemIds::default(),
     ))
 }
 
@@ -163,6 +165,7 @@ fn scan_checked(
     select: &Selector<'_>,
     open: &dyn Fn(&BlockDevice) -> std::io::Result<File>,
     pv_check: &PvCheck<'_>,
+    system_ids: &SystemIds,
 ) -> Scan {
     let mut pvs = Vec::new();
     let mut pv_device = Vec::new();
@@ -199,7 +202,7 @@ fn scan_checked(
             Err(e) => skipped.push((path, e.to_string())),
         }
     }
-    let assembly = assemble(&pvs, &bad_labels);
+    let assembly = assemble_with(&pvs, &bad_labels, system_ids);
     Scan {
         devices,
         pvs,
@@ -229,6 +232,7 @@ pub fn scan_selected(selection: &Selected, also: &Selector<'_>) -> Scan {
             )),
             _ => Ok(()),
         },
+        &selection.system_ids,
     )
 }
 
@@ -242,8 +246,14 @@ pub struct PathScan {
     pub unreadable: Vec<(String, String)>,
 }
 
-/// Reads exactly these paths (block devices or image files), no selection applied.
+/// Reads exactly these paths (block devices or image files), no selection applied; VGs with
+/// a system ID are read as on a host with none ([`scan_paths_with`]).
 pub fn scan_paths(paths: &[PathBuf]) -> PathScan {
+    scan_paths_with(paths, &SystemIds::default())
+}
+
+/// [`scan_paths`], with this host's system IDs.
+pub fn scan_paths_with(paths: &[PathBuf], system_ids: &SystemIds) -> PathScan {
     let mut out = PathScan::default();
     let mut pvs = Vec::new();
     let mut bad_labels = Vec::new();
@@ -263,6 +273,6 @@ pub fn scan_paths(paths: &[PathBuf]) -> PathScan {
             Err(e) => out.unreadable.push((name, e.to_string())),
         }
     }
-    out.assembly = assemble(&pvs, &bad_labels);
+    out.assembly = assemble_with(&pvs, &bad_labels, system_ids);
     out
 }

@@ -3,6 +3,7 @@
 
 use super::DevselError;
 use super::rx::{DOLLAR, HAT, translate};
+use crate::lvm::lvmrules::{SystemIds, system_id_from_file, system_id_from_string};
 use crate::lvm::text::{self, Section, Value};
 
 // ---------------------------------------------------------------------------------------------
@@ -113,6 +114,14 @@ pub struct LvmConf {
     pub use_devicesfile: Option<bool>,
     /// The devices file's name inside `ETC/devices/`.
     pub devicesfile: Option<String>,
+    /// `global/system_id_source` (`None`: not set, LVM's default "none").
+    pub system_id_source: Option<String>,
+    /// `global/system_id_file` (for the source "file").
+    pub system_id_file: Option<String>,
+    /// `local/system_id` (lvmlocal.conf, for the source "lvmlocal").
+    pub local_system_id: Option<String>,
+    /// `local/extra_system_ids`.
+    pub extra_system_ids: Vec<String>,
 }
 
 fn as_bool(v: &Value) -> Option<bool> {
@@ -142,6 +151,7 @@ impl LvmConf {
     /// Reads the `devices` section of one parsed config file over `self` (a later file's key
     /// replaces an earlier one's, as LVM merges lvmlocal.conf over lvm.conf).
     pub fn apply(&mut self, root: &Section, path: &str) -> Result<(), DevselError> {
+        self.apply_system_id(root);
         let Some(devices) = root.section("devices") else {
             return Ok(());
         };
@@ -190,6 +200,76 @@ impl LvmConf {
             self.devicesfile = Some(name.to_owned());
         }
         Ok(())
+    }
+
+    /// The system ID settings (`global/system_id_source`, `global/system_id_file`,
+    /// `local/system_id`, `local/extra_system_ids`); a value that is not a string is ignored,
+    /// as LVM's `find_config_tree_str` does.
+    fn apply_system_id(&mut self, root: &Section) {
+        if let Some(g) = root.section("global") {
+            if let Some(v) = g.str("system_id_source") {
+                self.system_id_source = Some(v.to_owned());
+            }
+            if let Some(v) = g.str("system_id_file") {
+                self.system_id_file = Some(v.to_owned());
+            }
+        }
+        if let Some(l) = root.section("local") {
+            if let Some(v) = l.str("system_id") {
+                self.local_system_id = Some(v.to_owned());
+            }
+            if let Some(v) = l.value("extra_system_ids") {
+                self.extra_system_ids = match v {
+                    Value::Str(s) => vec![s.clone()],
+                    Value::Array(a) => a
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    _ => Vec::new(),
+                };
+            }
+        }
+    }
+
+    /// This host's system IDs as LVM works them out (`lib/commands/toolcontext.c`,
+    /// `_init_system_id`, `_system_id_from_source`): from the host name (`uname`), lvmlocal.conf
+    /// (`lvmlocal`), `ETC/machine-id` (`machineid`) or a file (`file`). `nodename` is the
+    /// host name; `read` reads a file (an absolute path, or `machine-id` under LVM's `etc`).
+    /// A source that gives nothing (or one rewind cannot compute, `appmachineid`) leaves the
+    /// local ID unknown: LVM then reads only VGs without a system ID, and so does rewind.
+    pub fn system_ids(
+        &self,
+        nodename: Option<&str>,
+        read: &dyn Fn(&str) -> Option<Vec<u8>>,
+    ) -> SystemIds {
+        let source = self
+            .system_id_source
+            .as_deref()
+            .unwrap_or("none")
+            .to_ascii_lowercase();
+        let local = match source.as_str() {
+            "none" => None,
+            "uname" => nodename.and_then(system_id_from_string),
+            "lvmlocal" => self
+                .local_system_id
+                .as_deref()
+                .and_then(system_id_from_string),
+            "machineid" | "machine-id" => {
+                read("/etc/machine-id").and_then(|b| system_id_from_file(&b))
+            }
+            "file" => self
+                .system_id_file
+                .as_deref()
+                .and_then(read)
+                .and_then(|b| system_id_from_file(&b)),
+            _ => None,
+        };
+        SystemIds {
+            local,
+            extra: self.extra_system_ids.clone(),
+        }
     }
 
     /// Reads one config file's text over `self` ([`LvmConf::apply`]). Host tags are refused
@@ -365,5 +445,61 @@ mod tests {
             .expect_err("rejected");
         assert!(why.contains("devices/filter pattern \"r|by-id|\""), "{why}");
         assert!(why.contains("/dev/disk/by-id/x"), "{why}");
+    }
+
+    #[test]
+    fn system_ids_from_each_source() {
+        let conf = |text: &str| {
+            let mut c = LvmConf::default();
+            c.read(text.as_bytes(), "lvm.conf", || None).expect("reads");
+            c
+        };
+        let read = |p: &str| match p {
+            "/etc/machine-id" => Some(b"0123abcd\n".to_vec()),
+            "/etc/lvm/sysid" => Some(b"# mine\nhost-b # this one\n".to_vec()),
+            _ => None,
+        };
+        let ids = |c: &LvmConf| c.system_ids(Some("web1.example"), &read);
+        assert_eq!(ids(&LvmConf::default()), SystemIds::default());
+        assert_eq!(
+            ids(&conf("global { system_id_source = \"none\" }")),
+            SystemIds::default()
+        );
+        assert_eq!(
+            ids(&conf("global { system_id_source = \"uname\" }")).local,
+            Some("web1.example".into())
+        );
+        assert_eq!(
+            ids(&conf("global { system_id_source = \"machineid\" }")).local,
+            Some("0123abcd".into())
+        );
+        assert_eq!(
+            ids(&conf(
+                "global { system_id_source = \"file\" system_id_file = \"/etc/lvm/sysid\" }"
+            ))
+            .local,
+            Some("host-b".into())
+        );
+        let c = conf(
+            "global { system_id_source = \"lvmlocal\" }\nlocal { system_id = \"x9\" extra_system_ids = [\"old\", \"\"] }",
+        );
+        assert_eq!(
+            ids(&c),
+            SystemIds {
+                local: Some("x9".into()),
+                extra: vec!["old".into()]
+            }
+        );
+        // A source rewind cannot compute leaves the local ID unknown, as a failed one does.
+        assert_eq!(
+            ids(&conf("global { system_id_source = \"appmachineid\" }")).local,
+            None
+        );
+        assert_eq!(
+            conf("global { system_id_source = \"uname\" }")
+                .system_ids(Some("localhost"), &read)
+                .local,
+            None
+        );
     }
 }
