@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = lvmrules::check_copy(&tree);
         let _ = lvmrules::check_vg(&tree);
-        let _ = lvmrules::check_access(&tree, None);
+        let _ = lvmrules::check_access(&tree, &lvmrules::SystemIds::default());
     }
     let Ok(tree) = parse(data) else {
         return;
