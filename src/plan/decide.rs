@@ -141,6 +141,12 @@ pub enum Refusal {
         "{lv}: {part} is not a plain (linear or striped) volume; rewind merges classic snapshots only"
     )]
     NotPlain { lv: String, part: String },
+    /// Stock LVM reads a snapshot whose COW is itself an origin as that origin, not as a
+    /// snapshot, and `lvconvert --merge` refuses it ("Failed to find logical volume").
+    #[error(
+        "{lv} is itself the origin of snapshot {other}; stock LVM does not merge it (lvconvert --merge refuses it)"
+    )]
+    CowIsOrigin { lv: String, other: String },
     #[error("{lv}: {part} is missing")]
     Missing { lv: String, part: String },
     #[error("{lv}: the volume group cannot be written: {source}")]
@@ -187,6 +193,12 @@ pub fn check_rollback<'v>(
             lv: who,
             origin: snap.origin.clone(),
             other: other.cow.clone(),
+        });
+    }
+    if let Some(other) = model.snapshots_of(&snap.cow).next() {
+        return Err(Refusal::CowIsOrigin {
+            lv: who,
+            other: format!("{}/{}", vg.name, other.cow),
         });
     }
     for lv in [&snap.origin, &snap.cow] {

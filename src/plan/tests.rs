@@ -271,6 +271,46 @@ fn refusals_change_nothing_and_say_why() {
     );
 }
 
+/// A snapshot whose COW is itself an origin: stock LVM reads the COW as an origin, not a
+/// snapshot, and `lvconvert --merge` refuses it (checked on a loop device with stock LVM2
+/// 2.03.16: "Failed to find logical volume"); so does rewind.
+#[test]
+fn snapshot_whose_cow_has_a_snapshot_is_not_merged() {
+    let a = assembly(vec![testvg::found(testvg::vg_text(
+        "vg-0",
+        7,
+        &[
+            testvg::linear("root", "Root00", true, &[], &[(0, 8, 0)]),
+            testvg::linear("pre", "Pre000", false, &[], &[(0, 4, 8)]),
+            testvg::linear("data", "Data00", false, &[], &[(0, 4, 12)]),
+            testvg::snapshot("snapshot0", "Snap00", "root", 8, 8, "pre", false),
+            testvg::snapshot("snapshot1", "Snap01", "pre", 4, 8, "data", false),
+        ],
+    ))]);
+    let d = decide(
+        &a,
+        &Cmdline::parse("rd.rewind=vg-0/pre"),
+        &[],
+        &mut valid_cow,
+    );
+    assert!(d.flags.is_empty() && d.activate.is_empty(), "{:?}", d.flags);
+    assert!(
+        d.notes.iter().any(|n| n.level == Level::Warn
+            && n.message
+                .contains("vg-0/pre is itself the origin of snapshot vg-0/data")),
+        "{:?}",
+        d.notes
+    );
+    // Its own snapshot, whose COW has none, is flagged as usual.
+    let d = decide(
+        &a,
+        &Cmdline::parse("rd.rewind=vg-0/data"),
+        &[],
+        &mut valid_cow,
+    );
+    assert_eq!(d.flags.len(), 1, "{:?}", d.notes);
+}
+
 #[test]
 fn second_merge_of_one_origin_is_refused() {
     let a = assembly(vec![found(true)]);
