@@ -2,7 +2,9 @@
 //! LVM2 on loop devices and then edited or damaged byte by byte; stock LVM2 (`vgs`, `lvs -a`,
 //! `pvs`, `vgck`) is the oracle. rewind's `inspect`, `inspect --json` and `plan` must not panic,
 //! hang or write a byte, and must read exactly the VGs and LVs LVM reads, or refuse a VG by one
-//! of the deliberate rules README.md lists under "Where rewind is stricter than LVM2".
+//! of the deliberate rules README.md lists under "Where rewind is stricter than LVM2". Where
+//! they agree and the plan flags a snapshot, rewind's own commit of the flag
+//! (`early::commit_flags`) must read back in stock LVM2, or be refused with nothing written.
 //!
 //! Environment: `CORPUS_FILTER=text` runs the cases whose name contains it; `CORPUS_JOBS=N`
 //! runs N cases at a time (default 4; a case mostly waits
@@ -11,7 +13,7 @@
 mod common;
 mod corpus;
 
-use corpus::run::{Outcome, Verdict, run_case};
+use corpus::run::{Outcome, RoundTrip, Verdict, run_case};
 use corpus::{Category, Expect};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -44,7 +46,7 @@ fn row(o: &Outcome) -> String {
         }
     };
     format!(
-        "{} | {:?} | {:?} | lvm: {} ({}; vgck {}) | rewind: {} ({}) | {:.1}s{}",
+        "{} | {:?} | {:?} | lvm: {} ({}; vgck {}) | rewind: {} ({}){} | {:.1}s{}",
         o.name,
         o.verdict,
         o.expect,
@@ -53,6 +55,14 @@ fn row(o: &Outcome) -> String {
         o.vgck,
         fmt(&o.rewind),
         short(&o.rewind_says.join("; "), 160),
+        match &o.round_trip {
+            Some(RoundTrip::Committed) => " | flag committed, read back by LVM".to_owned(),
+            Some(RoundTrip::Refused(why)) => format!(
+                " | flag commit refused, nothing written: {}",
+                short(why, 160)
+            ),
+            None => String::new(),
+        },
         o.secs,
         if o.faults.is_empty() {
             String::new()
@@ -131,6 +141,17 @@ fn loop_corpus_agrees_with_stock_lvm() {
         }
     }
     let failed: Vec<&Outcome> = results.iter().filter(|o| !o.passed()).collect();
+    let committed = results
+        .iter()
+        .filter(|o| o.round_trip == Some(RoundTrip::Committed))
+        .count();
+    let refused = results
+        .iter()
+        .filter(|o| matches!(o.round_trip, Some(RoundTrip::Refused(_))))
+        .count();
+    summary.push_str(&format!(
+        "round trips (agreed cases whose plan flags a snapshot): {committed} flags committed by rewind and read back by stock LVM2, {refused} commits refused with nothing written\n"
+    ));
     summary.push_str(&format!(
         "all: {} cases in {:.0} s, {} agree, {} stricter by a listed rule, {} kind 1, {} kind 2, {} other; {} failed\n",
         total[0],

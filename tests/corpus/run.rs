@@ -43,6 +43,9 @@ pub struct Outcome {
     /// rewind's blocking problem per VG it refuses, and problems outside any VG.
     pub rewind_says: Vec<String>,
     pub verdict: Verdict,
+    /// Where both agree and rewind's plan flags a snapshot: what rewind's own commit of the
+    /// flag came to (see [`round_trip`]).
+    pub round_trip: Option<RoundTrip>,
     /// Panics, hangs, writes, bad exit codes, plan inconsistencies: always a failure.
     pub faults: Vec<String>,
     pub secs: f64,
@@ -347,6 +350,14 @@ pub fn run_case(case: &Case) -> Outcome {
     let (lvm_reads, partial, lvm_says, vgck) = lvm_verdict(&lvm);
 
     let verdict = compare(&lvm_reads, &partial, &rewind, case.expect, &rewind_says);
+    let flagged: Vec<String> = plan["flags_committed"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.as_str().map(str::to_owned))
+        .collect();
+    let round_trip = (verdict == Verdict::Agree && faults.is_empty() && !flagged.is_empty())
+        .then(|| round_trip(&cx.vg, &devs, &cmdline, &flagged, &lvm, &mut faults));
     Outcome {
         name: case.name.clone(),
         category: case.category,
@@ -357,9 +368,175 @@ pub fn run_case(case: &Case) -> Outcome {
         rewind,
         rewind_says,
         verdict,
+        round_trip,
         faults,
         secs: start.elapsed().as_secs_f64(),
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoundTrip {
+    /// The flag committed; stock LVM2 reads it back.
+    Committed,
+    /// rewind refused to commit (why), and wrote nothing.
+    Refused(String),
+}
+
+/// The `vgs` complaints about the disks, with the numbers taken out (a seqno that moved on is
+/// not a new complaint).
+fn complaints(lvm: &Lvm) -> BTreeSet<String> {
+    let out = lvm.run(&["vgs", "-o", "vg_name"]);
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty()
+                && !l.contains("Activation disabled")
+                && !l.contains("leaked on lvm invocation")
+        })
+        .map(|l| l.replace(|c: char| c.is_ascii_digit(), "#"))
+        .collect()
+}
+
+/// Why rewind may refuse to write a VG it reads (README.md, after "Where rewind is stricter
+/// than LVM2").
+const WRITE_RULES: &[&str] = &["by its header but", "is unusable: metadata area header"];
+
+/// rewind's own commit of the merge flags its plan showed (`early::commit_flags`, what `rewind
+/// early` writes at boot) on the case's disks, read back by stock LVM2: `vgck` passes, the
+/// seqno is one more, each flagged snapshot is merging (`lvs` field `lv_merging`), the LVs are the same
+/// and no new complaint appears. A commit rewind refuses must leave every byte as it was.
+fn round_trip(
+    vg: &str,
+    devs: &[&str],
+    cmdline: &str,
+    flagged: &[String],
+    lvm: &Lvm,
+    faults: &mut Vec<String>,
+) -> RoundTrip {
+    use rewind::config::Config;
+    use rewind::flow::early::{self, Inputs};
+    use rewind::plan::cmdline::Cmdline;
+
+    let lvs = |lvm: &Lvm| {
+        lvm.run(&[
+            "lvs",
+            "-a",
+            "--noheadings",
+            "--binary",
+            "-o",
+            "lv_name,lv_merging",
+            vg,
+        ])
+    };
+    let seqno = lvm.seqno(vg);
+    let lvs_before = String::from_utf8_lossy(&lvs(lvm).stdout).into_owned();
+    let names = |text: &str| -> BTreeSet<String> {
+        text.lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .map(|n| n.trim_matches(|c| c == '[' || c == ']').to_owned())
+            .collect()
+    };
+    let complained = complaints(lvm);
+    let before: Vec<Vec<u8>> = devs.iter().map(|d| read_dev(d)).collect();
+
+    let only = |d: &rewind::system::blockdev::BlockDevice| {
+        if devs.iter().any(|p| d.node == Path::new(p)) {
+            Ok(())
+        } else {
+            Err("not this case's".into())
+        }
+    };
+    let inputs = Inputs {
+        root: std::path::PathBuf::from("/"),
+        cmdline: Cmdline::parse(cmdline),
+        config: Config::default(),
+    };
+    let scan = match early::scan_devices(&inputs, &only) {
+        Ok(s) => s,
+        Err(e) => {
+            faults.push(format!("round trip: scan: {e}"));
+            return RoundTrip::Refused(e.to_string());
+        }
+    };
+    let mut prep = early::prepare(&inputs, scan);
+    let mut out = early::Outcome::default();
+    early::commit_flags(&mut prep, &mut out, true);
+
+    if out.flags_committed.is_empty() {
+        for (d, b) in devs.iter().zip(&before) {
+            if read_dev(d) != *b {
+                faults.push(format!("round trip: the commit failed and wrote to {d}"));
+            }
+        }
+        let why = out
+            .notes
+            .iter()
+            .map(|n| n.message.as_str())
+            .find(|m| m.contains("committing the merge flag failed"))
+            .unwrap_or("");
+        // The rules on writing README.md lists: a metadata area whose header's size does not
+        // fit in the PV header's, or whose header cannot be read, is never written.
+        if !WRITE_RULES.iter().any(|r| why.contains(r)) {
+            faults.push(format!(
+                "round trip: the plan flagged {flagged:?}, rewind's commit did not: {}",
+                if why.is_empty() {
+                    format!("{:?}", out.notes)
+                } else {
+                    why.to_owned()
+                }
+            ));
+        }
+        return RoundTrip::Refused(why.to_owned());
+    }
+    if out.flags_committed != flagged {
+        faults.push(format!(
+            "round trip: committed {:?}, the plan showed {flagged:?}",
+            out.flags_committed
+        ));
+    }
+    let ck = lvm.run(&["vgck", vg]);
+    if !ck.status.success() {
+        faults.push(format!(
+            "round trip: stock vgck fails after rewind's commit: {}",
+            String::from_utf8_lossy(&ck.stderr).trim()
+        ));
+    }
+    let after = lvm.seqno(vg);
+    if after != seqno + 1 {
+        faults.push(format!(
+            "round trip: seqno {after} after rewind's commit on {seqno}"
+        ));
+    }
+    let lvs_after = String::from_utf8_lossy(&lvs(lvm).stdout).into_owned();
+    if names(&lvs_after) != names(&lvs_before) {
+        faults.push(format!(
+            "round trip: LVs before {:?}, after {:?}",
+            names(&lvs_before),
+            names(&lvs_after)
+        ));
+    }
+    for f in flagged {
+        let snap = f.split_once('/').map_or(f.as_str(), |(_, s)| s);
+        let merging = lvs_after.lines().any(|l| {
+            let mut w = l.split_whitespace();
+            w.next().map(|n| n.trim_matches(|c| c == '[' || c == ']')) == Some(snap)
+                && w.next() == Some("1")
+        });
+        if !merging {
+            faults.push(format!(
+                "round trip: stock lvs does not show {f} merging: {lvs_after:?}"
+            ));
+        }
+    }
+    let new: Vec<String> = complaints(lvm).difference(&complained).cloned().collect();
+    if !new.is_empty() {
+        faults.push(format!(
+            "round trip: stock vgs complains after rewind's commit: {}",
+            new.join("; ")
+        ));
+    }
+    RoundTrip::Committed
 }
 
 fn compare(
@@ -435,6 +612,7 @@ pub fn broken(case: &Case, e: &(dyn std::any::Any + Send)) -> Outcome {
         rewind: Reads::new(),
         rewind_says: Vec::new(),
         verdict: Verdict::Agree,
+        round_trip: None,
         faults: vec![format!("the case itself failed: {why}")],
         secs: 0.0,
     }
