@@ -426,19 +426,19 @@ pub fn check_vg(root: &Section) -> Result<(), Refusal> {
         lvs.push((e.key.as_str(), l, status));
     }
     let lv_names: Vec<&str> = lvs.iter().map(|(n, _, _)| *n).collect();
-    let mut ids: Vec<String> = Vec::new();
+    // A set: a VG may hold thousands of LVs.
+    let mut ids: std::collections::HashSet<String> = std::collections::HashSet::new();
     for (name, l, status) in &lvs {
         let what = format!("logical volume {vg_name}/{name}");
         read_id(l, &what)?;
         if let Some(id) = string(l, "id") {
             let id: String = id.chars().filter(|&c| c != '-').collect();
-            if ids.contains(&id) {
+            if !ids.insert(id) {
                 return refuse(format!(
                     "Internal error: Duplicate LV id {} detected for {name} in {vg_name}.",
                     string(l, "id").unwrap_or_default()
                 ));
             }
-            ids.push(id);
         }
         read_segments(name, l, &pv_keys, &lv_names)?;
         if status.iter().any(|s| s == "FIXED_MINOR") && uint(l, "minor").is_none() {
