@@ -14,6 +14,8 @@ packages=(
   udev systemd
   # the fuzz seeds (fuzz/seed.sh) and the VM checks' COW reader (tests/vm/cow-exceptions.py)
   python3
+  # the man pages and completions (tests/hooks/t_docs.sh): man renders, the shells complete
+  man-db zsh fish
 )
 
 missing=()
