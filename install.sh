@@ -4,15 +4,16 @@
 # completions. Idempotent. The distribution packages (packaging/) are built from this file's tree.
 #
 #   ./install.sh [DESTDIR=DIR] [REWIND_BIN=FILE] [REWIND_DOCS=DIR] [ENABLE=auto|no|static]
-#                [ZSH_COMPLETIONS=DIR]
+#                [UNITDIR=DIR] [ZSH_COMPLETIONS=DIR]
 #
 # REWIND_BIN defaults to the static release build (cargo build --release). REWIND_DOCS is what
 # `cargo run --features gen-docs --bin rewind-gen-docs -- DIR` wrote (default target/docs; when
 # not given and not there, the generated man pages and completions are left out, with a note).
 # ENABLE: auto (default) runs `systemctl enable`, or with DESTDIR makes the /etc symlink; no
-# leaves enabling to the package's scripts; static makes the symlink under /usr/lib (always on).
-# ZSH_COMPLETIONS: zsh's directory (default: Debian's vendor-completions on Debian, else
-# site-functions). With DESTDIR the tree goes under DIR.
+# leaves enabling to the package's scripts; static makes the symlink in UNITDIR (always on).
+# UNITDIR: systemd's unit directory (default /usr/lib/systemd/system; Debian 12's debhelper wants
+# /lib/systemd/system). ZSH_COMPLETIONS: zsh's directory (default: vendor-completions on Debian,
+# else site-functions). With DESTDIR the tree goes under DIR.
 # Either way, rebuild the initramfs afterwards: dracut -f | update-initramfs -u | mkinitcpio -P.
 set -eu
 
@@ -22,9 +23,10 @@ for arg in "$@"; do
         REWIND_BIN=*) REWIND_BIN=${arg#REWIND_BIN=} ;;
         REWIND_DOCS=*) REWIND_DOCS=${arg#REWIND_DOCS=} ;;
         ENABLE=*) ENABLE=${arg#ENABLE=} ;;
+        UNITDIR=*) UNITDIR=${arg#UNITDIR=} ;;
         ZSH_COMPLETIONS=*) ZSH_COMPLETIONS=${arg#ZSH_COMPLETIONS=} ;;
         -h | --help)
-            sed -n '2,18s/^# \{0,1\}//p' "$0"
+            sed -n '2,19s/^# \{0,1\}//p' "$0"
             exit 0
             ;;
         *)
@@ -85,11 +87,12 @@ put 755 "$src/initramfs-tools/scripts/local-bottom/rewind" \
 put 644 "$src/mkinitcpio-hook/install/rewind" /usr/lib/initcpio/install/rewind
 put 644 "$src/mkinitcpio-hook/hooks/rewind" /usr/lib/initcpio/hooks/rewind
 
-unit=/usr/lib/systemd/system/rewind-poll.service
+unitdir=${UNITDIR:-/usr/lib/systemd/system}
+unit=$unitdir/rewind-poll.service
 put 644 "$src/systemd/rewind-poll.service" "$unit"
 # Only for systemd initramfs images (mkinitcpio's systemd hook adds it there); it does nothing
 # in the booted system (ConditionPathExists=/etc/initrd-release).
-put 644 "$src/initramfs/rewind-handoff.service" /usr/lib/systemd/system/rewind-handoff.service
+put 644 "$src/initramfs/rewind-handoff.service" "$unitdir/rewind-handoff.service"
 
 if [ ! -e "$dest/etc/rewind/rewind.toml" ]; then
     put 644 "$src/packaging/rewind.toml" /etc/rewind/rewind.toml
@@ -114,8 +117,8 @@ wants=sysinit.target.wants/rewind-poll.service
 case $enable in
     no) ;;
     static)
-        mkdir -p "$dest/usr/lib/systemd/system/sysinit.target.wants"
-        ln -sfn ../rewind-poll.service "$dest/usr/lib/systemd/system/$wants"
+        mkdir -p "$dest$unitdir/sysinit.target.wants"
+        ln -sfn ../rewind-poll.service "$dest$unitdir/$wants"
         ;;
     auto)
         if [ -n "$dest" ]; then

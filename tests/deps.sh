@@ -16,6 +16,9 @@ packages=(
   python3
   # the man pages and completions (tests/hooks/t_docs.sh): man renders, the shells complete
   man-db zsh fish
+  # the Debian package (packaging/deb/build.sh, tests/hooks/t_deb.sh): built with debhelper,
+  # checked by lintian, installed by dpkg into a root mmdebstrap builds; objcopy (binutils)
+  debhelper dpkg-dev lintian mmdebstrap binutils
 )
 
 missing=()

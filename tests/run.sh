@@ -208,7 +208,7 @@ step "unit and host tests"
 REWIND_RELEASE_BIN="$release_bin" cargo test --no-fail-fast -- --quiet --show-output 2>&1 |
   tee "$logs/cargo-test.log" | hide_successes
 
-step "initramfs hooks (dracut, mkinitcpio, initramfs-tools) against recording fakes; man pages, completions"
+step "initramfs hooks (dracut, mkinitcpio, initramfs-tools) against recording fakes; man pages, completions, the Debian package"
 REWIND_RELEASE_BIN="$release_bin" bash tests/hooks/run.sh 2>&1 | tee "$logs/hooks.log"
 
 step "fuzzing (FUZZ_SECONDS=${FUZZ_SECONDS:-20} per target)"
