@@ -69,10 +69,10 @@ I: rewind: package-supports-alternative-init-but-no-init.d-script [lib/systemd/s
         scripts/local-bottom/rewind etc/rewind/rewind.toml; do
         has "the rebuilt initramfs holds $f" "^${f//./\\.}\$" "$out"
     done
-    has "the static binary runs in the root" "^rewind $version\$" "$(chroot "$T/root" rewind --version)"
+    has "the static binary runs in the root" "^rewind $version\$" "$(chroot "$T/root" /usr/sbin/rewind --version)"
     # The package's files (dpkg -L, directories left out): the man pages of the subcommands the
     # installed binary lists, clap's `help` aside.
-    subs=$(chroot "$T/root" rewind --help | sed -n '/^Commands:/,/^$/s/^  \([a-z][a-z-]*\) .*/\1/p' | grep -vx help)
+    subs=$(chroot "$T/root" /usr/sbin/rewind --help | sed -n '/^Commands:/,/^$/s/^  \([a-z][a-z-]*\) .*/\1/p' | grep -vx help)
     [ -n "$subs" ] || fail "no subcommand in rewind --help"
     want='/etc/rewind/rewind.toml
 /lib/systemd/system/rewind-handoff.service
