@@ -97,5 +97,5 @@ if [[ ${LINTIAN:-1} != 0 ]]; then
     # Errors and warnings fail the build; info and pedantic tags are shown. Overrides (each
     # with its reason) are in debian/rewind.lintian-overrides.
     lintian --info --display-info --pedantic --fail-on error,warning "$deb" | tee "$out/lintian.txt"
-    echo "lintian: $(grep -c '^[A-Z]: ' "$out/lintian.txt" || true) tag(s), none an error or a warning"
+    echo "lintian: $(grep -c '^[EWIPXO]: ' "$out/lintian.txt" || true) tag(s), none an error or a warning"
 fi
