@@ -9,3 +9,4 @@ pub mod nodes;
 pub mod procs;
 pub mod random;
 pub mod scan;
+pub mod window;
