@@ -11,6 +11,8 @@ pub mod label;
 pub mod layout;
 pub mod mda;
 pub mod model;
+pub mod setchange;
+pub mod sets;
 #[cfg(test)]
 pub mod testvg;
 pub mod text;

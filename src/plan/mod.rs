@@ -3,6 +3,7 @@
 pub mod cmdline;
 pub mod decide;
 pub mod devices;
+pub mod set;
 pub mod steps;
 pub mod table;
 

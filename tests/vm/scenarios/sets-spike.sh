@@ -19,12 +19,13 @@
 
 VM_SCENARIO_SUITE=long
 VM_BOOTS=1
-VM_TIMEOUT=${VM_TIMEOUT:-900}
+# run.sh has set VM_TIMEOUT (default 300) before this file is read: the rounds need more.
+VM_TIMEOUT=${SPIKE_TIMEOUT:-1200}
 VM_LVS=(root:1200M a:96M c:96M)
 VM_DISK_SIZE=2G
 VM_ROOT_ADD=("${VM_REPO_DIR:-}/target/x86_64-unknown-linux-gnu/release/examples/set_spike:/usr/local/sbin/set_spike")
 
-SPIKE_ROUNDS=${SPIKE_ROUNDS:-3}
+SPIKE_ROUNDS=${SPIKE_ROUNDS:-2}
 
 host_prepare() {
     (cd "$VM_REPO_DIR" && cargo build --release --quiet --example set_spike)

@@ -1,0 +1,507 @@
+//! A snapshot set to take, decided before anything is changed (docs/SETS.md): which LVs, the
+//! size of each COW store from the size policy, and every refusal with its message. Pure: the
+//! flow hands in the VG models, the members as it resolved them (a mount point or `VG/LV`)
+//! and what the filesystems use.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::lvm::model::{SegmentKind, Vg};
+use crate::lvm::sets::{self, check_set_name, cow_max_extents, cow_min_extents, member_name};
+
+/// `lvcreate -s`'s default chunk size: 4 KiB, in sectors.
+pub const CHUNK_SECTORS: u64 = 8;
+
+/// How big each member's COW store is (snapm's policies).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SizePolicy {
+    /// A fixed size, in bytes.
+    Fixed(u64),
+    /// N% of the origin's size.
+    OfSize(u32),
+    /// N% of the VG's free space (before the set).
+    OfFree(u32),
+    /// N% of what the member's filesystem uses.
+    OfUsed(u32),
+}
+
+impl fmt::Display for SizePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SizePolicy::Fixed(b) => write!(f, "{b}B"),
+            SizePolicy::OfSize(p) => write!(f, "{p}%SIZE"),
+            SizePolicy::OfFree(p) => write!(f, "{p}%FREE"),
+            SizePolicy::OfUsed(p) => write!(f, "{p}%USED"),
+        }
+    }
+}
+
+impl FromStr for SizePolicy {
+    type Err = String;
+
+    /// `2G`, `512M`, `1.5T` (LVM's binary units, `B` `K` `M` `G` `T` `P`, any case; no unit =
+    /// MiB, as LVM's `-L`), or `N%SIZE`, `N%FREE`, `N%USED`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "size {s:?}: want a size (e.g. 2G, 512M) or N%SIZE, N%FREE, N%USED (e.g. 20%SIZE)"
+            )
+        };
+        let t = s.trim();
+        if let Some((n, what)) = t.split_once('%') {
+            let p: u32 = n.parse().map_err(|_| bad())?;
+            if p == 0 {
+                return Err(format!("size {s:?}: the percentage must be above 0"));
+            }
+            return match what.to_ascii_uppercase().as_str() {
+                "SIZE" | "ORIGIN" if p <= 100 => Ok(SizePolicy::OfSize(p)),
+                "FREE" if p <= 100 => Ok(SizePolicy::OfFree(p)),
+                "USED" if p <= 1000 => Ok(SizePolicy::OfUsed(p)),
+                "SIZE" | "ORIGIN" | "FREE" => Err(format!("size {s:?}: at most 100%")),
+                "USED" => Err(format!("size {s:?}: at most 1000%")),
+                _ => Err(bad()),
+            };
+        }
+        let split = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let n: f64 = num.parse().map_err(|_| bad())?;
+        let shift = match unit.to_ascii_uppercase().as_str() {
+            "B" => 0,
+            "K" | "KB" | "KIB" => 10,
+            "" | "M" | "MB" | "MIB" => 20,
+            "G" | "GB" | "GIB" => 30,
+            "T" | "TB" | "TIB" => 40,
+            "P" | "PB" | "PIB" => 50,
+            _ => return Err(bad()),
+        };
+        let bytes = n * f64::from(1u32 << 10).powi(shift / 10);
+        if !(1.0..=9.0e18).contains(&bytes) {
+            return Err(bad());
+        }
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Ok(SizePolicy::Fixed(bytes.ceil() as u64))
+    }
+}
+
+/// A member as the flow resolved it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// How the user (or the configuration) named it: `/var` or `vg0/var`.
+    pub named: String,
+    pub vg: String,
+    pub lv: String,
+    /// The mount point, when the LV is mounted (recorded in the member's tags).
+    pub mount: Option<String>,
+    /// Bytes the filesystem uses (for `N%USED`).
+    pub fs_used: Option<u64>,
+}
+
+/// One member of the set to take.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Planned {
+    pub named: String,
+    pub vg: String,
+    pub origin: String,
+    /// The snapshot's (COW LV's) name: `ORIGIN.SET`.
+    pub cow: String,
+    pub extents: u64,
+    pub chunk_sectors: u64,
+    pub mount: Option<String>,
+}
+
+/// Extents of each allocatable PV not used by any LV, summed.
+pub fn free_extents(vg: &Vg) -> u64 {
+    let mut used: BTreeMap<&str, u64> = BTreeMap::new();
+    for lv in &vg.lvs {
+        for seg in &lv.segments {
+            if let SegmentKind::Striped { stripes, .. } = &seg.kind {
+                let n = u64::try_from(stripes.len().max(1)).unwrap_or(1);
+                for s in stripes {
+                    *used.entry(s.pv.as_str()).or_default() += seg.extent_count / n;
+                }
+            }
+        }
+    }
+    vg.pvs
+        .iter()
+        .filter(|p| p.status.iter().any(|s| s == "ALLOCATABLE"))
+        .map(|p| {
+            p.pe_count
+                .saturating_sub(used.get(p.key.as_str()).copied().unwrap_or(0))
+        })
+        .sum()
+}
+
+/// Why a set cannot be taken. Nothing has been changed when one of these is returned.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SetError {
+    #[error("{0}")]
+    Name(String),
+    #[error("a snapshot set named {0} exists already")]
+    Exists(String),
+    #[error("no members: name them (VG/LV or a mount point) or list them in rewind.toml")]
+    NoMembers,
+    #[error("{lv} is named twice ({first} and {second})")]
+    Duplicate {
+        lv: String,
+        first: String,
+        second: String,
+    },
+    #[error("{named}: vg {vg} has no logical volume {lv}")]
+    NoSuchLv {
+        named: String,
+        vg: String,
+        lv: String,
+    },
+    #[error("{named}: vg {vg} was not found or cannot be used")]
+    NoSuchVg { named: String, vg: String },
+    #[error(
+        "{named}: {lv} is a thin volume: rewind takes classic (COW) snapshots; snapshots of thin volumes are not supported yet"
+    )]
+    Thin { named: String, lv: String },
+    #[error("{named}: {lv} is a snapshot itself: lvm takes no snapshot of a snapshot")]
+    Snapshot { named: String, lv: String },
+    #[error(
+        "{named}: {lv} is a {segtype} volume: rewind snapshots linear and striped volumes only"
+    )]
+    NotPlain {
+        named: String,
+        lv: String,
+        segtype: String,
+    },
+    #[error(
+        "{named}: {lv} is merging snapshot {snapshot} back: no new snapshot until that merge has finished"
+    )]
+    Merging {
+        named: String,
+        lv: String,
+        snapshot: String,
+    },
+    #[error("{named}: vg {vg} already has a logical volume called {name}")]
+    NameTaken {
+        named: String,
+        vg: String,
+        name: String,
+    },
+    #[error("{named}: {policy} needs the filesystem's use, and {lv} has no mounted filesystem")]
+    NotMounted {
+        named: String,
+        lv: String,
+        policy: SizePolicy,
+    },
+    #[error("{vg} needs {need} extents for this set, has {free} free")]
+    NoSpace { vg: String, need: u64, free: u64 },
+}
+
+/// Decides a set: every member checked, every COW sized, every VG's space checked.
+/// `vgs` are the usable VGs (by name); `existing` every set already in the metadata.
+pub fn plan(
+    vgs: &BTreeMap<String, &Vg>,
+    existing: &[sets::Set],
+    name: &str,
+    requests: &[Request],
+    policy: SizePolicy,
+) -> Result<Vec<Planned>, SetError> {
+    check_set_name(name).map_err(SetError::Name)?;
+    if existing.iter().any(|s| s.name == name) {
+        return Err(SetError::Exists(name.to_owned()));
+    }
+    if requests.is_empty() {
+        return Err(SetError::NoMembers);
+    }
+    let mut seen: BTreeMap<(String, String), &str> = BTreeMap::new();
+    let mut out = Vec::new();
+    for r in requests {
+        let key = (r.vg.clone(), r.lv.clone());
+        if let Some(first) = seen.insert(key, &r.named) {
+            return Err(SetError::Duplicate {
+                lv: format!("{}/{}", r.vg, r.lv),
+                first: first.to_owned(),
+                second: r.named.clone(),
+            });
+        }
+        let vg = vgs.get(&r.vg).ok_or_else(|| SetError::NoSuchVg {
+            named: r.named.clone(),
+            vg: r.vg.clone(),
+        })?;
+        let full = format!("{}/{}", r.vg, r.lv);
+        let lv = vg.lv(&r.lv).ok_or_else(|| SetError::NoSuchLv {
+            named: r.named.clone(),
+            vg: r.vg.clone(),
+            lv: r.lv.clone(),
+        })?;
+        if vg.snapshot(&r.lv).is_some() || vg.snapshots.iter().any(|s| s.internal == r.lv) {
+            return Err(SetError::Snapshot {
+                named: r.named.clone(),
+                lv: full,
+            });
+        }
+        if let Some(other) = lv.segments.iter().find_map(|s| match &s.kind {
+            SegmentKind::Other { segtype } => Some(segtype.clone()),
+            _ => None,
+        }) {
+            if other == "thin" {
+                return Err(SetError::Thin {
+                    named: r.named.clone(),
+                    lv: full,
+                });
+            }
+            return Err(SetError::NotPlain {
+                named: r.named.clone(),
+                lv: full,
+                segtype: other,
+            });
+        }
+        if let Some(m) = vg.merging_snapshot_of(&r.lv) {
+            return Err(SetError::Merging {
+                named: r.named.clone(),
+                lv: full,
+                snapshot: format!("{}/{}", r.vg, m.cow),
+            });
+        }
+        let cow = member_name(&r.lv, name).map_err(SetError::Name)?;
+        crate::lvm::layout::dm_name(&r.vg, &cow, Some(&crate::lvm::layout::Layer::Cow))
+            .map_err(|e| SetError::Name(e.to_string()))?;
+        if vg.lv(&cow).is_some() {
+            return Err(SetError::NameTaken {
+                named: r.named.clone(),
+                vg: r.vg.clone(),
+                name: cow,
+            });
+        }
+        let es = vg.extent_size.max(1);
+        let origin_sectors = lv.extent_count() * es;
+        let sectors = match policy {
+            SizePolicy::Fixed(bytes) => bytes.div_ceil(512),
+            SizePolicy::OfSize(p) => (u128::from(origin_sectors) * u128::from(p))
+                .div_ceil(100)
+                .try_into()
+                .unwrap_or(u64::MAX),
+            SizePolicy::OfFree(p) => (u128::from(free_extents(vg) * es) * u128::from(p))
+                .div_ceil(100)
+                .try_into()
+                .unwrap_or(u64::MAX),
+            SizePolicy::OfUsed(p) => {
+                let used = r.fs_used.ok_or_else(|| SetError::NotMounted {
+                    named: r.named.clone(),
+                    lv: full.clone(),
+                    policy,
+                })?;
+                (u128::from(used.div_ceil(512)) * u128::from(p))
+                    .div_ceil(100)
+                    .try_into()
+                    .unwrap_or(u64::MAX)
+            }
+        };
+        let extents = sectors.div_ceil(es).clamp(
+            cow_min_extents(CHUNK_SECTORS, es),
+            cow_max_extents(origin_sectors, CHUNK_SECTORS, es),
+        );
+        out.push(Planned {
+            named: r.named.clone(),
+            vg: r.vg.clone(),
+            origin: r.lv.clone(),
+            cow,
+            extents,
+            chunk_sectors: CHUNK_SECTORS,
+            mount: r.mount.clone(),
+        });
+    }
+    let mut need: BTreeMap<&str, u64> = BTreeMap::new();
+    for p in &out {
+        *need.entry(p.vg.as_str()).or_default() += p.extents;
+    }
+    for (vg, need) in need {
+        let free = vgs.get(vg).map_or(0, |v| free_extents(v));
+        if need > free {
+            return Err(SetError::NoSpace {
+                vg: vg.to_owned(),
+                need,
+                free,
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lvm::testvg::{found, linear, snapshot, vg_text};
+
+    fn vg() -> Vg {
+        // 255 extents of 4 MiB on pv0: root 100, var 50, pre (a snapshot of var) 5: 100 free.
+        let text = vg_text(
+            "vg0",
+            3,
+            &[
+                linear("root", "Root00", true, &[], &[(0, 100, 0)]),
+                linear("var", "Var000", true, &[], &[(0, 50, 100)]),
+                linear("pre", "Pre000", false, &[], &[(0, 5, 150)]),
+                snapshot("snapshot0", "Snap00", "var", 50, 8, "pre", false),
+            ],
+        );
+        found(text).model.expect("model")
+    }
+
+    fn req(named: &str, lv: &str) -> Request {
+        Request {
+            named: named.into(),
+            vg: "vg0".into(),
+            lv: lv.into(),
+            mount: Some(named.into()).filter(|n: &String| n.starts_with('/')),
+            fs_used: Some(10 << 20),
+        }
+    }
+
+    fn run(requests: &[Request], policy: &str) -> Result<Vec<Planned>, SetError> {
+        let v = vg();
+        let vgs = BTreeMap::from([("vg0".to_owned(), &v)]);
+        plan(
+            &vgs,
+            &[],
+            "pre-up",
+            requests,
+            policy.parse().expect("policy"),
+        )
+    }
+
+    #[test]
+    fn policies_parse_like_lvm_sizes() {
+        let p = |s: &str| s.parse::<SizePolicy>();
+        assert_eq!(p("2G"), Ok(SizePolicy::Fixed(2 << 30)));
+        assert_eq!(p("512"), Ok(SizePolicy::Fixed(512 << 20)));
+        assert_eq!(p("1.5m"), Ok(SizePolicy::Fixed(3 << 19)));
+        assert_eq!(p("20%SIZE"), Ok(SizePolicy::OfSize(20)));
+        assert_eq!(p("20%origin"), Ok(SizePolicy::OfSize(20)));
+        assert_eq!(p("10%FREE"), Ok(SizePolicy::OfFree(10)));
+        assert_eq!(p("200%USED"), Ok(SizePolicy::OfUsed(200)));
+        for bad in ["", "x", "0%SIZE", "101%FREE", "5%WHAT", "2Q", "-1G"] {
+            assert!(p(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn each_policy_sizes_the_members_in_extents() {
+        let two = [req("/", "root"), req("/var", "var")];
+        let ext = |p: &str| -> Vec<u64> {
+            run(&two, p)
+                .expect("plan")
+                .iter()
+                .map(|m| m.extents)
+                .collect()
+        };
+        assert_eq!(ext("20%SIZE"), [20, 10]);
+        assert_eq!(ext("9M"), [3, 3]);
+        assert_eq!(ext("10%FREE"), [10, 10]);
+        assert_eq!(ext("100%USED"), [3, 3]);
+        // Capped at what a snapshot of the whole origin can use, at least 3 chunks.
+        let m = run(&[req("/var", "var")], "1G").expect("plan");
+        assert_eq!(m[0].extents, cow_max_extents(50 * 8192, 8, 8192));
+        assert_eq!(m[0].extents, 51);
+        let m = &run(&[req("/", "root")], "1K").expect("plan")[0];
+        assert_eq!((m.extents, m.cow.as_str()), (1, "root.pre-up"));
+        assert_eq!(m.mount.as_deref(), Some("/"));
+    }
+
+    #[test]
+    fn every_refusal_comes_before_any_change_with_its_message() {
+        let e = |r: &[Request], p: &str| run(r, p).expect_err("refused").to_string();
+        assert_eq!(
+            e(&[req("/", "root"), req("/var", "var")], "55%FREE"),
+            "vg0 needs 106 extents for this set, has 100 free"
+        );
+        assert_eq!(
+            e(&[req("/", "root"), req("vg0/root", "root")], "1G"),
+            "vg0/root is named twice (/ and vg0/root)"
+        );
+        assert_eq!(
+            e(&[req("vg0/x", "x")], "1G"),
+            "vg0/x: vg vg0 has no logical volume x"
+        );
+        assert_eq!(
+            e(&[req("vg0/pre", "pre")], "1G"),
+            "vg0/pre: vg0/pre is a snapshot itself: lvm takes no snapshot of a snapshot"
+        );
+        let mut nomount = req("vg0/root", "root");
+        nomount.fs_used = None;
+        assert!(e(&[nomount], "50%USED").contains("has no mounted filesystem"));
+        assert_eq!(e(&[], "1G"), SetError::NoMembers.to_string());
+
+        let v = vg();
+        let vgs = BTreeMap::from([("vg0".to_owned(), &v)]);
+        let merging = crate::lvm::change::mark_merging(
+            &found(crate::lvm::text::print(
+                &found_text(),
+                crate::lvm::text::Style::Disk,
+            ))
+            .tree,
+            "pre",
+            &crate::lvm::change::Stamp::new("h", 1),
+        )
+        .expect("flag");
+        let mv = Vg::from_tree(&merging).expect("model");
+        let mvgs = BTreeMap::from([("vg0".to_owned(), &mv)]);
+        let err = plan(
+            &mvgs,
+            &[],
+            "x",
+            &[req("/var", "var")],
+            SizePolicy::OfSize(10),
+        )
+        .expect_err("merging");
+        assert_eq!(
+            err.to_string(),
+            "/var: vg0/var is merging snapshot vg0/pre back: no new snapshot until that merge has finished"
+        );
+        let existing = crate::lvm::sets::sets([&v]);
+        assert!(existing.is_empty());
+        assert!(matches!(
+            plan(
+                &vgs,
+                &[],
+                "bad/name",
+                &[req("/", "root")],
+                SizePolicy::OfSize(10)
+            ),
+            Err(SetError::Name(_))
+        ));
+    }
+
+    fn found_text() -> crate::lvm::text::Section {
+        let text = vg_text(
+            "vg0",
+            3,
+            &[
+                linear("root", "Root00", true, &[], &[(0, 100, 0)]),
+                linear("var", "Var000", true, &[], &[(0, 50, 100)]),
+                linear("pre", "Pre000", false, &[], &[(0, 5, 150)]),
+                snapshot("snapshot0", "Snap00", "var", 50, 8, "pre", false),
+            ],
+        );
+        found(text).tree
+    }
+
+    #[test]
+    fn thin_and_other_segment_types_are_refused_by_name() {
+        let text = vg_text(
+            "vg0",
+            3,
+            &["thin1 {\nid = \"Thin00-aaaa-bbbb-cccc-dddd-eeee-ffffff\"\nstatus = [\"READ\", \"WRITE\", \"VISIBLE\"]\nflags = []\nsegment_count = 1\nsegment1 {\nstart_extent = 0\nextent_count = 10\ntype = \"thin\"\nthin_pool = \"pool\"\ntransaction_id = 1\ndevice_id = 1\n}\n}\n".to_owned()],
+        );
+        let v = found(text).model.expect("model");
+        let vgs = BTreeMap::from([("vg0".to_owned(), &v)]);
+        let err = plan(
+            &vgs,
+            &[],
+            "s",
+            &[req("vg0/thin1", "thin1")],
+            SizePolicy::OfSize(10),
+        )
+        .expect_err("thin");
+        assert!(err.to_string().contains("thin volume"), "{err}");
+    }
+}
