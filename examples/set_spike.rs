@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! set_spike writer FILE_A FILE_B STOP    append 1, 2, ... to A then B (each fsynced) until STOP exists
-//! set_spike instant DEADLINE_MS ORIGIN:COW...
+//! set_spike instant [--parallel] DEADLINE_MS ORIGIN:COW...
 //! ```
 //!
 //! `instant`: ORIGIN is an origin's device-mapper name (`vg0-a`, plain or already a
@@ -84,7 +84,7 @@ fn zero_head(name: &str) {
         .unwrap_or_else(|e| die(format!("zeroing {path}: {e}")));
 }
 
-fn instant(deadline_ms: u64, members: &[String]) {
+fn instant(parallel: bool, deadline_ms: u64, members: &[String]) {
     let mut dm = RealDm::new(Duration::from_secs(10)).unwrap_or_else(|e| die(e.to_string()));
     let mut origins = Vec::new();
     let mut snapshots = Vec::new();
@@ -156,6 +156,7 @@ fn instant(deadline_ms: u64, members: &[String]) {
         origins,
         snapshots,
         deadline: Duration::from_millis(deadline_ms),
+        parallel,
     };
     match window::take(control.as_raw_fd(), &req) {
         Ok(r) => {
@@ -180,11 +181,17 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("writer") if args.len() == 4 => writer(&args[1], &args[2], &args[3]),
         Some("instant") if args.len() >= 3 => {
-            let ms = args[1]
-                .parse()
-                .unwrap_or_else(|_| die(format!("bad deadline {}", args[1])));
-            instant(ms, &args[2..]);
+            let parallel = args[1] == "--parallel";
+            let rest = &args[1 + usize::from(parallel)..];
+            let ms = rest
+                .first()
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_else(|| die(format!("bad deadline {:?}", rest.first())));
+            instant(parallel, ms, &rest[1..]);
         }
-        _ => die("usage: set_spike writer A B STOP | instant DEADLINE_MS ORIGIN:COW...".into()),
+        _ => die(
+            "usage: set_spike writer A B STOP | instant [--parallel] DEADLINE_MS ORIGIN:COW..."
+                .into(),
+        ),
     }
 }

@@ -45,6 +45,9 @@ pub struct Request {
     pub snapshots: Vec<String>,
     /// The guardian aborts the window when it is still open after this long.
     pub deadline: Duration,
+    /// Every origin's suspend (and resume) at once, one thread each ([`run_window_parallel`]),
+    /// instead of one after another ([`run_window`]).
+    pub parallel: bool,
 }
 
 /// How long the window and its steps took (monotonic clock, read inside the window).
@@ -164,6 +167,8 @@ pub enum Abort {
     Guardian,
     /// Restoring origin `.0` failed after one of the above.
     Restore(usize, Errno),
+    /// The window's threads could not all be started; nothing was suspended.
+    Setup,
 }
 
 /// The window's steps, run by the process that takes the set: every origin suspended in
@@ -252,6 +257,172 @@ pub fn run_window(
     }
 }
 
+/// The window with every origin's suspend (and later its resume) issued at the same time,
+/// one thread per origin, started before the window and released together: the window lasts
+/// about as long as the slowest freeze instead of the sum of them (each freeze writes the
+/// filesystem's journal and superblock). Still one instant: no origin is resumed before every
+/// origin is suspended. The threads' stacks are small and exist before the window; waiting on
+/// a barrier allocates nothing.
+pub fn run_window_parallel(
+    ops: &dyn WindowOps,
+    shared: Shared<'_>,
+    n_origins: usize,
+    n_snapshots: usize,
+) -> Result<Report, Abort> {
+    use std::sync::atomic::AtomicU64;
+
+    let n = n_origins.min(MAX_ORIGINS);
+    // Phases: 0 before the window, 1 suspend, 2 resume, 3 stop (workers that have not
+    // started leave). Workers park until the phase moves; each tells this thread when it is
+    // through a phase.
+    let phase = AtomicU32::new(0);
+    let proceed = AtomicU32::new(0);
+    let suspended_count = AtomicU32::new(0);
+    let resumed_count = AtomicU32::new(0);
+    let errors: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(0)).collect();
+    let resume_errors: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(0)).collect();
+    let at: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
+    let start = std::sync::OnceLock::<Instant>::new();
+    let main = std::thread::current();
+    let mut snapshots_live_at = Duration::ZERO;
+    let mut failure = None;
+    let mut window = Duration::ZERO;
+
+    let wait_for = |p: u32| {
+        while phase.load(Ordering::SeqCst) < p {
+            std::thread::park();
+        }
+        phase.load(Ordering::SeqCst)
+    };
+    let wait_count = |c: &AtomicU32, want: u32| {
+        while c.load(Ordering::SeqCst) < want {
+            std::thread::park_timeout(Duration::from_millis(1));
+        }
+    };
+
+    std::thread::scope(|scope| {
+        let mut workers = Vec::with_capacity(n);
+        for i in 0..n {
+            let (errors, resume_errors, at, start, main) =
+                (&errors, &resume_errors, &at, &start, &main);
+            let (proceed, suspended_count, resumed_count, wait_for) =
+                (&proceed, &suspended_count, &resumed_count, &wait_for);
+            let spawned = std::thread::Builder::new()
+                .stack_size(WORKER_STACK)
+                .spawn_scoped(scope, move || {
+                    if wait_for(1) != 1 {
+                        return;
+                    }
+                    if !shared.aborted() {
+                        shared.set(i, SUSPENDING);
+                        let r = ops.suspend(i, Kind::Origin);
+                        if let Some(t0) = start.get() {
+                            let ns = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                            at[i].store(ns, Ordering::SeqCst);
+                        }
+                        match r {
+                            Ok(()) => {
+                                if !shared.claim(i, SUSPENDING, SUSPENDED) {
+                                    // Claimed by the guardian meanwhile: restore it again.
+                                    let _ = ops.clear(i, Kind::Origin);
+                                    let _ = ops.resume(i, Kind::Origin);
+                                }
+                            }
+                            Err(e) => {
+                                shared.claim(i, SUSPENDING, IDLE);
+                                errors[i].store(e as i32 as u32, Ordering::SeqCst);
+                            }
+                        }
+                    }
+                    suspended_count.fetch_add(1, Ordering::SeqCst);
+                    main.unpark();
+                    wait_for(2);
+                    if proceed.load(Ordering::SeqCst) == 1 && shared.claim(i, SUSPENDED, RESUMING) {
+                        match ops.resume(i, Kind::Origin) {
+                            Ok(()) => {
+                                shared.claim(i, RESUMING, DONE);
+                            }
+                            Err(e) => {
+                                shared.claim(i, RESUMING, SUSPENDED);
+                                resume_errors[i].store(e as i32 as u32, Ordering::SeqCst);
+                            }
+                        }
+                    }
+                    resumed_count.fetch_add(1, Ordering::SeqCst);
+                    main.unpark();
+                });
+            match spawned {
+                Ok(h) => workers.push(h),
+                Err(_) => break,
+            }
+        }
+        let advance = |p: u32| {
+            phase.store(p, Ordering::SeqCst);
+            for w in &workers {
+                w.thread().unpark();
+            }
+        };
+        if workers.len() < n {
+            // Not every worker could start: nothing is suspended; the others leave.
+            failure = Some(Abort::Setup);
+            advance(3);
+            return;
+        }
+        let t0 = *start.get_or_init(Instant::now);
+        advance(1);
+        wait_count(&suspended_count, n as u32);
+        let all_suspended = (0..n).all(|i| shared.state(i) == SUSPENDED);
+        if all_suspended && !shared.aborted() {
+            for s in 0..n_snapshots {
+                if let Err(e) = ops.resume(s, Kind::Snapshot) {
+                    failure = Some(Abort::Snapshot(s, e));
+                    break;
+                }
+            }
+            snapshots_live_at = t0.elapsed();
+            if failure.is_none() && !shared.aborted() {
+                proceed.store(1, Ordering::SeqCst);
+            }
+        }
+        advance(2);
+        wait_count(&resumed_count, n as u32);
+        window = t0.elapsed();
+    });
+    for (i, e) in errors.iter().enumerate() {
+        let e = e.load(Ordering::SeqCst);
+        if e != 0 && failure.is_none() {
+            failure = Some(Abort::Suspend(i, Errno::from_raw(e as i32)));
+        }
+    }
+    for (i, e) in resume_errors.iter().enumerate() {
+        let e = e.load(Ordering::SeqCst);
+        if e != 0 && failure.is_none() {
+            failure = Some(Abort::Resume(i, Errno::from_raw(e as i32)));
+        }
+    }
+    if failure.is_none() && (0..n).all(|i| shared.state(i) == DONE) {
+        return Ok(Report {
+            window,
+            suspended_at: at
+                .iter()
+                .map(|a| Duration::from_nanos(a.load(Ordering::SeqCst)))
+                .collect(),
+            snapshots_live_at,
+        });
+    }
+    if failure == Some(Abort::Setup) {
+        return Err(Abort::Setup);
+    }
+    shared.abort();
+    match restore(ops, shared, n, false) {
+        Err((i, errno)) => Err(Abort::Restore(i, errno)),
+        Ok(()) => Err(failure.unwrap_or(Abort::Guardian)),
+    }
+}
+
+/// A window worker's stack: it only makes one ioctl at a time.
+const WORKER_STACK: usize = 64 * 1024;
+
 /// Restores every origin this side can claim: inactive table cleared, then resumed with the
 /// table it had.
 fn restore(
@@ -323,6 +494,7 @@ impl Abort {
                 name: origin(i),
                 errno,
             },
+            Abort::Setup => WindowError::Setup("cannot start the window's threads".into()),
         }
     }
 }
@@ -502,7 +674,11 @@ pub fn take(control_fd: std::os::fd::RawFd, req: &Request) -> Result<Report, Win
         }
     };
     drop(rd);
-    let result = run_window(&ops, shared, n, req.snapshots.len());
+    let result = if req.parallel {
+        run_window_parallel(&ops, shared, n, req.snapshots.len())
+    } else {
+        run_window(&ops, shared, n, req.snapshots.len())
+    };
     // Closed (or aborted and restored by this process): the guardian may go.
     let _ = nix::unistd::write(&wr, b"c");
     drop(wr);
@@ -700,6 +876,7 @@ mod tests {
             origins: vec!["vg0-root".into(), "vg1-var".into(), "vg1-usr".into()],
             snapshots: vec![],
             deadline: Duration::from_secs(1),
+            parallel: false,
         };
         assert_eq!(
             e.into_error(&req).to_string(),
@@ -753,6 +930,109 @@ mod tests {
         assert!(f.origins().iter().all(|d| !d.new_table_live));
         assert!(!f.calls().contains(&"suspend o2".to_owned()));
         assert!(shared.guardian_acted(3));
+    }
+
+    type Runner = fn(&dyn WindowOps, Shared<'_>, usize, usize) -> Result<Report, Abort>;
+    const RUNNERS: [Runner; 2] = [run_window, run_window_parallel];
+
+    fn position(calls: &[String], call: &str) -> usize {
+        calls
+            .iter()
+            .position(|c| c == call)
+            .unwrap_or_else(|| panic!("no {call} in {calls:?}"))
+    }
+
+    #[test]
+    fn both_windows_suspend_every_origin_before_any_resume() {
+        for run in RUNNERS {
+            let f = Fake::new(4, 4);
+            let c = cells(4);
+            let r = run(&f, Shared::new(&c), 4, 4).expect("window");
+            let calls = f.calls();
+            assert_eq!(calls.len(), 12, "{calls:?}");
+            let last_suspend = (0..4)
+                .map(|i| position(&calls, &format!("suspend o{i}")))
+                .max();
+            let first_snap = (0..4)
+                .map(|i| position(&calls, &format!("resume s{i}")))
+                .min();
+            let last_snap = (0..4)
+                .map(|i| position(&calls, &format!("resume s{i}")))
+                .max();
+            let first_origin = (0..4)
+                .map(|i| position(&calls, &format!("resume o{i}")))
+                .min();
+            assert!(
+                last_suspend < first_snap && last_snap < first_origin,
+                "{calls:?}"
+            );
+            assert!(f.origins().iter().all(|d| d.new_table_live && !d.suspended));
+            assert_eq!(r.suspended_at.len(), 4);
+        }
+    }
+
+    #[test]
+    fn both_windows_restore_every_origin_on_any_failure() {
+        for run in RUNNERS {
+            for fail in ["suspend o2", "resume s1", "resume o1"] {
+                let mut f = Fake::new(3, 3);
+                f.fail = Some(fail.into());
+                let c = cells(3);
+                let e = run(&f, Shared::new(&c), 3, 3).expect_err("aborted");
+                assert!(
+                    matches!(
+                        (fail, e),
+                        ("suspend o2", Abort::Suspend(2, _))
+                            | ("resume s1", Abort::Snapshot(1, _))
+                            | ("resume o1", Abort::Resume(1, _))
+                    ),
+                    "{fail}: {e:?}"
+                );
+                assert!(none_suspended(&f), "{fail}: {:?}", f.origins());
+                // Only an origin resumed before the failure keeps its new table.
+                if fail != "resume o1" {
+                    assert!(f.origins().iter().all(|d| !d.new_table_live), "{fail}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_guardian_restores_while_a_parallel_suspend_hangs() {
+        let mut f = Fake::new(3, 3);
+        f.block_on = Some("suspend o1".into());
+        let c = cells(3);
+        let shared = Shared::new(&c);
+        std::thread::scope(|s| {
+            let owner = s.spawn(|| run_window_parallel(&f, shared, 3, 3));
+            while !f.entered.load(Ordering::SeqCst)
+                || (0..3)
+                    .filter(|&i| i != 1)
+                    .any(|i| shared.state(i) != SUSPENDED)
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            assert_eq!(guardian_rescue(&f, shared, 3), Ok(()));
+            assert!(!f.origins()[0].suspended && !f.origins()[2].suspended);
+            f.released.store(true, Ordering::SeqCst);
+            assert_eq!(owner.join().expect("owner"), Err(Abort::Guardian));
+        });
+        assert!(none_suspended(&f));
+        assert!(f.origins().iter().all(|d| !d.new_table_live));
+    }
+
+    #[test]
+    fn the_resume_events_carry_lvm_udev_flags_and_no_semaphore() {
+        use devicemapper::DmUdevFlags as F;
+        let origin = raw::resume_event(Kind::Origin);
+        let snap = raw::resume_event(Kind::Snapshot);
+        assert_eq!(origin & 0xffff, 0);
+        let flags = |e: u32| F::from_bits_truncate(e >> 16);
+        assert_eq!(
+            flags(origin),
+            F::DM_UDEV_DISABLE_LIBRARY_FALLBACK | F::DM_UDEV_PRIMARY_SOURCE_FLAG
+        );
+        assert!(flags(snap).contains(F::DM_UDEV_LOW_PRIORITY_FLAG));
     }
 
     #[test]
