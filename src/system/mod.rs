@@ -5,6 +5,8 @@ pub mod dm;
 pub mod exec;
 pub mod kmsg;
 pub mod lock;
+pub mod lvmtool;
+pub mod mounts;
 pub mod nodes;
 pub mod procs;
 pub mod random;
