@@ -76,8 +76,8 @@ pub fn read(root: &Path) -> std::io::Result<Vec<Mount>> {
 /// Bytes the filesystem mounted at `path` uses.
 pub fn used_bytes(path: &Path) -> nix::Result<u64> {
     let s = nix::sys::statvfs::statvfs(path)?;
-    let blocks = u64::from(s.blocks()).saturating_sub(u64::from(s.blocks_free()));
-    Ok(blocks.saturating_mul(u64::from(s.fragment_size())))
+    let blocks = s.blocks().saturating_sub(s.blocks_free());
+    Ok(blocks.saturating_mul(s.fragment_size()))
 }
 
 /// Writes the filesystem mounted at `path` out (`syncfs`).
