@@ -327,6 +327,142 @@ pub fn plan(
     Ok(out)
 }
 
+/// What the window of a set needs from device-mapper: the steps before it (the `-real` and
+/// `-cow` devices made live, each new snapshot device made and loaded but not resumed, each
+/// origin's `snapshot-origin` loaded into its inactive slot), then the origins to suspend and
+/// resume and the new snapshot devices to resume inside the window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WindowPlan {
+    pub before: Vec<crate::plan::steps::Step>,
+    pub origins: Vec<String>,
+    pub snapshots: Vec<String>,
+}
+
+/// Why the devices of a set cannot be laid out.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WindowPlanError {
+    #[error(
+        "device-mapper device {name} is in the way (left by an earlier attempt?): it has {what}; nothing changed"
+    )]
+    InTheWay { name: String, what: String },
+    #[error("origin device {name} is not active")]
+    OriginInactive { name: String },
+    #[error(transparent)]
+    Steps(#[from] crate::plan::steps::StepsError),
+}
+
+/// Lays out one active origin's devices for the window: `wanted` is its whole activation
+/// (`VgLayout::activation`, with the new snapshots already in the metadata), `new` the
+/// device-mapper names of its new snapshot devices.
+pub fn window_plan(
+    wanted: &[crate::plan::devices::DeviceSpec],
+    live: &[crate::plan::steps::Live],
+    new: &[String],
+    plan: &mut WindowPlan,
+) -> Result<(), WindowPlanError> {
+    use crate::plan::devices::Role;
+    use crate::plan::steps::{Step, same_table};
+    let numbers: std::collections::HashMap<String, _> =
+        live.iter().map(|l| (l.name.clone(), l.dev)).collect();
+    for spec in wanted {
+        if let Some(other) = live
+            .iter()
+            .find(|l| l.uuid.as_deref() == Some(spec.uuid.as_str()) && l.name != spec.name)
+        {
+            return Err(crate::plan::steps::StepsError::ForeignUuid {
+                uuid: spec.uuid.clone(),
+                found: other.name.clone(),
+                wanted: spec.name.clone(),
+            }
+            .into());
+        }
+        let current = live.iter().find(|l| l.name == spec.name);
+        if let Some(c) = current
+            && c.uuid.as_deref() != Some(spec.uuid.as_str())
+        {
+            return Err(crate::plan::steps::StepsError::ForeignName {
+                name: spec.name.clone(),
+                found: c.uuid.clone(),
+                wanted: spec.uuid.clone(),
+            }
+            .into());
+        }
+        let shows_wanted = current.is_some_and(|c| {
+            match (&c.table, crate::plan::steps::resolve(&spec.table, &numbers)) {
+                (Some(have), Some(want)) => same_table(have, &want),
+                _ => false,
+            }
+        });
+        let is_new = new.contains(&spec.name);
+        match (spec.role, current) {
+            (Role::Origin, None) => {
+                return Err(WindowPlanError::OriginInactive {
+                    name: spec.name.clone(),
+                });
+            }
+            (Role::Origin, Some(_)) => {
+                if !shows_wanted {
+                    plan.before.push(Step::Load {
+                        name: spec.name.clone(),
+                        table: spec.table.clone(),
+                    });
+                }
+                plan.origins.push(spec.name.clone());
+            }
+            (Role::Snapshot, None) if is_new => {
+                plan.before.push(Step::Create {
+                    name: spec.name.clone(),
+                    uuid: spec.uuid.clone(),
+                });
+                plan.before.push(Step::Load {
+                    name: spec.name.clone(),
+                    table: spec.table.clone(),
+                });
+                plan.snapshots.push(spec.name.clone());
+            }
+            (_, Some(c)) if is_new => {
+                return Err(WindowPlanError::InTheWay {
+                    name: spec.name.clone(),
+                    what: if c.table.is_some() {
+                        "a live table".into()
+                    } else {
+                        "no live table".into()
+                    },
+                });
+            }
+            (_, None) => {
+                plan.before.push(Step::Create {
+                    name: spec.name.clone(),
+                    uuid: spec.uuid.clone(),
+                });
+                plan.before.push(Step::Load {
+                    name: spec.name.clone(),
+                    table: spec.table.clone(),
+                });
+                plan.before.push(Step::Resume {
+                    name: spec.name.clone(),
+                    rules: spec.rules,
+                });
+            }
+            (_, Some(c)) => {
+                // A layer or an older snapshot of this origin: it must already be what the
+                // layout says (a new `-cow` of the same name would be a leftover).
+                if !shows_wanted || c.suspended {
+                    return Err(WindowPlanError::InTheWay {
+                        name: spec.name.clone(),
+                        what: if c.suspended {
+                            "been left suspended".into()
+                        } else {
+                            "a different table".into()
+                        },
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
