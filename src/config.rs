@@ -3,7 +3,10 @@
 //! At install time `rewind check-config` turns an unknown key or a bad value into an error; at
 //! boot the same problem is a logged warning and the defaults are used (never a failed boot).
 
-use crate::plan::cmdline::LvRef;
+/// Which block devices rewind reads: the `[scan]` table is exactly what the device selection
+/// (`lvm::devsel`) takes.
+pub use crate::lvm::devsel::Settings as Scan;
+use crate::lvm::layout::LvRef;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -17,20 +20,6 @@ pub struct Config {
     pub activate: Activate,
     pub log: Log,
     pub poll: Poll,
-}
-
-/// Which block devices rewind reads.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Scan {
-    /// Honour LVM's own device selection (its devices file and `lvm.conf` filters), so rewind
-    /// never acts on a disk the administrator hid from LVM.
-    pub use_lvm_config: bool,
-    /// Where LVM's configuration lives (carried into the initramfs by the hooks).
-    pub lvm_config_dir: String,
-    /// When not empty, only devices matching these shell-style globs (e.g. `/dev/vd*`) are
-    /// read; LVM's own selection still applies on top (this narrows it, never widens it).
-    pub devices: Vec<String>,
 }
 
 /// Logical volumes to activate when no LVM2 is in the initramfs.
@@ -63,16 +52,6 @@ pub struct Log {
 pub struct Poll {
     pub interval_min_ms: u64,
     pub interval_max_ms: u64,
-}
-
-impl Default for Scan {
-    fn default() -> Self {
-        Scan {
-            use_lvm_config: true,
-            lvm_config_dir: "/etc/lvm".into(),
-            devices: Vec::new(),
-        }
-    }
 }
 
 impl Default for Log {

@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 mod common;
 use common::{Loop, Lvm};
 use rewind::config;
-use rewind::lvm::devsel::Selection;
+use rewind::system::devsel::Selected;
 use rewind::system::{blockdev, scan};
 
 const MIB: u64 = 1 << 20;
@@ -70,8 +70,8 @@ impl Root {
     }
 
     fn rewind(&self, loops: &[Loop]) -> Result<BTreeSet<String>, String> {
-        let sel = Selection::load(self.dir.path(), &config::Scan::default())
-            .map_err(|e| e.to_string())?;
+        let sel =
+            Selected::load(self.dir.path(), &config::Scan::default()).map_err(|e| e.to_string())?;
         let listed = blockdev::list(self.dir.path()).expect("list");
         Ok(loops
             .iter()
@@ -289,7 +289,7 @@ fn loop_devices_file_made_by_lvmdevices() {
         .replace(&pc, &pa)
         .replace("@A@", &pc);
     fs::write(&file, swapped).expect("write");
-    let sel = Selection::load(root.dir.path(), &config::Scan::default()).expect("selection");
+    let sel = Selected::load(root.dir.path(), &config::Scan::default()).expect("selection");
     let found = scan::scan_selected(&sel, &|_| Ok(()));
     let pv_names: Vec<&str> = found.pvs.iter().map(|p| p.device.as_str()).collect();
     for dev in [a, c] {
@@ -320,7 +320,7 @@ fn loop_the_installed_lvm_conf_is_read() {
             fs::copy(&src, root.etc().join(f)).expect("copy");
         }
     }
-    let sel = Selection::load(root.dir.path(), &config::Scan::default())
+    let sel = Selected::load(root.dir.path(), &config::Scan::default())
         .unwrap_or_else(|e| panic!("installed lvm config: {e}"));
     assert!(!sel.summary.is_empty());
 }

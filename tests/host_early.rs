@@ -9,7 +9,7 @@ use std::process::Command;
 mod common;
 use common::{Loop, Lvm, add_snapshot, write_cow_header};
 use rewind::config::Config;
-use rewind::early::{self, Inputs, Outcome};
+use rewind::flow::early::{self, Inputs, Outcome};
 use rewind::lvm::text::{Style, parse, print};
 use rewind::plan::cmdline::Cmdline;
 

@@ -15,13 +15,14 @@ use std::time::Duration;
 mod common;
 use common::{Loop, Lvm};
 use rewind::config::Config;
-use rewind::early::Inputs;
-use rewind::handoff::{self, Env, Report};
+use rewind::flow::early::Inputs;
+use rewind::flow::handoff::{self, Env, Report};
 use rewind::plan::cmdline::Cmdline;
 use rewind::plan::decide::Level;
+use rewind::plan::dev::UdevRules;
 use rewind::plan::table::Table;
 use rewind::system::blockdev::BlockDevice;
-use rewind::system::dm::{DeviceMapper, FakeDm, UdevRules};
+use rewind::system::dm::{DeviceMapper, FakeDm};
 use rewind::system::procs;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -70,7 +71,7 @@ fn run(inputs: &Inputs, env: &Env, disk: &Loop, dm: &mut dyn DeviceMapper) -> Re
             Err("not this test's disk".to_owned())
         }
     };
-    handoff::run(inputs, env, &select, dm)
+    handoff::hand_off(inputs, env, &select, dm)
 }
 
 /// A process running an executable named `lvm` (a copy of sleep) with `argv0`.
@@ -259,7 +260,7 @@ fn nothing_runs_and_nothing_is_scanned_without_a_poller() {
         Err("counted".to_owned())
     };
     let mut dm = FakeDm::new();
-    let report = handoff::run(&inputs(""), &env(locks.path(), 300, 300), &select, &mut dm);
+    let report = handoff::hand_off(&inputs(""), &env(locks.path(), 300, 300), &select, &mut dm);
     assert!(
         report.notes.is_empty() && report.stopped.is_empty(),
         "{report:?}"

@@ -11,13 +11,15 @@ use std::time::Duration;
 mod common;
 use common::{Loop, Lvm, add_snapshot};
 use rewind::config::Poll as PollConfig;
+use rewind::flow::env::Env;
+use rewind::flow::poll::{self, ActiveMerge, Finished};
 use rewind::lvm::text::{Style, parse, print};
+use rewind::plan::dev::DevNum;
 use rewind::plan::devices::VgLayout;
 use rewind::plan::steps::converge;
 use rewind::plan::table::{SnapshotStatus, Table, Target};
-use rewind::poll::{self, ActiveMerge, Env, Finished};
 use rewind::system::blockdev::BlockDevice;
-use rewind::system::dm::{DevNum, FakeDm};
+use rewind::system::dm::FakeDm;
 use rewind::system::exec::{execute, live};
 use rewind::system::scan::scan;
 
@@ -110,10 +112,10 @@ impl Lab {
         self.lvm.clean(&["vgck", &self.vg]);
     }
 
-    /// One `poll::run` over the lab's PV with the default timing; it must not need to wait.
+    /// One `poll::watch` over the lab's PV with the default timing; it must not need to wait.
     fn poll_once(&self, dm: &mut FakeDm) -> poll::Report {
         let only = self.only();
-        poll::run(
+        poll::watch(
             &mut self.env(&only),
             dm,
             &PollConfig::default(),
@@ -229,7 +231,7 @@ fn loop_poll_finishes_a_merge_and_stock_lvm_reads_it_back() {
     let mut env = lab.env(&only);
     let mut sleeps = Vec::new();
     let cfg = PollConfig::default();
-    let report = poll::run(&mut env, &mut dm, &cfg, &mut |d, dm: &mut FakeDm| {
+    let report = poll::watch(&mut env, &mut dm, &cfg, &mut |d, dm: &mut FakeDm| {
         sleeps.push(d);
         let left = 4000u64.saturating_sub(1000 * sleeps.len() as u64);
         dm.set_snapshot_status(
@@ -256,7 +258,7 @@ fn loop_poll_finishes_a_merge_and_stock_lvm_reads_it_back() {
     assert_plain_end(&lab, &mut dm);
     // A second run finds nothing to do and changes nothing.
     dm.clear_calls();
-    let again = poll::run(&mut env, &mut dm, &cfg, &mut |_, _| panic!("no wait"));
+    let again = poll::watch(&mut env, &mut dm, &cfg, &mut |_, _| panic!("no wait"));
     assert_eq!(again, poll::Report::default());
     assert!(dm.mutating_calls().is_empty());
     assert_eq!(lab.lvm.seqno(&lab.vg), before + 1);
@@ -446,7 +448,8 @@ impl Lab {
 #[test]
 fn loop_rollback_flags_and_starts_when_origin_unused() {
     require_host!("loop_rollback_flags_and_starts_when_origin_unused");
-    use rewind::cli::rollback::{Rollback, cancel, rollback};
+    use rewind::flow::cancel::cancel;
+    use rewind::flow::rollback::{Rollback, rollback};
     // Origin inactive: flagged, starts at activation.
     let lab = lab_with("rbi", false, false);
     lab.cow_header(1);
@@ -496,7 +499,9 @@ fn loop_rollback_flags_and_starts_when_origin_unused() {
     ));
     // Cancel after the start is refused and writes nothing.
     let seqno = lab.lvm.seqno(&lab.vg);
-    let e = cancel(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect_err("started");
+    let e = cancel(&lab.env(&only), Some(&mut dm), &lab.vg, "pre")
+        .expect_err("started")
+        .to_string();
     assert!(
         e.contains("has started") && e.contains("cannot be withdrawn"),
         "{e}"
@@ -524,35 +529,46 @@ fn loop_rollback_flags_and_starts_when_origin_unused() {
     );
     assert!(lab.attr("root").starts_with('o'));
     lab.lvm.clean(&["vgck", &lab.vg]);
-    let e = cancel(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect_err("not flagged");
+    let e = cancel(&lab.env(&only), Some(&mut dm), &lab.vg, "pre")
+        .expect_err("not flagged")
+        .to_string();
     assert!(e.contains("not flagged"), "{e}");
 }
 
 #[test]
 fn loop_rollback_refusals_change_nothing() {
     require_host!("loop_rollback_refusals_change_nothing");
-    use rewind::cli::rollback::{cancel, rollback};
+    use rewind::flow::cancel::cancel;
+    use rewind::flow::rollback::rollback;
     let lab = lab_with("rbr", false, false);
     lab.cow_header(0);
     let only = lab.only();
     let seqno = lab.lvm.seqno(&lab.vg);
     let mut dm = FakeDm::new();
-    let e = rollback(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect_err("invalid");
+    let e = rollback(&lab.env(&only), Some(&mut dm), &lab.vg, "pre")
+        .expect_err("invalid")
+        .to_string();
     assert!(e.contains("invalid"), "{e}");
     for (name, needle) in [
         ("root", "is an origin"),
         ("data", "is not a snapshot"),
         ("nope", "no such logical volume"),
     ] {
-        let e = rollback(&lab.env(&only), Some(&mut dm), &lab.vg, name).expect_err(name);
+        let e = rollback(&lab.env(&only), Some(&mut dm), &lab.vg, name)
+            .expect_err(name)
+            .to_string();
         assert!(e.contains(needle), "{name}: {e}");
     }
-    let e = rollback(&lab.env(&only), Some(&mut dm), "novg", "pre").expect_err("no vg");
+    let e = rollback(&lab.env(&only), Some(&mut dm), "novg", "pre")
+        .expect_err("no vg")
+        .to_string();
     assert_eq!(e, "no volume group novg found");
     // Cancel of a flag on an inactive origin: cannot tell whether it began; refused.
     let lab2 = lab_with("rbc", false, true);
     let only2 = lab2.only();
-    let e = cancel(&lab2.env(&only2), Some(&mut dm), &lab2.vg, "pre").expect_err("inactive");
+    let e = cancel(&lab2.env(&only2), Some(&mut dm), &lab2.vg, "pre")
+        .expect_err("inactive")
+        .to_string();
     assert!(e.contains("not active"), "{e}");
     assert_eq!(lab.lvm.seqno(&lab.vg), seqno);
     assert!(dm.mutating_calls().is_empty());
@@ -657,7 +673,7 @@ impl Lab {
         let mut dm = self.snapshot_fake();
         dm.set_holders(&self.dm("pre"), 1);
         let only = self.only();
-        let r = rewind::cli::rollback::rollback_snapshot(
+        let r = rewind::flow::rollback::rollback_snapshot(
             &self.env(&only),
             Some(&mut dm),
             &self.vg,
@@ -666,7 +682,7 @@ impl Lab {
         .expect("rollback --mode snapshot");
         assert_eq!(
             r,
-            rewind::cli::rollback::Rollback::Started {
+            rewind::flow::rollback::Rollback::Started {
                 origin: "root".into()
             }
         );
@@ -743,8 +759,11 @@ fn loop_rollback_snapshot_mode_merges_and_finishes_under_the_snapshots_name() {
     // Status names the mode.
     let only = lab.only();
     let s = scan(Path::new("/"), &only).expect("scan");
-    let report =
-        rewind::cli::status::collect(&s.assembly.vgs, &live(&mut dm).expect("live"), &mut dm);
+    let report = rewind::flow::status::collect(
+        &s.assembly.vgs,
+        &live(&mut dm).expect("live"),
+        Some(&mut dm),
+    );
     let text = rewind::cli::status::print_text(&report);
     assert!(
         text.contains("pre: merged; rewind poll drops it from the metadata (snapshot mode: the result is named pre)"),
@@ -812,7 +831,7 @@ fn loop_snapshot_mode_finish_killed_anywhere_converges() {
 #[test]
 fn loop_snapshot_mode_refusals_change_nothing() {
     require_host!("loop_snapshot_mode_refusals_change_nothing");
-    use rewind::cli::rollback::{rollback, rollback_snapshot};
+    use rewind::flow::rollback::{rollback, rollback_snapshot};
     // The origin in use.
     let lab = lab_with("srf", false, false);
     lab.cow_header(1);
@@ -820,13 +839,17 @@ fn loop_snapshot_mode_refusals_change_nothing() {
     let seqno = lab.lvm.seqno(&lab.vg);
     let mut dm = lab.snapshot_fake();
     dm.set_holders(&lab.dm("root"), 1);
-    let e = rollback_snapshot(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect_err("in use");
+    let e = rollback_snapshot(&lab.env(&only), Some(&mut dm), &lab.vg, "pre")
+        .expect_err("in use")
+        .to_string();
     assert!(
         e.contains("is in use") && e.contains("nothing changed"),
         "{e}"
     );
     // No device-mapper.
-    let e = rollback_snapshot(&lab.env(&only), None, &lab.vg, "pre").expect_err("no dm");
+    let e = rollback_snapshot(&lab.env(&only), None, &lab.vg, "pre")
+        .expect_err("no dm")
+        .to_string();
     assert!(e.contains("needs device-mapper"), "{e}");
     assert_eq!(lab.lvm.seqno(&lab.vg), seqno);
     assert!(dm.mutating_calls().is_empty());
@@ -836,7 +859,9 @@ fn loop_snapshot_mode_refusals_change_nothing() {
     let only = lab.only();
     let seqno = lab.lvm.seqno(&lab.vg);
     let mut dm = lab.snapshot_fake();
-    let e = rollback_snapshot(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect_err("other");
+    let e = rollback_snapshot(&lab.env(&only), Some(&mut dm), &lab.vg, "pre")
+        .expect_err("other")
+        .to_string();
     assert!(e.contains("other snapshot"), "{e}");
     assert_eq!(lab.lvm.seqno(&lab.vg), seqno);
     assert!(dm.mutating_calls().is_empty());
@@ -848,14 +873,18 @@ fn loop_snapshot_mode_refusals_change_nothing() {
     rollback(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect("origin mode");
     let seqno = lab.lvm.seqno(&lab.vg);
     let mut dm = lab.snapshot_fake();
-    let e = rollback_snapshot(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect_err("mode");
+    let e = rollback_snapshot(&lab.env(&only), Some(&mut dm), &lab.vg, "pre")
+        .expect_err("mode")
+        .to_string();
     assert!(e.contains("with --mode origin"), "{e}");
     assert_eq!(lab.lvm.seqno(&lab.vg), seqno);
     let lab = lab_with("srn", false, false);
     let mut dm = lab.snapshot_mode_merging();
     let only = lab.only();
     let seqno = lab.lvm.seqno(&lab.vg);
-    let e = rollback(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect_err("mode");
+    let e = rollback(&lab.env(&only), Some(&mut dm), &lab.vg, "pre")
+        .expect_err("mode")
+        .to_string();
     assert!(e.contains("--mode snapshot"), "{e}");
     assert_eq!(lab.lvm.seqno(&lab.vg), seqno);
     assert!(dm.mutating_calls().is_empty());
@@ -864,7 +893,8 @@ fn loop_snapshot_mode_refusals_change_nothing() {
 #[test]
 fn loop_snapshot_mode_cut_between_commit_and_tables() {
     require_host!("loop_snapshot_mode_cut_between_commit_and_tables");
-    use rewind::cli::rollback::{Rollback, cancel, rollback_snapshot};
+    use rewind::flow::cancel::cancel;
+    use rewind::flow::rollback::{Rollback, rollback_snapshot};
     // Killed after the origin became `error` but before the snapshot's reload (3 steps).
     for then_cancel in [false, true] {
         let lab = lab_with("scut", false, false);
@@ -873,7 +903,9 @@ fn loop_snapshot_mode_cut_between_commit_and_tables() {
         let mut dm = lab.snapshot_fake();
         dm.set_holders(&lab.dm("pre"), 1);
         dm.crash_after(3);
-        let e = rollback_snapshot(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect_err("cut");
+        let e = rollback_snapshot(&lab.env(&only), Some(&mut dm), &lab.vg, "pre")
+            .expect_err("cut")
+            .to_string();
         assert!(e.contains("the flag is committed"), "{e}");
         dm.restart();
         let st = state(&mut dm);
@@ -916,7 +948,9 @@ fn loop_snapshot_mode_cut_between_commit_and_tables() {
                 st[&lab.dm("pre")].lines[0].target,
                 Target::SnapshotMerge(_)
             ));
-            let e = cancel(&lab.env(&only), Some(&mut dm), &lab.vg, "pre").expect_err("started");
+            let e = cancel(&lab.env(&only), Some(&mut dm), &lab.vg, "pre")
+                .expect_err("started")
+                .to_string();
             assert!(e.contains("has started"), "{e}");
         }
     }
@@ -931,17 +965,17 @@ fn loop_snapshot_mode_next_boot_lays_out_the_same_merge() {
     let mut before = lab.snapshot_mode_merging();
     let want = state(&mut before);
     let only = lab.only();
-    let inputs = rewind::early::Inputs {
+    let inputs = rewind::flow::early::Inputs {
         root: PathBuf::from("/"),
         cmdline: rewind::plan::cmdline::Cmdline::parse(""),
         config: rewind::config::Config::default(),
     };
-    let scan = rewind::early::scan_devices(&inputs, &only).expect("scan");
-    let prep = rewind::early::prepare(&inputs, scan);
+    let scan = rewind::flow::early::scan_devices(&inputs, &only).expect("scan");
+    let prep = rewind::flow::early::prepare(&inputs, scan);
     let mut dm = FakeDm::new();
     dm.add_disk(&lab.disk.dev, devnum(&lab.disk.dev));
-    let mut out = rewind::early::Outcome::default();
-    rewind::early::plan_devices(&prep, &live(&mut dm).expect("live"), &mut out);
+    let mut out = rewind::flow::early::Outcome::default();
+    rewind::flow::early::plan_devices(&prep, &live(&mut dm).expect("live"), &mut out);
     assert_eq!(out.exit_code(), 0, "{:?}", out.notes);
     let vol = out
         .volumes

@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rewind::plan::cmdline::{Cmdline, LvRef};
+use rewind::lvm::layout::LvRef;
+use rewind::plan::cmdline::Cmdline;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(s) = std::str::from_utf8(data) else {

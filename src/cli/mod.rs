@@ -1,20 +1,44 @@
-//! The command-line front end: thin wrappers over the library, with pinned exit codes
-//! (0 success, 1 failure, 2 usage).
+//! The command-line front end: parses the arguments (clap), calls one flow, prints its outcome
+//! (text or `--json`) and maps it to an exit code in one place ([`exit_code`], with the codes
+//! of `crate::exit`: 0 success, 1 failure, 2 usage, 3 unhealthy). Nothing else.
 
+mod args;
 mod early;
 pub mod inspect;
-pub mod poll;
-pub mod rollback;
+mod rollback;
 pub mod status;
 
+use crate::exit::{self, Verdict};
+use crate::flow;
+use crate::lvm::layout::LvRef;
+use args::{CommonArgs, Mode, SystemArgs};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Exit code for a failure.
-pub const EXIT_FAILURE: u8 = 1;
-/// Exit code for a usage error (clap's own).
-pub const EXIT_USAGE: u8 = 2;
+/// Why a command ended without its flow's verdict; printed after `rewind: `.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The command line names something that cannot be (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Flow(#[from] flow::Error),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// Printing (a `--watch` sample that could not be taken, an unexpected outcome).
+    #[error("{0}")]
+    Message(String),
+}
+
+/// The exit code of a command: its flow's verdict, or 2 for a usage error, 1 for any other.
+pub fn exit_code(result: &Result<Verdict, Error>) -> u8 {
+    match result {
+        Ok(v) => v.code(),
+        Err(Error::Usage(_)) => exit::USAGE,
+        Err(_) => exit::FAILURE,
+    }
+}
 
 /// Reboot-to-rollback for Linux systems on LVM2.
 #[derive(Debug, Parser)]
@@ -34,7 +58,7 @@ pub enum Command {
     /// Exit 0 when the boot should go on, 1 when a flagged volume could not be set up.
     Early {
         #[command(flatten)]
-        common: early::CommonArgs,
+        common: CommonArgs,
     },
     /// Initramfs entry point, run just before switch_root: under LVM's VG locks, stop the
     /// initramfs's LVM background pollers (none may be cut off while finishing a merge; the
@@ -42,15 +66,15 @@ pub enum Command {
     /// Exit 0, or 1 when something could not be made safe.
     Handoff {
         #[command(flatten)]
-        common: early::CommonArgs,
+        common: CommonArgs,
         /// LVM's locking directory (lvm.conf global/locking_dir).
-        #[arg(long, default_value = crate::system::lock::DEFAULT_LOCK_DIR)]
+        #[arg(long, default_value = flow::env::DEFAULT_LOCK_DIR)]
         lock_dir: PathBuf,
     },
     /// Print what `rewind early` would do at a boot with this command line; change nothing.
     Plan {
         #[command(flatten)]
-        common: early::CommonArgs,
+        common: CommonArgs,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -64,7 +88,7 @@ pub enum Command {
     /// invalid (left untouched) or finishing failed.
     Poll {
         #[command(flatten)]
-        system: poll::SystemArgs,
+        system: SystemArgs,
     },
     /// Show every origin and its snapshots: flagged, merging (progress, rate, time left),
     /// merged, invalid; snapshot fill.
@@ -73,7 +97,7 @@ pub enum Command {
     )]
     Status {
         #[command(flatten)]
-        system: poll::SystemArgs,
+        system: SystemArgs,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -90,12 +114,12 @@ pub enum Command {
     )]
     Rollback {
         #[command(flatten)]
-        system: poll::SystemArgs,
+        system: SystemArgs,
         /// The snapshot, as VG/SNAPSHOT.
         target: String,
         /// Which name the result carries.
         #[arg(long, value_enum, default_value = "origin")]
-        mode: poll::Mode,
+        mode: Mode,
     },
     /// Withdraw a flagged merge that has not started.
     #[command(
@@ -103,7 +127,7 @@ pub enum Command {
     )]
     Cancel {
         #[command(flatten)]
-        system: poll::SystemArgs,
+        system: SystemArgs,
         /// The snapshot, as VG/SNAPSHOT.
         target: String,
     },
@@ -132,75 +156,85 @@ pub enum Command {
 /// Entry point used by `src/main.rs`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Early { common } => return ExitCode::from(early::run_early(&common)),
-        Command::Handoff { common, lock_dir } => {
-            return ExitCode::from(early::run_handoff(&common, &lock_dir));
-        }
+    let result = run(cli.command, cli.verbose);
+    if let Err(e) = &result {
+        eprintln!("rewind: {e}");
+    }
+    ExitCode::from(exit_code(&result))
+}
+
+/// A `VG/SNAPSHOT` argument; a bad one is a usage error.
+fn target(text: &str) -> Result<LvRef, Error> {
+    LvRef::parse(text).map_err(Error::Usage)
+}
+
+/// Runs one command: its flow, then its printing.
+fn run(command: Command, verbose: u8) -> Result<Verdict, Error> {
+    match command {
+        Command::Early { common } => Ok(early::early(&common)),
+        Command::Handoff { common, lock_dir } => Ok(early::handoff(&common, &lock_dir)),
         Command::Plan {
             common,
             json,
             devices,
         } => {
-            init_logging(cli.verbose);
-            return ExitCode::from(early::run_plan(&common, &devices, json));
+            init_logging(verbose);
+            early::plan(&common, &devices, json)
         }
         Command::Poll { system } => {
-            init_logging(cli.verbose.max(1));
-            return ExitCode::from(poll::run_poll(&system));
+            init_logging(verbose.max(1));
+            Ok(flow::poll::run(&system.system()).verdict())
         }
         Command::Status {
             system,
             json,
             watch,
         } => {
-            init_logging(cli.verbose);
-            return ExitCode::from(poll::run_status(&system, json, watch));
+            init_logging(verbose);
+            let (mut report, mut sampler) = flow::status::run(&system.system())?;
+            status::show(&mut report, &mut sampler, json, watch)?;
+            Ok(report.verdict())
         }
         Command::Rollback {
             system,
-            target,
+            target: t,
             mode,
         } => {
-            init_logging(cli.verbose);
-            return ExitCode::from(poll::run_rollback(&system, &target, mode));
+            init_logging(verbose);
+            let r = target(&t)?;
+            let outcome = flow::rollback::run(&system.system(), &r, mode.into())?;
+            println!("{}", rollback::said(&r, mode.into(), outcome)?);
+            Ok(Verdict::Ok)
         }
-        Command::Cancel { system, target } => {
-            init_logging(cli.verbose);
-            return ExitCode::from(poll::run_cancel(&system, &target));
+        Command::Cancel { system, target: t } => {
+            init_logging(verbose);
+            let r = target(&t)?;
+            flow::cancel::run(&system.system(), &r)?;
+            println!("{}", rollback::cancelled(&r));
+            Ok(Verdict::Ok)
         }
         Command::CheckConfig { config } => {
-            init_logging(cli.verbose);
-            check_config(&config).map(|()| true)
+            init_logging(verbose);
+            let checked = flow::check_config::run(&config)?;
+            if checked.present {
+                println!("{}: ok", config.display());
+            } else {
+                println!("{}: not present, the defaults apply", config.display());
+            }
+            log::info!("effective configuration: {:?}", checked.config);
+            Ok(Verdict::Ok)
         }
         Command::Inspect {
             devices,
             json,
             root,
         } => {
-            init_logging(cli.verbose);
-            inspect::run(&devices, json, &root)
-        }
-    };
-    match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(EXIT_FAILURE),
-        Err(message) => {
-            eprintln!("rewind: {message}");
-            ExitCode::from(EXIT_FAILURE)
+            init_logging(verbose);
+            let report = flow::inspect::run(&devices, &root)?;
+            inspect::show(&report, json)?;
+            Ok(report.verdict())
         }
     }
-}
-
-fn check_config(path: &std::path::Path) -> Result<(), String> {
-    let config = crate::config::Config::load(path).map_err(|e| e.to_string())?;
-    if path.exists() {
-        println!("{}: ok", path.display());
-    } else {
-        println!("{}: not present, the defaults apply", path.display());
-    }
-    log::info!("effective configuration: {config:?}");
-    Ok(())
 }
 
 fn init_logging(verbose: u8) {

@@ -1,282 +1,15 @@
-//! `rewind status`: every origin with snapshots, each snapshot's state (a plain snapshot,
-//! flagged for the next activation, merging, merged and waiting for `rewind poll`, invalid),
-//! merge progress (percent merged as LVM prints it, bytes left, rate, ETA) and snapshot fill.
+//! `rewind status` printed: a text report, progress bars or lines while merges run (`--watch`),
+//! or JSON (`flow::status::Report` is the document).
 //!
 //! Exit codes: 0 all well, 1 the state could not be read, 3 a snapshot is invalid or a merge
 //! failed (see the messages).
 
-use crate::lvm::assemble::FoundVg;
-use crate::lvm::layout::{LvmId, dm_uuid};
-use crate::plan::steps::Live;
-use crate::plan::table::{SnapshotStatus, Target};
-use crate::system::dm::DeviceMapper;
-use serde::Serialize;
-use std::time::Duration;
+use super::Error;
+use crate::flow::status::{OriginReport, Report, Sampler, SnapshotReport, State, add_rates};
+use std::time::{Duration, Instant};
 
 /// Exit code: a snapshot is invalid or a merge failed.
-pub const EXIT_UNHEALTHY: u8 = 3;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum State {
-    /// A snapshot, not flagged.
-    Snapshot,
-    /// Flagged to merge; starts at the next activation of the origin (the next boot for root).
-    Flagged,
-    /// The kernel is copying it back.
-    Merging,
-    /// Copied back; `rewind poll` (or lvm) still has to drop it from the metadata.
-    Done,
-    /// Invalid (or overflowed): it cannot be merged.
-    Invalid,
-    /// The merge hit an error and stopped.
-    MergeFailed,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Fill {
-    pub allocated_bytes: u64,
-    pub total_bytes: u64,
-    pub percent: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Merge {
-    /// Merged so far, as LVM prints it (100 - the store's use).
-    pub percent: f64,
-    pub bytes_left: u64,
-    pub rate_bytes_per_s: Option<f64>,
-    pub eta_s: Option<f64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SnapshotReport {
-    pub name: String,
-    /// `--mode snapshot`: the name the merged volume will carry (the origin's otherwise).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub result_name: Option<String>,
-    pub state: State,
-    pub chunk_sectors: u64,
-    pub fill: Option<Fill>,
-    pub merge: Option<Merge>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct OriginReport {
-    pub vg: String,
-    pub origin: String,
-    /// The origin's device-mapper device, when active.
-    pub device: Option<String>,
-    pub snapshots: Vec<SnapshotReport>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Report {
-    pub origins: Vec<OriginReport>,
-    pub problems: Vec<String>,
-}
-
-impl Report {
-    pub fn exit_code(&self) -> u8 {
-        let bad = self
-            .origins
-            .iter()
-            .flat_map(|o| &o.snapshots)
-            .any(|s| matches!(s.state, State::Invalid | State::MergeFailed));
-        if bad { EXIT_UNHEALTHY } else { 0 }
-    }
-
-    /// Merges still copying.
-    pub fn merging(&self) -> impl Iterator<Item = (&OriginReport, &SnapshotReport)> {
-        self.origins.iter().flat_map(|o| {
-            o.snapshots
-                .iter()
-                .filter(|s| s.state == State::Merging)
-                .map(move |s| (o, s))
-        })
-    }
-}
-
-fn device_of<'l>(live: &'l [Live], vg: &FoundVg, lv_id: &str) -> Option<&'l Live> {
-    let vg_id = LvmId::parse(&vg.id).ok()?;
-    let lv_id = LvmId::parse(lv_id).ok()?;
-    let uuid = dm_uuid(&vg_id, &lv_id, None);
-    live.iter()
-        .find(|l| l.uuid.as_deref() == Some(uuid.as_str()))
-}
-
-fn status_of(dm: &mut dyn DeviceMapper, name: &str, target: &str) -> Option<SnapshotStatus> {
-    let lines = dm.status(name).ok()?;
-    let line = lines.iter().find(|l| l.target_type == target)?;
-    line.snapshot_status()?.ok()
-}
-
-fn pct(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        (part as f64 * 10000.0 / whole as f64).round() / 100.0
-    }
-}
-
-/// Builds the report from the VGs found and what is live now.
-pub fn collect(vgs: &[FoundVg], live: &[Live], dm: &mut dyn DeviceMapper) -> Report {
-    let mut report = Report::default();
-    for vg in vgs {
-        let Some(model) = &vg.model else {
-            report
-                .problems
-                .push(format!("vg {}: metadata not usable", vg.name));
-            continue;
-        };
-        if let Some(p) = vg.blocking_problem() {
-            report.problems.push(p.to_string());
-        }
-        let mut origins: Vec<&str> = Vec::new();
-        for s in &model.snapshots {
-            if !origins.contains(&s.origin.as_str()) {
-                origins.push(&s.origin);
-            }
-        }
-        for origin in origins {
-            let Some(origin_lv) = model.lv(origin) else {
-                continue;
-            };
-            let dev = device_of(live, vg, &origin_lv.id);
-            let is_merge = |d: &Option<&Live>| {
-                d.and_then(|d| d.table.as_ref()).is_some_and(|t| {
-                    t.lines
-                        .iter()
-                        .any(|l| matches!(l.target, Target::SnapshotMerge(_)))
-                })
-            };
-            let mut snaps = Vec::new();
-            for s in model.snapshots_of(origin) {
-                let mut fill = None;
-                let mut merge = None;
-                // `--mode snapshot`: the merge runs on the snapshot's own device (or on the
-                // origin's, when stock LVM activated it).
-                let as_snapshot = s.merging && model.merges_as_snapshot(s);
-                let snap_dev = model
-                    .lv(&s.cow)
-                    .and_then(|cow| device_of(live, vg, &cow.id));
-                let (merge_live, dev) = if as_snapshot && is_merge(&snap_dev) {
-                    (true, snap_dev)
-                } else {
-                    (is_merge(&dev), dev)
-                };
-                let state = if s.merging {
-                    if merge_live {
-                        match dev.and_then(|d| status_of(dm, &d.name, "snapshot-merge")) {
-                            Some(SnapshotStatus::Invalid | SnapshotStatus::Overflow) => {
-                                State::Invalid
-                            }
-                            Some(SnapshotStatus::MergeFailed) => State::MergeFailed,
-                            Some(
-                                st @ SnapshotStatus::Usage {
-                                    allocated,
-                                    total,
-                                    metadata,
-                                },
-                            ) => {
-                                merge = Some(Merge {
-                                    percent: 100.0 - pct(allocated, total),
-                                    bytes_left: allocated.saturating_sub(metadata) * 512,
-                                    rate_bytes_per_s: None,
-                                    eta_s: None,
-                                });
-                                if st.merge_done() {
-                                    State::Done
-                                } else {
-                                    State::Merging
-                                }
-                            }
-                            _ => State::Merging,
-                        }
-                    } else {
-                        // Still active as a plain snapshot until the next activation.
-                        fill = model
-                            .lv(&s.cow)
-                            .and_then(|cow| device_of(live, vg, &cow.id))
-                            .and_then(|d| status_of(dm, &d.name, "snapshot"))
-                            .and_then(|st| match st {
-                                SnapshotStatus::Usage {
-                                    allocated, total, ..
-                                } => Some(Fill {
-                                    allocated_bytes: allocated * 512,
-                                    total_bytes: total * 512,
-                                    percent: pct(allocated, total),
-                                }),
-                                _ => None,
-                            });
-                        State::Flagged
-                    }
-                } else {
-                    let cow_dev = model
-                        .lv(&s.cow)
-                        .and_then(|cow| device_of(live, vg, &cow.id));
-                    match cow_dev.and_then(|d| status_of(dm, &d.name, "snapshot")) {
-                        Some(SnapshotStatus::Invalid | SnapshotStatus::Overflow) => State::Invalid,
-                        Some(SnapshotStatus::Usage {
-                            allocated, total, ..
-                        }) => {
-                            fill = Some(Fill {
-                                allocated_bytes: allocated * 512,
-                                total_bytes: total * 512,
-                                percent: pct(allocated, total),
-                            });
-                            State::Snapshot
-                        }
-                        _ => State::Snapshot,
-                    }
-                };
-                snaps.push(SnapshotReport {
-                    name: s.cow.clone(),
-                    result_name: as_snapshot.then(|| s.cow.clone()),
-                    state,
-                    chunk_sectors: s.chunk_size,
-                    fill,
-                    merge,
-                });
-            }
-            report.origins.push(OriginReport {
-                vg: vg.name.clone(),
-                origin: origin.to_owned(),
-                device: dev.map(|d| d.name.clone()),
-                snapshots: snaps,
-            });
-        }
-    }
-    report
-}
-
-/// Fills in rate and ETA from an earlier report taken `elapsed` before `now`.
-pub fn add_rates(now: &mut Report, before: &Report, elapsed: Duration) {
-    let secs = elapsed.as_secs_f64();
-    if secs <= 0.0 {
-        return;
-    }
-    for o in &mut now.origins {
-        for s in &mut o.snapshots {
-            let Some(m) = &mut s.merge else { continue };
-            let prev = before
-                .origins
-                .iter()
-                .find(|p| p.vg == o.vg && p.origin == o.origin)
-                .and_then(|p| p.snapshots.iter().find(|p| p.name == s.name))
-                .and_then(|p| p.merge.as_ref());
-            if let Some(prev) = prev
-                && prev.bytes_left >= m.bytes_left
-            {
-                let rate = (prev.bytes_left - m.bytes_left) as f64 / secs;
-                m.rate_bytes_per_s = Some(rate.round());
-                if rate > 0.0 {
-                    m.eta_s = Some((m.bytes_left as f64 / rate * 10.0).round() / 10.0);
-                }
-            }
-        }
-    }
-}
+pub const EXIT_UNHEALTHY: u8 = crate::exit::UNHEALTHY;
 
 /// `rewind status --watch` without a terminal (progress bars need one): after each sample, one
 /// line per running merge (`VG/ORIGIN <- SNAP: P% merged, N left[, rate][, time left]`), and one
@@ -338,6 +71,100 @@ pub fn watch(
         let mut again = take()?;
         add_rates(&mut again, report, clock().saturating_duration_since(t0));
         *report = again;
+    }
+}
+
+/// `rewind status [--json] [--watch]`: prints the report; `--watch` follows running merges
+/// (progress bars on a terminal, else a line per sample) before the final report.
+pub fn show(
+    report: &mut Report,
+    sampler: &mut Sampler,
+    json: bool,
+    follow: bool,
+) -> Result<(), Error> {
+    if let Some(e) = &sampler.no_device_mapper {
+        // Said, not hidden: without device-mapper the report is the metadata's alone.
+        eprintln!(
+            "rewind: device-mapper is not available ({e}): showing what the metadata says; no volume is active here"
+        );
+    }
+    if follow && report.merging().next().is_some() {
+        use std::io::IsTerminal;
+        if std::io::stderr().is_terminal() {
+            progress_bars(report, sampler);
+        } else {
+            // No terminal for progress bars: a line per sample on stdout.
+            let mut out = std::io::stdout().lock();
+            watch(
+                report,
+                &mut || sampler.sample().map_err(|e| e.to_string()),
+                &mut std::thread::sleep,
+                &mut Instant::now,
+                &mut out,
+            )
+            .map_err(Error::Message)?;
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", print_text(report));
+    }
+    Ok(())
+}
+
+/// Progress bars for the running merges until none runs (or a sample fails: said, and the
+/// last report stands).
+fn progress_bars(report: &mut Report, sampler: &mut Sampler) {
+    use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+    let multi = MultiProgress::new();
+    let style = ProgressStyle::with_template("{prefix} [{bar:40}] {percent:>3}% {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    let key = |o: &OriginReport, s: &SnapshotReport| format!("{}/{} <- {}", o.vg, o.origin, s.name);
+    let mut bars: Vec<(String, ProgressBar)> = Vec::new();
+    loop {
+        for (o, s) in report.merging() {
+            let k = key(o, s);
+            if !bars.iter().any(|(b, _)| *b == k) {
+                let bar = multi.add(ProgressBar::new(10000));
+                bar.set_style(style.clone());
+                bar.set_prefix(k.clone());
+                bars.push((k, bar));
+            }
+        }
+        for (k, bar) in &bars {
+            let m = report
+                .merging()
+                .find(|(o, s)| key(o, s) == *k)
+                .and_then(|(_, s)| s.merge.clone());
+            match m {
+                Some(m) => {
+                    bar.set_position((m.percent * 100.0) as u64);
+                    let eta = m
+                        .eta_s
+                        .map(|e| format!(", {e:.0} s left"))
+                        .unwrap_or_default();
+                    bar.set_message(format!("{} MiB left{eta}", m.bytes_left >> 20));
+                }
+                None => bar.finish_with_message("done"),
+            }
+        }
+        if report.merging().next().is_none() {
+            return;
+        }
+        let t = Instant::now();
+        std::thread::sleep(Duration::from_secs(1));
+        match sampler.sample() {
+            Ok(mut r) => {
+                add_rates(&mut r, report, t.elapsed());
+                *report = r;
+            }
+            Err(e) => {
+                eprintln!("rewind: {e}");
+                return;
+            }
+        }
     }
 }
 

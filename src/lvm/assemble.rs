@@ -231,55 +231,7 @@ pub fn assemble(scans: &[PvScan], bad_labels: &[(String, String)]) -> Assembly {
         by_uuid.entry(&scan.pv_header.uuid).or_default().push(i);
     }
 
-    // Every distinct text, parsed once; every copy of it.
-    let mut texts: Vec<ParsedText> = Vec::new();
-    let mut text_index: HashMap<Vec<u8>, usize> = HashMap::new();
-    let mut copies: Vec<Copy> = Vec::new();
-    for (i, scan) in scans.iter().enumerate() {
-        for mda in &scan.mdas {
-            let content = match &mda.content {
-                Ok(c) => c,
-                Err(e) => {
-                    out.problems.push(Problem::BadMetadataArea {
-                        device: scan.device.clone(),
-                        offset: mda.area.offset,
-                        message: e.to_string(),
-                    });
-                    continue;
-                }
-            };
-            let Some(committed) = &content.committed else {
-                continue;
-            };
-            let t = match text_index.get(&committed.text) {
-                Some(&t) => t,
-                None => {
-                    let parsed = text::parse(&committed.text)
-                        .map_err(|e| e.to_string())
-                        .and_then(|tree| {
-                            let (name, id, seqno) = vg_identity(&tree)?;
-                            Ok((name, id, seqno, tree))
-                        });
-                    texts.push(ParsedText {
-                        bytes: committed.text.clone(),
-                        parsed,
-                    });
-                    text_index.insert(committed.text.clone(), texts.len() - 1);
-                    texts.len() - 1
-                }
-            };
-            if let Err(message) = &texts[t].parsed {
-                out.problems.push(Problem::BadText {
-                    device: scan.device.clone(),
-                    offset: mda.area.offset,
-                    message: message.clone(),
-                });
-                continue;
-            }
-            copies.push(Copy { scan: i, text: t });
-        }
-    }
-
+    let (texts, copies) = read_copies(scans, &mut out.problems);
     // Group the copies by VG id.
     let mut by_vg: BTreeMap<String, Vec<&Copy>> = BTreeMap::new();
     for copy in &copies {
@@ -287,112 +239,18 @@ pub fn assemble(scans: &[PvScan], bad_labels: &[(String, String)]) -> Assembly {
             by_vg.entry(id.clone()).or_default().push(copy);
         }
     }
-
     let mut in_some_vg = vec![false; scans.len()];
     for (id, copies) in &by_vg {
-        let seqno_of = |c: &Copy| match &texts[c.text].parsed {
-            Ok((_, _, seqno, _)) => *seqno,
-            Err(_) => 0,
+        let found = Copies {
+            scans,
+            texts: &texts,
+            copies,
         };
-        let Some(best) = copies.iter().map(|c| seqno_of(c)).max() else {
-            continue;
-        };
-        let newest: Vec<&&Copy> = copies.iter().filter(|c| seqno_of(c) == best).collect();
-        let Some(winner) = newest.first() else {
-            continue;
-        };
-        let Ok((name, _, _, tree)) = &texts[winner.text].parsed else {
-            continue;
-        };
-        let mut vg = FoundVg {
-            name: name.clone(),
-            id: id.clone(),
-            seqno: best,
-            text: texts[winner.text].bytes.clone(),
-            tree: tree.clone(),
-            model: None,
-            members: Vec::new(),
-            problems: Vec::new(),
-        };
-        if newest.iter().any(|c| c.text != winner.text) {
-            vg.problems.push(Problem::ConflictingMetadata {
-                vg: name.clone(),
-                seqno: best,
-                devices: device_list(scans, newest.iter().map(|c| c.scan)),
-            });
-        }
-        match Vg::from_tree(tree) {
-            Ok(model) => {
-                for pv in &model.pvs {
-                    let uuid: String = pv.id.chars().filter(|&c| c != '-').collect();
-                    let carriers = by_uuid.get(uuid.as_str()).cloned().unwrap_or_default();
-                    for &s in &carriers {
-                        in_some_vg[s] = true;
-                    }
-                    if carriers.len() > 1 {
-                        vg.problems.push(Problem::DuplicatePv {
-                            pv_uuid: pv.id.clone(),
-                            devices: device_list(scans, carriers.iter().copied()),
-                        });
-                    }
-                    if carriers.is_empty() {
-                        vg.problems.push(Problem::MissingPv {
-                            vg: name.clone(),
-                            pv: pv.key.clone(),
-                            uuid: pv.id.clone(),
-                        });
-                    }
-                    let scan = (carriers.len() == 1).then(|| carriers[0]);
-                    vg.members.push(Member {
-                        key: pv.key.clone(),
-                        uuid,
-                        scan,
-                        device: scan.map(|s| scans[s].device.clone()),
-                    });
-                }
-                vg.model = Some(model);
-            }
-            Err(e) => vg.problems.push(Problem::BadMetadata {
-                vg: name.clone(),
-                message: e.to_string(),
-            }),
-        }
-        // Older copies on member PVs: an interrupted commit, repaired by the next write.
-        // Older copies on PVs the newest metadata no longer lists are left alone (LVM wipes
-        // those "outdated PVs" on its next write).
-        let member_scans: Vec<usize> = vg.member_scans().collect();
-        let stale: Vec<usize> = copies
-            .iter()
-            .filter(|c| seqno_of(c) < best && member_scans.contains(&c.scan))
-            .map(|c| c.scan)
-            .collect();
-        if !stale.is_empty() {
-            let oldest = copies.iter().map(|c| seqno_of(c)).min().unwrap_or(best);
-            vg.problems.push(Problem::OutdatedMetadata {
-                vg: name.clone(),
-                seqno: oldest,
-                devices: device_list(scans, stale.into_iter()),
-            });
-        }
-        out.vgs.push(vg);
-    }
-
-    // One name, several VG ids: every one of them is ambiguous.
-    let mut ids_by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for vg in &out.vgs {
-        ids_by_name
-            .entry(vg.name.clone())
-            .or_default()
-            .push(vg.id.clone());
-    }
-    for vg in &mut out.vgs {
-        if let Some(ids) = ids_by_name.get(&vg.name).filter(|ids| ids.len() > 1) {
-            vg.problems.push(Problem::DuplicateVgName {
-                vg: vg.name.clone(),
-                ids: ids.clone(),
-            });
+        if let Some(vg) = found.vg(id, &by_uuid, &mut in_some_vg) {
+            out.vgs.push(vg);
         }
     }
+    mark_duplicate_names(&mut out.vgs);
     out.vgs
         .sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
 
@@ -410,6 +268,214 @@ pub fn assemble(scans: &[PvScan], bad_labels: &[(String, String)]) -> Assembly {
         }
     }
     out
+}
+
+/// Every committed metadata text of every area, each distinct text parsed once, and every
+/// copy of it; an unreadable area or text is a problem of no VG.
+fn read_copies(scans: &[PvScan], problems: &mut Vec<Problem>) -> (Vec<ParsedText>, Vec<Copy>) {
+    let mut texts: Vec<ParsedText> = Vec::new();
+    let mut text_index: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut copies: Vec<Copy> = Vec::new();
+    for (i, scan) in scans.iter().enumerate() {
+        for mda in &scan.mdas {
+            let content = match &mda.content {
+                Ok(c) => c,
+                Err(e) => {
+                    problems.push(Problem::BadMetadataArea {
+                        device: scan.device.clone(),
+                        offset: mda.area.offset,
+                        message: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            let Some(committed) = &content.committed else {
+                continue;
+            };
+            let t = match text_index.get(&committed.text) {
+                Some(&t) => t,
+                None => {
+                    texts.push(ParsedText::parse(&committed.text));
+                    text_index.insert(committed.text.clone(), texts.len() - 1);
+                    texts.len() - 1
+                }
+            };
+            if let Err(message) = &texts[t].parsed {
+                problems.push(Problem::BadText {
+                    device: scan.device.clone(),
+                    offset: mda.area.offset,
+                    message: message.clone(),
+                });
+                continue;
+            }
+            copies.push(Copy { scan: i, text: t });
+        }
+    }
+    (texts, copies)
+}
+
+impl ParsedText {
+    fn parse(bytes: &[u8]) -> ParsedText {
+        let parsed = text::parse(bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|tree| {
+                let (name, id, seqno) = vg_identity(&tree)?;
+                Ok((name, id, seqno, tree))
+            });
+        ParsedText {
+            bytes: bytes.to_vec(),
+            parsed,
+        }
+    }
+}
+
+/// The copies of one VG's metadata found on the scanned devices.
+struct Copies<'a> {
+    scans: &'a [PvScan],
+    texts: &'a [ParsedText],
+    copies: &'a [&'a Copy],
+}
+
+impl Copies<'_> {
+    fn seqno(&self, c: &Copy) -> u64 {
+        match &self.texts[c.text].parsed {
+            Ok((_, _, seqno, _)) => *seqno,
+            Err(_) => 0,
+        }
+    }
+
+    /// The VG as its newest copy says (as LVM reads it): two different texts at the newest
+    /// seqno conflict; each PV it lists must be on exactly one device (invariant 7); older
+    /// copies on its PVs are an interrupted commit.
+    fn vg(
+        &self,
+        id: &str,
+        by_uuid: &BTreeMap<&str, Vec<usize>>,
+        in_some_vg: &mut [bool],
+    ) -> Option<FoundVg> {
+        let best = self.copies.iter().map(|c| self.seqno(c)).max()?;
+        let newest: Vec<&&Copy> = self
+            .copies
+            .iter()
+            .filter(|c| self.seqno(c) == best)
+            .collect();
+        let winner = newest.first()?;
+        let Ok((name, _, _, tree)) = &self.texts[winner.text].parsed else {
+            return None;
+        };
+        let mut vg = FoundVg {
+            name: name.clone(),
+            id: id.to_owned(),
+            seqno: best,
+            text: self.texts[winner.text].bytes.clone(),
+            tree: tree.clone(),
+            model: None,
+            members: Vec::new(),
+            problems: Vec::new(),
+        };
+        if newest.iter().any(|c| c.text != winner.text) {
+            vg.problems.push(Problem::ConflictingMetadata {
+                vg: name.clone(),
+                seqno: best,
+                devices: device_list(self.scans, newest.iter().map(|c| c.scan)),
+            });
+        }
+        match Vg::from_tree(tree) {
+            Ok(model) => {
+                add_members(&mut vg, &model, self.scans, by_uuid, in_some_vg);
+                vg.model = Some(model);
+            }
+            Err(e) => vg.problems.push(Problem::BadMetadata {
+                vg: name.clone(),
+                message: e.to_string(),
+            }),
+        }
+        self.note_outdated(&mut vg, best);
+        Some(vg)
+    }
+
+    /// Older copies on member PVs: an interrupted commit, repaired by the next write. Older
+    /// copies on PVs the newest metadata no longer lists are left alone (LVM wipes those
+    /// "outdated PVs" on its next write).
+    fn note_outdated(&self, vg: &mut FoundVg, best: u64) {
+        let member_scans: Vec<usize> = vg.member_scans().collect();
+        let stale: Vec<usize> = self
+            .copies
+            .iter()
+            .filter(|c| self.seqno(c) < best && member_scans.contains(&c.scan))
+            .map(|c| c.scan)
+            .collect();
+        if !stale.is_empty() {
+            let oldest = self
+                .copies
+                .iter()
+                .map(|c| self.seqno(c))
+                .min()
+                .unwrap_or(best);
+            vg.problems.push(Problem::OutdatedMetadata {
+                vg: vg.name.clone(),
+                seqno: oldest,
+                devices: device_list(self.scans, stale.into_iter()),
+            });
+        }
+    }
+}
+
+/// Each PV `model` lists, with the one device that carries it; none (missing) or several (a
+/// cloned disk) is a blocking problem (invariant 7).
+fn add_members(
+    vg: &mut FoundVg,
+    model: &Vg,
+    scans: &[PvScan],
+    by_uuid: &BTreeMap<&str, Vec<usize>>,
+    in_some_vg: &mut [bool],
+) {
+    for pv in &model.pvs {
+        let uuid: String = pv.id.chars().filter(|&c| c != '-').collect();
+        let carriers = by_uuid.get(uuid.as_str()).cloned().unwrap_or_default();
+        for &s in &carriers {
+            in_some_vg[s] = true;
+        }
+        if carriers.len() > 1 {
+            vg.problems.push(Problem::DuplicatePv {
+                pv_uuid: pv.id.clone(),
+                devices: device_list(scans, carriers.iter().copied()),
+            });
+        }
+        if carriers.is_empty() {
+            vg.problems.push(Problem::MissingPv {
+                vg: vg.name.clone(),
+                pv: pv.key.clone(),
+                uuid: pv.id.clone(),
+            });
+        }
+        let scan = (carriers.len() == 1).then(|| carriers[0]);
+        vg.members.push(Member {
+            key: pv.key.clone(),
+            uuid,
+            scan,
+            device: scan.map(|s| scans[s].device.clone()),
+        });
+    }
+}
+
+/// One name, several VG ids: every one of them is ambiguous (invariant 7).
+fn mark_duplicate_names(vgs: &mut [FoundVg]) {
+    let mut ids_by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for vg in vgs.iter() {
+        ids_by_name
+            .entry(vg.name.clone())
+            .or_default()
+            .push(vg.id.clone());
+    }
+    for vg in vgs {
+        if let Some(ids) = ids_by_name.get(&vg.name).filter(|ids| ids.len() > 1) {
+            vg.problems.push(Problem::DuplicateVgName {
+                vg: vg.name.clone(),
+                ids: ids.clone(),
+            });
+        }
+    }
 }
 
 fn device_list(scans: &[PvScan], indices: impl Iterator<Item = usize>) -> Vec<String> {

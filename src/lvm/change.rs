@@ -27,7 +27,7 @@
 
 use thiserror::Error;
 
-use super::model::{ModelError, Snapshot, Vg};
+use super::model::{MERGE_AS_SNAPSHOT_TAG, ModelError, Snapshot, Vg};
 use super::text::{Node, Section, Value};
 
 /// Errors of the metadata changes.
@@ -74,7 +74,8 @@ pub enum ChangeError {
 }
 
 /// What every write records about itself: LVM writes the host name (`uname -n`) and the
-/// time in seconds since the epoch into `creation_host` and `creation_time`.
+/// time in seconds since the epoch into `creation_host` and `creation_time`. The flows take
+/// this host's from `system::proc::stamp`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stamp {
     pub host: String,
@@ -88,22 +89,6 @@ impl Stamp {
             host: host.to_owned(),
             time,
         }
-    }
-
-    /// This host's name and the current time. The host name comes from
-    /// `/proc/sys/kernel/hostname` (what `uname -n` shows); `localhost` when unreadable, as in
-    /// an initramfs before /proc is mounted.
-    pub fn from_system() -> Stamp {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|s| s.trim().to_owned())
-            .ok()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "localhost".to_owned());
-        let time = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        Stamp { host, time }
     }
 }
 
@@ -266,11 +251,6 @@ pub fn unmark_merging(root: &Section, name: &str, stamp: &Stamp) -> Result<Secti
     }
     Ok(out)
 }
-
-/// The LV tag on a merging snapshot's COW LV that asks for `--mode snapshot`: the merge runs
-/// on the snapshot's own device and the result takes the snapshot's name and UUID. Stock LVM
-/// keeps tags it does not know and ignores them; see `docs/MODE-SNAPSHOT.md`.
-pub const MERGE_AS_SNAPSHOT_TAG: &str = "rewind_merge_as_snapshot";
 
 /// Adds `tag` to the LV section `lv` (after `flags`, where LVM's export writes `tags`).
 pub(super) fn add_tag(lvs: &mut Section, lv: &str, tag: &str) -> bool {
@@ -790,13 +770,6 @@ mod tests {
             parsed > 100,
             "enough mutants parse to exercise the model: {parsed}"
         );
-    }
-
-    #[test]
-    fn system_stamp_has_a_host() {
-        let s = Stamp::from_system();
-        assert!(!s.host.is_empty());
-        assert!(s.time > 1_600_000_000);
     }
 
     #[test]

@@ -4,7 +4,6 @@
 //! The I/O is behind [`BlockDevice`] (any `Read + Write + Seek` that can flush to stable
 //! storage), so tests run on in-memory buffers and can stop a commit after any step.
 
-use std::fs::File;
 use std::io::{self, Cursor, Read, Seek, SeekFrom, Write};
 
 use thiserror::Error;
@@ -17,16 +16,11 @@ use super::mda::{
     plan_text_write, text_span, updated_header_bytes, verify_text,
 };
 
-/// A device rewind can write metadata to: `Read + Write + Seek` plus a flush to stable storage.
+/// A device rewind can write metadata to: `Read + Write + Seek` plus a flush to stable storage
+/// (`system::scan` implements it for `File`).
 pub trait BlockDevice: Read + Write + Seek {
     /// Make every completed write durable (`fdatasync` for files and block devices).
     fn sync(&mut self) -> io::Result<()>;
-}
-
-impl BlockDevice for File {
-    fn sync(&mut self) -> io::Result<()> {
-        self.sync_data()
-    }
 }
 
 impl BlockDevice for Cursor<Vec<u8>> {
@@ -381,7 +375,22 @@ pub fn commit_with_hook<D: BlockDevice>(
     }
     let mut text = body.to_vec();
     text.push(0);
+    check_distinct_pvs(pvs)?;
+    let mut report = CommitReport::default();
+    let mut targets = plan_targets(pvs, &text, &mut report)?;
+    for phase in [
+        CommitPhase::WriteText,
+        CommitPhase::Precommit,
+        CommitPhase::Commit,
+    ] {
+        write_phase(pvs, &mut targets, phase, hook)?;
+    }
+    record(pvs, targets, body, &mut report);
+    Ok(report)
+}
 
+/// The same PV uuid on two devices refuses the commit (which copy would be the VG's?).
+fn check_distinct_pvs<D>(pvs: &[(PvScan, D)]) -> Result<(), CommitError> {
     for (i, (a, _)) in pvs.iter().enumerate() {
         if let Some((b, _)) = pvs
             .iter()
@@ -395,8 +404,17 @@ pub fn commit_with_hook<D: BlockDevice>(
             });
         }
     }
+    Ok(())
+}
 
-    let mut report = CommitReport::default();
+/// Every in-use area the text goes to, checked before anything is written (a refusal writes
+/// nothing): each area readable, its header on disk still the one the scan read, the text
+/// fits. Ignored areas are noted in `report` and left alone.
+fn plan_targets<D: BlockDevice>(
+    pvs: &mut [(PvScan, D)],
+    text: &[u8],
+    report: &mut CommitReport,
+) -> Result<Vec<Target>, CommitError> {
     let mut targets = Vec::new();
     for (pv_index, (pv, dev)) in pvs.iter_mut().enumerate() {
         for (mda_index, mda) in pv.mdas.iter().enumerate() {
@@ -421,7 +439,7 @@ pub fn commit_with_hook<D: BlockDevice>(
                     offset: mda.area.offset,
                 });
             }
-            let write = plan_text_write(&content.header, &text).map_err(mda_err)?;
+            let write = plan_text_write(&content.header, text).map_err(mda_err)?;
             targets.push(Target {
                 pv: pv_index,
                 mda: mda_index,
@@ -433,50 +451,62 @@ pub fn commit_with_hook<D: BlockDevice>(
     if targets.is_empty() {
         return Err(CommitError::NoMetadataAreas);
     }
+    Ok(targets)
+}
 
-    for phase in [
-        CommitPhase::WriteText,
-        CommitPhase::Precommit,
-        CommitPhase::Commit,
-    ] {
-        for t in &mut targets {
-            let step = CommitStep {
-                phase,
-                pv: t.pv,
-                mda: t.mda,
-            };
-            if !hook(step) {
-                return Err(CommitError::Stopped { step });
-            }
-            let Some((pv, dev)) = pvs.get_mut(t.pv) else {
-                continue;
-            };
-            let fail = |source| CommitError::Mda {
-                device: pv.device.clone(),
-                source,
-            };
-            let writes: Vec<(u64, Vec<u8>)> = match phase {
-                CommitPhase::WriteText => t.write.writes.clone(),
-                CommitPhase::Precommit | CommitPhase::Commit => {
-                    let update = if phase == CommitPhase::Precommit {
-                        SlotUpdate::Precommit
-                    } else {
-                        SlotUpdate::Commit
-                    };
-                    let raw = updated_header_bytes(&t.header, &t.write.locn, update);
-                    t.header =
-                        parse_mda_header(&raw, t.header.start, t.header.size).map_err(fail)?;
-                    vec![(t.header.start, raw)]
-                }
-            };
-            for (offset, bytes) in &writes {
-                write_at(dev, *offset, bytes).map_err(|e| fail(io_err(*offset, &e)))?;
-            }
-            dev.sync()
-                .map_err(|e| fail(io_err(writes.first().map_or(0, |w| w.0), &e)))?;
+/// One phase of the commit on every target, in order; each write is synced before the next,
+/// and `hook` may stop the commit before any step.
+fn write_phase<D: BlockDevice>(
+    pvs: &mut [(PvScan, D)],
+    targets: &mut [Target],
+    phase: CommitPhase,
+    hook: &mut dyn FnMut(CommitStep) -> bool,
+) -> Result<(), CommitError> {
+    for t in targets {
+        let step = CommitStep {
+            phase,
+            pv: t.pv,
+            mda: t.mda,
+        };
+        if !hook(step) {
+            return Err(CommitError::Stopped { step });
         }
+        let Some((pv, dev)) = pvs.get_mut(t.pv) else {
+            continue;
+        };
+        let fail = |source| CommitError::Mda {
+            device: pv.device.clone(),
+            source,
+        };
+        let writes: Vec<(u64, Vec<u8>)> = match phase {
+            CommitPhase::WriteText => t.write.writes.clone(),
+            CommitPhase::Precommit | CommitPhase::Commit => {
+                let update = if phase == CommitPhase::Precommit {
+                    SlotUpdate::Precommit
+                } else {
+                    SlotUpdate::Commit
+                };
+                let raw = updated_header_bytes(&t.header, &t.write.locn, update);
+                t.header = parse_mda_header(&raw, t.header.start, t.header.size).map_err(fail)?;
+                vec![(t.header.start, raw)]
+            }
+        };
+        for (offset, bytes) in &writes {
+            write_at(dev, *offset, bytes).map_err(|e| fail(io_err(*offset, &e)))?;
+        }
+        dev.sync()
+            .map_err(|e| fail(io_err(writes.first().map_or(0, |w| w.0), &e)))?;
     }
+    Ok(())
+}
 
+/// After a commit: each `PvScan` shows the new state, and the report lists every area.
+fn record<D>(
+    pvs: &mut [(PvScan, D)],
+    targets: Vec<Target>,
+    body: &[u8],
+    report: &mut CommitReport,
+) {
     for t in targets {
         let Some((pv, _)) = pvs.get_mut(t.pv) else {
             continue;
@@ -498,7 +528,6 @@ pub fn commit_with_hook<D: BlockDevice>(
             });
         }
     }
-    Ok(report)
 }
 
 #[cfg(test)]

@@ -203,6 +203,45 @@ pub fn validate_name(name: &str) -> Result<(), LayoutError> {
     Ok(())
 }
 
+/// A logical volume named as `VG/LV`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct LvRef {
+    pub vg: String,
+    pub lv: String,
+}
+
+impl std::fmt::Display for LvRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.vg, self.lv)
+    }
+}
+
+impl LvRef {
+    /// Parses `VG/LV` (a leading `/dev/` or `/dev/mapper`-free path form `/dev/VG/LV` is
+    /// accepted too, as dracut's `rd.lvm.lv=` documentation allows).
+    pub fn parse(text: &str) -> Result<LvRef, String> {
+        let text = text.strip_prefix("/dev/").unwrap_or(text);
+        let (vg, lv) = text
+            .split_once('/')
+            .ok_or_else(|| format!("'{text}' is not of the form VG/LV"))?;
+        name_reason(vg).map_err(|e| format!("volume group name '{vg}' {e}"))?;
+        name_reason(lv).map_err(|e| format!("logical volume name '{lv}' {e}"))?;
+        Ok(LvRef {
+            vg: vg.to_owned(),
+            lv: lv.to_owned(),
+        })
+    }
+}
+
+/// LVM's rules for VG and LV names, with the reason as a short phrase.
+pub fn name_reason(name: &str) -> Result<(), &'static str> {
+    match validate_name(name) {
+        Ok(()) => Ok(()),
+        Err(LayoutError::InvalidName { reason, .. }) => Err(reason),
+        Err(_) => Err("is not a valid name"),
+    }
+}
+
 fn push_quoted(out: &mut String, s: &str) {
     for c in s.chars() {
         out.push(c);

@@ -42,6 +42,12 @@ pub const KNOWN_LV_STATUS: &[&str] = &[
     "ERROR_WHEN_FULL",
 ];
 
+/// The LV tag on a merging snapshot's COW LV that asks for `--mode snapshot`: the merge runs
+/// on the snapshot's own device and the result takes the snapshot's name and UUID. Stock LVM
+/// keeps tags it does not know and ignores them; see `docs/MODE-SNAPSHOT.md`. The model reads
+/// it ([`Vg::merges_as_snapshot`]); `lvm::change` writes it.
+pub const MERGE_AS_SNAPSHOT_TAG: &str = "rewind_merge_as_snapshot";
+
 /// Errors of the VG model.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ModelError {
@@ -475,14 +481,11 @@ impl Vg {
     }
 
     /// True when `snap` carries rewind's `--mode snapshot` tag on its COW LV
-    /// ([`crate::lvm::change::MERGE_AS_SNAPSHOT_TAG`]): while it merges, the snapshot's own
+    /// ([`MERGE_AS_SNAPSHOT_TAG`]): while it merges, the snapshot's own
     /// device is the merging one, and the result takes the snapshot's name and UUID.
     pub fn merges_as_snapshot(&self, snap: &Snapshot) -> bool {
-        self.lv(&snap.cow).is_some_and(|l| {
-            l.tags
-                .iter()
-                .any(|t| t == crate::lvm::change::MERGE_AS_SNAPSHOT_TAG)
-        })
+        self.lv(&snap.cow)
+            .is_some_and(|l| l.tags.iter().any(|t| t == MERGE_AS_SNAPSHOT_TAG))
     }
 
     /// True when `name` is the origin of at least one snapshot.

@@ -5,14 +5,7 @@
 use crate::lvm::assemble::{FoundVg, Member};
 use crate::lvm::model::Vg;
 use crate::lvm::text;
-use crate::system::dm::DevNum;
 use std::fmt::Write as _;
-
-/// The PV's device in the fake device-mapper.
-pub const PV_DEV: DevNum = DevNum {
-    major: 254,
-    minor: 0,
-};
 
 fn id(prefix: &str) -> String {
     format!("{prefix}-aaaa-bbbb-cccc-dddd-eeee-ffffff")

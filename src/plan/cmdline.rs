@@ -4,47 +4,8 @@
 //! ignored, so a typo on the command line leaves the boot as if rewind were absent
 //! (invariant 3), with a message saying what was ignored.
 
+use crate::lvm::layout::{LvRef, name_reason};
 use serde::Serialize;
-use std::fmt;
-
-/// A logical volume named as `VG/LV`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct LvRef {
-    pub vg: String,
-    pub lv: String,
-}
-
-impl fmt::Display for LvRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.vg, self.lv)
-    }
-}
-
-impl LvRef {
-    /// Parses `VG/LV` (a leading `/dev/` or `/dev/mapper`-free path form `/dev/VG/LV` is
-    /// accepted too, as dracut's `rd.lvm.lv=` documentation allows).
-    pub fn parse(text: &str) -> Result<LvRef, String> {
-        let text = text.strip_prefix("/dev/").unwrap_or(text);
-        let (vg, lv) = text
-            .split_once('/')
-            .ok_or_else(|| format!("'{text}' is not of the form VG/LV"))?;
-        validate_name(vg).map_err(|e| format!("volume group name '{vg}' {e}"))?;
-        validate_name(lv).map_err(|e| format!("logical volume name '{lv}' {e}"))?;
-        Ok(LvRef {
-            vg: vg.to_owned(),
-            lv: lv.to_owned(),
-        })
-    }
-}
-
-/// LVM's rules for VG and LV names, with the reason as a short phrase.
-fn validate_name(name: &str) -> Result<(), &'static str> {
-    match crate::lvm::layout::validate_name(name) {
-        Ok(()) => Ok(()),
-        Err(crate::lvm::layout::LayoutError::InvalidName { reason, .. }) => Err(reason),
-        Err(_) => Err("is not a valid name"),
-    }
-}
 
 /// What `rd.rewind=` asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -110,7 +71,7 @@ impl Cmdline {
             let target = if item.contains('/') {
                 LvRef::parse(item).map(RollbackTarget::Snapshot)
             } else {
-                validate_name(item)
+                name_reason(item)
                     .map(|()| RollbackTarget::Set(item.to_owned()))
                     .map_err(|e| format!("snapshot set name '{item}' {e}"))
             };
@@ -249,11 +210,11 @@ mod tests {
 
     #[test]
     fn lvm_name_rules() {
-        assert!(validate_name("a.b+c_d-e9").is_ok());
-        assert!(validate_name(&"x".repeat(127)).is_ok());
-        assert!(validate_name(&"x".repeat(128)).is_err());
+        assert!(name_reason("a.b+c_d-e9").is_ok());
+        assert!(name_reason(&"x".repeat(127)).is_ok());
+        assert!(name_reason(&"x".repeat(128)).is_err());
         for bad in ["", ".", "..", "-a", "a b", "ä"] {
-            assert!(validate_name(bad).is_err(), "{bad:?}");
+            assert!(name_reason(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -8,9 +8,10 @@
 //! is valid (5). A refusal changes nothing and becomes a note saying why.
 
 use crate::lvm::assemble::{Assembly, FoundVg};
-use crate::lvm::cow::{self, CowHeader};
-use crate::lvm::model::{Snapshot, Vg};
-use crate::plan::cmdline::{Cmdline, LvRef, RollbackTarget};
+use crate::lvm::cow::{self, CowError, CowHeader};
+use crate::lvm::layout::LvRef;
+use crate::lvm::model::{ModelError, Snapshot, Vg};
+use crate::plan::cmdline::{Cmdline, RollbackTarget};
 use serde::Serialize;
 
 /// The LVM tag that puts a snapshot's COW LV into a snapshot set: `rd.rewind=NAME` rolls back
@@ -118,16 +119,48 @@ impl Decision {
 /// bytes).
 pub type CowReader<'a> = dyn FnMut(&FoundVg, &Snapshot) -> Result<Vec<u8>, String> + 'a;
 
+/// Why a snapshot cannot be rolled back (or merged); each names it as `VG/LV`. Nothing is
+/// changed when one is found (invariant 3).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error(
+        "{lv} is an origin, not a snapshot: name the snapshot to roll back to (lvs -o name,origin {vg})"
+    )]
+    IsOrigin { lv: String, vg: String },
+    #[error("{lv} is not a snapshot")]
+    NotASnapshot { lv: String },
+    #[error("{lv}: no such logical volume")]
+    NoSuchLv { lv: String },
+    #[error("{lv}: origin {origin} is already merging snapshot {other}; one merge at a time")]
+    OriginMerging {
+        lv: String,
+        origin: String,
+        other: String,
+    },
+    #[error(
+        "{lv}: {part} is not a plain (linear or striped) volume; rewind merges classic snapshots only"
+    )]
+    NotPlain { lv: String, part: String },
+    #[error("{lv}: {part} is missing")]
+    Missing { lv: String, part: String },
+    #[error("{lv}: the volume group cannot be written: {source}")]
+    NotWritable { lv: String, source: Box<ModelError> },
+    #[error("{lv}: cannot read the snapshot's store: {why}")]
+    CowUnreadable { lv: String, why: String },
+    /// Invariant 5: an invalid snapshot is never merged.
+    #[error("{lv}: {source}")]
+    BadCow { lv: String, source: CowError },
+}
+
 /// Checks the COW store of `snap` (invariant 5).
-fn cow_ok(vg: &FoundVg, snap: &Snapshot, read: &mut CowReader<'_>) -> Result<CowHeader, String> {
-    let bytes = read(vg, snap).map_err(|e| {
-        format!(
-            "{}/{}: cannot read the snapshot's store: {e}",
-            vg.name, snap.cow
-        )
-    })?;
+fn cow_ok(vg: &FoundVg, snap: &Snapshot, read: &mut CowReader<'_>) -> Result<CowHeader, Refusal> {
+    let lv = format!("{}/{}", vg.name, snap.cow);
+    let bytes = match read(vg, snap) {
+        Ok(b) => b,
+        Err(why) => return Err(Refusal::CowUnreadable { lv, why }),
+    };
     let chunk = u32::try_from(snap.chunk_size).unwrap_or(u32::MAX);
-    cow::check(&bytes, chunk).map_err(|e| format!("{}/{}: {e}", vg.name, snap.cow))
+    cow::check(&bytes, chunk).map_err(|source| Refusal::BadCow { lv, source })
 }
 
 /// Why `name` in `vg` cannot be rolled back, or the snapshot to flag (None: already flagged).
@@ -136,40 +169,40 @@ pub fn check_rollback<'v>(
     model: &'v Vg,
     name: &str,
     read: &mut CowReader<'_>,
-) -> Result<Option<&'v Snapshot>, String> {
+) -> Result<Option<&'v Snapshot>, Refusal> {
     let who = format!("{}/{name}", vg.name);
     let snap = model.snapshot(name).ok_or_else(|| match model.lv(name) {
-        Some(_) if model.is_origin(name) => format!(
-            "{who} is an origin, not a snapshot: name the snapshot to roll back to (lvs -o name,origin {})",
-            vg.name
-        ),
-        Some(_) => format!("{who} is not a snapshot"),
-        None => format!("{who}: no such logical volume"),
+        Some(_) if model.is_origin(name) => Refusal::IsOrigin {
+            lv: who.clone(),
+            vg: vg.name.clone(),
+        },
+        Some(_) => Refusal::NotASnapshot { lv: who.clone() },
+        None => Refusal::NoSuchLv { lv: who.clone() },
     })?;
     if snap.merging {
         return Ok(None);
     }
     if let Some(other) = model.merging_snapshot_of(&snap.origin) {
-        return Err(format!(
-            "{who}: origin {} is already merging snapshot {}; one merge at a time",
-            snap.origin, other.cow
-        ));
+        return Err(Refusal::OriginMerging {
+            lv: who,
+            origin: snap.origin.clone(),
+            other: other.cow.clone(),
+        });
     }
     for lv in [&snap.origin, &snap.cow] {
+        let part = format!("{}/{lv}", vg.name);
         match model.lv(lv) {
             Some(l) if l.is_plain() => {}
-            Some(_) => {
-                return Err(format!(
-                    "{who}: {}/{lv} is not a plain (linear or striped) volume; rewind merges classic snapshots only",
-                    vg.name
-                ));
-            }
-            None => return Err(format!("{who}: {}/{lv} is missing", vg.name)),
+            Some(_) => return Err(Refusal::NotPlain { lv: who, part }),
+            None => return Err(Refusal::Missing { lv: who, part }),
         }
     }
     model
         .check_writable()
-        .map_err(|e| format!("{who}: the volume group cannot be written: {e}"))?;
+        .map_err(|source| Refusal::NotWritable {
+            lv: who.clone(),
+            source: Box::new(source),
+        })?;
     cow_ok(vg, snap, read)?;
     Ok(Some(snap))
 }
@@ -227,7 +260,8 @@ pub fn decide(
             }
             match cow_ok(vg, snap, read_cow) {
                 Ok(_) => d.activate(vg, &snap.origin, Reason::Merge),
-                Err(why) => {
+                Err(refusal) => {
+                    let why = refusal.to_string();
                     d.note(
                         Level::Error,
                         format!(
@@ -252,7 +286,9 @@ pub fn decide(
         match target {
             RollbackTarget::Snapshot(r) => {
                 match usable_vg(assembly, &r.vg).and_then(|(vg, model)| {
-                    check_rollback(vg, model, &r.lv, read_cow).map(|s| (vg, s))
+                    check_rollback(vg, model, &r.lv, read_cow)
+                        .map(|s| (vg, s))
+                        .map_err(|e| e.to_string())
                 }) {
                     Ok((vg, Some(snap))) => d.flag(vg, snap),
                     Ok((_, None)) => d.note(
@@ -316,7 +352,7 @@ fn decide_set(assembly: &Assembly, name: &str, read_cow: &mut CowReader<'_>, d: 
     for (vg, model, snap) in &members {
         let checked = match vg.blocking_problem() {
             Some(p) => Err(p.to_string()),
-            None => check_rollback(vg, model, &snap.cow, read_cow),
+            None => check_rollback(vg, model, &snap.cow, read_cow).map_err(|e| e.to_string()),
         };
         match checked {
             Ok(Some(s)) => flags.push((*vg, s)),

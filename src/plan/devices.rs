@@ -23,8 +23,8 @@
 
 use crate::lvm::layout::{self, Layer, LvmId};
 use crate::lvm::model::{Lv, SegmentKind, Vg};
+use crate::plan::dev::{DevNum, UdevRules};
 use crate::plan::table::{DevRef, SnapshotArgs, Stripe, Table, TableLine, Target};
-use crate::system::dm::{DevNum, UdevRules};
 use serde::Serialize;
 use std::collections::BTreeMap;
 

@@ -2,10 +2,11 @@
 
 pub mod cmdline;
 pub mod decide;
+pub mod dev;
 pub mod devices;
 pub mod set;
 pub mod steps;
 pub mod table;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -7,9 +7,9 @@
 //! (invariant 8). A name held by a device that is not LVM's, or an origin in use that would
 //! need a new table, refuses that volume.
 
+use crate::plan::dev::{DevNum, UdevRules};
 use crate::plan::devices::{DeviceSpec, Role};
 use crate::plan::table::{DevRef, Table, TableLine, Target};
-use crate::system::dm::{DevNum, UdevRules};
 use serde::Serialize;
 use std::collections::HashMap;
 

@@ -1,21 +1,22 @@
-//! Planner tests: decisions, LVM's device layout, and the executor against the recording fake,
-//! killed after every step and run again (invariant 8).
+//! Planner tests: decisions and LVM's device layout. The executor against the recording fake
+//! (killed after every step and run again, invariant 8) is tested in `system::exec` with
+//! these test VGs.
 
 use crate::lvm::assemble::FoundVg;
+use crate::lvm::layout::LvRef;
 use crate::lvm::model::{Snapshot, Vg};
-use crate::lvm::testvg::{self, PV_DEV};
-use crate::plan::cmdline::{Cmdline, LvRef};
+use crate::lvm::testvg;
+use crate::plan::cmdline::Cmdline;
 use crate::plan::decide::{Level, Reason, decide};
+use crate::plan::dev::PV_DEV;
+use crate::plan::dev::{DevNum, UdevRules};
 use crate::plan::devices::{Role, VgLayout};
-use crate::plan::steps::{Step, StepsError, converge};
 use crate::plan::table::{DevRef, Table, Target};
-use crate::system::dm::{DevNum, DeviceMapper, FakeDm};
-use crate::system::exec::{execute, live};
 use std::collections::BTreeMap;
 
 /// A VG `vg-0` on one PV: `my-root` (two segments) with snapshots `pre` (merging when
 /// `merging`) and `other`, and a plain `data`.
-fn found(merging: bool) -> FoundVg {
+pub(crate) fn found(merging: bool) -> FoundVg {
     testvg::found(testvg::vg_text(
         "vg-0",
         7,
@@ -36,14 +37,8 @@ fn found(merging: bool) -> FoundVg {
     ))
 }
 
-fn pv_map() -> BTreeMap<String, DevNum> {
+pub(crate) fn pv_map() -> BTreeMap<String, DevNum> {
     BTreeMap::from([("pv0".to_owned(), PV_DEV)])
-}
-
-fn fake() -> FakeDm {
-    let mut dm = FakeDm::new();
-    dm.add_disk("/dev/vda", PV_DEV);
-    dm
 }
 
 /// A valid COW header with the chunk size the metadata records.
@@ -75,7 +70,7 @@ fn assembly(vgs: Vec<FoundVg>) -> crate::lvm::assemble::Assembly {
     }
 }
 
-fn merge_specs() -> Vec<crate::plan::devices::DeviceSpec> {
+pub(crate) fn merge_specs() -> Vec<crate::plan::devices::DeviceSpec> {
     let vg = found(true);
     let pvs = pv_map();
     let layout = VgLayout {
@@ -128,15 +123,9 @@ fn merging_origin_gets_lvms_layout() {
         Table::single(15 * 8192, Target::Error)
     );
     // Hidden devices get only the /dev/mapper udev rules (no blkid on the error target).
-    assert_eq!(by("vg--0-pre").rules, crate::system::dm::UdevRules::DmOnly);
-    assert_eq!(
-        by("vg--0-other").rules,
-        crate::system::dm::UdevRules::LowPriority
-    );
-    assert_eq!(
-        by("vg--0-my--root").rules,
-        crate::system::dm::UdevRules::All
-    );
+    assert_eq!(by("vg--0-pre").rules, UdevRules::DmOnly);
+    assert_eq!(by("vg--0-other").rules, UdevRules::LowPriority);
+    assert_eq!(by("vg--0-my--root").rules, UdevRules::All);
     assert_eq!(
         by("vg--0-other").table.lines[0].target,
         Target::Snapshot(crate::plan::table::SnapshotArgs::persistent(
@@ -205,113 +194,6 @@ fn plain_lv_is_one_device_and_snapshot_parts_are_refused() {
         pv_dev: &empty,
     };
     assert!(no_pv.activation("data").is_err());
-}
-
-/// Every live table, resolved, by name.
-fn snapshot_of(dm: &mut FakeDm) -> BTreeMap<String, (Option<String>, String)> {
-    live(dm)
-        .expect("live")
-        .into_iter()
-        .map(|l| {
-            (
-                l.name,
-                (l.uuid, l.table.map(|t| t.to_string()).unwrap_or_default()),
-            )
-        })
-        .collect()
-}
-
-#[test]
-fn executor_builds_the_merge_and_a_second_plan_is_empty() {
-    let specs = merge_specs();
-    let mut dm = fake();
-    let steps = converge(&specs, &live(&mut dm).expect("live")).expect("converge");
-    assert_eq!(steps.len(), 3 * specs.len());
-    execute(&mut dm, &steps).expect("execute");
-    let state = snapshot_of(&mut dm);
-    assert_eq!(state.len(), 6);
-    let root = &state["vg--0-my--root"].1;
-    assert!(root.starts_with("0 122880 snapshot-merge 253:"), "{root}");
-    assert_eq!(state["vg--0-pre"].1, "0 122880 error\n");
-    let again = converge(&specs, &live(&mut dm).expect("live")).expect("converge");
-    assert_eq!(again, Vec::<Step>::new(), "nothing left to do");
-}
-
-#[test]
-fn killed_after_every_step_and_rerun_converges() {
-    let specs = merge_specs();
-    let mut reference = fake();
-    let steps = converge(&specs, &live(&mut reference).expect("live")).expect("converge");
-    execute(&mut reference, &steps).expect("execute");
-    let want = snapshot_of(&mut reference);
-    for n in 0..steps.len() {
-        let mut dm = fake();
-        dm.crash_after(n);
-        let first = converge(&specs, &live(&mut dm).expect("live")).expect("converge");
-        assert!(execute(&mut dm, &first).is_err(), "crash after {n} steps");
-        dm.restart();
-        let rest = converge(&specs, &live(&mut dm).expect("live")).expect("replan");
-        execute(&mut dm, &rest).unwrap_or_else(|e| panic!("rerun after {n}: {e}"));
-        assert_eq!(
-            snapshot_of(&mut dm),
-            want,
-            "state after a crash at step {n}"
-        );
-        let none = converge(&specs, &live(&mut dm).expect("live")).expect("converge");
-        assert!(none.is_empty(), "after a crash at step {n}: {none:?}");
-    }
-}
-
-#[test]
-fn plain_origin_left_by_lvm_is_reloaded_into_the_merge() {
-    // As if something had activated the origin plain (no merge) before rewind ran.
-    let vg = found(false);
-    let pvs = pv_map();
-    let plain = VgLayout {
-        vg: vg.model.as_ref().expect("model"),
-        pv_dev: &pvs,
-    };
-    let before = plain.activation("my-root").expect("layout");
-    let mut dm = fake();
-    let first = converge(&before, &live(&mut dm).expect("live")).expect("converge");
-    execute(&mut dm, &first).expect("execute");
-    let specs = merge_specs();
-    let steps = converge(&specs, &live(&mut dm).expect("live")).expect("converge");
-    let on_root: Vec<_> = steps
-        .iter()
-        .filter(|s| matches!(s, Step::Load { name, .. } | Step::Suspend { name } | Step::Resume { name, .. } if name == "vg--0-my--root"))
-        .collect();
-    assert_eq!(on_root.len(), 3, "load, suspend, resume: {steps:?}");
-    execute(&mut dm, &steps).expect("execute");
-    assert!(
-        snapshot_of(&mut dm)["vg--0-my--root"]
-            .1
-            .contains("snapshot-merge")
-    );
-}
-
-#[test]
-fn foreign_device_name_and_origin_in_use_refuse() {
-    let specs = merge_specs();
-    let mut dm = fake();
-    dm.create("vg--0-my--root-real", "CRYPT-not-lvm")
-        .expect("create");
-    let err = converge(&specs, &live(&mut dm).expect("live")).expect_err("foreign");
-    assert!(matches!(err, StepsError::ForeignName { .. }), "{err}");
-
-    let vg = found(false);
-    let pvs = pv_map();
-    let plain = VgLayout {
-        vg: vg.model.as_ref().expect("model"),
-        pv_dev: &pvs,
-    };
-    let mut dm = fake();
-    let before = plain.activation("my-root").expect("layout");
-    let first = converge(&before, &live(&mut dm).expect("live")).expect("converge");
-    execute(&mut dm, &first).expect("execute");
-    dm.set_holders("vg--0-my--root", 1);
-    let err = converge(&specs, &live(&mut dm).expect("live")).expect_err("in use");
-    assert!(err.to_string().contains("in use"), "{err}");
 }
 
 fn lv(vg: &str, lv: &str) -> LvRef {
@@ -475,7 +357,7 @@ fn ambiguous_vg_is_never_touched() {
 
 /// The fixture with `other` gone, so `pre` is `my-root`'s only snapshot; flagged in snapshot
 /// mode when `flagged`.
-fn solo(flagged: bool) -> FoundVg {
+pub(crate) fn solo(flagged: bool) -> FoundVg {
     let mut vg = found(false);
     let lvs = vg
         .tree
@@ -496,7 +378,7 @@ fn solo(flagged: bool) -> FoundVg {
     vg
 }
 
-fn specs_of(vg: &FoundVg) -> Vec<crate::plan::devices::DeviceSpec> {
+pub(crate) fn specs_of(vg: &FoundVg) -> Vec<crate::plan::devices::DeviceSpec> {
     let pvs = pv_map();
     VgLayout {
         vg: vg.model.as_ref().expect("model"),
@@ -547,109 +429,7 @@ fn snapshot_mode_swaps_the_roles_of_origin_and_snapshot_devices() {
     );
     let links: Vec<_> = specs.iter().filter_map(|s| s.link.clone()).collect();
     assert_eq!(links, [("vg-0".to_owned(), "pre".to_owned())]);
-    assert_eq!(
-        by("vg--0-my--root").rules,
-        crate::system::dm::UdevRules::DmOnly
-    );
-}
-
-#[test]
-fn snapshot_mode_reloads_the_open_snapshot_and_refuses_an_open_origin() {
-    let plain = specs_of(&solo(false));
-    let merge = specs_of(&solo(true));
-    let setup = |dm: &mut FakeDm| {
-        let s = converge(&plain, &live(dm).expect("live")).expect("converge");
-        execute(dm, &s).expect("execute");
-    };
-    // The snapshot mounted, the origin unused: allowed.
-    let mut dm = fake();
-    setup(&mut dm);
-    dm.set_holders("vg--0-pre", 1);
-    let steps = converge(&merge, &live(&mut dm).expect("live")).expect("open snapshot is fine");
-    let loads: Vec<&str> = steps
-        .iter()
-        .filter_map(|s| match s {
-            Step::Load { name, .. } => Some(name.as_str()),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(
-        loads,
-        ["vg--0-my--root", "vg--0-pre"],
-        "error first, then the merge"
-    );
-    execute(&mut dm, &steps).expect("execute");
-    let st = snapshot_of(&mut dm);
-    assert_eq!(st["vg--0-my--root"].1, "0 122880 error\n");
-    assert!(
-        st["vg--0-pre"]
-            .1
-            .starts_with("0 122880 snapshot-merge 253:"),
-        "{}",
-        st["vg--0-pre"].1
-    );
-    assert!(
-        converge(&merge, &live(&mut dm).expect("live"))
-            .expect("again")
-            .is_empty()
-    );
-
-    // The origin open: refused, nothing planned.
-    let mut dm = fake();
-    setup(&mut dm);
-    dm.set_holders("vg--0-my--root", 1);
-    let err = converge(&merge, &live(&mut dm).expect("live")).expect_err("origin in use");
-    assert!(err.to_string().contains("in use"), "{err}");
-
-    // An open snapshot device showing something other than its snapshot: refused.
-    let mut dm = fake();
-    setup(&mut dm);
-    let err_table = Table::single(15 * 8192, Target::Error);
-    dm.load("vg--0-pre", &err_table).expect("load");
-    dm.suspend("vg--0-pre").expect("suspend");
-    dm.resume("vg--0-pre", crate::system::dm::UdevRules::DmOnly)
-        .expect("resume");
-    dm.set_holders("vg--0-pre", 1);
-    let err = converge(&merge, &live(&mut dm).expect("live")).expect_err("not a snapshot");
-    assert!(err.to_string().contains("in use"), "{err}");
-}
-
-#[test]
-fn snapshot_mode_killed_after_every_step_converges() {
-    let plain = specs_of(&solo(false));
-    let merge = specs_of(&solo(true));
-    let setup = |dm: &mut FakeDm| {
-        let s = converge(&plain, &live(dm).expect("live")).expect("converge");
-        execute(dm, &s).expect("execute");
-        dm.set_holders("vg--0-pre", 1);
-        dm.clear_calls();
-    };
-    let mut reference = fake();
-    setup(&mut reference);
-    let steps = converge(&merge, &live(&mut reference).expect("live")).expect("converge");
-    execute(&mut reference, &steps).expect("execute");
-    let want = snapshot_of(&mut reference);
-    for n in 0..steps.len() {
-        let mut dm = fake();
-        setup(&mut dm);
-        dm.crash_after(n);
-        let first = converge(&merge, &live(&mut dm).expect("live")).expect("converge");
-        assert!(execute(&mut dm, &first).is_err(), "crash after {n}");
-        dm.restart();
-        let rest = converge(&merge, &live(&mut dm).expect("live")).expect("replan");
-        execute(&mut dm, &rest).unwrap_or_else(|e| panic!("rerun after {n}: {e}"));
-        assert_eq!(snapshot_of(&mut dm), want, "after a crash at step {n}");
-    }
-    // From nothing (the next boot's rewind early): the same devices.
-    let mut dm = fake();
-    let s = converge(&merge, &live(&mut dm).expect("live")).expect("converge");
-    execute(&mut dm, &s).expect("execute");
-    let fresh = snapshot_of(&mut dm);
-    assert_eq!(
-        fresh.keys().collect::<Vec<_>>(),
-        want.keys().collect::<Vec<_>>()
-    );
-    assert_eq!(fresh["vg--0-my--root"], want["vg--0-my--root"]);
+    assert_eq!(by("vg--0-my--root").rules, UdevRules::DmOnly);
 }
 
 #[test]
@@ -668,7 +448,7 @@ fn snapshot_mode_needs_the_only_snapshot() {
         .and_then(|p| p.get_mut("tags"))
     {
         t.push(crate::lvm::text::Value::Str(
-            crate::lvm::change::MERGE_AS_SNAPSHOT_TAG.into(),
+            crate::lvm::model::MERGE_AS_SNAPSHOT_TAG.into(),
         ));
     }
     let model = Vg::from_tree(&tree).expect("model");
@@ -696,7 +476,7 @@ fn snapshot_mode_metadata_flag_finish_and_cancel() {
         m.lv("pre").expect("pre").tags,
         [
             "rewind_set_upgrade",
-            crate::lvm::change::MERGE_AS_SNAPSHOT_TAG
+            crate::lvm::model::MERGE_AS_SNAPSHOT_TAG
         ]
     );
     // Finish: my-root's LV (its segments) carries pre's name and id; snapshot0 and the COW go.

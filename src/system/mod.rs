@@ -1,13 +1,18 @@
-//! The kernel boundary: block devices, device-mapper, device nodes, kernel log.
+//! The kernel boundary: the only layer that touches the kernel, `/dev`, `/sys` and `/proc`:
+//! block devices and the device selection's reading, device-mapper, device nodes, kernel
+//! modules, LVM's VG lock, the kernel log.
 
 pub mod blockdev;
+pub mod devsel;
 pub mod dm;
 pub mod exec;
 pub mod kmsg;
 pub mod lock;
 pub mod lvmtool;
+pub mod modules;
 pub mod mounts;
 pub mod nodes;
+pub mod proc;
 pub mod procs;
 pub mod random;
 pub mod scan;

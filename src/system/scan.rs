@@ -2,13 +2,16 @@
 //! read, read their LVM labels and metadata, and assemble the volume groups.
 
 use crate::lvm::assemble::{Assembly, FoundVg, assemble};
-use crate::lvm::devsel::Selection;
-use crate::lvm::disk::{PvScan, ScanError, scan_device};
+use crate::lvm::disk::{CommitError, CommitStep, PvScan, ScanError, commit_with_hook, scan_device};
+use crate::lvm::model::Snapshot;
+use crate::plan::dev::DevNum;
+use crate::plan::devices::first_sector;
 use crate::system::blockdev::{self, BlockDevice};
-use crate::system::dm::DevNum;
+use crate::system::devsel::Selected;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::path::Path;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
 
 /// What a scan read, and what it skipped and why.
 #[derive(Debug)]
@@ -23,7 +26,87 @@ pub struct Scan {
     pub skipped: Vec<(String, String)>,
 }
 
+/// A block device (or image file) opened for a metadata commit: synced with `fdatasync`.
+impl crate::lvm::disk::BlockDevice for File {
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.sync_data()
+    }
+}
+
+/// Why new metadata could not be committed to a VG's PVs.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitVgError {
+    #[error("pv {key} has no device")]
+    NoDevice { key: String },
+    #[error("{device}: {source}")]
+    Open {
+        device: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Commit(#[from] CommitError),
+}
+
 impl Scan {
+    /// The PV scan and the block device of `vg`'s member with PV key `key`.
+    fn member(&self, vg: &FoundVg, key: &str) -> Option<(&PvScan, &BlockDevice)> {
+        let i = vg.members.iter().find(|m| m.key == key)?.scan?;
+        let dev = self.devices.get(*self.pv_device.get(i)?)?;
+        Some((self.pvs.get(i)?, dev))
+    }
+
+    /// The first 512 bytes of a snapshot's COW store, read from its PV.
+    pub fn read_cow(&self, vg: &FoundVg, snap: &Snapshot) -> Result<Vec<u8>, String> {
+        let model = vg.model.as_ref().ok_or("no model")?;
+        let cow = model.lv(&snap.cow).ok_or("the store is missing")?;
+        let (key, offset) = first_sector(model, cow).ok_or("the store has no linear start")?;
+        let (_, dev) = self
+            .member(vg, &key)
+            .ok_or_else(|| format!("{key} has no device"))?;
+        let node = &dev.node;
+        let mut f = File::open(node).map_err(|e| format!("{}: {e}", node.display()))?;
+        let mut buf = vec![0u8; 512];
+        f.seek(SeekFrom::Start(offset))
+            .and_then(|_| f.read_exact(&mut buf))
+            .map_err(|e| format!("{} at byte {offset}: {e}", node.display()))?;
+        Ok(buf)
+    }
+
+    /// Commits `new_text` to every metadata area of `vg` (the caller holds the VG lock, or
+    /// runs where nothing else can: the initramfs). `hook` is called before each step and
+    /// stops the commit when it returns `false` (crash tests). Returns the PVs' new state, in
+    /// `vg.members` order.
+    pub fn commit(
+        &self,
+        vg: &FoundVg,
+        new_text: &str,
+        hook: Option<&mut dyn FnMut(CommitStep) -> bool>,
+    ) -> Result<Vec<PvScan>, CommitVgError> {
+        let mut pvs: Vec<(PvScan, File)> = Vec::new();
+        for m in &vg.members {
+            let (pv, dev) = self
+                .member(vg, &m.key)
+                .ok_or_else(|| CommitVgError::NoDevice { key: m.key.clone() })?;
+            let node = &dev.node;
+            let f = File::options()
+                .read(true)
+                .write(true)
+                .open(node)
+                .map_err(|source| CommitVgError::Open {
+                    device: node.display().to_string(),
+                    source,
+                })?;
+            pvs.push((pv.clone(), f));
+        }
+        let mut always = |_: CommitStep| true;
+        let hook: &mut dyn FnMut(CommitStep) -> bool = match hook {
+            Some(h) => h,
+            None => &mut always,
+        };
+        commit_with_hook(&mut pvs, new_text.as_bytes(), hook)?;
+        Ok(pvs.into_iter().map(|(pv, _)| pv).collect())
+    }
+
     /// The device numbers of `vg`'s PVs found by this scan, by PV key (`pv0`, ...).
     pub fn pv_numbers(&self, vg: &FoundVg) -> BTreeMap<String, DevNum> {
         vg.members
@@ -128,10 +211,10 @@ pub fn scan(root: &Path, select: &Selector<'_>) -> std::io::Result<Scan> {
     scan_with(root, select, &|dev| File::open(&dev.node))
 }
 
-/// Scans the devices LVM itself would use (see `lvm::devsel`), from the list the selection
+/// Scans the devices LVM itself would use (see `lvm::devsel` and `system::devsel`), from the list the selection
 /// was made over. A PV whose uuid is not the one its devices-file entry names is skipped, so
 /// it can only make its VG incomplete.
-pub fn scan_selected(selection: &Selection, also: &Selector<'_>) -> Scan {
+pub fn scan_selected(selection: &Selected, also: &Selector<'_>) -> Scan {
     scan_checked(
         selection.devices.clone(),
         &|dev| selection.check(dev).and_then(|()| also(dev)),
@@ -144,4 +227,39 @@ pub fn scan_selected(selection: &Selection, also: &Selector<'_>) -> Scan {
             _ => Ok(()),
         },
     )
+}
+
+/// What reading a list of paths (block devices or image files) found.
+#[derive(Debug, Default)]
+pub struct PathScan {
+    pub assembly: Assembly,
+    /// Paths that carry no LVM label.
+    pub not_pvs: Vec<String>,
+    /// Paths that could not be read, with the error.
+    pub unreadable: Vec<(String, String)>,
+}
+
+/// Reads exactly these paths (block devices or image files), no selection applied.
+pub fn scan_paths(paths: &[PathBuf]) -> PathScan {
+    let mut out = PathScan::default();
+    let mut pvs = Vec::new();
+    let mut bad_labels = Vec::new();
+    for path in paths {
+        let name = path.display().to_string();
+        let mut file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                out.unreadable.push((name, format!("cannot open: {e}")));
+                continue;
+            }
+        };
+        match scan_device(&mut file, &name) {
+            Ok(Some(pv)) => pvs.push(pv),
+            Ok(None) => out.not_pvs.push(name),
+            Err(ScanError::Label { source, .. }) => bad_labels.push((name, source.to_string())),
+            Err(e) => out.unreadable.push((name, e.to_string())),
+        }
+    }
+    out.assembly = assemble(&pvs, &bad_labels);
+    out
 }

@@ -15,7 +15,7 @@ TESTS_VM_DIR=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/vm/host-lib.sh
 . "$TESTS_VM_DIR/host-lib.sh"
 
-# Defaults a scenario may override (see tests/vm/scenarios/README.md).
+# Defaults a scenario may override (the scenario interface: tests/vm/README.md).
 scenario_defaults() {
     VM_BOOTS=1
     VM_DISK_SIZE=3G

@@ -2,10 +2,13 @@
 //! flagged, merging, done, merge failed, invalid, inactive. `REWIND_BLESS=1` rewrites them.
 
 use super::*;
+use crate::flow::status::collect;
 use crate::lvm::assemble::FoundVg;
-use crate::lvm::testvg::{self, PV_DEV};
+use crate::lvm::testvg;
+use crate::plan::dev::PV_DEV;
 use crate::plan::devices::VgLayout;
 use crate::plan::steps::converge;
+use crate::plan::table::SnapshotStatus;
 use crate::system::dm::FakeDm;
 use crate::system::exec::{execute, live};
 use std::collections::BTreeMap;
@@ -64,7 +67,7 @@ fn usage(allocated: u64, total: u64, metadata: u64) -> SnapshotStatus {
 
 fn run(vg: &FoundVg, dm: &mut FakeDm) -> Report {
     let l = live(dm).expect("live");
-    collect(std::slice::from_ref(vg), &l, dm)
+    collect(std::slice::from_ref(vg), &l, Some(dm))
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! `rewind handoff`: the initramfs's last step before `switch_root`, so that no LVM process
-//! that `switch_root` can cut off is left finishing a merge.
+//! that `switch_root` can cut off is left finishing a merge; entry point [`run`].
 //!
 //! Why: an initramfs whose LVM2 activates volume groups from udev without `--sysinit`
 //! (initramfs-tools' and mkinitcpio's `69-lvm.rules`/`69-dm-lvm.rules`; dracut's `lvm_scan`
@@ -28,15 +28,18 @@
 //! With no poller running (the usual case, and always with dracut's lvm module), only step 4
 //! runs. `rd.rewind=0` turns this off with the rest of rewind.
 
-use crate::early::{Inputs, scan_devices};
+use super::early::{Inputs, scan_devices};
+use crate::exit::Verdict;
 use crate::plan::decide::{Level, Note};
-use crate::system::dm::{DeviceMapper, UdevRules};
+use crate::plan::dev::UdevRules;
+use crate::system::blockdev::BlockDevice;
+use crate::system::dm::{DeviceMapper, RealDm};
 use crate::system::lock::VgLock;
 use crate::system::procs::{self, LvmProcess};
 use crate::system::scan::Selector;
 use serde::Serialize;
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Where and how long.
@@ -69,17 +72,17 @@ pub struct Report {
 
 impl Report {
     fn note(&mut self, level: Level, message: String) {
-        match level {
-            Level::Error => log::error!("{message}"),
-            Level::Warn => log::warn!("{message}"),
-            Level::Info => log::info!("{message}"),
-        }
-        self.notes.push(Note { level, message });
+        super::note(&mut self.notes, level, message);
+    }
+
+    /// Failed when something could not be made safe.
+    pub fn verdict(&self) -> Verdict {
+        super::verdict_of(&self.notes)
     }
 
     /// 1 when something could not be made safe, else 0.
     pub fn exit_code(&self) -> u8 {
-        u8::from(self.notes.iter().any(|n| n.level == Level::Error))
+        self.verdict().code()
     }
 }
 
@@ -246,8 +249,56 @@ fn stop_pollers(inputs: &Inputs, env: &Env, out: &mut Report) {
     }
 }
 
-/// The whole hand-off (see the module documentation).
-pub fn run(inputs: &Inputs, env: &Env, select: &Selector<'_>, dm: &mut dyn DeviceMapper) -> Report {
+/// How long the hand-off waits for one VG's lock (an LVM write takes about a second).
+const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the hand-off waits for LVM commands (activations) to end.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one wait for udev may take.
+const UDEV_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn all(_: &BlockDevice) -> Result<(), String> {
+    Ok(())
+}
+
+/// `rewind handoff` on the system's device-mapper, LVM's locks in `lock_dir`; logs what it
+/// did. Without device-mapper there is nothing to hand over.
+pub fn run(inputs: &Inputs, lock_dir: &Path) -> Report {
+    if inputs.cmdline.disabled {
+        return Report::default();
+    }
+    let mut dm = match RealDm::new(UDEV_TIMEOUT) {
+        Ok(dm) => dm,
+        Err(e) => {
+            log::debug!("handoff: no device-mapper ({e}): nothing to hand over");
+            return Report::default();
+        }
+    };
+    let env = Env {
+        lock_dir: lock_dir.to_path_buf(),
+        lock_timeout: LOCK_TIMEOUT,
+        settle_timeout: SETTLE_TIMEOUT,
+        kill_timeout: Duration::from_secs(5),
+    };
+    let report = hand_off(inputs, &env, &all, &mut dm);
+    if !report.stopped.is_empty() || !report.resumed.is_empty() {
+        log::info!(
+            "handoff: stopped {} lvm poller(s), resumed {} device(s); merges are finished after switch_root",
+            report.stopped.len(),
+            report.resumed.len()
+        );
+    } else {
+        log::debug!("handoff: nothing to do");
+    }
+    report
+}
+
+/// The whole hand-off on `dm` (see the module documentation).
+pub fn hand_off(
+    inputs: &Inputs,
+    env: &Env,
+    select: &Selector<'_>,
+    dm: &mut dyn DeviceMapper,
+) -> Report {
     let mut out = Report::default();
     if inputs.cmdline.disabled {
         return out;

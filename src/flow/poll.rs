@@ -1,4 +1,4 @@
-//! `rewind poll`: finish merges after switch_root, the way LVM's lvpoll does
+//! `rewind poll`: finish merges after switch_root; entry point [`run`]. The way LVM's lvpoll does
 //! (`tools/lvconvert_poll.c`, `lvconvert_merge_finish`; `lib/metadata/snapshot_manip.c`).
 //!
 //! An active merge is a device with an `LVM-` uuid whose live table is `snapshot-merge`. The
@@ -14,55 +14,25 @@
 //! Every step can run again (invariant 8): each run plans from what the disks and the kernel
 //! show now.
 
+use super::env::{Env, System, live_now};
+use super::{Error, failpoint};
 use crate::config::Poll as PollConfig;
+use crate::exit::Verdict;
 use crate::lvm::assemble::FoundVg;
-use crate::lvm::change::{Stamp, drop_merged_snapshot};
-use crate::lvm::disk::{CommitStep, PvScan, commit_with_hook};
+use crate::lvm::change::{ChangeError, drop_merged_snapshot, finish_merge_as_snapshot};
 use crate::lvm::layout::{Layer, LvmId, LvmUuid};
-use crate::lvm::model::Vg;
-use crate::lvm::text::{self, Style};
-use crate::plan::devices::{Role, VgLayout};
+use crate::lvm::model::{Snapshot, Vg};
+use crate::lvm::text::{self, Section, Style};
+use crate::plan::dev::UdevRules;
+use crate::plan::devices::{DeviceSpec, Role, VgLayout};
 use crate::plan::steps::{Live, converge};
 use crate::plan::table::{SnapshotStatus, Target};
-use crate::system::dm::{DeviceMapper, DmError, UdevRules};
-use crate::system::exec::{execute, live};
+use crate::system::dm::DeviceMapper;
+use crate::system::exec::execute;
 use crate::system::lock::VgLock;
-use crate::system::scan::{Scan, Selector, scan};
+use crate::system::scan::Scan;
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-/// A named crash point for the VM tier's crash tests: with `REWIND_FAILPOINT=NAME` in the
-/// environment the process exits at once (status 137, as if killed) when it reaches `NAME`.
-fn failpoint(name: &str) {
-    if failpoint_armed(name) {
-        log::error!("failpoint {name}: exiting as if killed");
-        std::process::exit(137);
-    }
-}
-
-/// Whether `REWIND_FAILPOINT` names `name`.
-fn failpoint_armed(name: &str) -> bool {
-    std::env::var_os("REWIND_FAILPOINT").is_some_and(|v| v == name)
-}
-
-/// Errors of finishing one merge; each names the device, VG or LV.
-#[derive(Debug, thiserror::Error)]
-pub enum PollError {
-    #[error("cannot read device-mapper state: {0}")]
-    Dm(#[from] DmError),
-    #[error("{name}: {message}")]
-    Merge { name: String, message: String },
-    #[error("cannot list block devices: {0}")]
-    Scan(std::io::Error),
-    #[error("no volume group with id {vg_id} found for device {name}")]
-    NoVg { name: String, vg_id: String },
-    #[error("vg {vg}: {message}")]
-    Vg { vg: String, message: String },
-    #[error(transparent)]
-    Lock(#[from] crate::system::lock::LockError),
-}
 
 /// A device whose live table is `snapshot-merge`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,19 +79,19 @@ pub fn leftover_vgs(live: &[Live]) -> Vec<LvmId> {
 }
 
 /// The merge status of `name`'s `snapshot-merge` line.
-pub fn merge_status(dm: &mut dyn DeviceMapper, name: &str) -> Result<SnapshotStatus, PollError> {
-    let lines = dm.status(name)?;
+pub fn merge_status(dm: &mut dyn DeviceMapper, name: &str) -> Result<SnapshotStatus, Error> {
+    let lines = dm.status(name).map_err(Error::dm_state)?;
     let line = lines
         .iter()
         .find(|l| l.target_type == "snapshot-merge")
-        .ok_or_else(|| PollError::Merge {
-            name: name.to_owned(),
+        .ok_or_else(|| Error::Device {
+            device: name.to_owned(),
             message: "no snapshot-merge target in the live table".into(),
         })?;
     line.snapshot_status()
         .unwrap_or(Ok(SnapshotStatus::Unknown))
-        .map_err(|e| PollError::Merge {
-            name: name.to_owned(),
+        .map_err(|e| Error::Device {
+            device: name.to_owned(),
             message: format!("unreadable status: {e}"),
         })
 }
@@ -193,27 +163,6 @@ pub fn next_interval(
     wanted.clamp(min, max)
 }
 
-/// Where the metadata is read and how the VG lock is taken; every outside input injectable.
-pub struct Env<'a> {
-    /// The root holding /sys and /dev.
-    pub root: PathBuf,
-    pub select: &'a Selector<'a>,
-    /// LVM's `global/locking_dir`.
-    pub lock_dir: PathBuf,
-    pub lock_timeout: Duration,
-    /// Called before each step of a metadata commit; `false` stops it there (crash tests).
-    pub commit_hook: Option<&'a mut dyn FnMut(CommitStep) -> bool>,
-}
-
-impl std::fmt::Debug for Env<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Env")
-            .field("root", &self.root)
-            .field("lock_dir", &self.lock_dir)
-            .finish_non_exhaustive()
-    }
-}
-
 /// What finishing did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finished {
@@ -227,10 +176,6 @@ pub enum Finished {
     AlreadyDropped { vg: String, origin: String },
 }
 
-fn scan_env(env: &Env<'_>) -> Result<Scan, PollError> {
-    scan(&env.root, env.select).map_err(PollError::Scan)
-}
-
 fn find_vg<'s>(s: &'s Scan, vg_id: &LvmId) -> Option<&'s FoundVg> {
     s.assembly
         .vgs
@@ -238,54 +183,61 @@ fn find_vg<'s>(s: &'s Scan, vg_id: &LvmId) -> Option<&'s FoundVg> {
         .find(|v| LvmId::parse(&v.id).is_ok_and(|id| &id == vg_id))
 }
 
-/// Commits `new_text` to every metadata area of `vg` (the caller holds the VG lock).
-pub fn commit_vg(
-    s: &Scan,
-    vg: &FoundVg,
-    new_text: &str,
-    hook: Option<&mut dyn FnMut(CommitStep) -> bool>,
-) -> Result<(), String> {
-    let mut pvs: Vec<(PvScan, File)> = Vec::new();
-    for m in &vg.members {
-        let i = m
-            .scan
-            .ok_or_else(|| format!("pv {} has no device", m.key))?;
-        let (Some(pv), Some(dev)) = (
-            s.pvs.get(i),
-            s.pv_device.get(i).and_then(|d| s.devices.get(*d)),
-        ) else {
-            return Err(format!("pv {} has no device", m.key));
-        };
-        let node = &dev.node;
-        let f = File::options()
-            .read(true)
-            .write(true)
-            .open(node)
-            .map_err(|e| format!("{}: {e}", node.display()))?;
-        pvs.push((pv.clone(), f));
+fn no_vg(merge: &ActiveMerge) -> Error {
+    Error::NoVgWithId {
+        device: merge.name.clone(),
+        vg_id: merge.uuid.vg_id.to_string(),
     }
-    let mut always = |_: CommitStep| true;
-    let hook: &mut dyn FnMut(CommitStep) -> bool = match hook {
-        Some(h) => h,
-        None => &mut always,
-    };
-    commit_with_hook(&mut pvs, new_text.as_bytes(), hook)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+}
+
+fn vg_err(vg: &FoundVg, message: String) -> Error {
+    Error::Vg {
+        vg: vg.name.clone(),
+        message,
+    }
 }
 
 /// The model of a usable VG, or why it cannot be acted on.
-fn usable(vg: &FoundVg) -> Result<&Vg, PollError> {
+fn usable(vg: &FoundVg) -> Result<&Vg, Error> {
     if let Some(p) = vg.blocking_problem() {
-        return Err(PollError::Vg {
-            vg: vg.name.clone(),
-            message: p.to_string(),
-        });
+        return Err(vg_err(vg, p.to_string()));
     }
-    vg.model.as_ref().ok_or_else(|| PollError::Vg {
-        vg: vg.name.clone(),
-        message: "metadata not usable".into(),
-    })
+    vg.model
+        .as_ref()
+        .ok_or_else(|| vg_err(vg, "metadata not usable".into()))
+}
+
+/// The changed metadata of `vg` and its model; a failure of either names the VG.
+fn remodel(vg: &FoundVg, changed: Result<Section, ChangeError>) -> Result<(Section, Vg), Error> {
+    let tree = changed.map_err(|e| vg_err(vg, e.to_string()))?;
+    let model = Vg::from_tree(&tree).map_err(|e| vg_err(vg, e.to_string()))?;
+    Ok((tree, model))
+}
+
+/// Only a finished merge is dropped: checked again under the lock.
+fn ensure_done(dm: &mut dyn DeviceMapper, merge: &ActiveMerge) -> Result<(), Error> {
+    let status = merge_status(dm, &merge.name)?;
+    if status.merge_done() {
+        Ok(())
+    } else {
+        Err(Error::Device {
+            device: merge.name.clone(),
+            message: format!("merge not finished ({status}); not dropping the snapshot"),
+        })
+    }
+}
+
+/// Commits `tree` to `vg` (the caller holds the lock); `what` names the change in errors.
+fn commit(
+    env: &mut Env<'_>,
+    s: &Scan,
+    vg: &FoundVg,
+    tree: &Section,
+    what: String,
+) -> Result<(), Error> {
+    s.commit(vg, &text::print(tree, Style::Disk), env.hook())
+        .map_err(|source| Error::commit(&vg.name, what, source))?;
+    Ok(())
 }
 
 /// Finishes one merge whose status reads done. Safe to run again at any point.
@@ -293,38 +245,34 @@ pub fn finish(
     env: &mut Env<'_>,
     dm: &mut dyn DeviceMapper,
     merge: &ActiveMerge,
-) -> Result<Finished, PollError> {
-    let first = scan_env(env)?;
+) -> Result<Finished, Error> {
+    let first = env.scan()?;
     let vg_name = find_vg(&first, &merge.uuid.vg_id)
-        .ok_or_else(|| PollError::NoVg {
-            name: merge.name.clone(),
-            vg_id: merge.uuid.vg_id.to_string(),
-        })?
+        .ok_or_else(|| no_vg(merge))?
         .name
         .clone();
     let _lock = VgLock::exclusive(&env.lock_dir, &vg_name, env.lock_timeout)?;
     // Under the lock, read again: LVM may have finished (or changed the VG) meanwhile.
-    let s = scan_env(env)?;
-    let vg = find_vg(&s, &merge.uuid.vg_id).ok_or_else(|| PollError::NoVg {
-        name: merge.name.clone(),
-        vg_id: merge.uuid.vg_id.to_string(),
-    })?;
+    let s = env.scan()?;
+    let vg = find_vg(&s, &merge.uuid.vg_id).ok_or_else(|| no_vg(merge))?;
     let model = usable(vg)?;
     let origin = model
         .lvs
         .iter()
         .find(|l| LvmId::parse(&l.id).is_ok_and(|id| id == merge.uuid.lv_id))
-        .ok_or_else(|| PollError::Vg {
-            vg: vg.name.clone(),
-            message: format!("no logical volume with the id of device {}", merge.name),
+        .ok_or_else(|| {
+            vg_err(
+                vg,
+                format!("no logical volume with the id of device {}", merge.name),
+            )
         })?
         .name
         .clone();
     // `--mode snapshot`: the merging device is the snapshot's own (its COW LV's id).
     if let Some(snap) = model.snapshot(&origin).filter(|s| s.cow == origin) {
         if !(snap.merging && model.merges_as_snapshot(snap)) {
-            return Err(PollError::Merge {
-                name: merge.name.clone(),
+            return Err(Error::Device {
+                device: merge.name.clone(),
                 message: format!(
                     "{}/{} shows snapshot-merge but the metadata does not flag it to merge in snapshot mode; left as it is",
                     vg.name, snap.cow
@@ -335,58 +283,7 @@ pub fn finish(
         return finish_as_snapshot(env, &s, vg, &snap, dm, merge);
     }
     let (model, result) = match model.merging_snapshot_of(&origin) {
-        Some(snap) => {
-            if model.merges_as_snapshot(snap) {
-                log::warn!(
-                    "{}/{}: flagged to merge in snapshot mode, but the merge ran on {origin}'s own device (activated by stock lvm): the result keeps the name {origin}",
-                    vg.name,
-                    snap.cow
-                );
-            }
-            // Re-check now that the lock is held: only a finished merge is dropped.
-            let status = merge_status(dm, &merge.name)?;
-            if !status.merge_done() {
-                return Err(PollError::Merge {
-                    name: merge.name.clone(),
-                    message: format!("merge not finished ({status}); not dropping the snapshot"),
-                });
-            }
-            let snapshot = snap.cow.clone();
-            let tree =
-                drop_merged_snapshot(&vg.tree, &snapshot, &Stamp::from_system()).map_err(|e| {
-                    PollError::Vg {
-                        vg: vg.name.clone(),
-                        message: e.to_string(),
-                    }
-                })?;
-            let new_text = text::print(&tree, Style::Disk);
-            let new_model = Vg::from_tree(&tree).map_err(|e| PollError::Vg {
-                vg: vg.name.clone(),
-                message: e.to_string(),
-            })?;
-            let hook: Option<&mut dyn FnMut(CommitStep) -> bool> = match env.commit_hook {
-                Some(ref mut h) => Some(&mut **h),
-                None => None,
-            };
-            commit_vg(&s, vg, &new_text, hook).map_err(|e| PollError::Vg {
-                vg: vg.name.clone(),
-                message: format!("committing the metadata without {snapshot} failed: {e}"),
-            })?;
-            log::info!(
-                "{}/{snapshot}: merged into {}/{origin}; metadata committed without the snapshot",
-                vg.name,
-                vg.name
-            );
-            failpoint("poll-after-commit");
-            (
-                new_model,
-                Finished::Committed {
-                    vg: vg.name.clone(),
-                    origin: origin.clone(),
-                    snapshot,
-                },
-            )
-        }
+        Some(snap) => drop_snapshot(env, &s, vg, model, snap, dm, merge)?,
         None => {
             log::info!(
                 "{}/{origin}: the metadata has no merging snapshot any more (lvm or an earlier run finished it); tidying the devices",
@@ -405,6 +302,52 @@ pub fn finish(
     Ok(result)
 }
 
+/// Commits the metadata without `snap`, whose merge into its origin is done (the caller
+/// holds the VG lock and re-read the metadata): the new model and what was done.
+fn drop_snapshot(
+    env: &mut Env<'_>,
+    s: &Scan,
+    vg: &FoundVg,
+    model: &Vg,
+    snap: &Snapshot,
+    dm: &mut dyn DeviceMapper,
+    merge: &ActiveMerge,
+) -> Result<(Vg, Finished), Error> {
+    let origin = &snap.origin;
+    if model.merges_as_snapshot(snap) {
+        log::warn!(
+            "{}/{}: flagged to merge in snapshot mode, but the merge ran on {origin}'s own device (activated by stock lvm): the result keeps the name {origin}",
+            vg.name,
+            snap.cow
+        );
+    }
+    ensure_done(dm, merge)?;
+    let snapshot = snap.cow.clone();
+    let (tree, new_model) = remodel(
+        vg,
+        drop_merged_snapshot(&vg.tree, &snapshot, &crate::system::proc::stamp()),
+    )?;
+    commit(
+        env,
+        s,
+        vg,
+        &tree,
+        format!("committing the metadata without {snapshot}"),
+    )?;
+    log::info!(
+        "{}/{snapshot}: merged into {}/{origin}; metadata committed without the snapshot",
+        vg.name,
+        vg.name
+    );
+    failpoint::hit("poll-after-commit");
+    let done = Finished::Committed {
+        vg: vg.name.clone(),
+        origin: origin.clone(),
+        snapshot,
+    };
+    Ok((new_model, done))
+}
+
 /// Finishes a `--mode snapshot` merge (the caller holds the VG lock and re-read the
 /// metadata): commit the metadata where the origin's LV takes the snapshot's name and id,
 /// then reload the snapshot's device (same name and UUID all along) as the plain segments
@@ -413,35 +356,25 @@ fn finish_as_snapshot(
     env: &mut Env<'_>,
     s: &Scan,
     vg: &FoundVg,
-    snap: &crate::lvm::model::Snapshot,
+    snap: &Snapshot,
     dm: &mut dyn DeviceMapper,
     merge: &ActiveMerge,
-) -> Result<Finished, PollError> {
-    let vg_err = |message: String| PollError::Vg {
-        vg: vg.name.clone(),
-        message,
-    };
-    let status = merge_status(dm, &merge.name)?;
-    if !status.merge_done() {
-        return Err(PollError::Merge {
-            name: merge.name.clone(),
-            message: format!("merge not finished ({status}); not dropping the snapshot"),
-        });
-    }
-    let tree =
-        crate::lvm::change::finish_merge_as_snapshot(&vg.tree, &snap.cow, &Stamp::from_system())
-            .map_err(|e| vg_err(e.to_string()))?;
-    let new_model = Vg::from_tree(&tree).map_err(|e| vg_err(e.to_string()))?;
-    let hook: Option<&mut dyn FnMut(CommitStep) -> bool> = match env.commit_hook {
-        Some(ref mut h) => Some(&mut **h),
-        None => None,
-    };
-    commit_vg(s, vg, &text::print(&tree, Style::Disk), hook).map_err(|e| {
-        vg_err(format!(
-            "committing the metadata with {} as the merged volume failed: {e}",
+) -> Result<Finished, Error> {
+    ensure_done(dm, merge)?;
+    let (tree, new_model) = remodel(
+        vg,
+        finish_merge_as_snapshot(&vg.tree, &snap.cow, &crate::system::proc::stamp()),
+    )?;
+    commit(
+        env,
+        s,
+        vg,
+        &tree,
+        format!(
+            "committing the metadata with {} as the merged volume",
             snap.cow
-        ))
-    })?;
+        ),
+    )?;
     log::info!(
         "{}/{}: merged; metadata committed without the snapshot, {}/{} now carries the name {} and the snapshot's uuid",
         vg.name,
@@ -450,7 +383,7 @@ fn finish_as_snapshot(
         snap.origin,
         snap.cow
     );
-    failpoint("poll-after-commit");
+    failpoint::hit("poll-after-commit");
     reload_and_tidy(s, vg, &new_model, &snap.cow, dm)?;
     Ok(Finished::Committed {
         vg: vg.name.clone(),
@@ -466,11 +399,7 @@ fn reload_and_tidy(
     model: &Vg,
     origin: &str,
     dm: &mut dyn DeviceMapper,
-) -> Result<(), PollError> {
-    let vg_err = |message: String| PollError::Vg {
-        vg: vg.name.clone(),
-        message,
-    };
+) -> Result<(), Error> {
     let pvs = s.pv_numbers(vg);
     let layout = VgLayout {
         vg: model,
@@ -478,9 +407,9 @@ fn reload_and_tidy(
     };
     let wanted = layout
         .activation(origin)
-        .map_err(|e| vg_err(e.to_string()))?;
+        .map_err(|e| vg_err(vg, e.to_string()))?;
     let origin_dev = wanted.last().map(|w| w.name.clone()).unwrap_or_default();
-    let mut now = live(dm)?;
+    let mut now = live_now(dm)?;
     // The origin is open (root is mounted on it). Swapping its finished snapshot-merge for
     // its plain table shows the same data: this reload is exactly what LVM does here.
     for l in &mut now {
@@ -490,9 +419,9 @@ fn reload_and_tidy(
             l.open_count = 0;
         }
     }
-    let steps = converge(&wanted, &now).map_err(|e| vg_err(e.to_string()))?;
-    execute(dm, &steps).map_err(|e| vg_err(format!("reloading {origin}: {e}")))?;
-    failpoint("poll-after-reload");
+    let steps = converge(&wanted, &now).map_err(|e| vg_err(vg, e.to_string()))?;
+    execute(dm, &steps).map_err(|e| vg_err(vg, format!("reloading {origin}: {e}")))?;
+    failpoint::hit("poll-after-reload");
     tidy(vg, model, &wanted, dm)
 }
 
@@ -502,9 +431,9 @@ fn reload_and_tidy(
 fn tidy(
     vg: &FoundVg,
     model: &Vg,
-    wanted: &[crate::plan::devices::DeviceSpec],
+    wanted: &[DeviceSpec],
     dm: &mut dyn DeviceMapper,
-) -> Result<(), PollError> {
+) -> Result<(), Error> {
     let Ok(vg_id) = LvmId::parse(&vg.id) else {
         return Ok(());
     };
@@ -516,7 +445,7 @@ fn tidy(
     };
     // At most one pass per device: each pass removes at least one or stops.
     for _ in 0..64 {
-        let now = live(dm)?;
+        let now = live_now(dm)?;
         let mut candidates: Vec<(u8, &Live)> = Vec::new();
         for l in &now {
             let Some(uuid) = l.uuid.as_deref().and_then(|u| LvmUuid::parse(u).ok()) else {
@@ -559,7 +488,7 @@ fn tidy(
         } else {
             UdevRules::LowPriority
         };
-        dm.remove(&name, rules)?;
+        dm.remove(&name, rules).map_err(Error::dm_state)?;
         log::info!("{name}: removed");
     }
     Ok(())
@@ -570,19 +499,19 @@ pub fn tidy_leftovers(
     env: &mut Env<'_>,
     dm: &mut dyn DeviceMapper,
     vg_id: &LvmId,
-) -> Result<(), PollError> {
-    let first = scan_env(env)?;
+) -> Result<(), Error> {
+    let first = env.scan()?;
     let Some(vg) = find_vg(&first, vg_id) else {
         return Ok(());
     };
     let _lock = VgLock::exclusive(&env.lock_dir, &vg.name, env.lock_timeout)?;
-    let s = scan_env(env)?;
+    let s = env.scan()?;
     let Some(vg) = find_vg(&s, vg_id) else {
         return Ok(());
     };
     let model = usable(vg)?;
     // The wanted devices of every LV that has active devices in this VG.
-    let now = live(dm)?;
+    let now = live_now(dm)?;
     let pvs = s.pv_numbers(vg);
     let layout = VgLayout {
         vg: model,
@@ -617,135 +546,207 @@ pub struct Report {
 }
 
 impl Report {
+    /// Ok when every merge finished (or none was active).
+    pub fn verdict(&self) -> Verdict {
+        Verdict::failed_if(!self.failed.is_empty() || !self.errors.is_empty())
+    }
+
     /// 0 when every merge finished (or none was active), else 1.
     pub fn exit_code(&self) -> u8 {
-        u8::from(!self.failed.is_empty() || !self.errors.is_empty())
+        self.verdict().code()
     }
 }
 
 /// Attempts at finishing one merge before giving up on it in this run.
 const MAX_ATTEMPTS: u32 = 3;
 
+/// `rewind poll` on the system's device-mapper, waiting with `std::thread::sleep`; logs what
+/// was finished. Without device-mapper there is no merge to finish.
+pub fn run(sys: &System) -> Report {
+    let cfg = sys.config();
+    let Some(mut dm) = sys.device_mapper_if_any() else {
+        log::info!("no device-mapper: no merge to finish");
+        return Report::default();
+    };
+    let report = watch(&mut sys.env(), &mut dm, &cfg.poll, &mut |d, _| {
+        std::thread::sleep(d)
+    });
+    for f in &report.finished {
+        match f {
+            Finished::Committed {
+                vg,
+                origin,
+                snapshot,
+            } => {
+                log::info!(
+                    "{vg}/{origin}: rolled back to {snapshot}; snapshot dropped, plain table loaded"
+                )
+            }
+            Finished::AlreadyDropped { vg, origin } => {
+                log::info!(
+                    "{vg}/{origin}: merge already dropped from the metadata (by lvm or an earlier run); devices tidied"
+                )
+            }
+        }
+    }
+    if report.finished.is_empty() && report.verdict() == Verdict::Ok {
+        log::info!("no active merge");
+    }
+    report
+}
+
+/// What one watch keeps between looks.
+#[derive(Default)]
+struct Watch {
+    report: Report,
+    progress: BTreeMap<String, Progress>,
+    attempts: BTreeMap<String, u32>,
+    done_at: BTreeMap<String, Instant>,
+}
+
+impl Watch {
+    /// The active merges still to look at: not failed, not given up on.
+    fn pending(&self, live: &[Live]) -> Vec<ActiveMerge> {
+        active_merges(live)
+            .into_iter()
+            .filter(|m| !self.report.failed.contains(&m.name))
+            .filter(|m| self.attempts.get(&m.name).copied().unwrap_or(0) < MAX_ATTEMPTS)
+            .collect()
+    }
+
+    /// One more failed attempt at `name`.
+    fn retry(&mut self, name: &str, error: String) {
+        *self.attempts.entry(name.to_owned()).or_default() += 1;
+        self.report.errors.push(error);
+    }
+
+    /// Looks at one merge: a failed one is left as it is, a done one is finished. Returns the
+    /// longest wait before the next look this merge allows, or `None` when it needs no more.
+    fn look(
+        &mut self,
+        env: &mut Env<'_>,
+        dm: &mut dyn DeviceMapper,
+        cfg: &PollConfig,
+        m: &ActiveMerge,
+        interval: Duration,
+    ) -> Option<Duration> {
+        let max = Duration::from_millis(cfg.interval_max_ms);
+        let status = match merge_status(dm, &m.name) {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn!("{e}");
+                self.retry(&m.name, e.to_string());
+                return Some(max);
+            }
+        };
+        if status.is_failed() {
+            log::error!(
+                "{}: merge stopped: {status}; left exactly as it is. Inspect with dmsetup status {} and lvs -a; nothing was changed",
+                m.name,
+                m.name
+            );
+            self.report.failed.push(m.name.clone());
+            return None;
+        }
+        if status.merge_done() {
+            let seen = *self
+                .done_at
+                .entry(m.name.clone())
+                .or_insert_with(Instant::now);
+            return match finish(env, dm, m) {
+                Ok(f) => {
+                    log::info!(
+                        "{}: merge finished, cleaned up {} ms after it was seen done",
+                        m.name,
+                        seen.elapsed().as_millis()
+                    );
+                    self.report.finished.push(f);
+                    None
+                }
+                Err(e) => {
+                    log::error!("{}: finishing the merge failed: {e}; will retry", m.name);
+                    self.retry(&m.name, e.to_string());
+                    Some(max)
+                }
+            };
+        }
+        let Some(left) = remaining(&status) else {
+            // A merge always reports its usage; do not wait on one that does not forever.
+            self.retry(
+                &m.name,
+                format!("{}: merge status without usage: {status}", m.name),
+            );
+            return Some(max);
+        };
+        let p = self
+            .progress
+            .entry(m.name.clone())
+            .or_insert_with(|| Progress::new(Instant::now(), left));
+        p.update(Instant::now(), left);
+        // "Killed during the merge": the poller has seen this merge still copying.
+        failpoint::hit_with("poll-waiting", || {
+            format!("{}: {left} sectors left to merge", m.name)
+        });
+        let next = next_interval(cfg, Some(p), interval);
+        log::debug!(
+            "{}: {left} sectors left, {:.0} sectors/s, next look in {} ms",
+            m.name,
+            p.rate().unwrap_or(0.0),
+            next.as_millis()
+        );
+        Some(next)
+    }
+}
+
+/// Tidies what killed runs left behind in VGs with no active merge.
+fn tidy_all_leftovers(env: &mut Env<'_>, dm: &mut dyn DeviceMapper, live: &[Live]) {
+    for vg_id in leftover_vgs(live) {
+        if active_merges(live).iter().any(|m| m.uuid.vg_id == vg_id) {
+            continue;
+        }
+        if let Err(e) = tidy_leftovers(env, dm, &vg_id) {
+            log::warn!("tidying devices of vg id {vg_id}: {e}");
+        }
+    }
+}
+
 /// Watches every active merge until each has finished or failed. `sleep` waits (tests advance
 /// the fake's status there); it is given the device-mapper so tests can change it.
-pub fn run<D: DeviceMapper>(
+pub fn watch<D: DeviceMapper>(
     env: &mut Env<'_>,
     dm: &mut D,
     cfg: &PollConfig,
     sleep: &mut dyn FnMut(Duration, &mut D),
 ) -> Report {
-    let mut report = Report::default();
-    let mut progress: BTreeMap<String, Progress> = BTreeMap::new();
-    let mut attempts: BTreeMap<String, u32> = BTreeMap::new();
-    let mut done_at: BTreeMap<String, Instant> = BTreeMap::new();
-    let mut interval = Duration::from_millis(cfg.interval_min_ms);
+    let mut w = Watch::default();
+    let min = Duration::from_millis(cfg.interval_min_ms);
+    let mut interval = min;
     let mut first = true;
     loop {
-        let now = match live(dm) {
+        let now = match live_now(dm) {
             Ok(l) => l,
             Err(e) => {
-                report
-                    .errors
-                    .push(format!("cannot read device-mapper state: {e}"));
-                return report;
+                w.report.errors.push(e.to_string());
+                return w.report;
             }
         };
         if first {
-            for vg_id in leftover_vgs(&now) {
-                if active_merges(&now).iter().any(|m| m.uuid.vg_id == vg_id) {
-                    continue;
-                }
-                if let Err(e) = tidy_leftovers(env, dm, &vg_id) {
-                    log::warn!("tidying devices of vg id {vg_id}: {e}");
-                }
-            }
+            tidy_all_leftovers(env, dm, &now);
             first = false;
         }
-        let merges: Vec<ActiveMerge> = active_merges(&now)
-            .into_iter()
-            .filter(|m| !report.failed.contains(&m.name))
-            .filter(|m| attempts.get(&m.name).copied().unwrap_or(0) < MAX_ATTEMPTS)
-            .collect();
+        let merges = w.pending(&now);
         if merges.is_empty() {
-            return report;
+            return w.report;
         }
-        let mut slowest_needed = Duration::from_millis(cfg.interval_max_ms);
         // Wait only while some merge is still copying or a finish is to be retried.
-        let mut waiting = false;
-        for m in &merges {
-            let status = match merge_status(dm, &m.name) {
-                Ok(s) => s,
-                Err(e) => {
-                    *attempts.entry(m.name.clone()).or_default() += 1;
-                    log::warn!("{e}");
-                    report.errors.push(e.to_string());
-                    waiting = true;
-                    continue;
-                }
-            };
-            if status.is_failed() {
-                log::error!(
-                    "{}: merge stopped: {status}; left exactly as it is. Inspect with dmsetup status {} and lvs -a; nothing was changed",
-                    m.name,
-                    m.name
-                );
-                report.failed.push(m.name.clone());
-                continue;
-            }
-            if status.merge_done() {
-                let seen = *done_at.entry(m.name.clone()).or_insert_with(Instant::now);
-                match finish(env, dm, m) {
-                    Ok(f) => {
-                        log::info!(
-                            "{}: merge finished, cleaned up {} ms after it was seen done",
-                            m.name,
-                            seen.elapsed().as_millis()
-                        );
-                        report.finished.push(f);
-                    }
-                    Err(e) => {
-                        *attempts.entry(m.name.clone()).or_default() += 1;
-                        log::error!("{}: finishing the merge failed: {e}; will retry", m.name);
-                        report.errors.push(e.to_string());
-                        waiting = true;
-                    }
-                }
-                continue;
-            }
-            waiting = true;
-            let Some(left) = remaining(&status) else {
-                // A merge always reports its usage; do not wait on one that does not forever.
-                *attempts.entry(m.name.clone()).or_default() += 1;
-                report
-                    .errors
-                    .push(format!("{}: merge status without usage: {status}", m.name));
-                continue;
-            };
-            let p = progress
-                .entry(m.name.clone())
-                .or_insert_with(|| Progress::new(Instant::now(), left));
-            p.update(Instant::now(), left);
-            // "Killed during the merge": the poller has seen this merge still copying.
-            if failpoint_armed("poll-waiting") {
-                log::error!(
-                    "failpoint poll-waiting: exiting as if killed; {}: {left} sectors left to merge",
-                    m.name
-                );
-                std::process::exit(137);
-            }
-            let next = next_interval(cfg, Some(p), interval);
-            log::debug!(
-                "{}: {left} sectors left, {:.0} sectors/s, next look in {} ms",
-                m.name,
-                p.rate().unwrap_or(0.0),
-                next.as_millis()
-            );
-            slowest_needed = slowest_needed.min(next);
-        }
-        if !waiting {
+        let waits: Vec<Duration> = merges
+            .iter()
+            .filter_map(|m| w.look(env, dm, cfg, m, interval))
+            .collect();
+        let Some(shortest) = waits.into_iter().min() else {
             continue;
-        }
-        interval = slowest_needed.max(Duration::from_millis(cfg.interval_min_ms));
+        };
+        interval = shortest.max(min);
         sleep(interval, dm);
     }
 }
@@ -753,7 +754,7 @@ pub fn run<D: DeviceMapper>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::system::dm::DevNum;
+    use crate::plan::dev::DevNum;
 
     fn cfg() -> PollConfig {
         PollConfig {

@@ -1,24 +1,31 @@
-//! The boot flow `rewind early` runs in the initramfs, and `rewind plan` runs without changing
-//! anything: scan, decide, commit the merge flags (invariant 1: before any table), lay out the
-//! devices LVM would create, converge with what is live, execute.
+//! The boot flow `rewind early` runs in the initramfs; entry point [`run`]: scan, decide,
+//! commit the merge flags (invariant 1: before any table), lay out the devices LVM would
+//! create, converge with what is live, execute. `flow::plan` runs the same steps and changes
+//! nothing.
 
-use crate::config::Config;
+use super::failpoint;
+use crate::config::{self, Config};
+use crate::exit::Verdict;
 use crate::lvm::assemble::FoundVg;
 use crate::lvm::change::{Stamp, mark_merging};
-use crate::lvm::disk::{PvScan, commit};
+use crate::lvm::layout::LvRef;
 use crate::lvm::model::{Snapshot, Vg};
 use crate::lvm::text::{self, Style};
-use crate::plan::cmdline::{Cmdline, LvRef};
+use crate::plan::cmdline::Cmdline;
 use crate::plan::decide::{Activate, Decision, Hold, Level, Note, Reason, decide};
-use crate::plan::devices::{DeviceSpec, VgLayout, first_sector};
+use crate::plan::devices::{DeviceSpec, VgLayout};
 use crate::plan::steps::{Live, Step, converge};
-use crate::system::dm::DeviceMapper;
-use crate::system::scan::{Scan, Selector};
+use crate::system::blockdev::BlockDevice;
+use crate::system::devsel::Selected;
+use crate::system::dm::{DeviceMapper, RealDm};
+use crate::system::scan::{Scan, Selector, scan_selected};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long one wait for udev may take before rewind gives up on it (never unbounded).
+const UDEV_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything `early` and `plan` take from outside; each is injectable.
 #[derive(Debug, Clone)]
@@ -26,6 +33,41 @@ pub struct Inputs {
     pub root: PathBuf,
     pub cmdline: Cmdline,
     pub config: Config,
+}
+
+impl Inputs {
+    /// The inputs under `root`: the kernel command line (`ROOT/proc/cmdline` unless given)
+    /// and the configuration file (`ROOT/etc/rewind/rewind.toml` unless given; a bad file is
+    /// logged and the defaults are used).
+    pub fn read(root: &Path, cmdline: Option<&str>, config: Option<&Path>) -> Inputs {
+        let text = match cmdline {
+            Some(c) => c.to_owned(),
+            None => crate::system::proc::cmdline(root),
+        };
+        let path = config.map_or_else(
+            || root.join(config::DEFAULT_PATH.trim_start_matches('/')),
+            Path::to_path_buf,
+        );
+        Inputs {
+            root: root.to_path_buf(),
+            cmdline: Cmdline::parse(&text),
+            config: Config::load_or_default(&path),
+        }
+    }
+
+    /// The log level of this boot: debug with `rd.rewind.debug`, else the configuration's.
+    pub fn log_level(&self) -> log::LevelFilter {
+        if self.cmdline.debug {
+            return log::LevelFilter::Debug;
+        }
+        match self.config.log.level {
+            config::Level::Error => log::LevelFilter::Error,
+            config::Level::Warn => log::LevelFilter::Warn,
+            config::Level::Info => log::LevelFilter::Info,
+            config::Level::Debug => log::LevelFilter::Debug,
+            config::Level::Trace => log::LevelFilter::Trace,
+        }
+    }
 }
 
 /// The scan and the decision.
@@ -55,39 +97,18 @@ pub struct Outcome {
 
 impl Outcome {
     fn note(&mut self, level: Level, message: String) {
-        match level {
-            Level::Error => log::error!("{message}"),
-            Level::Warn => log::warn!("{message}"),
-            Level::Info => log::info!("{message}"),
-        }
-        self.notes.push(Note { level, message });
+        super::note(&mut self.notes, level, message);
+    }
+
+    /// Failed when something that was asked for could not be done safely.
+    pub fn verdict(&self) -> Verdict {
+        super::verdict_of(&self.notes)
     }
 
     /// 1 when something that was asked for could not be done safely, else 0.
     pub fn exit_code(&self) -> u8 {
-        u8::from(self.notes.iter().any(|n| n.level == Level::Error))
+        self.verdict().code()
     }
-}
-
-fn pv_of<'a>(s: &'a Scan, vg: &FoundVg, key: &str) -> Option<(&'a PvScan, usize)> {
-    let m = vg.members.iter().find(|m| m.key == key)?;
-    let i = m.scan?;
-    Some((s.pvs.get(i)?, *s.pv_device.get(i)?))
-}
-
-/// Reads the first 512 bytes of a snapshot's COW store from its PV.
-pub fn read_cow(s: &Scan, vg: &FoundVg, snap: &Snapshot) -> Result<Vec<u8>, String> {
-    let model = vg.model.as_ref().ok_or("no model")?;
-    let cow = model.lv(&snap.cow).ok_or("the store is missing")?;
-    let (key, offset) = first_sector(model, cow).ok_or("the store has no linear start")?;
-    let (_, dev) = pv_of(s, vg, &key).ok_or_else(|| format!("{key} has no device"))?;
-    let node = &s.devices[dev].node;
-    let mut f = File::open(node).map_err(|e| format!("{}: {e}", node.display()))?;
-    let mut buf = vec![0u8; 512];
-    f.seek(SeekFrom::Start(offset))
-        .and_then(|_| f.read_exact(&mut buf))
-        .map_err(|e| format!("{} at byte {offset}: {e}", node.display()))?;
-    Ok(buf)
 }
 
 /// Decides, from a finished scan. Nothing is written.
@@ -99,7 +120,7 @@ pub fn prepare(inputs: &Inputs, scan: Scan) -> Prepared {
         }
     }
     let decision = {
-        let mut reader = |vg: &FoundVg, snap: &Snapshot| read_cow(&scan, vg, snap);
+        let mut reader = |vg: &FoundVg, snap: &Snapshot| scan.read_cow(vg, snap);
         decide(&scan.assembly, &inputs.cmdline, &activate, &mut reader)
     };
     Prepared { scan, decision }
@@ -107,10 +128,10 @@ pub fn prepare(inputs: &Inputs, scan: Scan) -> Prepared {
 
 /// Scans the devices LVM itself would use (`lvm::devsel`), narrowed by `also`. When the
 /// selection cannot be made (an lvm.conf or filter rewind cannot read), no device is read.
-pub fn scan_devices(inputs: &Inputs, also: &Selector<'_>) -> Result<Scan, String> {
-    let selection = crate::lvm::devsel::Selection::load(&inputs.root, &inputs.config.scan)
-        .map_err(|e| format!("cannot tell which devices lvm would use ({e}); no device read"))?;
-    Ok(crate::system::scan::scan_selected(&selection, also))
+pub fn scan_devices(inputs: &Inputs, also: &Selector<'_>) -> Result<Scan, super::Error> {
+    let selection =
+        Selected::load(&inputs.root, &inputs.config.scan).map_err(super::Error::selection)?;
+    Ok(scan_selected(&selection, also))
 }
 
 /// Commits every flag (grouped per VG: one commit with all of a VG's flags). With `write`
@@ -118,7 +139,7 @@ pub fn scan_devices(inputs: &Inputs, also: &Selector<'_>) -> Result<Scan, String
 /// fails gets its merge origins held: a half-done commit may already carry the flag, and a
 /// flagged origin is only ever activated through its merge (invariant 2).
 pub fn commit_flags(prep: &mut Prepared, out: &mut Outcome, write: bool) {
-    let stamp = Stamp::from_system();
+    let stamp = crate::system::proc::stamp();
     let mut by_vg: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for f in &prep.decision.flags {
         by_vg
@@ -130,40 +151,7 @@ pub fn commit_flags(prep: &mut Prepared, out: &mut Outcome, write: bool) {
         let Some(vi) = prep.scan.assembly.vgs.iter().position(|v| v.id == vg_id) else {
             continue;
         };
-        let result = (|| -> Result<(), String> {
-            let vg = &prep.scan.assembly.vgs[vi];
-            let mut tree = vg.tree.clone();
-            for s in &snaps {
-                tree = mark_merging(&tree, s, &stamp).map_err(|e| e.to_string())?;
-            }
-            let new_text = text::print(&tree, Style::Disk);
-            let model = Vg::from_tree(&tree).map_err(|e| e.to_string())?;
-            if write {
-                let mut pvs = Vec::new();
-                for m in &vg.members {
-                    let i = m.scan.ok_or_else(|| format!("{} has no device", m.key))?;
-                    let node = &prep.scan.devices[prep.scan.pv_device[i]].node;
-                    let f = File::options()
-                        .read(true)
-                        .write(true)
-                        .open(node)
-                        .map_err(|e| format!("{}: {e}", node.display()))?;
-                    pvs.push((prep.scan.pvs[i].clone(), f));
-                }
-                commit(&mut pvs, new_text.as_bytes()).map_err(|e| e.to_string())?;
-                for ((pv, _), m) in pvs.into_iter().zip(&vg.members) {
-                    if let Some(i) = m.scan {
-                        prep.scan.pvs[i] = pv;
-                    }
-                }
-            }
-            let vg = &mut prep.scan.assembly.vgs[vi];
-            vg.seqno = model.seqno;
-            vg.text = new_text.into_bytes();
-            vg.tree = tree;
-            vg.model = Some(model);
-            Ok(())
-        })();
+        let result = flag_vg(&mut prep.scan, vi, &snaps, &stamp, write);
         let name = prep.scan.assembly.vgs[vi].name.clone();
         match result {
             Ok(()) => {
@@ -182,28 +170,70 @@ pub fn commit_flags(prep: &mut Prepared, out: &mut Outcome, write: bool) {
                     Level::Error,
                     format!("{name}: committing the merge flag failed, no merge started: {e}"),
                 );
-                let flags: Vec<_> = prep
-                    .decision
-                    .flags
-                    .iter()
-                    .filter(|f| f.vg_id == vg_id)
-                    .cloned()
-                    .collect();
-                for f in flags {
-                    prep.decision.hold.push(Hold {
-                        vg: f.vg,
-                        vg_id: f.vg_id,
-                        origin: f.origin,
-                        why: e.clone(),
-                    });
-                }
-                let hold = prep.decision.hold.clone();
-                prep.decision
-                    .activate
-                    .retain(|a| !hold.iter().any(|h| h.vg_id == a.vg_id && h.origin == a.lv));
+                hold_flagged(&mut prep.decision, &vg_id, &e);
             }
         }
     }
+    if write && !out.flags_committed.is_empty() {
+        failpoint::hit("early-after-commit");
+    }
+}
+
+/// Flags `snaps` in VG `vi` of the scan and, when `write`, commits the new metadata to every
+/// metadata area of its PVs; the scan then shows the new metadata.
+fn flag_vg(
+    scan: &mut Scan,
+    vi: usize,
+    snaps: &[String],
+    stamp: &Stamp,
+    write: bool,
+) -> Result<(), String> {
+    let vg = &scan.assembly.vgs[vi];
+    let mut tree = vg.tree.clone();
+    for s in snaps {
+        tree = mark_merging(&tree, s, stamp).map_err(|e| e.to_string())?;
+    }
+    let new_text = text::print(&tree, Style::Disk);
+    let model = Vg::from_tree(&tree).map_err(|e| e.to_string())?;
+    if write {
+        let pvs = scan
+            .commit(vg, &new_text, None)
+            .map_err(|e| e.to_string())?;
+        let members: Vec<Option<usize>> = vg.members.iter().map(|m| m.scan).collect();
+        for (pv, i) in pvs.into_iter().zip(members) {
+            if let Some(i) = i {
+                scan.pvs[i] = pv;
+            }
+        }
+    }
+    let vg = &mut scan.assembly.vgs[vi];
+    vg.seqno = model.seqno;
+    vg.text = new_text.into_bytes();
+    vg.tree = tree;
+    vg.model = Some(model);
+    Ok(())
+}
+
+/// Holds the origins of every flag in VG `vg_id` (their commit failed): not activated.
+fn hold_flagged(decision: &mut Decision, vg_id: &str, why: &str) {
+    let flags: Vec<_> = decision
+        .flags
+        .iter()
+        .filter(|f| f.vg_id == vg_id)
+        .cloned()
+        .collect();
+    for f in flags {
+        decision.hold.push(Hold {
+            vg: f.vg,
+            vg_id: f.vg_id,
+            origin: f.origin,
+            why: why.to_owned(),
+        });
+    }
+    let hold = decision.hold.clone();
+    decision
+        .activate
+        .retain(|a| !hold.iter().any(|h| h.vg_id == a.vg_id && h.origin == a.lv));
 }
 
 /// A volume that could not be laid out: an error when it is a merge (its origin stays
@@ -254,9 +284,48 @@ fn plan_one(prep: &Prepared, a: &Activate, live: &[Live]) -> Result<VolumePlan, 
     })
 }
 
-/// The whole of `rewind early`: every refusal before the commit leaves the disks as they were;
-/// every step after it can run again (invariant 8).
-pub fn run(inputs: &Inputs, select: &Selector<'_>, dm: &mut dyn DeviceMapper) -> Outcome {
+fn all(_: &BlockDevice) -> Result<(), String> {
+    Ok(())
+}
+
+/// `rewind early`: loads device-mapper's modules when needed, opens it and sets up this boot
+/// ([`boot`]); what it did and why is in the outcome's notes (logged as they are made).
+pub fn run(inputs: &Inputs) -> Outcome {
+    log::debug!("rewind early {}: started", env!("CARGO_PKG_VERSION"));
+    if inputs.cmdline.disabled {
+        log::info!("rd.rewind=0: doing nothing");
+        return Outcome::default();
+    }
+    crate::system::modules::load_device_mapper(&inputs.root);
+    let mut dm = match RealDm::new(UDEV_TIMEOUT) {
+        Ok(dm) => dm,
+        Err(e) => {
+            let mut out = Outcome::default();
+            out.note(
+                Level::Error,
+                format!("device-mapper is not available ({e}); nothing done"),
+            );
+            return out;
+        }
+    };
+    log::debug!("device-mapper opened");
+    let out = boot(inputs, &all, &mut dm);
+    log::info!(
+        "done: {} flag(s) committed, {} volume(s) set up{}",
+        out.flags_committed.len(),
+        out.volumes.len(),
+        if out.verdict() == Verdict::Ok {
+            ""
+        } else {
+            "; see the errors above"
+        }
+    );
+    out
+}
+
+/// The whole of `rewind early` on `dm`: every refusal before the commit leaves the disks as
+/// they were; every step after it can run again (invariant 8).
+pub fn boot(inputs: &Inputs, select: &Selector<'_>, dm: &mut dyn DeviceMapper) -> Outcome {
     let mut out = Outcome::default();
     let mut prep = match scan_devices(inputs, select) {
         Ok(scan) => {
@@ -313,6 +382,7 @@ pub fn run(inputs: &Inputs, select: &Selector<'_>, dm: &mut dyn DeviceMapper) ->
                     Reason::Requested => "active",
                 };
                 out.note(Level::Info, format!("{}/{} {what}", a.vg, a.lv));
+                failpoint::hit("early-after-tables");
                 make_nodes(&inputs.root, dm, &plan, &mut out);
             }
             Err(e) => out.note(

@@ -1,0 +1,70 @@
+//! Arguments several commands share, and how they become a flow's inputs.
+
+use crate::flow;
+use crate::flow::env::DEFAULT_LOCK_DIR;
+use std::path::PathBuf;
+
+/// `rewind early` and `rewind plan`: the initramfs' view of the machine.
+#[derive(Debug, clap::Args)]
+pub struct CommonArgs {
+    /// The root that holds /proc, /sys, /dev, /etc and /run.
+    #[arg(long, default_value = "/")]
+    pub root: PathBuf,
+    /// The kernel command line (default: ROOT/proc/cmdline).
+    #[arg(long)]
+    pub cmdline: Option<String>,
+    /// The configuration file (default: ROOT/etc/rewind/rewind.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+impl CommonArgs {
+    /// The flow's inputs: the command line and the configuration, read.
+    pub fn inputs(&self) -> flow::early::Inputs {
+        flow::early::Inputs::read(&self.root, self.cmdline.as_deref(), self.config.as_deref())
+    }
+}
+
+/// `rewind poll`, `status`, `rollback` and `cancel`: the booted system.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SystemArgs {
+    /// The root that holds /sys, /dev and /etc.
+    #[arg(long, default_value = "/")]
+    pub root: PathBuf,
+    /// The configuration file (default: ROOT/etc/rewind/rewind.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// LVM's locking directory (lvm.conf global/locking_dir).
+    #[arg(long, default_value = DEFAULT_LOCK_DIR)]
+    pub lock_dir: PathBuf,
+}
+
+impl SystemArgs {
+    /// The flows' view of the booted system.
+    pub fn system(&self) -> flow::env::System {
+        flow::env::System {
+            root: self.root.clone(),
+            config: self.config.clone(),
+            lock_dir: self.lock_dir.clone(),
+        }
+    }
+}
+
+/// Which name the merged volume takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// The result keeps the origin's name and uuid.
+    Origin,
+    /// The result takes the snapshot's name and uuid; the origin must be unused, the
+    /// snapshot may stay mounted; starts at once.
+    Snapshot,
+}
+
+impl From<Mode> for flow::rollback::Mode {
+    fn from(m: Mode) -> Self {
+        match m {
+            Mode::Origin => flow::rollback::Mode::Origin,
+            Mode::Snapshot => flow::rollback::Mode::Snapshot,
+        }
+    }
+}

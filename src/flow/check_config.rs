@@ -1,0 +1,24 @@
+//! `rewind check-config`: validates the configuration file (run by the initramfs hooks at
+//! install time); entry point [`run`].
+
+use super::Error;
+use crate::config::Config;
+use std::path::Path;
+
+/// What the check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// The effective configuration.
+    pub config: Config,
+    /// False when there is no file: the defaults apply.
+    pub present: bool,
+}
+
+/// Reads and validates `path`; an unknown key or a bad value is an error naming the file.
+pub fn run(path: &Path) -> Result<Checked, Error> {
+    let config = Config::load(path)?;
+    Ok(Checked {
+        config,
+        present: path.exists(),
+    })
+}

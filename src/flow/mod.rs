@@ -1,0 +1,37 @@
+//! The flows: one module per command, each with one entry point (`run`). A flow reads through
+//! `system/`, decides through `plan/`, applies through `system/`, and returns [`Error`], the
+//! flows' one error type; `cli` prints the outcome and maps it to an exit code.
+
+pub mod cancel;
+pub mod check_config;
+pub mod early;
+pub mod env;
+mod error;
+pub mod failpoint;
+pub mod handoff;
+pub mod inspect;
+pub mod plan;
+pub mod poll;
+pub mod rollback;
+pub mod status;
+
+pub use error::Error;
+
+use crate::exit::Verdict;
+use crate::plan::decide::{Level, Note};
+
+/// Logs `message` at its level and keeps it as a note: what the initramfs flows (early,
+/// handoff) did and why, for their outcome and the kernel log alike.
+fn note(notes: &mut Vec<Note>, level: Level, message: String) {
+    match level {
+        Level::Error => log::error!("{message}"),
+        Level::Warn => log::warn!("{message}"),
+        Level::Info => log::info!("{message}"),
+    }
+    notes.push(Note { level, message });
+}
+
+/// Failed when a note is an error: something asked for could not be done safely.
+fn verdict_of(notes: &[Note]) -> Verdict {
+    Verdict::failed_if(notes.iter().any(|n| n.level == Level::Error))
+}
