@@ -20,8 +20,9 @@ use std::io::Write as _;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
+use rewind::plan::dev::UdevRules;
 use rewind::plan::table::{DevRef, SnapshotArgs, Table, TableLine, Target};
-use rewind::system::dm::{DeviceMapper, RealDm, Slot, UdevRules};
+use rewind::system::dm::{DeviceMapper, RealDm, Slot};
 use rewind::system::window;
 
 fn die(msg: String) -> ! {
@@ -157,6 +158,7 @@ fn instant(parallel: bool, deadline_ms: u64, members: &[String]) {
         snapshots,
         deadline: Duration::from_millis(deadline_ms),
         parallel,
+        die_inside: false,
     };
     match window::take(control.as_raw_fd(), &req) {
         Ok(r) => {

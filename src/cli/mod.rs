@@ -6,6 +6,7 @@ mod args;
 mod early;
 pub mod inspect;
 mod rollback;
+mod sets;
 pub mod status;
 
 use crate::exit::{self, Verdict};
@@ -121,6 +122,34 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "origin")]
         mode: Mode,
     },
+    /// Take a snapshot set: one classic snapshot of each member, all at one instant (the
+    /// members' filesystems frozen and their devices suspended together for a few
+    /// milliseconds). Members: `VG/LV` or mount points; default: the configuration's
+    /// (`[snapshot] members`, by default the LVs mounted at /, /usr, /var, /opt).
+    #[command(
+        after_help = "Sizes: 2G, 512M (each member), N%SIZE of the origin, N%FREE of the VG, N%USED of the filesystem.\nExit status: 0 taken, 1 refused or failed (nothing kept), 2 usage error."
+    )]
+    Snapshot {
+        #[command(flatten)]
+        system: SystemArgs,
+        /// The set's name (default: the UTC time, YYYYMMDD-HHMMSS).
+        #[arg(long)]
+        name: Option<String>,
+        /// What the set is for (kept in LVM's metadata, shown by rewind list).
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Each member's snapshot size (default: the configuration's, 20%SIZE).
+        #[arg(long)]
+        size: Option<String>,
+        /// Taken by a hook or a timer rather than by hand.
+        #[arg(long)]
+        auto: bool,
+        /// Never pruned.
+        #[arg(long)]
+        pin: bool,
+        /// VG/LV or mount points.
+        members: Vec<String>,
+    },
     /// Withdraw a flagged merge that has not started.
     #[command(
         after_help = "Exit status: 0 withdrawn, 1 refused (not flagged, already merging, origin inactive) or failed, 2 usage error."
@@ -204,6 +233,29 @@ fn run(command: Command, verbose: u8) -> Result<Verdict, Error> {
             let r = target(&t)?;
             let outcome = flow::rollback::run(&system.system(), &r, mode.into())?;
             println!("{}", rollback::said(&r, mode.into(), outcome)?);
+            Ok(Verdict::Ok)
+        }
+        Command::Snapshot {
+            system,
+            name,
+            description,
+            size,
+            auto,
+            pin,
+            members,
+        } => {
+            init_logging(verbose);
+            let size = size.map(|s| s.parse().map_err(Error::Usage)).transpose()?;
+            let req = flow::snapshot::Request {
+                name,
+                description,
+                size,
+                members,
+                auto,
+                pin,
+            };
+            let taken = flow::snapshot::run(&system.system(), &req)?;
+            println!("{}", sets::taken(&taken));
             Ok(Verdict::Ok)
         }
         Command::Cancel { system, target: t } => {

@@ -38,6 +38,30 @@ pub const POINTS: &[(&str, &str)] = &[
         "rewind rollback: the merge tables loaded",
     ),
     (
+        "snapshot-after-lvcreate",
+        "rewind snapshot: one more member's store made by stock lvcreate (pending)",
+    ),
+    (
+        "snapshot-after-commit",
+        "rewind snapshot: one more VG's stores turned into snapshots (pending), no device made",
+    ),
+    (
+        "snapshot-before-window",
+        "rewind snapshot: every device prepared, the window not taken",
+    ),
+    (
+        "snapshot-in-window",
+        "rewind snapshot: every origin suspended, nothing resumed (the guardian resumes them)",
+    ),
+    (
+        "snapshot-after-window",
+        "rewind snapshot: the window taken, the set still pending in every VG",
+    ),
+    (
+        "snapshot-after-complete",
+        "rewind snapshot: one more VG's members no longer pending",
+    ),
+    (
         "cancel-after-commit",
         "rewind cancel: the flag withdrawn, tables not restored",
     ),

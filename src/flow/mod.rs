@@ -13,6 +13,8 @@ pub mod inspect;
 pub mod plan;
 pub mod poll;
 pub mod rollback;
+pub mod sets;
+pub mod snapshot;
 pub mod status;
 
 pub use error::Error;

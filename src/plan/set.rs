@@ -4,87 +4,13 @@
 //! and what the filesystems use.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
 use crate::lvm::model::{SegmentKind, Vg};
+pub use crate::lvm::sets::SizePolicy;
 use crate::lvm::sets::{self, check_set_name, cow_max_extents, cow_min_extents, member_name};
 
 /// `lvcreate -s`'s default chunk size: 4 KiB, in sectors.
 pub const CHUNK_SECTORS: u64 = 8;
-
-/// How big each member's COW store is (snapm's policies).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SizePolicy {
-    /// A fixed size, in bytes.
-    Fixed(u64),
-    /// N% of the origin's size.
-    OfSize(u32),
-    /// N% of the VG's free space (before the set).
-    OfFree(u32),
-    /// N% of what the member's filesystem uses.
-    OfUsed(u32),
-}
-
-impl fmt::Display for SizePolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SizePolicy::Fixed(b) => write!(f, "{b}B"),
-            SizePolicy::OfSize(p) => write!(f, "{p}%SIZE"),
-            SizePolicy::OfFree(p) => write!(f, "{p}%FREE"),
-            SizePolicy::OfUsed(p) => write!(f, "{p}%USED"),
-        }
-    }
-}
-
-impl FromStr for SizePolicy {
-    type Err = String;
-
-    /// `2G`, `512M`, `1.5T` (LVM's binary units, `B` `K` `M` `G` `T` `P`, any case; no unit =
-    /// MiB, as LVM's `-L`), or `N%SIZE`, `N%FREE`, `N%USED`.
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || {
-            format!(
-                "size {s:?}: want a size (e.g. 2G, 512M) or N%SIZE, N%FREE, N%USED (e.g. 20%SIZE)"
-            )
-        };
-        let t = s.trim();
-        if let Some((n, what)) = t.split_once('%') {
-            let p: u32 = n.parse().map_err(|_| bad())?;
-            if p == 0 {
-                return Err(format!("size {s:?}: the percentage must be above 0"));
-            }
-            return match what.to_ascii_uppercase().as_str() {
-                "SIZE" | "ORIGIN" if p <= 100 => Ok(SizePolicy::OfSize(p)),
-                "FREE" if p <= 100 => Ok(SizePolicy::OfFree(p)),
-                "USED" if p <= 1000 => Ok(SizePolicy::OfUsed(p)),
-                "SIZE" | "ORIGIN" | "FREE" => Err(format!("size {s:?}: at most 100%")),
-                "USED" => Err(format!("size {s:?}: at most 1000%")),
-                _ => Err(bad()),
-            };
-        }
-        let split = t
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(t.len());
-        let (num, unit) = t.split_at(split);
-        let n: f64 = num.parse().map_err(|_| bad())?;
-        let shift = match unit.to_ascii_uppercase().as_str() {
-            "B" => 0,
-            "K" | "KB" | "KIB" => 10,
-            "" | "M" | "MB" | "MIB" => 20,
-            "G" | "GB" | "GIB" => 30,
-            "T" | "TB" | "TIB" => 40,
-            "P" | "PB" | "PIB" => 50,
-            _ => return Err(bad()),
-        };
-        let bytes = n * f64::from(1u32 << 10).powi(shift / 10);
-        if !(1.0..=9.0e18).contains(&bytes) {
-            return Err(bad());
-        }
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        Ok(SizePolicy::Fixed(bytes.ceil() as u64))
-    }
-}
 
 /// A member as the flow resolved it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -503,21 +429,6 @@ mod tests {
             requests,
             policy.parse().expect("policy"),
         )
-    }
-
-    #[test]
-    fn policies_parse_like_lvm_sizes() {
-        let p = |s: &str| s.parse::<SizePolicy>();
-        assert_eq!(p("2G"), Ok(SizePolicy::Fixed(2 << 30)));
-        assert_eq!(p("512"), Ok(SizePolicy::Fixed(512 << 20)));
-        assert_eq!(p("1.5m"), Ok(SizePolicy::Fixed(3 << 19)));
-        assert_eq!(p("20%SIZE"), Ok(SizePolicy::OfSize(20)));
-        assert_eq!(p("20%origin"), Ok(SizePolicy::OfSize(20)));
-        assert_eq!(p("10%FREE"), Ok(SizePolicy::OfFree(10)));
-        assert_eq!(p("200%USED"), Ok(SizePolicy::OfUsed(200)));
-        for bad in ["", "x", "0%SIZE", "101%FREE", "5%WHAT", "2Q", "-1G"] {
-            assert!(p(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

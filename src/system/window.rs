@@ -28,7 +28,7 @@
 //! Only a crash of the whole machine can end the window otherwise, and then nothing is
 //! suspended after the reboot.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -48,6 +48,20 @@ pub struct Request {
     /// Every origin's suspend (and resume) at once, one thread each ([`run_window_parallel`]),
     /// instead of one after another ([`run_window`]).
     pub parallel: bool,
+    /// Crash tests (fail point `snapshot-in-window`): the process exits as if killed once
+    /// every origin is suspended, and the guardian must resume them.
+    pub die_inside: bool,
+}
+
+/// Set by [`take`] from [`Request::die_inside`].
+static DIE_INSIDE: AtomicBool = AtomicBool::new(false);
+
+/// The crash test's exit, once every origin is suspended.
+fn maybe_die_inside() {
+    if DIE_INSIDE.load(Ordering::SeqCst) {
+        // SAFETY: _exit ends the process at once, as a kill would; nothing is left to run.
+        unsafe { nix::libc::_exit(137) }
+    }
 }
 
 /// How long the window and its steps took (monotonic clock, read inside the window).
@@ -213,6 +227,7 @@ pub fn run_window(
     }
     let mut snapshots_live_at = Duration::ZERO;
     if failure.is_none() && !shared.aborted() {
+        maybe_die_inside();
         for s in 0..n_snapshots {
             if let Err(e) = ops.resume(s, Kind::Snapshot) {
                 failure = Some(Abort::Snapshot(s, e));
@@ -373,6 +388,7 @@ pub fn run_window_parallel(
         wait_count(&suspended_count, n as u32);
         let all_suspended = (0..n).all(|i| shared.state(i) == SUSPENDED);
         if all_suspended && !shared.aborted() {
+            maybe_die_inside();
             for s in 0..n_snapshots {
                 if let Err(e) = ops.resume(s, Kind::Snapshot) {
                     failure = Some(Abort::Snapshot(s, e));
@@ -877,6 +893,7 @@ mod tests {
             snapshots: vec![],
             deadline: Duration::from_secs(1),
             parallel: false,
+            die_inside: false,
         };
         assert_eq!(
             e.into_error(&req).to_string(),

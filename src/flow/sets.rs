@@ -1,0 +1,324 @@
+//! What the snapshot-set flows share (docs/SETS.md): the tools a set is made and removed with
+//! (device-mapper, stock LVM, the window, the mounts), `rewind snapshot`'s own lock, and the
+//! tidying of sets whose creation was cut short (invariant 10).
+
+use std::path::{Path, PathBuf};
+
+use super::Error;
+use super::env::{Env, System, live_now};
+use crate::lvm::layout::{Layer, dm_name};
+use crate::lvm::sets::{self, Set, State};
+use crate::plan::dev::UdevRules;
+use crate::plan::steps::Live;
+use crate::plan::table::Target;
+use crate::system::dm::{DeviceMapper, DmError};
+use crate::system::lvmtool::Lvm;
+use crate::system::mounts::{self, Mount};
+use crate::system::nodes;
+use crate::system::scan::Scan;
+use crate::system::window;
+
+/// How the window is taken: the kernel's ([`KernelWindow`]) or, in tests, a fake that goes
+/// through the recording device-mapper.
+pub trait Instant {
+    fn take(
+        &mut self,
+        dm: &mut dyn DeviceMapper,
+        req: &window::Request,
+    ) -> Result<window::Report, window::WindowError>;
+}
+
+/// The real window: raw ioctls on `/dev/mapper/control` (`system::window::take`).
+#[derive(Debug, Default)]
+pub struct KernelWindow;
+
+impl Instant for KernelWindow {
+    fn take(
+        &mut self,
+        _dm: &mut dyn DeviceMapper,
+        req: &window::Request,
+    ) -> Result<window::Report, window::WindowError> {
+        use std::os::fd::AsRawFd;
+        let control = std::fs::File::open("/dev/mapper/control")
+            .map_err(|e| window::WindowError::Setup(format!("/dev/mapper/control: {e}")))?;
+        window::take(control.as_raw_fd(), req)
+    }
+}
+
+/// Everything a set flow acts through, injectable for the host tests.
+pub struct Tools<'a> {
+    pub dm: &'a mut dyn DeviceMapper,
+    pub lvm: Lvm,
+    pub window: Box<dyn Instant + 'a>,
+    pub mounts: Vec<Mount>,
+    /// Where device nodes are made when udev does not make them; `None`: udev makes them.
+    pub nodes_root: Option<PathBuf>,
+    /// `rewind snapshot`'s own lock file.
+    pub sets_lock: PathBuf,
+    /// Host tests: stop (as if killed) at the `.1`-th time the flow reaches point `.0`.
+    pub stop_at: Option<(String, usize)>,
+    /// Set when a test stop happened: nothing more runs, as after a kill.
+    pub stopped: bool,
+}
+
+impl Tools<'_> {
+    /// A crash point: `REWIND_FAILPOINT` exits the process here (VM tests); a host test's
+    /// `stop_at` ends the flow here with an error and no clean-up, as a kill would.
+    pub fn point(&mut self, name: &str) -> Result<(), Error> {
+        super::failpoint::hit(name);
+        if let Some((at, n)) = &mut self.stop_at
+            && at == name
+        {
+            if *n <= 1 {
+                self.stopped = true;
+                self.stop_at = None;
+                return Err(Error::Set(format!("stopped at {name} (test)")));
+            }
+            *n -= 1;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Tools<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tools")
+            .field("lvm", &self.lvm)
+            .field("sets_lock", &self.sets_lock)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Tools<'a> {
+    /// This system's: the kernel's device-mapper and window, stock `lvm`, `/proc`'s mounts.
+    pub fn system(sys: &System, dm: &'a mut dyn DeviceMapper) -> Result<Tools<'a>, Error> {
+        let udev = nodes::udev_makes_dm_nodes(&sys.root);
+        Ok(Tools {
+            dm,
+            lvm: Lvm::for_system(nodes::udev_running(&sys.root)),
+            window: Box::new(KernelWindow),
+            mounts: mounts::read(&sys.root)
+                .map_err(|e| Error::Set(format!("cannot read the mounts: {e}")))?,
+            nodes_root: (!udev).then(|| sys.root.clone()),
+            sets_lock: sys.root.join(SETS_LOCK),
+            stop_at: None,
+            stopped: false,
+        })
+    }
+}
+
+/// `rewind snapshot`'s lock, under the root: held while a set is made, so no other command
+/// tidies it as half-made meanwhile. `/run` is empty after a reboot: a crash leaves no lock.
+pub const SETS_LOCK: &str = "run/lock/rewind-sets";
+
+/// An exclusive `flock` on [`SETS_LOCK`]; released on drop (and by the kernel when the
+/// process dies).
+#[derive(Debug)]
+pub struct SetsLock {
+    _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+impl SetsLock {
+    fn open(path: &Path) -> Result<std::fs::File, Error> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::Set(format!("{}: {e}", dir.display())))?;
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| Error::Set(format!("{}: {e}", path.display())))
+    }
+
+    /// Waits (up to a minute) for another `rewind snapshot` to finish.
+    pub fn exclusive(path: &Path) -> Result<SetsLock, Error> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let f = Self::open(path)?;
+            match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+                Ok(lock) => return Ok(SetsLock { _lock: lock }),
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err((_, e)) => {
+                    return Err(Error::Set(format!(
+                        "another rewind snapshot still runs ({}: {e})",
+                        path.display()
+                    )));
+                }
+            }
+        }
+    }
+
+    /// The lock if no set is being made now, else `None`.
+    pub fn try_exclusive(path: &Path) -> Option<SetsLock> {
+        let f = Self::open(path).ok()?;
+        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock)
+            .ok()
+            .map(|lock| SetsLock { _lock: lock })
+    }
+}
+
+/// Every set in the usable VGs of a scan.
+pub fn all_sets(s: &Scan) -> Vec<Set> {
+    sets::sets(
+        s.assembly
+            .vgs
+            .iter()
+            .filter(|v| v.is_usable())
+            .filter_map(|v| v.model.as_ref()),
+    )
+}
+
+/// `lvremove` of `lvs` (`VG/LV`), logged.
+pub fn remove_lvs(tools: &Tools<'_>, lvs: &[String]) -> Result<(), Error> {
+    if lvs.is_empty() {
+        return Ok(());
+    }
+    log::info!("removing {}", lvs.join(" "));
+    tools.lvm.remove(lvs).map_err(|e| Error::Set(e.to_string()))
+}
+
+/// Removes every half-made set (a member tagged `rewind_pending`) when no `rewind snapshot`
+/// runs on this machine; returns their names. `held`: the caller is `rewind snapshot` and
+/// holds the lock (the sets found pending are then its own earlier, cut-short ones).
+pub fn tidy(
+    env: &Env<'_>,
+    tools: &mut Tools<'_>,
+    s: &Scan,
+    held: Option<&SetsLock>,
+) -> Result<Vec<String>, Error> {
+    let pending: Vec<String> = all_sets(s)
+        .into_iter()
+        .filter(|set| set.state() == State::Pending)
+        .map(|set| set.name)
+        .collect();
+    if pending.is_empty() {
+        return Ok(pending);
+    }
+    let _lock = match held {
+        Some(_) => None,
+        None => match SetsLock::try_exclusive(&tools.sets_lock) {
+            Some(l) => Some(l),
+            None => {
+                log::info!(
+                    "snapshot set(s) {} being made now: left alone",
+                    pending.join(", ")
+                );
+                return Ok(Vec::new());
+            }
+        },
+    };
+    for name in &pending {
+        log::warn!("snapshot set {name} was cut short while being made: removing it");
+        let fresh = env.scan()?;
+        tidy_set(env, tools, &fresh, name)?;
+    }
+    Ok(pending)
+}
+
+/// Removes set `name` whole: the devices rewind prepared that never went live are undone
+/// (an origin's inactive table, a snapshot device that never showed the snapshot, unused
+/// `-cow` and `-real` layers), then stock `lvremove` removes every member.
+pub fn tidy_set(_env: &Env<'_>, tools: &mut Tools<'_>, s: &Scan, name: &str) -> Result<(), Error> {
+    let Some(set) = all_sets(s).into_iter().find(|x| x.name == name) else {
+        return Ok(());
+    };
+    let live = live_now(tools.dm)?;
+    for m in &set.members {
+        if let Some(origin) = &m.origin {
+            undo_unfinished_devices(tools.dm, &live, &m.vg, origin, &m.lv)?;
+        }
+    }
+    let lvs: Vec<String> = set
+        .members
+        .iter()
+        .map(|m| format!("{}/{}", m.vg, m.lv))
+        .collect();
+    remove_lvs(tools, &lvs)
+}
+
+fn dm_err(e: DmError) -> Error {
+    Error::dm_state(e)
+}
+
+/// The devices of `vg/cow`, a snapshot of `vg/origin`, put back to what LVM expects when the
+/// snapshot did not go live: a snapshot device that is not stacked under a live
+/// `snapshot-origin` is removed, with its `-cow`; an origin's inactive table is dropped; a
+/// `-real` nothing uses any more is removed after the origin is back on its own segments.
+fn undo_unfinished_devices(
+    dm: &mut dyn DeviceMapper,
+    live: &[Live],
+    vg: &str,
+    origin: &str,
+    cow: &str,
+) -> Result<(), Error> {
+    let name = |lv: &str, layer: Option<Layer>| {
+        dm_name(vg, lv, layer.as_ref()).map_err(|e| Error::Set(e.to_string()))
+    };
+    let (o, real, snap, cow_dev) = (
+        name(origin, None)?,
+        name(origin, Some(Layer::Real))?,
+        name(cow, None)?,
+        name(cow, Some(Layer::Cow))?,
+    );
+    let find = |n: &str| live.iter().find(|l| l.name == n);
+    let origin_live_on_real = find(&o).is_some_and(|l| {
+        l.table.as_ref().is_some_and(|t| {
+            t.lines
+                .iter()
+                .any(|x| matches!(x.target, Target::SnapshotOrigin { .. }))
+        })
+    });
+    // The origin: whatever is loaded and not live is the unfinished snapshot-origin.
+    if let Some(info) = dm.info(&o).map_err(dm_err)?
+        && info.inactive_table
+    {
+        dm.clear(&o).map_err(dm_err)?;
+        if info.suspended {
+            dm.resume(&o, UdevRules::All).map_err(dm_err)?;
+        }
+    }
+    let snap_went_live = find(&snap).is_some_and(|l| l.table.is_some()) && origin_live_on_real;
+    if !snap_went_live {
+        for d in [&snap, &cow_dev] {
+            if find(d).is_some() {
+                dm.remove(d, UdevRules::DmOnly).map_err(dm_err)?;
+            }
+        }
+        if !origin_live_on_real
+            && let Some(r) = dm.info(&real).map_err(dm_err)?
+            && r.open_count == 0
+        {
+            dm.remove(&real, UdevRules::DmOnly).map_err(dm_err)?;
+        }
+    }
+    Ok(())
+}
+
+/// Device nodes for new devices when udev does not make them (`/dev/mapper/NAME` and, for a
+/// visible snapshot, `/dev/VG/LV`); with udev, waits for it.
+pub fn make_nodes(
+    tools: &mut Tools<'_>,
+    devices: &[(String, Option<(String, String)>)],
+) -> Result<(), Error> {
+    let Some(root) = tools.nodes_root.clone() else {
+        let _ = tools.dm.wait_for_udev(std::time::Duration::from_secs(10));
+        return Ok(());
+    };
+    for (name, link) in devices {
+        let Some(d) = tools.dm.info(name).map_err(dm_err)? else {
+            continue;
+        };
+        nodes::make(
+            &root,
+            name,
+            d.dev.major,
+            d.dev.minor,
+            link.as_ref().map(|(v, l)| (v.as_str(), l.as_str())),
+        )
+        .map_err(|e| Error::Set(format!("device node for {name}: {e}")))?;
+    }
+    Ok(())
+}
