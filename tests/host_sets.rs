@@ -202,6 +202,7 @@ impl Lab {
             ],
             auto: false,
             pin: false,
+            min_extents: Default::default(),
         }
     }
 

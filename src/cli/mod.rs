@@ -116,11 +116,40 @@ pub enum Command {
     Rollback {
         #[command(flatten)]
         system: SystemArgs,
-        /// The snapshot, as VG/SNAPSHOT.
+        /// The snapshot, as VG/SNAPSHOT, or a snapshot set's name (every member, at the next
+        /// boot).
         target: String,
         /// Which name the result carries.
         #[arg(long, value_enum, default_value = "origin")]
         mode: Mode,
+        /// With a set: first take a set of the current state of the same volumes (named NAME,
+        /// default the UTC time), so a later `rewind rollback NAME` rolls forward.
+        #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+        keep_current: Option<String>,
+    },
+    /// List the snapshot sets: time, kind, state (ok, lost, incomplete, merging, pending),
+    /// members and how full each store is. Half-made sets are tidied first.
+    List {
+        #[command(flatten)]
+        system: SystemArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one snapshot set.
+    Show {
+        #[command(flatten)]
+        system: SystemArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        set: String,
+    },
+    /// Delete a snapshot set (every member, with stock lvremove).
+    Delete {
+        #[command(flatten)]
+        system: SystemArgs,
+        set: String,
     },
     /// Take a snapshot set: one classic snapshot of each member, all at one instant (the
     /// members' filesystems frozen and their devices suspended together for a few
@@ -228,8 +257,35 @@ fn run(command: Command, verbose: u8) -> Result<Verdict, Error> {
             system,
             target: t,
             mode,
+            keep_current,
+        } if !t.contains('/') => {
+            init_logging(verbose);
+            if mode != Mode::Origin {
+                return Err(Error::Usage(
+                    "--mode snapshot takes one VG/SNAPSHOT, not a set".into(),
+                ));
+            }
+            crate::lvm::sets::check_set_name(&t).map_err(Error::Usage)?;
+            let keep = keep_current.map(|n| Some(n).filter(|n| !n.is_empty()));
+            if let Some(Some(k)) = &keep {
+                crate::lvm::sets::check_set_name(k).map_err(Error::Usage)?;
+            }
+            let r = flow::set_rollback::run(&system.system(), &t, keep)?;
+            println!("{}", sets::rolled_back(&r));
+            Ok(Verdict::Ok)
+        }
+        Command::Rollback {
+            system,
+            target: t,
+            mode,
+            keep_current,
         } => {
             init_logging(verbose);
+            if keep_current.is_some() {
+                return Err(Error::Usage(
+                    "--keep-current is for a snapshot set (rewind rollback SET)".into(),
+                ));
+            }
             let r = target(&t)?;
             let outcome = flow::rollback::run(&system.system(), &r, mode.into())?;
             println!("{}", rollback::said(&r, mode.into(), outcome)?);
@@ -253,9 +309,36 @@ fn run(command: Command, verbose: u8) -> Result<Verdict, Error> {
                 members,
                 auto,
                 pin,
+                min_extents: Default::default(),
             };
             let taken = flow::snapshot::run(&system.system(), &req)?;
             println!("{}", sets::taken(&taken));
+            Ok(Verdict::Ok)
+        }
+        Command::List { system, json } => {
+            init_logging(verbose);
+            let v = flow::sets::list(&system.system())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print!("{}", sets::table(&v));
+            }
+            Ok(Verdict::Ok)
+        }
+        Command::Show { system, json, set } => {
+            init_logging(verbose);
+            let v = flow::sets::show(&system.system(), &set)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print!("{}", sets::details(&v));
+            }
+            Ok(Verdict::Ok)
+        }
+        Command::Delete { system, set } => {
+            init_logging(verbose);
+            let n = flow::sets::delete(&system.system(), &set)?;
+            println!("snapshot set {set}: {n} member(s) removed");
             Ok(Verdict::Ok)
         }
         Command::Cancel { system, target: t } => {

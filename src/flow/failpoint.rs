@@ -62,6 +62,10 @@ pub const POINTS: &[(&str, &str)] = &[
         "rewind snapshot: one more VG's members no longer pending",
     ),
     (
+        "rollback-set-after-commit",
+        "rewind rollback SET: one more VG's members flagged",
+    ),
+    (
         "cancel-after-commit",
         "rewind cancel: the flag withdrawn, tables not restored",
     ),

@@ -13,6 +13,7 @@ pub mod inspect;
 pub mod plan;
 pub mod poll;
 pub mod rollback;
+pub mod set_rollback;
 pub mod sets;
 pub mod snapshot;
 pub mod status;

@@ -322,3 +322,225 @@ pub fn make_nodes(
     }
     Ok(())
 }
+
+/// One member of a set as `rewind list` and `show` print it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MemberView {
+    pub vg: String,
+    pub origin: Option<String>,
+    pub snapshot: String,
+    pub size_bytes: u64,
+    pub mount: Option<String>,
+    /// How full its store is, when the kernel says (active).
+    pub fill_percent: Option<f64>,
+    pub state: MemberState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberState {
+    /// Active, its store in use.
+    Active,
+    /// Not active; its store's header is valid.
+    Inactive,
+    /// Its store overflowed (or is invalid): this rollback point is lost.
+    Overflowed,
+    /// Flagged to merge, or merging.
+    Merging,
+    /// Being made, or cut short while being made.
+    Pending,
+}
+
+/// A set as `rewind list` and `show` print it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SetView {
+    pub name: String,
+    pub time: Option<i64>,
+    pub kind: Option<sets::Kind>,
+    pub description: String,
+    pub pinned: bool,
+    pub state: SetState,
+    pub members_declared: Option<usize>,
+    pub members: Vec<MemberView>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SetState {
+    /// Every member there and valid: a rollback point.
+    Ok,
+    /// A member's store overflowed: refused for rollback; delete it.
+    Lost,
+    /// Fewer members than recorded: refused for rollback; delete it.
+    Incomplete,
+    /// Being rolled back to.
+    Merging,
+    /// Being made (or cut short: the next command tidies it).
+    Pending,
+}
+
+impl SetView {
+    /// Whether `rewind rollback` would take it.
+    pub fn usable(&self) -> bool {
+        self.state == SetState::Ok
+    }
+}
+
+/// What `rewind list` shows: every set, with each member's state and fill.
+pub fn views(s: &Scan, dm: Option<&mut dyn DeviceMapper>) -> Result<Vec<SetView>, Error> {
+    let live = match dm {
+        Some(d) => {
+            let l = live_now(d)?;
+            Some((l, d))
+        }
+        None => None,
+    };
+    let mut live = live;
+    let mut out = Vec::new();
+    for set in all_sets(s) {
+        let mut members = Vec::new();
+        for m in &set.members {
+            let found = s.assembly.vgs_named(&m.vg).next();
+            let model = found.and_then(|v| v.model.as_ref());
+            let snap = model.and_then(|md| md.snapshot(&m.lv));
+            let mut state = if m.pending || m.origin.is_none() {
+                MemberState::Pending
+            } else if m.merging {
+                MemberState::Merging
+            } else {
+                MemberState::Inactive
+            };
+            let mut fill = None;
+            if state == MemberState::Inactive
+                && let (Some(v), Some(md), Some(sn)) = (found, model, snap)
+            {
+                let dev = live
+                    .as_ref()
+                    .and_then(|(l, _)| super::env::device(l, v, md, &m.lv).map(|d| d.name.clone()));
+                match (dev, live.as_mut()) {
+                    (Some(name), Some((_, dm))) => {
+                        state = MemberState::Active;
+                        let st = dm.status(&name).ok().and_then(|lines| {
+                            lines
+                                .iter()
+                                .find(|x| x.target_type == "snapshot")
+                                .and_then(|x| x.snapshot_status())
+                                .and_then(Result::ok)
+                        });
+                        use crate::plan::table::SnapshotStatus as S;
+                        match st {
+                            Some(S::Invalid | S::Overflow) => state = MemberState::Overflowed,
+                            Some(S::Usage {
+                                allocated, total, ..
+                            }) if total > 0 => {
+                                fill = Some(
+                                    (allocated as f64 * 10000.0 / total as f64).round() / 100.0,
+                                );
+                            }
+                            _ => {}
+                        }
+                    }
+                    _ => {
+                        let chunk = u32::try_from(sn.chunk_size).unwrap_or(u32::MAX);
+                        let valid = s
+                            .read_cow(v, sn)
+                            .ok()
+                            .map(|b| crate::lvm::cow::check(&b, chunk).is_ok());
+                        if valid == Some(false) {
+                            state = MemberState::Overflowed;
+                        }
+                    }
+                }
+            }
+            members.push(MemberView {
+                vg: m.vg.clone(),
+                origin: m.origin.clone(),
+                snapshot: m.lv.clone(),
+                size_bytes: m.extents * m.extent_size * 512,
+                mount: m.mount.clone(),
+                fill_percent: fill,
+                state,
+            });
+        }
+        let state = match set.state() {
+            State::Pending => SetState::Pending,
+            State::Incomplete => SetState::Incomplete,
+            State::Merging => SetState::Merging,
+            State::Ok if members.iter().any(|m| m.state == MemberState::Overflowed) => {
+                SetState::Lost
+            }
+            State::Ok => SetState::Ok,
+        };
+        out.push(SetView {
+            name: set.name.clone(),
+            time: set.time,
+            kind: set.kind,
+            description: set.description.clone(),
+            pinned: set.pinned,
+            state,
+            members_declared: set.declared,
+            members,
+        });
+    }
+    Ok(out)
+}
+
+/// `rewind list`: tidies half-made sets, then every set.
+pub fn list(sys: &System) -> Result<Vec<SetView>, Error> {
+    let mut dm = sys.device_mapper_if_any();
+    let env = sys.env();
+    let s = env.scan()?;
+    let mut tidied = false;
+    if let Some(d) = dm.as_mut() {
+        let mut tools = Tools::system(sys, d)?;
+        tidied = !tidy(&env, &mut tools, &s, None)?.is_empty();
+    }
+    let s = if tidied { env.scan()? } else { s };
+    views(&s, dm.as_mut().map(|d| d as &mut dyn DeviceMapper))
+}
+
+/// `rewind show SET`.
+pub fn show(sys: &System, name: &str) -> Result<SetView, Error> {
+    list(sys)?
+        .into_iter()
+        .find(|v| v.name == name)
+        .ok_or_else(|| Error::Set(format!("no snapshot set {name} (rewind list shows them)")))
+}
+
+/// Removes set `name`'s members with stock `lvremove`; refused while it is being rolled back
+/// to.
+pub fn delete_set(env: &Env<'_>, tools: &mut Tools<'_>, name: &str) -> Result<usize, Error> {
+    let s = env.scan()?;
+    tidy(env, tools, &s, None)?;
+    let s = env.scan()?;
+    let set = all_sets(&s)
+        .into_iter()
+        .find(|x| x.name == name)
+        .ok_or_else(|| Error::Set(format!("no snapshot set {name} (rewind list shows them)")))?;
+    if let Some(m) = set.members.iter().find(|m| m.merging) {
+        return Err(Error::Set(format!(
+            "snapshot set {name} is being rolled back to ({}/{} is flagged or merging): not deleted; rewind cancel {}/{} withdraws a flag that has not started",
+            m.vg, m.lv, m.vg, m.lv
+        )));
+    }
+    let live = live_now(tools.dm)?;
+    for m in &set.members {
+        if let Some(origin) = &m.origin {
+            undo_unfinished_devices(tools.dm, &live, &m.vg, origin, &m.lv)?;
+        }
+    }
+    let lvs: Vec<String> = set
+        .members
+        .iter()
+        .map(|m| format!("{}/{}", m.vg, m.lv))
+        .collect();
+    remove_lvs(tools, &lvs)?;
+    Ok(lvs.len())
+}
+
+/// `rewind delete SET`.
+pub fn delete(sys: &System, name: &str) -> Result<usize, Error> {
+    let mut dm = sys.device_mapper().map_err(Error::dm_state)?;
+    let mut tools = Tools::system(sys, &mut dm)?;
+    delete_set(&sys.env(), &mut tools, name)
+}

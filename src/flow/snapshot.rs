@@ -46,6 +46,8 @@ pub struct Request {
     pub members: Vec<String>,
     pub auto: bool,
     pub pin: bool,
+    /// Each member's store at least this many extents, by `VG/LV` of the origin.
+    pub min_extents: BTreeMap<String, u64>,
 }
 
 /// A set taken.
@@ -111,6 +113,7 @@ pub fn resolve(
                 lv: lv.lv,
                 mount: Some(m.mount_point.clone()),
                 fs_used: used,
+                min_extents: 0,
             });
         } else {
             let r = LvRef::parse(spec).map_err(|e| {
@@ -129,6 +132,7 @@ pub fn resolve(
                 lv: r.lv,
                 mount: mount.map(|m| m.mount_point.clone()),
                 fs_used: used,
+                min_extents: 0,
             });
         }
     }
@@ -233,7 +237,14 @@ fn take_scanned(
 ) -> Result<Taken, Error> {
     let stamp = crate::system::proc::stamp();
     let name = req.name.clone().unwrap_or_else(|| default_name(stamp.time));
-    let requests = resolve(s, &tools.mounts, &env.root, &req.members, &settings.members)?;
+    let mut requests = resolve(s, &tools.mounts, &env.root, &req.members, &settings.members)?;
+    for r in &mut requests {
+        r.min_extents = req
+            .min_extents
+            .get(&format!("{}/{}", r.vg, r.lv))
+            .copied()
+            .unwrap_or(0);
+    }
     let vgs = usable(s);
     // A member in a VG that cannot be used: say why.
     for r in &requests {

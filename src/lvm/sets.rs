@@ -322,7 +322,8 @@ pub struct Set {
 pub enum State {
     /// Under creation, or cut short by a crash: never offered; tidied.
     Pending,
-    /// Members missing (removed by hand, or a VG not found): refused for rollback.
+    /// Fewer members than the set records (one removed by hand, or a VG not found):
+    /// refused for rollback.
     Incomplete,
     /// Some member is merging: a rollback to this set is under way.
     Merging,
@@ -336,7 +337,9 @@ impl Set {
     pub fn state(&self) -> State {
         if self.members.iter().any(|m| m.pending || m.origin.is_none()) {
             State::Pending
-        } else if self.declared != Some(self.members.len()) {
+        } else if self.declared.is_some_and(|n| n != self.members.len()) {
+            // A set tagged by hand (`lvchange --addtag rewind_set_NAME`) records no count:
+            // it is what is found.
             State::Incomplete
         } else if self.members.iter().any(|m| m.merging) {
             State::Merging

@@ -23,6 +23,9 @@ pub struct Request {
     pub mount: Option<String>,
     /// Bytes the filesystem uses (for `N%USED`).
     pub fs_used: Option<u64>,
+    /// The store gets at least this many extents (`--keep-current`: as many as the store of
+    /// the set being rolled back to, which the merge copies into this one).
+    pub min_extents: u64,
 }
 
 /// One member of the set to take.
@@ -416,6 +419,7 @@ mod tests {
             lv: lv.into(),
             mount: Some(named.into()).filter(|n: &String| n.starts_with('/')),
             fs_used: Some(10 << 20),
+            min_extents: 0,
         }
     }
 
