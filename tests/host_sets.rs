@@ -515,3 +515,195 @@ fn loop_an_aborted_window_keeps_nothing() {
             Target::Linear { .. }
         )));
 }
+
+fn rollback(
+    lab: &Lab,
+    dm: &mut FakeDm,
+    name: &str,
+    keep: Option<Option<String>>,
+    stop: Option<(&str, usize)>,
+) -> Result<rewind::flow::set_rollback::SetRollback, String> {
+    let only = lab.only();
+    let env = lab.env(&only);
+    let mut tools = lab.tools(dm, FakeWindow::default());
+    tools.stop_at = stop.map(|(p, n)| (p.to_owned(), n));
+    rewind::flow::set_rollback::rollback_set(
+        &env,
+        &mut tools,
+        &SnapshotConfig::default(),
+        name,
+        keep,
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// `merging` per member of set `name` from stock lvs (`lv_merging`... shown as the snapshot's
+/// attr `S`): name -> flagged.
+fn flagged(lab: &Lab) -> Vec<String> {
+    let mut v = Vec::new();
+    for vg in [&lab.vga, &lab.vgb] {
+        let out = lab.lvm.ok(&[
+            "lvs",
+            "-a",
+            "--noheadings",
+            "--separator",
+            ",",
+            "-o",
+            "lv_name,lv_attr,lv_tags",
+            vg,
+        ]);
+        for l in out.lines() {
+            let f: Vec<&str> = l.trim().splitn(3, ',').collect();
+            if f[1].starts_with('S') {
+                v.push(format!(
+                    "{}/{}",
+                    vg,
+                    f[0].trim_matches(|c| c == '[' || c == ']')
+                ));
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+/// Writes an invalid (overflowed) COW header over `vg/lv`'s first sector, as the kernel
+/// leaves a store that filled up.
+fn overflow(lab: &Lab, disk: &Loop, vg: &str, lv: &str) {
+    let out = lab.lvm.ok(&[
+        "lvs",
+        "--noheadings",
+        "--units",
+        "b",
+        "--nosuffix",
+        "-o",
+        "seg_pe_ranges,vg_extent_size",
+        &format!("{vg}/{lv}"),
+    ]);
+    let f: Vec<&str> = out.split_whitespace().collect();
+    let first: u64 = f[0]
+        .split(':')
+        .nth(1)
+        .expect("range")
+        .split('-')
+        .next()
+        .expect("pe")
+        .parse()
+        .expect("pe");
+    let extent: u64 = f[1].parse().expect("extent");
+    let pe_start: u64 = lab
+        .lvm
+        .ok(&[
+            "pvs",
+            "--noheadings",
+            "--units",
+            "b",
+            "--nosuffix",
+            "-o",
+            "pe_start",
+            &disk.dev,
+        ])
+        .trim()
+        .parse()
+        .expect("pe_start");
+    let mut h = Vec::new();
+    for x in [0x7041_6e53u32, 0, 1, 8] {
+        h.extend_from_slice(&x.to_le_bytes());
+    }
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&disk.dev)
+        .expect("open");
+    f.write_all_at(&h, pe_start + first * extent)
+        .expect("write");
+    f.sync_all().expect("sync");
+}
+
+#[test]
+fn loop_a_set_rolls_back_whole_or_not_at_all() {
+    require_host!("loop_a_set_rolls_back_whole_or_not_at_all");
+    let lab = lab("srb");
+    let mut dm = lab.active_fake();
+    lab.take(&mut dm, "pre").expect("pre");
+
+    // One member's store overflowed: refused, naming it, nothing written.
+    overflow(&lab, &lab.disks[1], &lab.vgb, "data.pre");
+    let seq = (lab.lvm.seqno(&lab.vga), lab.lvm.seqno(&lab.vgb));
+    let e = rollback(&lab, &mut dm, "pre", None, None).expect_err("lost");
+    assert!(
+        e.contains(&format!("{}/data.pre", lab.vgb)) && e.contains("nothing flagged"),
+        "{e}"
+    );
+    assert_eq!((lab.lvm.seqno(&lab.vga), lab.lvm.seqno(&lab.vgb)), seq);
+    assert!(flagged(&lab).is_empty());
+
+    // A good set, cut after its first VG's commit: the rerun completes it.
+    lab.take(&mut dm, "good").expect("good");
+    let e = rollback(
+        &lab,
+        &mut dm,
+        "good",
+        None,
+        Some(("rollback-set-after-commit", 1)),
+    )
+    .expect_err("stopped");
+    assert!(e.contains("stopped at"), "{e}");
+    assert_eq!(
+        flagged(&lab),
+        [
+            format!("{}/root.good", lab.vga),
+            format!("{}/var.good", lab.vga)
+        ]
+    );
+    let r = rollback(&lab, &mut dm, "good", None, None).expect("rerun");
+    assert_eq!(r.flagged, [format!("{}/data.good", lab.vgb)]);
+    assert_eq!(r.already.len(), 2);
+    let mut want = vec![
+        format!("{}/data.good", lab.vgb),
+        format!("{}/root.good", lab.vga),
+        format!("{}/var.good", lab.vga),
+    ];
+    want.sort();
+    assert_eq!(flagged(&lab), want);
+    lab.clean();
+    // A third run has nothing to do.
+    let r = rollback(&lab, &mut dm, "good", None, None).expect("again");
+    assert!(r.flagged.is_empty() && r.already.len() == 3);
+}
+
+#[test]
+fn loop_keep_current_takes_the_current_state_first() {
+    require_host!("loop_keep_current_takes_the_current_state_first");
+    let lab = lab("skc");
+    let mut dm = lab.active_fake();
+    lab.take(&mut dm, "a").expect("a");
+    let r = rollback(&lab, &mut dm, "a", Some(Some("b".into())), None).expect("rollback");
+    let kept = r.kept.expect("kept");
+    assert_eq!(kept.name, "b");
+    assert_eq!(kept.members.len(), 3);
+    // At least as large as a's stores (2 extents each).
+    assert!(
+        kept.members.iter().all(|m| m.extents >= 2),
+        "{:?}",
+        kept.members
+    );
+    assert_eq!(r.flagged.len(), 3);
+    lab.clean();
+    let sets = lab.sets();
+    assert!(sets.contains(&("b".to_owned(), State::Ok)), "{sets:?}");
+    assert!(sets.contains(&("a".to_owned(), State::Merging)), "{sets:?}");
+}
+
+#[test]
+fn loop_an_incomplete_set_is_refused() {
+    require_host!("loop_an_incomplete_set_is_refused");
+    let lab = lab("sinc");
+    let mut dm = lab.active_fake();
+    lab.take(&mut dm, "pre").expect("pre");
+    lab.lvm
+        .ok(&["lvremove", "-qq", "-y", &format!("{}/var.pre", lab.vga)]);
+    let e = rollback(&lab, &mut dm, "pre", None, None).expect_err("incomplete");
+    assert!(e.contains("2 of its 3 members"), "{e}");
+    assert!(flagged(&lab).is_empty());
+}

@@ -225,7 +225,7 @@ pub fn plan(
                     .unwrap_or(u64::MAX)
             }
         };
-        let extents = sectors.div_ceil(es).clamp(
+        let extents = sectors.div_ceil(es).max(r.min_extents).clamp(
             cow_min_extents(CHUNK_SECTORS, es),
             cow_max_extents(origin_sectors, CHUNK_SECTORS, es),
         );
