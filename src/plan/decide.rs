@@ -398,6 +398,15 @@ fn decide_set(assembly: &Assembly, name: &str, read_cow: &mut CowReader<'_>, d: 
             _ => {}
         }
     }
+    // An overflowed store is the reason worth naming first (before, say, an origin that
+    // merges another snapshot).
+    for (vg, model, lv) in &members {
+        if let Some(snap) = model.snapshot(lv)
+            && let Err(e) = cow_ok(vg, snap, read_cow)
+        {
+            return refuse(d, format!("snapshot set member {e}"));
+        }
+    }
     let mut flags = Vec::new();
     for (vg, model, lv) in &members {
         let checked = match vg.blocking_problem() {
