@@ -707,3 +707,25 @@ fn loop_an_incomplete_set_is_refused() {
     assert!(e.contains("2 of its 3 members"), "{e}");
     assert!(flagged(&lab).is_empty());
 }
+
+#[test]
+fn loop_delete_removes_every_member() {
+    require_host!("loop_delete_removes_every_member");
+    let lab = lab("sdel");
+    let mut dm = lab.active_fake();
+    lab.take(&mut dm, "pre").expect("pre");
+    let only = lab.only();
+    let env = lab.env(&only);
+    let mut tools = lab.tools(&mut dm, FakeWindow::default());
+    let n = rewind::flow::sets::delete_set(&env, &mut tools, "pre").expect("delete");
+    assert_eq!(n, 3);
+    drop(tools);
+    lab.clean();
+    assert!(lab.sets().is_empty());
+    let names: Vec<String> = lab
+        .lvs(&lab.vga)
+        .into_iter()
+        .chain(lab.lvs(&lab.vgb))
+        .collect();
+    assert_eq!(names, ["root,-,,", "var,-,,", "data,-,,"]);
+}

@@ -523,6 +523,10 @@ pub fn delete_set(env: &Env<'_>, tools: &mut Tools<'_>, name: &str) -> Result<us
             m.vg, m.lv, m.vg, m.lv
         )));
     }
+    // First every member marked as not usable (one commit per VG): a delete cut short
+    // between two `lvremove`s leaves a set the next command tidies, never one offered for
+    // rollback with a member missing.
+    mark_pending(env, &set)?;
     let live = live_now(tools.dm)?;
     for m in &set.members {
         if let Some(origin) = &m.origin {
@@ -536,6 +540,31 @@ pub fn delete_set(env: &Env<'_>, tools: &mut Tools<'_>, name: &str) -> Result<us
         .collect();
     remove_lvs(tools, &lvs)?;
     Ok(lvs.len())
+}
+
+/// Tags every member of `set` `rewind_pending`, one commit per VG under its lock.
+fn mark_pending(env: &Env<'_>, set: &Set) -> Result<(), Error> {
+    let mut by_vg: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for m in set.members.iter().filter(|m| !m.pending) {
+        by_vg.entry(m.vg.as_str()).or_default().push(m.lv.as_str());
+    }
+    let stamp = crate::system::proc::stamp();
+    for (vg_name, lvs) in by_vg {
+        env.locked(vg_name, |s| {
+            let (vg, _) = super::env::usable_vg(s, vg_name)?;
+            let add: Vec<(&str, &str)> = lvs.iter().map(|lv| (*lv, sets::PENDING)).collect();
+            let description = format!("Write from rewind: delete snapshot set {}.", set.name);
+            let tree = crate::lvm::setchange::retag(&vg.tree, &add, &[], &description, &stamp)?;
+            s.commit(
+                vg,
+                &crate::lvm::text::print(&tree, crate::lvm::text::Style::Disk),
+                None,
+            )
+            .map_err(|e| Error::commit(vg_name, "marking the set for deletion", e))?;
+            Ok(())
+        })?;
+    }
+    Ok(())
 }
 
 /// `rewind delete SET`.
