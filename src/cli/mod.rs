@@ -145,6 +145,16 @@ pub enum Command {
         json: bool,
         set: String,
     },
+    /// Delete the snapshot sets the retention policy does not keep (`[prune]`: the newest
+    /// keep_last, those younger than keep_days; never a pinned one or one being rolled back
+    /// to; a lost or incomplete set always goes).
+    Prune {
+        #[command(flatten)]
+        system: SystemArgs,
+        /// Only say which sets would go.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Delete a snapshot set (every member, with stock lvremove).
     Delete {
         #[command(flatten)]
@@ -332,6 +342,17 @@ fn run(command: Command, verbose: u8) -> Result<Verdict, Error> {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 print!("{}", sets::details(&v));
+            }
+            Ok(Verdict::Ok)
+        }
+        Command::Prune { system, dry_run } => {
+            init_logging(verbose);
+            let gone = flow::sets::prune(&system.system(), dry_run)?;
+            let verb = if dry_run { "would delete" } else { "deleted" };
+            if gone.is_empty() {
+                println!("prune: nothing to delete");
+            } else {
+                println!("prune: {verb} {}", gone.join(", "));
             }
             Ok(Verdict::Ok)
         }

@@ -573,3 +573,98 @@ pub fn delete(sys: &System, name: &str) -> Result<usize, Error> {
     let mut tools = Tools::system(sys, &mut dm)?;
     delete_set(&sys.env(), &mut tools, name)
 }
+
+/// The sets `rewind prune` deletes, newest first: every set that is not pinned, not being
+/// rolled back to nor being made, and neither one of the newest `keep_last` usable sets nor
+/// younger than `keep_days` days (0: no age rule). A lost or incomplete set is no rollback
+/// point: it goes whatever its age.
+pub fn prune_choice(views: &[SetView], now: i64, keep: &crate::config::Prune) -> Vec<String> {
+    let mut candidates: Vec<&SetView> = views
+        .iter()
+        .filter(|v| !v.pinned && !matches!(v.state, SetState::Merging | SetState::Pending))
+        .collect();
+    candidates.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| b.name.cmp(&a.name)));
+    let mut kept = 0u32;
+    let mut out = Vec::new();
+    for v in candidates {
+        if v.state == SetState::Ok {
+            let young = keep.keep_days > 0
+                && v.time
+                    .is_some_and(|t| now - t < i64::from(keep.keep_days) * 86_400);
+            if kept < keep.keep_last || young {
+                kept += 1;
+                continue;
+            }
+        }
+        out.push(v.name.clone());
+    }
+    out
+}
+
+/// `rewind prune`: deletes what [`prune_choice`] picks (`dry_run`: only says so).
+pub fn prune(sys: &System, dry_run: bool) -> Result<Vec<String>, Error> {
+    let cfg = sys.config();
+    let views = list(sys)?;
+    let now = crate::system::proc::stamp().time;
+    let doomed = prune_choice(&views, now, &cfg.prune);
+    if dry_run {
+        return Ok(doomed);
+    }
+    let mut dm = sys.device_mapper().map_err(Error::dm_state)?;
+    let mut tools = Tools::system(sys, &mut dm)?;
+    let env = sys.env();
+    for name in &doomed {
+        delete_set(&env, &mut tools, name)?;
+    }
+    Ok(doomed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(name: &str, days_ago: i64, state: SetState, pinned: bool) -> SetView {
+        SetView {
+            name: name.into(),
+            time: Some(100 * 86_400 - days_ago * 86_400),
+            kind: Some(sets::Kind::Auto),
+            description: String::new(),
+            pinned,
+            state,
+            members_declared: Some(1),
+            members: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn prune_keeps_the_newest_the_young_the_pinned_and_the_busy() {
+        let views = [
+            view("d1", 1, SetState::Ok, false),
+            view("d2", 2, SetState::Ok, false),
+            view("d3", 3, SetState::Ok, false),
+            view("d10", 10, SetState::Ok, false),
+            view("d20", 20, SetState::Ok, true),
+            view("d30", 30, SetState::Merging, false),
+            view("d40", 40, SetState::Ok, false),
+            view("lost", 0, SetState::Lost, false),
+            view("cut", 0, SetState::Pending, false),
+        ];
+        let now = 100 * 86_400;
+        let keep = |last, days| crate::config::Prune {
+            keep_last: last,
+            keep_days: days,
+        };
+        assert_eq!(
+            prune_choice(&views, now, &keep(2, 0)),
+            ["lost", "d3", "d10", "d40"]
+        );
+        assert_eq!(
+            prune_choice(&views, now, &keep(1, 5)),
+            ["lost", "d10", "d40"]
+        );
+        assert_eq!(
+            prune_choice(&views, now, &keep(0, 0)),
+            ["lost", "d1", "d2", "d3", "d10", "d40"]
+        );
+    }
+}
