@@ -105,6 +105,10 @@ pub enum Command {
         /// Show progress bars until the running merges end.
         #[arg(long)]
         watch: bool,
+        /// Print nothing until every running merge has finished and `rewind poll` (or LVM)
+        /// has dropped it from the metadata, then the report (for scripts and fleet tools).
+        #[arg(long)]
+        wait: bool,
     },
     /// Roll VG/LV back to snapshot VG/SNAPSHOT: flag the merge (checked as at boot, committed
     /// under LVM's VG lock); start it now if the origin is not in use, else at the next boot.
@@ -257,9 +261,13 @@ fn run(command: Command, verbose: u8) -> Result<Verdict, Error> {
             system,
             json,
             watch,
+            wait,
         } => {
             init_logging(verbose);
             let (mut report, mut sampler) = flow::status::run(&system.system())?;
+            if wait {
+                report = flow::status::wait_until_merged(&mut sampler, report)?;
+            }
             status::show(&mut report, &mut sampler, json, watch)?;
             Ok(report.verdict())
         }

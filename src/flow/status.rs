@@ -313,6 +313,21 @@ impl Sampler {
     }
 }
 
+/// Samples once a second until no merge is running or waiting for its finish (a merge
+/// flagged for the next activation is not waited for: nothing runs it now).
+pub fn wait_until_merged(sampler: &mut Sampler, mut report: Report) -> Result<Report, Error> {
+    while report
+        .origins
+        .iter()
+        .flat_map(|o| &o.snapshots)
+        .any(|s| matches!(s.state, State::Merging | State::Done))
+    {
+        std::thread::sleep(Duration::from_secs(1));
+        report = sampler.sample()?;
+    }
+    Ok(report)
+}
+
 /// `rewind status`: a report of the system; with a merge running, a second one a second
 /// later gives its rate and time left. The sampler takes more (`--watch`).
 pub fn run(sys: &System) -> Result<(Report, Sampler), Error> {

@@ -8,7 +8,8 @@
 #         snapshots read through read-only mounts: s1's last numbers and checksums. The "bad
 #         change" (more numbers, c's file overwritten): its checksums. `rewind rollback s1
 #         --keep-current=s2`. Refusal: `rewind snapshot` of an origin flagged to merge.
-# Boot 2: `rewind early` merges s1's three members; `rewind poll` finishes them. Every member
+# Boot 2: `rewind early` merges s1's three members; `rewind poll` finishes them (`rewind status
+#         --wait` returns once it has). Every member
 #         shows s1's instant (checksums), s2 is whole. s3 (a, b) taken with 4 MiB stores, a's
 #         filled past its end (overflowed). `rewind rollback s2` (roll forward).
 # Boot 3: with rd.rewind=s3: refused whole (nothing flagged, the console names vg0/a.s3), the
@@ -171,7 +172,13 @@ guest_boot_2() {
     local out
     st_setup
     dmsetup table | tee "$BOOT_OUT/dm-at-init"
-    RUST_LOG=info rewind poll -v 2>&1 | tee "$BOOT_OUT/poll.out"
+    grep -c 'snapshot-merge' "$BOOT_OUT/dm-at-init" | grep -qx 3 || g_fail "not every member of s1 is merging"
+    # The poller finishes the three merges; `status --wait` returns once it has.
+    RUST_LOG=info rewind poll -v >"$BOOT_OUT/poll.out" 2>&1 &
+    local poll=$!
+    rewind status --wait --json >"$BOOT_OUT/status-wait.json"
+    wait "$poll" || g_fail "rewind poll failed: $(cat "$BOOT_OUT/poll.out")"
+    grep -q '"state": "merging"' "$BOOT_OUT/status-wait.json" && g_fail "status --wait returned during a merge"
     rewind list | tee "$BOOT_OUT/list2"
     grep -q '^s1 ' "$BOOT_OUT/list2" && g_fail "s1 is still there after its rollback"
     grep -q '^s2 .* ok ' "$BOOT_OUT/list2" || g_fail "s2 (the kept state) is not ok"
