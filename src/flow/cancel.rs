@@ -60,11 +60,12 @@ pub fn cancel(
             // A run of `rollback --mode snapshot` stopped between its commit and its tables
             // may have left the origin's device as `error`: give it its snapshot-origin back.
             let new = Vg::from_tree(&tree)?;
-            let restore = activation(s, vg, &new, &snap.origin)
-                .map_err(|e| e.to_string())
-                .and_then(|w| converge(&w, &now).map_err(|e| e.to_string()))
-                .and_then(|steps| execute(dm, &steps).map_err(|e| e.to_string()));
-            if let Err(e) = restore {
+            let mut restore = || -> Result<(), Error> {
+                let wanted = activation(s, vg, &new, &snap.origin)?;
+                execute(dm, &converge(&wanted, &now)?)?;
+                Ok(())
+            };
+            if let Err(e) = restore() {
                 return Err(refused(format!(
                     "merge withdrawn, but reloading {vg_name}/{}'s devices failed: {e}; lvchange --refresh {vg_name}/{} restores them",
                     snap.origin, snap.origin

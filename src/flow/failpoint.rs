@@ -7,68 +7,41 @@
 //! The VM scenarios use the `poll-*` points; crash tests of the host tier stop a metadata
 //! commit inside its steps instead (`flow::env::Env::commit_hook`).
 
-/// Every point, by name: where it is.
-pub const POINTS: &[(&str, &str)] = &[
-    (
-        "poll-waiting",
-        "rewind poll: a merge seen still copying, before the wait",
-    ),
-    (
-        "poll-after-commit",
-        "rewind poll: the metadata without the merged snapshot committed, tables not reloaded",
-    ),
-    (
-        "poll-after-reload",
-        "rewind poll: the origin's tables reloaded, leftover devices not removed",
-    ),
-    (
-        "early-after-commit",
-        "rewind early: the merge flags committed, no table loaded",
-    ),
-    (
-        "early-after-tables",
-        "rewind early: one volume's tables loaded, its nodes not made",
-    ),
-    (
-        "rollback-after-commit",
-        "rewind rollback: the merge flag committed, no table loaded",
-    ),
-    (
-        "rollback-after-tables",
-        "rewind rollback: the merge tables loaded",
-    ),
-    (
-        "snapshot-after-lvcreate",
-        "rewind snapshot: one more member's store made by stock lvcreate (pending)",
-    ),
-    (
-        "snapshot-after-commit",
-        "rewind snapshot: one more VG's stores turned into snapshots (pending), no device made",
-    ),
-    (
-        "snapshot-before-window",
-        "rewind snapshot: every device prepared, the window not taken",
-    ),
-    (
-        "snapshot-in-window",
-        "rewind snapshot: every origin suspended, nothing resumed (the guardian resumes them)",
-    ),
-    (
-        "snapshot-after-window",
-        "rewind snapshot: the window taken, the set still pending in every VG",
-    ),
-    (
-        "snapshot-after-complete",
-        "rewind snapshot: one more VG's members no longer pending",
-    ),
-    (
-        "rollback-set-after-commit",
-        "rewind rollback SET: one more VG's members flagged",
-    ),
-    (
-        "cancel-after-commit",
-        "rewind cancel: the flag withdrawn, tables not restored",
-    ),
+/// Every point, by name:
+///
+/// | point | where |
+/// |---|---|
+/// | `poll-waiting` | rewind poll: a merge seen still copying, before the wait |
+/// | `poll-after-commit` | rewind poll: the metadata without the merged snapshot committed, tables not reloaded |
+/// | `poll-after-reload` | rewind poll: the origin's tables reloaded, leftover devices not removed |
+/// | `early-after-commit` | rewind early: the merge flags committed, no table loaded |
+/// | `early-after-tables` | rewind early: one volume's tables loaded, its nodes not made |
+/// | `rollback-after-commit` | rewind rollback: the merge flag committed, no table loaded |
+/// | `rollback-after-tables` | rewind rollback: the merge tables loaded |
+/// | `snapshot-after-lvcreate` | rewind snapshot: one more member's store made by stock lvcreate (pending) |
+/// | `snapshot-after-commit` | rewind snapshot: one more VG's stores turned into snapshots (pending), no device made |
+/// | `snapshot-before-window` | rewind snapshot: every device prepared, the window not taken |
+/// | `snapshot-in-window` | rewind snapshot: every origin suspended, nothing resumed (the guardian resumes them) |
+/// | `snapshot-after-window` | rewind snapshot: the window taken, the set still pending in every VG |
+/// | `snapshot-after-complete` | rewind snapshot: one more VG's members no longer pending |
+/// | `rollback-set-after-commit` | rewind rollback SET: one more VG's members flagged |
+/// | `cancel-after-commit` | rewind cancel: the flag withdrawn, tables not restored |
+pub const POINTS: &[&str] = &[
+    "poll-waiting",
+    "poll-after-commit",
+    "poll-after-reload",
+    "early-after-commit",
+    "early-after-tables",
+    "rollback-after-commit",
+    "rollback-after-tables",
+    "snapshot-after-lvcreate",
+    "snapshot-after-commit",
+    "snapshot-before-window",
+    "snapshot-in-window",
+    "snapshot-after-window",
+    "snapshot-after-complete",
+    "rollback-set-after-commit",
+    "cancel-after-commit",
 ];
 
 /// The environment variable that arms a point.
@@ -76,10 +49,7 @@ pub const VAR: &str = "REWIND_FAILPOINT";
 
 /// Whether `REWIND_FAILPOINT` names `name`.
 pub fn armed(name: &str) -> bool {
-    debug_assert!(
-        POINTS.iter().any(|(n, _)| *n == name),
-        "unknown failpoint {name}"
-    );
+    debug_assert!(POINTS.contains(&name), "unknown failpoint {name}");
     std::env::var_os(VAR).is_some_and(|v| v == name)
 }
 
@@ -107,12 +77,12 @@ mod tests {
 
     #[test]
     fn points_are_unique_and_unarmed_by_default() {
-        let mut names: Vec<&str> = POINTS.iter().map(|(n, _)| *n).collect();
+        let mut names: Vec<&str> = POINTS.to_vec();
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), POINTS.len());
         if std::env::var_os(VAR).is_none() {
-            assert!(POINTS.iter().all(|(n, _)| !armed(n)));
+            assert!(POINTS.iter().all(|n| !armed(n)));
         }
     }
 
@@ -145,7 +115,7 @@ mod tests {
                     }
                     seen += 1;
                     assert!(
-                        POINTS.iter().any(|(n, _)| *n == name),
+                        POINTS.contains(&name.as_str()),
                         "{}: unknown failpoint {name}",
                         p.display()
                     );
