@@ -38,7 +38,7 @@ use crate::flow::set_rollback::SetRollback;
 use crate::flow::sets::{MemberView, SetView};
 
 /// `YYYY-MM-DD HH:MM:SS` (UTC) of a Unix time.
-fn when(t: Option<i64>) -> String {
+pub fn when(t: Option<i64>) -> String {
     match t {
         Some(t) => {
             let n = crate::flow::snapshot::default_name(t);

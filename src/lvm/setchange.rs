@@ -18,7 +18,7 @@ use super::change::{
     remove_tag, rename_store_key,
 };
 use super::model::Vg;
-use super::sets::ROLLBACK;
+use super::sets::{ROLLBACK, ROLLED_BACK};
 use super::text::{Entry, Node, Section, Value};
 
 /// A snapshot to add: the COW LV (already in the metadata, plain), its origin, the chunk size
@@ -278,6 +278,36 @@ pub fn mark_set_merging(
     Ok(out)
 }
 
+/// Notes on `origin` that its merge from set `set` finished at `time`: the tag
+/// `rewind_rolled_back_TIME_SET`, replacing an earlier note. Edits `root` in place and adds no
+/// seqno: it rides on the finish's own commit (`change::drop_merged_snapshot`).
+pub fn note_rolled_back(
+    root: &mut Section,
+    vg: &str,
+    origin: &str,
+    set: &str,
+    time: i64,
+) -> Result<(), ChangeError> {
+    let lvs = lvs_mut(root, vg)?;
+    let old: Vec<String> = match lv_mut(lvs, vg, origin)?.value("tags") {
+        Some(Value::Array(tags)) => tags
+            .iter()
+            .filter_map(|t| t.as_str())
+            .filter(|t| t.starts_with(ROLLED_BACK))
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    };
+    for t in old {
+        remove_tag(lvs, origin, &t);
+    }
+    let tag = format!("{ROLLED_BACK}{time}_{set}");
+    if !add_tag(lvs, origin, &tag) {
+        return Err(missing(vg, format!("logical_volumes/{origin}/tags")));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,6 +447,21 @@ mod tests {
                 .snapshot("root.pre")
                 .expect("s")
                 .merging
+        );
+    }
+
+    #[test]
+    fn the_finish_of_a_set_member_notes_the_set_on_its_origin() {
+        let mut tree = base();
+        note_rolled_back(&mut tree, "vg0", "root", "old-set", 1).expect("note");
+        note_rolled_back(&mut tree, "vg0", "root", "pre", 1_764_860_000).expect("note");
+        let vg = Vg::from_tree(&tree).expect("model");
+        assert_eq!(vg.seqno, 5, "no commit of its own");
+        let root = vg.lv("root").expect("root");
+        assert_eq!(root.tags, ["rewind_rolled_back_1764860000_pre"]);
+        assert_eq!(
+            crate::lvm::sets::rolled_back(&root.tags),
+            Some(("pre".to_owned(), 1_764_860_000))
         );
     }
 

@@ -33,6 +33,20 @@ pub const PIN: &str = "rewind_pin";
 /// a whole set's rollback (its other members get flagged too, by a rerun or at boot).
 pub const ROLLBACK: &str = "rewind_rollback";
 
+/// On an origin, written by `rewind poll`'s finish of a set member's merge:
+/// `rewind_rolled_back_TIME_SET` (the finish's Unix time, the set's name).
+pub const ROLLED_BACK: &str = "rewind_rolled_back_";
+
+/// The set an origin was last rolled back to, and when its merge finished, from its tags.
+pub fn rolled_back(tags: &[String]) -> Option<(String, i64)> {
+    tags.iter()
+        .filter_map(|t| {
+            let (time, set) = t.strip_prefix(ROLLED_BACK)?.split_once('_')?;
+            Some((set.to_owned(), time.parse().ok()?))
+        })
+        .max_by_key(|(_, t)| *t)
+}
+
 /// The longest tag rewind writes.
 pub const TAG_MAX: usize = 128;
 /// The longest set name (its members' LV names are `ORIGIN.SET`).

@@ -10,6 +10,7 @@ pub mod kmsg;
 pub mod lock;
 pub mod lvmtool;
 pub mod modules;
+pub mod motd;
 pub mod mounts;
 pub mod nodes;
 pub mod proc;
