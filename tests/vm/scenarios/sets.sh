@@ -9,7 +9,8 @@
 #         change" (more numbers, c's file overwritten): its checksums. `rewind rollback s1
 #         --keep-current=s2`. Refusal: `rewind snapshot` of an origin flagged to merge.
 # Boot 2: `rewind early` merges s1's three members; `rewind poll` finishes them (`rewind status
-#         --wait` returns once it has). Every member
+#         --wait` returns once it has; the poller says "rollback complete", in the log, at the
+#         next login and in `rewind status`). Every member
 #         shows s1's instant (checksums), s2 is whole. s3 (a, b) taken with 4 MiB stores, a's
 #         filled past its end (overflowed). `rewind rollback s2` (roll forward).
 # Boot 3: with rd.rewind=s3: refused whole (nothing flagged, the console names vg0/a.s3), the
@@ -179,6 +180,13 @@ guest_boot_2() {
     rewind status --wait --json >"$BOOT_OUT/status-wait.json"
     wait "$poll" || g_fail "rewind poll failed: $(cat "$BOOT_OUT/poll.out")"
     grep -q '"state": "merging"' "$BOOT_OUT/status-wait.json" && g_fail "status --wait returned during a merge"
+    # "Rollback complete": the poller said it, left a note for the next login, and
+    # `rewind status` tells which set and when (LV tags on the origins).
+    grep -q 'rollback complete: vg0/a is back at snapshot set s1' "$BOOT_OUT/poll.out" || g_fail "no rollback-complete message"
+    grep -q 'rollback complete: vgb/b is back at snapshot set s1' /run/motd.d/rewind || g_fail "no login note"
+    rewind status | tee "$BOOT_OUT/status"
+    [[ $(grep -c 'rolled back to snapshot set s1 (merge finished' "$BOOT_OUT/status") == 3 ]] ||
+        g_fail "rewind status does not say which set every member was rolled back to"
     rewind list | tee "$BOOT_OUT/list2"
     grep -q '^s1 ' "$BOOT_OUT/list2" && g_fail "s1 is still there after its rollback"
     grep -q '^s2 .* ok ' "$BOOT_OUT/list2" || g_fail "s2 (the kept state) is not ok"
