@@ -10,6 +10,10 @@ packages=(
   build-essential pkg-config libclang-dev libdevmapper-dev
   # lints
   shellcheck
+  # the hook tests: udevadm (the rules' syntax), systemd-analyze (the poller's unit)
+  udev systemd
+  # the fuzz seeds (fuzz/seed.sh) and the VM checks' COW reader (tests/vm/cow-exceptions.py)
+  python3
 )
 
 missing=()
@@ -19,13 +23,23 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # shellcheck source=tests/progress.sh
+  . tests/progress.sh
+  pg_setup
+  log=$(mktemp)
+  apt_install() { { apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@"; } >"$log" 2>&1; }
+  if ! pg_run "deps: apt-get install (${#missing[@]} packages)" apt_install "${missing[@]}"; then
+    tail -n 40 "$log" >&2
+    exit 1
+  fi
+  rm -f "$log"
 fi
 # The host tier's stock LVM2 and loop devices, and the VM tier.
 bash vm-images/deps.sh
 
+# shellcheck source=tests/toolchain.sh
+. tests/toolchain.sh
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "deps: no Rust toolchain found; rewind needs Rust 1.95 or newer (install it with rustup)" >&2
+  echo "deps: no Rust toolchain found${SUDO_USER:+ (nor in ~$SUDO_USER/.cargo/bin)}; rewind needs Rust 1.95 or newer (install it with rustup)" >&2
   exit 1
 fi

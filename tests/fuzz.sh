@@ -10,6 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-20}
+# shellcheck source=tests/progress.sh
+. tests/progress.sh
+pg_setup
 export RUSTC_BOOTSTRAP=1
 # Sanitizer builds get their own target directory: sharing the main one would make the two
 # builds (different RUSTFLAGS) overwrite each other's artifacts.
@@ -25,15 +28,22 @@ start=$(date +%s)
 cargo fuzz build
 echo "fuzz: build took $(($(date +%s) - start)) s"
 
-failed=()
+# fuzz_one TARGET: one bounded run, its output to $log.
+fuzz_one() {
+  cargo fuzz run "$1" "fuzz/corpus/$1" -- -max_total_time="$seconds" -max_len=65536 \
+    -print_final_stats=1 >"$log" 2>&1
+}
+
+failed=() i=0
+total=$(wc -w <<<"$targets")
 for t in $targets; do
+  i=$((i + 1))
   log=$(mktemp)
-  if cargo fuzz run "$t" "fuzz/corpus/$t" -- -max_total_time="$seconds" -max_len=65536 \
-      -print_final_stats=1 >"$log" 2>&1; then
+  if pg_run "fuzz: $t (target $i of $total, ${seconds} s)" fuzz_one "$t"; then
     runs=$(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
-    echo "fuzz: $t: ${runs:-?} executions in ${seconds} s, no crash"
+    echo "fuzz: $t (target $i of $total): ${runs:-?} executions in ${seconds} s, no crash"
   else
-    echo "fuzz: $t: CRASH (input in fuzz/artifacts/$t/)"
+    echo "fuzz: $t (target $i of $total): CRASH (input in fuzz/artifacts/$t/)"
     tail -n 40 "$log"
     failed+=("$t")
   fi

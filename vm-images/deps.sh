@@ -12,6 +12,14 @@ done
 if ((${#missing[@]})); then
     echo "deps: installing ${missing[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q
-    apt-get install -y -q --no-install-recommends "${missing[@]}"
+    # shellcheck source=tests/progress.sh
+    . "$(dirname "$0")/../tests/progress.sh"
+    pg_setup
+    log=$(mktemp)
+    apt_install() { { apt-get update -q && apt-get install -y -q --no-install-recommends "$@"; } >"$log" 2>&1; }
+    if ! pg_run "deps: apt-get install (${#missing[@]} packages)" apt_install "${missing[@]}"; then
+        tail -n 40 "$log" >&2
+        exit 1
+    fi
+    rm -f "$log"
 fi

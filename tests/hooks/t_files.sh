@@ -29,11 +29,46 @@ test_rules_order_before_lvm() {
 }
 
 test_rules_syntax() {
-    command -v udevadm > /dev/null || skip "no udevadm"
-    udevadm verify --help > /dev/null 2>&1 || skip "udevadm has no verify (systemd < 254)"
-    udevadm verify "$REPO/initramfs/63-rewind.rules" "$REPO/dracut-module/90rewind/63-rewind.rules" ||
-        fail "udevadm verify"
+    command -v udevadm > /dev/null || skip "no udevadm (tests/deps.sh installs udev)"
+    local r
+    if udevadm verify --help > /dev/null 2>&1; then
+        udevadm verify "$REPO/initramfs/63-rewind.rules" "$REPO/dracut-module/90rewind/63-rewind.rules" ||
+            fail "udevadm verify"
+        check
+        return
+    fi
+    # systemd 252 (Debian 12) has no `udevadm verify`; its rule parser runs in `udevadm test`.
+    # The parser must see a broken rule (the check can fail), then nothing in ours.
+    printf 'ACTION=="add", NO_SUCH_KEY="x"\n' > "$T/bad.rules"
+    has "udevadm test reports a broken rule" "bad.rules:1 Invalid key" "$(udev_parse "$T/bad.rules")"
+    for r in "$REPO/initramfs/63-rewind.rules" "$REPO/dracut-module/90rewind/63-rewind.rules"; do
+        eq "udevadm test's parser on ${r#"$REPO"/}" "" "$(udev_parse "$r")"
+    done
     check
+}
+
+# udev_parse RULES: what systemd-udevd's rule parser says of the file RULES (its lines that
+# name it), from `udevadm test` in a mount namespace where RULES is the only rule file and /run
+# is a fresh tmpfs (udevadm test writes its device database there).
+udev_parse() {
+    local dev
+    for dev in /sys/class/mem/null /sys/class/net/lo; do [ -e "$dev" ] && break; done
+    mkdir -p "$T/rules.d" "$T/empty"
+    rm -f "$T/rules.d/"*
+    cp "$1" "$T/rules.d/"
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    local script='mount -t tmpfs tmpfs /run &&
+        for d in /usr/lib/udev/rules.d /lib/udev/rules.d /usr/local/lib/udev/rules.d; do
+            if [ -d "$d" ]; then mount --bind "$1/empty" "$d" || exit 1; fi
+        done &&
+        mkdir -p /etc/udev/rules.d && mount --bind "$1/rules.d" /etc/udev/rules.d &&
+        udevadm test --action=add "$2" 2>&1'
+    local out
+    # root: a mount namespace; otherwise one inside a user namespace, where we are root too
+    out=$(unshare -m sh -c "$script" sh "$T" "$dev" 2> /dev/null ||
+        unshare -rm sh -c "$script" sh "$T" "$dev" 2> /dev/null) ||
+        skip "cannot make a mount namespace for udevadm test"
+    grep -F "/etc/udev/rules.d/${1##*/}:" <<< "$out"
 }
 
 test_poll_unit() {

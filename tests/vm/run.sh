@@ -8,12 +8,17 @@
 # first failure, VM_SELFTEST_BOOT=0 to skip the runner's self-test boots, VM_KEEP_IMAGES=1 to
 # keep a passed scenario's disk images (by default only its logs and state are kept: each
 # scenario writes 0.4-0.7 GB, and the whole quick suite would otherwise leave ~7 GB behind).
+# Progress (tests/progress.sh): "scenario N of M", its step (build, boot N, checks) and the
+# times, as a status line on a terminal, else a line every REWIND_HEARTBEAT seconds (default
+# 60); VM_STEP_LINES=1 also prints a line as each step of a scenario starts (the demo does).
 set -euo pipefail
 TESTS_VM_DIR=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=vm-images/lib.sh
 . "$TESTS_VM_DIR/../../vm-images/lib.sh"
 # shellcheck source=tests/vm/host-lib.sh
 . "$TESTS_VM_DIR/host-lib.sh"
+# shellcheck source=tests/progress.sh
+. "$TESTS_VM_DIR/../progress.sh"
 
 # Defaults a scenario may override (the scenario interface: tests/vm/README.md).
 scenario_defaults() {
@@ -31,6 +36,16 @@ scenario_defaults() {
 vm_boot_args() { :; }
 vm_boot_kill() { :; }
 vm_boot_disk_opts() { :; }
+vm_boot_title() { :; } # what boot N does, in a few words (progress lines)
+
+# vm_step LOG TEXT: the scenario's next step starts. The runner's progress shows TEXT, its time
+# and the last line of LOG (the file the step writes to, - for none); tests/vm/run.sh's main
+# reads them from $WORK/steps.
+vm_step() {
+    VM_STEP=$((VM_STEP + 1))
+    vm_log "step $VM_STEP of $VM_STEPS: $2"
+    printf '%s\t%s\t%s\t%s\t%s\n' "$VM_STEP" "$VM_STEPS" "$(date +%s)" "$1" "$2" >>"$WORK/steps"
+}
 
 # One scenario, in a subshell; its output goes to $work/driver.log.
 run_scenario() {
@@ -46,15 +61,27 @@ run_scenario() {
     export WORK
     VM_STATE=$work/state
     mkdir -p "$VM_STATE"
+    # Steps: the host's preparation, the root, the initramfs, the disk, each boot, the checks.
+    VM_STEP=0 VM_STEPS=$((VM_BOOTS + 4))
+    if declare -F host_prepare >/dev/null; then
+        VM_STEPS=$((VM_STEPS + 1))
+    fi
 
     # The scenario's host-side preparation (data to put on the disk, expected checksums...).
     if declare -F host_prepare >/dev/null; then
+        vm_step "$work/driver.log" "preparing the data on the host"
         host_prepare
+    fi
+    if [[ -f $(vm_root_dir)/.vm-root-complete ]]; then
+        vm_step - "the guest root (cached in $(vm_root_dir))"
+    else
+        vm_step "$work/driver.log" "building the guest root with mmdebstrap (once; 1-2 min; cached in target/vm/cache)"
     fi
     root=$("$VM_IMAGES_DIR/build-root.sh")
     kver=$(vm_root_kver "$root")
     kernel=$root/boot/vmlinuz-$kver
     initrd=$work/initramfs.img
+    vm_step "$work/driver.log" "building the initramfs under test"
     for a in "${VM_ROOT_ADD[@]}"; do
         adds+=(--add "$a")
     done
@@ -68,6 +95,7 @@ run_scenario() {
     for a in "${VM_DISK_ADD[@]}"; do
         adds+=(--add "$a")
     done
+    vm_step "$work/driver.log" "building the disk image (LVM volume group vg0, root filesystem)"
     "$VM_IMAGES_DIR/build-disk.sh" --root "$root" --out "$work/disk.img" --size "$VM_DISK_SIZE" \
         "${lv_args[@]}" "${adds[@]}" --add "$VM_IMAGES_DIR/guest/vm-init:/usr/local/sbin/vm-init" \
         --add "$VM_IMAGES_DIR/guest/vm-step.service:/etc/systemd/system/vm-step.service"
@@ -108,6 +136,9 @@ run_scenario() {
         when\ *) kill_args=(--kill-when "${spec#when }") ;;
         *) vm_die "$name: vm_boot_kill $n printed [$spec]; want 'on STRING', 'after SECONDS' or 'when COMMAND'" ;;
         esac
+        local title
+        title=$(vm_boot_title "$n") || true
+        vm_step "$work/boot$n.serial.log" "boot $n of $VM_BOOTS${title:+: $title}"
         vm_log "$name: boot $n"
         t=$(vm_now)
         "$VM_IMAGES_DIR/run-guest.sh" --kernel "$kernel" --initrd "$initrd" \
@@ -141,6 +172,7 @@ run_scenario() {
             ((VM_CHECKS_FAILED == 0)) || vm_die "$name: $VM_CHECKS_FAILED host check(s) after boot $n failed"
         fi
     done
+    vm_step "$work/driver.log" "host checks (stock LVM2 on the disk image, the recorded data)"
     run_final_checks "$name"
 }
 
@@ -174,14 +206,19 @@ main() {
     mkdir -p "$VM_TARGET_DIR"
     # Free space is the first thing to look at when a scenario fails to write its disk.
     df -h "$VM_TARGET_DIR" | awk -v dir="$VM_TARGET_DIR" 'NR == 2 { print "vm: " $4 " free on " $6 " for " dir }'
+    pg_setup
     if [[ ${VM_SELFTEST_BOOT:-1} == 1 ]]; then
-        "$TESTS_VM_DIR/selftest-boot.sh" 2>"$VM_TARGET_DIR/selftest-boot.log" ||
+        pg_tty || pg_line "vm: self-test of run-guest.sh (short busybox boots, about 30 s)"
+        pg_run "vm: self-test of run-guest.sh (short busybox boots)" \
+            "$TESTS_VM_DIR/selftest-boot.sh" 2>"$VM_TARGET_DIR/selftest-boot.log" ||
             vm_die "run-guest.sh self-test failed: see $VM_TARGET_DIR/selftest-boot.log"
     fi
 
-    local scenarios=() s failed=0 file work
+    local scenarios=() s failed=0 file work i=0 passed=0 nfailed=0 t_tier
     if (($#)); then
         scenarios=("$@")
+    elif [[ -n ${VM_SCENARIOS:-} ]]; then
+        read -ra scenarios <<<"$VM_SCENARIOS"
     else
         # The quick suite by default; VM_SUITE=long adds scenarios marked VM_SCENARIO_SUITE=long.
         for s in "$TESTS_VM_DIR"/scenarios/*.sh; do
@@ -191,29 +228,70 @@ main() {
         done
     fi
     for s in "${scenarios[@]}"; do
+        [[ -f $TESTS_VM_DIR/scenarios/$s.sh ]] || vm_die "no scenario $TESTS_VM_DIR/scenarios/$s.sh"
+    done
+    t_tier=$(date +%s)
+    for s in "${scenarios[@]}"; do
+        i=$((i + 1))
         file=$TESTS_VM_DIR/scenarios/$s.sh
-        [[ -f $file ]] || vm_die "no scenario $file"
         work=$VM_TARGET_DIR/run/$s
         vm_kill_stale_qemu "$work/qemu.pid"
         rm -rf "$work"
         mkdir -p "$work"
-        local t
+        local t rc=0
         t=$(vm_now)
+        pg_tty || pg_line "vm: scenario $i of ${#scenarios[@]}: $s (logs: $work)"
+        VM_W_STEPS=$work/steps VM_W_SHOWN=0
+        pg_watch_start "scenario $i of ${#scenarios[@]}: $s" vm_watch_status
         # A separate process, so that set -e holds inside the scenario run.
-        if "$0" --one "$file" "$work" >"$work/driver.log" 2>&1; then
+        "$0" --one "$file" "$work" >"$work/driver.log" 2>&1 || rc=$?
+        pg_watch_stop
+        if ((rc == 0)); then
+            passed=$((passed + 1))
             printf 'PASS %s (%ss, logs: %s)\n' "$s" "$(vm_elapsed "$t")" "$work"
             # Disk images, the initramfs and data prepared on the host: everything large.
             [[ ${VM_KEEP_IMAGES:-0} == 1 ]] ||
                 find "$work" -type f \( -name '*.img' -o -size +1M \) -delete
         else
-            failed=1
+            failed=1 nfailed=$((nfailed + 1))
             printf 'FAIL %s (%ss, logs: %s)\n' "$s" "$(vm_elapsed "$t")" "$work"
             grep -E 'CHECK FAILED|checksum mismatch|error:|FAIL:' "$work/driver.log" "$work"/state/boot*/log 2>/dev/null |
                 sed 's/^/    /' | tail -n 20 || true
             [[ ${VM_KEEP_GOING:-1} == 1 ]] || break
         fi
     done
+    printf 'vm: %s scenario%s: %s passed, %s failed, %s not run, in %s\n' "${#scenarios[@]}" \
+        "$( ((${#scenarios[@]} == 1)) || echo s)" "$passed" "$nfailed" \
+        $((${#scenarios[@]} - passed - nfailed)) "$(pg_since "$t_tier")"
     return "$failed"
+}
+
+# The progress line's part for the scenario under way (a pg_watch_start status function, run
+# each second in the ticker): its step (from $VM_W_STEPS, written by vm_step), the step's time
+# and the last line of its log (the serial console during a boot). With VM_STEP_LINES=1, a
+# permanent line for each step as it starts.
+vm_watch_status() {
+    local n k m t log text last
+    [[ -s $VM_W_STEPS ]] || return 0
+    n=$(wc -l <"$VM_W_STEPS")
+    if ((n > VM_W_SHOWN)); then
+        if [[ ${VM_STEP_LINES:-0} == 1 ]]; then
+            while IFS=$'\t' read -r k m t log text; do
+                pg_line "  step $k of $m: $text"
+            done < <(tail -n "+$((VM_W_SHOWN + 1))" "$VM_W_STEPS" | head -n "$((n - VM_W_SHOWN))")
+        fi
+        VM_W_SHOWN=$n
+    fi
+    [[ ${1:-} != last ]] || return 0
+    IFS=$'\t' read -r k m t log text < <(sed -n "${n}p" "$VM_W_STEPS")
+    text=${text%%:*}
+    PG_STATUS=" | step $k/$m: ${text%% (*} ($(pg_since "$t"))"
+    if [[ $log != - ]]; then
+        last=$(pg_last_line "$log")
+        # The kernel's timestamp, "[   12.345678] ", takes room the message needs.
+        [[ $last != \[*\]\ * ]] || last=${last#*\] }
+        PG_STATUS+=${last:+ | $last}
+    fi
 }
 
 if [[ ${1:-} == --one ]]; then

@@ -49,6 +49,16 @@ VM_ROOT_ADD=(
     "${VM_REPO_DIR:-}/initramfs/rewind-early:/usr/lib/rewind/rewind-early"
 )
 
+# What boot N does, for the progress lines (tests/vm/run.sh, vm-images/demo.sh).
+vm_boot_title() {
+    case $((RB_RESCUE)):$1 in
+    0:1) echo "a snapshot vg0/pre, the bad upgrade, rewind rollback vg0/pre" ;;
+    1:1) echo "a snapshot vg0/pre, then a bad upgrade that also breaks the init" ;;
+    1:2) echo "the broken init panics (nothing asked for a rollback)" ;;
+    *) echo "the rollback, set up before root is mounted; then the merge is finished" ;;
+    esac
+}
+
 if ((RB_RESCUE)); then
     # Boot 2 must not reboot by itself after the panic (panic=1 would race the kill).
     vm_boot_args() {
