@@ -59,6 +59,9 @@ put 644 "$src/mkinitcpio-hook/hooks/rewind" /usr/lib/initcpio/hooks/rewind
 
 unit=/usr/lib/systemd/system/rewind-poll.service
 put 644 "$src/systemd/rewind-poll.service" "$unit"
+timer=/usr/lib/systemd/system/rewind-watch.timer
+put 644 "$src/systemd/rewind-watch.service" /usr/lib/systemd/system/rewind-watch.service
+put 644 "$src/systemd/rewind-watch.timer" "$timer"
 # Only for systemd initramfs images (mkinitcpio's systemd hook adds it there); it does nothing
 # in the booted system (ConditionPathExists=/etc/initrd-release).
 put 644 "$src/initramfs/rewind-handoff.service" /usr/lib/systemd/system/rewind-handoff.service
@@ -70,8 +73,10 @@ fi
 if [ -n "$dest" ]; then
     mkdir -p "$dest/etc/systemd/system/sysinit.target.wants"
     ln -sfn "$unit" "$dest/etc/systemd/system/sysinit.target.wants/rewind-poll.service"
+    mkdir -p "$dest/etc/systemd/system/timers.target.wants"
+    ln -sfn "$timer" "$dest/etc/systemd/system/timers.target.wants/rewind-watch.timer"
 elif command -v systemctl > /dev/null 2>&1; then
-    systemctl enable rewind-poll.service
+    systemctl enable rewind-poll.service rewind-watch.timer
 else
     echo "install.sh: no systemctl; start '/usr/sbin/rewind poll' at boot some other way" >&2
 fi

@@ -22,6 +22,29 @@ pub struct Config {
     pub poll: Poll,
     pub snapshot: Snapshot,
     pub prune: Prune,
+    pub watch: Watch,
+}
+
+/// `rewind watch` (the timer's check of every active set member's store).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Watch {
+    /// Warn (journal and the next login) when a store is at least this full.
+    pub warn_percent: u8,
+    /// Extend such a store with stock `lvextend`, when its VG has room.
+    pub extend: bool,
+    /// By this share of its size (at least one extent).
+    pub extend_by_percent: u8,
+}
+
+impl Default for Watch {
+    fn default() -> Self {
+        Watch {
+            warn_percent: 80,
+            extend: false,
+            extend_by_percent: 20,
+        }
+    }
 }
 
 /// `rewind snapshot`'s defaults (docs/SETS.md).
@@ -166,6 +189,14 @@ impl Config {
                 })?;
             }
         }
+        if !(1..=99).contains(&config.watch.warn_percent)
+            || !(1..=100).contains(&config.watch.extend_by_percent)
+        {
+            return Err(invalid(format!(
+                "watch: warn_percent ({}) must be 1-99 and extend_by_percent ({}) 1-100",
+                config.watch.warn_percent, config.watch.extend_by_percent
+            )));
+        }
         if config.snapshot.window_timeout_ms < 100 {
             return Err(invalid(format!(
                 "snapshot: window_timeout_ms ({}) must be at least 100",
@@ -234,6 +265,14 @@ mod tests {
         assert_eq!(c.snapshot.window_timeout_ms, 5000);
         assert!(c.snapshot.parallel);
         assert_eq!((c.prune.keep_last, c.prune.keep_days), (5, 0));
+        assert_eq!(
+            (
+                c.watch.warn_percent,
+                c.watch.extend,
+                c.watch.extend_by_percent
+            ),
+            (80, false, 20)
+        );
     }
 
     #[test]
@@ -307,6 +346,7 @@ mod tests {
             ("[snapshot]\nsize = \"lots\"\n", "snapshot.size \"lots\""),
             ("[snapshot]\nmembers = [\"root\"]\n", "not a mount point"),
             ("[snapshot]\nwindow_timeout_ms = 5\n", "at least 100"),
+            ("[watch]\nwarn_percent = 100\n", "must be 1-99"),
         ] {
             let msg = Config::parse(text, "x").expect_err(text).to_string();
             assert!(msg.contains(needle), "{text:?}: {msg}");

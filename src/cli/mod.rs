@@ -159,6 +159,16 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Check every active snapshot-set member's store (run by rewind-watch.timer): warn when
+    /// one is `[watch] warn_percent` full, extend it with stock lvextend when `[watch] extend`
+    /// is on and its VG has room; say which sets are lost.
+    Watch {
+        #[command(flatten)]
+        system: SystemArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete a snapshot set (every member, with stock lvremove).
     Delete {
         #[command(flatten)]
@@ -361,6 +371,14 @@ fn run(command: Command, verbose: u8) -> Result<Verdict, Error> {
                 println!("prune: nothing to delete");
             } else {
                 println!("prune: {verb} {}", gone.join(", "));
+            }
+            Ok(Verdict::Ok)
+        }
+        Command::Watch { system, json } => {
+            init_logging(verbose.max(1));
+            let actions = flow::watch::run(&system.system())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&actions)?);
             }
             Ok(Verdict::Ok)
         }

@@ -17,6 +17,7 @@ pub mod set_rollback;
 pub mod sets;
 pub mod snapshot;
 pub mod status;
+pub mod watch;
 
 pub use error::Error;
 

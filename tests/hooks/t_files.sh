@@ -91,6 +91,25 @@ test_poll_unit() {
     check
 }
 
+test_watch_units() {
+    local line
+    for line in 'Type=oneshot' 'ExecStart=/usr/sbin/rewind watch' 'ConditionKernelCommandLine=!rd.rewind=0'; do
+        grep -qxF -- "$line" "$REPO/systemd/rewind-watch.service" || fail "watch unit has no line $line"
+    done
+    for line in 'OnUnitActiveSec=10min' 'WantedBy=timers.target'; do
+        grep -qxF -- "$line" "$REPO/systemd/rewind-watch.timer" || fail "watch timer has no line $line"
+    done
+    if command -v systemd-analyze > /dev/null; then
+        mkdir -p "$T/units"
+        cp "$REPO/systemd/rewind-watch.service" "$REPO/systemd/rewind-watch.timer" "$T/units/"
+        local out
+        out=$(SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no "$T/units/rewind-watch.timer" "$T/units/rewind-watch.service" 2>&1 |
+            grep -v -e '/usr/sbin/rewind' -e 'Failed to create' -e 'not found' || true)
+        eq "systemd-analyze verify" "" "$out"
+    fi
+    check
+}
+
 test_handoff_unit() {
     local u="$REPO/initramfs/rewind-handoff.service" line
     for line in 'DefaultDependencies=no' 'Type=oneshot' 'ConditionPathExists=/etc/initrd-release' \
@@ -111,7 +130,7 @@ test_handoff_unit() {
 
 install_tree() { # install_tree DIR: every path with its mode and link target
     (cd "$1" && find . -mindepth 1 \( -type f -o -type l \) -printf '%m %p%l\n' |
-        sed 's|^\([0-9]*\) \./|\1 /|; s|\.service/|.service -> /|' | LC_ALL=C sort)
+        sed 's|^\([0-9]*\) \./|\1 /|; s|\.service/|.service -> /|; s|\.timer/|.timer -> /|' | LC_ALL=C sort)
 }
 
 install_expected='755 /usr/sbin/rewind
@@ -127,9 +146,12 @@ install_expected='755 /usr/sbin/rewind
 644 /usr/lib/initcpio/install/rewind
 644 /usr/lib/initcpio/hooks/rewind
 644 /usr/lib/systemd/system/rewind-poll.service
+644 /usr/lib/systemd/system/rewind-watch.service
+644 /usr/lib/systemd/system/rewind-watch.timer
 644 /usr/lib/systemd/system/rewind-handoff.service
 644 /etc/rewind/rewind.toml
-777 /etc/systemd/system/sysinit.target.wants/rewind-poll.service -> /usr/lib/systemd/system/rewind-poll.service'
+777 /etc/systemd/system/sysinit.target.wants/rewind-poll.service -> /usr/lib/systemd/system/rewind-poll.service
+777 /etc/systemd/system/timers.target.wants/rewind-watch.timer -> /usr/lib/systemd/system/rewind-watch.timer'
 
 test_install_destdir() {
     fake_rewind "$T/bin/rewind"

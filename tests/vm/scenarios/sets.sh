@@ -8,7 +8,9 @@
 #         snapshots read through read-only mounts: s1's last numbers and checksums. The "bad
 #         change" (more numbers, c's file overwritten): its checksums. `rewind rollback s1
 #         --keep-current=s2`. Refusal: `rewind snapshot` of an origin flagged to merge.
-# Boot 2: `rewind early` merges s1's three members; `rewind poll` finishes them (`rewind status
+# Boot 2 (also: `rewind watch` warns about b's store of s3 filling up, then extends it with
+#         stock lvextend once [watch] extend is on):
+#         `rewind early` merges s1's three members; `rewind poll` finishes them (`rewind status
 #         --wait` returns once it has; the poller says "rollback complete", in the log, at the
 #         next login and in `rewind status`). Every member
 #         shows s1's instant (checksums), s2 is whole. s3 (a, b) taken with 4 MiB stores, a's
@@ -196,9 +198,23 @@ guest_boot_2() {
     g_record back_a_last "$(tail -n1 /mnt/a/seq)"
     g_record back_b_last "$(tail -n1 /mnt/b/seq)"
 
-    # s3: small stores; a's overflows.
+    # s3: small stores. b's fills past the watch's threshold: warned, then extended once the
+    # configuration allows it; a's overflows.
     out=$(rewind snapshot --name s3 --size 4M vg0/a vgb/b 2>&1) || g_fail "rewind snapshot s3: $out"
     echo "$out"
+    dd if=/dev/urandom of=/mnt/b/fill bs=1M count=3 conv=fsync status=none
+    dmsetup status vgb-b.s3 | tee "$BOOT_OUT/b.s3-status"
+    rewind watch --json >"$BOOT_OUT/watch1.json" 2>"$BOOT_OUT/watch1.log"
+    cat "$BOOT_OUT/watch1.json" "$BOOT_OUT/watch1.log"
+    grep -A2 '"action": "warned"' "$BOOT_OUT/watch1.json" | grep -q 'vgb/b.s3' || g_fail "no warning about vgb/b.s3"
+    grep -q 'vgb/b.s3 is .* full and will overflow' /run/motd.d/rewind || g_fail "no login note about vgb/b.s3"
+    mkdir -p /etc/rewind
+    printf '[watch]\nextend = true\n' >/etc/rewind/rewind.toml
+    rewind watch --json >"$BOOT_OUT/watch2.json" 2>"$BOOT_OUT/watch2.log"
+    rm /etc/rewind/rewind.toml
+    cat "$BOOT_OUT/watch2.json"
+    grep -A2 '"action": "extended"' "$BOOT_OUT/watch2.json" | grep -q 'vgb/b.s3' || g_fail "vgb/b.s3 was not extended"
+    g_record b_s3_size_after_watch "$(g_lvm lvs --noheadings --units m --nosuffix -o lv_size vgb/b.s3 | tr -d ' ')"
     dd if=/dev/urandom of=/mnt/a/fill bs=1M count=12 conv=fsync status=none
     sync
     dmsetup status vg0-a.s3 | tee "$BOOT_OUT/s3-status"
@@ -246,6 +262,8 @@ host_check() {
         $(($(vm_guest_value stock_b_last) - $(vm_guest_value stock_a_last))) "$d" "$(vm_guest_value s1_window_ms)"
     vm_check "boot 3: rd.rewind=s3 refused whole, naming the overflowed member" \
         grep -q 'rd.rewind=s3 ignored, nothing changed: snapshot set member vg0/a.s3' "$WORK/boot3.serial.log"
+    vm_check "rewind watch extended vgb/b.s3 past its 4 MiB" \
+        awk -v s="$(vm_guest_value b_s3_size_after_watch)" 'BEGIN { exit !(s > 4) }'
     vm_check "vgck vg0" vm_image_lvm "$WORK/disk.img" vgck vg0
     vm_check "vgck vgb" vm_image_lvm "$WORK/vgb.img" vgck vgb
     local left
