@@ -202,7 +202,8 @@ guest_boot_2() {
     # configuration allows it; a's overflows.
     out=$(rewind snapshot --name s3 --size 4M vg0/a vgb/b 2>&1) || g_fail "rewind snapshot s3: $out"
     echo "$out"
-    dd if=/dev/urandom of=/mnt/b/fill bs=1M count=3 conv=fsync status=none
+    # 3.5 MiB into a 4 MiB store: about 90 % full (data chunks, ext4 metadata, the index).
+    dd if=/dev/urandom of=/mnt/b/fill bs=512K count=7 conv=fsync status=none
     dmsetup status vgb-b.s3 | tee "$BOOT_OUT/b.s3-status"
     rewind watch --json >"$BOOT_OUT/watch1.json" 2>"$BOOT_OUT/watch1.log"
     cat "$BOOT_OUT/watch1.json" "$BOOT_OUT/watch1.log"
