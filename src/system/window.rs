@@ -636,6 +636,7 @@ pub fn take(control_fd: std::os::fd::RawFd, req: &Request) -> Result<Report, Win
     }
     let ops =
         raw::RawOps::new(control_fd, &req.origins, &req.snapshots).map_err(WindowError::Setup)?;
+    DIE_INSIDE.store(req.die_inside, Ordering::SeqCst);
     let size = std::num::NonZeroUsize::new(4096).expect("non-zero");
     // SAFETY: a fresh anonymous shared mapping, used only through `cells` below and unmapped
     // at the end of this function, after the last use of `cells`.
