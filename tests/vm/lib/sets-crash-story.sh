@@ -139,8 +139,9 @@ sc_boot() {
             # The exchange disk is only written at power-off: the name goes to the root.
             echo "k$n-$i" >/var/tmp/last-set
             sync /var/tmp/last-set
-            rewind snapshot --name "k$n-$i" --size 8M vg0/a vgb/b
-            rewind delete "k$n-$i"
+            # -v: the console shows each step, so the host can say where the kill landed.
+            rewind snapshot -v --name "k$n-$i" --size 8M vg0/a vgb/b
+            rewind delete -v "k$n-$i"
         done
     fi
     # The guardian: the process exits inside the window.
@@ -167,6 +168,8 @@ host_check() {
     local n
     # A boot that is killed later writes no exchange disk: its findings are on its console.
     for ((n = 2; n <= VM_BOOTS; n++)); do
+        printf 'boot %s killed after: %s\n' $((n - 1)) \
+            "$(grep -E 'rewind::|lvm|snapshot set' "$WORK/boot$((n - 1)).serial.log" | tail -n1 | cut -c1-150)"
         printf 'after the kill in boot %s: %s\n' $((n - 1)) \
             "$(sed -n "s/^record: boot${n}_found = //p" "$WORK/boot$n.serial.log" | tail -n1)"
         vm_check "boot $n checked the kill before it" grep -q "^record: boot${n}_found = " "$WORK/boot$n.serial.log"
