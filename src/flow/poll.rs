@@ -32,6 +32,7 @@ use crate::system::exec::execute;
 use crate::system::lock::VgLock;
 use crate::system::scan::Scan;
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// A device whose live table is `snapshot-merge`.
@@ -298,7 +299,7 @@ pub fn finish(
             )
         }
     };
-    reload_and_tidy(&s, vg, &model, &origin, dm)?;
+    reload_and_tidy(&env.root, &s, vg, &model, &origin, dm)?;
     Ok(result)
 }
 
@@ -406,7 +407,7 @@ fn finish_as_snapshot(
         snap.cow
     );
     failpoint::hit("poll-after-commit");
-    reload_and_tidy(s, vg, &new_model, &snap.cow, dm)?;
+    reload_and_tidy(&env.root, s, vg, &new_model, &snap.cow, dm)?;
     Ok(Finished::Committed {
         vg: vg.name.clone(),
         origin: snap.origin.clone(),
@@ -416,6 +417,7 @@ fn finish_as_snapshot(
 
 /// Makes `origin`'s devices what LVM's layout wants for `model`, then removes what is left.
 fn reload_and_tidy(
+    root: &Path,
     s: &Scan,
     vg: &FoundVg,
     model: &Vg,
@@ -444,13 +446,16 @@ fn reload_and_tidy(
     let steps = converge(&wanted, &now).map_err(|e| vg_err(vg, e.to_string()))?;
     execute(dm, &steps).map_err(|e| vg_err(vg, format!("reloading {origin}: {e}")))?;
     failpoint::hit("poll-after-reload");
-    tidy(vg, model, &wanted, dm)
+    tidy(root, vg, model, &wanted, dm)
 }
 
 /// Removes the devices of `vg` that a finished merge leaves behind: `error` devices and
 /// `-cow`s of LVs the metadata no longer has, and `-real`s of LVs without snapshots. Only
-/// unopened devices; devices that stack on others go first.
+/// unopened devices; devices that stack on others go first. Where no udev manages the nodes
+/// (a root without udev), their `/dev/mapper` node and `/dev/VG/LV` link go too, as udev would
+/// drop them: left behind, stock LVM fails to create a snapshot of the same name.
 fn tidy(
+    root: &Path,
     vg: &FoundVg,
     model: &Vg,
     wanted: &[DeviceSpec],
@@ -512,6 +517,9 @@ fn tidy(
         };
         dm.remove(&name, rules).map_err(Error::dm_state)?;
         log::info!("{name}: removed");
+        if !crate::system::nodes::udev_makes_dm_nodes(root) {
+            crate::system::nodes::remove(root, &name, &vg.name);
+        }
     }
     Ok(())
 }
@@ -554,7 +562,7 @@ pub fn tidy_leftovers(
             wanted.extend(devs);
         }
     }
-    tidy(vg, model, &wanted, dm)
+    tidy(&env.root, vg, model, &wanted, dm)
 }
 
 /// How a poll run ended.

@@ -96,6 +96,33 @@ pub fn make(
     Ok(())
 }
 
+/// Removes what [`make`] (or a udev that is gone) left for the removed device `name` of VG
+/// `vg`: `root/dev/mapper/NAME` (a node or a link), and the links in `root/dev/VG/` that point
+/// to it or to nothing any more (udev's point to `../dm-N`, which went with the device). An
+/// empty `root/dev/VG` goes too. Best effort: a node that cannot be removed stays.
+pub fn remove(root: &Path, name: &str, vg: &str) {
+    let node = root.join("dev/mapper").join(name);
+    if std::fs::symlink_metadata(&node).is_ok() {
+        let _ = std::fs::remove_file(&node);
+    }
+    let dir = root.join("dev").join(vg);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    for e in entries.filter_map(Result::ok) {
+        let path = e.path();
+        let Ok(target) = std::fs::read_link(&path) else {
+            continue;
+        };
+        let to_it = target.file_name().is_some_and(|f| f == name);
+        let dangling = std::fs::metadata(&path).is_err();
+        if to_it || dangling {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    let _ = std::fs::remove_dir(&dir);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +178,42 @@ mod tests {
         assert!(
             !dm_rules_installed(d.path()),
             "masked by a link to /dev/null"
+        );
+    }
+
+    #[test]
+    fn remove_takes_the_node_and_the_links_to_it_or_to_nothing() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let root = d.path();
+        for dir in ["dev/mapper", "dev/vg0"] {
+            std::fs::create_dir_all(root.join(dir)).expect("mkdir");
+        }
+        std::fs::write(root.join("dev/mapper/vg0-pre"), "").expect("node");
+        std::fs::write(root.join("dev/mapper/vg0-root"), "").expect("node");
+        std::fs::write(root.join("dev/dm-0"), "").expect("node");
+        let link = |target: &str, at: &str| {
+            std::os::unix::fs::symlink(target, root.join(at)).expect("symlink");
+        };
+        link("../mapper/vg0-pre", "dev/vg0/pre"); // rewind's own link
+        link("../dm-3", "dev/vg0/old"); // udev's, to a device that is gone
+        link("../dm-0", "dev/vg0/root"); // udev's, to a device that is there
+        remove(root, "vg0-pre", "vg0");
+        assert!(!root.join("dev/mapper/vg0-pre").exists());
+        assert!(std::fs::symlink_metadata(root.join("dev/vg0/pre")).is_err());
+        assert!(std::fs::symlink_metadata(root.join("dev/vg0/old")).is_err());
+        assert!(
+            root.join("dev/vg0/root").exists(),
+            "a live device's link stays"
+        );
+        assert!(
+            root.join("dev/mapper/vg0-root").exists(),
+            "another node stays"
+        );
+        std::fs::remove_file(root.join("dev/vg0/root")).expect("rm");
+        remove(root, "vg0-none", "vg0");
+        assert!(
+            !root.join("dev/vg0").exists(),
+            "the empty vg directory goes"
         );
     }
 }

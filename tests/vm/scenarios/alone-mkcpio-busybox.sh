@@ -1,0 +1,11 @@
+# shellcheck shell=bash disable=SC2034 # VM_* settings are read by tests/vm/run.sh
+# Scenario "alone-mkcpio-busybox": the merge-cycles story (tests/vm/lib/merge-cycles-story.sh)
+# through a mkinitcpio busybox image WITHOUT LVM2's hook, HOOKS=(base udev modconf block rewind
+# filesystems), as the real mkinitcpio v41 builds it (vm-images/mkinitcpio/real/busybox.list):
+# udevd runs, and nothing in the image but rewind's hook knows device-mapper (no dm udev rules).
+# Boot 1 boots (root activated by rewind), boot 2 merges; no volume may wait on a udev cookie.
+VM_INITRAMFS_ARGS=(--generator mkinitcpio --listing busybox)
+MC_CYCLES=${MC_CYCLES:-1}
+MC_LVM=0
+# shellcheck source=tests/vm/lib/merge-cycles-story.sh
+. "${TESTS_VM_DIR:-/run/xchg/harness}/lib/merge-cycles-story.sh"

@@ -1,0 +1,8 @@
+# shellcheck shell=bash disable=SC2034 # VM_* settings are read by tests/vm/run.sh
+# Scenario "beside-mkcpio-systemd-long" (long suite): beside-mkcpio-systemd with 20 small merges.
+VM_SCENARIO_SUITE=long
+VM_INITRAMFS_ARGS=(--generator mkinitcpio --listing systemd-lvm2)
+MC_CYCLES=${MC_CYCLES:-20}
+MC_LVM=1
+# shellcheck source=tests/vm/lib/merge-cycles-story.sh
+. "${TESTS_VM_DIR:-/run/xchg/harness}/lib/merge-cycles-story.sh"
