@@ -23,14 +23,17 @@
 # switch_root but what the initramfs left running and the step's `rewind poll`.
 #
 # Each boot, first thing in the booted root (before anything touches vg0): the wall-clock time
-# (switch_root ~ vm-init's start), every dm device's suspended state, tables and status, the
-# LVM processes still running, the initramfs's journal (systemd images) and kernel log, and the
-# VG's metadata read by stock LVM from the disk only (it never opens an LV: one may be
-# suspended). Then it checks the previous cycle (data right, read past the page cache), lets
-# `rewind poll` finish, checks stock `vgck`, and sets up the next cycle. A suspended device or
-# a half-finished LVM finish (the snapshot's store left as a plain LV `snap`) is recorded,
-# repaired (dmsetup resume, lvremove) and the story goes on, so one run counts every failure;
-# the host's final check fails on any.
+# (switch_root ~ vm-init's start), every dm device's suspended state, tables and status, every
+# process (an LVM process of the initramfs that outlived switch_root, and what it waits in),
+# /proc/locks and who holds an LVM lock file, leftover udev cookies, device links whose device
+# is gone, the initramfs's journal (systemd images) and kernel log, the VG's metadata read by
+# stock pvck from the disk (no lock, no LV opened: one may be suspended) and whether vg0's LVM
+# lock is free. Then it checks the previous cycle (data right, read past the page cache), waits
+# for the VG lock (a holder still there after 30 s is killed, and recorded), lets `rewind poll`
+# finish, checks stock `vgck`, and sets up the next cycle. A suspended device, a half-finished
+# LVM finish (the snapshot's store left as a plain LV `snap`) or a stale link is recorded and
+# repaired (dmsetup resume, lvremove, rm) and the story goes on, so one run counts every
+# failure; the host's final check fails on any.
 #
 # Host, after each boot: the metadata ring of the disk image dumped by stock `pvck --dump
 # metadata_all` (every commit still in the ring: seqno, description = the command that made it,
