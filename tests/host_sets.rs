@@ -729,3 +729,64 @@ fn loop_delete_removes_every_member() {
         .collect();
     assert_eq!(names, ["root,-,,", "var,-,,", "data,-,,"]);
 }
+
+/// `--keep-current` cut short between two VGs' flag commits, then rerun with the same
+/// arguments (the keep set named, or by default): the same end (the cut run's set of the
+/// current state is the one kept, every member of the set rolled back to is flagged, stock
+/// vgck clean). Cut after the keep set was taken and before any flag: nothing is flagged;
+/// a rerun naming the same keep set is refused with nothing changed (that name is taken),
+/// one with another name ends as the first would have.
+#[test]
+fn loop_keep_current_cut_short_reruns_to_the_same_end() {
+    require_host!("loop_keep_current_cut_short_reruns_to_the_same_end");
+    let want = |lab: &Lab| {
+        let mut w = vec![
+            format!("{}/data.a", lab.vgb),
+            format!("{}/root.a", lab.vga),
+            format!("{}/var.a", lab.vga),
+        ];
+        w.sort();
+        w
+    };
+    for keep in [Some("b"), None] {
+        let lab = lab("skcc");
+        let mut dm = lab.active_fake();
+        lab.take(&mut dm, "a").expect("a");
+        let keep = keep.map(str::to_owned);
+        let stop = Some(("rollback-set-after-commit", 1));
+        let e = rollback(&lab, &mut dm, "a", Some(keep.clone()), stop).expect_err("stopped");
+        assert!(e.contains("stopped at"), "{keep:?}: {e}");
+        lab.clean();
+        let r = rollback(&lab, &mut dm, "a", Some(keep.clone()), None)
+            .unwrap_or_else(|e| panic!("{keep:?}: rerun: {e}"));
+        lab.clean();
+        let sets = lab.sets();
+        assert_eq!(sets.len(), 2, "{keep:?}: {sets:?}");
+        let kept = r.kept_earlier.clone().expect("the cut run's set");
+        if let Some(k) = &keep {
+            assert_eq!(&kept, k);
+        }
+        assert!(r.kept.is_none());
+        assert!(sets.contains(&(kept, State::Ok)), "{sets:?}");
+        assert!(sets.contains(&("a".to_owned(), State::Merging)), "{sets:?}");
+        assert_eq!(r.flagged, [format!("{}/data.a", lab.vgb)]);
+        assert_eq!(flagged(&lab), want(&lab), "{keep:?}");
+    }
+
+    let lab = lab("skcd");
+    let mut dm = lab.active_fake();
+    lab.take(&mut dm, "a").expect("a");
+    let stop = Some(("snapshot-after-complete", 2));
+    let e = rollback(&lab, &mut dm, "a", Some(Some("b".into())), stop).expect_err("stopped");
+    assert!(e.contains("stopped at"), "{e}");
+    lab.clean();
+    assert!(flagged(&lab).is_empty());
+    let seq = (lab.lvm.seqno(&lab.vga), lab.lvm.seqno(&lab.vgb));
+    let e = rollback(&lab, &mut dm, "a", Some(Some("b".into())), None).expect_err("name taken");
+    assert!(e.contains("named b exists already"), "{e}");
+    assert_eq!((lab.lvm.seqno(&lab.vga), lab.lvm.seqno(&lab.vgb)), seq);
+    let r = rollback(&lab, &mut dm, "a", Some(Some("c".into())), None).expect("rerun");
+    assert_eq!(r.kept.expect("kept").name, "c");
+    lab.clean();
+    assert_eq!(flagged(&lab), want(&lab));
+}

@@ -142,6 +142,11 @@ pub fn rolled_back(r: &SetRollback) -> String {
         out.push_str(&taken(k));
         out.push('\n');
     }
+    if let Some(k) = &r.kept_earlier {
+        out.push_str(&format!(
+            "snapshot set {k} (taken by the earlier run that was cut short) keeps the current state\n"
+        ));
+    }
     if r.flagged.is_empty() {
         out.push_str(&format!(
             "snapshot set {}: every member was flagged already ({}); reboot to roll back",
@@ -155,10 +160,9 @@ pub fn rolled_back(r: &SetRollback) -> String {
             r.flagged.join(", "),
             r.kept
                 .as_ref()
-                .map(|k| format!(
-                    "; rewind rollback {} rolls forward to the current state",
-                    k.name
-                ))
+                .map(|k| &k.name)
+                .or(r.kept_earlier.as_ref())
+                .map(|k| format!("; rewind rollback {k} rolls forward to the current state"))
                 .unwrap_or_default()
         ));
     }

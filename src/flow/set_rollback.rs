@@ -36,6 +36,35 @@ pub struct SetRollback {
     pub already: Vec<String>,
     /// The set of the current state taken first (`--keep-current`).
     pub kept: Option<Taken>,
+    /// `--keep-current` on a rerun of a rollback cut short after some member was flagged:
+    /// the set of the current state that the first run took (no new one can be taken of a
+    /// flagged origin).
+    pub kept_earlier: Option<String>,
+}
+
+/// The description of a `--keep-current` set: also how a rerun finds it.
+fn keep_description(set: &str) -> String {
+    format!("the state before the rollback to {set}")
+}
+
+/// The `--keep-current` set an earlier run of `rewind rollback SET` took before it was cut
+/// short: complete, described as such, of the same origins (and named `keep`, if given).
+fn earlier_keep(all: &[sets::SetView], view: &sets::SetView, keep: Option<&str>) -> Option<String> {
+    let origins = |v: &sets::SetView| {
+        let mut o: Vec<(String, Option<String>)> = v
+            .members
+            .iter()
+            .map(|m| (m.vg.clone(), m.origin.clone()))
+            .collect();
+        o.sort();
+        o
+    };
+    all.iter()
+        .filter(|k| k.state == SetState::Ok && k.description == keep_description(&view.name))
+        .filter(|k| keep.is_none_or(|n| k.name == n))
+        .filter(|k| origins(k) == origins(view))
+        .max_by_key(|k| k.time)
+        .map(|k| k.name.clone())
 }
 
 /// `rewind rollback SET` on this system. `keep`: `--keep-current` (with its name, if given).
@@ -108,12 +137,28 @@ pub fn rollback_set(
         }
     }
     let mut kept = None;
+    let mut kept_earlier = None;
     let to_flag: Vec<&sets::MemberView> = view
         .members
         .iter()
         .filter(|m| m.state != sets::MemberState::Merging)
         .collect();
-    if let Some(keep_name) = keep
+    let some_flagged = to_flag.len() < view.members.len();
+    if let Some(keep_name) = &keep
+        && !to_flag.is_empty()
+        && some_flagged
+    {
+        // Cut short between two VGs' commits: the flagged origins take no new snapshot; the
+        // set of the current state is the one the cut run took.
+        let all = sets::views(&env.scan()?, Some(tools.dm))?;
+        let Some(k) = earlier_keep(&all, &view, keep_name.as_deref()) else {
+            return Err(Error::Set(format!(
+                "snapshot set {name} is partly flagged already and no set of the current state (--keep-current) from that run was found; run rewind rollback {name} without --keep-current to finish flagging it"
+            )));
+        };
+        log::info!("snapshot set {k}, taken by the run cut short, keeps the current state");
+        kept_earlier = Some(k);
+    } else if let Some(keep_name) = keep
         && !to_flag.is_empty()
     {
         let mut min_extents = BTreeMap::new();
@@ -133,7 +178,7 @@ pub fn rollback_set(
         }
         let req = snapshot::Request {
             name: keep_name,
-            description: format!("the state before the rollback to {name}"),
+            description: keep_description(name),
             size: None,
             members,
             auto: false,
@@ -182,5 +227,6 @@ pub fn rollback_set(
             .map(|m| format!("{}/{}", m.vg, m.snapshot))
             .collect(),
         kept,
+        kept_earlier,
     })
 }
