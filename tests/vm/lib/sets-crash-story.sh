@@ -10,7 +10,8 @@
 #   the data intact, and after `rewind list` either the whole set (its snapshots show the data)
 #   or nothing of it (no member, no plain store, no device left); then `rewind snapshot` and
 #   `rewind delete` in a loop until the host kills the guest: SEED's delay after the loop's
-#   marker on the console (printed per boot; reproducible from the seed).
+#   marker on the console (printed per boot; reproducible from the seed). Boot 1 instead is
+#   killed as soon as its first set is whole (its marker), so boot 2 always checks that case.
 # Boot SC_SEEDS+1: the same checks; then `rewind snapshot` with the fail point
 #   `snapshot-in-window` (the process exits once every origin is suspended): the guardian must
 #   have resumed both (a write lands on each within seconds), and the next `rewind list`
@@ -43,6 +44,11 @@ sc_delay_ms() {
 
 vm_boot_kill() {
     (($1 <= SC_SEEDS)) || return 0
+    if (($1 == 1)); then
+        echo "boot 1: killed once its first set is whole" >>"$WORK/kills"
+        echo "on sets-crash: whole"
+        return
+    fi
     local d log=$WORK/boot$1.serial.log stamp=$WORK/kill$1.marker
     d=$(sc_delay_ms "$1")
     echo "seed $1: kill ${d} ms after the snapshot loop starts" >>"$WORK/kills"
@@ -76,6 +82,8 @@ sc_check() {
     fi
     g_lvm lvchange -ay vg0/a vgb/b
     name=$(cat /var/tmp/last-set 2>/dev/null || true)
+    # device-mapper's name of LV a.NAME in vg0: vg0-a.NAME with NAME's dashes doubled.
+    local dm=${name//-/--}
     rewind list --json >"$BOOT_OUT/list.json"
     cat "$BOOT_OUT/list.json"
     g_lvm lvs -a --noheadings -o lv_name,lv_tags vg0 vgb | tee "$BOOT_OUT/lvs"
@@ -90,8 +98,8 @@ sc_check() {
     if [[ -n $name ]] && grep -q "\"name\": \"$name\"" "$BOOT_OUT/list.json"; then
         grep -A6 "\"name\": \"$name\"" "$BOOT_OUT/list.json" | grep -q '"state": "ok"' ||
             g_fail "set $name is there but not whole"
-        mount -o ro "/dev/mapper/vg0-a.$name" /mnt/sa
-        mount -o ro "/dev/mapper/vgb-b.$name" /mnt/sb
+        mount -o ro "/dev/mapper/vg0-a.$dm" /mnt/sa
+        mount -o ro "/dev/mapper/vgb-b.$dm" /mnt/sb
         sc_sums /mnt/sa /mnt/sb | cmp - "$SC_SUMS" || g_fail "set $name does not show the data"
         umount /mnt/sa /mnt/sb
         g_record "boot${n}_found" "whole set $name"
@@ -102,7 +110,7 @@ sc_check() {
         fi
         g_record "boot${n}_found" "nothing of ${name:-any set}"
     fi
-    if dmsetup ls | grep -q -e "\.$name" && [[ -n $name ]]; then
+    if [[ -n $name ]] && dmsetup ls | grep -q -F -e ".$dm"; then
         g_fail "devices of $name are left"
     fi
 }
@@ -141,6 +149,11 @@ sc_boot() {
             sync /var/tmp/last-set
             # -v: the console shows each step, so the host can say where the kill landed.
             rewind snapshot -v --name "k$n-$i" --size 8M vg0/a vgb/b
+            if ((n == 1)); then
+                # The host kills the guest on this marker: the set is whole.
+                echo "sets-crash: whole k$n-$i" >/dev/kmsg
+                sleep 60
+            fi
             rewind delete -v "k$n-$i"
         done
     fi
@@ -174,6 +187,10 @@ host_check() {
             "$(sed -n "s/^record: boot${n}_found = //p" "$WORK/boot$n.serial.log" | tail -n1)"
         vm_check "boot $n checked the kill before it" grep -q "^record: boot${n}_found = " "$WORK/boot$n.serial.log"
     done
+    if ((VM_BOOTS > 2)); then
+        vm_check_eq "boot 2 found boot 1's set whole (killed once it was)" "whole set k1-1" \
+            "$(sed -n 's/^record: boot2_found = //p' "$WORK/boot2.serial.log" | tail -n1)"
+    fi
     vm_check_eq "the process killed inside the window exited as killed" 137 "$(vm_guest_value guard_rc)"
     vm_check "vgck vg0" vm_image_lvm "$WORK/disk.img" vgck vg0
     vm_check "vgck vgb" vm_image_lvm "$WORK/vgb.img" vgck vgb
