@@ -189,7 +189,7 @@ host_check() {
     done
     if ((VM_BOOTS > 2)); then
         vm_check_eq "boot 2 found boot 1's set whole (killed once it was)" "whole set k1-1" \
-            "$(sed -n 's/^record: boot2_found = //p' "$WORK/boot2.serial.log" | tail -n1)"
+            "$(sed -n 's/^record: boot2_found = //p' "$WORK/boot2.serial.log" | tail -n1 | tr -d '\r')"
     fi
     vm_check_eq "the process killed inside the window exited as killed" 137 "$(vm_guest_value guard_rc)"
     vm_check "vgck vg0" vm_image_lvm "$WORK/disk.img" vgck vg0
