@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs rewind: the binary, the pieces for dracut, initramfs-tools and mkinitcpio, the poller's
-# unit, a commented default configuration (only if there is none), the man pages and the shell
+# unit and the snapshot-set watcher's timer, a commented default configuration (only if there is none), the man pages and the shell
 # completions. Idempotent. The distribution packages (packaging/) are built from this file's tree.
 #
 #   ./install.sh [DESTDIR=DIR] [REWIND_BIN=FILE] [REWIND_DOCS=DIR] [ENABLE=auto|no|static]
@@ -90,6 +90,10 @@ put 644 "$src/mkinitcpio-hook/hooks/rewind" /usr/lib/initcpio/hooks/rewind
 unitdir=${UNITDIR:-/usr/lib/systemd/system}
 unit=$unitdir/rewind-poll.service
 put 644 "$src/systemd/rewind-poll.service" "$unit"
+# The snapshot-set watcher: the timer starts the service every 10 minutes.
+timer=$unitdir/rewind-watch.timer
+put 644 "$src/systemd/rewind-watch.service" "$unitdir/rewind-watch.service"
+put 644 "$src/systemd/rewind-watch.timer" "$timer"
 # Only for systemd initramfs images (mkinitcpio's systemd hook adds it there); it does nothing
 # in the booted system (ConditionPathExists=/etc/initrd-release).
 put 644 "$src/initramfs/rewind-handoff.service" "$unitdir/rewind-handoff.service"
@@ -114,18 +118,21 @@ else
 fi
 
 wants=sysinit.target.wants/rewind-poll.service
+twants=timers.target.wants/rewind-watch.timer
 case $enable in
     no) ;;
     static)
-        mkdir -p "$dest$unitdir/sysinit.target.wants"
+        mkdir -p "$dest$unitdir/sysinit.target.wants" "$dest$unitdir/timers.target.wants"
         ln -sfn ../rewind-poll.service "$dest$unitdir/$wants"
+        ln -sfn ../rewind-watch.timer "$dest$unitdir/$twants"
         ;;
     auto)
         if [ -n "$dest" ]; then
-            mkdir -p "$dest/etc/systemd/system/sysinit.target.wants"
+            mkdir -p "$dest/etc/systemd/system/sysinit.target.wants" "$dest/etc/systemd/system/timers.target.wants"
             ln -sfn "$unit" "$dest/etc/systemd/system/$wants"
+            ln -sfn "$timer" "$dest/etc/systemd/system/$twants"
         elif command -v systemctl > /dev/null 2>&1; then
-            systemctl enable rewind-poll.service
+            systemctl enable rewind-poll.service rewind-watch.timer
         else
             echo "install.sh: no systemctl; start '/usr/sbin/rewind poll' at boot some other way" >&2
         fi

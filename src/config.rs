@@ -20,6 +20,84 @@ pub struct Config {
     pub activate: Activate,
     pub log: Log,
     pub poll: Poll,
+    pub snapshot: Snapshot,
+    pub prune: Prune,
+    pub watch: Watch,
+}
+
+/// `rewind watch` (the timer's check of every active set member's store).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Watch {
+    /// Warn (journal and the next login) when a store is at least this full.
+    pub warn_percent: u8,
+    /// Extend such a store with stock `lvextend`, when its VG has room.
+    pub extend: bool,
+    /// By this share of its size (at least one extent).
+    pub extend_by_percent: u8,
+}
+
+impl Default for Watch {
+    fn default() -> Self {
+        Watch {
+            warn_percent: 80,
+            extend: false,
+            extend_by_percent: 20,
+        }
+    }
+}
+
+/// `rewind snapshot`'s defaults (docs/SETS.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Snapshot {
+    /// The members of a set when none are named: mount points (the LV mounted there, when it
+    /// is one; others are skipped) or `VG/LV`.
+    pub members: Vec<String>,
+    /// Each member's COW size: a size (`2G`), `N%SIZE`, `N%FREE` or `N%USED`.
+    pub size: String,
+    /// The longest the window may keep the origins suspended before it is aborted.
+    pub window_timeout_ms: u64,
+    /// Suspend every origin at once (one thread each) rather than one after another.
+    pub parallel: bool,
+}
+
+impl Default for Snapshot {
+    fn default() -> Self {
+        Snapshot {
+            members: ["/", "/usr", "/var", "/opt"].map(String::from).to_vec(),
+            size: "20%SIZE".into(),
+            window_timeout_ms: 5000,
+            parallel: true,
+        }
+    }
+}
+
+impl Snapshot {
+    /// The size policy (validated in `Config::parse`).
+    pub fn size_policy(&self) -> crate::lvm::sets::SizePolicy {
+        self.size
+            .parse()
+            .unwrap_or(crate::lvm::sets::SizePolicy::OfSize(20))
+    }
+}
+
+/// `rewind prune`'s retention: a set is kept when it is one of the newest `keep_last`, or
+/// younger than `keep_days`, or pinned, or merging; the others are deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Prune {
+    pub keep_last: u32,
+    pub keep_days: u32,
+}
+
+impl Default for Prune {
+    fn default() -> Self {
+        Prune {
+            keep_last: 5,
+            keep_days: 0,
+        }
+    }
 }
 
 /// Logical volumes to activate when no LVM2 is in the initramfs.
@@ -99,6 +177,32 @@ impl Config {
                 config.poll.interval_min_ms, config.poll.interval_max_ms
             )));
         }
+        config
+            .snapshot
+            .size
+            .parse::<crate::lvm::sets::SizePolicy>()
+            .map_err(|e| invalid(format!("snapshot.{e}")))?;
+        for m in &config.snapshot.members {
+            if !m.starts_with('/') {
+                LvRef::parse(m).map_err(|e| {
+                    invalid(format!("snapshot.members: {m}: not a mount point nor {e}"))
+                })?;
+            }
+        }
+        if !(1..=99).contains(&config.watch.warn_percent)
+            || !(1..=100).contains(&config.watch.extend_by_percent)
+        {
+            return Err(invalid(format!(
+                "watch: warn_percent ({}) must be 1-99 and extend_by_percent ({}) 1-100",
+                config.watch.warn_percent, config.watch.extend_by_percent
+            )));
+        }
+        if config.snapshot.window_timeout_ms < 100 {
+            return Err(invalid(format!(
+                "snapshot: window_timeout_ms ({}) must be at least 100",
+                config.snapshot.window_timeout_ms
+            )));
+        }
         if !config.scan.lvm_config_dir.starts_with('/') {
             return Err(invalid(format!(
                 "scan.lvm_config_dir '{}' is not an absolute path",
@@ -152,6 +256,23 @@ mod tests {
         assert_eq!(c.log.level, Level::Info);
         assert_eq!(c.poll.interval_min_ms, 100);
         assert_eq!(c.poll.interval_max_ms, 1000);
+        assert_eq!(c.snapshot.members, ["/", "/usr", "/var", "/opt"]);
+        assert_eq!(c.snapshot.size, "20%SIZE");
+        assert_eq!(
+            c.snapshot.size_policy(),
+            crate::lvm::sets::SizePolicy::OfSize(20)
+        );
+        assert_eq!(c.snapshot.window_timeout_ms, 5000);
+        assert!(c.snapshot.parallel);
+        assert_eq!((c.prune.keep_last, c.prune.keep_days), (5, 0));
+        assert_eq!(
+            (
+                c.watch.warn_percent,
+                c.watch.extend,
+                c.watch.extend_by_percent
+            ),
+            (80, false, 20)
+        );
     }
 
     #[test]
@@ -174,6 +295,14 @@ mod tests {
             [poll]
             interval_min_ms = 10
             interval_max_ms = 500
+            [snapshot]
+            members = ["/", "vg1/data"]
+            size = "50%USED"
+            window_timeout_ms = 2000
+            parallel = false
+            [prune]
+            keep_last = 3
+            keep_days = 14
             "#,
             "x",
         )
@@ -183,6 +312,14 @@ mod tests {
         assert_eq!(c.activate_lvs().len(), 2);
         assert_eq!(c.log.level, Level::Debug);
         assert_eq!((c.poll.interval_min_ms, c.poll.interval_max_ms), (10, 500));
+        assert_eq!(c.snapshot.members, ["/", "vg1/data"]);
+        assert_eq!(
+            c.snapshot.size_policy(),
+            crate::lvm::sets::SizePolicy::OfUsed(50)
+        );
+        assert_eq!(c.snapshot.window_timeout_ms, 2000);
+        assert!(!c.snapshot.parallel);
+        assert_eq!((c.prune.keep_last, c.prune.keep_days), (3, 14));
     }
 
     #[test]
@@ -206,6 +343,10 @@ mod tests {
             ),
             ("[scan]\nlvm_config_dir = \"etc\"\n", "not an absolute path"),
             ("[poll]\ninterval_min_ms = -1\n", "interval_min_ms"),
+            ("[snapshot]\nsize = \"lots\"\n", "snapshot.size \"lots\""),
+            ("[snapshot]\nmembers = [\"root\"]\n", "not a mount point"),
+            ("[snapshot]\nwindow_timeout_ms = 5\n", "at least 100"),
+            ("[watch]\nwarn_percent = 100\n", "must be 1-99"),
         ] {
             let msg = Config::parse(text, "x").expect_err(text).to_string();
             assert!(msg.contains(needle), "{text:?}: {msg}");

@@ -54,7 +54,9 @@ fn help_lists_the_commands_and_exit_codes() {
 fn usage_errors_exit_2() {
     for args in [
         &["rollback"][..],
-        &["rollback", "nodash"],
+        &["rollback", "not*a*set"],
+        &["rollback", "set", "--mode", "snapshot"],
+        &["rollback", "vg/lv", "--keep-current"],
         &["rollback", "vg/lv", "--mode", "sideways"],
         &["cancel"],
         &["cancel", "a/b/c"],

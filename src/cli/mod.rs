@@ -6,6 +6,7 @@ mod args;
 mod early;
 pub mod inspect;
 mod rollback;
+mod sets;
 pub mod status;
 
 use crate::exit::{self, Verdict};
@@ -126,6 +127,10 @@ pub enum Command {
         /// Show progress bars until the running merges end.
         #[arg(long)]
         watch: bool,
+        /// Print nothing until every running merge has finished and `rewind poll` (or LVM)
+        /// has dropped it from the metadata, then the report (for scripts and fleet tools).
+        #[arg(long)]
+        wait: bool,
     },
     /// Roll a volume back to one of its snapshots (VG/SNAPSHOT).
     ///
@@ -139,12 +144,102 @@ pub enum Command {
     Rollback {
         #[command(flatten)]
         system: SystemArgs,
-        /// The snapshot, as VG/SNAPSHOT.
+        /// The snapshot, as VG/SNAPSHOT, or a snapshot set's name (every member, at the next
+        /// boot).
         #[arg(value_name = SNAPSHOT_VALUE)]
         target: String,
         /// Which name the result carries.
         #[arg(long, value_enum, default_value = "origin")]
         mode: Mode,
+        /// With a set: first take a set of the current state of the same volumes (named NAME,
+        /// default the UTC time), so a later `rewind rollback NAME` rolls forward.
+        #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+        keep_current: Option<String>,
+    },
+    /// List the snapshot sets: time, kind, state (ok, lost, incomplete, merging, pending),
+    /// members and how full each store is. Half-made sets are tidied first.
+    List {
+        #[command(flatten)]
+        system: SystemArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one snapshot set.
+    Show {
+        #[command(flatten)]
+        system: SystemArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        set: String,
+    },
+    /// Delete the snapshot sets the retention policy does not keep (`[prune]`: the newest
+    /// keep_last, those younger than keep_days; never a pinned one or one being rolled back
+    /// to; a lost or incomplete set always goes).
+    Prune {
+        #[command(flatten)]
+        system: SystemArgs,
+        /// Only say which sets would go.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Check every active snapshot-set member's store (run by rewind-watch.timer): warn when
+    /// one is `[watch] warn_percent` full, extend it with stock lvextend when `[watch] extend`
+    /// is on and its VG has room; say which sets are lost.
+    Watch {
+        #[command(flatten)]
+        system: SystemArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Mount every member of a snapshot set read-only under /run/rewind/SET/VG/ORIGIN (each
+    /// snapshot's device set read-only first), to look at it before a rollback.
+    Mount {
+        #[command(flatten)]
+        system: SystemArgs,
+        set: String,
+    },
+    /// Unmount what `rewind mount SET` mounted and make the devices writable again.
+    Umount {
+        #[command(flatten)]
+        system: SystemArgs,
+        set: String,
+    },
+    /// Delete a snapshot set (every member, with stock lvremove).
+    Delete {
+        #[command(flatten)]
+        system: SystemArgs,
+        set: String,
+    },
+    /// Take a snapshot set: one classic snapshot of each member, all at one instant (the
+    /// members' filesystems frozen and their devices suspended together for a few
+    /// milliseconds). Members: `VG/LV` or mount points; default: the configuration's
+    /// (`[snapshot] members`, by default the LVs mounted at /, /usr, /var, /opt).
+    #[command(
+        after_help = "Sizes: 2G, 512M (each member), N%SIZE of the origin, N%FREE of the VG, N%USED of the filesystem.\nExit status: 0 taken, 1 refused or failed (nothing kept), 2 usage error."
+    )]
+    Snapshot {
+        #[command(flatten)]
+        system: SystemArgs,
+        /// The set's name (default: the UTC time, YYYYMMDD-HHMMSS).
+        #[arg(long)]
+        name: Option<String>,
+        /// What the set is for (kept in LVM's metadata, shown by rewind list).
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Each member's snapshot size (default: the configuration's, 20%SIZE).
+        #[arg(long)]
+        size: Option<String>,
+        /// Taken by a hook or a timer rather than by hand.
+        #[arg(long)]
+        auto: bool,
+        /// Never pruned.
+        #[arg(long)]
+        pin: bool,
+        /// VG/LV or mount points.
+        members: Vec<String>,
     },
     /// Withdraw a flagged merge that has not started.
     #[command(
@@ -215,9 +310,13 @@ fn run(command: Command, verbose: u8) -> Result<Verdict, Error> {
             system,
             json,
             watch,
+            wait,
         } => {
             init_logging(verbose);
             let (mut report, mut sampler) = flow::status::run(&system.system())?;
+            if wait {
+                report = flow::status::wait_until_merged(&mut sampler, report)?;
+            }
             status::show(&mut report, &mut sampler, json, watch)?;
             Ok(report.verdict())
         }
@@ -225,11 +324,125 @@ fn run(command: Command, verbose: u8) -> Result<Verdict, Error> {
             system,
             target: t,
             mode,
+            keep_current,
+        } if !t.contains('/') => {
+            init_logging(verbose);
+            if mode != Mode::Origin {
+                return Err(Error::Usage(
+                    "--mode snapshot takes one VG/SNAPSHOT, not a set".into(),
+                ));
+            }
+            crate::lvm::sets::check_set_name(&t).map_err(Error::Usage)?;
+            let keep = keep_current.map(|n| Some(n).filter(|n| !n.is_empty()));
+            if let Some(Some(k)) = &keep {
+                crate::lvm::sets::check_set_name(k).map_err(Error::Usage)?;
+            }
+            let r = flow::set_rollback::run(&system.system(), &t, keep)?;
+            println!("{}", sets::rolled_back(&r));
+            Ok(Verdict::Ok)
+        }
+        Command::Rollback {
+            system,
+            target: t,
+            mode,
+            keep_current,
         } => {
             init_logging(verbose);
+            if keep_current.is_some() {
+                return Err(Error::Usage(
+                    "--keep-current is for a snapshot set (rewind rollback SET)".into(),
+                ));
+            }
             let r = target(&t)?;
             let outcome = flow::rollback::run(&system.system(), &r, mode.into())?;
             println!("{}", rollback::said(&r, mode.into(), outcome)?);
+            Ok(Verdict::Ok)
+        }
+        Command::Snapshot {
+            system,
+            name,
+            description,
+            size,
+            auto,
+            pin,
+            members,
+        } => {
+            init_logging(verbose);
+            let size = size.map(|s| s.parse().map_err(Error::Usage)).transpose()?;
+            let req = flow::snapshot::Request {
+                name,
+                description,
+                size,
+                members,
+                auto,
+                pin,
+                min_extents: Default::default(),
+            };
+            let taken = flow::snapshot::run(&system.system(), &req)?;
+            println!("{}", sets::taken(&taken));
+            Ok(Verdict::Ok)
+        }
+        Command::List { system, json } => {
+            init_logging(verbose);
+            let v = flow::sets::list(&system.system())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print!("{}", sets::table(&v));
+            }
+            Ok(Verdict::Ok)
+        }
+        Command::Show { system, json, set } => {
+            init_logging(verbose);
+            let v = flow::sets::show(&system.system(), &set)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print!("{}", sets::details(&v));
+            }
+            Ok(Verdict::Ok)
+        }
+        Command::Prune { system, dry_run } => {
+            init_logging(verbose);
+            let gone = flow::sets::prune(&system.system(), dry_run)?;
+            let verb = if dry_run { "would delete" } else { "deleted" };
+            if gone.is_empty() {
+                println!("prune: nothing to delete");
+            } else {
+                println!("prune: {verb} {}", gone.join(", "));
+            }
+            Ok(Verdict::Ok)
+        }
+        Command::Watch { system, json } => {
+            init_logging(verbose.max(1));
+            let actions = flow::watch::run(&system.system())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&actions)?);
+            }
+            Ok(Verdict::Ok)
+        }
+        Command::Mount { system, set } => {
+            init_logging(verbose);
+            for m in flow::setmount::mount(&system.system(), &set)? {
+                println!(
+                    "{} ({}) read-only on {}",
+                    m.member,
+                    m.fstype,
+                    m.dir.display()
+                );
+            }
+            Ok(Verdict::Ok)
+        }
+        Command::Umount { system, set } => {
+            init_logging(verbose);
+            let dirs = flow::setmount::umount(&system.system(), &set)?;
+            println!("snapshot set {set}: {} member(s) unmounted", dirs.len());
+            Ok(Verdict::Ok)
+        }
+        Command::Delete { system, set } => {
+            init_logging(verbose);
+            let n = flow::sets::delete(&system.system(), &set)?;
+            println!("snapshot set {set}: {n} member(s) removed");
             Ok(Verdict::Ok)
         }
         Command::Cancel { system, target: t } => {

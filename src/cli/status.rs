@@ -189,6 +189,15 @@ pub fn print_text(r: &Report) -> String {
     for p in &r.problems {
         out.push_str(&format!("warning: {p}\n"));
     }
+    for b in &r.rolled_back {
+        out.push_str(&format!(
+            "{}/{}: rolled back to snapshot set {} (merge finished {} UTC)\n",
+            b.vg,
+            b.origin,
+            b.set,
+            crate::cli::sets::when(Some(b.time))
+        ));
+    }
     if r.origins.is_empty() {
         out.push_str("no snapshots\n");
     }

@@ -55,6 +55,10 @@ pub enum Error {
     /// A device-mapper device (poll: a merge that cannot be finished now).
     #[error("{device}: {message}")]
     Device { device: String, message: String },
+    /// A snapshot set that cannot be taken, used or removed; the message names the set, the
+    /// member and what was done about it.
+    #[error("{0}")]
+    Set(String),
     /// The configuration file (`rewind check-config`).
     #[error(transparent)]
     Config(#[from] ConfigError),

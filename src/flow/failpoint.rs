@@ -18,6 +18,13 @@
 /// | `early-after-tables` | rewind early: one volume's tables loaded, its nodes not made |
 /// | `rollback-after-commit` | rewind rollback: the merge flag committed, no table loaded |
 /// | `rollback-after-tables` | rewind rollback: the merge tables loaded |
+/// | `snapshot-after-lvcreate` | rewind snapshot: one more member's store made by stock lvcreate (pending) |
+/// | `snapshot-after-commit` | rewind snapshot: one more VG's stores turned into snapshots (pending), no device made |
+/// | `snapshot-before-window` | rewind snapshot: every device prepared, the window not taken |
+/// | `snapshot-in-window` | rewind snapshot: every origin suspended, nothing resumed (the guardian resumes them) |
+/// | `snapshot-after-window` | rewind snapshot: the window taken, the set still pending in every VG |
+/// | `snapshot-after-complete` | rewind snapshot: one more VG's members no longer pending |
+/// | `rollback-set-after-commit` | rewind rollback SET: one more VG's members flagged |
 /// | `cancel-after-commit` | rewind cancel: the flag withdrawn, tables not restored |
 pub const POINTS: &[&str] = &[
     "poll-waiting",
@@ -27,6 +34,13 @@ pub const POINTS: &[&str] = &[
     "early-after-tables",
     "rollback-after-commit",
     "rollback-after-tables",
+    "snapshot-after-lvcreate",
+    "snapshot-after-commit",
+    "snapshot-before-window",
+    "snapshot-in-window",
+    "snapshot-after-window",
+    "snapshot-after-complete",
+    "rollback-set-after-commit",
     "cancel-after-commit",
 ];
 

@@ -13,7 +13,12 @@ pub mod inspect;
 pub mod plan;
 pub mod poll;
 pub mod rollback;
+pub mod set_rollback;
+pub mod setmount;
+pub mod sets;
+pub mod snapshot;
 pub mod status;
+pub mod watch;
 
 pub use error::Error;
 

@@ -324,10 +324,24 @@ fn drop_snapshot(
     }
     ensure_done(dm, merge)?;
     let snapshot = snap.cow.clone();
-    let (tree, new_model) = remodel(
-        vg,
-        drop_merged_snapshot(&vg.tree, &snapshot, &crate::system::proc::stamp()),
-    )?;
+    let stamp = crate::system::proc::stamp();
+    // A member of a set: the origin records which set it is back at, and when (in the same
+    // commit; `rewind status` shows it, and the notice below says it).
+    let set = model
+        .lv(&snapshot)
+        .and_then(|l| {
+            l.tags
+                .iter()
+                .find_map(|t| t.strip_prefix(crate::lvm::sets::SET))
+        })
+        .map(str::to_owned);
+    let dropped = drop_merged_snapshot(&vg.tree, &snapshot, &stamp).and_then(|mut t| {
+        if let Some(set) = &set {
+            crate::lvm::setchange::note_rolled_back(&mut t, &vg.name, origin, set, stamp.time)?;
+        }
+        Ok(t)
+    });
+    let (tree, new_model) = remodel(vg, dropped)?;
     commit(
         env,
         s,
@@ -340,6 +354,14 @@ fn drop_snapshot(
         vg.name,
         vg.name
     );
+    if let Some(set) = &set {
+        let text = format!(
+            "rollback complete: {}/{origin} is back at snapshot set {set} (its merge finished)",
+            vg.name
+        );
+        log::warn!("{text}");
+        crate::system::motd::note(&env.root, &text);
+    }
     failpoint::hit("poll-after-commit");
     let done = Finished::Committed {
         vg: vg.name.clone(),

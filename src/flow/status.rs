@@ -73,6 +73,19 @@ pub struct OriginReport {
 pub struct Report {
     pub origins: Vec<OriginReport>,
     pub problems: Vec<String>,
+    /// Origins rolled back to a snapshot set, as `rewind poll`'s finish recorded it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rolled_back: Vec<RolledBack>,
+}
+
+/// An origin back at a snapshot set's state (its merge finished at `time`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RolledBack {
+    pub vg: String,
+    pub origin: String,
+    pub set: String,
+    /// When the merge finished (Unix seconds).
+    pub time: i64,
 }
 
 impl Report {
@@ -227,6 +240,16 @@ pub fn collect(vgs: &[FoundVg], live: &[Live], mut dm: Option<&mut dyn DeviceMap
         if let Some(p) = vg.blocking_problem() {
             report.problems.push(p.to_string());
         }
+        for lv in &model.lvs {
+            if let Some((set, time)) = crate::lvm::sets::rolled_back(&lv.tags) {
+                report.rolled_back.push(RolledBack {
+                    vg: vg.name.clone(),
+                    origin: lv.name.clone(),
+                    set,
+                    time,
+                });
+            }
+        }
         let mut origins: Vec<&str> = Vec::new();
         for s in &model.snapshots {
             if !origins.contains(&s.origin.as_str()) {
@@ -311,6 +334,21 @@ impl Sampler {
             None => Ok(collect(&s.assembly.vgs, &[], None)),
         }
     }
+}
+
+/// Samples once a second until no merge is running or waiting for its finish (a merge
+/// flagged for the next activation is not waited for: nothing runs it now).
+pub fn wait_until_merged(sampler: &mut Sampler, mut report: Report) -> Result<Report, Error> {
+    while report
+        .origins
+        .iter()
+        .flat_map(|o| &o.snapshots)
+        .any(|s| matches!(s.state, State::Merging | State::Done))
+    {
+        std::thread::sleep(Duration::from_secs(1));
+        report = sampler.sample()?;
+    }
+    Ok(report)
 }
 
 /// `rewind status`: a report of the system; with a merge running, a second one a second

@@ -94,7 +94,7 @@ impl Stamp {
 
 /// Renames the store key (`cow_store` <-> `merging_store`) in the snapshot segment of the
 /// hidden snapshot LV `internal`; on failure, the tree path that is missing.
-fn rename_store_key(
+pub(super) fn rename_store_key(
     internal: &mut Section,
     name: &str,
     from: &str,
@@ -253,7 +253,7 @@ pub fn unmark_merging(root: &Section, name: &str, stamp: &Stamp) -> Result<Secti
 }
 
 /// Adds `tag` to the LV section `lv` (after `flags`, where LVM's export writes `tags`).
-fn add_tag(lvs: &mut Section, lv: &str, tag: &str) -> bool {
+pub(super) fn add_tag(lvs: &mut Section, lv: &str, tag: &str) -> bool {
     let Some(sec) = lvs.section_mut(lv) else {
         return false;
     };
@@ -283,7 +283,7 @@ fn add_tag(lvs: &mut Section, lv: &str, tag: &str) -> bool {
 }
 
 /// Removes `tag` from the LV section `lv` (and an emptied `tags` key, as LVM prints none).
-fn remove_tag(lvs: &mut Section, lv: &str, tag: &str) {
+pub(super) fn remove_tag(lvs: &mut Section, lv: &str, tag: &str) {
     let Some(sec) = lvs.section_mut(lv) else {
         return;
     };
@@ -389,7 +389,7 @@ pub fn finish_merge_as_snapshot(
 /// Orders `logical_volumes` as LVM's export does: LVs visible to the user first, then the
 /// others, each group in its present order (a stable partition, so metadata LVM wrote keeps
 /// its order). `merging_cow` is the COW that has just started merging.
-fn lvm_lv_order(lvs: &mut Section, vg: &Vg, merging_cow: &str) {
+pub(super) fn lvm_lv_order(lvs: &mut Section, vg: &Vg, merging_cow: &str) {
     let user_visible = |name: &str| -> bool {
         if vg.snapshots.iter().any(|s| s.internal == name) {
             return false;
@@ -411,7 +411,7 @@ fn lvm_lv_order(lvs: &mut Section, vg: &Vg, merging_cow: &str) {
 
 /// Refuses VGs that rewind must not write: status flags LVM2 does not know, an exported VG,
 /// a VG without WRITE, and shared or clustered VGs (those need a lock manager).
-fn check_vg(vg: &Vg) -> Result<(), ChangeError> {
+pub(super) fn check_vg(vg: &Vg) -> Result<(), ChangeError> {
     vg.check_writable()?;
     let has = |f: &str| vg.status.iter().any(|s| s == f);
     let why = if has("EXPORTED") {
@@ -465,7 +465,7 @@ fn find_snapshot<'a>(vg: &'a Vg, name: &str) -> Result<&'a Snapshot, ChangeError
     }
 }
 
-fn missing(vg: &str, path: String) -> ChangeError {
+pub(super) fn missing(vg: &str, path: String) -> ChangeError {
     ChangeError::MissingInTree {
         vg: vg.to_owned(),
         path,
@@ -477,14 +477,18 @@ fn vg_mut<'a>(root: &'a mut Section, vg: &str) -> Result<&'a mut Section, Change
         .ok_or_else(|| missing(vg, vg.to_owned()))
 }
 
-fn lvs_mut<'a>(root: &'a mut Section, vg: &str) -> Result<&'a mut Section, ChangeError> {
+pub(super) fn lvs_mut<'a>(root: &'a mut Section, vg: &str) -> Result<&'a mut Section, ChangeError> {
     vg_mut(root, vg)?
         .section_mut("logical_volumes")
         .ok_or_else(|| missing(vg, "logical_volumes".to_owned()))
 }
 
 /// LV `lv`'s section in `lvs`, the VG's `logical_volumes`.
-fn lv_mut<'a>(lvs: &'a mut Section, vg: &str, lv: &str) -> Result<&'a mut Section, ChangeError> {
+pub(super) fn lv_mut<'a>(
+    lvs: &'a mut Section,
+    vg: &str,
+    lv: &str,
+) -> Result<&'a mut Section, ChangeError> {
     lvs.section_mut(lv)
         .ok_or_else(|| missing(vg, format!("logical_volumes/{lv}")))
 }
@@ -501,7 +505,7 @@ fn remove_snapshot_lvs(lvs: &mut Section, vg: &str, snap: &Snapshot) -> Result<(
 
 /// seqno + 1 and the write stamp. The stamp keys live at the top level next to `contents`;
 /// they are updated where they are, or added in LVM's on-disk order when absent.
-fn finish(
+pub(super) fn finish(
     vg: &Vg,
     root: &mut Section,
     description: &str,

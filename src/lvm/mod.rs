@@ -12,6 +12,8 @@ pub mod layout;
 pub mod lvmrules;
 pub mod mda;
 pub mod model;
+pub mod setchange;
+pub mod sets;
 #[cfg(test)]
 pub mod testvg;
 pub mod text;

@@ -293,6 +293,22 @@ pub fn decide(
         }
     }
 
+    // A set rollback committed in some VGs only (cut short between its commits): completed,
+    // with the same checks, as if asked for again.
+    for name in sets_half_flagged(assembly) {
+        if !cmdline
+            .rollbacks
+            .iter()
+            .any(|t| matches!(t, RollbackTarget::Set(n) if *n == name))
+        {
+            d.note(
+                Level::Info,
+                format!("snapshot set {name}: its rollback was cut short; completing it"),
+            );
+            decide_set(assembly, &name, read_cow, &mut d);
+        }
+    }
+
     // Rollbacks asked for on the command line.
     for target in &cmdline.rollbacks {
         match target {
@@ -341,15 +357,17 @@ pub fn decide(
     d
 }
 
-/// A snapshot set rolls back whole or not at all.
+/// A snapshot set rolls back whole or not at all (invariant 10): it must be complete (as many
+/// members as it records, none still being made) and every member must pass the checks of a
+/// single rollback; otherwise nothing is flagged and the note names the member.
 fn decide_set(assembly: &Assembly, name: &str, read_cow: &mut CowReader<'_>, d: &mut Decision) {
     let tag = format!("{SET_TAG_PREFIX}{name}");
     let mut members = Vec::new();
     for vg in &assembly.vgs {
         let Some(model) = &vg.model else { continue };
-        for snap in &model.snapshots {
-            if model.lv(&snap.cow).is_some_and(|lv| lv.tags.contains(&tag)) {
-                members.push((vg, model, snap));
+        for lv in &model.lvs {
+            if lv.tags.contains(&tag) {
+                members.push((vg, model, lv.name.clone()));
             }
         }
     }
@@ -360,25 +378,76 @@ fn decide_set(assembly: &Assembly, name: &str, read_cow: &mut CowReader<'_>, d: 
         );
         return;
     }
+    let refuse = |d: &mut Decision, why: String| {
+        d.note(
+            Level::Warn,
+            format!("rd.rewind={name} ignored, nothing changed: {why}"),
+        );
+    };
+    let models = assembly.vgs.iter().filter_map(|v| v.model.as_ref());
+    let set = crate::lvm::sets::sets(models)
+        .into_iter()
+        .find(|s| s.name == name);
+    if let Some(set) = &set {
+        match set.state() {
+            crate::lvm::sets::State::Pending => {
+                return refuse(
+                    d,
+                    format!("snapshot set {name} was cut short while it was being made"),
+                );
+            }
+            crate::lvm::sets::State::Incomplete => {
+                return refuse(
+                    d,
+                    format!(
+                        "snapshot set {name} has {} of its {} members (one was removed, or its volume group is missing)",
+                        set.members.len(),
+                        set.declared
+                            .map_or_else(|| "?".to_owned(), |n| n.to_string())
+                    ),
+                );
+            }
+            _ => {}
+        }
+    }
+    // An overflowed store is the reason worth naming first (before, say, an origin that
+    // merges another snapshot).
+    for (vg, model, lv) in &members {
+        if let Some(snap) = model.snapshot(lv)
+            && let Err(e) = cow_ok(vg, snap, read_cow)
+        {
+            return refuse(d, format!("snapshot set member {e}"));
+        }
+    }
     let mut flags = Vec::new();
-    for (vg, model, snap) in &members {
+    for (vg, model, lv) in &members {
         let checked = match vg.blocking_problem() {
-            Some(p) => Err(p.to_string()),
-            None => check_rollback(vg, model, &snap.cow, read_cow).map_err(|e| e.to_string()),
+            Some(p) => Err(format!("{}/{lv}: {p}", vg.name)),
+            None => check_rollback(vg, model, lv, read_cow).map_err(|e| e.to_string()),
         };
         match checked {
             Ok(Some(s)) => flags.push((*vg, s)),
             Ok(None) => {}
             Err(why) => {
-                d.note(
-                    Level::Warn,
-                    format!("rd.rewind={name} ignored, nothing changed: snapshot set member {why}"),
-                );
-                return;
+                return refuse(d, format!("snapshot set member {why}"));
             }
         }
     }
     for (vg, snap) in flags {
         d.flag(vg, snap);
     }
+}
+
+/// Sets whose rollback `rewind rollback SET` committed in some VGs but not yet in all (a
+/// crash between its commits): their names, to be completed like `rd.rewind=SET`.
+pub fn sets_half_flagged(assembly: &Assembly) -> Vec<String> {
+    let models = assembly.vgs.iter().filter_map(|v| v.model.as_ref());
+    crate::lvm::sets::sets(models)
+        .into_iter()
+        .filter(|s| {
+            s.members.iter().any(|m| m.merging && m.rollback)
+                && s.members.iter().any(|m| !m.merging)
+        })
+        .map(|s| s.name)
+        .collect()
 }

@@ -151,7 +151,7 @@ pub fn resolve(table: &Table, numbers: &HashMap<String, DevNum>) -> Option<Table
 
 /// The kernel reports a persistent store as `P` (or `PO` with overflow support); a table
 /// loaded with `P` may read back as `PO`. Compare stores loosely.
-fn same_table(a: &Table, b: &Table) -> bool {
+pub fn same_table(a: &Table, b: &Table) -> bool {
     use crate::plan::table::Store;
     let norm = |t: &Table| {
         let mut t = t.clone();

@@ -540,3 +540,108 @@ fn snapshot_mode_metadata_flag_finish_and_cancel() {
     assert!(!b.snapshot("pre").expect("pre").merging);
     assert_eq!(b.lv("pre").expect("pre").tags, ["rewind_set_upgrade"]);
 }
+
+/// A set `s` over two VGs (`va/root.s`, `vb/data.s`) recording `declared` members; `pending`
+/// and `flagged` say which members are still being made and which are already flagged by
+/// `rewind rollback SET` (merge flag and `rewind_rollback`).
+fn two_vg_set(
+    declared: usize,
+    pending: &[&str],
+    flagged: &[&str],
+) -> crate::lvm::assemble::Assembly {
+    let tags = |lv: &str| -> Vec<String> {
+        let mut t = vec![
+            "rewind_set_s".to_owned(),
+            format!("rewind_members_{declared}"),
+        ];
+        if pending.contains(&lv) {
+            t.push("rewind_pending".into());
+        }
+        if flagged.contains(&lv) {
+            t.push("rewind_rollback".into());
+        }
+        t
+    };
+    let vg = |name: &str, origin: &str, cow: &str| {
+        let t = tags(cow);
+        let t: Vec<&str> = t.iter().map(String::as_str).collect();
+        let mut f = testvg::found(testvg::vg_text(
+            name,
+            3,
+            &[
+                testvg::linear(origin, "Orig00", true, &[], &[(0, 10, 0)]),
+                testvg::linear(cow, "Cow000", false, &t, &[(0, 2, 10)]),
+                testvg::snapshot(
+                    "snapshot0",
+                    "Snap00",
+                    origin,
+                    10,
+                    8,
+                    cow,
+                    flagged.contains(&cow),
+                ),
+            ],
+        ));
+        f.id = format!("{}{}", &name[..2], "0000-aaaa-bbbb-cccc-dddd-eeee-ffffff");
+        f
+    };
+    assembly(vec![vg("va", "root", "root.s"), vg("vb", "data", "data.s")])
+}
+
+#[test]
+fn a_set_at_boot_is_flagged_whole_or_not_at_all() {
+    let cmd = Cmdline::parse("rd.rewind=s");
+    let whole = decide(&two_vg_set(2, &[], &[]), &cmd, &[], &mut valid_cow);
+    let flagged: Vec<_> = whole.flags.iter().map(|f| f.snapshot.as_str()).collect();
+    assert_eq!(flagged, ["root.s", "data.s"]);
+
+    for (a, why) in [
+        (two_vg_set(3, &[], &[]), "has 2 of its 3 members"),
+        (
+            two_vg_set(2, &["data.s"], &[]),
+            "cut short while it was being made",
+        ),
+    ] {
+        let d = decide(&a, &cmd, &[], &mut valid_cow);
+        assert!(d.flags.is_empty(), "{why}");
+        assert!(
+            d.notes
+                .iter()
+                .any(|n| n.message.contains(why) && n.message.contains("nothing changed")),
+            "{why}: {:?}",
+            d.notes
+        );
+    }
+    // One member overflowed: none is flagged, the note names it.
+    let mut bad_data = |vg: &FoundVg, s: &Snapshot| {
+        if vg.name == "vb" {
+            invalid_cow(vg, s)
+        } else {
+            valid_cow(vg, s)
+        }
+    };
+    let d = decide(&two_vg_set(2, &[], &[]), &cmd, &[], &mut bad_data);
+    assert!(d.flags.is_empty());
+    assert!(
+        d.notes.iter().any(|n| n.message.contains("vb/data.s")),
+        "{:?}",
+        d.notes
+    );
+}
+
+#[test]
+fn a_set_rollback_cut_between_its_commits_is_completed_at_boot() {
+    // `rewind rollback s` committed va's flag, not vb's: the next boot flags vb's member too.
+    let d = decide(
+        &two_vg_set(2, &[], &["root.s"]),
+        &Cmdline::parse(""),
+        &[],
+        &mut valid_cow,
+    );
+    let flagged: Vec<_> = d.flags.iter().map(|f| f.snapshot.as_str()).collect();
+    assert_eq!(flagged, ["data.s"]);
+    assert!(
+        d.activate.iter().any(|a| a.lv == "root"),
+        "the flagged one merges too"
+    );
+}

@@ -117,6 +117,8 @@ pub trait DeviceMapper {
     fn load(&mut self, name: &str, table: &Table) -> Result<(), DmError>;
     /// Suspends (flushing I/O).
     fn suspend(&mut self, name: &str) -> Result<(), DmError>;
+    /// Drops the table in the inactive slot, if any (`dmsetup clear`).
+    fn clear(&mut self, name: &str) -> Result<(), DmError>;
     /// Swaps in the inactive table, if any, and resumes.
     fn resume(&mut self, name: &str, rules: UdevRules) -> Result<(), DmError>;
     /// Removes the device; fails if it is open.

@@ -127,6 +127,19 @@ unsafe extern "Rust" fn __getrandom_v03_custom(
     Ok(())
 }
 
+/// A new LVM id (an LV's or VG's `id`), as LVM's `id_create` makes one: 32 characters from
+/// `0-9a-zA-Z` (its alphabet without the last two, `!#`, kept for LVM1), in LVM's dashed form.
+pub fn new_lvm_id() -> String {
+    const C: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut raw = [0u8; 32];
+    fill(&mut raw);
+    let id: String = raw
+        .iter()
+        .map(|b| C[usize::from(*b) % C.len()] as char)
+        .collect();
+    crate::lvm::label::format_id(&id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -74,6 +74,49 @@ impl Scan {
         Ok(buf)
     }
 
+    /// Writes `len` zero bytes over the start of LV `lv` of `vg`, on its PV (the first stripe
+    /// of its first segment), synced: a new snapshot store's header, before any device of it
+    /// exists (the extents are the LV's; nothing else maps them).
+    pub fn zero_lv_head(&self, vg: &FoundVg, lv: &str, len: usize) -> Result<(), String> {
+        use std::io::Write;
+        let model = vg.model.as_ref().ok_or("no model")?;
+        let l = model.lv(lv).ok_or("no such lv")?;
+        let (key, offset) = first_sector(model, l).ok_or("the lv has no linear start")?;
+        let first = l
+            .segments
+            .iter()
+            .find(|s| s.start_extent == 0)
+            .ok_or("no first segment")?;
+        let room = first
+            .extent_count
+            .saturating_mul(model.extent_size)
+            .saturating_mul(512);
+        if let crate::lvm::model::SegmentKind::Striped {
+            stripes,
+            stripe_size,
+        } = &first.kind
+            && stripes.len() > 1
+            && stripe_size.unwrap_or(0).saturating_mul(512) < len as u64
+        {
+            return Err("the lv's first stripe is smaller than its header".into());
+        }
+        if room < len as u64 {
+            return Err("the lv's first segment is smaller than its header".into());
+        }
+        let (_, dev) = self
+            .member(vg, &key)
+            .ok_or_else(|| format!("{key} has no device"))?;
+        let node = &dev.node;
+        let mut f = File::options()
+            .write(true)
+            .open(node)
+            .map_err(|e| format!("{}: {e}", node.display()))?;
+        f.seek(SeekFrom::Start(offset))
+            .and_then(|_| f.write_all(&vec![0u8; len]))
+            .and_then(|()| f.sync_data())
+            .map_err(|e| format!("{} at byte {offset}: {e}", node.display()))
+    }
+
     /// Commits `new_text` (as [`crate::lvm::text::print`] makes it; the characters that stand
     /// for bytes that are not UTF-8 are written as those bytes, [`text::raw_bytes`]) to
     /// every metadata area of `vg` (the caller holds the VG lock, or

@@ -78,6 +78,8 @@ I: rewind: package-supports-alternative-init-but-no-init.d-script [lib/systemd/s
     want='/etc/rewind/rewind.toml
 /lib/systemd/system/rewind-handoff.service
 /lib/systemd/system/rewind-poll.service
+/lib/systemd/system/rewind-watch.service
+/lib/systemd/system/rewind-watch.timer
 /usr/lib/dracut/modules.d/90rewind/63-rewind.rules
 /usr/lib/dracut/modules.d/90rewind/module-setup.sh
 /usr/lib/dracut/modules.d/90rewind/rewind-early
@@ -117,6 +119,8 @@ I: rewind: package-supports-alternative-init-but-no-init.d-script [lib/systemd/s
     cmp -s "$REPO/packaging/rewind.toml" "$T/root/etc/rewind/rewind.toml" || fail "the default config differs"
     # The poller: enabled by deb-systemd-helper (the root's, from postinst).
     eq "rewind-poll.service enabled" /lib/systemd/system/rewind-poll.service "$(readlink "$T/root$wants")"
+    eq "rewind-watch.timer enabled" /lib/systemd/system/rewind-watch.timer \
+        "$(readlink "$T/root/etc/systemd/system/timers.target.wants/rewind-watch.timer")"
     # The installed pages render without a warning.
     while read -r f; do
         case $f in /usr/share/man/*.gz) ;; *) continue ;; esac

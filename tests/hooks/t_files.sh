@@ -91,6 +91,25 @@ test_poll_unit() {
     check
 }
 
+test_watch_units() {
+    local line
+    for line in 'Type=oneshot' 'ExecStart=/usr/sbin/rewind watch' 'ConditionKernelCommandLine=!rd.rewind=0'; do
+        grep -qxF -- "$line" "$REPO/systemd/rewind-watch.service" || fail "watch unit has no line $line"
+    done
+    for line in 'OnUnitActiveSec=10min' 'WantedBy=timers.target'; do
+        grep -qxF -- "$line" "$REPO/systemd/rewind-watch.timer" || fail "watch timer has no line $line"
+    done
+    if command -v systemd-analyze > /dev/null; then
+        mkdir -p "$T/units"
+        cp "$REPO/systemd/rewind-watch.service" "$REPO/systemd/rewind-watch.timer" "$T/units/"
+        local out
+        out=$(SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no "$T/units/rewind-watch.timer" "$T/units/rewind-watch.service" 2>&1 |
+            grep -v -e '/usr/sbin/rewind' -e 'Failed to create' -e 'not found' || true)
+        eq "systemd-analyze verify" "" "$out"
+    fi
+    check
+}
+
 test_handoff_unit() {
     local u="$REPO/initramfs/rewind-handoff.service" line
     for line in 'DefaultDependencies=no' 'Type=oneshot' 'ConditionPathExists=/etc/initrd-release' \
@@ -127,6 +146,8 @@ install_expected='755 /usr/sbin/rewind
 644 /usr/lib/initcpio/install/rewind
 644 /usr/lib/initcpio/hooks/rewind
 644 /usr/lib/systemd/system/rewind-poll.service
+644 /usr/lib/systemd/system/rewind-watch.service
+644 /usr/lib/systemd/system/rewind-watch.timer
 644 /usr/lib/systemd/system/rewind-handoff.service
 644 /etc/rewind/rewind.toml
 644 /usr/share/man/man5/rewind.toml.5
@@ -136,7 +157,8 @@ install_expected='755 /usr/sbin/rewind
 644 /usr/share/bash-completion/completions/rewind
 644 /usr/share/zsh/vendor-completions/_rewind
 644 /usr/share/fish/vendor_completions.d/rewind.fish'
-install_enabled='777 /etc/systemd/system/sysinit.target.wants/rewind-poll.service -> /usr/lib/systemd/system/rewind-poll.service'
+install_enabled='777 /etc/systemd/system/sysinit.target.wants/rewind-poll.service -> /usr/lib/systemd/system/rewind-poll.service
+777 /etc/systemd/system/timers.target.wants/rewind-watch.timer -> /usr/lib/systemd/system/rewind-watch.timer'
 
 # fake_docs DIR: what rewind-gen-docs writes, in short.
 fake_docs() {
@@ -174,7 +196,8 @@ test_install_enable_modes() {
     out=$(sh "$REPO/install.sh" DESTDIR="$T/static" REWIND_BIN="$T/bin/rewind" REWIND_DOCS="$T/docs" \
         ENABLE=static ZSH_COMPLETIONS=/usr/share/zsh/site-functions 2>&1) || fail "ENABLE=static failed: $out"
     same_lines "ENABLE=static: the link under /usr/lib, zsh's site-functions" \
-        "${install_expected//vendor-completions/site-functions}"$'\n''777 /usr/lib/systemd/system/sysinit.target.wants/rewind-poll.service -> ../rewind-poll.service' \
+        "${install_expected//vendor-completions/site-functions}"$'\n''777 /usr/lib/systemd/system/sysinit.target.wants/rewind-poll.service -> ../rewind-poll.service
+777 /usr/lib/systemd/system/timers.target.wants/rewind-watch.timer -> ../rewind-watch.timer' \
         "$(install_tree "$T/static")"
     out=$(sh "$REPO/install.sh" DESTDIR="$T/bad" REWIND_BIN="$T/bin/rewind" ENABLE=maybe 2>&1)
     eq "ENABLE=maybe: exit 2" 2 "$?"

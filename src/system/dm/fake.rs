@@ -16,6 +16,7 @@ pub enum Call {
     Create { name: String, uuid: String },
     Load { name: String, table: Table },
     Suspend { name: String },
+    Clear { name: String },
     Resume { name: String, rules: UdevRules },
     Remove { name: String, rules: UdevRules },
     Table { name: String, slot: Slot },
@@ -30,6 +31,7 @@ impl Call {
             Call::Create { .. }
                 | Call::Load { .. }
                 | Call::Suspend { .. }
+                | Call::Clear { .. }
                 | Call::Resume { .. }
                 | Call::Remove { .. }
         )
@@ -42,6 +44,7 @@ impl Call {
             Call::Create { name, .. } => ("create", name),
             Call::Load { name, .. } => ("load", name),
             Call::Suspend { name } => ("suspend", name),
+            Call::Clear { name } => ("clear", name),
             Call::Resume { name, .. } => ("resume", name),
             Call::Remove { name, .. } => ("remove", name),
             Call::Table { name, .. } => ("table", name),
@@ -404,6 +407,17 @@ impl DeviceMapper for FakeDm {
         self.get(name)?;
         if let Some(d) = self.devices.get_mut(name) {
             d.suspended = true;
+        }
+        Ok(())
+    }
+
+    fn clear(&mut self, name: &str) -> Result<(), DmError> {
+        self.record(Call::Clear {
+            name: name.to_owned(),
+        })?;
+        self.get(name)?;
+        if let Some(d) = self.devices.get_mut(name) {
+            d.inactive = None;
         }
         Ok(())
     }

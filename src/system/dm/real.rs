@@ -205,6 +205,13 @@ impl DeviceMapper for RealDm {
             .map_err(|e| kernel_err(name, "suspend", &e))
     }
 
+    fn clear(&mut self, name: &str) -> Result<(), DmError> {
+        self.dm
+            .table_clear(&devicemapper::DevId::Name(Self::id(name)?))
+            .map(|_| ())
+            .map_err(|e| kernel_err(name, "clear", &e))
+    }
+
     fn resume(&mut self, name: &str, rules: UdevRules) -> Result<(), DmError> {
         self.resume_deferred(name, rules)
     }

@@ -35,6 +35,9 @@ impl DeviceMapper for Syncing {
     fn suspend(&mut self, name: &str) -> Result<(), DmError> {
         self.fake.suspend(name)
     }
+    fn clear(&mut self, name: &str) -> Result<(), DmError> {
+        self.fake.clear(name)
+    }
     fn resume(&mut self, name: &str, rules: UdevRules) -> Result<(), DmError> {
         self.fake.resume(name, rules)
     }

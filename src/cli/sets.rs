@@ -1,0 +1,170 @@
+//! What the snapshot-set commands print.
+
+use crate::flow::snapshot::Taken;
+
+/// The lines `rewind snapshot` prints: the set, then one line per member.
+pub fn taken(t: &Taken) -> String {
+    let mut out = match &t.window {
+        Some(w) => format!(
+            "snapshot set {}: {} member(s), taken at one instant (writes held for {:.1} ms)",
+            t.name,
+            t.members.len(),
+            w.window.as_secs_f64() * 1000.0
+        ),
+        None => format!(
+            "snapshot set {}: {} member(s), none active (metadata only)",
+            t.name,
+            t.members.len()
+        ),
+    };
+    for m in &t.members {
+        out.push_str(&format!(
+            "\n  {}/{} <- {}/{} ({} extents){}",
+            m.vg,
+            m.origin,
+            m.vg,
+            m.cow,
+            m.extents,
+            m.mount
+                .as_deref()
+                .map(|p| format!(", {p}"))
+                .unwrap_or_default()
+        ));
+    }
+    out
+}
+
+use crate::flow::set_rollback::SetRollback;
+use crate::flow::sets::{MemberView, SetView};
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC) of a Unix time.
+pub fn when(t: Option<i64>) -> String {
+    match t {
+        Some(t) => {
+            let n = crate::flow::snapshot::default_name(t);
+            format!(
+                "{}-{}-{} {}:{}:{}",
+                &n[0..4],
+                &n[4..6],
+                &n[6..8],
+                &n[9..11],
+                &n[11..13],
+                &n[13..15]
+            )
+        }
+        None => "?".into(),
+    }
+}
+
+fn state(v: &SetView) -> String {
+    serde_json::to_value(v.state)
+        .ok()
+        .and_then(|x| x.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// `rewind list`'s table.
+pub fn table(views: &[SetView]) -> String {
+    if views.is_empty() {
+        return "no snapshot sets\n".into();
+    }
+    let mut out = format!(
+        "{:<24} {:<19} {:<6} {:<10} {:>7}  {}\n",
+        "SET", "TIME (UTC)", "KIND", "STATE", "MEMBERS", "DESCRIPTION"
+    );
+    for v in views {
+        let kind = v.kind.map_or("?", |k| k.as_str());
+        let pin = if v.pinned { " (pinned)" } else { "" };
+        out.push_str(&format!(
+            "{:<24} {:<19} {:<6} {:<10} {:>7}  {}{pin}\n",
+            v.name,
+            when(v.time),
+            kind,
+            state(v),
+            v.members.len(),
+            v.description
+        ));
+    }
+    out
+}
+
+fn member_line(m: &MemberView) -> String {
+    let mib = m.size_bytes as f64 / (1 << 20) as f64;
+    let fill = m
+        .fill_percent
+        .map(|p| format!(", {p:.1}% used"))
+        .unwrap_or_default();
+    let st = serde_json::to_value(m.state)
+        .ok()
+        .and_then(|x| x.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    format!(
+        "  {}/{} <- {}/{}  {mib:.0} MiB, {st}{fill}{}\n",
+        m.vg,
+        m.origin.as_deref().unwrap_or("?"),
+        m.vg,
+        m.snapshot,
+        m.mount
+            .as_deref()
+            .map(|p| format!(", {p}"))
+            .unwrap_or_default()
+    )
+}
+
+/// `rewind show SET`.
+pub fn details(v: &SetView) -> String {
+    let mut out = format!(
+        "snapshot set {}: {}, taken {} UTC ({}){}\n",
+        v.name,
+        state(v),
+        when(v.time),
+        v.kind.map_or("?", |k| k.as_str()),
+        if v.pinned { ", pinned" } else { "" }
+    );
+    if !v.description.is_empty() {
+        out.push_str(&format!("description: {}\n", v.description));
+    }
+    if let Some(n) = v.members_declared
+        && n != v.members.len()
+    {
+        out.push_str(&format!("members: {} of {n} found\n", v.members.len()));
+    }
+    for m in &v.members {
+        out.push_str(&member_line(m));
+    }
+    out
+}
+
+/// What `rewind rollback SET` prints.
+pub fn rolled_back(r: &SetRollback) -> String {
+    let mut out = String::new();
+    if let Some(k) = &r.kept {
+        out.push_str(&taken(k));
+        out.push('\n');
+    }
+    if let Some(k) = &r.kept_earlier {
+        out.push_str(&format!(
+            "snapshot set {k} (taken by the earlier run that was cut short) keeps the current state\n"
+        ));
+    }
+    if r.flagged.is_empty() {
+        out.push_str(&format!(
+            "snapshot set {}: every member was flagged already ({}); reboot to roll back",
+            r.set,
+            r.already.join(", ")
+        ));
+    } else {
+        out.push_str(&format!(
+            "snapshot set {}: {} flagged; the whole set rolls back at the next boot (reboot now){}",
+            r.set,
+            r.flagged.join(", "),
+            r.kept
+                .as_ref()
+                .map(|k| &k.name)
+                .or(r.kept_earlier.as_ref())
+                .map(|k| format!("; rewind rollback {k} rolls forward to the current state"))
+                .unwrap_or_default()
+        ));
+    }
+    out
+}

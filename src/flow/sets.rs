@@ -1,0 +1,687 @@
+//! What the snapshot-set flows share (docs/SETS.md): the tools a set is made and removed with
+//! (device-mapper, stock LVM, the window, the mounts), `rewind snapshot`'s own lock, and the
+//! tidying of sets whose creation was cut short (invariant 10).
+
+use std::path::{Path, PathBuf};
+
+use super::Error;
+use super::env::{Env, System, live_now};
+use crate::lvm::layout::{Layer, dm_name};
+use crate::lvm::sets::{self, Set, State};
+use crate::plan::dev::UdevRules;
+use crate::plan::steps::Live;
+use crate::plan::table::Target;
+use crate::system::dm::{DeviceMapper, DmError};
+use crate::system::lvmtool::Lvm;
+use crate::system::mounts::{self, Mount};
+use crate::system::nodes;
+use crate::system::scan::Scan;
+use crate::system::window;
+
+/// How the window is taken: the kernel's ([`KernelWindow`]) or, in tests, a fake that goes
+/// through the recording device-mapper.
+pub trait Instant {
+    fn take(
+        &mut self,
+        dm: &mut dyn DeviceMapper,
+        req: &window::Request,
+    ) -> Result<window::Report, window::WindowError>;
+}
+
+/// The real window: raw ioctls on `/dev/mapper/control` (`system::window::take`).
+#[derive(Debug, Default)]
+pub struct KernelWindow;
+
+impl Instant for KernelWindow {
+    fn take(
+        &mut self,
+        _dm: &mut dyn DeviceMapper,
+        req: &window::Request,
+    ) -> Result<window::Report, window::WindowError> {
+        use std::os::fd::AsRawFd;
+        let control = std::fs::File::open("/dev/mapper/control")
+            .map_err(|e| window::WindowError::Setup(format!("/dev/mapper/control: {e}")))?;
+        window::take(control.as_raw_fd(), req)
+    }
+}
+
+/// Everything a set flow acts through, injectable for the host tests.
+pub struct Tools<'a> {
+    pub dm: &'a mut dyn DeviceMapper,
+    pub lvm: Lvm,
+    pub window: Box<dyn Instant + 'a>,
+    pub mounts: Vec<Mount>,
+    /// Where device nodes are made when udev does not make them; `None`: udev makes them.
+    pub nodes_root: Option<PathBuf>,
+    /// `rewind snapshot`'s own lock file.
+    pub sets_lock: PathBuf,
+    /// Host tests: stop (as if killed) at the `.1`-th time the flow reaches point `.0`.
+    pub stop_at: Option<(String, usize)>,
+    /// Set when a test stop happened: nothing more runs, as after a kill.
+    pub stopped: bool,
+}
+
+impl Tools<'_> {
+    /// A crash point: `REWIND_FAILPOINT` exits the process here (VM tests); a host test's
+    /// `stop_at` ends the flow here with an error and no clean-up, as a kill would.
+    pub fn point(&mut self, name: &str) -> Result<(), Error> {
+        super::failpoint::hit(name);
+        if let Some((at, n)) = &mut self.stop_at
+            && at == name
+        {
+            if *n <= 1 {
+                self.stopped = true;
+                self.stop_at = None;
+                return Err(Error::Set(format!("stopped at {name} (test)")));
+            }
+            *n -= 1;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Tools<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tools")
+            .field("lvm", &self.lvm)
+            .field("sets_lock", &self.sets_lock)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Tools<'a> {
+    /// This system's: the kernel's device-mapper and window, stock `lvm`, `/proc`'s mounts.
+    pub fn system(sys: &System, dm: &'a mut dyn DeviceMapper) -> Result<Tools<'a>, Error> {
+        let udev = nodes::udev_makes_dm_nodes(&sys.root);
+        Ok(Tools {
+            dm,
+            lvm: Lvm::for_system(nodes::udev_running(&sys.root)),
+            window: Box::new(KernelWindow),
+            mounts: mounts::read(&sys.root)
+                .map_err(|e| Error::Set(format!("cannot read the mounts: {e}")))?,
+            nodes_root: (!udev).then(|| sys.root.clone()),
+            sets_lock: sys.root.join(SETS_LOCK),
+            stop_at: None,
+            stopped: false,
+        })
+    }
+}
+
+/// `rewind snapshot`'s lock, under the root: held while a set is made, so no other command
+/// tidies it as half-made meanwhile. `/run` is empty after a reboot: a crash leaves no lock.
+pub const SETS_LOCK: &str = "run/lock/rewind-sets";
+
+/// An exclusive `flock` on [`SETS_LOCK`]; released on drop (and by the kernel when the
+/// process dies).
+#[derive(Debug)]
+pub struct SetsLock {
+    _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+impl SetsLock {
+    fn open(path: &Path) -> Result<std::fs::File, Error> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::Set(format!("{}: {e}", dir.display())))?;
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| Error::Set(format!("{}: {e}", path.display())))
+    }
+
+    /// Waits (up to a minute) for another `rewind snapshot` to finish.
+    pub fn exclusive(path: &Path) -> Result<SetsLock, Error> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let f = Self::open(path)?;
+            match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+                Ok(lock) => return Ok(SetsLock { _lock: lock }),
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err((_, e)) => {
+                    return Err(Error::Set(format!(
+                        "another rewind snapshot still runs ({}: {e})",
+                        path.display()
+                    )));
+                }
+            }
+        }
+    }
+
+    /// The lock if no set is being made now, else `None`.
+    pub fn try_exclusive(path: &Path) -> Option<SetsLock> {
+        let f = Self::open(path).ok()?;
+        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock)
+            .ok()
+            .map(|lock| SetsLock { _lock: lock })
+    }
+}
+
+/// Every set in the usable VGs of a scan.
+pub fn all_sets(s: &Scan) -> Vec<Set> {
+    sets::sets(
+        s.assembly
+            .vgs
+            .iter()
+            .filter(|v| v.is_usable())
+            .filter_map(|v| v.model.as_ref()),
+    )
+}
+
+/// `lvremove` of `lvs` (`VG/LV`), logged.
+pub fn remove_lvs(tools: &Tools<'_>, lvs: &[String]) -> Result<(), Error> {
+    if lvs.is_empty() {
+        return Ok(());
+    }
+    log::info!("removing {}", lvs.join(" "));
+    tools.lvm.remove(lvs).map_err(|e| Error::Set(e.to_string()))
+}
+
+/// Removes every half-made set (a member tagged `rewind_pending`) when no `rewind snapshot`
+/// runs on this machine; returns their names. `held`: the caller is `rewind snapshot` and
+/// holds the lock (the sets found pending are then its own earlier, cut-short ones).
+pub fn tidy(
+    env: &Env<'_>,
+    tools: &mut Tools<'_>,
+    s: &Scan,
+    held: Option<&SetsLock>,
+) -> Result<Vec<String>, Error> {
+    let pending: Vec<String> = all_sets(s)
+        .into_iter()
+        .filter(|set| set.state() == State::Pending)
+        .map(|set| set.name)
+        .collect();
+    if pending.is_empty() {
+        return Ok(pending);
+    }
+    let _lock = match held {
+        Some(_) => None,
+        None => match SetsLock::try_exclusive(&tools.sets_lock) {
+            Some(l) => Some(l),
+            None => {
+                log::info!(
+                    "snapshot set(s) {} being made now: left alone",
+                    pending.join(", ")
+                );
+                return Ok(Vec::new());
+            }
+        },
+    };
+    for name in &pending {
+        log::warn!("snapshot set {name} was cut short while being made: removing it");
+        let fresh = env.scan()?;
+        tidy_set(env, tools, &fresh, name)?;
+    }
+    Ok(pending)
+}
+
+/// Removes set `name` whole: the devices rewind prepared that never went live are undone
+/// (an origin's inactive table, a snapshot device that never showed the snapshot, unused
+/// `-cow` and `-real` layers), then stock `lvremove` removes every member.
+pub fn tidy_set(_env: &Env<'_>, tools: &mut Tools<'_>, s: &Scan, name: &str) -> Result<(), Error> {
+    let Some(set) = all_sets(s).into_iter().find(|x| x.name == name) else {
+        return Ok(());
+    };
+    let live = live_now(tools.dm)?;
+    for m in &set.members {
+        if let Some(origin) = &m.origin {
+            undo_unfinished_devices(tools.dm, &live, &m.vg, origin, &m.lv)?;
+        }
+    }
+    let lvs: Vec<String> = set
+        .members
+        .iter()
+        .map(|m| format!("{}/{}", m.vg, m.lv))
+        .collect();
+    remove_lvs(tools, &lvs)
+}
+
+fn dm_err(e: DmError) -> Error {
+    Error::dm_state(e)
+}
+
+/// The devices of `vg/cow`, a snapshot of `vg/origin`, put back to what LVM expects when the
+/// snapshot did not go live: a snapshot device that is not stacked under a live
+/// `snapshot-origin` is removed, with its `-cow`; an origin's inactive table is dropped; a
+/// `-real` nothing uses any more is removed after the origin is back on its own segments.
+fn undo_unfinished_devices(
+    dm: &mut dyn DeviceMapper,
+    live: &[Live],
+    vg: &str,
+    origin: &str,
+    cow: &str,
+) -> Result<(), Error> {
+    let name = |lv: &str, layer: Option<Layer>| {
+        dm_name(vg, lv, layer.as_ref()).map_err(|e| Error::Set(e.to_string()))
+    };
+    let (o, real, snap, cow_dev) = (
+        name(origin, None)?,
+        name(origin, Some(Layer::Real))?,
+        name(cow, None)?,
+        name(cow, Some(Layer::Cow))?,
+    );
+    let find = |n: &str| live.iter().find(|l| l.name == n);
+    let origin_live_on_real = find(&o).is_some_and(|l| {
+        l.table.as_ref().is_some_and(|t| {
+            t.lines
+                .iter()
+                .any(|x| matches!(x.target, Target::SnapshotOrigin { .. }))
+        })
+    });
+    // The origin: whatever is loaded and not live is the unfinished snapshot-origin.
+    if let Some(info) = dm.info(&o).map_err(dm_err)?
+        && info.inactive_table
+    {
+        dm.clear(&o).map_err(dm_err)?;
+        if info.suspended {
+            dm.resume(&o, UdevRules::All).map_err(dm_err)?;
+        }
+    }
+    let snap_went_live = find(&snap).is_some_and(|l| l.table.is_some()) && origin_live_on_real;
+    if !snap_went_live {
+        for d in [&snap, &cow_dev] {
+            if find(d).is_some() {
+                dm.remove(d, UdevRules::DmOnly).map_err(dm_err)?;
+            }
+        }
+        if !origin_live_on_real
+            && let Some(r) = dm.info(&real).map_err(dm_err)?
+            && r.open_count == 0
+        {
+            dm.remove(&real, UdevRules::DmOnly).map_err(dm_err)?;
+        }
+    }
+    Ok(())
+}
+
+/// Device nodes for new devices when udev does not make them (`/dev/mapper/NAME` and, for a
+/// visible snapshot, `/dev/VG/LV`); with udev, waits for it.
+pub fn make_nodes(
+    tools: &mut Tools<'_>,
+    devices: &[(String, Option<(String, String)>)],
+) -> Result<(), Error> {
+    let Some(root) = tools.nodes_root.clone() else {
+        let _ = tools.dm.wait_for_udev(std::time::Duration::from_secs(10));
+        return Ok(());
+    };
+    for (name, link) in devices {
+        let Some(d) = tools.dm.info(name).map_err(dm_err)? else {
+            continue;
+        };
+        nodes::make(
+            &root,
+            name,
+            d.dev.major,
+            d.dev.minor,
+            link.as_ref().map(|(v, l)| (v.as_str(), l.as_str())),
+        )
+        .map_err(|e| Error::Set(format!("device node for {name}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// One member of a set as `rewind list` and `show` print it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MemberView {
+    pub vg: String,
+    pub origin: Option<String>,
+    pub snapshot: String,
+    pub size_bytes: u64,
+    pub mount: Option<String>,
+    /// How full its store is, when the kernel says (active).
+    pub fill_percent: Option<f64>,
+    pub state: MemberState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberState {
+    /// Active, its store in use.
+    Active,
+    /// Not active; its store's header is valid.
+    Inactive,
+    /// Its store overflowed (or is invalid): this rollback point is lost.
+    Overflowed,
+    /// Flagged to merge, or merging.
+    Merging,
+    /// Being made, or cut short while being made.
+    Pending,
+}
+
+/// A set as `rewind list` and `show` print it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SetView {
+    pub name: String,
+    pub time: Option<i64>,
+    pub kind: Option<sets::Kind>,
+    pub description: String,
+    pub pinned: bool,
+    pub state: SetState,
+    pub members_declared: Option<usize>,
+    pub members: Vec<MemberView>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SetState {
+    /// Every member there and valid: a rollback point.
+    Ok,
+    /// A member's store overflowed: refused for rollback; delete it.
+    Lost,
+    /// Fewer members than recorded: refused for rollback; delete it.
+    Incomplete,
+    /// Being rolled back to.
+    Merging,
+    /// Being made (or cut short: the next command tidies it).
+    Pending,
+}
+
+impl SetView {
+    /// Whether `rewind rollback` would take it.
+    pub fn usable(&self) -> bool {
+        self.state == SetState::Ok
+    }
+}
+
+/// What `rewind list` shows: every set, with each member's state and fill.
+pub fn views(s: &Scan, dm: Option<&mut dyn DeviceMapper>) -> Result<Vec<SetView>, Error> {
+    let live = match dm {
+        Some(d) => {
+            let l = live_now(d)?;
+            Some((l, d))
+        }
+        None => None,
+    };
+    let mut live = live;
+    let mut out = Vec::new();
+    for set in all_sets(s) {
+        let mut members = Vec::new();
+        for m in &set.members {
+            let found = s.assembly.vgs_named(&m.vg).next();
+            let model = found.and_then(|v| v.model.as_ref());
+            let snap = model.and_then(|md| md.snapshot(&m.lv));
+            let mut state = if m.pending || m.origin.is_none() {
+                MemberState::Pending
+            } else if m.merging {
+                MemberState::Merging
+            } else {
+                MemberState::Inactive
+            };
+            let mut fill = None;
+            if state == MemberState::Inactive
+                && let (Some(v), Some(md), Some(sn)) = (found, model, snap)
+            {
+                let dev = live
+                    .as_ref()
+                    .and_then(|(l, _)| super::env::device(l, v, md, &m.lv).map(|d| d.name.clone()));
+                match (dev, live.as_mut()) {
+                    (Some(name), Some((_, dm))) => {
+                        state = MemberState::Active;
+                        let st = dm.status(&name).ok().and_then(|lines| {
+                            lines
+                                .iter()
+                                .find(|x| x.target_type == "snapshot")
+                                .and_then(|x| x.snapshot_status())
+                                .and_then(Result::ok)
+                        });
+                        use crate::plan::table::SnapshotStatus as S;
+                        match st {
+                            Some(S::Invalid | S::Overflow) => state = MemberState::Overflowed,
+                            Some(S::Usage {
+                                allocated, total, ..
+                            }) if total > 0 => {
+                                fill = Some(
+                                    (allocated as f64 * 10000.0 / total as f64).round() / 100.0,
+                                );
+                            }
+                            _ => {}
+                        }
+                    }
+                    _ => {
+                        let chunk = u32::try_from(sn.chunk_size).unwrap_or(u32::MAX);
+                        let valid = s
+                            .read_cow(v, sn)
+                            .ok()
+                            .map(|b| crate::lvm::cow::check(&b, chunk).is_ok());
+                        if valid == Some(false) {
+                            state = MemberState::Overflowed;
+                        }
+                    }
+                }
+            }
+            members.push(MemberView {
+                vg: m.vg.clone(),
+                origin: m.origin.clone(),
+                snapshot: m.lv.clone(),
+                size_bytes: m.extents * m.extent_size * 512,
+                mount: m.mount.clone(),
+                fill_percent: fill,
+                state,
+            });
+        }
+        let state = match set.state() {
+            State::Pending => SetState::Pending,
+            State::Incomplete => SetState::Incomplete,
+            State::Merging => SetState::Merging,
+            State::Ok if members.iter().any(|m| m.state == MemberState::Overflowed) => {
+                SetState::Lost
+            }
+            State::Ok => SetState::Ok,
+        };
+        out.push(SetView {
+            name: set.name.clone(),
+            time: set.time,
+            kind: set.kind,
+            description: set.description.clone(),
+            pinned: set.pinned,
+            state,
+            members_declared: set.declared,
+            members,
+        });
+    }
+    Ok(out)
+}
+
+/// `rewind list`: tidies half-made sets, then every set.
+pub fn list(sys: &System) -> Result<Vec<SetView>, Error> {
+    let mut dm = sys.device_mapper_if_any();
+    let env = sys.env();
+    let s = env.scan()?;
+    let mut tidied = false;
+    if let Some(d) = dm.as_mut() {
+        let mut tools = Tools::system(sys, d)?;
+        tidied = !tidy(&env, &mut tools, &s, None)?.is_empty();
+    }
+    let s = if tidied { env.scan()? } else { s };
+    views(&s, dm.as_mut().map(|d| d as &mut dyn DeviceMapper))
+}
+
+/// `rewind show SET`.
+pub fn show(sys: &System, name: &str) -> Result<SetView, Error> {
+    list(sys)?
+        .into_iter()
+        .find(|v| v.name == name)
+        .ok_or_else(|| Error::Set(format!("no snapshot set {name} (rewind list shows them)")))
+}
+
+/// Removes set `name`'s members with stock `lvremove`; refused while it is being rolled back
+/// to.
+pub fn delete_set(env: &Env<'_>, tools: &mut Tools<'_>, name: &str) -> Result<usize, Error> {
+    let s = env.scan()?;
+    tidy(env, tools, &s, None)?;
+    let s = env.scan()?;
+    let set = all_sets(&s)
+        .into_iter()
+        .find(|x| x.name == name)
+        .ok_or_else(|| Error::Set(format!("no snapshot set {name} (rewind list shows them)")))?;
+    if let Some(m) = set.members.iter().find(|m| m.merging) {
+        return Err(Error::Set(format!(
+            "snapshot set {name} is being rolled back to ({}/{} is flagged or merging): not deleted; rewind cancel {}/{} withdraws a flag that has not started",
+            m.vg, m.lv, m.vg, m.lv
+        )));
+    }
+    // A member in use (mounted by `rewind mount`, open by anyone): stock lvremove would
+    // refuse it after the set is marked for deletion; refused first, nothing changed.
+    let live = live_now(tools.dm)?;
+    for m in &set.members {
+        let open = s
+            .assembly
+            .vgs_named(&m.vg)
+            .next()
+            .and_then(|v| v.model.as_ref().map(|md| (v, md)))
+            .and_then(|(v, md)| super::env::device(&live, v, md, &m.lv))
+            .filter(|d| d.open_count > 0);
+        if let Some(d) = open {
+            return Err(Error::Set(format!(
+                "snapshot set {name}: {}/{} is in use ({} open; mounted? rewind umount {name}): not deleted",
+                m.vg, m.lv, d.name
+            )));
+        }
+    }
+    // First every member marked as not usable (one commit per VG): a delete cut short
+    // between two `lvremove`s leaves a set the next command tidies, never one offered for
+    // rollback with a member missing.
+    mark_pending(env, &set)?;
+    for m in &set.members {
+        if let Some(origin) = &m.origin {
+            undo_unfinished_devices(tools.dm, &live, &m.vg, origin, &m.lv)?;
+        }
+    }
+    let lvs: Vec<String> = set
+        .members
+        .iter()
+        .map(|m| format!("{}/{}", m.vg, m.lv))
+        .collect();
+    remove_lvs(tools, &lvs)?;
+    Ok(lvs.len())
+}
+
+/// Tags every member of `set` `rewind_pending`, one commit per VG under its lock.
+fn mark_pending(env: &Env<'_>, set: &Set) -> Result<(), Error> {
+    let mut by_vg: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for m in set.members.iter().filter(|m| !m.pending) {
+        by_vg.entry(m.vg.as_str()).or_default().push(m.lv.as_str());
+    }
+    let stamp = crate::system::proc::stamp();
+    for (vg_name, lvs) in by_vg {
+        env.locked(vg_name, |s| {
+            let (vg, _) = super::env::usable_vg(s, vg_name)?;
+            let add: Vec<(&str, &str)> = lvs.iter().map(|lv| (*lv, sets::PENDING)).collect();
+            let description = format!("Write from rewind: delete snapshot set {}.", set.name);
+            let tree = crate::lvm::setchange::retag(&vg.tree, &add, &[], &description, &stamp)?;
+            s.commit(
+                vg,
+                &crate::lvm::text::print(&tree, crate::lvm::text::Style::Disk),
+                None,
+            )
+            .map_err(|e| Error::commit(vg_name, "marking the set for deletion", e))?;
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+/// `rewind delete SET`.
+pub fn delete(sys: &System, name: &str) -> Result<usize, Error> {
+    let mut dm = sys.device_mapper().map_err(Error::dm_state)?;
+    let mut tools = Tools::system(sys, &mut dm)?;
+    delete_set(&sys.env(), &mut tools, name)
+}
+
+/// The sets `rewind prune` deletes, newest first: every set that is not pinned, not being
+/// rolled back to nor being made, and neither one of the newest `keep_last` usable sets nor
+/// younger than `keep_days` days (0: no age rule). A lost or incomplete set is no rollback
+/// point: it goes whatever its age.
+pub fn prune_choice(views: &[SetView], now: i64, keep: &crate::config::Prune) -> Vec<String> {
+    let mut candidates: Vec<&SetView> = views
+        .iter()
+        .filter(|v| !v.pinned && !matches!(v.state, SetState::Merging | SetState::Pending))
+        .collect();
+    candidates.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| b.name.cmp(&a.name)));
+    let mut kept = 0u32;
+    let mut out = Vec::new();
+    for v in candidates {
+        if v.state == SetState::Ok {
+            let young = keep.keep_days > 0
+                && v.time
+                    .is_some_and(|t| now - t < i64::from(keep.keep_days) * 86_400);
+            if kept < keep.keep_last || young {
+                kept += 1;
+                continue;
+            }
+        }
+        out.push(v.name.clone());
+    }
+    out
+}
+
+/// `rewind prune`: deletes what [`prune_choice`] picks (`dry_run`: only says so).
+pub fn prune(sys: &System, dry_run: bool) -> Result<Vec<String>, Error> {
+    let cfg = sys.config();
+    let views = list(sys)?;
+    let now = crate::system::proc::stamp().time;
+    let doomed = prune_choice(&views, now, &cfg.prune);
+    if dry_run {
+        return Ok(doomed);
+    }
+    let mut dm = sys.device_mapper().map_err(Error::dm_state)?;
+    let mut tools = Tools::system(sys, &mut dm)?;
+    let env = sys.env();
+    for name in &doomed {
+        delete_set(&env, &mut tools, name)?;
+    }
+    Ok(doomed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(name: &str, days_ago: i64, state: SetState, pinned: bool) -> SetView {
+        SetView {
+            name: name.into(),
+            time: Some(100 * 86_400 - days_ago * 86_400),
+            kind: Some(sets::Kind::Auto),
+            description: String::new(),
+            pinned,
+            state,
+            members_declared: Some(1),
+            members: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn prune_keeps_the_newest_the_young_the_pinned_and_the_busy() {
+        let views = [
+            view("d1", 1, SetState::Ok, false),
+            view("d2", 2, SetState::Ok, false),
+            view("d3", 3, SetState::Ok, false),
+            view("d10", 10, SetState::Ok, false),
+            view("d20", 20, SetState::Ok, true),
+            view("d30", 30, SetState::Merging, false),
+            view("d40", 40, SetState::Ok, false),
+            view("lost", 0, SetState::Lost, false),
+            view("cut", 0, SetState::Pending, false),
+        ];
+        let now = 100 * 86_400;
+        let keep = |last, days| crate::config::Prune {
+            keep_last: last,
+            keep_days: days,
+        };
+        assert_eq!(
+            prune_choice(&views, now, &keep(2, 0)),
+            ["lost", "d3", "d10", "d40"]
+        );
+        assert_eq!(
+            prune_choice(&views, now, &keep(1, 5)),
+            ["lost", "d10", "d40"]
+        );
+        assert_eq!(
+            prune_choice(&views, now, &keep(0, 0)),
+            ["lost", "d1", "d2", "d3", "d10", "d40"]
+        );
+    }
+}
