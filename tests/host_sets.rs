@@ -409,6 +409,46 @@ fn loop_refusals_change_nothing() {
         e.contains("no volume group") || e.contains("not found"),
         "{e}"
     );
+    // Mount points: one on a device that is no LV (a partition, 8:1), one where nothing
+    // is mounted; a default member on a non-LVM device is left out instead.
+    let only = lab.only();
+    let env = lab.env(&only);
+    let srv = rewind::system::mounts::parse_mountinfo(
+        "40 1 8:1 / /srv rw,relatime - ext4 /dev/sda1 rw\n",
+    );
+    let refuse = |dm: &mut FakeDm, members: Vec<String>| {
+        let mut tools = lab.tools(dm, FakeWindow::default());
+        tools.mounts = srv.clone();
+        let mut r = lab.request("m");
+        r.members = members;
+        take(&env, &mut tools, &SnapshotConfig::default(), &r)
+            .expect_err("refused")
+            .to_string()
+    };
+    let e = refuse(&mut dm, vec!["/srv".into()]);
+    assert!(
+        e.contains("/srv")
+            && e.contains("mounted from /dev/sda1 (8:1), which is not an lvm logical volume"),
+        "{e}"
+    );
+    let e = refuse(&mut dm, vec!["/nowhere".into()]);
+    assert!(
+        e.contains("/nowhere") && e.contains("nothing is mounted there"),
+        "{e}"
+    );
+    let defaults = SnapshotConfig {
+        members: vec!["/srv".into(), "/nowhere".into()],
+        ..SnapshotConfig::default()
+    };
+    let mut tools = lab.tools(&mut dm, FakeWindow::default());
+    tools.mounts = srv.clone();
+    let mut r = lab.request("d");
+    r.members = Vec::new();
+    let e = take(&env, &mut tools, &defaults, &r)
+        .expect_err("no member")
+        .to_string();
+    drop(tools);
+    assert!(e.contains("no members"), "{e}");
     assert_eq!((lab.lvs(&lab.vga), lab.lvs(&lab.vgb)), before);
     assert!(dm.mutating_calls().is_empty());
 }

@@ -170,6 +170,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Mount every member of a snapshot set read-only under /run/rewind/SET/VG/ORIGIN (each
+    /// snapshot's device set read-only first), to look at it before a rollback.
+    Mount {
+        #[command(flatten)]
+        system: SystemArgs,
+        set: String,
+    },
+    /// Unmount what `rewind mount SET` mounted and make the devices writable again.
+    Umount {
+        #[command(flatten)]
+        system: SystemArgs,
+        set: String,
+    },
     /// Delete a snapshot set (every member, with stock lvremove).
     Delete {
         #[command(flatten)]
@@ -397,6 +410,24 @@ fn run(command: Command, verbose: u8) -> Result<Verdict, Error> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&actions)?);
             }
+            Ok(Verdict::Ok)
+        }
+        Command::Mount { system, set } => {
+            init_logging(verbose);
+            for m in flow::setmount::mount(&system.system(), &set)? {
+                println!(
+                    "{} ({}) read-only on {}",
+                    m.member,
+                    m.fstype,
+                    m.dir.display()
+                );
+            }
+            Ok(Verdict::Ok)
+        }
+        Command::Umount { system, set } => {
+            init_logging(verbose);
+            let dirs = flow::setmount::umount(&system.system(), &set)?;
+            println!("snapshot set {set}: {} member(s) unmounted", dirs.len());
             Ok(Verdict::Ok)
         }
         Command::Delete { system, set } => {

@@ -15,6 +15,7 @@ pub mod plan;
 pub mod poll;
 pub mod rollback;
 pub mod set_rollback;
+pub mod setmount;
 pub mod sets;
 pub mod snapshot;
 pub mod status;

@@ -523,11 +523,28 @@ pub fn delete_set(env: &Env<'_>, tools: &mut Tools<'_>, name: &str) -> Result<us
             m.vg, m.lv, m.vg, m.lv
         )));
     }
+    // A member in use (mounted by `rewind mount`, open by anyone): stock lvremove would
+    // refuse it after the set is marked for deletion; refused first, nothing changed.
+    let live = live_now(tools.dm)?;
+    for m in &set.members {
+        let open = s
+            .assembly
+            .vgs_named(&m.vg)
+            .next()
+            .and_then(|v| v.model.as_ref().map(|md| (v, md)))
+            .and_then(|(v, md)| super::env::device(&live, v, md, &m.lv))
+            .filter(|d| d.open_count > 0);
+        if let Some(d) = open {
+            return Err(Error::Set(format!(
+                "snapshot set {name}: {}/{} is in use ({} open; mounted? rewind umount {name}): not deleted",
+                m.vg, m.lv, d.name
+            )));
+        }
+    }
     // First every member marked as not usable (one commit per VG): a delete cut short
     // between two `lvremove`s leaves a set the next command tidies, never one offered for
     // rollback with a member missing.
     mark_pending(env, &set)?;
-    let live = live_now(tools.dm)?;
     for m in &set.members {
         if let Some(origin) = &m.origin {
             undo_unfinished_devices(tools.dm, &live, &m.vg, origin, &m.lv)?;

@@ -283,6 +283,11 @@ fn take_scanned(
             )));
         }
         made.push(format!("{}/{}", p.vg, p.cow));
+        log::info!(
+            "snapshot set {name}: lvm made the store {}/{} (pending)",
+            p.vg,
+            p.cow
+        );
         tools.point("snapshot-after-lvcreate")?;
     }
 
@@ -369,6 +374,7 @@ fn locked_part(
         let tree = add_snapshots(&vg.tree, &news, &description, &stamp)?;
         s.commit(vg, &text::print(&tree, Style::Disk), None)
             .map_err(|e| Error::commit(vg_name, "adding the snapshot set's snapshots", e))?;
+        log::info!("snapshot set {name}: {vg_name}'s stores are snapshots (pending)");
         tools.point("snapshot-after-commit")?;
     }
 
@@ -460,6 +466,7 @@ fn locked_part(
         let tree = retag(&vg.tree, &[], &remove, &description, &stamp)?;
         s.commit(vg, &text::print(&tree, Style::Disk), None)
             .map_err(|e| Error::commit(vg_name, "completing the snapshot set", e))?;
+        log::info!("snapshot set {name}: {vg_name}'s members complete");
         tools.point("snapshot-after-complete")?;
     }
     Ok(report)

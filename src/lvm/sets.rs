@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use super::model::{SegmentKind, Vg};
+use super::model::Vg;
 
 /// Member of set NAME: `rewind_set_NAME` (the tag `rd.rewind=NAME` has always looked for).
 pub const SET: &str = "rewind_set_";
@@ -448,16 +448,6 @@ pub fn cow_max_extents(origin_sectors: u64, chunk: u64, extent_size: u64) -> u64
 /// LVM's smallest COW: 3 chunks (`SNAPSHOT_MIN_CHUNKS`), in extents.
 pub fn cow_min_extents(chunk: u64, extent_size: u64) -> u64 {
     (3 * chunk).div_ceil(extent_size)
-}
-
-/// Whether an LV of `vg` is an origin of a snapshot whose segment is not plain (thin and
-/// other kinds are out of scope).
-pub fn is_thin(vg: &Vg, lv: &str) -> bool {
-    vg.lv(lv).is_some_and(|l| {
-        l.segments.iter().any(|s| {
-            matches!(&s.kind, SegmentKind::Other { segtype } if segtype == "thin" || segtype == "thin-pool")
-        })
-    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! Mounted filesystems, for a snapshot set: which device a mount point is on
 //! (`/proc/self/mountinfo`), how much its filesystem uses (`statvfs`, for `N%USED`), and a
-//! `syncfs` of it before the window so the freeze has little left to write.
+//! `syncfs` of it before the window so the freeze has little left to write; `rewind mount
+//! SET`'s read-only mounts of a set's snapshots (sys-mount), their block devices set
+//! read-only first so not even a read-only mount writes (ext4 replays no journal and cleans
+//! no orphans on a read-only device).
 
 use std::path::{Path, PathBuf};
 
@@ -83,6 +86,38 @@ pub fn used_bytes(path: &Path) -> nix::Result<u64> {
 pub fn sync_fs(path: &Path) -> std::io::Result<()> {
     let dir = std::fs::File::open(path)?;
     nix::unistd::syncfs(&dir).map_err(std::io::Error::from)
+}
+
+// BLKROSET (linux/fs.h `_IO(0x12, 93)`): its argument is a pointer to an int, 1 for read-only.
+nix::ioctl_write_ptr_bad!(blkroset, 0x125d, nix::libc::c_int);
+
+/// Sets block device `dev` read-only (`ro`) or writable again (`blockdev --setro/--setrw`).
+pub fn set_read_only(dev: &Path, ro: bool) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(dev)?;
+    let v: nix::libc::c_int = ro.into();
+    // SAFETY: BLKROSET reads one int through the pointer, which lives across the call; the
+    // descriptor is open for the whole call.
+    unsafe { blkroset(f.as_raw_fd(), &raw const v) }
+        .map(drop)
+        .map_err(std::io::Error::from)
+}
+
+/// Mounts `dev` read-only at `target` (which must exist), its type found by trying each of
+/// the kernel's block filesystems. Returns the type.
+pub fn mount_read_only(dev: &Path, target: &Path) -> std::io::Result<String> {
+    use sys_mount::{Mount as SysMount, MountFlags, SupportedFilesystems};
+    let supported = SupportedFilesystems::new()?;
+    let m = SysMount::builder()
+        .fstype(&supported)
+        .flags(MountFlags::RDONLY | MountFlags::NODEV | MountFlags::NOSUID | MountFlags::NOEXEC)
+        .mount(dev, target)?;
+    Ok(m.get_fstype().to_owned())
+}
+
+/// Unmounts `target`.
+pub fn unmount(target: &Path) -> std::io::Result<()> {
+    sys_mount::unmount(target, sys_mount::UnmountFlags::empty())
 }
 
 /// The path of `point` under `root` (the flows take an injectable root).

@@ -169,7 +169,7 @@ host_check() {
     # A boot that is killed later writes no exchange disk: its findings are on its console.
     for ((n = 2; n <= VM_BOOTS; n++)); do
         printf 'boot %s killed after: %s\n' $((n - 1)) \
-            "$(grep -E 'rewind::|lvm|snapshot set' "$WORK/boot$((n - 1)).serial.log" | tail -n1 | cut -c1-150)"
+            "$(grep -E 'rewind::flow|snapshot set|member\(s\) removed' "$WORK/boot$((n - 1)).serial.log" | tail -n1 | cut -c1-150)"
         printf 'after the kill in boot %s: %s\n' $((n - 1)) \
             "$(sed -n "s/^record: boot${n}_found = //p" "$WORK/boot$n.serial.log" | tail -n1)"
         vm_check "boot $n checked the kill before it" grep -q "^record: boot${n}_found = " "$WORK/boot$n.serial.log"

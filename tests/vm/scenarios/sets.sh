@@ -5,7 +5,9 @@
 # Boot 1: a writer appends 1, 2, ... to a file on A then on B (each fsynced) throughout.
 #         Stock serial `lvcreate -s` of A then B (the pair's order, recorded), removed again.
 #         `rewind snapshot --name s1` of a, b, c while it writes; `rewind list`/`show`; the
-#         snapshots read through read-only mounts: s1's last numbers and checksums. The "bad
+#         snapshots read through `rewind mount s1` (read-only under /run/rewind/s1, devices
+#         read-only; `rewind delete` refused while mounted; `rewind umount`): s1's last numbers
+#         and checksums. The "bad
 #         change" (more numbers, c's file overwritten): its checksums. `rewind rollback s1
 #         --keep-current=s2`. Refusal: `rewind snapshot` of an origin flagged to merge.
 # Boot 2 (also: `rewind watch` warns about b's store of s3 filling up, then extends it with
@@ -140,13 +142,25 @@ guest_boot_1() {
     rewind show s1 --json >"$BOOT_OUT/show-s1.json"
     grep -q '"state": "ok"' "$BOOT_OUT/show-s1.json" || g_fail "s1 is not ok: $(cat "$BOOT_OUT/show-s1.json")"
     g_lvm lvs -a -o lv_name,lv_attr,origin,lv_tags vg0 vgb | tee "$BOOT_OUT/lvs1"
-    st_pair s1 /dev/mapper/vg0-a.s1 /dev/mapper/vgb-b.s1
-    mkdir -p /mnt/s1a /mnt/s1b /mnt/s1c
-    mount -o ro /dev/mapper/vg0-a.s1 /mnt/s1a
-    mount -o ro /dev/mapper/vgb-b.s1 /mnt/s1b
-    mount -o ro /dev/mapper/vg0-c.s1 /mnt/s1c
-    st_sums /mnt/s1a /mnt/s1b /mnt/s1c >"$OUT/s1.sums"
-    umount /mnt/s1a /mnt/s1b /mnt/s1c
+    # `rewind mount s1`: every member read-only under /run/rewind/s1/VG/ORIGIN, its device
+    # read-only too; s1's last numbers and checksums are read there.
+    rewind mount s1 | tee "$BOOT_OUT/mount-s1"
+    local r=/run/rewind/s1
+    g_record s1_a_last "$(tail -n1 $r/vg0/a/seq)"
+    g_record s1_b_last "$(tail -n1 $r/vgb/b/seq)"
+    st_sums $r/vg0/a $r/vgb/b $r/vg0/c >"$OUT/s1.sums"
+    g_record s1_mounted_ro "$(blockdev --getro /dev/mapper/vg0-a.s1 /dev/mapper/vgb-b.s1 /dev/mapper/vg0-c.s1 | paste -sd,)"
+    if touch $r/vg0/a/x 2>/dev/null; then g_fail "a write to the mounted set s1 succeeded"; fi
+    if out=$(rewind delete s1 2>&1); then g_fail "a mounted set was deleted: $out"; fi
+    echo "$out" | tee "$BOOT_OUT/refused-delete-mounted"
+    grep -q 'is in use' <<<"$out" || g_fail "unexpected refusal: $out"
+    out=$(rewind umount s1) || g_fail "rewind umount s1: $out"
+    echo "$out"
+    g_record s1_after_umount_ro "$(blockdev --getro /dev/mapper/vg0-a.s1 /dev/mapper/vgb-b.s1 /dev/mapper/vg0-c.s1 | paste -sd,)"
+    [[ ! -e $r ]] || g_fail "$r is left after rewind umount"
+    grep -q ' /run/rewind/' /proc/self/mountinfo && g_fail "a mount under /run/rewind is left"
+    rewind show s1 --json >"$BOOT_OUT/show-s1-after-mount.json"
+    grep -q '"state": "ok"' "$BOOT_OUT/show-s1-after-mount.json" || g_fail "s1 is not ok after mount, refused delete, umount"
 
     # The bad change.
     st_writer_start
@@ -257,6 +271,8 @@ host_check() {
     a=$(vm_guest_value s1_a_last) b=$(vm_guest_value s1_b_last)
     d=$((b - a))
     vm_check "s1 is one instant (B's last ${b} is A's ${a} or A's minus one)" test "$d" -le 0 -a "$d" -ge -1
+    vm_check_eq "rewind mount s1: every member's device read-only while mounted" "1,1,1" "$(vm_guest_value s1_mounted_ro)"
+    vm_check_eq "rewind umount s1: every member's device writable again" "0,0,0" "$(vm_guest_value s1_after_umount_ro)"
     vm_check_eq "after the rollback A shows s1's last number" "$a" "$(vm_guest_value back_a_last)"
     vm_check_eq "after the rollback B shows s1's last number" "$b" "$(vm_guest_value back_b_last)"
     printf 'stock serial lvcreate: B - A = %s; rewind: B - A = %s, window %s ms\n' \
