@@ -98,6 +98,11 @@ put 644 "$src/systemd/rewind-watch.timer" "$timer"
 # in the booted system (ConditionPathExists=/etc/initrd-release).
 put 644 "$src/initramfs/rewind-handoff.service" "$unitdir/rewind-handoff.service"
 
+# The apt hook (docs/HOOKS.md), on systems with apt.
+if [ -d "$dest/etc/apt/apt.conf.d" ]; then
+    put 644 "$src/packaging/apt/80rewind" /etc/apt/apt.conf.d/80rewind
+fi
+
 if [ ! -e "$dest/etc/rewind/rewind.toml" ]; then
     put 644 "$src/packaging/rewind.toml" /etc/rewind/rewind.toml
 fi

@@ -23,6 +23,36 @@ pub struct Config {
     pub snapshot: Snapshot,
     pub prune: Prune,
     pub watch: Watch,
+    pub hooks: Hooks,
+}
+
+/// The package-manager hooks (docs/HOOKS.md): one automatic snapshot set before each
+/// transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Hooks {
+    /// Take a set before each transaction; `false`: the hooks only say they are off.
+    pub enabled: bool,
+    /// When the set cannot be taken: warn and let the transaction go on, or stop it before
+    /// the package manager changes anything.
+    pub on_failure: OnFailure,
+}
+
+impl Default for Hooks {
+    fn default() -> Self {
+        Hooks {
+            enabled: true,
+            on_failure: OnFailure::Warn,
+        }
+    }
+}
+
+/// `[hooks] on_failure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    Warn,
+    Stop,
 }
 
 /// `rewind watch` (the timer's check of every active set member's store).
@@ -265,6 +295,8 @@ mod tests {
         assert_eq!(c.snapshot.window_timeout_ms, 5000);
         assert!(c.snapshot.parallel);
         assert_eq!((c.prune.keep_last, c.prune.keep_days), (5, 0));
+        assert!(c.hooks.enabled);
+        assert_eq!(c.hooks.on_failure, OnFailure::Warn);
         assert_eq!(
             (
                 c.watch.warn_percent,
@@ -303,6 +335,9 @@ mod tests {
             [prune]
             keep_last = 3
             keep_days = 14
+            [hooks]
+            enabled = false
+            on_failure = "stop"
             "#,
             "x",
         )
@@ -320,6 +355,8 @@ mod tests {
         assert_eq!(c.snapshot.window_timeout_ms, 2000);
         assert!(!c.snapshot.parallel);
         assert_eq!((c.prune.keep_last, c.prune.keep_days), (3, 14));
+        assert!(!c.hooks.enabled);
+        assert_eq!(c.hooks.on_failure, OnFailure::Stop);
     }
 
     #[test]

@@ -68,3 +68,19 @@ impl From<Mode> for flow::rollback::Mode {
         }
     }
 }
+
+/// The package manager a hook runs for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Manager {
+    /// apt (`DPkg::Pre-Install-Pkgs` with protocol 3, `DPkg::Post-Invoke`).
+    Apt,
+}
+
+/// Which side of the transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Phase {
+    /// Before: take the set.
+    Pre,
+    /// After: record how the transaction ended.
+    Post,
+}

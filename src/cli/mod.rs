@@ -4,6 +4,7 @@
 
 mod args;
 mod early;
+mod hook;
 pub mod inspect;
 mod rollback;
 mod sets;
@@ -12,7 +13,7 @@ pub mod status;
 use crate::exit::{self, Verdict};
 use crate::flow;
 use crate::lvm::layout::LvRef;
-use args::{CommonArgs, Mode, SystemArgs};
+use args::{CommonArgs, Manager, Mode, Phase, SystemArgs};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -252,6 +253,22 @@ pub enum Command {
         #[arg(value_name = SNAPSHOT_VALUE)]
         target: String,
     },
+    /// Package-manager hook (docs/HOOKS.md): `pre` takes one automatic snapshot set before
+    /// the transaction (apt's package list on standard input, protocol 3), `post` records how
+    /// it ended. Run by /etc/apt/apt.conf.d/80rewind.
+    #[command(
+        after_help = "Exit status: 0 the set taken, or skipped, or not taken with [hooks] on_failure = \"warn\"; 1 not taken with on_failure = \"stop\" (apt stops before dpkg runs); 2 usage error."
+    )]
+    Hook {
+        #[command(flatten)]
+        system: SystemArgs,
+        /// The package manager.
+        #[arg(value_enum)]
+        manager: Manager,
+        /// Before or after the transaction.
+        #[arg(value_enum)]
+        phase: Phase,
+    },
     /// Validate the configuration file (run by the initramfs hooks at install time).
     CheckConfig {
         /// The file to check.
@@ -451,6 +468,14 @@ fn run(command: Command, verbose: u8) -> Result<Verdict, Error> {
             flow::cancel::run(&system.system(), &r)?;
             println!("{}", rollback::cancelled(&r));
             Ok(Verdict::Ok)
+        }
+        Command::Hook {
+            system,
+            manager: Manager::Apt,
+            phase,
+        } => {
+            init_logging(verbose);
+            Ok(hook::apt(&system.system(), phase))
         }
         Command::CheckConfig { config } => {
             init_logging(verbose);

@@ -10,6 +10,7 @@ mod error;
 pub mod failpoint;
 pub mod handoff;
 pub mod inspect;
+pub mod pkghook;
 pub mod plan;
 pub mod poll;
 pub mod rollback;

@@ -139,6 +139,11 @@ pub fn resolve(
     Ok(out)
 }
 
+/// The LV mounted at `point`, when it is one (the hooks' "is the root on LVM").
+pub fn lv_mounted_at(s: &Scan, mounts: &[Mount], point: &str) -> Option<LvRef> {
+    lv_of_device(s, mounts::mounted_at(mounts, point)?.dev)
+}
+
 /// The LV whose device-mapper device is `dev` (a top-level LV, not a layer).
 fn lv_of_device(s: &Scan, dev: (u32, u32)) -> Option<LvRef> {
     let d = s

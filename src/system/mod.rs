@@ -13,6 +13,7 @@ pub mod modules;
 pub mod motd;
 pub mod mounts;
 pub mod nodes;
+pub mod place;
 pub mod proc;
 pub mod procs;
 pub mod random;

@@ -208,6 +208,33 @@ test_install_enable_modes() {
     check
 }
 
+test_install_apt_hook_where_apt_is() {
+    fake_rewind "$T/bin/rewind"
+    mkdir -p "$T/dest/etc/apt/apt.conf.d"
+    sh "$REPO/install.sh" DESTDIR="$T/dest" REWIND_BIN="$T/bin/rewind" > /dev/null || fail "install.sh failed"
+    cmp -s "$REPO/packaging/apt/80rewind" "$T/dest/etc/apt/apt.conf.d/80rewind" || fail "apt snippet not installed"
+    check
+}
+
+# packaging/apt/80rewind as real apt reads it: the pre hook gets protocol 3 (apt looks the
+# version up by the command's first word), the post hook is guarded; both shellcheck-clean
+# (apt runs each with /bin/sh -c).
+test_apt_snippet() {
+    command -v apt-config > /dev/null || skip "no apt-config"
+    local dump pre post
+    dump=$(apt-config dump -c "$REPO/packaging/apt/80rewind") || fail "apt-config cannot read it"
+    pre=$(sed -n 's/^DPkg::Pre-Install-Pkgs:: "\(.*rewind.*\)";$/\1/p' <<< "$dump")
+    post=$(sed -n 's/^DPkg::Post-Invoke:: "\(.*rewind.*\)";$/\1/p' <<< "$dump")
+    eq "pre-install command" "/usr/sbin/rewind hook apt pre" "$pre"
+    has "protocol 3 for the pre command's first word" "^DPkg::Tools::Options::${pre%% *}::Version \"3\";$" "$dump"
+    has "post command" "rewind hook apt post" "$post"
+    if command -v shellcheck > /dev/null; then
+        printf '%s\n' "$pre" "$post" > "$T/apt-hooks.sh"
+        shellcheck -s sh -S style "$T/apt-hooks.sh" || fail "shellcheck of the snippet's commands"
+    fi
+    check
+}
+
 test_install_is_idempotent_and_keeps_config() {
     fake_rewind "$T/bin/rewind"
     fake_docs "$T/docs"
