@@ -190,7 +190,23 @@ mod tests {
         let ppid = i32::try_from(poller.id()).expect("pid");
         let cpid = i32::try_from(command.id()).expect("pid");
         let proc_dir = Path::new("/proc");
-        let found = lvm_processes(proc_dir).expect("list");
+        // Right after spawn, /proc may still show this test binary: wait until both children
+        // run the program (however loaded the machine is).
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let found = loop {
+            let found = lvm_processes(proc_dir).expect("list");
+            if [ppid, cpid]
+                .iter()
+                .all(|pid| found.iter().any(|p| p.pid == *pid))
+            {
+                break found;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the children never showed up as lvm processes: {found:?}"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        };
         let p = found.iter().find(|p| p.pid == ppid).expect("poller listed");
         assert!(p.poller, "{p:?}");
         assert_eq!(p.exe, lvm);
