@@ -4,8 +4,11 @@
 # `install.sh DESTDIR=` (its initramfs-tools hook, udev rule and rewind-early), as on a real
 # system. Called by build-initramfs.sh --generator initramfs-tools, or directly.
 #
-# Usage: vm-images/build-initramfs-initramfs-tools.sh --root DIR --out FILE [--add SRC:DEST]...
+# Usage: vm-images/build-initramfs-initramfs-tools.sh --root DIR --out FILE [--no-lvm] [--add SRC:DEST]...
 #   --add SRC:DEST   put file SRC at DEST in the chroot before update-initramfs runs (repeatable)
+#   --no-lvm         an image without LVM2: neither lvm2's nor dmsetup's initramfs hook runs (as
+#                    on a system without those packages), so only rewind's hook brings
+#                    device-mapper's udev rules and dmsetup; the build fails if lvm is in it
 # Environment: REWIND_BIN (install.sh's; default the release build).
 #
 # The cached root has dracut, not initramfs-tools: the packages are fetched with the machine's
@@ -16,18 +19,19 @@ set -euo pipefail
 # shellcheck source=vm-images/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-root='' out=''
+root='' out='' lvm=1
 adds=()
 while (($#)); do
     case $1 in
     --root) root=$2; shift ;;
     --out) out=$2; shift ;;
     --add) adds+=("$2"); shift ;;
+    --no-lvm) lvm=0 ;;
     *) vm_die "build-initramfs-initramfs-tools: unknown argument $1" ;;
     esac
     shift
 done
-[[ -d $root && -n $out ]] || vm_die "usage: build-initramfs-initramfs-tools.sh --root DIR --out FILE [--add SRC:DEST]..."
+[[ -d $root && -n $out ]] || vm_die "usage: build-initramfs-initramfs-tools.sh --root DIR --out FILE [--no-lvm] [--add SRC:DEST]..."
 root=$(cd "$root" && pwd)
 out=$(realpath -m "$out")
 mkdir -p "$(dirname "$out")"
@@ -68,7 +72,13 @@ vm_add_files "$merged" "${adds[@]}"
 sh "$VM_REPO_DIR/install.sh" DESTDIR="$merged" ${REWIND_BIN:+"REWIND_BIN=$REWIND_BIN"} >&2
 # The root's initramfs is dracut's; replace it with initramfs-tools' own.
 rm -f "$merged/boot/initrd.img-$kver"
+if ((lvm == 0)); then
+    rm -f "$merged/usr/share/initramfs-tools/hooks/lvm2" "$merged/usr/share/initramfs-tools/hooks/dmsetup"
+fi
 chroot "$merged" update-initramfs -c -k "$kver" >&2
+if ((lvm == 0)) && chroot "$merged" lsinitramfs "/boot/initrd.img-$kver" | grep -Eq '(^|/)s?bin/lvm$'; then
+    vm_die "--no-lvm: the image still has lvm"
+fi
 cp "$merged/boot/initrd.img-$kver" "$out"
 vm_timing initramfs_build "$(vm_elapsed "$start")"
 vm_log "initramfs $out ($(du -h "$out" | cut -f1), initramfs-tools)"
