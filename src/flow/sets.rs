@@ -226,17 +226,7 @@ pub fn tidy_set(_env: &Env<'_>, tools: &mut Tools<'_>, s: &Scan, name: &str) -> 
         return Ok(());
     };
     let live = live_now(tools.dm)?;
-    for m in &set.members {
-        if let Some(origin) = &m.origin {
-            undo_unfinished_devices(tools.dm, &live, &m.vg, origin, &m.lv)?;
-        }
-    }
-    let lvs: Vec<String> = set
-        .members
-        .iter()
-        .map(|m| format!("{}/{}", m.vg, m.lv))
-        .collect();
-    remove_lvs(tools, &lvs)
+    remove_members(tools, &live, &set)
 }
 
 fn dm_err(e: DmError) -> Error {
@@ -247,6 +237,22 @@ fn dm_err(e: DmError) -> Error {
 /// snapshot did not go live: a snapshot device that is not stacked under a live
 /// `snapshot-origin` is removed, with its `-cow`; an origin's inactive table is dropped; a
 /// `-real` nothing uses any more is removed after the origin is back on its own segments.
+/// Every member of `set` removed: the devices rewind prepared that never went live undone,
+/// then stock `lvremove` of each member.
+fn remove_members(tools: &mut Tools<'_>, live: &[Live], set: &Set) -> Result<(), Error> {
+    for m in &set.members {
+        if let Some(origin) = &m.origin {
+            undo_unfinished_devices(tools.dm, live, &m.vg, origin, &m.lv)?;
+        }
+    }
+    let lvs: Vec<String> = set
+        .members
+        .iter()
+        .map(|m| format!("{}/{}", m.vg, m.lv))
+        .collect();
+    remove_lvs(tools, &lvs)
+}
+
 fn undo_unfinished_devices(
     dm: &mut dyn DeviceMapper,
     live: &[Live],
@@ -545,18 +551,8 @@ pub fn delete_set(env: &Env<'_>, tools: &mut Tools<'_>, name: &str) -> Result<us
     // between two `lvremove`s leaves a set the next command tidies, never one offered for
     // rollback with a member missing.
     mark_pending(env, &set)?;
-    for m in &set.members {
-        if let Some(origin) = &m.origin {
-            undo_unfinished_devices(tools.dm, &live, &m.vg, origin, &m.lv)?;
-        }
-    }
-    let lvs: Vec<String> = set
-        .members
-        .iter()
-        .map(|m| format!("{}/{}", m.vg, m.lv))
-        .collect();
-    remove_lvs(tools, &lvs)?;
-    Ok(lvs.len())
+    remove_members(tools, &live, &set)?;
+    Ok(set.members.len())
 }
 
 /// Tags every member of `set` `rewind_pending`, one commit per VG under its lock.
