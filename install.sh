@@ -1,11 +1,19 @@
 #!/bin/sh
 # Installs rewind: the binary, the pieces for dracut, initramfs-tools and mkinitcpio, the poller's
-# unit and a commented default configuration (only if there is none). Idempotent.
+# unit, a commented default configuration (only if there is none), the man pages and the shell
+# completions. Idempotent. The distribution packages (packaging/) are built from this file's tree.
 #
-#   ./install.sh [DESTDIR=DIR] [REWIND_BIN=FILE]
+#   ./install.sh [DESTDIR=DIR] [REWIND_BIN=FILE] [REWIND_DOCS=DIR] [ENABLE=auto|no|static]
+#                [UNITDIR=DIR] [ZSH_COMPLETIONS=DIR]
 #
-# REWIND_BIN defaults to the static release build (cargo build --release). With DESTDIR the tree
-# goes under DIR and the poller is enabled by its symlink only; without it, `systemctl enable`.
+# REWIND_BIN defaults to the static release build (cargo build --release). REWIND_DOCS is what
+# `cargo run --features gen-docs --bin rewind-gen-docs -- DIR` wrote (default target/docs; when
+# not given and not there, the generated man pages and completions are left out, with a note).
+# ENABLE: auto (default) runs `systemctl enable`, or with DESTDIR makes the /etc symlink; no
+# leaves enabling to the package's scripts; static makes the symlink in UNITDIR (always on).
+# UNITDIR: systemd's unit directory (default /usr/lib/systemd/system; Debian 12's debhelper wants
+# /lib/systemd/system). ZSH_COMPLETIONS: zsh's directory (default: vendor-completions on Debian,
+# else site-functions). With DESTDIR the tree goes under DIR.
 # Either way, rebuild the initramfs afterwards: dracut -f | update-initramfs -u | mkinitcpio -P.
 set -eu
 
@@ -13,8 +21,12 @@ for arg in "$@"; do
     case $arg in
         DESTDIR=*) DESTDIR=${arg#DESTDIR=} ;;
         REWIND_BIN=*) REWIND_BIN=${arg#REWIND_BIN=} ;;
+        REWIND_DOCS=*) REWIND_DOCS=${arg#REWIND_DOCS=} ;;
+        ENABLE=*) ENABLE=${arg#ENABLE=} ;;
+        UNITDIR=*) UNITDIR=${arg#UNITDIR=} ;;
+        ZSH_COMPLETIONS=*) ZSH_COMPLETIONS=${arg#ZSH_COMPLETIONS=} ;;
         -h | --help)
-            sed -n '2,9s/^# \{0,1\}//p' "$0"
+            sed -n '2,19s/^# \{0,1\}//p' "$0"
             exit 0
             ;;
         *)
@@ -30,6 +42,24 @@ bin=${REWIND_BIN:-$src/target/x86_64-unknown-linux-gnu/release/rewind}
 if [ ! -f "$bin" ]; then
     echo "install.sh: $bin not found; run 'cargo build --release' first (or pass REWIND_BIN=FILE)" >&2
     exit 1
+fi
+docs=${REWIND_DOCS:-$src/target/docs}
+gen_docs="cargo run --features gen-docs --bin rewind-gen-docs -- target/docs"
+if [ ! -f "$docs/man/rewind.8" ] && [ -n "${REWIND_DOCS:-}" ]; then
+    echo "install.sh: $docs/man/rewind.8 not found; run '$gen_docs' first" >&2
+    exit 1
+fi
+enable=${ENABLE:-auto}
+case $enable in
+    auto | no | static) ;;
+    *)
+        echo "install.sh: ENABLE must be auto, no or static, not '$enable'" >&2
+        exit 2
+        ;;
+esac
+if [ -z "${ZSH_COMPLETIONS:-}" ]; then
+    ZSH_COMPLETIONS=/usr/share/zsh/site-functions
+    [ -e /etc/debian_version ] && ZSH_COMPLETIONS=/usr/share/zsh/vendor-completions
 fi
 
 put() { # put MODE SOURCE TARGET
@@ -57,24 +87,50 @@ put 755 "$src/initramfs-tools/scripts/local-bottom/rewind" \
 put 644 "$src/mkinitcpio-hook/install/rewind" /usr/lib/initcpio/install/rewind
 put 644 "$src/mkinitcpio-hook/hooks/rewind" /usr/lib/initcpio/hooks/rewind
 
-unit=/usr/lib/systemd/system/rewind-poll.service
+unitdir=${UNITDIR:-/usr/lib/systemd/system}
+unit=$unitdir/rewind-poll.service
 put 644 "$src/systemd/rewind-poll.service" "$unit"
 # Only for systemd initramfs images (mkinitcpio's systemd hook adds it there); it does nothing
 # in the booted system (ConditionPathExists=/etc/initrd-release).
-put 644 "$src/initramfs/rewind-handoff.service" /usr/lib/systemd/system/rewind-handoff.service
+put 644 "$src/initramfs/rewind-handoff.service" "$unitdir/rewind-handoff.service"
 
 if [ ! -e "$dest/etc/rewind/rewind.toml" ]; then
     put 644 "$src/packaging/rewind.toml" /etc/rewind/rewind.toml
 fi
 
-if [ -n "$dest" ]; then
-    mkdir -p "$dest/etc/systemd/system/sysinit.target.wants"
-    ln -sfn "$unit" "$dest/etc/systemd/system/sysinit.target.wants/rewind-poll.service"
-elif command -v systemctl > /dev/null 2>&1; then
-    systemctl enable rewind-poll.service
+# The pages written by hand; those of the command and its subcommands, and the completions,
+# come from the clap definitions (rewind-gen-docs), so a new subcommand gets its page.
+put 644 "$src/docs/man/rewind.toml.5" /usr/share/man/man5/rewind.toml.5
+put 644 "$src/docs/man/rewind-boot.7" /usr/share/man/man7/rewind-boot.7
+if [ -f "$docs/man/rewind.8" ]; then
+    for page in "$docs"/man/*.8; do
+        put 644 "$page" "/usr/share/man/man8/${page##*/}"
+    done
+    put 644 "$docs/completions/rewind.bash" /usr/share/bash-completion/completions/rewind
+    put 644 "$docs/completions/_rewind" "$ZSH_COMPLETIONS/_rewind"
+    put 644 "$docs/completions/rewind.fish" /usr/share/fish/vendor_completions.d/rewind.fish
 else
-    echo "install.sh: no systemctl; start '/usr/sbin/rewind poll' at boot some other way" >&2
+    echo "install.sh: no generated man pages or completions in $docs (run '$gen_docs'); left out" >&2
 fi
+
+wants=sysinit.target.wants/rewind-poll.service
+case $enable in
+    no) ;;
+    static)
+        mkdir -p "$dest$unitdir/sysinit.target.wants"
+        ln -sfn ../rewind-poll.service "$dest$unitdir/$wants"
+        ;;
+    auto)
+        if [ -n "$dest" ]; then
+            mkdir -p "$dest/etc/systemd/system/sysinit.target.wants"
+            ln -sfn "$unit" "$dest/etc/systemd/system/$wants"
+        elif command -v systemctl > /dev/null 2>&1; then
+            systemctl enable rewind-poll.service
+        else
+            echo "install.sh: no systemctl; start '/usr/sbin/rewind poll' at boot some other way" >&2
+        fi
+        ;;
+esac
 
 echo "rewind installed${dest:+ under $dest}. Now rebuild the initramfs:"
 echo "  dracut -f  |  update-initramfs -u  |  mkinitcpio -P (add 'rewind' before 'lvm2' in HOOKS)"

@@ -14,6 +14,11 @@ packages=(
   udev systemd
   # the fuzz seeds (fuzz/seed.sh) and the VM checks' COW reader (tests/vm/cow-exceptions.py)
   python3
+  # the man pages and completions (tests/hooks/t_docs.sh): man renders, the shells complete
+  man-db zsh fish
+  # the Debian package (packaging/deb/build.sh, tests/hooks/t_deb.sh): built with debhelper,
+  # checked by lintian, installed by dpkg into a root mmdebstrap builds; objcopy (binutils)
+  debhelper dpkg-dev lintian mmdebstrap binutils
 )
 
 missing=()

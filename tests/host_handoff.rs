@@ -90,19 +90,23 @@ impl FakeLvm {
             .arg("60")
             .spawn()
             .expect("spawn");
-        // Until it has exec'd, /proc shows the test binary.
+        // Until it has exec'd, /proc shows the test binary. Wait for it however loaded the
+        // machine is (a give-up after a second made a loaded run see no poller at all).
         let pid = i32::try_from(child.id()).expect("pid");
-        for _ in 0..500 {
-            if procs::lvm_processes(Path::new("/proc"))
-                .expect("proc")
-                .iter()
-                .any(|p| p.pid == pid)
-            {
-                break;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut fake = FakeLvm { _dir: dir, child };
+        while !procs::lvm_processes(Path::new("/proc"))
+            .expect("proc")
+            .iter()
+            .any(|p| p.pid == pid)
+        {
+            if std::time::Instant::now() > deadline {
+                let _ = fake.child.kill();
+                panic!("the fake LVM process {pid} never showed up as one in /proc");
             }
             std::thread::sleep(Duration::from_millis(2));
         }
-        FakeLvm { _dir: dir, child }
+        fake
     }
 
     fn pid(&self) -> i32 {

@@ -168,7 +168,8 @@ bash tests/deps.sh
 
 step "format and lints"
 cargo fmt --all -- --check
-cargo clippy --all-targets "${cargo_quiet[@]}" -- -D warnings
+# gen-docs: the man page and completion generator (src/bin/rewind-gen-docs.rs) too.
+cargo clippy --all-targets --features gen-docs "${cargo_quiet[@]}" -- -D warnings
 # Every shell file git tracks: a shell shebang, a `.sh` name (the sourced scenarios, story
 # libraries and helpers have no shebang), or a `# shellcheck shell=` line at the top. Each
 # sourced file names its shell in that line, so shellcheck checks it as what it is.
@@ -207,7 +208,7 @@ step "unit and host tests"
 REWIND_RELEASE_BIN="$release_bin" cargo test --no-fail-fast -- --quiet --show-output 2>&1 |
   tee "$logs/cargo-test.log" | hide_successes
 
-step "initramfs hooks (dracut, mkinitcpio, initramfs-tools) against recording fakes"
+step "initramfs hooks (dracut, mkinitcpio, initramfs-tools) against recording fakes; man pages, completions, the Debian package"
 REWIND_RELEASE_BIN="$release_bin" bash tests/hooks/run.sh 2>&1 | tee "$logs/hooks.log"
 
 step "fuzzing (FUZZ_SECONDS=${FUZZ_SECONDS:-20} per target)"

@@ -40,9 +40,23 @@ pub fn exit_code(result: &Result<Verdict, Error>) -> u8 {
     }
 }
 
+/// The value name of an argument that names a snapshot: the shell completions
+/// (`rewind-gen-docs`) complete such an argument with the names of the snapshots LVM knows.
+pub const SNAPSHOT_VALUE: &str = "VG/SNAPSHOT";
+
 /// Reboot-to-rollback for Linux systems on LVM2.
+///
+/// Before a risky change, take LVM snapshots of the system's volumes (`lvcreate -s`). To roll
+/// back, flag a snapshot's merge (`rewind rollback VG/SNAPSHOT`, or stock `lvconvert --merge`)
+/// and reboot; if the system no longer boots, type `rd.rewind=VG/SNAPSHOT` on the kernel command
+/// line. In the initramfs, before root is mounted, `rewind early` sets up the merge, so the
+/// system comes up in its old state at once while the kernel copies the old data back; after
+/// switch_root, `rewind poll` (rewind-poll.service) finishes it. rewind works with LVM's own
+/// metadata and merge flag: stock LVM2 and rewind can each finish what the other started.
+/// The boot flow and the kernel command line are in rewind-boot(7), the configuration in
+/// rewind.toml(5).
 #[derive(Debug, Parser)]
-#[command(name = "rewind", version, about, long_about = None)]
+#[command(name = "rewind", version, about)]
 pub struct Cli {
     /// More log output (repeat for more).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -54,16 +68,21 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Initramfs entry point: flag requested rollbacks, then set up merges and volumes.
-    /// Exit 0 when the boot should go on, 1 when a flagged volume could not be set up.
+    /// Initramfs entry point: flag requested rollbacks, set up merges and volumes.
+    ///
+    /// Run by the initramfs hooks (rewind-early) when the PVs appear, before LVM2 activates
+    /// anything: flags the rollbacks `rd.rewind=` asks for, sets up the merges flagged, and
+    /// activates the volumes `rd.lvm.lv=` names. Exit 0 when the boot should go on, 1 when a
+    /// flagged volume could not be set up.
     Early {
         #[command(flatten)]
         common: CommonArgs,
     },
-    /// Initramfs entry point, run just before switch_root: under LVM's VG locks, stop the
-    /// initramfs's LVM background pollers (none may be cut off while finishing a merge; the
-    /// booted system finishes it) and resume LVM devices left suspended.
-    /// Exit 0, or 1 when something could not be made safe.
+    /// Initramfs entry point, run just before switch_root: make the hand-off safe.
+    ///
+    /// Under LVM's VG locks, stop the initramfs's LVM background pollers (none may be cut off
+    /// while finishing a merge; the booted system finishes it) and resume LVM devices left
+    /// suspended. Exit 0, or 1 when something could not be made safe.
     Handoff {
         #[command(flatten)]
         common: CommonArgs,
@@ -81,17 +100,20 @@ pub enum Command {
         /// Only read these block devices.
         devices: Vec<PathBuf>,
     },
-    /// Finish active merges (run by rewind-poll.service after switch_root): wait until the
-    /// kernel has copied everything back, drop the snapshot from the metadata under LVM's VG
-    /// lock, load the plain tables, remove the leftover devices.
-    /// Exit 0 when every merge finished or none is active, 1 when a merge failed or is
-    /// invalid (left untouched) or finishing failed.
+    /// Finish active merges (run by rewind-poll.service after switch_root).
+    ///
+    /// Wait until the kernel has copied everything back, drop the snapshot from the metadata
+    /// under LVM's VG lock, load the plain tables, remove the leftover devices. Exit 0 when
+    /// every merge finished or none is active, 1 when a merge failed or is invalid (left
+    /// untouched) or finishing failed.
     Poll {
         #[command(flatten)]
         system: SystemArgs,
     },
-    /// Show every origin and its snapshots: flagged, merging (progress, rate, time left),
-    /// merged, invalid; snapshot fill.
+    /// Show every origin and its snapshots, merges and their progress.
+    ///
+    /// For each origin its snapshots: flagged, merging (progress, rate, time left), merged,
+    /// invalid; each snapshot's fill.
     #[command(
         after_help = "Exit status: 0 all well, 1 the state could not be read, 2 usage error, 3 a snapshot is invalid or a merge failed."
     )]
@@ -105,10 +127,12 @@ pub enum Command {
         #[arg(long)]
         watch: bool,
     },
-    /// Roll VG/LV back to snapshot VG/SNAPSHOT: flag the merge (checked as at boot, committed
-    /// under LVM's VG lock); start it now if the origin is not in use, else at the next boot.
-    /// With `--mode snapshot` the result takes the snapshot's name and UUID: the origin must be
-    /// unused (the snapshot may stay mounted) and the merge starts at once.
+    /// Roll a volume back to one of its snapshots (VG/SNAPSHOT).
+    ///
+    /// Flags the merge (checked as at boot, committed under LVM's VG lock); starts it now if the
+    /// origin is not in use, else at the next boot. With `--mode snapshot` the result takes the
+    /// snapshot's name and UUID: the origin must be unused (the snapshot may stay mounted) and
+    /// the merge starts at once.
     #[command(
         after_help = "Exit status: 0 flagged (and started when possible), 1 refused or failed (nothing changed before the commit), 2 usage error."
     )]
@@ -116,6 +140,7 @@ pub enum Command {
         #[command(flatten)]
         system: SystemArgs,
         /// The snapshot, as VG/SNAPSHOT.
+        #[arg(value_name = SNAPSHOT_VALUE)]
         target: String,
         /// Which name the result carries.
         #[arg(long, value_enum, default_value = "origin")]
@@ -129,6 +154,7 @@ pub enum Command {
         #[command(flatten)]
         system: SystemArgs,
         /// The snapshot, as VG/SNAPSHOT.
+        #[arg(value_name = SNAPSHOT_VALUE)]
         target: String,
     },
     /// Validate the configuration file (run by the initramfs hooks at install time).

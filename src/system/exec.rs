@@ -34,7 +34,34 @@ pub fn execute(dm: &mut dyn DeviceMapper, steps: &[Step]) -> Result<(), ExecErro
     })
 }
 
+/// The process's pages held in memory from a plan's first suspend to its end, as LVM locks its
+/// memory around a suspend (`lib/mm/memlock.c`): a page of this binary not yet read in would
+/// otherwise be read from a filesystem that may be on the device just suspended (the root, in
+/// the booted system), and that read would never return. Dropping it unlocks.
+struct MemLock;
+
+impl MemLock {
+    fn take() -> Option<MemLock> {
+        use nix::sys::mman::{MlockAllFlags, mlockall};
+        match mlockall(MlockAllFlags::MCL_CURRENT) {
+            Ok(()) => Some(MemLock),
+            Err(e) => {
+                // Not fatal: the pages are almost always in the page cache already.
+                log::warn!("could not lock memory before suspending (mlockall: {e})");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for MemLock {
+    fn drop(&mut self) {
+        let _ = nix::sys::mman::munlockall();
+    }
+}
+
 fn run_steps(dm: &mut dyn DeviceMapper, steps: &[Step]) -> Result<(), ExecError> {
+    let mut memlock = None;
     let mut numbers: HashMap<String, DevNum> = dm
         .list()
         .map_err(|source| ExecError::Dm {
@@ -64,7 +91,12 @@ fn run_steps(dm: &mut dyn DeviceMapper, steps: &[Step]) -> Result<(), ExecError>
                 })?;
                 dm.load(name, &table).map_err(fail)?;
             }
-            Step::Suspend { name } => dm.suspend(name).map_err(fail)?,
+            Step::Suspend { name } => {
+                if memlock.is_none() {
+                    memlock = MemLock::take();
+                }
+                dm.suspend(name).map_err(fail)?
+            }
             Step::Resume { name, rules } => dm.resume(name, *rules).map_err(fail)?,
         }
     }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Harness tests for the initramfs and boot pieces: the dracut module, the mkinitcpio hook, the
 # initramfs-tools hook, the shared rewind-early wrapper (under busybox ash), the rule files,
-# the poller's unit and install.sh. No root, no VM. Prints 'N passed, N failed' last.
+# the poller's unit and install.sh; the man pages and completions; the Debian package (root:
+# dpkg installs it into a Debian root; skipped otherwise). No VM. Prints 'N passed, N failed'
+# last.
 #
 #   tests/hooks/run.sh [PATTERN]     run the test functions whose name contains PATTERN
 set -uo pipefail

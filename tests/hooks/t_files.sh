@@ -110,8 +110,8 @@ test_handoff_unit() {
 }
 
 install_tree() { # install_tree DIR: every path with its mode and link target
-    (cd "$1" && find . -mindepth 1 \( -type f -o -type l \) -printf '%m %p%l\n' |
-        sed 's|^\([0-9]*\) \./|\1 /|; s|\.service/|.service -> /|' | LC_ALL=C sort)
+    (cd "$1" && find . -mindepth 1 \( -type f -printf '%m %p\n' -o -type l -printf '%m %p -> %l\n' \) |
+        sed 's|^\([0-9]*\) \./|\1 /|' | LC_ALL=C sort)
 }
 
 install_expected='755 /usr/sbin/rewind
@@ -129,13 +129,32 @@ install_expected='755 /usr/sbin/rewind
 644 /usr/lib/systemd/system/rewind-poll.service
 644 /usr/lib/systemd/system/rewind-handoff.service
 644 /etc/rewind/rewind.toml
-777 /etc/systemd/system/sysinit.target.wants/rewind-poll.service -> /usr/lib/systemd/system/rewind-poll.service'
+644 /usr/share/man/man5/rewind.toml.5
+644 /usr/share/man/man7/rewind-boot.7
+644 /usr/share/man/man8/rewind.8
+644 /usr/share/man/man8/rewind-poll.8
+644 /usr/share/bash-completion/completions/rewind
+644 /usr/share/zsh/vendor-completions/_rewind
+644 /usr/share/fish/vendor_completions.d/rewind.fish'
+install_enabled='777 /etc/systemd/system/sysinit.target.wants/rewind-poll.service -> /usr/lib/systemd/system/rewind-poll.service'
+
+# fake_docs DIR: what rewind-gen-docs writes, in short.
+fake_docs() {
+    mkdir -p "$1/man" "$1/completions"
+    for f in man/rewind.8 man/rewind-poll.8 completions/rewind.bash completions/_rewind completions/rewind.fish; do
+        echo "$f" > "$1/$f"
+    done
+}
 
 test_install_destdir() {
     fake_rewind "$T/bin/rewind"
+    fake_docs "$T/docs"
     local out
-    out=$(sh "$REPO/install.sh" DESTDIR="$T/dest" REWIND_BIN="$T/bin/rewind" 2>&1) || fail "install.sh failed: $out"
-    same_lines "installed tree" "$install_expected" "$(install_tree "$T/dest")"
+    out=$(sh "$REPO/install.sh" DESTDIR="$T/dest" REWIND_BIN="$T/bin/rewind" REWIND_DOCS="$T/docs" \
+        ZSH_COMPLETIONS=/usr/share/zsh/vendor-completions 2>&1) || fail "install.sh failed: $out"
+    same_lines "installed tree" "$install_expected"$'\n'"$install_enabled" "$(install_tree "$T/dest")"
+    cmp -s "$T/docs/completions/_rewind" "$T/dest/usr/share/zsh/vendor-completions/_rewind" ||
+        fail "zsh completions differ"
     has "says to rebuild the initramfs" 'rebuild the initramfs' "$out"
     cmp -s "$T/bin/rewind" "$T/dest/usr/sbin/rewind" || fail "binary differs"
     cmp -s "$REPO/packaging/rewind.toml" "$T/dest/etc/rewind/rewind.toml" || fail "default config differs"
@@ -144,13 +163,37 @@ test_install_destdir() {
     check
 }
 
+# The packages' way: enabling left to the package (Debian, RPM) or a static link (Arch).
+test_install_enable_modes() {
+    fake_rewind "$T/bin/rewind"
+    fake_docs "$T/docs"
+    local out
+    out=$(sh "$REPO/install.sh" DESTDIR="$T/no" REWIND_BIN="$T/bin/rewind" REWIND_DOCS="$T/docs" \
+        ENABLE=no ZSH_COMPLETIONS=/usr/share/zsh/vendor-completions 2>&1) || fail "ENABLE=no failed: $out"
+    same_lines "ENABLE=no: no link" "$install_expected" "$(install_tree "$T/no")"
+    out=$(sh "$REPO/install.sh" DESTDIR="$T/static" REWIND_BIN="$T/bin/rewind" REWIND_DOCS="$T/docs" \
+        ENABLE=static ZSH_COMPLETIONS=/usr/share/zsh/site-functions 2>&1) || fail "ENABLE=static failed: $out"
+    same_lines "ENABLE=static: the link under /usr/lib, zsh's site-functions" \
+        "${install_expected//vendor-completions/site-functions}"$'\n''777 /usr/lib/systemd/system/sysinit.target.wants/rewind-poll.service -> ../rewind-poll.service' \
+        "$(install_tree "$T/static")"
+    out=$(sh "$REPO/install.sh" DESTDIR="$T/bad" REWIND_BIN="$T/bin/rewind" ENABLE=maybe 2>&1)
+    eq "ENABLE=maybe: exit 2" 2 "$?"
+    out=$(sh "$REPO/install.sh" DESTDIR="$T/bad" REWIND_BIN="$T/bin/rewind" REWIND_DOCS="$T/none" 2>&1)
+    eq "REWIND_DOCS without the pages: exit 1" 1 "$?"
+    has "says how to generate them" 'rewind-gen-docs' "$out"
+    [ -e "$T/bad" ] && fail "something was installed"
+    check
+}
+
 test_install_is_idempotent_and_keeps_config() {
     fake_rewind "$T/bin/rewind"
-    sh "$REPO/install.sh" DESTDIR="$T/dest" REWIND_BIN="$T/bin/rewind" > /dev/null
+    fake_docs "$T/docs"
+    sh "$REPO/install.sh" DESTDIR="$T/dest" REWIND_BIN="$T/bin/rewind" REWIND_DOCS="$T/docs" > /dev/null
     echo '[log]' > "$T/dest/etc/rewind/rewind.toml"
     local before
     before=$(install_tree "$T/dest")
-    sh "$REPO/install.sh" DESTDIR="$T/dest" REWIND_BIN="$T/bin/rewind" > /dev/null || fail "second run failed"
+    sh "$REPO/install.sh" DESTDIR="$T/dest" REWIND_BIN="$T/bin/rewind" REWIND_DOCS="$T/docs" > /dev/null ||
+        fail "second run failed"
     eq "same tree after a second run" "$before" "$(install_tree "$T/dest")"
     eq "an existing config is kept" "[log]" "$(cat "$T/dest/etc/rewind/rewind.toml")"
     check

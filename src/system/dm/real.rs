@@ -20,8 +20,10 @@ pub struct RealDm {
     /// Resumes done by the kernel whose udev wait is still running on a worker thread.
     pub(super) pending: Vec<PendingWait>,
     /// Whether udev has device-mapper's rules (`nodes::dm_rules_installed`), read at the first
-    /// cookie call that finds udev listening.
+    /// cookie call that finds udev listening, or before the first suspend.
     pub(super) dm_rules: Option<bool>,
+    /// Whether the info line about a udev without those rules was logged.
+    pub(super) told_no_rules: bool,
 }
 
 impl fmt::Debug for RealDm {
@@ -78,6 +80,7 @@ impl RealDm {
             udev: None,
             pending: Vec::new(),
             dm_rules: None,
+            told_no_rules: false,
         })
     }
 
@@ -188,6 +191,11 @@ impl DeviceMapper for RealDm {
         // the resume): finish udev's part of earlier resumes first, as LVM syncs its device
         // names before suspending.
         self.sync_pending()?;
+        // Decide now how the resume will treat udev: that reads udev's rules directories,
+        // which may live on the very filesystem this suspend freezes (the root, in the booted
+        // system). A read from a suspended device never returns: read nothing until it resumes.
+        let _ = self.presence();
+        self.has_dm_rules();
         // With DM_SUSPEND set the crate takes no udev cookie.
         let options =
             devicemapper::DmOptions::default().set_flags(devicemapper::DmFlags::DM_SUSPEND);

@@ -252,16 +252,24 @@ impl RealDm {
         if p != UdevPresence::Listening {
             return p;
         }
-        let rules = *self.dm_rules.get_or_insert_with(|| {
-            let found = crate::system::nodes::dm_rules_installed(Path::new("/"));
-            if !found {
-                log::info!(
-                    "udev runs without device-mapper's rules (none runs `dmsetup udevcomplete`): rewind completes its own udev cookies and makes the device nodes"
-                );
-            }
-            found
-        });
-        if rules { p } else { UdevPresence::Stale }
+        if self.has_dm_rules() {
+            return p;
+        }
+        if !self.told_no_rules {
+            self.told_no_rules = true;
+            log::info!(
+                "udev runs without device-mapper's rules (none runs `dmsetup udevcomplete`): rewind completes its own udev cookies and makes the device nodes"
+            );
+        }
+        UdevPresence::Stale
+    }
+
+    /// Whether udev has device-mapper's rules, read once (from the root filesystem: so
+    /// `suspend` reads it before it suspends anything).
+    pub(super) fn has_dm_rules(&mut self) -> bool {
+        *self
+            .dm_rules
+            .get_or_insert_with(|| crate::system::nodes::dm_rules_installed(Path::new("/")))
     }
 
     /// The probe's answer, cached; probed again when the socket file appeared or went away
