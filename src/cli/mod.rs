@@ -3,7 +3,7 @@
 //! of `crate::exit`: 0 success, 1 failure, 2 usage, 3 unhealthy). Nothing else.
 
 mod args;
-mod early;
+pub mod early;
 mod hook;
 pub mod inspect;
 mod rollback;
