@@ -75,7 +75,8 @@ I: rewind: package-supports-alternative-init-but-no-init.d-script [lib/systemd/s
     # installed binary lists, clap's `help` aside.
     subs=$(chroot "$T/root" /usr/sbin/rewind --help | sed -n '/^Commands:/,/^$/s/^  \([a-z][a-z-]*\) .*/\1/p' | grep -vx help)
     [ -n "$subs" ] || fail "no subcommand in rewind --help"
-    want='/etc/rewind/rewind.toml
+    want='/etc/apt/apt.conf.d/80rewind
+/etc/rewind/rewind.toml
 /lib/systemd/system/rewind-handoff.service
 /lib/systemd/system/rewind-poll.service
 /lib/systemd/system/rewind-watch.service
@@ -86,6 +87,7 @@ I: rewind: package-supports-alternative-init-but-no-init.d-script [lib/systemd/s
 /usr/lib/dracut/modules.d/90rewind/rewind-handoff.sh
 /usr/lib/dracut/modules.d/90rewind/wait-lvm-scan.sh
 /usr/lib/rewind/63-rewind.rules
+/usr/lib/rewind/apt.conf
 /usr/lib/rewind/rewind-early
 /usr/sbin/rewind
 /usr/share/bash-completion/completions/rewind
