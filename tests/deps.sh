@@ -41,9 +41,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
   rm -f "$log"
 fi
-# ansible-core and ansible-lint (PyPI, pinned) in a venv under target/ (tests/hooks/t_ansible.sh).
+# ansible-core and ansible-lint (PyPI, pinned) in a venv under target/ (tests/hooks/t_ansible.sh);
+# REWIND_DEPS_ANSIBLE=0 leaves them out (the demo does not need them).
 venv=target/ansible-venv
-if ! [ -x "$venv/bin/ansible-lint" ]; then
+if [ "${REWIND_DEPS_ANSIBLE:-1}" != 0 ] && ! [ -x "$venv/bin/ansible-lint" ]; then
   echo "deps: ansible-core and ansible-lint into $venv (pip)"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q 'ansible-core==2.19.14' 'ansible-lint==26.10.1'

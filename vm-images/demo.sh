@@ -179,7 +179,7 @@ echo "rewind demo: a package upgrade breaks a machine; rewind rolls its LVM root
 echo "(1-2.5 minutes; about 6 the first time, which builds rewind and a Debian guest root)"
 
 step 1 "the host packages the demo needs (apt; nothing to do when they are installed)"
-bash tests/deps.sh
+REWIND_DEPS_ANSIBLE=0 bash tests/deps.sh
 
 step 2 "building rewind (cargo build --release; a minute or two the first time)"
 # cargo draws its own progress bar on a terminal; in a log it would only add lines.
