@@ -35,10 +35,11 @@ pg_setup
 scenario=demo-apt
 run=$repo/target/vm/run/$scenario
 state=$run/state
-# The scenario's names: the root LV; the set is the one apt's hook named ($state/set).
+# The scenario's names: the root LV; the set is the one apt's hook named ($state/set, read
+# once the run has written it).
 origin=vg0/root
 dm_origin=${origin/\//-}
-set=$(cat "$state/set" 2>/dev/null || true)
+set=''
 # section TITLE EXPLANATION FILE...: one record of the run, with a line saying what it is.
 section() {
     local title=$1 explain=$2 f
