@@ -129,8 +129,9 @@ host_check() {
     set=$(cat "$VM_STATE/set")
     vm_check "boot 1: the hook said it took the set" \
         grep -q "rewind: snapshot set $set taken (before apt (apt-get -y -o Dpkg::Use-Pty=0 upgrade): upgrade rwdemo 1 -> 2)" "$VM_STATE/upgrade.out"
-    vm_check "stock lvs: the set's tags (automatic, the upgrade)" \
-        grep -q "root.$set .*rewind_kind_auto.*upgrade_rwdemo_1_-#3E_2" "$VM_STATE/lvs-set"
+    vm_check "stock lvs: the set's member is described by the upgrade" \
+        grep -q "root.$set .*upgrade_rwdemo_1_-#3E_2" "$VM_STATE/lvs-set"
+    vm_check "stock lvs: the set's member is automatic" grep -q "root.$set .*rewind_kind_auto" "$VM_STATE/lvs-set"
     vm_check "boot 1: rwdemo 2 fails" grep -qx '(exit status 1)' "$VM_STATE/run-upgraded"
     vm_check "boot 2: root came up through a snapshot-merge table" \
         grep -q '^vg0-root: 0 [0-9]* snapshot-merge ' "$VM_STATE/dm-table-start"
