@@ -22,7 +22,7 @@ test_ansible_role_syntax_lint() {
 
 test_ansible_role_config_template() {
     ansible_venv || return 1
-    local bin=$REPO/target/x86_64-unknown-linux-gnu/release/rewind out
+    local bin=${REWIND_RELEASE_BIN:-$REPO/target/x86_64-unknown-linux-gnu/release/rewind} out
     [ -x "$bin" ] || { echo "no $bin: cargo build --release"; return 1; }
     # shellcheck disable=SC2016 # the template's own variables
     out=$(cd "$REPO/packaging/ansible" && PATH=$A:$PATH ansible localhost -c local -i localhost, -e "ansible_python_interpreter=$A/python3" -m template \
