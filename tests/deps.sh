@@ -19,6 +19,8 @@ packages=(
   # the Debian package (packaging/deb/build.sh, tests/hooks/t_deb.sh): built with debhelper,
   # checked by lintian, installed by dpkg into a root mmdebstrap builds; objcopy (binutils)
   debhelper dpkg-dev lintian mmdebstrap binutils
+  # the Ansible role's checks (tests/hooks/t_ansible.sh): a venv for ansible-core from PyPI
+  python3-venv
 )
 
 missing=()
@@ -38,6 +40,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
     exit 1
   fi
   rm -f "$log"
+fi
+# ansible-core and ansible-lint (PyPI, pinned) in a venv under target/ (tests/hooks/t_ansible.sh);
+# REWIND_DEPS_ANSIBLE=0 leaves them out (the demo does not need them).
+venv=target/ansible-venv
+if [ "${REWIND_DEPS_ANSIBLE:-1}" != 0 ] && ! [ -x "$venv/bin/ansible-lint" ]; then
+  echo "deps: ansible-core and ansible-lint into $venv (pip)"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q 'ansible-core==2.19.14' 'ansible-lint==26.10.1'
 fi
 # The host tier's stock LVM2 and loop devices, and the VM tier.
 bash vm-images/deps.sh

@@ -37,18 +37,7 @@ out=$(realpath -m "$out")
 mkdir -p "$(dirname "$out")"
 
 start=$(vm_now)
-debs=$VM_TARGET_DIR/debs/initramfs-tools
-pkgs=(initramfs-tools initramfs-tools-core klibc-utils libklibc busybox zstd)
-if ! [[ -f $debs/.complete ]]; then
-    rm -rf "$debs"
-    mkdir -p "$debs"
-    # A machine whose package lists were never fetched (or are stale) gets them once.
-    if ! (cd "$debs" && apt-get download "${pkgs[@]}" >&2); then
-        apt-get update -q >&2
-        (cd "$debs" && apt-get download "${pkgs[@]}" >&2)
-    fi
-    touch "$debs/.complete"
-fi
+debs=$(vm_itools_debs)
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vm-itools.XXXXXX")
 merged=$tmp/merged

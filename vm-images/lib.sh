@@ -69,6 +69,25 @@ vm_root_kver() {
     printf '%s\n' "$kvers"
 }
 
+# vm_itools_debs: the directory of initramfs-tools' packages (and what the cached root lacks
+# of their dependencies), fetched once with the machine's apt configuration (apt-get download);
+# prints its path.
+vm_itools_debs() {
+    local debs=$VM_TARGET_DIR/debs/initramfs-tools
+    local pkgs=(initramfs-tools initramfs-tools-core klibc-utils libklibc busybox zstd)
+    if ! [[ -f $debs/.complete ]]; then
+        rm -rf "$debs"
+        mkdir -p "$debs"
+        # A machine whose package lists were never fetched (or are stale) gets them once.
+        if ! (cd "$debs" && apt-get download "${pkgs[@]}" >&2); then
+            apt-get update -q >&2
+            (cd "$debs" && apt-get download "${pkgs[@]}" >&2)
+        fi
+        touch "$debs/.complete"
+    fi
+    printf '%s\n' "$debs"
+}
+
 # Bind-mount /proc, /sys, /dev into a root for chroot use; vm_chroot_umount undoes it.
 vm_chroot_mount() {
     local root=$1 d

@@ -75,7 +75,8 @@ I: rewind: package-supports-alternative-init-but-no-init.d-script [lib/systemd/s
     # installed binary lists, clap's `help` aside.
     subs=$(chroot "$T/root" /usr/sbin/rewind --help | sed -n '/^Commands:/,/^$/s/^  \([a-z][a-z-]*\) .*/\1/p' | grep -vx help)
     [ -n "$subs" ] || fail "no subcommand in rewind --help"
-    want='/etc/rewind/rewind.toml
+    want='/etc/apt/apt.conf.d/80rewind
+/etc/rewind/rewind.toml
 /lib/systemd/system/rewind-handoff.service
 /lib/systemd/system/rewind-poll.service
 /lib/systemd/system/rewind-watch.service
@@ -86,6 +87,7 @@ I: rewind: package-supports-alternative-init-but-no-init.d-script [lib/systemd/s
 /usr/lib/dracut/modules.d/90rewind/rewind-handoff.sh
 /usr/lib/dracut/modules.d/90rewind/wait-lvm-scan.sh
 /usr/lib/rewind/63-rewind.rules
+/usr/lib/rewind/apt.conf
 /usr/lib/rewind/rewind-early
 /usr/lib/rewind/rewind-initramfs
 /usr/sbin/rewind
@@ -103,7 +105,10 @@ I: rewind: package-supports-alternative-init-but-no-init.d-script [lib/systemd/s
     for sub in $subs; do want+=$'\n'"/usr/share/man/man8/rewind-$sub.8.gz"; done
     q -L rewind > "$T/listed"
     same_lines "dpkg -L rewind (files)" "$want" "$(while read -r f; do [ -d "$T/root$f" ] || echo "$f"; done < "$T/listed")"
-    while read -r f; do [ -e "$T/root$f" ] || fail "listed, not in the root: $f"; done < "$T/listed"
+    while read -r f; do [ -e "$T/root$f" ] || [ -L "$T/root$f" ] || fail "listed, not in the root: $f"; done < "$T/listed"
+    # The apt hook: a link (no conffile, so it goes at removal) to the tree's file.
+    eq "the apt hook's link" /usr/lib/rewind/apt.conf "$(readlink "$T/root/etc/apt/apt.conf.d/80rewind")"
+    cmp -s "$REPO/packaging/apt/80rewind" "$T/root/usr/lib/rewind/apt.conf" || fail "the apt hook is not the tree's"
     # dh_strip drops sections (.comment): the code is the tree's release build's.
     if ! { objcopy -O binary --only-section=.text "$REPO/target/x86_64-unknown-linux-gnu/release/rewind" "$T/text.tree" &&
         objcopy -O binary --only-section=.text "$T/root/usr/sbin/rewind" "$T/text.deb" &&
@@ -159,7 +164,8 @@ I: rewind: package-supports-alternative-init-but-no-init.d-script [lib/systemd/s
     out=$(d -r rewind 2>&1) || fail "dpkg -r failed: $out"
     eq "dpkg -s rewind after dpkg -r" "deinstall ok config-files" "$(q -W -f='${Status}' rewind)"
     while read -r f; do
-        [ -d "$T/root$f" ] || [ "$f" = /etc/rewind/rewind.toml ] || [ ! -e "$T/root$f" ] || fail "left after dpkg -r: $f"
+        [ -d "$T/root$f" ] || [ "$f" = /etc/rewind/rewind.toml ] || { [ ! -e "$T/root$f" ] && [ ! -L "$T/root$f" ]; } ||
+            fail "left after dpkg -r: $f"
     done < "$T/listed"
     has "remove: the admin's configuration kept" '^# changed by the admin$' "$(cat "$T/root/etc/rewind/rewind.toml")"
     eq "initramfs-tools' trigger ran at install, upgrade, removal" 3 \

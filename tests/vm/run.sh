@@ -37,6 +37,7 @@ vm_boot_args() { :; }
 vm_boot_kill() { :; }
 vm_boot_disk_opts() { :; }
 vm_boot_title() { :; } # what boot N does, in a few words (progress lines)
+vm_boot_initrd() { :; } # an initramfs for boot N other than the one built (e.g. the guest's own)
 
 # vm_step LOG TEXT: the scenario's next step starts. The runner's progress shows TEXT, its time
 # and the last line of LOG (the file the step writes to, - for none); tests/vm/run.sh's main
@@ -147,12 +148,14 @@ run_scenario() {
         when\ *) kill_args=(--kill-when "${spec#when }") ;;
         *) vm_die "$name: vm_boot_kill $n printed [$spec]; want 'on STRING', 'after SECONDS' or 'when COMMAND'" ;;
         esac
-        local title
+        local title boot_initrd
         title=$(vm_boot_title "$n") || true
+        boot_initrd=$(vm_boot_initrd "$n") || true
+        [[ -z $boot_initrd || -f $boot_initrd ]] || vm_die "$name: boot $n: no initramfs $boot_initrd"
         vm_step "$work/boot$n.serial.log" "boot $n of $VM_BOOTS${title:+: $title}"
         vm_log "$name: boot $n"
         t=$(vm_now)
-        "$VM_IMAGES_DIR/run-guest.sh" --kernel "$kernel" --initrd "$initrd" \
+        "$VM_IMAGES_DIR/run-guest.sh" --kernel "$kernel" --initrd "${boot_initrd:-$initrd}" \
             --log "$work/boot$n.serial.log" --timeout "$VM_TIMEOUT" --pidfile "$work/qemu.pid" \
             --disk "$work/disk.img:vmroot${disk_opts:+:$disk_opts}" --disk "$work/xchg.img:vmxchg" \
             "${extra[@]}" \
