@@ -245,6 +245,8 @@ fn check_against_lvm(lab: &Lab, vg: &Vg) {
                 assert_eq!(s(r, "devices"), devices.join(","), "{name} devices");
             }
             SegmentKind::Snapshot { .. } => assert_eq!(s(r, "segtype"), "snapshot"),
+            SegmentKind::ThinPool { .. } => assert_eq!(s(r, "segtype"), "thin-pool"),
+            SegmentKind::Thin { .. } => assert_eq!(s(r, "segtype"), "thin"),
             SegmentKind::Other { segtype } => assert_eq!(&s(r, "segtype"), segtype, "{name}"),
         }
     }

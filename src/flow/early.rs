@@ -9,12 +9,13 @@ use crate::exit::Verdict;
 use crate::lvm::assemble::FoundVg;
 use crate::lvm::change::{Stamp, mark_merging};
 use crate::lvm::layout::LvRef;
-use crate::lvm::model::{Snapshot, Vg};
+use crate::lvm::model::{SegmentKind, Snapshot, Vg};
 use crate::lvm::text::{self, Style};
 use crate::plan::cmdline::Cmdline;
 use crate::plan::decide::{Activate, Decision, Hold, Level, Note, Reason, decide};
-use crate::plan::devices::{DeviceSpec, VgLayout};
+use crate::plan::devices::{DeviceSpec, Role, VgLayout};
 use crate::plan::steps::{Live, Step, converge};
+use crate::plan::thinpool;
 use crate::system::blockdev::BlockDevice;
 use crate::system::devsel::Selected;
 use crate::system::dm::{DeviceMapper, RealDm};
@@ -85,6 +86,17 @@ pub struct VolumePlan {
     pub reason: Reason,
     pub devices: Vec<DeviceSpec>,
     pub steps: Vec<Step>,
+    /// For a thin LV: the pool to check (as LVM does) before the thin LV's own device.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thin_pool: Option<PoolGate>,
+}
+
+/// A thin pool's `-tpool` device and the transaction id the VG metadata records for it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolGate {
+    pub pool: String,
+    pub device: String,
+    pub transaction_id: u64,
 }
 
 /// What was (or would be) done.
@@ -275,13 +287,74 @@ fn plan_one(prep: &Prepared, a: &Activate, live: &[Live]) -> Result<VolumePlan, 
     };
     let devices = layout.activation(&a.lv).map_err(|e| e.to_string())?;
     let steps = converge(&devices, live).map_err(|e| e.to_string())?;
+    let thin_pool = pool_gate(model, &a.lv, &devices);
     Ok(VolumePlan {
         vg: a.vg.clone(),
         lv: a.lv.clone(),
         reason: a.reason,
         devices,
         steps,
+        thin_pool,
     })
+}
+
+fn pool_gate(model: &Vg, lv: &str, devices: &[DeviceSpec]) -> Option<PoolGate> {
+    let pool = model.lv(lv)?.thin()?.pool;
+    let transaction_id = model
+        .lv(pool)?
+        .segments
+        .iter()
+        .find_map(|s| match &s.kind {
+            SegmentKind::ThinPool { transaction_id, .. } => Some(*transaction_id),
+            _ => None,
+        })?;
+    let device = devices
+        .iter()
+        .find(|d| d.role == Role::ThinPool)?
+        .name
+        .clone();
+    Some(PoolGate {
+        pool: pool.to_owned(),
+        device,
+        transaction_id,
+    })
+}
+
+fn step_name(step: &Step) -> &str {
+    match step {
+        Step::Create { name, .. }
+        | Step::Load { name, .. }
+        | Step::Suspend { name }
+        | Step::Resume { name, .. } => name,
+    }
+}
+
+/// Runs `plan`'s steps; a thin LV's pool first, then LVM's check of the pool (its
+/// transaction id against the metadata's, its health), then the thin LV only if it passed.
+fn execute_volume(dm: &mut dyn DeviceMapper, plan: &VolumePlan) -> Result<(), String> {
+    let Some(gate) = &plan.thin_pool else {
+        return crate::system::exec::execute(dm, &plan.steps).map_err(|e| e.to_string());
+    };
+    let top = plan.devices.last().map(|d| d.name.as_str());
+    let (own, pool): (Vec<Step>, Vec<Step>) = plan
+        .steps
+        .iter()
+        .cloned()
+        .partition(|s| Some(step_name(s)) == top);
+    crate::system::exec::execute(dm, &pool).map_err(|e| e.to_string())?;
+    let status = dm.status(&gate.device).map_err(|e| e.to_string())?;
+    let line = status
+        .first()
+        .filter(|l| l.target_type == "thin-pool")
+        .ok_or_else(|| format!("{} shows no thin-pool status", gate.device))?;
+    let parsed = thinpool::parse_status(&line.params).map_err(|e| e.to_string())?;
+    thinpool::check(parsed.as_ref(), gate.transaction_id).map_err(|e| {
+        format!(
+            "thin pool {}: {e}; the thin volume is not activated (the pool's own devices stay as they are)",
+            gate.pool
+        )
+    })?;
+    crate::system::exec::execute(dm, &own).map_err(|e| e.to_string())
 }
 
 fn all(_: &BlockDevice) -> Result<(), String> {
@@ -375,7 +448,7 @@ pub fn boot(inputs: &Inputs, select: &Selector<'_>, dm: &mut dyn DeviceMapper) -
                 continue;
             }
         };
-        match crate::system::exec::execute(dm, &plan.steps) {
+        match execute_volume(dm, &plan) {
             Ok(()) => {
                 let what = match a.reason {
                     Reason::Merge => "merging: its snapshot's content is shown now, the kernel copies it back",

@@ -652,7 +652,7 @@ mod tests {
         ));
         let thin_origin = FIXTURE.replacen(
             "type = \"striped\"\n\t\t\t\tstripe_count = 1",
-            "type = \"thin\"\n\t\t\t\tthin_pool = \"pool\"",
+            "type = \"thin\"\n\t\t\t\tthin_pool = \"pool\"\n\t\t\t\ttransaction_id = 0\n\t\t\t\tdevice_id = 1",
             1,
         );
         assert!(matches!(

@@ -293,6 +293,29 @@ pub fn decide(
         }
     }
 
+    // Thin merges flagged in the metadata (`merge = "<origin>"` in a thin snapshot's
+    // segment, as stock `lvconvert --merge` writes it): activating the origin carries the
+    // merge out (its table takes the snapshot's device id), so the origin is activated.
+    for vg in &assembly.vgs {
+        let Some(model) = &vg.model else { continue };
+        for lv in &model.lvs {
+            let Some(origin) = lv.thin().and_then(|t| t.merge) else {
+                continue;
+            };
+            if let Some(problem) = vg.blocking_problem() {
+                d.note(
+                    Level::Error,
+                    format!(
+                        "{}/{} is flagged to merge into {origin}, but the volume group is not usable: {problem}",
+                        vg.name, lv.name
+                    ),
+                );
+                continue;
+            }
+            d.activate(vg, origin, Reason::Merge);
+        }
+    }
+
     // A set rollback committed in some VGs only (cut short between its commits): completed,
     // with the same checks, as if asked for again.
     for name in sets_half_flagged(assembly) {
