@@ -490,3 +490,98 @@ fn make_nodes(root: &Path, dm: &mut dyn DeviceMapper, plan: &VolumePlan, out: &m
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod thin_tests {
+    use super::*;
+    use crate::plan::dev::DevNum;
+    use crate::plan::steps::converge;
+    use crate::plan::table::Target;
+    use crate::system::dm::FakeDm;
+
+    const THIN: &str = include_str!("../../tests/fixtures/text/thin.vg");
+
+    fn plan(dm: &mut FakeDm) -> VolumePlan {
+        let model = Vg::from_tree(&text::parse(THIN.as_bytes()).unwrap()).unwrap();
+        let pvs = BTreeMap::from([("pv0".to_owned(), DevNum { major: 7, minor: 0 })]);
+        let devices = VgLayout {
+            vg: &model,
+            pv_dev: &pvs,
+        }
+        .activation("root")
+        .unwrap();
+        let live = crate::system::exec::live(dm).unwrap();
+        let steps = converge(&devices, &live).unwrap();
+        let thin_pool = pool_gate(&model, "root", &devices);
+        VolumePlan {
+            vg: "tvg".into(),
+            lv: "root".into(),
+            reason: Reason::Merge,
+            devices,
+            steps,
+            thin_pool,
+        }
+    }
+
+    fn fake() -> FakeDm {
+        let mut dm = FakeDm::new();
+        dm.add_disk("/dev/loop0", DevNum { major: 7, minor: 0 });
+        dm
+    }
+
+    const OK: &str = "3 12/1024 10/1280 - rw discard_passdown queue_if_no_space - 256";
+
+    #[test]
+    fn pool_whose_transaction_id_matches_gets_the_merged_root() {
+        let mut dm = fake();
+        dm.set_pool_status("tvg-pool-tpool", OK);
+        let p = plan(&mut dm);
+        execute_volume(&mut dm, &p).unwrap();
+        let root = dm.live_table("tvg-root").unwrap();
+        assert!(
+            matches!(root.lines[0].target, Target::Thin { device_id: 2, .. }),
+            "{root}"
+        );
+        // Run again: nothing changes, nothing fails (invariant 8).
+        let again = plan(&mut dm);
+        assert!(again.steps.is_empty(), "{:?}", again.steps);
+        execute_volume(&mut dm, &again).unwrap();
+    }
+
+    #[test]
+    fn pool_out_of_step_or_unhealthy_keeps_the_thin_lv_inactive() {
+        for (status, why) in [
+            (
+                "5 12/1024 10/1280 - rw discard_passdown queue_if_no_space - 256",
+                "its transaction id is 5, the volume group metadata expects 3",
+            ),
+            (
+                "3 12/1024 10/1280 - rw discard_passdown queue_if_no_space needs_check 256",
+                "needs_check",
+            ),
+            (
+                "3 12/1024 10/1280 - ro discard_passdown queue_if_no_space - 256",
+                "read-only",
+            ),
+            ("Fail", "failed"),
+        ] {
+            let mut dm = fake();
+            dm.set_pool_status("tvg-pool-tpool", status);
+            let p = plan(&mut dm);
+            let e = execute_volume(&mut dm, &p).unwrap_err();
+            assert!(e.contains(why) && e.contains("thin pool pool"), "{e}");
+            assert!(dm.live_table("tvg-root").is_none(), "{status}");
+            assert!(dm.live_table("tvg-pool-tpool").is_some());
+        }
+        // LVM accepts a kernel one transaction behind (a message lost before it was sent).
+        let mut dm = fake();
+        dm.set_pool_status(
+            "tvg-pool-tpool",
+            "2 12/1024 10/1280 - rw discard_passdown queue_if_no_space - 256",
+        );
+        let p = plan(&mut dm);
+        execute_volume(&mut dm, &p).unwrap();
+        assert!(dm.live_table("tvg-root").is_some());
+    }
+}
