@@ -9,7 +9,10 @@ use std::process::Command;
 
 mod common;
 use common::{Loop, Lvm, lvs_section};
+use rewind::config::Config;
+use rewind::flow::early::{self, Inputs, Outcome};
 use rewind::lvm::text::{Node, Style, Value, parse, print};
+use rewind::plan::cmdline::Cmdline;
 
 const MIB: u64 = 1 << 20;
 
@@ -35,7 +38,7 @@ fn thin_lv(name: &str, id: &str, visible: bool, dev: u64, tid: u64, extra: &str)
 /// A VG `vg` whose `pool_tmeta`, `pool_tdata` (two segments) and `lvol0_pmspare` were made
 /// by lvcreate (under other names: LVM reserves those) and turned into a thin pool `pool`
 /// with `root` (device 1), `snap1` (2, flagged to merge into root) and `snap2` (3).
-fn lab(vg: &str) -> (Loop, Lvm) {
+fn lab(vg: &str, flagged: bool) -> (Loop, Lvm) {
     let disk = Loop::new(200 * MIB);
     let lvm = Lvm::new(std::slice::from_ref(&disk));
     lvm.ok(&["vgcreate", "-qq", vg, &disk.dev]);
@@ -84,10 +87,14 @@ fn lab(vg: &str) -> (Loop, Lvm) {
         thin_lv(
             "snap1",
             "Snap1A-aaaa-bbbb-cccc-dddd-eeee-ffff00",
-            false,
+            !flagged,
             2,
             1,
-            "origin = \"root\"\nmerge = \"root\"\n"
+            if flagged {
+                "origin = \"root\"\nmerge = \"root\"\n"
+            } else {
+                "origin = \"root\"\n"
+            }
         ),
         thin_lv(
             "snap2",
@@ -125,7 +132,7 @@ fn uuids(lvm: &Lvm, vg: &str) -> std::collections::BTreeMap<String, String> {
 fn loop_flagged_thin_merge_is_planned_as_lvm_activates_it() {
     require_host!("loop_flagged_thin_merge_is_planned_as_lvm_activates_it");
     let vg = format!("thin{}", std::process::id());
-    let (disk, lvm) = lab(&vg);
+    let (disk, lvm) = lab(&vg, true);
     // Stock LVM reads the flag: root a merging origin, snap1 a hidden merging snapshot.
     let attrs = lvm.ok(&["lvs", "-a", "--noheadings", "-o", "lv_name,lv_attr", &vg]);
     assert!(attrs.contains("root            Owi"), "{attrs}");
@@ -246,4 +253,106 @@ fn loop_flagged_thin_merge_is_planned_as_lvm_activates_it() {
         snap2["devices"][3]["table"][0],
         format!("0 81920 thin /dev/mapper/{vg}-pool-tpool 3")
     );
+}
+
+fn attrs(lvm: &Lvm, vg: &str) -> String {
+    lvm.ok(&["lvs", "-a", "--noheadings", "-o", "lv_name,lv_attr", vg])
+}
+
+/// `rd.rewind=VG/snap1` for a thin snapshot: rewind commits the same flag stock
+/// `lvconvert --merge` writes (the LVs read back equal to the fixture's, which is LVM's own
+/// after that command), stock LVM reads it as a merge, and root is planned with snap1's id.
+#[test]
+fn loop_rd_rewind_of_a_thin_snapshot_commits_lvms_flag() {
+    require_host!("loop_rd_rewind_of_a_thin_snapshot_commits_lvms_flag");
+    let vg = format!("thinrd{}", std::process::id());
+    let (disk, lvm) = lab(&vg, false);
+    let a = attrs(&lvm, &vg);
+    assert!(a.contains("  snap1           Vwi"), "{a}");
+    let before = lvm.seqno(&vg);
+    let only = |d: &rewind::system::blockdev::BlockDevice| {
+        if d.node == std::path::Path::new(&disk.dev) {
+            Ok(())
+        } else {
+            Err("other".into())
+        }
+    };
+    let inputs = |c: &str| Inputs {
+        root: std::path::PathBuf::from("/"),
+        cmdline: Cmdline::parse(c),
+        config: Config::default(),
+    };
+    let run = |c: &str| {
+        let i = inputs(c);
+        let scan = early::scan_devices(&i, &only).expect("scan");
+        let mut prep = early::prepare(&i, scan);
+        let mut out = Outcome::default();
+        early::commit_flags(&mut prep, &mut out, true);
+        (prep, out)
+    };
+    // Refusals change nothing: the origin itself, the sibling while snap1 is flagged.
+    let (_, out) = run(&format!("rd.rewind={vg}/root"));
+    assert!(out.flags_committed.is_empty());
+    assert_eq!(lvm.seqno(&vg), before);
+
+    let (prep, out) = run(&format!("rd.rewind={vg}/snap1"));
+    assert_eq!(
+        out.flags_committed,
+        [format!("{vg}/snap1")],
+        "{:?}",
+        out.notes
+    );
+    assert_eq!(lvm.seqno(&vg), before + 1);
+    lvm.clean(&["vgck", &vg]);
+    let a = attrs(&lvm, &vg);
+    assert!(a.contains("  root            Owi"), "{a}");
+    assert!(a.contains("  [snap1]         Swi"), "{a}");
+    assert!(a.contains("  snap2           Vwi"), "{a}");
+    // The same LVs as stock LVM's own flag (the fixture was written by LVM after it).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("after");
+    lvm.ok(&["vgcfgbackup", "-q", "-f", file.to_str().expect("utf8"), &vg]);
+    let ours = rewind::lvm::model::Vg::from_tree(
+        &parse(&std::fs::read(&file).expect("read")).expect("parse"),
+    )
+    .expect("model");
+    let stock_text = include_str!("fixtures/text/thin.vg");
+    let stock = rewind::lvm::model::Vg::from_tree(&parse(stock_text.as_bytes()).expect("parse"))
+        .expect("model");
+    let lv_view = |v: &rewind::lvm::model::Vg| -> Vec<(String, Vec<String>, bool, String)> {
+        v.lvs
+            .iter()
+            .filter(|l| l.thin().is_some())
+            .map(|l| {
+                (
+                    l.name.clone(),
+                    l.flags.clone(),
+                    l.visible,
+                    format!("{:?}", l.segments[0].kind),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(lv_view(&ours), lv_view(&stock));
+    assert!(
+        prep.decision
+            .activate
+            .iter()
+            .any(|a| a.lv == "root" && a.reason == rewind::plan::decide::Reason::Merge)
+    );
+
+    // Again: already flagged, nothing more written; the sibling is refused, nothing written.
+    let (_, out) = run(&format!("rd.rewind={vg}/snap1"));
+    assert!(out.flags_committed.is_empty());
+    let (prep, out) = run(&format!("rd.rewind={vg}/snap2"));
+    assert!(out.flags_committed.is_empty());
+    assert!(
+        prep.decision
+            .notes
+            .iter()
+            .any(|n| n.message.contains("already has a merging snapshot, snap1")),
+        "{:?}",
+        prep.decision.notes
+    );
+    assert_eq!(lvm.seqno(&vg), before + 1);
 }

@@ -203,7 +203,16 @@ fn flag_vg(
     let vg = &scan.assembly.vgs[vi];
     let mut tree = vg.tree.clone();
     for s in snaps {
-        tree = mark_merging(&tree, s, stamp).map_err(|e| e.to_string())?;
+        let thin = Vg::from_tree(&tree)
+            .ok()
+            .and_then(|m| m.lv(s).map(|l| l.thin().is_some()))
+            .unwrap_or(false);
+        tree = if thin {
+            crate::lvm::thinchange::mark_thin_merging(&tree, s, stamp)
+        } else {
+            mark_merging(&tree, s, stamp)
+        }
+        .map_err(|e| e.to_string())?;
     }
     let new_text = text::print(&tree, Style::Disk);
     let model = Vg::from_tree(&tree).map_err(|e| e.to_string())?;

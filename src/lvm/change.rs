@@ -71,6 +71,8 @@ pub enum ChangeError {
     MissingInTree { vg: String, path: String },
     #[error("vg {vg}: internal check failed after the change: {what}")]
     SelfCheck { vg: String, what: String },
+    #[error("vg {vg}: {why}")]
+    ThinRefused { vg: String, why: String },
 }
 
 /// What every write records about itself: LVM writes the host name (`uname -n`) and the
