@@ -22,7 +22,6 @@
 # root would need a first boot to copy root into a pool); the thin LV here is an ordinary
 # volume rewind activates in the initramfs, which is the same code path.
 
-VM_SCENARIO_SUITE=long # two boots of ~65 s plus a pool made in boot 1: over the quick budget
 VM_BOOTS=2
 VM_LVS=(root:1200M)
 VM_INITRAMFS_ARGS=(--no-lvm --no-systemd --modules-dir "${VM_REPO_DIR:-}/dracut-module")
