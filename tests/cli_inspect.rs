@@ -175,7 +175,7 @@ fn merging_and_out_of_scope_are_shown() {
         .replacen("cow_store = \"pre\"", "merging_store = \"pre\"", 1)
         .replacen(
             "type = \"striped\"\nstripe_count = 1\n\nstripes = [\n\"pv0\", 3\n]",
-            "type = \"thin-pool\"",
+            "type = \"raid1\"",
             1,
         );
     fixture_image(dir.path(), &text);
@@ -186,7 +186,7 @@ fn merging_and_out_of_scope_are_shown() {
     let data = &vg["lvs"][2];
     assert_eq!(data["name"], "data");
     assert_eq!(data["out_of_scope"], true);
-    assert_eq!(data["segment_types"], serde_json::json!(["thin-pool"]));
+    assert_eq!(data["segment_types"], serde_json::json!(["raid1"]));
     let table = stdout(&rewind_in(dir.path(), &["pv0.img"]));
     assert!(table.contains("out of scope"), "{table}");
     assert!(table.contains("snapshot0  8 sectors  yes"), "{table}");

@@ -245,6 +245,8 @@ fn check_against_lvm(lab: &Lab, vg: &Vg) {
                 assert_eq!(s(r, "devices"), devices.join(","), "{name} devices");
             }
             SegmentKind::Snapshot { .. } => assert_eq!(s(r, "segtype"), "snapshot"),
+            SegmentKind::ThinPool { .. } => assert_eq!(s(r, "segtype"), "thin-pool"),
+            SegmentKind::Thin { .. } => assert_eq!(s(r, "segtype"), "thin"),
             SegmentKind::Other { segtype } => assert_eq!(&s(r, "segtype"), segtype, "{name}"),
         }
     }
@@ -454,7 +456,7 @@ fn loop_lvm_reads_merging_metadata_written_by_hand() {
 }
 
 #[test]
-fn loop_thin_pool_out_of_scope() {
+fn loop_thin_pool_kept_through_writes() {
     need_root_lvm!();
     let lab = Lab::new("rw-text-thin", 1, 128);
     lab.lvcreate(&["-L", "8M", "-n", "root"]);
@@ -529,9 +531,24 @@ fn loop_thin_pool_out_of_scope() {
         lab.restore(&print(&t, Style::Backup));
     }
     let (t, vg) = lab.model();
+    // Read as thin segments now (rewind lays thin LVs out), and kept as they are by every
+    // write below; never plain.
     let pool = vg.lv("pool").expect("pool");
-    assert!(pool.out_of_scope());
-    assert!(vg.lv("thinvol").expect("thin").out_of_scope());
+    assert!(!pool.is_plain());
+    assert!(matches!(
+        pool.segments[0].kind,
+        SegmentKind::ThinPool {
+            transaction_id: 0,
+            chunk_size: 128,
+            ..
+        }
+    ));
+    let thin = vg.lv("thinvol").expect("thin");
+    assert!(!thin.is_plain());
+    assert_eq!(
+        thin.thin().map(|t| (t.pool, t.device_id)),
+        Some(("pool", 1))
+    );
     assert!(vg.lv("root").expect("root").is_plain());
     check_against_lvm(&lab, &vg);
     check_round_trip(&lab, &t);
@@ -556,7 +573,10 @@ fn loop_thin_pool_out_of_scope() {
     lab.ok(&["vgck", &lab.vg]);
     let (back, vg) = lab.model();
     assert_eq!(strip_stamps(&back), strip_stamps(&dropped));
-    assert!(vg.lv("pool").expect("pool").out_of_scope());
+    assert_eq!(
+        vg.lv("thinvol").and_then(|l| l.thin()).map(|t| t.device_id),
+        Some(1)
+    );
     check_against_lvm(&lab, &vg);
 }
 

@@ -74,7 +74,8 @@ depends() {
 
 # called by dracut
 installkernel() {
-    hostonly='' instmods dm-mod dm-snapshot
+    # dm-thin-pool: thin pools and thin LVs (the kernel loads it when a thin table is loaded).
+    hostonly='' instmods dm-mod dm-snapshot dm-thin-pool
 }
 
 # The wrapper: next to this file when the module is used from a checkout, else where install.sh

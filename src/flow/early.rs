@@ -9,12 +9,13 @@ use crate::exit::Verdict;
 use crate::lvm::assemble::FoundVg;
 use crate::lvm::change::{Stamp, mark_merging};
 use crate::lvm::layout::LvRef;
-use crate::lvm::model::{Snapshot, Vg};
+use crate::lvm::model::{SegmentKind, Snapshot, Vg};
 use crate::lvm::text::{self, Style};
 use crate::plan::cmdline::Cmdline;
 use crate::plan::decide::{Activate, Decision, Hold, Level, Note, Reason, decide};
-use crate::plan::devices::{DeviceSpec, VgLayout};
+use crate::plan::devices::{DeviceSpec, Role, VgLayout};
 use crate::plan::steps::{Live, Step, converge};
+use crate::plan::thinpool;
 use crate::system::blockdev::BlockDevice;
 use crate::system::devsel::Selected;
 use crate::system::dm::{DeviceMapper, RealDm};
@@ -85,6 +86,17 @@ pub struct VolumePlan {
     pub reason: Reason,
     pub devices: Vec<DeviceSpec>,
     pub steps: Vec<Step>,
+    /// For a thin LV: the pool to check (as LVM does) before the thin LV's own device.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thin_pool: Option<PoolGate>,
+}
+
+/// A thin pool's `-tpool` device and the transaction id the VG metadata records for it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolGate {
+    pub pool: String,
+    pub device: String,
+    pub transaction_id: u64,
 }
 
 /// What was (or would be) done.
@@ -191,7 +203,16 @@ fn flag_vg(
     let vg = &scan.assembly.vgs[vi];
     let mut tree = vg.tree.clone();
     for s in snaps {
-        tree = mark_merging(&tree, s, stamp).map_err(|e| e.to_string())?;
+        let thin = Vg::from_tree(&tree)
+            .ok()
+            .and_then(|m| m.lv(s).map(|l| l.thin().is_some()))
+            .unwrap_or(false);
+        tree = if thin {
+            crate::lvm::thinchange::mark_thin_merging(&tree, s, stamp)
+        } else {
+            mark_merging(&tree, s, stamp)
+        }
+        .map_err(|e| e.to_string())?;
     }
     let new_text = text::print(&tree, Style::Disk);
     let model = Vg::from_tree(&tree).map_err(|e| e.to_string())?;
@@ -275,13 +296,74 @@ fn plan_one(prep: &Prepared, a: &Activate, live: &[Live]) -> Result<VolumePlan, 
     };
     let devices = layout.activation(&a.lv).map_err(|e| e.to_string())?;
     let steps = converge(&devices, live).map_err(|e| e.to_string())?;
+    let thin_pool = pool_gate(model, &a.lv, &devices);
     Ok(VolumePlan {
         vg: a.vg.clone(),
         lv: a.lv.clone(),
         reason: a.reason,
         devices,
         steps,
+        thin_pool,
     })
+}
+
+fn pool_gate(model: &Vg, lv: &str, devices: &[DeviceSpec]) -> Option<PoolGate> {
+    let pool = model.lv(lv)?.thin()?.pool;
+    let transaction_id = model
+        .lv(pool)?
+        .segments
+        .iter()
+        .find_map(|s| match &s.kind {
+            SegmentKind::ThinPool { transaction_id, .. } => Some(*transaction_id),
+            _ => None,
+        })?;
+    let device = devices
+        .iter()
+        .find(|d| d.role == Role::ThinPool)?
+        .name
+        .clone();
+    Some(PoolGate {
+        pool: pool.to_owned(),
+        device,
+        transaction_id,
+    })
+}
+
+fn step_name(step: &Step) -> &str {
+    match step {
+        Step::Create { name, .. }
+        | Step::Load { name, .. }
+        | Step::Suspend { name }
+        | Step::Resume { name, .. } => name,
+    }
+}
+
+/// Runs `plan`'s steps; a thin LV's pool first, then LVM's check of the pool (its
+/// transaction id against the metadata's, its health), then the thin LV only if it passed.
+fn execute_volume(dm: &mut dyn DeviceMapper, plan: &VolumePlan) -> Result<(), String> {
+    let Some(gate) = &plan.thin_pool else {
+        return crate::system::exec::execute(dm, &plan.steps).map_err(|e| e.to_string());
+    };
+    let top = plan.devices.last().map(|d| d.name.as_str());
+    let (own, pool): (Vec<Step>, Vec<Step>) = plan
+        .steps
+        .iter()
+        .cloned()
+        .partition(|s| Some(step_name(s)) == top);
+    crate::system::exec::execute(dm, &pool).map_err(|e| e.to_string())?;
+    let status = dm.status(&gate.device).map_err(|e| e.to_string())?;
+    let line = status
+        .first()
+        .filter(|l| l.target_type == "thin-pool")
+        .ok_or_else(|| format!("{} shows no thin-pool status", gate.device))?;
+    let parsed = thinpool::parse_status(&line.params).map_err(|e| e.to_string())?;
+    thinpool::check(parsed.as_ref(), gate.transaction_id).map_err(|e| {
+        format!(
+            "thin pool {}: {e}; the thin volume is not activated (the pool's own devices stay as they are)",
+            gate.pool
+        )
+    })?;
+    crate::system::exec::execute(dm, &own).map_err(|e| e.to_string())
 }
 
 fn all(_: &BlockDevice) -> Result<(), String> {
@@ -375,11 +457,12 @@ pub fn boot(inputs: &Inputs, select: &Selector<'_>, dm: &mut dyn DeviceMapper) -
                 continue;
             }
         };
-        match crate::system::exec::execute(dm, &plan.steps) {
+        match execute_volume(dm, &plan) {
             Ok(()) => {
-                let what = match a.reason {
-                    Reason::Merge => "merging: its snapshot's content is shown now, the kernel copies it back",
-                    Reason::Requested => "active",
+                let what = match (a.reason, &plan.thin_pool) {
+                    (Reason::Merge, None) => "merging: its snapshot's content is shown now, the kernel copies it back",
+                    (Reason::Merge, Some(_)) => "merged: it shows its thin snapshot's device now (no copy); lvm2's poll finishes the metadata (lvchange --poll y)",
+                    (Reason::Requested, _) => "active",
                 };
                 out.note(Level::Info, format!("{}/{} {what}", a.vg, a.lv));
                 failpoint::hit("early-after-tables");
@@ -415,5 +498,100 @@ fn make_nodes(root: &Path, dm: &mut dyn DeviceMapper, plan: &VolumePlan, out: &m
                 format!("{}: cannot make the device node: {e}", d.name),
             );
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod thin_tests {
+    use super::*;
+    use crate::plan::dev::DevNum;
+    use crate::plan::steps::converge;
+    use crate::plan::table::Target;
+    use crate::system::dm::FakeDm;
+
+    const THIN: &str = include_str!("../../tests/fixtures/text/thin.vg");
+
+    fn plan(dm: &mut FakeDm) -> VolumePlan {
+        let model = Vg::from_tree(&text::parse(THIN.as_bytes()).unwrap()).unwrap();
+        let pvs = BTreeMap::from([("pv0".to_owned(), DevNum { major: 7, minor: 0 })]);
+        let devices = VgLayout {
+            vg: &model,
+            pv_dev: &pvs,
+        }
+        .activation("root")
+        .unwrap();
+        let live = crate::system::exec::live(dm).unwrap();
+        let steps = converge(&devices, &live).unwrap();
+        let thin_pool = pool_gate(&model, "root", &devices);
+        VolumePlan {
+            vg: "tvg".into(),
+            lv: "root".into(),
+            reason: Reason::Merge,
+            devices,
+            steps,
+            thin_pool,
+        }
+    }
+
+    fn fake() -> FakeDm {
+        let mut dm = FakeDm::new();
+        dm.add_disk("/dev/loop0", DevNum { major: 7, minor: 0 });
+        dm
+    }
+
+    const OK: &str = "3 12/1024 10/1280 - rw discard_passdown queue_if_no_space - 256";
+
+    #[test]
+    fn pool_whose_transaction_id_matches_gets_the_merged_root() {
+        let mut dm = fake();
+        dm.set_pool_status("tvg-pool-tpool", OK);
+        let p = plan(&mut dm);
+        execute_volume(&mut dm, &p).unwrap();
+        let root = dm.live_table("tvg-root").unwrap();
+        assert!(
+            matches!(root.lines[0].target, Target::Thin { device_id: 2, .. }),
+            "{root}"
+        );
+        // Run again: nothing changes, nothing fails (invariant 8).
+        let again = plan(&mut dm);
+        assert!(again.steps.is_empty(), "{:?}", again.steps);
+        execute_volume(&mut dm, &again).unwrap();
+    }
+
+    #[test]
+    fn pool_out_of_step_or_unhealthy_keeps_the_thin_lv_inactive() {
+        for (status, why) in [
+            (
+                "5 12/1024 10/1280 - rw discard_passdown queue_if_no_space - 256",
+                "its transaction id is 5, the volume group metadata expects 3",
+            ),
+            (
+                "3 12/1024 10/1280 - rw discard_passdown queue_if_no_space needs_check 256",
+                "needs_check",
+            ),
+            (
+                "3 12/1024 10/1280 - ro discard_passdown queue_if_no_space - 256",
+                "read-only",
+            ),
+            ("Fail", "failed"),
+        ] {
+            let mut dm = fake();
+            dm.set_pool_status("tvg-pool-tpool", status);
+            let p = plan(&mut dm);
+            let e = execute_volume(&mut dm, &p).unwrap_err();
+            assert!(e.contains(why) && e.contains("thin pool pool"), "{e}");
+            assert!(dm.live_table("tvg-root").is_none(), "{status}");
+            assert!(dm.live_table("tvg-pool-tpool").is_some());
+        }
+        // LVM accepts a kernel one transaction behind (a message lost before it was sent).
+        let mut dm = fake();
+        dm.set_pool_status(
+            "tvg-pool-tpool",
+            "2 12/1024 10/1280 - rw discard_passdown queue_if_no_space - 256",
+        );
+        let p = plan(&mut dm);
+        execute_volume(&mut dm, &p).unwrap();
+        assert!(dm.live_table("tvg-root").is_some());
     }
 }

@@ -184,6 +184,8 @@ fn segment_type(kind: &SegmentKind) -> String {
         SegmentKind::Striped { stripes, .. } if stripes.len() == 1 => "linear".into(),
         SegmentKind::Striped { .. } => "striped".into(),
         SegmentKind::Snapshot { .. } => "snapshot".into(),
+        SegmentKind::ThinPool { .. } => "thin-pool".into(),
+        SegmentKind::Thin { .. } => "thin".into(),
         SegmentKind::Other { segtype } => segtype.clone(),
     }
 }

@@ -71,6 +71,8 @@ pub enum ChangeError {
     MissingInTree { vg: String, path: String },
     #[error("vg {vg}: internal check failed after the change: {what}")]
     SelfCheck { vg: String, what: String },
+    #[error("vg {vg}: {why}")]
+    ThinRefused { vg: String, why: String },
 }
 
 /// What every write records about itself: LVM writes the host name (`uname -n`) and the
@@ -652,7 +654,7 @@ mod tests {
         ));
         let thin_origin = FIXTURE.replacen(
             "type = \"striped\"\n\t\t\t\tstripe_count = 1",
-            "type = \"thin\"\n\t\t\t\tthin_pool = \"pool\"",
+            "type = \"thin\"\n\t\t\t\tthin_pool = \"pool\"\n\t\t\t\ttransaction_id = 0\n\t\t\t\tdevice_id = 1",
             1,
         );
         assert!(matches!(

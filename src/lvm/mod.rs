@@ -17,3 +17,4 @@ pub mod sets;
 #[cfg(test)]
 pub mod testvg;
 pub mod text;
+pub mod thinchange;

@@ -245,12 +245,52 @@ impl Lv {
                 .all(|s| matches!(s.kind, SegmentKind::Striped { .. }))
     }
 
+    /// The one `thin` segment of a thin LV.
+    pub fn thin(&self) -> Option<ThinSeg<'_>> {
+        match self.segments.as_slice() {
+            [
+                Segment {
+                    kind:
+                        SegmentKind::Thin {
+                            pool,
+                            device_id,
+                            origin,
+                            merge,
+                            external_origin,
+                            ..
+                        },
+                    extent_count,
+                    ..
+                },
+            ] => Some(ThinSeg {
+                pool,
+                device_id: *device_id,
+                origin: origin.as_deref(),
+                merge: merge.as_deref(),
+                external_origin: external_origin.as_deref(),
+                extent_count: *extent_count,
+            }),
+            _ => None,
+        }
+    }
+
     /// True when some segment is of a type rewind does not interpret.
     pub fn out_of_scope(&self) -> bool {
         self.segments
             .iter()
             .any(|s| matches!(s.kind, SegmentKind::Other { .. }))
     }
+}
+
+/// A thin LV's segment, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThinSeg<'a> {
+    pub pool: &'a str,
+    pub device_id: u64,
+    pub origin: Option<&'a str>,
+    pub merge: Option<&'a str>,
+    pub external_origin: Option<&'a str>,
+    pub extent_count: u64,
 }
 
 /// One segment of an LV.
@@ -280,6 +320,31 @@ pub enum SegmentKind {
         /// The COW LV (`cow_store`, or `merging_store` when merging).
         cow: String,
         merging: bool,
+    },
+    /// `thin-pool` (`lib/thin/thin.c` `_thin_pool_text_import`): the pool LV's one segment,
+    /// naming its hidden metadata (`_tmeta`) and data (`_tdata`) LVs.
+    ThinPool {
+        metadata: String,
+        data: String,
+        /// The transaction id the kernel's pool must report (LVM keeps the two in step).
+        transaction_id: u64,
+        /// Data block size in sectors.
+        chunk_size: u64,
+        /// `passdown` (LVM's default when written), `nopassdown` or `ignore` (when absent).
+        discards: Option<String>,
+        zero_new_blocks: bool,
+    },
+    /// `thin` (`_thin_text_import`): a thin LV, a device id inside a pool.
+    Thin {
+        pool: String,
+        transaction_id: u64,
+        device_id: u64,
+        /// The thin LV this one is a snapshot of (`origin`).
+        origin: Option<String>,
+        /// Set on a thin snapshot flagged to merge into this origin (`merge`).
+        merge: Option<String>,
+        /// An external origin (read-only LV under the thin LV); rewind does not lay those out.
+        external_origin: Option<String>,
     },
     /// Any other segment type, kept by name only.
     Other { segtype: String },
@@ -469,6 +534,14 @@ impl Vg {
         self.snapshots
             .iter()
             .find(|s| s.origin == origin && s.merging)
+    }
+
+    /// The thin snapshot flagged to merge into the thin LV `origin` (its segment has
+    /// `merge = "<origin>"`, LVM's `init_snapshot_merge` for thin), if any.
+    pub fn thin_merge_into(&self, origin: &str) -> Option<&Lv> {
+        self.lvs
+            .iter()
+            .find(|l| l.thin().is_some_and(|t| t.merge == Some(origin)))
     }
 
     /// The snapshot known by `name`: the COW LV's name (what users type) or the internal
@@ -806,6 +879,22 @@ fn read_segment(
                 merging,
             }
         }
+        "thin-pool" => SegmentKind::ThinPool {
+            metadata: cx.str(s, "metadata", path)?,
+            data: cx.str(s, "pool", path)?,
+            transaction_id: cx.uint(s, "transaction_id", path)?,
+            chunk_size: cx.uint(s, "chunk_size", path)?,
+            discards: cx.opt_str(s, "discards", path)?,
+            zero_new_blocks: cx.opt_uint(s, "zero_new_blocks", path)?.unwrap_or(0) != 0,
+        },
+        "thin" => SegmentKind::Thin {
+            pool: cx.str(s, "thin_pool", path)?,
+            transaction_id: cx.uint(s, "transaction_id", path)?,
+            device_id: cx.uint(s, "device_id", path)?,
+            origin: cx.opt_str(s, "origin", path)?,
+            merge: cx.opt_str(s, "merge", path)?,
+            external_origin: cx.opt_str(s, "external_origin", path)?,
+        },
         _ => SegmentKind::Other { segtype },
     };
     Ok(Segment {
@@ -924,7 +1013,7 @@ mod tests {
     fn unknown_segment_type_is_out_of_scope_not_an_error() {
         let text = edit(
             "type = \"striped\"\n\t\t\t\tstripe_count = 1",
-            "type = \"thin-pool\"\n\t\t\t\tmetadata = \"x_tmeta\"",
+            "type = \"raid1\"\n\t\t\t\tregion_size = 1024",
         );
         let v = vg(&text).expect("valid");
         assert!(v.lv("my-root").expect("lv").out_of_scope());

@@ -8,9 +8,11 @@
 //! is valid (5). A refusal changes nothing and becomes a note saying why.
 
 use crate::lvm::assemble::{Assembly, FoundVg};
+use crate::lvm::change::{ChangeError, Stamp};
 use crate::lvm::cow::{self, CowError, CowHeader};
 use crate::lvm::layout::LvRef;
 use crate::lvm::model::{ModelError, Snapshot, Vg};
+use crate::lvm::thinchange::mark_thin_merging;
 use crate::plan::cmdline::{Cmdline, RollbackTarget};
 use serde::Serialize;
 
@@ -219,6 +221,61 @@ pub fn check_rollback<'v>(
     Ok(Some(snap))
 }
 
+/// True when `vg/lv` names a thin snapshot (a thin LV with an origin) in a VG of that name.
+fn is_thin_snapshot(assembly: &Assembly, vg: &str, lv: &str) -> bool {
+    assembly.vgs_named(vg).any(|v| {
+        v.model
+            .as_ref()
+            .and_then(|m| m.lv(lv))
+            .and_then(|l| l.thin())
+            .is_some_and(|t| t.origin.is_some())
+    })
+}
+
+/// `rd.rewind=VG/SNAP` for a thin snapshot: the checks are those of the metadata change
+/// itself (`mark_thin_merging`, LVM's own refusals), tried on the metadata read; no COW to
+/// check (a thin snapshot cannot be invalid or overflow on its own).
+fn decide_thin(assembly: &Assembly, r: &LvRef, d: &mut Decision) {
+    let (vg, model) = match usable_vg(assembly, &r.vg) {
+        Ok(v) => v,
+        Err(why) => {
+            return d.note(
+                Level::Warn,
+                format!("rd.rewind={r} ignored, nothing changed: {why}"),
+            );
+        }
+    };
+    let stamp = Stamp {
+        host: String::new(),
+        time: 0,
+    };
+    match mark_thin_merging(&vg.tree, &r.lv, &stamp) {
+        Ok(_) => {
+            let origin = model
+                .lv(&r.lv)
+                .and_then(|l| l.thin())
+                .and_then(|t| t.origin)
+                .unwrap_or_default()
+                .to_owned();
+            d.flags.push(Flag {
+                vg: vg.name.clone(),
+                vg_id: vg.id.clone(),
+                snapshot: r.lv.clone(),
+                origin: origin.clone(),
+            });
+            d.activate(vg, &origin, Reason::Merge);
+        }
+        Err(ChangeError::AlreadyMerging { .. }) => d.note(
+            Level::Info,
+            format!("rd.rewind={r}: already flagged to merge"),
+        ),
+        Err(e) => d.note(
+            Level::Warn,
+            format!("rd.rewind={r} ignored, nothing changed: {e}"),
+        ),
+    }
+}
+
 /// The one usable VG with this name, or why there is none.
 fn usable_vg<'a>(assembly: &'a Assembly, name: &'a str) -> Result<(&'a FoundVg, &'a Vg), String> {
     let mut found = assembly.vgs_named(name);
@@ -293,6 +350,29 @@ pub fn decide(
         }
     }
 
+    // Thin merges flagged in the metadata (`merge = "<origin>"` in a thin snapshot's
+    // segment, as stock `lvconvert --merge` writes it): activating the origin carries the
+    // merge out (its table takes the snapshot's device id), so the origin is activated.
+    for vg in &assembly.vgs {
+        let Some(model) = &vg.model else { continue };
+        for lv in &model.lvs {
+            let Some(origin) = lv.thin().and_then(|t| t.merge) else {
+                continue;
+            };
+            if let Some(problem) = vg.blocking_problem() {
+                d.note(
+                    Level::Error,
+                    format!(
+                        "{}/{} is flagged to merge into {origin}, but the volume group is not usable: {problem}",
+                        vg.name, lv.name
+                    ),
+                );
+                continue;
+            }
+            d.activate(vg, origin, Reason::Merge);
+        }
+    }
+
     // A set rollback committed in some VGs only (cut short between its commits): completed,
     // with the same checks, as if asked for again.
     for name in sets_half_flagged(assembly) {
@@ -312,6 +392,9 @@ pub fn decide(
     // Rollbacks asked for on the command line.
     for target in &cmdline.rollbacks {
         match target {
+            RollbackTarget::Snapshot(r) if is_thin_snapshot(assembly, &r.vg, &r.lv) => {
+                decide_thin(assembly, r, &mut d);
+            }
             RollbackTarget::Snapshot(r) => {
                 match usable_vg(assembly, &r.vg).and_then(|(vg, model)| {
                     check_rollback(vg, model, &r.lv, read_cow)

@@ -28,6 +28,8 @@ use crate::plan::table::{DevRef, SnapshotArgs, Stripe, Table, TableLine, Target}
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+mod thin;
+
 /// What a device is for, in LVM's layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -50,6 +52,13 @@ pub enum Role {
     /// `--mode snapshot`: the origin's device, an `error` target while the merge runs (it
     /// must not be in use: writes to it would change the snapshot's view).
     RetiredOrigin,
+    /// A thin pool's hidden metadata (`_tmeta`) or data (`_tdata`) LV.
+    PoolPart,
+    /// `-tpool`: the `thin-pool` target over `_tmeta` and `_tdata`.
+    ThinPool,
+    /// A thin LV: `thin` over `-tpool` (with a merging thin snapshot's device id when one is
+    /// flagged to merge into it).
+    Thin,
 }
 
 /// One device to have, with the table it must show.
@@ -214,6 +223,8 @@ impl VgLayout<'_> {
                 SegmentKind::Other { segtype } => Some(segtype.clone()),
                 SegmentKind::Striped { .. } => None,
                 SegmentKind::Snapshot { .. } => Some("snapshot".into()),
+                SegmentKind::ThinPool { .. } => Some("thin-pool".into()),
+                SegmentKind::Thin { .. } => Some("thin".into()),
             })
             .unwrap_or_else(|| "striped without a stripe size".into());
         DevicesError::OutOfScope {
@@ -237,6 +248,9 @@ impl VgLayout<'_> {
                 lv: lv.name.clone(),
                 origin: snap.origin.clone(),
             });
+        }
+        if lv.thin().is_some() {
+            return self.thin_activation(lv);
         }
         if lv.out_of_scope() || !lv.is_plain() {
             return Err(self.out_of_scope(lv));

@@ -8,6 +8,7 @@ pub mod pkghook;
 pub mod set;
 pub mod steps;
 pub mod table;
+pub mod thinpool;
 
 #[cfg(test)]
 pub(crate) mod tests;

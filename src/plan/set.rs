@@ -170,6 +170,8 @@ pub fn plan(
         }
         if let Some(other) = lv.segments.iter().find_map(|s| match &s.kind {
             SegmentKind::Other { segtype } => Some(segtype.clone()),
+            SegmentKind::Thin { .. } => Some("thin".to_owned()),
+            SegmentKind::ThinPool { .. } => Some("thin-pool".to_owned()),
             _ => None,
         }) {
             if other == "thin" {

@@ -138,6 +138,16 @@ pub fn resolve(table: &Table, numbers: &HashMap<String, DevNum>) -> Option<Table
                     Target::SnapshotMerge(args)
                 }
             }
+            Target::ThinPool(a) => {
+                let mut args = a.clone();
+                args.metadata = fix(&a.metadata)?;
+                args.data = fix(&a.data)?;
+                Target::ThinPool(args)
+            }
+            Target::Thin { pool, device_id } => Target::Thin {
+                pool: fix(pool)?,
+                device_id: *device_id,
+            },
             Target::Error => Target::Error,
         };
         lines.push(TableLine {
@@ -225,8 +235,15 @@ pub fn converge(wanted: &[DeviceSpec], live: &[Live]) -> Result<Vec<Step>, Steps
                 t.lines.len() == 1 && matches!(t.lines[0].target, Target::Snapshot(_))
             });
         if current.open_count > 0
-            && (matches!(spec.role, Role::Origin | Role::Plain | Role::RetiredOrigin)
-                || (spec.role == Role::MergingAsSnapshot && !open_snapshot_to_merge))
+            && (matches!(
+                spec.role,
+                Role::Origin
+                    | Role::Plain
+                    | Role::RetiredOrigin
+                    | Role::Thin
+                    | Role::ThinPool
+                    | Role::PoolPart
+            ) || (spec.role == Role::MergingAsSnapshot && !open_snapshot_to_merge))
         {
             return Err(StepsError::InUse {
                 name: spec.name.clone(),

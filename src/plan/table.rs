@@ -201,7 +201,49 @@ pub enum Target {
     },
     Snapshot(SnapshotArgs),
     SnapshotMerge(SnapshotArgs),
+    /// `thin-pool <metadata dev> <data dev> <block size> <low water mark> [<#features> <feature>*]`.
+    ThinPool(ThinPoolArgs),
+    /// `thin <pool dev> <device id>` (no external origin).
+    Thin {
+        pool: DevRef,
+        device_id: u64,
+    },
     Error,
+}
+
+/// A `thin-pool` feature, in the order the kernel prints them (`dm-thin.c` `emit_flags`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ThinPoolFeature {
+    SkipBlockZeroing,
+    IgnoreDiscard,
+    NoDiscardPassdown,
+    ReadOnly,
+    ErrorIfNoSpace,
+}
+
+impl ThinPoolFeature {
+    fn as_str(self) -> &'static str {
+        match self {
+            ThinPoolFeature::SkipBlockZeroing => "skip_block_zeroing",
+            ThinPoolFeature::IgnoreDiscard => "ignore_discard",
+            ThinPoolFeature::NoDiscardPassdown => "no_discard_passdown",
+            ThinPoolFeature::ReadOnly => "read_only",
+            ThinPoolFeature::ErrorIfNoSpace => "error_if_no_space",
+        }
+    }
+}
+
+/// The arguments of a `thin-pool` table line.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ThinPoolArgs {
+    pub metadata: DevRef,
+    pub data: DevRef,
+    /// Data block size in sectors.
+    pub block_sectors: u64,
+    /// Free data blocks below which the kernel raises an event.
+    pub low_water_mark: u64,
+    /// Kept in the kernel's order, so a table rewind builds reads back equal.
+    pub features: Vec<ThinPoolFeature>,
 }
 
 struct Args<'a> {
@@ -292,6 +334,45 @@ fn parse_snapshot_args(args: &mut Args<'_>) -> Result<SnapshotArgs> {
     })
 }
 
+fn parse_thin_pool_args(args: &mut Args<'_>) -> Result<ThinPoolArgs> {
+    let metadata = args.dev("metadata device")?;
+    let data = args.dev("data device")?;
+    let block_sectors = args.num("data block size")?;
+    if block_sectors == 0 {
+        return Err(TableError::Zero {
+            target: args.target,
+            field: "data block size",
+        });
+    }
+    let low_water_mark = args.num("low water mark")?;
+    let mut features = Vec::new();
+    if let Some(count) = args.words.next() {
+        let n = parse_u64(count).ok_or_else(|| TableError::BadNumber {
+            target: args.target,
+            field: "feature count",
+            value: count.to_owned(),
+        })?;
+        for _ in 0..n {
+            let w = args.word("feature")?;
+            features.push(match w {
+                "skip_block_zeroing" => ThinPoolFeature::SkipBlockZeroing,
+                "ignore_discard" => ThinPoolFeature::IgnoreDiscard,
+                "no_discard_passdown" => ThinPoolFeature::NoDiscardPassdown,
+                "read_only" => ThinPoolFeature::ReadOnly,
+                "error_if_no_space" => ThinPoolFeature::ErrorIfNoSpace,
+                other => return Err(TableError::BadFeature(other.to_owned())),
+            });
+        }
+    }
+    Ok(ThinPoolArgs {
+        metadata,
+        data,
+        block_sectors,
+        low_water_mark,
+        features,
+    })
+}
+
 impl Target {
     /// The kernel's name of the target type.
     pub fn target_type(&self) -> &'static str {
@@ -301,6 +382,8 @@ impl Target {
             Target::SnapshotOrigin { .. } => "snapshot-origin",
             Target::Snapshot(_) => "snapshot",
             Target::SnapshotMerge(_) => "snapshot-merge",
+            Target::ThinPool(_) => "thin-pool",
+            Target::Thin { .. } => "thin",
             Target::Error => "error",
         }
     }
@@ -313,6 +396,8 @@ impl Target {
             "snapshot-origin" => "snapshot-origin",
             "snapshot" => "snapshot",
             "snapshot-merge" => "snapshot-merge",
+            "thin-pool" => "thin-pool",
+            "thin" => "thin",
             "error" => "error",
             other => return Err(TableError::UnknownTarget(other.to_owned())),
         };
@@ -357,6 +442,11 @@ impl Target {
             },
             "snapshot" => Target::Snapshot(parse_snapshot_args(&mut args)?),
             "snapshot-merge" => Target::SnapshotMerge(parse_snapshot_args(&mut args)?),
+            "thin-pool" => Target::ThinPool(parse_thin_pool_args(&mut args)?),
+            "thin" => Target::Thin {
+                pool: args.dev("pool device")?,
+                device_id: args.num("device id")?,
+            },
             _ => Target::Error,
         };
         args.end()?;
@@ -395,6 +485,22 @@ impl Target {
                 }
                 s
             }
+            Target::ThinPool(a) => {
+                let mut s = format!(
+                    "{} {} {} {} {}",
+                    a.metadata,
+                    a.data,
+                    a.block_sectors,
+                    a.low_water_mark,
+                    a.features.len()
+                );
+                for f in &a.features {
+                    s.push(' ');
+                    s.push_str(f.as_str());
+                }
+                s
+            }
+            Target::Thin { pool, device_id } => format!("{pool} {device_id}"),
             Target::Error => String::new(),
         }
     }
@@ -406,6 +512,8 @@ impl Target {
             Target::Striped { stripes, .. } => stripes.iter().map(|s| &s.dev).collect(),
             Target::SnapshotOrigin { origin } => vec![origin],
             Target::Snapshot(a) | Target::SnapshotMerge(a) => vec![&a.origin, &a.cow],
+            Target::ThinPool(a) => vec![&a.metadata, &a.data],
+            Target::Thin { pool, .. } => vec![pool],
             Target::Error => Vec::new(),
         }
     }
@@ -746,6 +854,10 @@ mod tests {
             "0 2097152 snapshot-merge 253:1 253:2 P 8",
             "0 2097152 error",
             "0 8 linear /dev/sda2 0",
+            "0 163840 thin-pool 253:0 253:1 128 0 0",
+            "0 163840 thin-pool 253:0 253:1 128 0 2 skip_block_zeroing ignore_discard",
+            "0 163840 thin-pool 253:0 253:1 1024 1638 1 error_if_no_space",
+            "0 81920 thin 253:2 7",
         ] {
             let parsed: TableLine = line.parse().unwrap();
             assert_eq!(parsed.to_string(), line);
@@ -825,7 +937,14 @@ mod tests {
                     value: "x".into(),
                 },
             ),
-            ("0 10 thin 1", TableError::UnknownTarget("thin".into())),
+            ("0 10 raid 1", TableError::UnknownTarget("raid".into())),
+            (
+                "0 10 thin 253:0",
+                TableError::Missing {
+                    target: "thin",
+                    field: "device id",
+                },
+            ),
             (
                 "0 10 error x",
                 TableError::Trailing {

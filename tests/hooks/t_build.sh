@@ -158,7 +158,8 @@ copy_file script /usr/lib/rewind/rewind-early /usr/lib/rewind/rewind-early
 copy_exec /usr/bin/timeout /usr/bin
 copy_file rules /usr/lib/rewind/63-rewind.rules /lib/udev/rules.d/63-rewind.rules
 manual_add_modules dm_mod
-manual_add_modules dm_snapshot" "$(added)"
+manual_add_modules dm_snapshot
+manual_add_modules dm_thin_pool" "$(added)"
     eq "config checked" "check-config --config $T/root/etc/rewind/rewind.toml" "$(calls)"
     check
 }
@@ -179,7 +180,7 @@ copy_exec /usr/sbin/dmsetup /sbin" "$(added | grep -E '(dm|lvm)[^ /]*\.rules |dm
 test_itools_hook_minimal() {
     fake_root
     eq "hook status" "hook=0" "$(itools_hook)"
-    eq "without config or LVM files: 6 items" 6 "$(added | wc -l)"
+    eq "without config or LVM files: 7 items" 7 "$(added | wc -l)"
     hasnt "no config files" 'copy_file config' "$(added)"
     check
 }
@@ -240,7 +241,7 @@ test_dracut_check_and_depends() {
 
 test_dracut_installkernel() {
     eq "status" "installkernel=0" "$(dracut_call installkernel)"
-    eq "modules, also in hostonly mode" "instmods(hostonly=) dm-mod dm-snapshot" "$(added)"
+    eq "modules, also in hostonly mode" "instmods(hostonly=) dm-mod dm-snapshot dm-thin-pool" "$(added)"
     check
 }
 

@@ -83,6 +83,9 @@ pub struct FakeDm {
     crash_after: Option<usize>,
     crashed: bool,
     udev: UdevWait,
+    /// What a `thin-pool` line reports, by device name (the pool's on-disk metadata, which
+    /// outlives the device); `Fail` when not set.
+    pool_status: BTreeMap<String, String>,
 }
 
 /// The major number the fake gives its devices.
@@ -99,6 +102,7 @@ impl Default for FakeDm {
             crash_after: None,
             crashed: false,
             udev: UdevWait::NotRunning,
+            pool_status: BTreeMap::new(),
         }
     }
 }
@@ -125,6 +129,13 @@ impl FakeDm {
         if let Some(d) = self.devices.get_mut(name) {
             d.snapshot_status = Some(status);
         }
+    }
+
+    /// Sets what the `thin-pool` line of the device named `name` reports, now or once it
+    /// exists (the kernel's status text, e.g. `3 12/4096 0/1600 - rw discard_passdown
+    /// queue_if_no_space - 1024`).
+    pub fn set_pool_status(&mut self, name: &str, status: &str) {
+        self.pool_status.insert(name.to_owned(), status.to_owned());
     }
 
     /// What `wait_for_udev` answers.
@@ -524,6 +535,11 @@ impl DeviceMapper for FakeDm {
                         .snapshot_status
                         .unwrap_or(SnapshotStatus::Unknown)
                         .to_string(),
+                    "thin-pool" => self
+                        .pool_status
+                        .get(name)
+                        .cloned()
+                        .unwrap_or_else(|| "Fail".to_owned()),
                     _ => String::new(),
                 };
                 StatusLine {

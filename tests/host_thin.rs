@@ -1,0 +1,358 @@
+//! Host tier for thin LVs: metadata with a thin pool, a thin root and two thin snapshots, one
+//! flagged to merge exactly as stock `lvconvert --merge` leaves it while root is open
+//! (`merge = "root"` in the snapshot's segment, the snapshot hidden), restored and read back
+//! by stock LVM2 in metadata-only mode. `rewind plan` must lay root out as LVM would
+//! activate it (names, UUIDs from `lvs`, the snapshot's device id) and write nothing.
+//! The tables against a real kernel are the VM tier's.
+
+use std::process::Command;
+
+mod common;
+use common::{Loop, Lvm, lvs_section};
+use rewind::config::Config;
+use rewind::flow::early::{self, Inputs, Outcome};
+use rewind::lvm::text::{Node, Style, Value, parse, print};
+use rewind::plan::cmdline::Cmdline;
+
+const MIB: u64 = 1 << 20;
+
+fn thin_lv(name: &str, id: &str, visible: bool, dev: u64, tid: u64, extra: &str) -> String {
+    let status = if visible {
+        "[\"READ\", \"WRITE\", \"VISIBLE\"]"
+    } else {
+        "[\"READ\", \"WRITE\"]"
+    };
+    let flags = if extra.is_empty() {
+        "[]"
+    } else {
+        "[\"ACTIVATION_SKIP\"]"
+    };
+    format!(
+        "{name} {{\nid = \"{id}\"\nstatus = {status}\nflags = {flags}\ncreation_time = 1700000000\n\
+         creation_host = \"host\"\nsegment_count = 1\nsegment1 {{\nstart_extent = 0\n\
+         extent_count = 10\ntype = \"thin\"\nthin_pool = \"pool\"\ntransaction_id = {tid}\n\
+         device_id = {dev}\n{extra}}}\n}}\n"
+    )
+}
+
+/// A VG `vg` whose `pool_tmeta`, `pool_tdata` (two segments) and `lvol0_pmspare` were made
+/// by lvcreate (under other names: LVM reserves those) and turned into a thin pool `pool`
+/// with `root` (device 1), `snap1` (2, flagged to merge into root) and `snap2` (3).
+fn lab(vg: &str, flagged: bool) -> (Loop, Lvm) {
+    let disk = Loop::new(200 * MIB);
+    let lvm = Lvm::new(std::slice::from_ref(&disk));
+    lvm.ok(&["vgcreate", "-qq", vg, &disk.dev]);
+    for (lv, size) in [("tm", "4m"), ("td", "4m"), ("sp", "4m")] {
+        lvm.ok(&[
+            "lvcreate", "-qq", "-an", "-Zn", "-Wn", "-L", size, "-n", lv, vg,
+        ]);
+    }
+    lvm.ok(&["lvextend", "-qq", "-L", "80m", &format!("{vg}/td")]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("backup");
+    let path = file.to_str().expect("utf8");
+    lvm.ok(&["vgcfgbackup", "-q", "-f", path, vg]);
+    let text = String::from_utf8(std::fs::read(&file).expect("backup")).expect("utf8");
+    let mut tree = parse(text.as_bytes()).expect("parse");
+    let lvs = lvs_section(&mut tree);
+    for (old, new) in [
+        ("tm", "pool_tmeta"),
+        ("td", "pool_tdata"),
+        ("sp", "lvol0_pmspare"),
+    ] {
+        assert!(lvs.rename(old, new), "{old}");
+        if let Some(Node::Section(s)) = lvs
+            .entries
+            .iter_mut()
+            .find(|e| e.key == new)
+            .map(|e| &mut e.node)
+        {
+            s.set("status", Value::str_array(&["READ", "WRITE"]));
+        }
+    }
+    let added = format!(
+        "pool {{\nid = \"P00lAA-aaaa-bbbb-cccc-dddd-eeee-ffff00\"\nstatus = [\"READ\", \"WRITE\", \"VISIBLE\"]\n\
+         flags = []\ncreation_time = 1700000000\ncreation_host = \"host\"\nsegment_count = 1\n\
+         segment1 {{\nstart_extent = 0\nextent_count = 20\ntype = \"thin-pool\"\n\
+         metadata = \"pool_tmeta\"\npool = \"pool_tdata\"\ntransaction_id = 3\nchunk_size = 128\n\
+         discards = \"passdown\"\nzero_new_blocks = 1\n}}\n}}\n{}{}{}",
+        thin_lv(
+            "root",
+            "R00tAA-aaaa-bbbb-cccc-dddd-eeee-ffff00",
+            true,
+            1,
+            0,
+            ""
+        ),
+        thin_lv(
+            "snap1",
+            "Snap1A-aaaa-bbbb-cccc-dddd-eeee-ffff00",
+            !flagged,
+            2,
+            1,
+            if flagged {
+                "origin = \"root\"\nmerge = \"root\"\n"
+            } else {
+                "origin = \"root\"\n"
+            }
+        ),
+        thin_lv(
+            "snap2",
+            "Snap2A-aaaa-bbbb-cccc-dddd-eeee-ffff00",
+            true,
+            3,
+            2,
+            "origin = \"root\"\n"
+        ),
+    );
+    lvs.entries
+        .extend(parse(added.as_bytes()).expect("thin text").entries);
+    std::fs::write(&file, print(&tree, Style::Backup)).expect("write");
+    // LVM refuses to restore thin volumes without --force (it cannot check the pool's
+    // kernel metadata here).
+    lvm.ok(&["vgcfgrestore", "-q", "--force", "-f", path, vg]);
+    lvm.clean(&["vgck", vg]);
+    (disk, lvm)
+}
+
+fn uuids(lvm: &Lvm, vg: &str) -> std::collections::BTreeMap<String, String> {
+    lvm.ok(&["lvs", "-a", "--noheadings", "-o", "lv_name,lv_uuid", vg])
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some((
+                w.next()?.trim_matches(['[', ']']).to_owned(),
+                w.next()?.replace('-', ""),
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn loop_flagged_thin_merge_is_planned_as_lvm_activates_it() {
+    require_host!("loop_flagged_thin_merge_is_planned_as_lvm_activates_it");
+    let vg = format!("thin{}", std::process::id());
+    let (disk, lvm) = lab(&vg, true);
+    // Stock LVM reads the flag: root a merging origin, snap1 a hidden merging snapshot.
+    let attrs = lvm.ok(&["lvs", "-a", "--noheadings", "-o", "lv_name,lv_attr", &vg]);
+    assert!(attrs.contains("root            Owi"), "{attrs}");
+    assert!(attrs.contains("[snap1]         Swi"), "{attrs}");
+    let vg_uuid = lvm
+        .ok(&["vgs", "--noheadings", "-o", "vg_uuid", &vg])
+        .trim()
+        .replace('-', "");
+    let ids = uuids(&lvm, &vg);
+    let before = lvm.seqno(&vg);
+    let out = Command::new(env!("CARGO_BIN_EXE_rewind"))
+        .args(["plan", "--json", "--cmdline", "", &disk.dev])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    // Nothing to commit: the flag is LVM's own; root is activated for the merge.
+    assert_eq!(plan["flags_committed"], serde_json::json!([]));
+    let volumes = plan["volumes"].as_array().expect("volumes");
+    assert_eq!(volumes.len(), 1, "{plan}");
+    let v = &volumes[0];
+    assert_eq!(v["lv"], "root");
+    assert_eq!(v["reason"], "merge");
+    assert_eq!(v["thin_pool"]["transaction_id"], 3);
+    assert_eq!(v["thin_pool"]["device"], format!("{vg}-pool-tpool"));
+    let got: Vec<(String, String, String, Vec<String>)> = v["devices"]
+        .as_array()
+        .expect("devices")
+        .iter()
+        .map(|d| {
+            (
+                d["name"].as_str().unwrap_or("").to_owned(),
+                d["uuid"].as_str().unwrap_or("").to_owned(),
+                d["role"].as_str().unwrap_or("").to_owned(),
+                d["table"]
+                    .as_array()
+                    .expect("table")
+                    .iter()
+                    .map(|l| l.as_str().unwrap_or("").to_owned())
+                    .collect(),
+            )
+        })
+        .collect();
+    let st = std::fs::metadata(&disk.dev).expect("stat");
+    let rdev = std::os::unix::fs::MetadataExt::rdev(&st);
+    let pv = format!(
+        "{}:{}",
+        nix::sys::stat::major(rdev),
+        nix::sys::stat::minor(rdev)
+    );
+    let uuid = |lv: &str, suffix: &str| format!("LVM-{vg_uuid}{}{suffix}", ids[lv]);
+    let want = vec![
+        (
+            format!("{vg}-pool_tmeta"),
+            uuid("pool_tmeta", "-tmeta"),
+            "pool_part".to_owned(),
+            vec![format!("0 8192 linear {pv} 2048")],
+        ),
+        (
+            format!("{vg}-pool_tdata"),
+            uuid("pool_tdata", "-tdata"),
+            "pool_part".to_owned(),
+            vec![
+                format!("0 8192 linear {pv} 10240"),
+                format!("8192 155648 linear {pv} 26624"),
+            ],
+        ),
+        (
+            format!("{vg}-pool-tpool"),
+            uuid("pool", "-tpool"),
+            "thin_pool".to_owned(),
+            vec![format!(
+                "0 163840 thin-pool /dev/mapper/{vg}-pool_tmeta /dev/mapper/{vg}-pool_tdata 128 0 0"
+            )],
+        ),
+        (
+            format!("{vg}-root"),
+            uuid("root", ""),
+            "thin".to_owned(),
+            // snap1's device id: root shows the snapshot's content.
+            vec![format!("0 81920 thin /dev/mapper/{vg}-pool-tpool 2")],
+        ),
+    ];
+    assert_eq!(got, want);
+    assert_eq!(lvm.seqno(&vg), before, "plan writes nothing");
+
+    // The snapshot flagged to merge is not activated by itself; the sibling keeps its id.
+    let out = Command::new(env!("CARGO_BIN_EXE_rewind"))
+        .args([
+            "plan",
+            "--json",
+            "--cmdline",
+            &format!("rd.lvm.lv={vg}/snap1 rd.lvm.lv={vg}/snap2"),
+            &disk.dev,
+        ])
+        .output()
+        .expect("run");
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let notes = plan["notes"].to_string();
+    assert!(
+        notes.contains(&format!(
+            "{vg}/snap1 not activated: vg {vg}: lv snap1 is a thin snapshot flagged to merge into root"
+        )),
+        "{notes}"
+    );
+    let snap2 = plan["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .find(|v| v["lv"] == "snap2")
+        .expect("snap2 planned");
+    assert_eq!(
+        snap2["devices"][3]["table"][0],
+        format!("0 81920 thin /dev/mapper/{vg}-pool-tpool 3")
+    );
+}
+
+fn attrs(lvm: &Lvm, vg: &str) -> String {
+    lvm.ok(&["lvs", "-a", "--noheadings", "-o", "lv_name,lv_attr", vg])
+}
+
+/// `rd.rewind=VG/snap1` for a thin snapshot: rewind commits the same flag stock
+/// `lvconvert --merge` writes (the LVs read back equal to the fixture's, which is LVM's own
+/// after that command), stock LVM reads it as a merge, and root is planned with snap1's id.
+#[test]
+fn loop_rd_rewind_of_a_thin_snapshot_commits_lvms_flag() {
+    require_host!("loop_rd_rewind_of_a_thin_snapshot_commits_lvms_flag");
+    let vg = format!("thinrd{}", std::process::id());
+    let (disk, lvm) = lab(&vg, false);
+    let a = attrs(&lvm, &vg);
+    assert!(a.contains("  snap1           Vwi"), "{a}");
+    let before = lvm.seqno(&vg);
+    let only = |d: &rewind::system::blockdev::BlockDevice| {
+        if d.node == std::path::Path::new(&disk.dev) {
+            Ok(())
+        } else {
+            Err("other".into())
+        }
+    };
+    let inputs = |c: &str| Inputs {
+        root: std::path::PathBuf::from("/"),
+        cmdline: Cmdline::parse(c),
+        config: Config::default(),
+    };
+    let run = |c: &str| {
+        let i = inputs(c);
+        let scan = early::scan_devices(&i, &only).expect("scan");
+        let mut prep = early::prepare(&i, scan);
+        let mut out = Outcome::default();
+        early::commit_flags(&mut prep, &mut out, true);
+        (prep, out)
+    };
+    // Refusals change nothing: the origin itself, the sibling while snap1 is flagged.
+    let (_, out) = run(&format!("rd.rewind={vg}/root"));
+    assert!(out.flags_committed.is_empty());
+    assert_eq!(lvm.seqno(&vg), before);
+
+    let (prep, out) = run(&format!("rd.rewind={vg}/snap1"));
+    assert_eq!(
+        out.flags_committed,
+        [format!("{vg}/snap1")],
+        "{:?}",
+        out.notes
+    );
+    assert_eq!(lvm.seqno(&vg), before + 1);
+    lvm.clean(&["vgck", &vg]);
+    let a = attrs(&lvm, &vg);
+    assert!(a.contains("  root            Owi"), "{a}");
+    assert!(a.contains("  [snap1]         Swi"), "{a}");
+    assert!(a.contains("  snap2           Vwi"), "{a}");
+    // The same LVs as stock LVM's own flag (the fixture was written by LVM after it).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("after");
+    lvm.ok(&["vgcfgbackup", "-q", "-f", file.to_str().expect("utf8"), &vg]);
+    let ours = rewind::lvm::model::Vg::from_tree(
+        &parse(&std::fs::read(&file).expect("read")).expect("parse"),
+    )
+    .expect("model");
+    let stock_text = include_str!("fixtures/text/thin.vg");
+    let stock = rewind::lvm::model::Vg::from_tree(&parse(stock_text.as_bytes()).expect("parse"))
+        .expect("model");
+    let lv_view = |v: &rewind::lvm::model::Vg| -> Vec<(String, Vec<String>, bool, String)> {
+        v.lvs
+            .iter()
+            .filter(|l| l.thin().is_some())
+            .map(|l| {
+                (
+                    l.name.clone(),
+                    l.flags.clone(),
+                    l.visible,
+                    format!("{:?}", l.segments[0].kind),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(lv_view(&ours), lv_view(&stock));
+    assert!(
+        prep.decision
+            .activate
+            .iter()
+            .any(|a| a.lv == "root" && a.reason == rewind::plan::decide::Reason::Merge)
+    );
+
+    // Again: already flagged, nothing more written; the sibling is refused, nothing written.
+    let (_, out) = run(&format!("rd.rewind={vg}/snap1"));
+    assert!(out.flags_committed.is_empty());
+    let (prep, out) = run(&format!("rd.rewind={vg}/snap2"));
+    assert!(out.flags_committed.is_empty());
+    assert!(
+        prep.decision
+            .notes
+            .iter()
+            .any(|n| n.message.contains("already has a merging snapshot, snap1")),
+        "{:?}",
+        prep.decision.notes
+    );
+    assert_eq!(lvm.seqno(&vg), before + 1);
+}
