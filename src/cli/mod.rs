@@ -254,10 +254,11 @@ pub enum Command {
         target: String,
     },
     /// Package-manager hook (docs/HOOKS.md): `pre` takes one automatic snapshot set before
-    /// the transaction (apt's package list on standard input, protocol 3), `post` records how
-    /// it ended. Run by /etc/apt/apt.conf.d/80rewind.
+    /// the transaction (the package list on standard input: apt's protocol 3, pacman's
+    /// targets, the dnf plugin's lines), `post` records how it ended. Run by
+    /// /etc/apt/apt.conf.d/80rewind, rewind's alpm hooks and its dnf plugin.
     #[command(
-        after_help = "Exit status: 0 the set taken, or skipped, or not taken with [hooks] on_failure = \"warn\"; 1 not taken with on_failure = \"stop\" (apt stops before dpkg runs); 2 usage error."
+        after_help = "Exit status: 0 the set taken, or skipped, or not taken with [hooks] on_failure = \"warn\"; 1 not taken with on_failure = \"stop\" (the package manager stops before it changes anything); 2 usage error."
     )]
     Hook {
         #[command(flatten)]
@@ -471,11 +472,11 @@ fn run(command: Command, verbose: u8) -> Result<Verdict, Error> {
         }
         Command::Hook {
             system,
-            manager: Manager::Apt,
+            manager,
             phase,
         } => {
             init_logging(verbose);
-            Ok(hook::apt(&system.system(), phase))
+            Ok(hook::run(&system.system(), manager, phase))
         }
         Command::CheckConfig { config } => {
             init_logging(verbose);
