@@ -19,6 +19,9 @@ packages=(
   # the Debian package (packaging/deb/build.sh, tests/hooks/t_deb.sh): built with debhelper,
   # checked by lintian, installed by dpkg into a root mmdebstrap builds; objcopy (binutils)
   debhelper dpkg-dev lintian mmdebstrap binutils
+  # the pacman and dnf hooks (tests/hooks/t_pkgmgr.sh, VM scenario pm-hooks): the real package
+  # managers, and makepkg (bsdtar, zstd) and rpmbuild for the test packages
+  pacman-package-manager makepkg libarchive-tools zstd dnf rpm
 )
 
 missing=()

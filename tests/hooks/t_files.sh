@@ -217,7 +217,7 @@ test_install_apt_hook_where_apt_is() {
 }
 
 # packaging/apt/80rewind as real apt reads it: the pre hook gets protocol 3 (apt looks the
-# version up by the command's first word), the post hook is guarded; both shellcheck-clean
+# version up by the command's first word), both are guarded (tests/hooks/t_pkgmgr.sh runs them); both shellcheck-clean
 # (apt runs each with /bin/sh -c).
 test_apt_snippet() {
     command -v apt-config > /dev/null || skip "no apt-config"
@@ -225,8 +225,9 @@ test_apt_snippet() {
     dump=$(apt-config dump -c "$REPO/packaging/apt/80rewind") || fail "apt-config cannot read it"
     pre=$(sed -n 's/^DPkg::Pre-Install-Pkgs:: "\(.*rewind.*\)";$/\1/p' <<< "$dump")
     post=$(sed -n 's/^DPkg::Post-Invoke:: "\(.*rewind.*\)";$/\1/p' <<< "$dump")
-    eq "pre-install command" "/usr/sbin/rewind hook apt pre" "$pre"
-    has "protocol 3 for the pre command's first word" "^DPkg::Tools::Options::${pre%% *}::Version \"3\";$" "$dump"
+    eq "pre-install command" "REWIND_APT_HOOK=3 sh -c 'test ! -x /usr/sbin/rewind || exec /usr/sbin/rewind hook apt pre'" "$pre"
+    # apt-config dump quotes the key's "=" as %3d.
+    has "protocol 3 for the pre command's first word" "^DPkg::Tools::Options::${pre%%=*}%3d3::Version \"3\";$" "$dump"
     has "post command" "rewind hook apt post" "$post"
     if command -v shellcheck > /dev/null; then
         printf '%s\n' "$pre" "$post" > "$T/apt-hooks.sh"
