@@ -202,6 +202,17 @@ pub enum Command {
         system: SystemArgs,
         set: String,
     },
+    /// Which packages differ between a snapshot set and now: the package databases (dpkg's
+    /// status, pacman's local database) inside the set's snapshots, mounted read-only for the
+    /// look, against the running system's. Installed, removed, upgraded, downgraded.
+    Diff {
+        #[command(flatten)]
+        system: SystemArgs,
+        set: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Unmount what `rewind mount SET` mounted and make the devices writable again.
     Umount {
         #[command(flatten)]
@@ -448,6 +459,16 @@ fn run(command: Command, verbose: u8) -> Result<Verdict, Error> {
                     m.fstype,
                     m.dir.display()
                 );
+            }
+            Ok(Verdict::Ok)
+        }
+        Command::Diff { system, set, json } => {
+            init_logging(verbose);
+            let d = flow::diff::run(&system.system(), &set)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+            } else {
+                print!("{}", sets::diff_text(&d));
             }
             Ok(Verdict::Ok)
         }

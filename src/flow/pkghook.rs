@@ -262,13 +262,12 @@ fn query(tool: &str, args: &[&str], names: &[&str]) -> Result<String, Error> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Whether the packages are as planned, asked of the package manager's database.
+type Outcome<'a> = dyn Fn(&Pending) -> Result<Result<(), String>, Error> + 'a;
+
 /// The post-transaction side: `outcome` says whether the packages are as planned
 /// (`Err(text)`: what is not, or for pacman the text to append after `, `).
-fn post(
-    sys: &System,
-    manager: &str,
-    outcome: &dyn Fn(&Pending) -> Result<Result<(), String>, Error>,
-) -> Result<Option<Post>, Error> {
+fn post(sys: &System, manager: &str, outcome: &Outcome) -> Result<Option<Post>, Error> {
     let path = pending_path(sys, manager);
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(None);

@@ -22,15 +22,15 @@ pub struct Transaction {
     pub plan: Vec<Planned>,
 }
 
+/// A name's version out, version in, and whether in is newer (dnf's action says).
+type Seen = (Option<String>, Option<String>, Option<bool>);
+
 /// Parses the plugin's lines; an error names the line not understood.
 pub fn parse(text: &str) -> Result<Transaction, String> {
     let mut t = Transaction::default();
     // name -> (old, new, newer)
     let mut order: Vec<String> = Vec::new();
-    let mut seen: std::collections::BTreeMap<
-        String,
-        (Option<String>, Option<String>, Option<bool>),
-    > = std::collections::BTreeMap::new();
+    let mut seen: std::collections::BTreeMap<String, Seen> = std::collections::BTreeMap::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         if let Some(c) = line.strip_prefix("command ") {
             t.command = Some(c.to_owned());

@@ -92,6 +92,14 @@ guest_boot_1() {
     pm_run pac3.log pacman --noconfirm --needed -U "$p/rwtest-2-1-any.pkg.tar.zst" || g_fail "pacman --needed failed"
     grep -q 'there is nothing to do' "$BOOT_OUT/pac3.log" || g_fail "pacman did something"
     pm_count 2 "pacman with nothing to do"
+    # rewind diff: each set's pacman database (the snapshot mounted read-only) against now.
+    local up
+    up=$(pm_auto | tail -n1 | cut -f1)
+    rewind diff "$up" | tee "$BOOT_OUT/diff-upgrade" || g_fail "rewind diff $up failed"
+    rewind diff --json "$(pm_auto | head -n1 | cut -f1)" | tee "$BOOT_OUT/diff-install.json" ||
+        g_fail "rewind diff --json failed"
+    rewind list | tee "$BOOT_OUT/list-after-diff"
+    [[ -z $(ls -A /run/rewind/"$up" 2>/dev/null) ]] || g_fail "rewind diff left the set mounted"
 
     # dnf
     local dnf=(dnf -y --releasever=12)
@@ -171,6 +179,16 @@ host_check() {
         grep -q '^rewind_desc0_before_pacman_.*:_rwtest_1-1$' <(pm_tags "root.$(vm_guest_value pac_upgrade_set)")
     vm_check "stock lvs: the dnf upgrade's set names both versions" \
         grep -q 'upgrade_rwtest_1-1_-#3E_2-1' <(pm_tags "root.$(vm_guest_value dnf_upgrade_set)")
+    # rewind diff after the pacman upgrade: the upgrade's set had rwtest 1-1, now 2-1; the
+    # install's set had no rwtest; dpkg's database the same in both.
+    local d=$VM_STATE/boot1
+    vm_check_eq "rewind diff of the upgrade's set" \
+        "dpkg (snapshot set $(vm_guest_value pac_upgrade_set) -> now): 0 package(s) differ
+pacman (snapshot set $(vm_guest_value pac_upgrade_set) -> now): 1 package(s) differ
+  upgraded   rwtest  1-1 -> 2-1" "$(cat "$d/diff-upgrade")"
+    vm_check_eq "rewind diff --json of the install's set: pacman" \
+        '[{"name":"rwtest","kind":"installed","set":null,"now":"2-1"}]' \
+        "$(python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps([x["packages"] for x in d["databases"] if x["manager"]=="pacman"][0], separators=(",", ":")))' <"$d/diff-install.json")"
     vm_check "vgck vg0" vm_image_lvm "$WORK/disk.img" vgck vg0
     local n
     n=$(vm_image_lvm "$WORK/disk.img" lvs -a --noheadings -o lv_name vg0 | grep -c 'root\.')
