@@ -3,7 +3,8 @@
 # switch it off (enabled=0). The resolved transaction goes to `rewind hook dnf pre` on its
 # standard input ("in ACTION NAME EVR" / "out ACTION NAME EVR" lines); a non-zero exit
 # (only with [hooks] on_failure = "stop") stops dnf before the transaction. After a
-# transaction that went through, `rewind hook dnf post` records where the packages are.
+# transaction that went through, `rewind hook dnf post` gets where the packages are now
+# ("now NAME EVR" lines, from rpm's database) and records it.
 # Without the rewind binary (removed by hand) the plugin does nothing.
 """rewind: a snapshot set before each dnf transaction."""
 
@@ -14,6 +15,7 @@ import sys
 import dnf
 import dnf.exceptions
 import dnf.transaction
+import rpm
 
 REWIND = "/usr/sbin/rewind"
 
@@ -76,6 +78,20 @@ class Rewind(dnf.Plugin):
     def transaction(self):
         if not self._runs():
             return
+        # Where each package of the transaction is now, from rpm's database ("now NAME
+        # EVR"; a package removed has no line).
+        names = sorted({tsi.pkg.name for tsi in self.base.transaction})
+        lines = []
+        ts = rpm.TransactionSet(self.base.conf.installroot)
+        for name in names:
+            for h in ts.dbMatch("name", name):
+                evr = "%s-%s" % (h["version"], h["release"])
+                if h["epoch"]:
+                    evr = "%s:%s" % (h["epoch"], evr)
+                lines.append("now %s %s" % (name, evr))
         subprocess.run(
-            [REWIND, "hook", "dnf", "post"], stdin=subprocess.DEVNULL, check=False
+            [REWIND, "hook", "dnf", "post"],
+            input="\n".join(lines) + "\n",
+            universal_newlines=True,
+            check=False,
         )

@@ -31,7 +31,14 @@ pub fn run(sys: &System, manager: Manager, phase: Phase) -> Verdict {
         Phase::Post => {
             let post = match manager {
                 Manager::Apt => pkghook::apt_post(sys),
-                Manager::Dnf => pkghook::dnf_post(sys),
+                Manager::Dnf => {
+                    let mut input = String::new();
+                    if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut input)
+                    {
+                        log::warn!("reading dnf's package list: {e}");
+                    }
+                    pkghook::dnf_post(sys, &input)
+                }
                 Manager::Pacman => pkghook::pacman_post(sys),
             };
             match post {

@@ -230,12 +230,10 @@ pub fn apt_post(sys: &System) -> Result<Option<Post>, Error> {
 }
 
 /// The dnf post-transaction hook (the plugin's `transaction()`, run when dnf's transaction
-/// went through): each package where rpm has it now.
-pub fn dnf_post(sys: &System) -> Result<Option<Post>, Error> {
+/// went through), with the plugin's `now NAME EVR` lines (rpm's database after it).
+pub fn dnf_post(sys: &System, input: &str) -> Result<Option<Post>, Error> {
+    let now = dnf::installed(input);
     post(sys, "dnf", &|p| {
-        let names: Vec<&str> = p.plan.iter().map(|x| x.change.name.as_str()).collect();
-        let out = query("rpm", &["-q", "--qf", "%{NAME} %{EVR}\n"], &names)?;
-        let now = dnf::installed(&out);
         Ok(pkghook::outcome(&p.plan, &|n| now.get(n).cloned()))
     })
 }

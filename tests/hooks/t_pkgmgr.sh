@@ -122,11 +122,13 @@ RUN
 command /usr/bin/dnf -y --releasever=12 install $T/pkgs/rwtest-1-1.noarch.rpm
 in install rwtest 1-1
 ARGS hook dnf post
+now rwtest 1-1
 ARGS hook dnf pre
 command /usr/bin/dnf -y --releasever=12 install $T/pkgs/rwtest-2-1.noarch.rpm
 in upgrade rwtest 2-1
 out upgraded rwtest 1-1
 ARGS hook dnf post
+now rwtest 2-1
 ARGS hook dnf pre
 command /usr/bin/dnf -y --releasever=12 remove rwtest
 out remove rwtest 2-1" "$(cat "$T/calls")"

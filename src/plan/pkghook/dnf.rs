@@ -68,14 +68,14 @@ pub fn parse(text: &str) -> Result<Transaction, String> {
     Ok(t)
 }
 
-/// `rpm -q --qf '%{NAME} %{EVR}\n' NAME...`'s output: each installed package's EVR (a name
-/// not installed prints `package NAME is not installed`, skipped).
+/// What the plugin hands `rewind hook dnf post`: `now NAME EVR` for each package of the
+/// transaction rpm has installed after it (a package removed has no line).
 pub fn installed(text: &str) -> std::collections::BTreeMap<String, String> {
     text.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(' ').collect();
             match f[..] {
-                [name, evr] => Some((name.to_owned(), evr.to_owned())),
+                ["now", name, evr] => Some((name.to_owned(), evr.to_owned())),
                 _ => None,
             }
         })
@@ -122,8 +122,8 @@ mod tests {
     }
 
     #[test]
-    fn rpm_query() {
-        let m = installed("foo 2-1\npackage bar is not installed\n");
+    fn post_lines() {
+        let m = installed("now foo 2-1\nsomething else\n");
         assert_eq!(m.get("foo").map(String::as_str), Some("2-1"));
         assert_eq!(m.len(), 1);
     }
