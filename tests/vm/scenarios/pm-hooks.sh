@@ -129,6 +129,9 @@ guest_boot_1() {
     # (pre + post), three times each; one rewind snapshot -vv kept for its timestamps.
     local t0 i keep
     keep=$(pm_auto | cut -f1)
+    # The hook's own sets here must not prune the four above (retention keeps the last 5).
+    mkdir -p /etc/rewind
+    printf '[prune]\nkeep_last = 50\n' >/etc/rewind/rewind.toml
     for i in 1 2 3; do
         t0=$(date +%s%N)
         g_lvm lvcreate -q -s -L 64M -n bench vg0/root >/dev/null || g_fail "lvcreate -s failed"
@@ -150,6 +153,7 @@ guest_boot_1() {
     while read -r i _; do
         grep -qx "$i" <<<"$keep" || rewind delete "$i" >/dev/null
     done < <(pm_auto)
+    rm /etc/rewind/rewind.toml
     pm_count 4 "after the benchmark"
 
     # The VG too full for a set. Default policy: warn, go on.
