@@ -1,7 +1,7 @@
 //! `rewind diff SET`: which packages differ between a snapshot set and the running system,
 //! read from the package databases inside the set's snapshots (mounted read-only, as
 //! `rewind mount` does, and unmounted again unless they were mounted already) and from the
-//! running system's: dpkg's status file, pacman's local database.
+//! running system's: dpkg's (through `dpkg-query --admindir`), pacman's local database.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,7 +27,8 @@ pub struct SetDiff {
     pub databases: Vec<DbDiff>,
 }
 
-const DPKG_STATUS: &str = "/var/lib/dpkg/status";
+/// dpkg's database directory; `dpkg-query --admindir` reads the set's copy.
+const DPKG_ADMIN: &str = "/var/lib/dpkg";
 const PACMAN_LOCAL: &str = "/var/lib/pacman/local";
 
 /// `rewind diff SET`.
@@ -72,7 +73,7 @@ fn compare(sys: &System, name: &str, places: &[(String, PathBuf)]) -> Result<Set
     let mut databases = Vec::new();
     type Reader = fn(&Path) -> Option<BTreeMap<String, String>>;
     let dbs: [(&'static str, &str, Reader); 2] = [
-        ("dpkg", DPKG_STATUS, read_dpkg),
+        ("dpkg", DPKG_ADMIN, read_dpkg),
         ("pacman", PACMAN_LOCAL, read_pacman),
     ];
     for (manager, path, read) in dbs {
@@ -98,10 +99,20 @@ fn compare(sys: &System, name: &str, places: &[(String, PathBuf)]) -> Result<Set
     })
 }
 
-fn read_dpkg(path: &Path) -> Option<BTreeMap<String, String>> {
-    std::fs::read_to_string(path)
-        .ok()
-        .map(|t| pkgdb::dpkg_status(&t))
+/// dpkg's packages, asked of `dpkg-query --admindir=DIR` (dpkg's own interface to its
+/// database, pointed at the live one or the set's copy); none when there is no database.
+fn read_dpkg(admin: &Path) -> Option<BTreeMap<String, String>> {
+    if !admin.join("status").is_file() {
+        return None;
+    }
+    let out = std::process::Command::new("dpkg-query")
+        .arg(format!("--admindir={}", admin.display()))
+        .args(["-W", "-f=${Package} ${Version} ${db:Status-Status}\n"])
+        .output()
+        .ok()?;
+    Some(crate::plan::pkghook::apt::installed(
+        &String::from_utf8_lossy(&out.stdout),
+    ))
 }
 
 fn read_pacman(path: &Path) -> Option<BTreeMap<String, String>> {

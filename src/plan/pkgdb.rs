@@ -1,50 +1,10 @@
-//! Package databases as text (`rewind diff`): dpkg's status file and pacman's local database
-//! entries, read into name -> version maps, and what differs between two of them.
+//! Package databases as text (`rewind diff`): pacman's local database entries read into a
+//! name -> version map (dpkg's: `plan::pkghook::apt::installed` over `dpkg-query`'s output),
+//! and what differs between two such maps.
 
 pub mod vercmp;
 
 use std::collections::BTreeMap;
-
-/// dpkg's `/var/lib/dpkg/status`: each package dpkg has unpacked, with its version
-/// (`VERSION (STATE)` when it is not fully installed); `config-files` and `not-installed`
-/// entries are absent. A name installed for more than one architecture is `NAME:ARCH`.
-pub fn dpkg_status(text: &str) -> BTreeMap<String, String> {
-    let mut rows: Vec<(String, String, String)> = Vec::new();
-    for para in text.split("\n\n") {
-        let (mut name, mut arch, mut version, mut state) = (None, "", None, None);
-        for line in para.lines() {
-            if let Some(v) = line.strip_prefix("Package: ") {
-                name = Some(v.trim());
-            } else if let Some(v) = line.strip_prefix("Architecture: ") {
-                arch = v.trim();
-            } else if let Some(v) = line.strip_prefix("Version: ") {
-                version = Some(v.trim());
-            } else if let Some(v) = line.strip_prefix("Status: ") {
-                state = v.split_whitespace().nth(2);
-            }
-        }
-        let (Some(name), Some(version), Some(state)) = (name, version, state) else {
-            continue;
-        };
-        let v = match state {
-            "installed" => version.to_owned(),
-            "config-files" | "not-installed" => continue,
-            other => format!("{version} ({other})"),
-        };
-        rows.push((name.to_owned(), arch.to_owned(), v));
-    }
-    let mut out = BTreeMap::new();
-    for (name, arch, v) in &rows {
-        let twice = rows.iter().filter(|r| &r.0 == name).count() > 1;
-        let key = if twice {
-            format!("{name}:{arch}")
-        } else {
-            name.clone()
-        };
-        out.insert(key, v.clone());
-    }
-    out
-}
 
 /// pacman's local database from its entries' `desc` files.
 pub fn pacman_local<'a>(descs: impl Iterator<Item = &'a str>) -> BTreeMap<String, String> {
@@ -115,28 +75,6 @@ pub fn diff(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const STATUS: &str = "Package: rwtest\nStatus: install ok installed\nPriority: optional\n\
-Architecture: all\nVersion: 2\nDescription: test\n\n\
-Package: gone\nStatus: deinstall ok config-files\nArchitecture: amd64\nVersion: 1.0\n\n\
-Package: half\nStatus: install reinstreq half-configured\nArchitecture: amd64\nVersion: 3\n\n\
-Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nMulti-Arch: same\nVersion: 2.36-9\n\n\
-Package: libc6\nStatus: install ok installed\nArchitecture: i386\nMulti-Arch: same\nVersion: 2.36-9\n";
-
-    #[test]
-    fn dpkg_status_installed_only() {
-        let m = dpkg_status(STATUS);
-        let got: Vec<(&str, &str)> = m.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        assert_eq!(
-            got,
-            [
-                ("half", "3 (half-configured)"),
-                ("libc6:amd64", "2.36-9"),
-                ("libc6:i386", "2.36-9"),
-                ("rwtest", "2"),
-            ]
-        );
-    }
 
     #[test]
     fn pacman_entries() {
