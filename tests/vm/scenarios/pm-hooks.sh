@@ -217,8 +217,8 @@ host_check() {
     done
     vm_check "stock lvs: the pacman upgrade's set names rwtest 1-1" \
         grep -q '^rewind_desc0_before_pacman_.*:_rwtest_1-1$' <(pm_tags "root.$(vm_guest_value pac_upgrade_set)")
-    vm_check "stock lvs: the dnf upgrade's set names both versions" \
-        grep -q 'upgrade_rwtest_1-1_-#3E_2-1' <(pm_tags "root.$(vm_guest_value dnf_upgrade_set)")
+    vm_check "stock lvs: the dnf upgrade's set names both versions (the description goes on in the next tag)" \
+        grep -q '^rewind_desc0_.*:_upgrade_rwtest_1-1_-#3E_2' <(pm_tags "root.$(vm_guest_value dnf_upgrade_set)")
     # rewind diff after the pacman upgrade: the upgrade's set had rwtest 1-1, now 2-1; the
     # install's set had no rwtest; dpkg's database the same in both.
     local d=$VM_STATE/boot1
