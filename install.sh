@@ -3,10 +3,13 @@
 # unit and the snapshot-set watcher's timer, a commented default configuration (only if there is none), the man pages and the shell
 # completions. Idempotent. The distribution packages (packaging/) are built from this file's tree.
 #
-#   ./install.sh [DESTDIR=DIR] [REWIND_BIN=FILE] [REWIND_DOCS=DIR] [ENABLE=auto|no|static]
+#   ./install.sh [DESTDIR=DIR] [REWIND_BIN=FILE] [REWIND_INITRAMFS_BIN=FILE] [REWIND_DOCS=DIR]
+#                [ENABLE=auto|no|static]
 #                [UNITDIR=DIR] [ZSH_COMPLETIONS=DIR]
 #
-# REWIND_BIN defaults to the static release build (cargo build --release). REWIND_DOCS is what
+# REWIND_BIN defaults to the static release build (cargo build --release); REWIND_INITRAMFS_BIN
+# (the initramfs build, src/bin/rewind-initramfs.rs) to rewind-initramfs beside it, left out
+# when not there (the initramfs hooks then put the full binary in the image). REWIND_DOCS is what
 # `cargo run --features gen-docs --bin rewind-gen-docs -- DIR` wrote (default target/docs; when
 # not given and not there, the generated man pages and completions are left out, with a note).
 # ENABLE: auto (default) runs `systemctl enable`, or with DESTDIR makes the /etc symlink; no
@@ -21,12 +24,13 @@ for arg in "$@"; do
     case $arg in
         DESTDIR=*) DESTDIR=${arg#DESTDIR=} ;;
         REWIND_BIN=*) REWIND_BIN=${arg#REWIND_BIN=} ;;
+        REWIND_INITRAMFS_BIN=*) REWIND_INITRAMFS_BIN=${arg#REWIND_INITRAMFS_BIN=} ;;
         REWIND_DOCS=*) REWIND_DOCS=${arg#REWIND_DOCS=} ;;
         ENABLE=*) ENABLE=${arg#ENABLE=} ;;
         UNITDIR=*) UNITDIR=${arg#UNITDIR=} ;;
         ZSH_COMPLETIONS=*) ZSH_COMPLETIONS=${arg#ZSH_COMPLETIONS=} ;;
         -h | --help)
-            sed -n '2,19s/^# \{0,1\}//p' "$0"
+            sed -n '2,22s/^# \{0,1\}//p' "$0"
             exit 0
             ;;
         *)
@@ -67,6 +71,13 @@ put() { # put MODE SOURCE TARGET
 }
 
 put 755 "$bin" /usr/sbin/rewind
+boot_bin=${REWIND_INITRAMFS_BIN:-$(dirname "$bin")/rewind-initramfs}
+if [ -f "$boot_bin" ]; then
+    put 755 "$boot_bin" /usr/lib/rewind/rewind-initramfs
+elif [ -n "${REWIND_INITRAMFS_BIN:-}" ]; then
+    echo "install.sh: $boot_bin not found" >&2
+    exit 1
+fi
 
 # Shared by the generators; not in the booted system's udev rules on purpose.
 put 755 "$src/initramfs/rewind-early" /usr/lib/rewind/rewind-early

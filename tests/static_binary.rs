@@ -61,11 +61,21 @@ fn test_binary_is_static() {
     assert_static(Path::new(env!("CARGO_BIN_EXE_rewind")));
 }
 
-/// `tests/run.sh` sets REWIND_RELEASE_BIN to the release binary that ships in the initramfs.
+#[test]
+fn initramfs_build_is_static() {
+    assert_static(Path::new(env!("CARGO_BIN_EXE_rewind-initramfs")));
+}
+
+/// `tests/run.sh` sets REWIND_RELEASE_BIN to the release binary; the initramfs build
+/// (`rewind-initramfs`, what the hooks put in the image) is beside it.
 #[test]
 fn release_binary_is_static() {
     match std::env::var_os("REWIND_RELEASE_BIN") {
-        Some(path) => assert_static(Path::new(&path)),
+        Some(path) => {
+            let path = Path::new(&path);
+            assert_static(path);
+            assert_static(&path.with_file_name("rewind-initramfs"));
+        }
         None => eprintln!(
             "SKIP release_binary_is_static: REWIND_RELEASE_BIN not set (tests/run.sh sets it)"
         ),

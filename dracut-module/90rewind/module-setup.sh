@@ -103,7 +103,13 @@ install() {
         [[ -f ${dracutsysrootdir-}$f ]] && inst_simple "$f"
     done
 
-    inst_binary /usr/sbin/rewind
+    # The initramfs build (early and handoff only, src/bin/rewind-initramfs.rs) when installed,
+    # under the name the scripts call; the full binary otherwise.
+    if [[ -x ${dracutsysrootdir-}/usr/lib/rewind/rewind-initramfs ]]; then
+        inst_binary /usr/lib/rewind/rewind-initramfs /usr/sbin/rewind
+    else
+        inst_binary /usr/sbin/rewind
+    fi
     inst_script "$(_rewind_early_src)" /usr/lib/rewind/rewind-early
     inst_multiple -o timeout
     inst_rules "$moddir/63-rewind.rules"

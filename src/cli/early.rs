@@ -6,24 +6,43 @@ use super::args::CommonArgs;
 use crate::exit::Verdict;
 use crate::flow::early::Outcome;
 use crate::plan::decide::Level;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `rewind early`: everything it does is logged to the kernel log; its verdict is the exit
 /// code (1 when a flagged volume could not be set up).
 pub fn early(args: &CommonArgs) -> Verdict {
-    let inputs = args.inputs();
+    boot_early(&args.root, args.cmdline.as_deref(), args.config.as_deref())
+}
+
+/// `rewind early` with its arguments as values: what both binaries run (`rewind early`, and
+/// `rewind-initramfs early`, the initramfs build in `src/bin/rewind-initramfs.rs`).
+pub fn boot_early(root: &Path, cmdline: Option<&str>, config: Option<&Path>) -> Verdict {
+    let inputs = crate::flow::early::Inputs::read(root, cmdline, config);
     // A second logger (already installed) is harmless: records still go somewhere.
-    let _ =
-        crate::system::kmsg::KmsgLogger::install(&args.root.join("dev/kmsg"), inputs.log_level());
+    let _ = crate::system::kmsg::KmsgLogger::install(&root.join("dev/kmsg"), inputs.log_level());
     crate::flow::early::run(&inputs).verdict()
 }
 
 /// `rewind handoff`: logged to the kernel log like `rewind early`; its verdict is the exit code
 /// (1 when something could not be made safe).
-pub fn handoff(args: &CommonArgs, lock_dir: &std::path::Path) -> Verdict {
-    let inputs = args.inputs();
-    let _ =
-        crate::system::kmsg::KmsgLogger::install(&args.root.join("dev/kmsg"), inputs.log_level());
+pub fn handoff(args: &CommonArgs, lock_dir: &Path) -> Verdict {
+    boot_handoff(
+        &args.root,
+        args.cmdline.as_deref(),
+        args.config.as_deref(),
+        lock_dir,
+    )
+}
+
+/// `rewind handoff` with its arguments as values (both binaries, as [`boot_early`]).
+pub fn boot_handoff(
+    root: &Path,
+    cmdline: Option<&str>,
+    config: Option<&Path>,
+    lock_dir: &Path,
+) -> Verdict {
+    let inputs = crate::flow::early::Inputs::read(root, cmdline, config);
+    let _ = crate::system::kmsg::KmsgLogger::install(&root.join("dev/kmsg"), inputs.log_level());
     crate::flow::handoff::run(&inputs, lock_dir).verdict()
 }
 

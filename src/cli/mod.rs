@@ -3,7 +3,7 @@
 //! of `crate::exit`: 0 success, 1 failure, 2 usage, 3 unhealthy). Nothing else.
 
 mod args;
-mod early;
+pub mod early;
 mod hook;
 pub mod inspect;
 mod rollback;
@@ -530,9 +530,74 @@ fn init_logging(verbose: u8) {
         2 => log::LevelFilter::Debug,
         _ => log::LevelFilter::Trace,
     };
-    env_logger::Builder::new()
-        .filter_level(level)
-        .format_timestamp_millis()
-        .parse_default_env()
-        .init();
+    let mut builder = env_logger::Builder::new();
+    builder.filter_level(level).format_timestamp_millis();
+    if let Ok(spec) = std::env::var("RUST_LOG") {
+        for (module, level) in log_directives(&spec) {
+            builder.filter(module, level);
+        }
+    }
+    builder.init();
+}
+
+/// `RUST_LOG`'s directives, as env_logger reads them: `LEVEL`, `MODULE` (all of its output)
+/// or `MODULE=LEVEL`, separated by commas; later ones win. env_logger's own parser is not
+/// used: with the `regex` feature a dependency turns on, it links a whole regex engine (about
+/// half a megabyte) for the `/REGEX` message filter, which rewind does not offer; a `/...`
+/// part and a directive that does not parse are reported on stderr and ignored.
+fn log_directives(spec: &str) -> Vec<(Option<&str>, log::LevelFilter)> {
+    let (spec, message_filter) = match spec.split_once('/') {
+        Some((s, f)) => (s, Some(f)),
+        None => (spec, None),
+    };
+    if let Some(f) = message_filter {
+        eprintln!("rewind: RUST_LOG: message filter '/{f}' not supported, ignored");
+    }
+    let mut out = Vec::new();
+    for d in spec.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let parsed = match d.split_once('=') {
+            Some((m, l)) => l
+                .trim()
+                .parse()
+                .ok()
+                .filter(|_| !m.trim().is_empty())
+                .map(|l| (Some(m.trim()), l)),
+            None => Some(match d.parse() {
+                Ok(l) => (None, l),
+                Err(_) => (Some(d), log::LevelFilter::Trace),
+            }),
+        };
+        match parsed {
+            Some(p) => out.push(p),
+            None => eprintln!("rewind: RUST_LOG: '{d}' is not a logging directive, ignored"),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_directives;
+    use log::LevelFilter as L;
+
+    #[test]
+    fn rust_log_directives() {
+        assert_eq!(log_directives("debug"), [(None, L::Debug)]);
+        assert_eq!(log_directives("TRACE"), [(None, L::Trace)]);
+        assert_eq!(
+            log_directives("warn, rewind::lvm=trace ,rewind::system"),
+            [
+                (None, L::Warn),
+                (Some("rewind::lvm"), L::Trace),
+                (Some("rewind::system"), L::Trace)
+            ]
+        );
+        assert_eq!(log_directives("off"), [(None, L::Off)]);
+        // Bad ones are left out; the message filter is dropped.
+        assert_eq!(
+            log_directives("rewind=loud,=info,info/sda"),
+            [(None, L::Info)]
+        );
+        assert_eq!(log_directives(""), []);
+    }
 }

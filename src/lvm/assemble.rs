@@ -267,7 +267,7 @@ pub fn assemble_with(
         by_uuid.entry(&scan.pv_header.uuid).or_default().push(i);
     }
 
-    let (texts, copies) = read_copies(scans, &mut out.problems);
+    let (mut texts, copies) = read_copies(scans, &mut out.problems);
     // Group the copies by VG id.
     let mut by_vg: BTreeMap<String, Vec<&Copy>> = BTreeMap::new();
     for copy in &copies {
@@ -283,7 +283,14 @@ pub fn assemble_with(
             copies,
             system_ids,
         };
-        if let Some(vg) = found.vg(id, &by_uuid, &mut in_some_vg) {
+        if let Some((mut vg, winner)) = found.vg(id, &by_uuid, &mut in_some_vg) {
+            // The winning text and its tree move into the VG: a text names one VG id, so no
+            // other VG reads this one (each reads only its own copies' seqnos, kept).
+            let won = &mut texts[winner];
+            vg.text = std::mem::take(&mut won.bytes);
+            if let Ok((_, _, _, tree)) = &mut won.parsed {
+                vg.tree = std::mem::take(tree);
+            }
             out.vgs.push(vg);
         }
     }
@@ -385,7 +392,7 @@ impl Copies<'_> {
         id: &str,
         by_uuid: &BTreeMap<&str, Vec<usize>>,
         in_some_vg: &mut [bool],
-    ) -> Option<FoundVg> {
+    ) -> Option<(FoundVg, usize)> {
         let best = self.copies.iter().map(|c| self.seqno(c)).max()?;
         let newest: Vec<&&Copy> = self
             .copies
@@ -400,8 +407,9 @@ impl Copies<'_> {
             name: name.clone(),
             id: id.to_owned(),
             seqno: best,
-            text: self.texts[winner.text].bytes.clone(),
-            tree: tree.clone(),
+            // Moved in by the caller (`assemble_with`) once this borrow of the texts ends.
+            text: Vec::new(),
+            tree: Section::default(),
             model: None,
             members: Vec::new(),
             problems: Vec::new(),
@@ -432,7 +440,7 @@ impl Copies<'_> {
             }),
         }
         self.note_outdated(&mut vg, best);
-        Some(vg)
+        Some((vg, winner.text))
     }
 
     /// Older copies on member PVs: an interrupted commit, repaired by the next write. Older

@@ -17,13 +17,14 @@
 //!   the result. `devices/global_filter` and `devices/filter` are two filters in one chain
 //!   (`lib/commands/toolcontext.c`, `_init_filter_chain`): both must accept. A pattern that
 //!   does not parse makes LVM fail the whole command.
-//! - Regex engine (`libdm/regex/parse_rx.c`, `matcher.c`): each pattern is searched anywhere in
-//!   the name (`.*(P)`); the name is fed framed by two marker bytes, `^` matches the first
+//! - Regex engine (`libdm/regex/parse_rx.c`, `matcher.c`): each pattern is searched in the name
+//!   as `.*(P)` from its first byte (so no match starts after a `\n` or `\r`); the name is fed framed by two marker bytes, `^` matches the first
 //!   (0x02) and `$` the last (0x03); `.` is any byte but `\n`, `\r`, NUL (so it also matches
 //!   the markers, as `[^...]` does); `*`, `+`, `?`, `|`, `(...)`, `[...]` with ranges and `^`
 //!   negation, `\n`, `\r`, `\t`, and `\` before any other character makes it literal. There is
-//!   no `{m,n}`, no `\d`, no `[:class:]`: those characters are literal. rewind translates each
-//!   pattern into the `regex` crate's byte syntax with the same meaning (markers included).
+//!   no `{m,n}`, no `\d`, no `[:class:]`: those characters are literal. rewind compiles each
+//!   pattern with its own matcher for exactly this dialect (`rx`, markers included), tested
+//!   against the `regex` crate and against libdevmapper's engine (`tests/tools/rxcases.c`).
 //!   Differences: rewind refuses an empty pattern, an empty group, unbalanced parentheses and
 //!   non-ASCII bytes in a bracket expression, which LVM either refuses too or reads in ways
 //!   that depend on the other patterns; refusing is the safe direction (see errors below).
@@ -142,49 +143,11 @@ pub enum DevselError {
 // ---------------------------------------------------------------------------------------------
 // Globs (`scan.devices`)
 
-fn glob_regex(glob: &str) -> Result<regex::bytes::Regex, DevselError> {
-    let err = |message: &str| DevselError::Glob {
+fn glob(glob: &str) -> Result<rx::Program, DevselError> {
+    rx::Program::glob(glob).map_err(|message| DevselError::Glob {
         glob: glob.to_owned(),
-        message: message.to_owned(),
-    };
-    let mut out = String::from("(?s-u)^");
-    let mut chars = glob.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '*' => out.push_str("[^/]*"),
-            '?' => out.push_str("[^/]"),
-            '[' => {
-                out.push('[');
-                if matches!(chars.peek(), Some('!' | '^')) {
-                    chars.next();
-                    out.push('^');
-                }
-                let mut closed = false;
-                let mut first = true;
-                for c in chars.by_ref() {
-                    if c == ']' && !first {
-                        closed = true;
-                        break;
-                    }
-                    first = false;
-                    if c == '-' {
-                        out.push('-');
-                    } else if c.is_ascii() {
-                        let _ = write!(out, "\\x{:02x}", c as u32);
-                    } else {
-                        return Err(err("non-ascii character in a bracket expression"));
-                    }
-                }
-                if !closed {
-                    return Err(err("missing ']'"));
-                }
-                out.push(']');
-            }
-            c => out.push_str(&regex::escape(c.encode_utf8(&mut [0; 4]))),
-        }
-    }
-    out.push('$');
-    regex::bytes::Regex::new(&out).map_err(|e| err(&e.to_string()))
+        message,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -231,7 +194,7 @@ pub struct Rules {
     pub use_lvm: bool,
     pub conf: LvmConf,
     pub devices_file: Option<DevicesFile>,
-    globs: Vec<(String, regex::bytes::Regex)>,
+    globs: Vec<(String, rx::Program)>,
 }
 
 impl Rules {
@@ -249,7 +212,7 @@ impl Rules {
     /// Adds `scan.devices` globs.
     pub fn with_globs(mut self, globs: &[String]) -> Result<Rules, DevselError> {
         for g in globs {
-            self.globs.push((g.clone(), glob_regex(g)?));
+            self.globs.push((g.clone(), glob(g)?));
         }
         Ok(self)
     }

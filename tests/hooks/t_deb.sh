@@ -87,6 +87,7 @@ I: rewind: package-supports-alternative-init-but-no-init.d-script [lib/systemd/s
 /usr/lib/dracut/modules.d/90rewind/wait-lvm-scan.sh
 /usr/lib/rewind/63-rewind.rules
 /usr/lib/rewind/rewind-early
+/usr/lib/rewind/rewind-initramfs
 /usr/sbin/rewind
 /usr/share/bash-completion/completions/rewind
 /usr/share/doc/rewind/changelog.gz
@@ -109,6 +110,16 @@ I: rewind: package-supports-alternative-init-but-no-init.d-script [lib/systemd/s
         cmp -s "$T/text.tree" "$T/text.deb"; }; then
         fail "/usr/sbin/rewind's code is not the tree's release build's"
     fi
+    # The image carries the initramfs build (early and handoff only) as usr/sbin/rewind.
+    if ! { objcopy -O binary --only-section=.text "$REPO/target/x86_64-unknown-linux-gnu/release/rewind-initramfs" "$T/itext.tree" &&
+        chroot "$T/root" sh -c 'unmkinitramfs /boot/initrd.img-* /tmp/unpacked' &&
+        objcopy -O binary --only-section=.text "$T/root/tmp/unpacked/usr/sbin/rewind" "$T/itext.image" &&
+        cmp -s "$T/itext.tree" "$T/itext.image"; }; then
+        fail "the image's usr/sbin/rewind is not the tree's rewind-initramfs"
+    fi
+    rm -rf "$T/root/tmp/unpacked"
+    eq "the image's rewind is the initramfs build" "rewind $version (initramfs build)" \
+        "$(chroot "$T/root" /usr/lib/rewind/rewind-initramfs --version)"
     cmp -s "$REPO/initramfs-tools/hooks/rewind" "$T/root/usr/share/initramfs-tools/hooks/rewind" ||
         fail "the initramfs-tools hook is not the tree's"
     cmp -s "$REPO/dracut-module/90rewind/module-setup.sh" "$T/root/usr/lib/dracut/modules.d/90rewind/module-setup.sh" ||

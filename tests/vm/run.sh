@@ -86,6 +86,11 @@ run_scenario() {
     vm_step "$work/driver.log" "building the initramfs under test"
     for a in "${VM_ROOT_ADD[@]}"; do
         adds+=(--add "$a")
+        # rewind's initramfs build beside the binary a scenario installs (install.sh's layout):
+        # the initramfs hooks then put it into the image, as on an installed system.
+        if [[ ${a##*:} == /usr/sbin/rewind && -f ${a%:*}-initramfs ]]; then
+            adds+=(--add "${a%:*}-initramfs:/usr/lib/rewind/rewind-initramfs")
+        fi
     done
     if [[ -n ${VM_INITRAMFS_IMAGE:-} ]]; then
         # An image made elsewhere (the real mkinitcpio, say): booted as it is, nothing is built.

@@ -2,7 +2,7 @@
 //! `devices/global_filter`) in LVM's regex dialect, and the devices file's settings.
 
 use super::DevselError;
-use super::rx::{DOLLAR, HAT, translate};
+use super::rx::{DOLLAR, HAT, Program};
 use crate::lvm::lvmrules::{SystemIds, system_id_from_file, system_id_from_string};
 use crate::lvm::text::{self, Section, Value};
 
@@ -14,7 +14,7 @@ use crate::lvm::text::{self, Section, Value};
 struct Pattern {
     accept: bool,
     text: String,
-    re: regex::bytes::Regex,
+    re: Program,
 }
 
 /// An LVM filter (`devices/filter` or `devices/global_filter`).
@@ -43,11 +43,7 @@ fn pattern(text: &str) -> Result<Pattern, String> {
     if b.len() < 3 || b[b.len() - 1] != close {
         return Err(format!("does not end with '{}'", close as char));
     }
-    let translated = translate(&b[2..b.len() - 1])?;
-    let re = regex::bytes::RegexBuilder::new(&translated)
-        .size_limit(1 << 20)
-        .build()
-        .map_err(|e| format!("does not compile: {e}"))?;
+    let re = Program::lvm(&b[2..b.len() - 1])?;
     Ok(Pattern {
         accept,
         text: text.to_owned(),
