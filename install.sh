@@ -113,6 +113,17 @@ put 644 "$src/initramfs/rewind-handoff.service" "$unitdir/rewind-handoff.service
 if [ -d "$dest/etc/apt/apt.conf.d" ]; then
     put 644 "$src/packaging/apt/80rewind" /etc/apt/apt.conf.d/80rewind
 fi
+# The pacman hooks, on systems with pacman (libalpm's system hook directory).
+if [ -x "$dest/usr/bin/pacman" ] || [ -d "$dest/usr/share/libalpm/hooks" ]; then
+    put 644 "$src/packaging/pacman/05-rewind-pre.hook" /usr/share/libalpm/hooks/05-rewind-pre.hook
+    put 644 "$src/packaging/pacman/zz-rewind-post.hook" /usr/share/libalpm/hooks/zz-rewind-post.hook
+fi
+# The dnf 4 plugin, beside each python's dnf module (dnf-plugins is dnf.const.PLUGINPATH).
+for dnfmod in "$dest"/usr/lib/python3*/site-packages/dnf "$dest"/usr/lib/python3/dist-packages/dnf; do
+    [ -d "$dnfmod" ] || continue
+    put 644 "$src/packaging/dnf/rewind.py" "${dnfmod#"$dest"}-plugins/rewind.py"
+    put 644 "$src/packaging/dnf/rewind.conf" /etc/dnf/plugins/rewind.conf
+done
 
 if [ ! -e "$dest/etc/rewind/rewind.toml" ]; then
     put 644 "$src/packaging/rewind.toml" /etc/rewind/rewind.toml

@@ -21,6 +21,9 @@ packages=(
   debhelper dpkg-dev lintian mmdebstrap binutils
   # the Ansible role's checks (tests/hooks/t_ansible.sh): a venv for ansible-core from PyPI
   python3-venv
+  # the pacman and dnf hooks (tests/hooks/t_pkgmgr.sh, VM scenario pm-hooks): the real package
+  # managers, and makepkg (bsdtar, zstd) and rpmbuild for the test packages
+  pacman-package-manager makepkg libarchive-tools zstd dnf rpm
 )
 
 missing=()

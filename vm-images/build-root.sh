@@ -1,6 +1,7 @@
 #!/bin/bash
 # Build the guest root directory with mmdebstrap, or reuse the cached one.
 # Prints the root's path. The cache key is a hash of vm-images/packages and this script.
+# VM_ROOT_FLAVOR=NAME adds vm-images/packages-NAME (its own cache entry).
 # Usage: vm-images/build-root.sh [--force]
 set -euo pipefail
 # shellcheck source=vm-images/lib.sh
@@ -53,8 +54,10 @@ mmdebstrap --variant=apt --mode=root --format=directory \
 
 touch "$tmp/.vm-root-complete"
 mv "$tmp" "$root"
-# Older roots with other keys are stale: drop them.
-find "$VM_TARGET_DIR/cache" -maxdepth 1 -name 'root-*' ! -path "$root" -exec rm -rf {} +
+# Older roots of the same flavor with other keys are stale: drop them (root-KEY for the base,
+# root-FLAVOR-KEY for a flavor's; KEY is 16 hex digits).
+find "$VM_TARGET_DIR/cache" -maxdepth 1 -regextype posix-extended \
+    -regex ".*/root-${VM_ROOT_FLAVOR:+$VM_ROOT_FLAVOR-}[0-9a-f]{16}(\\.tmp)?" ! -path "$root" -exec rm -rf {} +
 vm_timing root_build "$(vm_elapsed "$start")"
 vm_log "root size: $(du -sh "$root" | cut -f1)"
 printf '%s\n' "$root"

@@ -48,17 +48,28 @@ vm_timing() {
 }
 
 # The guest root's package list, comma separated, comments dropped.
-vm_root_packages() {
-    grep -v -e '^#' -e '^[[:space:]]*$' "$VM_IMAGES_DIR/packages" | paste -sd, -
+# A scenario's root flavor (VM_ROOT_FLAVOR=NAME): the base packages plus
+# vm-images/packages-NAME, cached apart from the base root (root-NAME-KEY).
+vm_flavor_file() {
+    [[ -n ${VM_ROOT_FLAVOR:-} ]] || return 0
+    local f=$VM_IMAGES_DIR/packages-$VM_ROOT_FLAVOR
+    [[ -r $f ]] || vm_die "VM_ROOT_FLAVOR=$VM_ROOT_FLAVOR: no $f"
+    printf '%s\n' "$f"
 }
 
-# Cache key: the package list and the script that builds the root.
+vm_root_packages() {
+    # shellcheck disable=SC2046 # the flavor file's path, when there is one
+    cat "$VM_IMAGES_DIR/packages" $(vm_flavor_file) | grep -v -e '^#' -e '^[[:space:]]*$' | paste -sd, -
+}
+
+# Cache key: the package lists and the script that builds the root.
 vm_root_key() {
-    cat "$VM_IMAGES_DIR/packages" "$VM_IMAGES_DIR/build-root.sh" | sha256sum | cut -c1-16
+    # shellcheck disable=SC2046
+    cat "$VM_IMAGES_DIR/packages" $(vm_flavor_file) "$VM_IMAGES_DIR/build-root.sh" | sha256sum | cut -c1-16
 }
 
 vm_root_dir() {
-    printf '%s/cache/root-%s\n' "$VM_TARGET_DIR" "$(vm_root_key)"
+    printf '%s/cache/root-%s%s\n' "$VM_TARGET_DIR" "${VM_ROOT_FLAVOR:+$VM_ROOT_FLAVOR-}" "$(vm_root_key)"
 }
 
 # The one kernel version installed in a root.

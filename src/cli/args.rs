@@ -74,6 +74,30 @@ impl From<Mode> for flow::rollback::Mode {
 pub enum Manager {
     /// apt (`DPkg::Pre-Install-Pkgs` with protocol 3, `DPkg::Post-Invoke`).
     Apt,
+    /// pacman (alpm hooks, `NeedsTargets`: the target names on standard input).
+    Pacman,
+    /// dnf 4 (the rewind plugin: the resolved transaction on standard input).
+    Dnf,
+}
+
+impl Manager {
+    /// Its name in messages and set names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Manager::Apt => "apt",
+            Manager::Pacman => "pacman",
+            Manager::Dnf => "dnf",
+        }
+    }
+
+    /// What stopping it before the transaction means, for the message.
+    pub fn stop_point(self) -> &'static str {
+        match self {
+            Manager::Apt => "stopping apt before dpkg runs",
+            Manager::Pacman => "stopping pacman before the transaction",
+            Manager::Dnf => "stopping dnf before the transaction",
+        }
+    }
 }
 
 /// Which side of the transaction.

@@ -1,30 +1,52 @@
-//! What `rewind hook` prints: one line on apt's terminal, `rewind: ` first.
+//! What `rewind hook` prints: one line on the package manager's terminal, `rewind: ` first.
 
-use super::args::Phase;
+use super::args::{Manager, Phase};
 use crate::exit::Verdict;
 use crate::flow::env::System;
 use crate::flow::pkghook::{self, Pre};
 
-/// `rewind hook apt pre|post`: the verdict is a failure only when apt must stop.
-pub fn apt(sys: &System, phase: Phase) -> Verdict {
+/// `rewind hook MANAGER pre|post`: the verdict is a failure only when the package manager
+/// must stop.
+pub fn run(sys: &System, manager: Manager, phase: Phase) -> Verdict {
+    let name = manager.name();
     match phase {
         Phase::Pre => {
             let mut input = String::new();
             if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut input) {
                 input.clear();
-                log::warn!("reading apt's package list: {e}");
+                log::warn!("reading {name}'s package list: {e}");
             }
-            let (line, verdict) = pre_line(&pkghook::apt_pre(sys, &input));
+            let pre = match manager {
+                Manager::Apt => pkghook::apt_pre(sys, &input),
+                Manager::Dnf => pkghook::dnf_pre(sys, &input),
+                Manager::Pacman => {
+                    let command = parent_command();
+                    pkghook::pacman_pre(sys, &input, command.as_deref())
+                }
+            };
+            let (line, verdict) = pre_line(manager, &pre);
             eprintln!("{line}");
             verdict
         }
         Phase::Post => {
-            match pkghook::apt_post(sys) {
+            let post = match manager {
+                Manager::Apt => pkghook::apt_post(sys),
+                Manager::Dnf => {
+                    let mut input = String::new();
+                    if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut input)
+                    {
+                        log::warn!("reading dnf's package list: {e}");
+                    }
+                    pkghook::dnf_post(sys, &input)
+                }
+                Manager::Pacman => pkghook::pacman_post(sys),
+            };
+            match post {
                 Ok(Some((set, Ok(())))) => {
-                    eprintln!("rewind: snapshot set {set}: apt finished as planned (recorded)");
+                    eprintln!("rewind: snapshot set {set}: {name} finished as planned (recorded)");
                 }
                 Ok(Some((set, Err(off)))) => eprintln!(
-                    "rewind: snapshot set {set}: apt did not finish as planned ({off}); rewind rollback {set} goes back to before it"
+                    "rewind: snapshot set {set}: {name} did not finish as planned ({off}); rewind rollback {set} goes back to before it"
                 ),
                 Ok(None) => {}
                 Err(e) => eprintln!("rewind: warning: {e}"),
@@ -34,8 +56,21 @@ pub fn apt(sys: &System, phase: Phase) -> Verdict {
     }
 }
 
+/// The command line of the process that ran the hook (pacman runs its hooks itself).
+fn parent_command() -> Option<String> {
+    let ppid = std::os::unix::process::parent_id();
+    let raw = std::fs::read(format!("/proc/{ppid}/cmdline")).ok()?;
+    let words: Vec<String> = raw
+        .split(|&b| b == 0)
+        .filter(|w| !w.is_empty())
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
 /// The line pre prints and its verdict.
-pub fn pre_line(pre: &Pre) -> (String, Verdict) {
+pub fn pre_line(manager: Manager, pre: &Pre) -> (String, Verdict) {
+    let name = manager.name();
     match pre {
         Pre::Skipped(why) => (format!("rewind: no snapshot set taken: {why}"), Verdict::Ok),
         Pre::Taken {
@@ -53,13 +88,14 @@ pub fn pre_line(pre: &Pre) -> (String, Verdict) {
         }
         Pre::Failed { error, stop: false } => (
             format!(
-                "rewind: warning: no rollback point was taken: {error}; apt goes on ([hooks] on_failure = \"warn\")"
+                "rewind: warning: no rollback point was taken: {error}; {name} goes on ([hooks] on_failure = \"warn\")"
             ),
             Verdict::Ok,
         ),
         Pre::Failed { error, stop: true } => (
             format!(
-                "rewind: no rollback point could be taken: {error}; stopping apt before dpkg runs, nothing was changed ([hooks] on_failure = \"stop\")"
+                "rewind: no rollback point could be taken: {error}; {}, nothing was changed ([hooks] on_failure = \"stop\")",
+                manager.stop_point()
             ),
             Verdict::Failed,
         ),

@@ -202,6 +202,17 @@ pub enum Command {
         system: SystemArgs,
         set: String,
     },
+    /// Which packages differ between a snapshot set and now: the package databases (dpkg's
+    /// status, pacman's local database) inside the set's snapshots, mounted read-only for the
+    /// look, against the running system's. Installed, removed, upgraded, downgraded.
+    Diff {
+        #[command(flatten)]
+        system: SystemArgs,
+        set: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Unmount what `rewind mount SET` mounted and make the devices writable again.
     Umount {
         #[command(flatten)]
@@ -254,10 +265,11 @@ pub enum Command {
         target: String,
     },
     /// Package-manager hook (docs/HOOKS.md): `pre` takes one automatic snapshot set before
-    /// the transaction (apt's package list on standard input, protocol 3), `post` records how
-    /// it ended. Run by /etc/apt/apt.conf.d/80rewind.
+    /// the transaction (the package list on standard input: apt's protocol 3, pacman's
+    /// targets, the dnf plugin's lines), `post` records how it ended. Run by
+    /// /etc/apt/apt.conf.d/80rewind, rewind's alpm hooks and its dnf plugin.
     #[command(
-        after_help = "Exit status: 0 the set taken, or skipped, or not taken with [hooks] on_failure = \"warn\"; 1 not taken with on_failure = \"stop\" (apt stops before dpkg runs); 2 usage error."
+        after_help = "Exit status: 0 the set taken, or skipped, or not taken with [hooks] on_failure = \"warn\"; 1 not taken with on_failure = \"stop\" (the package manager stops before it changes anything); 2 usage error."
     )]
     Hook {
         #[command(flatten)]
@@ -450,6 +462,16 @@ fn run(command: Command, verbose: u8) -> Result<Verdict, Error> {
             }
             Ok(Verdict::Ok)
         }
+        Command::Diff { system, set, json } => {
+            init_logging(verbose);
+            let d = flow::diff::run(&system.system(), &set)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+            } else {
+                print!("{}", sets::diff_text(&d));
+            }
+            Ok(Verdict::Ok)
+        }
         Command::Umount { system, set } => {
             init_logging(verbose);
             let dirs = flow::setmount::umount(&system.system(), &set)?;
@@ -471,11 +493,11 @@ fn run(command: Command, verbose: u8) -> Result<Verdict, Error> {
         }
         Command::Hook {
             system,
-            manager: Manager::Apt,
+            manager,
             phase,
         } => {
             init_logging(verbose);
-            Ok(hook::apt(&system.system(), phase))
+            Ok(hook::run(&system.system(), manager, phase))
         }
         Command::CheckConfig { config } => {
             init_logging(verbose);

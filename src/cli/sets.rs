@@ -168,3 +168,72 @@ pub fn rolled_back(r: &SetRollback) -> String {
     }
     out
 }
+
+/// `rewind diff SET`: per package database, one line per package that differs, the set's
+/// version first.
+pub fn diff_text(d: &crate::flow::diff::SetDiff) -> String {
+    use crate::plan::pkgdb::Kind;
+    let mut out = String::new();
+    if d.databases.is_empty() {
+        out.push_str(&format!(
+            "snapshot set {}: no package database (dpkg, pacman) found\n",
+            d.set
+        ));
+    }
+    for db in &d.databases {
+        out.push_str(&format!(
+            "{} (snapshot set {} -> now): {} package(s) differ\n",
+            db.manager,
+            d.set,
+            db.packages.len()
+        ));
+        let width = db.packages.iter().map(|p| p.name.len()).max().unwrap_or(0);
+        for p in &db.packages {
+            let v = |x: &Option<String>| x.clone().unwrap_or_default();
+            let (word, versions) = match p.kind {
+                Kind::Installed => ("installed", v(&p.now)),
+                Kind::Removed => ("removed", v(&p.set)),
+                Kind::Upgraded => ("upgraded", format!("{} -> {}", v(&p.set), v(&p.now))),
+                Kind::Downgraded => ("downgraded", format!("{} -> {}", v(&p.set), v(&p.now))),
+                Kind::Changed => ("changed", format!("{} -> {}", v(&p.set), v(&p.now))),
+            };
+            out.push_str(&format!("  {word:<10} {:<width$}  {versions}\n", p.name));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod diff_tests {
+    use crate::flow::diff::{DbDiff, SetDiff};
+    use crate::plan::pkgdb::{Differs, Kind};
+
+    #[test]
+    fn one_line_per_package() {
+        let d = SetDiff {
+            set: "apt-20261204-100200".into(),
+            databases: vec![DbDiff {
+                manager: "dpkg",
+                packages: vec![
+                    Differs {
+                        name: "rwtest".into(),
+                        kind: Kind::Upgraded,
+                        set: Some("1".into()),
+                        now: Some("2".into()),
+                    },
+                    Differs {
+                        name: "rwother".into(),
+                        kind: Kind::Installed,
+                        set: None,
+                        now: Some("1".into()),
+                    },
+                ],
+            }],
+        };
+        assert_eq!(
+            super::diff_text(&d),
+            "dpkg (snapshot set apt-20261204-100200 -> now): 2 package(s) differ\n  \
+             upgraded   rwtest   1 -> 2\n  installed  rwother  1\n"
+        );
+    }
+}

@@ -4,6 +4,7 @@
 
 pub mod cancel;
 pub mod check_config;
+pub mod diff;
 pub mod early;
 pub mod env;
 mod error;

@@ -19,12 +19,12 @@ use std::path::PathBuf;
 use super::Error;
 use super::env::System;
 use crate::config::OnFailure;
-use crate::plan::pkghook::{self, Pending, apt};
+use crate::plan::pkghook::{self, Pending, Planned, apt, dnf, pacman};
 use crate::system::lvmtool::Lvm;
 use crate::system::place::{Place, place};
 
-/// What pre leaves for post, under the root.
-pub const APT_PENDING: &str = "run/rewind/apt-hook";
+/// What pre leaves for post, under the root: `run/rewind/MANAGER-hook`.
+pub const PENDING_DIR: &str = "run/rewind";
 
 /// How pre ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,21 +41,70 @@ pub enum Pre {
     Failed { error: String, stop: bool },
 }
 
-fn pending_path(sys: &System) -> PathBuf {
-    sys.root.join(APT_PENDING)
+fn pending_path(sys: &System, manager: &str) -> PathBuf {
+    sys.root.join(PENDING_DIR).join(format!("{manager}-hook"))
+}
+
+fn stop_on_failure(sys: &System) -> bool {
+    sys.config().hooks.on_failure == OnFailure::Stop
 }
 
 /// The apt pre-transaction hook, with apt's standard input (protocol 3).
 pub fn apt_pre(sys: &System, input: &str) -> Pre {
+    // A file an earlier apt run left (killed before its post) is not this run's.
+    let _ = std::fs::remove_file(pending_path(sys, "apt"));
+    match apt::parse(input) {
+        Ok(t) => pre(sys, "apt", t.command.as_deref(), t.plan),
+        Err(error) => Pre::Failed {
+            error,
+            stop: stop_on_failure(sys),
+        },
+    }
+}
+
+/// The dnf pre-transaction hook, with the plugin's lines (`plan::pkghook::dnf`).
+pub fn dnf_pre(sys: &System, input: &str) -> Pre {
+    let _ = std::fs::remove_file(pending_path(sys, "dnf"));
+    match dnf::parse(input) {
+        Ok(t) => pre(sys, "dnf", t.command.as_deref(), t.plan),
+        Err(error) => Pre::Failed {
+            error,
+            stop: stop_on_failure(sys),
+        },
+    }
+}
+
+/// The pacman PreTransaction hook, with its targets (`NeedsTargets`) and pacman's command
+/// line.
+pub fn pacman_pre(sys: &System, input: &str, command: Option<&str>) -> Pre {
+    let _ = std::fs::remove_file(pending_path(sys, "pacman"));
+    let names = pacman::targets(input);
+    let local = pacman_local(sys);
+    let plan = pacman::plan(&names, &|n| local.get(n).cloned());
+    pre(sys, "pacman", command, plan)
+}
+
+/// pacman's local database: each installed package's version (`var/lib/pacman/local`).
+fn pacman_local(sys: &System) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir(sys.root.join("var/lib/pacman/local")) else {
+        return out;
+    };
+    for e in dir.flatten() {
+        if let Ok(text) = std::fs::read_to_string(e.path().join("desc"))
+            && let Some((name, version)) = pacman::desc(&text)
+        {
+            out.insert(name, version);
+        }
+    }
+    out
+}
+
+/// One set before a transaction of `manager` that changes `plan`.
+fn pre(sys: &System, manager: &str, command: Option<&str>, plan: Vec<Planned>) -> Pre {
     let cfg = sys.config();
     let stop = cfg.hooks.on_failure == OnFailure::Stop;
-    // A file an earlier apt run left (killed before its post) is not this run's.
-    let _ = std::fs::remove_file(pending_path(sys));
-    let t = match apt::parse(input) {
-        Ok(t) => t,
-        Err(error) => return Pre::Failed { error, stop },
-    };
-    if t.plan.is_empty() {
+    if plan.is_empty() {
         return Pre::Skipped("this transaction changes no package".into());
     }
     if !cfg.hooks.enabled {
@@ -86,9 +135,9 @@ pub fn apt_pre(sys: &System, input: &str) -> Pre {
             };
         }
     }
-    let description = pkghook::description("apt", t.command.as_deref(), &t.plan);
+    let description = pkghook::description(manager, command, &plan);
     let stamp = crate::system::proc::stamp();
-    let name = format!("apt-{}", super::snapshot::default_name(stamp.time));
+    let name = format!("{manager}-{}", super::snapshot::default_name(stamp.time));
     let req = super::snapshot::Request {
         name: Some(name.clone()),
         description: description.clone(),
@@ -104,16 +153,16 @@ pub fn apt_pre(sys: &System, input: &str) -> Pre {
     let pending = Pending {
         set: name.clone(),
         pieces: crate::lvm::sets::description_tags(&description).map_or(0, |t| t.len()),
-        plan: t.plan,
+        plan,
     };
-    let path = pending_path(sys);
+    let path = pending_path(sys, manager);
     if let Err(e) = path
         .parent()
         .map_or(Ok(()), std::fs::create_dir_all)
         .and_then(|()| std::fs::write(&path, pending.to_text()))
     {
         log::warn!(
-            "{}: {e}; the set will not record how apt ended",
+            "{}: {e}; the set will not record how {manager} ended",
             path.display()
         );
     }
@@ -166,7 +215,58 @@ pub type Post = (String, Result<(), String>);
 /// The apt post-transaction hook: the set's outcome recorded, or nothing to do (no set was
 /// taken before this transaction).
 pub fn apt_post(sys: &System) -> Result<Option<Post>, Error> {
-    let path = pending_path(sys);
+    post(sys, "apt", &|p| {
+        let names: Vec<&str> = p.plan.iter().map(|x| x.change.name.as_str()).collect();
+        // dpkg-query exits 1 when a name is unknown (removed and purged): its output still
+        // lists the others.
+        let out = query(
+            "dpkg-query",
+            &["-W", "-f=${Package} ${Version} ${db:Status-Status}\n"],
+            &names,
+        )?;
+        let now = apt::installed(&out);
+        Ok(pkghook::outcome(&p.plan, &|n| now.get(n).cloned()))
+    })
+}
+
+/// The dnf post-transaction hook (the plugin's `transaction()`, run when dnf's transaction
+/// went through), with the plugin's `now NAME EVR` lines (rpm's database after it).
+pub fn dnf_post(sys: &System, input: &str) -> Result<Option<Post>, Error> {
+    let now = dnf::installed(input);
+    post(sys, "dnf", &|p| {
+        Ok(pkghook::outcome(&p.plan, &|n| now.get(n).cloned()))
+    })
+}
+
+/// The pacman PostTransaction hook (pacman runs it only when the transaction went through):
+/// the version each target has now.
+pub fn pacman_post(sys: &System) -> Result<Option<Post>, Error> {
+    post(sys, "pacman", &|p| {
+        let names: Vec<String> = p.plan.iter().map(|x| x.change.name.clone()).collect();
+        let local = pacman_local(sys);
+        Ok(Err(pacman::after(&names, &|n| local.get(n).cloned())))
+    })
+    .map(|r| r.map(|(set, _)| (set, Ok(()))))
+}
+
+/// A package database query's standard output (its exit status ignored: it is non-zero
+/// when a name is unknown, and the output still lists the others).
+fn query(tool: &str, args: &[&str], names: &[&str]) -> Result<String, Error> {
+    let out = std::process::Command::new(tool)
+        .args(args)
+        .args(names)
+        .output()
+        .map_err(|e| Error::Set(format!("{tool}: {e}")))?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Whether the packages are as planned, asked of the package manager's database.
+type Outcome<'a> = dyn Fn(&Pending) -> Result<Result<(), String>, Error> + 'a;
+
+/// The post-transaction side: `outcome` says whether the packages are as planned
+/// (`Err(text)`: what is not, or for pacman the text to append after `, `).
+fn post(sys: &System, manager: &str, outcome: &Outcome) -> Result<Option<Post>, Error> {
+    let path = pending_path(sys, manager);
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(None);
     };
@@ -174,20 +274,11 @@ pub fn apt_post(sys: &System) -> Result<Option<Post>, Error> {
     let Some(p) = Pending::parse(&text) else {
         return Err(Error::Set(format!("{}: not understood", path.display())));
     };
-    let names: Vec<&str> = p.plan.iter().map(|x| x.change.name.as_str()).collect();
-    // dpkg-query exits 1 when a name is unknown (removed and purged): its output still
-    // lists the others.
-    let out = std::process::Command::new("dpkg-query")
-        .arg("-W")
-        .arg("-f=${Package} ${Version} ${db:Status-Status}\n")
-        .args(&names)
-        .output()
-        .map_err(|e| Error::Set(format!("dpkg-query: {e}")))?;
-    let now = apt::installed(&String::from_utf8_lossy(&out.stdout));
-    let result = pkghook::outcome(&p.plan, &|n| now.get(n).cloned());
-    let text = match &result {
-        Ok(()) => ", ok".to_owned(),
-        Err(off) => format!(", failed: {off}"),
+    let result = outcome(&p)?;
+    let text = match (&result, manager) {
+        (Ok(()), _) => ", ok".to_owned(),
+        (Err(after), "pacman") => after.clone(),
+        (Err(off), _) => format!(", failed: {off}"),
     };
     let tag = pkghook::appended_piece(p.pieces, &text);
     let lvm = Lvm::for_system(crate::system::nodes::udev_running(&sys.root));
@@ -200,7 +291,7 @@ pub fn apt_post(sys: &System) -> Result<Option<Post>, Error> {
     ])
     .map_err(|e| {
         Error::Set(format!(
-            "snapshot set {}: recording how apt ended: {e}",
+            "snapshot set {}: recording how {manager} ended: {e}",
             p.set
         ))
     })?;

@@ -216,8 +216,26 @@ test_install_apt_hook_where_apt_is() {
     check
 }
 
+test_install_pacman_and_dnf_hooks_where_they_are() {
+    fake_rewind "$T/bin/rewind"
+    sh "$REPO/install.sh" DESTDIR="$T/none" REWIND_BIN="$T/bin/rewind" > /dev/null 2>&1 || fail "install.sh failed"
+    [ -e "$T/none/usr/share/libalpm" ] && fail "pacman hooks without pacman"
+    [ -e "$T/none/etc/dnf" ] && fail "dnf plugin without dnf"
+    mkdir -p "$T/dest/usr/bin" "$T/dest/usr/lib/python3/dist-packages/dnf"
+    touch "$T/dest/usr/bin/pacman" && chmod 755 "$T/dest/usr/bin/pacman"
+    sh "$REPO/install.sh" DESTDIR="$T/dest" REWIND_BIN="$T/bin/rewind" > /dev/null 2>&1 || fail "install.sh failed"
+    local f
+    for f in packaging/pacman/05-rewind-pre.hook:usr/share/libalpm/hooks/05-rewind-pre.hook \
+        packaging/pacman/zz-rewind-post.hook:usr/share/libalpm/hooks/zz-rewind-post.hook \
+        packaging/dnf/rewind.py:usr/lib/python3/dist-packages/dnf-plugins/rewind.py \
+        packaging/dnf/rewind.conf:etc/dnf/plugins/rewind.conf; do
+        cmp -s "$REPO/${f%%:*}" "$T/dest/${f#*:}" || fail "${f#*:} not installed"
+    done
+    check
+}
+
 # packaging/apt/80rewind as real apt reads it: the pre hook gets protocol 3 (apt looks the
-# version up by the command's first word), the post hook is guarded; both shellcheck-clean
+# version up by the command's first word), both are guarded (tests/hooks/t_pkgmgr.sh runs them); both shellcheck-clean
 # (apt runs each with /bin/sh -c).
 test_apt_snippet() {
     command -v apt-config > /dev/null || skip "no apt-config"
@@ -225,8 +243,9 @@ test_apt_snippet() {
     dump=$(apt-config dump -c "$REPO/packaging/apt/80rewind") || fail "apt-config cannot read it"
     pre=$(sed -n 's/^DPkg::Pre-Install-Pkgs:: "\(.*rewind.*\)";$/\1/p' <<< "$dump")
     post=$(sed -n 's/^DPkg::Post-Invoke:: "\(.*rewind.*\)";$/\1/p' <<< "$dump")
-    eq "pre-install command" "/usr/sbin/rewind hook apt pre" "$pre"
-    has "protocol 3 for the pre command's first word" "^DPkg::Tools::Options::${pre%% *}::Version \"3\";$" "$dump"
+    eq "pre-install command" "REWIND_APT_HOOK=3 sh -c 'test ! -x /usr/sbin/rewind || exec /usr/sbin/rewind hook apt pre'" "$pre"
+    # apt-config dump quotes the key's "=" as %3d.
+    has "protocol 3 for the pre command's first word" "^DPkg::Tools::Options::${pre%%=*}%3d3::Version \"3\";$" "$dump"
     has "post command" "rewind hook apt post" "$post"
     if command -v shellcheck > /dev/null; then
         printf '%s\n' "$pre" "$post" > "$T/apt-hooks.sh"

@@ -31,6 +31,7 @@ scenario_defaults() {
     VM_EXTRA_DISKS=()
     VM_CMDLINE='root=/dev/mapper/vg0-root rd.lvm.lv=vg0/root ro'
     VM_ROOT_INIT=shell
+    VM_ROOT_FLAVOR='' # extra guest packages: vm-images/packages-FLAVOR
     VM_TIMEOUT=${VM_TIMEOUT:-300}
 }
 vm_boot_args() { :; }
@@ -54,6 +55,7 @@ run_scenario() {
     scenario_defaults
     # shellcheck source=/dev/null
     . "$file"
+    export VM_ROOT_FLAVOR
     local name root kver kernel initrd n adds=() a
     name=$(basename "$file" .sh)
     VM_TIMINGS_FILE=$work/timings

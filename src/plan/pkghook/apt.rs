@@ -56,13 +56,13 @@ pub fn parse(text: &str) -> Result<Transaction, String> {
         Some(first) if first.starts_with("VERSION ") => {
             return Err(format!(
                 "apt sent the package list in protocol {}; the hook needs 3 \
-                 (DPkg::Tools::Options::/usr/sbin/rewind::Version \"3\"; in /etc/apt/apt.conf.d/80rewind)",
+                 (DPkg::Tools::Options::REWIND_APT_HOOK=3::Version \"3\"; in /etc/apt/apt.conf.d/80rewind)",
                 &first[8..]
             ));
         }
         _ => {
             return Err(
-                "apt sent no VERSION line (DPkg::Tools::Options::/usr/sbin/rewind::Version \"3\" \
+                "apt sent no VERSION line (DPkg::Tools::Options::REWIND_APT_HOOK=3::Version \"3\" \
                  is missing; see /etc/apt/apt.conf.d/80rewind)"
                     .into(),
             );

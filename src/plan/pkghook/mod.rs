@@ -3,6 +3,8 @@
 //! `flow::pkghook`; where the hook runs is `system::place`.
 
 pub mod apt;
+pub mod dnf;
+pub mod pacman;
 
 /// One package a transaction changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +24,9 @@ pub enum Verb {
     Downgrade,
     Reinstall,
     Remove,
+    /// A target whose fate is not known before the transaction (pacman's hooks): named with
+    /// the version it has.
+    Target,
 }
 
 impl Change {
@@ -56,6 +61,10 @@ impl Planned {
             Verb::Downgrade => format!("downgrade {} {} -> {}", c.name, v(&c.old), v(&c.new)),
             Verb::Reinstall => format!("reinstall {} {}", c.name, v(&c.new)),
             Verb::Remove => format!("remove {} {}", c.name, v(&c.old)),
+            Verb::Target => match &c.old {
+                Some(o) => format!("{} {o}", c.name),
+                None => format!("{} (new)", c.name),
+            },
         }
     }
 }
