@@ -47,18 +47,25 @@ vm_timing() {
     fi
 }
 
-# The guest root's package list, comma separated, comments dropped.
+# A guest root's package list: vm-images/packages, or vm-images/packages-FLAVOR for another
+# kind of guest (`grub`: a Debian machine booting through GRUB from its own disk).
+vm_root_list() {
+    printf '%s/packages%s\n' "$VM_IMAGES_DIR" "${1:+-$1}"
+}
+
+# vm_root_packages [FLAVOR]: the package list, comma separated, comments dropped.
 vm_root_packages() {
-    grep -v -e '^#' -e '^[[:space:]]*$' "$VM_IMAGES_DIR/packages" | paste -sd, -
+    grep -v -e '^#' -e '^[[:space:]]*$' "$(vm_root_list "${1:-}")" | paste -sd, -
 }
 
-# Cache key: the package list and the script that builds the root.
+# vm_root_key [FLAVOR]: cache key, the package list and the script that builds the root.
 vm_root_key() {
-    cat "$VM_IMAGES_DIR/packages" "$VM_IMAGES_DIR/build-root.sh" | sha256sum | cut -c1-16
+    cat "$(vm_root_list "${1:-}")" "$VM_IMAGES_DIR/build-root.sh" | sha256sum | cut -c1-16
 }
 
+# vm_root_dir [FLAVOR]: where the root is cached (root-KEY, root-FLAVOR-KEY).
 vm_root_dir() {
-    printf '%s/cache/root-%s\n' "$VM_TARGET_DIR" "$(vm_root_key)"
+    printf '%s/cache/root-%s%s\n' "$VM_TARGET_DIR" "${1:+$1-}" "$(vm_root_key "${1:-}")"
 }
 
 # The one kernel version installed in a root.
