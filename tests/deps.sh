@@ -19,6 +19,9 @@ packages=(
   # the Debian package (packaging/deb/build.sh, tests/hooks/t_deb.sh): built with debhelper,
   # checked by lintian, installed by dpkg into a root mmdebstrap builds; objcopy (binutils)
   debhelper dpkg-dev lintian mmdebstrap binutils
+  # the boot menu's files checked by GRUB's own grub-script-check (tests/host_sets.rs);
+  # sfdisk (fdisk) partitions the GRUB guest's disk (vm-images/build-disk.sh --grub-boot)
+  grub-common fdisk
 )
 
 missing=()

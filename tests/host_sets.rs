@@ -830,3 +830,64 @@ fn loop_keep_current_cut_short_reruns_to_the_same_end() {
     lab.clean();
     assert_eq!(flagged(&lab), want(&lab));
 }
+
+/// The boot menu (docs/BOOTMENU.md) written from what `rewind list` shows: one entry per set,
+/// in the order of `render` (newest first), a usable set's entry booting it with
+/// `rewind_boot SET`, a lost one listed but not bootable; GRUB's own grub-script-check
+/// accepts the file.
+#[test]
+fn loop_boot_menu_lists_the_sets_and_passes_grub_script_check() {
+    require_host!("loop_boot_menu_lists_the_sets_and_passes_grub_script_check");
+    let lab = lab("smenu");
+    let mut dm = lab.active_fake();
+    lab.take(&mut dm, "old").expect("old");
+    lab.take(&mut dm, "new").expect("new");
+    lab.take(&mut dm, "gone").expect("gone");
+    overflow(&lab, &lab.disks[1], &lab.vgb, "data.gone");
+    let only = lab.only();
+    let s = scan(Path::new("/"), &only).expect("scan");
+    // As `rewind list` sees them without device-mapper: each store's header read from disk.
+    let views = rewind::flow::sets::views(&s, None).expect("views");
+    let mut names: Vec<&str> = views.iter().map(|v| v.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["gone", "new", "old"]);
+
+    let text = rewind::flow::bootmenu::render(&views);
+    let path = lab.dir.path().join("rewind.cfg");
+    rewind::system::bootfile::replace(&path, &text, None).expect("write");
+    let out = std::process::Command::new("grub-script-check")
+        .arg(&path)
+        .output()
+        .expect("grub-script-check (grub-common, tests/deps.sh)");
+    assert!(
+        out.status.success(),
+        "grub-script-check: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Exactly the sets rewind list shows, each once.
+    let mut ids: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.split(" --id 'rewind-").nth(1))
+        .map(|r| r.trim_end_matches("' {").to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["gone", "new", "old"]);
+    for v in &views {
+        let boots = text.contains(&format!("\trewind_boot '{}'\n", v.name));
+        assert_eq!(boots, v.usable(), "{}: {:?}", v.name, v.state);
+    }
+    assert!(!text.contains("rewind_boot 'gone'"), "{text}");
+    assert!(
+        text.contains("gone  before the upgrade  (NOT BOOTABLE, lost"),
+        "{text}"
+    );
+
+    // The same check in the writer: a file GRUB would reject never replaces the menu.
+    let checker = rewind::system::bootfile::script_checker().expect("grub-script-check");
+    rewind::system::bootfile::replace(&path, &text, Some(&checker)).expect("accepted");
+    let e = rewind::system::bootfile::replace(&path, "menuentry 'x' {\n", Some(&checker))
+        .expect_err("an unclosed entry");
+    assert!(e.to_string().contains("rejects"), "{e}");
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), text);
+}

@@ -208,6 +208,15 @@ pub enum Command {
         system: SystemArgs,
         set: String,
     },
+    /// Write GRUB's rollback menu, /boot/grub/rewind.cfg (or /boot/grub2): one entry per
+    /// snapshot set, newest first, each booting the newest kernel with rd.rewind=SET added; a set
+    /// that cannot be rolled back to is listed but does not boot. The "Roll back with rewind"
+    /// submenu that /etc/grub.d/42_rewind puts in grub.cfg sources it; snapshot, delete, prune,
+    /// rollback and the poller rewrite it by themselves.
+    BootMenu {
+        #[command(flatten)]
+        system: SystemArgs,
+    },
     /// Delete a snapshot set (every member, with stock lvremove).
     Delete {
         #[command(flatten)]
@@ -454,6 +463,12 @@ fn run(command: Command, verbose: u8) -> Result<Verdict, Error> {
             init_logging(verbose);
             let dirs = flow::setmount::umount(&system.system(), &set)?;
             println!("snapshot set {set}: {} member(s) unmounted", dirs.len());
+            Ok(Verdict::Ok)
+        }
+        Command::BootMenu { system } => {
+            init_logging(verbose);
+            let path = flow::bootmenu::write(&system.system())?;
+            println!("boot menu written: {}", path.display());
             Ok(Verdict::Ok)
         }
         Command::Delete { system, set } => {

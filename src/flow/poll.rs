@@ -622,6 +622,11 @@ pub fn run(sys: &System) -> Report {
     if report.finished.is_empty() && report.verdict() == Verdict::Ok {
         log::info!("no active merge");
     }
+    if !report.finished.is_empty() {
+        // A set rolled back to is gone: its entry goes too (where /boot is mounted by now).
+        drop(dm);
+        super::bootmenu::refresh(sys);
+    }
     report
 }
 

@@ -1,0 +1,108 @@
+//! Files the boot loader reads (`/boot/grub/rewind.cfg`): replaced atomically (a new file beside
+//! the old, synced, checked, renamed over it, the directory synced), so GRUB reads either the
+//! old menu or the new one, never a half-written one, even after a power cut.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootFileError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {checker} rejects the new menu, the old one is kept: {output}")]
+    Rejected {
+        path: PathBuf,
+        checker: String,
+        output: String,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BootFileError + '_ {
+    move |source| BootFileError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// GRUB's own syntax checker, by the names distributions give it, if one is installed.
+pub fn script_checker() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+    ["grub-script-check", "grub2-script-check"]
+        .iter()
+        .flat_map(|name| std::env::split_paths(&path).map(move |d| d.join(name)))
+        .find(|p| p.is_file())
+}
+
+/// Replaces `path` with `text`. With `checker` (a `grub-script-check`), the new file is checked
+/// before it replaces the old one.
+pub fn replace(path: &Path, text: &str, checker: Option<&Path>) -> Result<(), BootFileError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.new"));
+    let result = (|| {
+        let mut f = File::create(&tmp).map_err(io(&tmp))?;
+        f.write_all(text.as_bytes()).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+        drop(f);
+        if let Some(c) = checker {
+            let out = Command::new(c).arg(&tmp).output().map_err(io(c))?;
+            if !out.status.success() {
+                return Err(BootFileError::Rejected {
+                    path: path.to_path_buf(),
+                    checker: c.display().to_string(),
+                    output: format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    )
+                    .trim()
+                    .to_string(),
+                });
+            }
+        }
+        fs::rename(&tmp, path).map_err(io(path))?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_whole_and_leaves_no_temporary() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("rewind.cfg");
+        fs::write(&p, "old").unwrap();
+        replace(&p, "new text\n", None).unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "new text\n");
+        let names: Vec<_> = fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("rewind.cfg")]);
+    }
+
+    #[test]
+    fn a_rejected_file_keeps_the_old_one() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("rewind.cfg");
+        fs::write(&p, "old").unwrap();
+        let e = replace(&p, "new", Some(Path::new("/bin/false"))).unwrap_err();
+        assert!(matches!(e, BootFileError::Rejected { .. }), "{e}");
+        assert_eq!(fs::read_to_string(&p).unwrap(), "old");
+        assert!(!d.path().join(".rewind.cfg.new").exists());
+    }
+}
