@@ -83,26 +83,26 @@ mod tests {
 
     #[test]
     fn replaces_whole_and_leaves_no_temporary() {
-        let d = tempfile::tempdir().unwrap();
+        let d = tempfile::tempdir().expect("test io");
         let p = d.path().join("rewind.cfg");
-        fs::write(&p, "old").unwrap();
-        replace(&p, "new text\n", None).unwrap();
-        assert_eq!(fs::read_to_string(&p).unwrap(), "new text\n");
+        fs::write(&p, "old").expect("test io");
+        replace(&p, "new text\n", None).expect("test io");
+        assert_eq!(fs::read_to_string(&p).expect("test io"), "new text\n");
         let names: Vec<_> = fs::read_dir(d.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
+            .expect("test io")
+            .map(|e| e.expect("test io").file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("rewind.cfg")]);
     }
 
     #[test]
     fn a_rejected_file_keeps_the_old_one() {
-        let d = tempfile::tempdir().unwrap();
+        let d = tempfile::tempdir().expect("test io");
         let p = d.path().join("rewind.cfg");
-        fs::write(&p, "old").unwrap();
-        let e = replace(&p, "new", Some(Path::new("/bin/false"))).unwrap_err();
+        fs::write(&p, "old").expect("test io");
+        let e = replace(&p, "new", Some(Path::new("/bin/false"))).expect_err("rejected");
         assert!(matches!(e, BootFileError::Rejected { .. }), "{e}");
-        assert_eq!(fs::read_to_string(&p).unwrap(), "old");
+        assert_eq!(fs::read_to_string(&p).expect("test io"), "old");
         assert!(!d.path().join(".rewind.cfg.new").exists());
     }
 }
