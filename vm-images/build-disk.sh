@@ -83,7 +83,7 @@ search --no-floppy --fs-uuid --set=root $uuid
 set prefix=(\$root)/grub
 EOF
     chroot "$tree" grub-mkimage -O i386-pc -d "$grubdir" -o /tmp/core.img -c /tmp/early.cfg \
-        -p /grub biosdisk part_msdos ext2 search_fs_uuid serial terminal >&2
+        -p /grub biosdisk part_msdos ext2 search search_fs_uuid serial terminal >&2
     core=$tree/tmp/core.img
     (($(stat -c %s "$core") <= (p1_start - 1) * 512)) || vm_die "build-disk: GRUB's core image does not fit before partition 1"
     # boot.img's code only (440 bytes): the disk signature and the partition table stay. Its
