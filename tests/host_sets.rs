@@ -891,3 +891,62 @@ fn loop_boot_menu_lists_the_sets_and_passes_grub_script_check() {
     assert!(e.to_string().contains("rejects"), "{e}");
     assert_eq!(std::fs::read_to_string(&path).expect("read"), text);
 }
+
+/// `rewind rollback SET --next-boot`: GRUB's one-shot next_entry names the set's entry in the
+/// submenu (read back with GRUB's own grub-editenv); a lost set, an unknown one, or a grub.cfg
+/// without 42_rewind's submenu is refused with the environment block unchanged.
+#[test]
+fn loop_next_boot_sets_grubs_one_shot_entry() {
+    require_host!("loop_next_boot_sets_grubs_one_shot_entry");
+    let lab = lab("snext");
+    let mut dm = lab.active_fake();
+    lab.take(&mut dm, "pre").expect("pre");
+    lab.take(&mut dm, "gone").expect("gone");
+    overflow(&lab, &lab.disks[0], &lab.vga, "root.gone");
+    let only = lab.only();
+    let s = scan(Path::new("/"), &only).expect("scan");
+    let views = rewind::flow::sets::views(&s, None).expect("views");
+
+    let grub = lab.dir.path().join("grub");
+    std::fs::create_dir_all(&grub).expect("mkdir");
+    let env = grub.join("grubenv");
+    let editenv = |args: &[&str]| {
+        let out = std::process::Command::new("grub-editenv")
+            .arg(&env)
+            .args(args)
+            .output()
+            .expect("grub-editenv (grub-common, tests/deps.sh)");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    editenv(&["create"]);
+    let next = |dir: &Path, name: &str| rewind::flow::bootmenu::next_boot_in(&views, dir, name);
+
+    // No submenu in grub.cfg yet: refused, nothing set.
+    std::fs::write(grub.join("grub.cfg"), "menuentry 'Debian' { true }\n").expect("cfg");
+    let e = next(&grub, "pre").expect_err("no submenu").to_string();
+    assert!(e.contains("update-grub"), "{e}");
+    assert_eq!(editenv(&["list"]), "");
+
+    std::fs::write(
+        grub.join("grub.cfg"),
+        "submenu 'Roll back with rewind' --id rewind {\n\tsource \"${prefix}/rewind.cfg\"\n}\n",
+    )
+    .expect("cfg");
+    let e = next(&grub, "gone").expect_err("lost").to_string();
+    assert!(e.contains("lost") && e.contains("nothing changed"), "{e}");
+    let e = next(&grub, "nosuch").expect_err("unknown").to_string();
+    assert!(e.contains("no snapshot set nosuch"), "{e}");
+    assert_eq!(editenv(&["list"]), "");
+
+    let entry = next(&grub, "pre").expect("next boot");
+    assert_eq!(entry, "rewind>rewind-pre");
+    assert_eq!(editenv(&["list"]), "next_entry=rewind>rewind-pre\n");
+    // The entry it names is in the menu file, booting the set.
+    let menu = std::fs::read_to_string(grub.join("rewind.cfg")).expect("menu");
+    assert!(
+        menu.contains("--id 'rewind-pre' {\n\trewind_boot 'pre'\n}"),
+        "{menu}"
+    );
+    assert_eq!(std::fs::metadata(&env).expect("grubenv").len(), 1024);
+}

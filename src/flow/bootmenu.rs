@@ -127,6 +127,58 @@ pub fn write(sys: &System) -> Result<PathBuf, Error> {
     Ok(path)
 }
 
+/// The GRUB entry path of set `name`'s entry (`grub-reboot`'s and `GRUB_DEFAULT`'s syntax):
+/// the submenu's id, `>`, the entry's id.
+pub fn entry_path(name: &str) -> String {
+    format!("rewind>rewind-{name}")
+}
+
+/// `rewind rollback SET --next-boot` with the sets `views` and GRUB's directory `dir`: refuses
+/// a set that cannot be rolled back to (nothing changes), writes the menu, checks that grub.cfg
+/// has 42_rewind's submenu, then sets GRUB's one-shot `next_entry` in `dir/grubenv` (what
+/// grub-reboot does; GRUB clears it when it boots it). Returns the entry path.
+pub fn next_boot_in(views: &[SetView], dir: &Path, name: &str) -> Result<String, Error> {
+    let v = views
+        .iter()
+        .find(|v| v.name == name)
+        .ok_or_else(|| Error::Set(format!("no snapshot set {name} (rewind list shows them)")))?;
+    if let Some(why) = not_bootable(v) {
+        return Err(Error::Set(format!(
+            "snapshot set {name} cannot be rolled back to ({why}); nothing changed"
+        )));
+    }
+    let cfg = std::fs::read_to_string(dir.join("grub.cfg"))
+        .map_err(|e| Error::Set(format!("{}: {e}", dir.join("grub.cfg").display())))?;
+    if !cfg.contains("--id rewind {") {
+        return Err(Error::Set(format!(
+            "{} has no \"Roll back with rewind\" submenu: run update-grub (or grub-mkconfig) with /etc/grub.d/42_rewind installed first; nothing changed",
+            dir.join("grub.cfg").display()
+        )));
+    }
+    bootfile::replace(
+        &dir.join(MENU_FILE),
+        &render(views),
+        bootfile::script_checker().as_deref(),
+    )
+    .map_err(|e| Error::Set(e.to_string()))?;
+    let entry = entry_path(name);
+    bootfile::set_next_entry(&dir.join("grubenv"), &entry)
+        .map_err(|e| Error::Set(e.to_string()))?;
+    Ok(entry)
+}
+
+/// `rewind rollback SET --next-boot` on this system.
+pub fn next_boot(sys: &System, name: &str) -> Result<String, Error> {
+    let dir = grub_dir(&sys.root).ok_or_else(|| {
+        Error::Set(format!(
+            "no GRUB directory with a grub.cfg under {}: --next-boot needs GRUB; type rd.rewind={name} at the boot menu, or use rewind rollback {name}",
+            sys.root.display()
+        ))
+    })?;
+    let views = sets::list(sys)?;
+    next_boot_in(&views, &dir, name)
+}
+
 /// After a set changed: rewrites the menu where 42_rewind is installed and GRUB's directory is
 /// there. Never fails the command that changed the set; a failure is a warning.
 pub fn refresh(sys: &System) {

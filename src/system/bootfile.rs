@@ -20,6 +20,12 @@ pub enum BootFileError {
         checker: String,
         output: String,
     },
+    #[error("{path}: {tool} failed: {output}")]
+    Tool {
+        path: PathBuf,
+        tool: String,
+        output: String,
+    },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BootFileError + '_ {
@@ -75,6 +81,27 @@ pub fn replace(path: &Path, text: &str, checker: Option<&Path>) -> Result<(), Bo
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// GRUB's one-shot default: `next_entry=ENTRY` in the environment block `grubenv`, with GRUB's
+/// own `grub-editenv` (what `grub-reboot` runs; the block must stay exactly 1024 bytes, so it is
+/// never written by hand). GRUB boots ENTRY once and clears it (grub.cfg's 00_header part).
+pub fn set_next_entry(grubenv: &Path, entry: &str) -> Result<(), BootFileError> {
+    let out = Command::new("grub-editenv")
+        .arg(grubenv)
+        .arg("set")
+        .arg(format!("next_entry={entry}"))
+        .output()
+        .map_err(io(Path::new("grub-editenv")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(BootFileError::Tool {
+            path: grubenv.to_path_buf(),
+            tool: "grub-editenv".into(),
+            output: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
 }
 
 #[cfg(test)]
