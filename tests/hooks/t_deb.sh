@@ -75,7 +75,8 @@ I: rewind: package-supports-alternative-init-but-no-init.d-script [lib/systemd/s
     # installed binary lists, clap's `help` aside.
     subs=$(chroot "$T/root" /usr/sbin/rewind --help | sed -n '/^Commands:/,/^$/s/^  \([a-z][a-z-]*\) .*/\1/p' | grep -vx help)
     [ -n "$subs" ] || fail "no subcommand in rewind --help"
-    want='/etc/rewind/rewind.toml
+    want='/etc/grub.d/42_rewind
+/etc/rewind/rewind.toml
 /lib/systemd/system/rewind-handoff.service
 /lib/systemd/system/rewind-poll.service
 /lib/systemd/system/rewind-watch.service
@@ -115,7 +116,9 @@ I: rewind: package-supports-alternative-init-but-no-init.d-script [lib/systemd/s
         fail "the dracut module is not the tree's"
     # The configuration: a conffile (dpkg keeps the admin's changes), the tree's default.
     conf=$(q -W -f='${Conffiles}' rewind)
-    eq "the conffiles" " /etc/rewind/rewind.toml $(md5sum < "$REPO/packaging/rewind.toml" | cut -d' ' -f1)" "$conf"
+    eq "the conffiles" " /etc/grub.d/42_rewind $(md5sum < "$REPO/packaging/grub.d/42_rewind" | cut -d' ' -f1)
+ /etc/rewind/rewind.toml $(md5sum < "$REPO/packaging/rewind.toml" | cut -d' ' -f1)" "$conf"
+    cmp -s "$REPO/packaging/grub.d/42_rewind" "$T/root/etc/grub.d/42_rewind" || fail "42_rewind is not the tree's"
     cmp -s "$REPO/packaging/rewind.toml" "$T/root/etc/rewind/rewind.toml" || fail "the default config differs"
     # The poller: enabled by deb-systemd-helper (the root's, from postinst).
     eq "rewind-poll.service enabled" /lib/systemd/system/rewind-poll.service "$(readlink "$T/root$wants")"
