@@ -117,12 +117,14 @@ pub fn write(sys: &System) -> Result<PathBuf, Error> {
     })?;
     let views = sets::list(sys)?;
     let path = dir.join(MENU_FILE);
-    bootfile::replace(
-        &path,
-        &render(&views),
-        bootfile::script_checker().as_deref(),
-    )
-    .map_err(|e| Error::Set(e.to_string()))?;
+    let text = render(&views);
+    // /boot is not written for nothing (the poller looks at every boot).
+    if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
+        log::debug!("boot menu {}: unchanged", path.display());
+        return Ok(path);
+    }
+    bootfile::replace(&path, &text, bootfile::script_checker().as_deref())
+        .map_err(|e| Error::Set(e.to_string()))?;
     log::info!("boot menu {}: {} set(s)", path.display(), views.len());
     Ok(path)
 }

@@ -622,11 +622,10 @@ pub fn run(sys: &System) -> Report {
     if report.finished.is_empty() && report.verdict() == Verdict::Ok {
         log::info!("no active merge");
     }
-    if !report.finished.is_empty() {
-        // A set rolled back to is gone: its entry goes too (where /boot is mounted by now).
-        drop(dm);
-        super::bootmenu::refresh(sys);
-    }
+    // A set rolled back to is gone (finished here, or by stock LVM before this run): its entry
+    // goes too, where /boot is mounted by now. The file is only written when it changes.
+    drop(dm);
+    super::bootmenu::refresh(sys);
     report
 }
 
