@@ -115,7 +115,14 @@ pub fn write(sys: &System) -> Result<PathBuf, Error> {
             sys.root.display()
         ))
     })?;
-    let views = sets::list(sys)?;
+    // The sets as `rewind list` shows them, but nothing tidied: the poller writes the menu at
+    // boot, where a half-made set is only listed (not bootable) until a set command tidies it.
+    let mut dm = sys.device_mapper_if_any();
+    let views = sets::views(
+        &sys.env().scan()?,
+        dm.as_mut()
+            .map(|d| d as &mut dyn crate::system::dm::DeviceMapper),
+    )?;
     let path = dir.join(MENU_FILE);
     let text = render(&views);
     // /boot is not written for nothing (the poller looks at every boot).
