@@ -143,8 +143,9 @@ host_check_boot_4() {
 host_check_boot_5() {
     vm_check_eq "boot 5 (no keys) ran the set's entry by itself" "rd.rewind=again" \
         "$(cat "$VM_STATE/cmdline-rewind-5")"
+    # GRUB's save_env writes the variable back empty.
     vm_check_eq "GRUB cleared next_entry when it booted it (one boot only)" "" \
-        "$(grep next_entry "$VM_STATE/grubenv-5" || true)"
+        "$(sed -n 's/^next_entry=//p' "$VM_STATE/grubenv-5")"
     vm_check "boot 5 sees the data from before the upgrade" \
         vm_compare_sums "$VM_STATE/before.sha256" "$VM_STATE/boot5.sha256"
     vm_check_eq "after boot 5 no set is left" "[]" "$(tr -d ' \n' <"$VM_STATE/list-5.json")"
