@@ -1,6 +1,7 @@
 # shellcheck shell=bash disable=SC2034 # VM_* settings are read by tests/vm/run.sh
-# Scenario "grub-menu" (long suite; issue 16, docs/BOOTMENU.md): roll back from GRUB's menu, as a person at
-# the console would. A guest that boots through real GRUB from its own disk (grub-pc, BIOS;
+# Scenario "grub-menu" (long suite; issue 16, docs/BOOTMENU.md): roll back from GRUB's menu, as
+# a person at the console would. A guest that boots through real GRUB from its own disk
+# (grub-pc, BIOS;
 # vm-images/build-disk.sh --grub-boot: /boot a plain partition, root on LVM), its initramfs
 # made by the guest's own initramfs-tools with rewind installed by install.sh (so is
 # /etc/grub.d/42_rewind). The rescue story of tests/vm/lib/rollback-story.sh (RB_RESCUE=1,
