@@ -109,6 +109,10 @@ put 644 "$src/systemd/rewind-watch.timer" "$timer"
 # in the booted system (ConditionPathExists=/etc/initrd-release).
 put 644 "$src/initramfs/rewind-handoff.service" "$unitdir/rewind-handoff.service"
 
+# The boot menu's rollback submenu (docs/BOOTMENU.md): grub-mkconfig runs it on systems with
+# GRUB; elsewhere it is never run.
+put 755 "$src/packaging/grub.d/42_rewind" /etc/grub.d/42_rewind
+
 # The apt hook (docs/HOOKS.md), on systems with apt.
 if [ -d "$dest/etc/apt/apt.conf.d" ]; then
     put 644 "$src/packaging/apt/80rewind" /etc/apt/apt.conf.d/80rewind

@@ -24,6 +24,9 @@ packages=(
   # the pacman and dnf hooks (tests/hooks/t_pkgmgr.sh, VM scenario pm-hooks): the real package
   # managers, and makepkg (bsdtar, zstd) and rpmbuild for the test packages
   pacman-package-manager makepkg libarchive-tools zstd dnf rpm
+  # the boot menu's files checked by GRUB's own grub-script-check (tests/host_sets.rs);
+  # sfdisk (fdisk) partitions the GRUB guest's disk (vm-images/build-disk.sh --grub-boot)
+  grub-common fdisk
 )
 
 missing=()

@@ -830,3 +830,123 @@ fn loop_keep_current_cut_short_reruns_to_the_same_end() {
     lab.clean();
     assert_eq!(flagged(&lab), want(&lab));
 }
+
+/// The boot menu (docs/BOOTMENU.md) written from what `rewind list` shows: one entry per set,
+/// in the order of `render` (newest first), a usable set's entry booting it with
+/// `rewind_boot SET`, a lost one listed but not bootable; GRUB's own grub-script-check
+/// accepts the file.
+#[test]
+fn loop_boot_menu_lists_the_sets_and_passes_grub_script_check() {
+    require_host!("loop_boot_menu_lists_the_sets_and_passes_grub_script_check");
+    let lab = lab("smenu");
+    let mut dm = lab.active_fake();
+    lab.take(&mut dm, "old").expect("old");
+    lab.take(&mut dm, "new").expect("new");
+    lab.take(&mut dm, "gone").expect("gone");
+    overflow(&lab, &lab.disks[1], &lab.vgb, "data.gone");
+    let only = lab.only();
+    let s = scan(Path::new("/"), &only).expect("scan");
+    // As `rewind list` sees them without device-mapper: each store's header read from disk.
+    let views = rewind::flow::sets::views(&s, None).expect("views");
+    let mut names: Vec<&str> = views.iter().map(|v| v.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["gone", "new", "old"]);
+
+    let text = rewind::flow::bootmenu::render(&views);
+    let path = lab.dir.path().join("rewind.cfg");
+    rewind::system::bootfile::replace(&path, &text, None).expect("write");
+    let out = std::process::Command::new("grub-script-check")
+        .arg(&path)
+        .output()
+        .expect("grub-script-check (grub-common, tests/deps.sh)");
+    assert!(
+        out.status.success(),
+        "grub-script-check: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Exactly the sets rewind list shows, each once.
+    let mut ids: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.split(" --id 'rewind-").nth(1))
+        .map(|r| r.trim_end_matches("' {").to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["gone", "new", "old"]);
+    for v in &views {
+        let boots = text.contains(&format!("\trewind_boot '{}'\n", v.name));
+        assert_eq!(boots, v.usable(), "{}: {:?}", v.name, v.state);
+    }
+    assert!(!text.contains("rewind_boot 'gone'"), "{text}");
+    assert!(
+        text.contains("gone  before the upgrade  (NOT BOOTABLE, lost"),
+        "{text}"
+    );
+
+    // The same check in the writer: a file GRUB would reject never replaces the menu.
+    let checker = rewind::system::bootfile::script_checker().expect("grub-script-check");
+    rewind::system::bootfile::replace(&path, &text, Some(&checker)).expect("accepted");
+    let e = rewind::system::bootfile::replace(&path, "menuentry 'x' {\n", Some(&checker))
+        .expect_err("an unclosed entry");
+    assert!(e.to_string().contains("rejects"), "{e}");
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), text);
+}
+
+/// `rewind rollback SET --next-boot`: GRUB's one-shot next_entry names the set's entry in the
+/// submenu (read back with GRUB's own grub-editenv); a lost set, an unknown one, or a grub.cfg
+/// without 42_rewind's submenu is refused with the environment block unchanged.
+#[test]
+fn loop_next_boot_sets_grubs_one_shot_entry() {
+    require_host!("loop_next_boot_sets_grubs_one_shot_entry");
+    let lab = lab("snext");
+    let mut dm = lab.active_fake();
+    lab.take(&mut dm, "pre").expect("pre");
+    lab.take(&mut dm, "gone").expect("gone");
+    overflow(&lab, &lab.disks[0], &lab.vga, "root.gone");
+    let only = lab.only();
+    let s = scan(Path::new("/"), &only).expect("scan");
+    let views = rewind::flow::sets::views(&s, None).expect("views");
+
+    let grub = lab.dir.path().join("grub");
+    std::fs::create_dir_all(&grub).expect("mkdir");
+    let env = grub.join("grubenv");
+    let editenv = |args: &[&str]| {
+        let out = std::process::Command::new("grub-editenv")
+            .arg(&env)
+            .args(args)
+            .output()
+            .expect("grub-editenv (grub-common, tests/deps.sh)");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    editenv(&["create"]);
+    let next = |dir: &Path, name: &str| rewind::flow::bootmenu::next_boot_in(&views, dir, name);
+
+    // No submenu in grub.cfg yet: refused, nothing set.
+    std::fs::write(grub.join("grub.cfg"), "menuentry 'Debian' { true }\n").expect("cfg");
+    let e = next(&grub, "pre").expect_err("no submenu").to_string();
+    assert!(e.contains("update-grub"), "{e}");
+    assert_eq!(editenv(&["list"]), "");
+
+    std::fs::write(
+        grub.join("grub.cfg"),
+        "submenu 'Roll back with rewind' --id rewind {\n\tsource \"${prefix}/rewind.cfg\"\n}\n",
+    )
+    .expect("cfg");
+    let e = next(&grub, "gone").expect_err("lost").to_string();
+    assert!(e.contains("lost") && e.contains("nothing changed"), "{e}");
+    let e = next(&grub, "nosuch").expect_err("unknown").to_string();
+    assert!(e.contains("no snapshot set nosuch"), "{e}");
+    assert_eq!(editenv(&["list"]), "");
+
+    let entry = next(&grub, "pre").expect("next boot");
+    assert_eq!(entry, "rewind>rewind-pre");
+    assert_eq!(editenv(&["list"]), "next_entry=rewind>rewind-pre\n");
+    // The entry it names is in the menu file, booting the set.
+    let menu = std::fs::read_to_string(grub.join("rewind.cfg")).expect("menu");
+    assert!(
+        menu.contains("--id 'rewind-pre' {\n\trewind_boot 'pre'\n}"),
+        "{menu}"
+    );
+    assert_eq!(std::fs::metadata(&env).expect("grubenv").len(), 1024);
+}

@@ -10,12 +10,22 @@
 #                      (default: root:1200M)
 #   --add SRC:DEST     put file or directory SRC at DEST in the root filesystem (repeatable); the root
 #                      directory itself is not modified (an overlay is used)
+#   --grub-boot SIZE   a disk that boots through GRUB (BIOS), as Debian's installer lays it out:
+#                      an msdos label, partition 1 (SIZE, e.g. 256MiB, ext4) is /boot (the root's
+#                      /boot moves there; an fstab line mounts it), partition 2 the PV. GRUB's
+#                      boot.img goes in the MBR and its core image (grub-mkimage from the root's
+#                      grub-pc: grub-install cannot probe a loop device) in the gap before
+#                      partition 1; the core image puts GRUB on the serial console. /boot gets
+#                      GRUB's modules, a grubenv and a first grub.cfg (one entry; the guest's
+#                      update-grub replaces it)
+#   --boot-add SRC:DEST  with --grub-boot: put file SRC at DEST in the /boot filesystem (repeatable)
+#   --cmdline TEXT     with --grub-boot: the kernel command line of the first grub.cfg
 set -euo pipefail
 # shellcheck source=vm-images/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-root='' out='' size=3G vg=vg0
-lvs=() adds=()
+root='' out='' size=3G vg=vg0 grub_boot='' cmdline=''
+lvs=() adds=() boot_adds=()
 while (($#)); do
     case $1 in
     --root) root=$2; shift ;;
@@ -24,6 +34,9 @@ while (($#)); do
     --vg) vg=$2; shift ;;
     --lv) lvs+=("$2"); shift ;;
     --add) adds+=("$2"); shift ;;
+    --grub-boot) grub_boot=$2; shift ;;
+    --boot-add) boot_adds+=("$2"); shift ;;
+    --cmdline) cmdline=$2; shift ;;
     *) vm_die "build-disk: unknown argument $1" ;;
     esac
     shift
@@ -33,6 +46,55 @@ done
 root=$(cd "$root" && pwd)
 out=$(realpath -m "$out")
 mkdir -p "$(dirname "$out")"
+
+# grub_disk TREE: partition 1 becomes /boot (TREE's /boot moves there, TREE's /etc/fstab mounts
+# it), GRUB goes into the MBR and the gap before partition 1 (see --grub-boot).
+grub_disk() {
+    local tree=$1 bootfs=$tmp/bootfs grubdir=/usr/lib/grub/i386-pc uuid kver core
+    [[ -n $tree && -d $tree/boot ]] || vm_die "build-disk: no tree"
+    uuid=$(cat /proc/sys/kernel/random/uuid)
+    kver=$(vm_root_kver "$tree")
+    mkdir -p "$bootfs"
+    cp -a "$tree/boot/." "$bootfs/"
+    find "$tree/boot" -mindepth 1 -delete
+    vm_add_files "$bootfs" "${boot_adds[@]}"
+    [[ -f $bootfs/vmlinuz-$kver && -f $bootfs/initrd.img-$kver ]] ||
+        vm_die "build-disk: /boot lacks vmlinuz-$kver or initrd.img-$kver (give the initramfs with --boot-add)"
+    printf 'UUID=%s /boot ext4 defaults 0 2\n' "$uuid" >>"$tree/etc/fstab"
+    # What grub-install puts in /boot/grub: the modules and lists, an environment block.
+    mkdir -p "$bootfs/grub/i386-pc"
+    cp "$tree$grubdir"/*.mod "$tree$grubdir"/*.lst "$bootfs/grub/i386-pc/"
+    chroot "$tree" grub-editenv /tmp/grubenv create
+    mv "$tree/tmp/grubenv" "$bootfs/grub/grubenv"
+    cat >"$bootfs/grub/grub.cfg" <<EOF
+# The first boot's menu, written by build-disk.sh; the guest's update-grub replaces it.
+set timeout=5
+menuentry 'Debian GNU/Linux (build-disk.sh)' {
+    linux /vmlinuz-$kver root=/dev/mapper/$vg-${lvs[0]%%:*} ro $cmdline
+    initrd /initrd.img-$kver
+}
+EOF
+    # GRUB is silent on the serial line until a config sets the terminal up: do it first thing.
+    cat >"$tree/tmp/early.cfg" <<EOF
+serial --unit=0 --speed=115200
+terminal_input serial
+terminal_output serial
+search --no-floppy --fs-uuid --set=root $uuid
+set prefix=(\$root)/grub
+EOF
+    chroot "$tree" grub-mkimage -O i386-pc -d "$grubdir" -o /tmp/core.img -c /tmp/early.cfg \
+        -p /grub biosdisk part_msdos ext2 search search_fs_uuid serial terminal >&2
+    core=$tree/tmp/core.img
+    (($(stat -c %s "$core") <= (p1_start - 1) * 512)) || vm_die "build-disk: GRUB's core image does not fit before partition 1"
+    # boot.img's code only (440 bytes): the disk signature and the partition table stay. Its
+    # default kernel sector (1) is where the core image goes; diskboot.img's block list (made
+    # by grub-mkimage) loads the rest from sector 2 on.
+    dd if="$tree$grubdir/boot.img" of="$out" bs=440 count=1 conv=notrunc status=none
+    dd if="$core" of="$out" bs=512 seek=1 conv=notrunc status=none
+    rm -f "$core" "$tree/tmp/early.cfg"
+    mkfs.ext4 -q -F -L boot -U "$uuid" -E "offset=$((p1_start * 512))" -d "$bootfs" "$out" "$((p1_size / 2))k" >&2
+    vm_log "disk $out: /boot on partition 1 (UUID $uuid), GRUB in the MBR (serial console)"
+}
 
 start=$(vm_now)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vm-disk.XXXXXX")
@@ -53,7 +115,26 @@ lvm_q() {
 
 rm -f "$out"
 truncate -s "$size" "$out"
-loop=$(losetup -f --show "$out")
+# The PV's byte offset in the image: 0, or partition 2's start on a GRUB disk.
+pv_offset=0
+if [[ -n $grub_boot ]]; then
+    sfdisk -q "$out" >&2 <<EOF
+label: dos
+start=2048, size=$grub_boot, type=83, bootable
+type=8e
+EOF
+    # "IMG1 : start=2048, size=524288, type=83, bootable" -> "2048 524288"
+    part() {
+        sfdisk -d "$out" | awk -v p="$out$1" '$1 == p { gsub(/[^0-9]/, "", $4); gsub(/[^0-9]/, "", $6); print $4, $6 }'
+    }
+    read -r p1_start p1_size < <(part 1)
+    read -r p2_start p2_size < <(part 2)
+    [[ -n $p1_start && -n $p2_start ]] || vm_die "build-disk: cannot read back the partitions of $out"
+    pv_offset=$((p2_start * 512))
+    loop=$(losetup -f --show -o "$pv_offset" --sizelimit "$((p2_size * 512))" "$out")
+else
+    loop=$(losetup -f --show "$out")
+fi
 lvm_q pvcreate -q -y "$loop" >&2
 lvm_q vgcreate -q -y "$vg" "$loop" >&2
 for spec in "${lvs[@]}"; do
@@ -68,7 +149,7 @@ lv_bytes=$(lvm_q lvs --noheadings --units b --nosuffix -o lv_size "$vg/$root_lv"
 ranges=$(lvm_q lvs --noheadings -o seg_pe_ranges "$vg/$root_lv" | tr -d ' ')
 [[ $ranges =~ ^[^:]+:([0-9]+)-[0-9]+$ ]] || vm_die "unexpected segments for $vg/$root_lv: $ranges"
 first=${BASH_REMATCH[1]}
-offset=$((pe_start + first * extent))
+offset=$((pv_offset + pe_start + first * extent))
 losetup -d "$loop"
 loop=''
 
@@ -83,6 +164,9 @@ if [[ -f $merged/etc/systemd/system/vm-step.service ]]; then
 fi
 ln -sf /dev/null "$merged/etc/systemd/system/dracut-shutdown.service"
 
+if [[ -n $grub_boot ]]; then
+    grub_disk "$merged"
+fi
 mkfs.ext4 -q -F -L "$root_lv" -E "offset=$offset" -d "$merged" "$out" "$((lv_bytes / 1024))k" >&2
 vm_timing disk_build "$(vm_elapsed "$start")"
 vm_log "disk $out: $vg/$root_lv at byte offset $offset, $((lv_bytes / 1048576)) MiB"

@@ -1,16 +1,25 @@
 #!/bin/bash
 # Build the guest root directory with mmdebstrap, or reuse the cached one.
-# Prints the root's path. The cache key is a hash of vm-images/packages and this script.
-# VM_ROOT_FLAVOR=NAME adds vm-images/packages-NAME (its own cache entry).
-# Usage: vm-images/build-root.sh [--force]
+# Prints the root's path. The cache key is a hash of the package list and this script.
+# Usage: vm-images/build-root.sh [--force] [--flavor NAME]
+#   --flavor NAME   the root of vm-images/packages-NAME (default: vm-images/packages); each
+#                   flavor has its own cache entry
 set -euo pipefail
 # shellcheck source=vm-images/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-force=0
-[[ ${1:-} == --force ]] && force=1
+force=0 flavor=''
+while (($#)); do
+    case $1 in
+    --force) force=1 ;;
+    --flavor) flavor=$2; shift ;;
+    *) vm_die "build-root: unknown argument $1" ;;
+    esac
+    shift
+done
+[[ -f $(vm_root_list "$flavor") ]] || vm_die "build-root: no package list $(vm_root_list "$flavor")"
 
-root=$(vm_root_dir)
+root=$(vm_root_dir "$flavor")
 if [[ -f $root/.vm-root-complete && $force == 0 ]]; then
     printf '%s\n' "$root"
     exit 0
@@ -30,7 +39,7 @@ suite=$(. /etc/os-release && printf '%s' "$VERSION_CODENAME")
 tmp=$root.tmp
 rm -rf "$tmp" "$root"
 start=$(vm_now)
-vm_log "building guest root $root (suite $suite, packages $(vm_root_packages))"
+vm_log "building guest root $root (suite $suite, packages $(vm_root_packages "$flavor"))"
 
 # dracut's config must exist before the kernel package's postinst runs dracut: hostonly off
 # (a chroot's "host" is the build machine), and no compression (faster to unpack under TCG).
@@ -41,7 +50,7 @@ compress="cat"'
 # The hooks' "$1" is expanded by mmdebstrap (the chroot path), not here.
 # shellcheck disable=SC2016
 mmdebstrap --variant=apt --mode=root --format=directory \
-    --include="$(vm_root_packages)" \
+    --include="$(vm_root_packages "$flavor")" \
     --dpkgopt='path-exclude=/usr/share/doc/*' \
     --dpkgopt='path-exclude=/usr/share/man/*' \
     --dpkgopt='path-exclude=/usr/share/locale/*' \
@@ -54,10 +63,13 @@ mmdebstrap --variant=apt --mode=root --format=directory \
 
 touch "$tmp/.vm-root-complete"
 mv "$tmp" "$root"
-# Older roots of the same flavor with other keys are stale: drop them (root-KEY for the base,
-# root-FLAVOR-KEY for a flavor's; KEY is 16 hex digits).
-find "$VM_TARGET_DIR/cache" -maxdepth 1 -regextype posix-extended \
-    -regex ".*/root-${VM_ROOT_FLAVOR:+$VM_ROOT_FLAVOR-}[0-9a-f]{16}(\\.tmp)?" ! -path "$root" -exec rm -rf {} +
+# Older roots of this flavor (other keys) are stale: drop them.
+if [[ -n $flavor ]]; then
+    find "$VM_TARGET_DIR/cache" -maxdepth 1 -name "root-$flavor-*" ! -path "$root" -exec rm -rf {} +
+else
+    find "$VM_TARGET_DIR/cache" -maxdepth 1 -regextype egrep -regex '.*/root-[0-9a-f]{16}' \
+        ! -path "$root" -exec rm -rf {} +
+fi
 vm_timing root_build "$(vm_elapsed "$start")"
 vm_log "root size: $(du -sh "$root" | cut -f1)"
 printf '%s\n' "$root"

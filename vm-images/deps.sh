@@ -2,7 +2,8 @@
 # Install the host packages the VM harness needs (idempotent; a fresh CI machine starts here).
 set -euo pipefail
 
-pkgs=(qemu-system-x86 mmdebstrap lvm2 e2fsprogs cpio zstd busybox-static file tar util-linux coreutils)
+pkgs=(qemu-system-x86 mmdebstrap lvm2 e2fsprogs cpio zstd busybox-static file tar util-linux coreutils
+    fdisk grub-common)
 missing=()
 for p in "${pkgs[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -47,29 +47,26 @@ vm_timing() {
     fi
 }
 
-# The guest root's package list, comma separated, comments dropped.
-# A scenario's root flavor (VM_ROOT_FLAVOR=NAME): the base packages plus
-# vm-images/packages-NAME, cached apart from the base root (root-NAME-KEY).
-vm_flavor_file() {
-    [[ -n ${VM_ROOT_FLAVOR:-} ]] || return 0
-    local f=$VM_IMAGES_DIR/packages-$VM_ROOT_FLAVOR
-    [[ -r $f ]] || vm_die "VM_ROOT_FLAVOR=$VM_ROOT_FLAVOR: no $f"
-    printf '%s\n' "$f"
+# A guest root's package list: vm-images/packages, or vm-images/packages-FLAVOR for another
+# kind of guest (`grub`: a Debian machine booting through GRUB from its own disk; `pm`: pacman
+# and dnf beside apt). Each flavor's file is a whole list.
+vm_root_list() {
+    printf '%s/packages%s\n' "$VM_IMAGES_DIR" "${1:+-$1}"
 }
 
+# vm_root_packages [FLAVOR]: the package list, comma separated, comments dropped.
 vm_root_packages() {
-    # shellcheck disable=SC2046 # the flavor file's path, when there is one
-    cat "$VM_IMAGES_DIR/packages" $(vm_flavor_file) | grep -v -e '^#' -e '^[[:space:]]*$' | paste -sd, -
+    grep -v -e '^#' -e '^[[:space:]]*$' "$(vm_root_list "${1:-}")" | paste -sd, -
 }
 
-# Cache key: the package lists and the script that builds the root.
+# vm_root_key [FLAVOR]: cache key, the package list and the script that builds the root.
 vm_root_key() {
-    # shellcheck disable=SC2046
-    cat "$VM_IMAGES_DIR/packages" $(vm_flavor_file) "$VM_IMAGES_DIR/build-root.sh" | sha256sum | cut -c1-16
+    cat "$(vm_root_list "${1:-}")" "$VM_IMAGES_DIR/build-root.sh" | sha256sum | cut -c1-16
 }
 
+# vm_root_dir [FLAVOR]: where the root is cached (root-KEY, root-FLAVOR-KEY).
 vm_root_dir() {
-    printf '%s/cache/root-%s%s\n' "$VM_TARGET_DIR" "${VM_ROOT_FLAVOR:+$VM_ROOT_FLAVOR-}" "$(vm_root_key)"
+    printf '%s/cache/root-%s%s\n' "$VM_TARGET_DIR" "${1:+$1-}" "$(vm_root_key "${1:-}")"
 }
 
 # The one kernel version installed in a root.

@@ -2,6 +2,13 @@
 # Boot a qemu TCG guest and wait for it to power off, time out, or be killed on purpose.
 #
 # Usage: vm-images/run-guest.sh --kernel FILE --initrd FILE --log FILE [options]
+#        vm-images/run-guest.sh --disk-boot --log FILE [options]
+#   --disk-boot            no -kernel: the firmware (SeaBIOS) boots the first disk, through the
+#                          boot loader on it (vm-images/build-disk.sh --grub-boot)
+#   --keys FILE            type into the serial console as a person would: FILE's steps
+#                          (TEXT<TAB>KEYS a line, tests/vm/serial-keys.py) wait for TEXT on the
+#                          console, then press KEYS (e.g. GRUB's menu); the serial port is then a
+#                          unix socket beside the log (LOG.sock), the log qemu's logfile of it
 #   --disk FILE[:SERIAL[:OPTS]]  a raw virtio disk (repeatable, in order: vda, vdb, ...); the
 #                          guest finds a disk by its serial in /sys/block/*/serial; OPTS are
 #                          extra -drive options, e.g. throttling.bps-total=8388608
@@ -25,13 +32,15 @@ set -euo pipefail
 # shellcheck source=vm-images/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-kernel='' initrd='' log='' append='' timeout=300 kill_on='' kill_after='' kill_when='' mem=1024 cpu=qemu64 pidfile='' icount=''
+kernel='' initrd='' log='' disk_boot=0 keys='' append='' timeout=300 kill_on='' kill_after='' kill_when='' mem=1024 cpu=qemu64 pidfile='' icount=''
 disks=()
 while (($#)); do
     case $1 in
     --kernel) kernel=$2; shift ;;
     --initrd) initrd=$2; shift ;;
     --log) log=$2; shift ;;
+    --disk-boot) disk_boot=1 ;;
+    --keys) keys=$2; shift ;;
     --disk) disks+=("$2"); shift ;;
     --append) append=$2; shift ;;
     --timeout) timeout=$2; shift ;;
@@ -46,13 +55,22 @@ while (($#)); do
     esac
     shift
 done
-[[ -f $kernel && -f $initrd && -n $log ]] || vm_die "usage: run-guest.sh --kernel F --initrd F --log F [options]"
+[[ ($disk_boot == 1 || (-f $kernel && -f $initrd)) && -n $log ]] ||
+    vm_die "usage: run-guest.sh --kernel F --initrd F --log F [options] | --disk-boot --log F [options]"
 pidfile=${pidfile:-$log.pid}
 vm_kill_stale_qemu "$pidfile"
 
-args=(-accel tcg -cpu "$cpu" -m "$mem" -smp 1 -nodefaults -no-user-config -display none
-    -no-reboot -serial "file:$log" -kernel "$kernel" -initrd "$initrd"
-    -append "console=ttyS0 $append")
+args=(-accel tcg -cpu "$cpu" -m "$mem" -smp 1 -nodefaults -no-user-config -display none -no-reboot)
+sock=$log.sock
+if [[ -n $keys ]]; then
+    rm -f "$sock"
+    args+=(-chardev "socket,id=ser0,path=$sock,server=on,wait=off,logfile=$log" -serial chardev:ser0)
+else
+    args+=(-serial "file:$log")
+fi
+if ((disk_boot == 0)); then
+    args+=(-kernel "$kernel" -initrd "$initrd" -append "console=ttyS0 $append")
+fi
 [[ -n $icount ]] && args+=(-icount "shift=$icount,sleep=on")
 i=0
 for d in "${disks[@]}"; do
@@ -73,12 +91,20 @@ start=$(vm_now)
 qemu-system-x86_64 "${args[@]}" </dev/null >"$log.qemu" 2>&1 &
 qpid=$!
 echo "$qpid" >"$pidfile"
+kpid=''
+if [[ -n $keys ]]; then
+    python3 "$VM_REPO_DIR/tests/vm/serial-keys.py" "$log" "$sock" "$keys" 2>>"$log.keys" &
+    kpid=$!
+fi
 stop() {
     if kill -0 "$qpid" 2>/dev/null; then
         kill "$qpid" 2>/dev/null || true
         wait "$qpid" 2>/dev/null || true
     fi
-    rm -f "$pidfile"
+    if [[ -n $kpid ]] && kill -0 "$kpid" 2>/dev/null; then
+        kill "$kpid" 2>/dev/null || true
+    fi
+    rm -f "$pidfile" "$sock"
 }
 trap stop EXIT
 

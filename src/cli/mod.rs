@@ -156,6 +156,12 @@ pub enum Command {
         /// default the UTC time), so a later `rewind rollback NAME` rolls forward.
         #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
         keep_current: Option<String>,
+        /// With a set: flag nothing on disk; make the next boot only (GRUB's next_entry, as
+        /// grub-reboot sets it) start the set's entry in the "Roll back with rewind" menu, which
+        /// boots with rd.rewind=SET. For a rollback that must go through the boot loader
+        /// (docs/BOOTMENU.md); if that boot fails, the one after is the usual default.
+        #[arg(long, conflicts_with = "keep_current")]
+        next_boot: bool,
     },
     /// List the snapshot sets: time, kind, state (ok, lost, incomplete, merging, pending),
     /// members and how full each store is. Half-made sets are tidied first.
@@ -218,6 +224,15 @@ pub enum Command {
         #[command(flatten)]
         system: SystemArgs,
         set: String,
+    },
+    /// Write GRUB's rollback menu, /boot/grub/rewind.cfg (or /boot/grub2): one entry per
+    /// snapshot set, newest first, each booting the newest kernel with rd.rewind=SET added; a set
+    /// that cannot be rolled back to is listed but does not boot. The "Roll back with rewind"
+    /// submenu that /etc/grub.d/42_rewind puts in grub.cfg sources it; snapshot, delete, prune,
+    /// rollback and the poller rewrite it by themselves.
+    BootMenu {
+        #[command(flatten)]
+        system: SystemArgs,
     },
     /// Delete a snapshot set (every member, with stock lvremove).
     Delete {
@@ -352,8 +367,25 @@ fn run(command: Command, verbose: u8) -> Result<Verdict, Error> {
         Command::Rollback {
             system,
             target: t,
+            next_boot: true,
+            ..
+        } => {
+            init_logging(verbose);
+            crate::lvm::sets::check_set_name(&t).map_err(|e| {
+                Error::Usage(format!("--next-boot takes a snapshot set's name: {e}"))
+            })?;
+            let entry = flow::bootmenu::next_boot(&system.system(), &t)?;
+            println!(
+                "snapshot set {t}: the next boot (only that one) starts GRUB's entry {entry} (rd.rewind={t}); nothing flagged"
+            );
+            Ok(Verdict::Ok)
+        }
+        Command::Rollback {
+            system,
+            target: t,
             mode,
             keep_current,
+            ..
         } if !t.contains('/') => {
             init_logging(verbose);
             if mode != Mode::Origin {
@@ -375,6 +407,7 @@ fn run(command: Command, verbose: u8) -> Result<Verdict, Error> {
             target: t,
             mode,
             keep_current,
+            ..
         } => {
             init_logging(verbose);
             if keep_current.is_some() {
@@ -476,6 +509,12 @@ fn run(command: Command, verbose: u8) -> Result<Verdict, Error> {
             init_logging(verbose);
             let dirs = flow::setmount::umount(&system.system(), &set)?;
             println!("snapshot set {set}: {} member(s) unmounted", dirs.len());
+            Ok(Verdict::Ok)
+        }
+        Command::BootMenu { system } => {
+            init_logging(verbose);
+            let path = flow::bootmenu::write(&system.system())?;
+            println!("boot menu written: {}", path.display());
             Ok(Verdict::Ok)
         }
         Command::Delete { system, set } => {

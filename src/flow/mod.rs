@@ -2,6 +2,7 @@
 //! `system/`, decides through `plan/`, applies through `system/`, and returns [`Error`], the
 //! flows' one error type; `cli` prints the outcome and maps it to an exit code.
 
+pub mod bootmenu;
 pub mod cancel;
 pub mod check_config;
 pub mod diff;

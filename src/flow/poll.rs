@@ -622,6 +622,10 @@ pub fn run(sys: &System) -> Report {
     if report.finished.is_empty() && report.verdict() == Verdict::Ok {
         log::info!("no active merge");
     }
+    // A set rolled back to is gone (finished here, or by stock LVM before this run): its entry
+    // goes too, where /boot is mounted by now. The file is only written when it changes.
+    drop(dm);
+    super::bootmenu::refresh(sys);
     report
 }
 

@@ -70,9 +70,13 @@ fn earlier_keep(all: &[sets::SetView], view: &sets::SetView, keep: Option<&str>)
 /// `rewind rollback SET` on this system. `keep`: `--keep-current` (with its name, if given).
 pub fn run(sys: &System, name: &str, keep: Option<Option<String>>) -> Result<SetRollback, Error> {
     let cfg = sys.config();
-    let mut dm = sys.device_mapper().map_err(Error::dm_state)?;
-    let mut tools = Tools::system(sys, &mut dm)?;
-    rollback_set(&sys.env(), &mut tools, &cfg.snapshot, name, keep)
+    let done = {
+        let mut dm = sys.device_mapper().map_err(Error::dm_state)?;
+        let mut tools = Tools::system(sys, &mut dm)?;
+        rollback_set(&sys.env(), &mut tools, &cfg.snapshot, name, keep)
+    };
+    super::bootmenu::refresh(sys);
+    done
 }
 
 /// Refuses the set as a whole, naming what is wrong.

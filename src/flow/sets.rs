@@ -582,9 +582,13 @@ fn mark_pending(env: &Env<'_>, set: &Set) -> Result<(), Error> {
 
 /// `rewind delete SET`.
 pub fn delete(sys: &System, name: &str) -> Result<usize, Error> {
-    let mut dm = sys.device_mapper().map_err(Error::dm_state)?;
-    let mut tools = Tools::system(sys, &mut dm)?;
-    delete_set(&sys.env(), &mut tools, name)
+    let n = {
+        let mut dm = sys.device_mapper().map_err(Error::dm_state)?;
+        let mut tools = Tools::system(sys, &mut dm)?;
+        delete_set(&sys.env(), &mut tools, name)
+    };
+    super::bootmenu::refresh(sys);
+    n
 }
 
 /// The sets `rewind prune` deletes, newest first: every set that is not pinned, not being
@@ -623,13 +627,17 @@ pub fn prune(sys: &System, dry_run: bool) -> Result<Vec<String>, Error> {
     if dry_run {
         return Ok(doomed);
     }
-    let mut dm = sys.device_mapper().map_err(Error::dm_state)?;
-    let mut tools = Tools::system(sys, &mut dm)?;
-    let env = sys.env();
-    for name in &doomed {
-        delete_set(&env, &mut tools, name)?;
-    }
-    Ok(doomed)
+    let deleted = (|| {
+        let mut dm = sys.device_mapper().map_err(Error::dm_state)?;
+        let mut tools = Tools::system(sys, &mut dm)?;
+        let env = sys.env();
+        for name in &doomed {
+            delete_set(&env, &mut tools, name)?;
+        }
+        Ok(())
+    })();
+    super::bootmenu::refresh(sys);
+    deleted.map(|()| doomed)
 }
 
 #[cfg(test)]

@@ -62,10 +62,14 @@ pub struct Taken {
 /// `rewind snapshot` on this system.
 pub fn run(sys: &System, req: &Request) -> Result<Taken, Error> {
     let cfg = sys.config();
-    let mut dm = sys.device_mapper().map_err(Error::dm_state)?;
-    let mut tools = Tools::system(sys, &mut dm)?;
-    let env = sys.env();
-    take(&env, &mut tools, &cfg.snapshot, req)
+    let taken = {
+        let mut dm = sys.device_mapper().map_err(Error::dm_state)?;
+        let mut tools = Tools::system(sys, &mut dm)?;
+        let env = sys.env();
+        take(&env, &mut tools, &cfg.snapshot, req)
+    };
+    super::bootmenu::refresh(sys);
+    taken
 }
 
 /// The members named (or the configuration's), resolved to LVs: a mount point through the

@@ -3,6 +3,7 @@
 //! modules, LVM's VG lock, the kernel log.
 
 pub mod blockdev;
+pub mod bootfile;
 pub mod devsel;
 pub mod dm;
 pub mod exec;

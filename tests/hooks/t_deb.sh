@@ -76,6 +76,7 @@ I: rewind: package-supports-alternative-init-but-no-init.d-script [lib/systemd/s
     subs=$(chroot "$T/root" /usr/sbin/rewind --help | sed -n '/^Commands:/,/^$/s/^  \([a-z][a-z-]*\) .*/\1/p' | grep -vx help)
     [ -n "$subs" ] || fail "no subcommand in rewind --help"
     want='/etc/apt/apt.conf.d/80rewind
+/etc/grub.d/42_rewind
 /etc/rewind/rewind.toml
 /lib/systemd/system/rewind-handoff.service
 /lib/systemd/system/rewind-poll.service
@@ -131,7 +132,9 @@ I: rewind: package-supports-alternative-init-but-no-init.d-script [lib/systemd/s
         fail "the dracut module is not the tree's"
     # The configuration: a conffile (dpkg keeps the admin's changes), the tree's default.
     conf=$(q -W -f='${Conffiles}' rewind)
-    eq "the conffiles" " /etc/rewind/rewind.toml $(md5sum < "$REPO/packaging/rewind.toml" | cut -d' ' -f1)" "$conf"
+    eq "the conffiles" " /etc/grub.d/42_rewind $(md5sum < "$REPO/packaging/grub.d/42_rewind" | cut -d' ' -f1)
+ /etc/rewind/rewind.toml $(md5sum < "$REPO/packaging/rewind.toml" | cut -d' ' -f1)" "$conf"
+    cmp -s "$REPO/packaging/grub.d/42_rewind" "$T/root/etc/grub.d/42_rewind" || fail "42_rewind is not the tree's"
     cmp -s "$REPO/packaging/rewind.toml" "$T/root/etc/rewind/rewind.toml" || fail "the default config differs"
     # The poller: enabled by deb-systemd-helper (the root's, from postinst).
     eq "rewind-poll.service enabled" /lib/systemd/system/rewind-poll.service "$(readlink "$T/root$wants")"
@@ -164,8 +167,9 @@ I: rewind: package-supports-alternative-init-but-no-init.d-script [lib/systemd/s
     out=$(d -r rewind 2>&1) || fail "dpkg -r failed: $out"
     eq "dpkg -s rewind after dpkg -r" "deinstall ok config-files" "$(q -W -f='${Status}' rewind)"
     while read -r f; do
-        [ -d "$T/root$f" ] || [ "$f" = /etc/rewind/rewind.toml ] || { [ ! -e "$T/root$f" ] && [ ! -L "$T/root$f" ]; } ||
-            fail "left after dpkg -r: $f"
+        # The conffiles stay (42_rewind then does nothing: no /usr/sbin/rewind).
+        [ -d "$T/root$f" ] || [ "$f" = /etc/rewind/rewind.toml ] || [ "$f" = /etc/grub.d/42_rewind ] ||
+            { [ ! -e "$T/root$f" ] && [ ! -L "$T/root$f" ]; } || fail "left after dpkg -r: $f"
     done < "$T/listed"
     has "remove: the admin's configuration kept" '^# changed by the admin$' "$(cat "$T/root/etc/rewind/rewind.toml")"
     eq "initramfs-tools' trigger ran at install, upgrade, removal" 3 \

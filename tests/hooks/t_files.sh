@@ -150,6 +150,7 @@ install_expected='755 /usr/sbin/rewind
 644 /usr/lib/systemd/system/rewind-watch.timer
 644 /usr/lib/systemd/system/rewind-handoff.service
 644 /etc/rewind/rewind.toml
+755 /etc/grub.d/42_rewind
 644 /usr/share/man/man5/rewind.toml.5
 644 /usr/share/man/man7/rewind-boot.7
 644 /usr/share/man/man8/rewind.8

@@ -31,10 +31,12 @@ scenario_defaults() {
     VM_EXTRA_DISKS=()
     VM_CMDLINE='root=/dev/mapper/vg0-root rd.lvm.lv=vg0/root ro'
     VM_ROOT_INIT=shell
-    VM_ROOT_FLAVOR='' # extra guest packages: vm-images/packages-FLAVOR
+    VM_ROOT_FLAVOR='' # another guest root: vm-images/packages-FLAVOR (build-root.sh --flavor)
+    VM_GRUB_BOOT=''
     VM_TIMEOUT=${VM_TIMEOUT:-300}
 }
 vm_boot_args() { :; }
+vm_boot_keys() { :; } # GRUB guests: what to type into the menu at boot N (serial-keys.py steps)
 vm_boot_kill() { :; }
 vm_boot_disk_opts() { :; }
 vm_boot_title() { :; } # what boot N does, in a few words (progress lines)
@@ -75,12 +77,12 @@ run_scenario() {
         vm_step "$work/driver.log" "preparing the data on the host"
         host_prepare
     fi
-    if [[ -f $(vm_root_dir)/.vm-root-complete ]]; then
-        vm_step - "the guest root (cached in $(vm_root_dir))"
+    if [[ -f $(vm_root_dir "$VM_ROOT_FLAVOR")/.vm-root-complete ]]; then
+        vm_step - "the guest root (cached in $(vm_root_dir "$VM_ROOT_FLAVOR"))"
     else
         vm_step "$work/driver.log" "building the guest root with mmdebstrap (once; 1-2 min; cached in target/vm/cache)"
     fi
-    root=$("$VM_IMAGES_DIR/build-root.sh")
+    root=$("$VM_IMAGES_DIR/build-root.sh" ${VM_ROOT_FLAVOR:+--flavor "$VM_ROOT_FLAVOR"})
     kver=$(vm_root_kver "$root")
     kernel=$root/boot/vmlinuz-$kver
     initrd=$work/initramfs.img
@@ -109,11 +111,6 @@ run_scenario() {
     for a in "${VM_DISK_ADD[@]}"; do
         adds+=(--add "$a")
     done
-    vm_step "$work/driver.log" "building the disk image (LVM volume group vg0, root filesystem)"
-    "$VM_IMAGES_DIR/build-disk.sh" --root "$root" --out "$work/disk.img" --size "$VM_DISK_SIZE" \
-        "${lv_args[@]}" "${adds[@]}" --add "$VM_IMAGES_DIR/guest/vm-init:/usr/local/sbin/vm-init" \
-        --add "$VM_IMAGES_DIR/guest/vm-step.service:/etc/systemd/system/vm-step.service"
-
     # shell: vm-init is PID 1 (lean, ~20 s less per boot); systemd: systemd runs vm-step.service.
     local init_arg=init=/usr/local/sbin/vm-init
     case $VM_ROOT_INIT in
@@ -121,6 +118,22 @@ run_scenario() {
     systemd) init_arg='' ;;
     *) vm_die "$name: VM_ROOT_INIT must be shell or systemd" ;;
     esac
+    local boot_common="$init_arg printk.time=1 panic=1 nowatchdog rd.skipfsck rd.shell=0"
+    if [[ -n $VM_GRUB_BOOT ]]; then
+        # The kernel command line is GRUB's (the first grub.cfg, then the guest's update-grub
+        # from /etc/default/grub): vm_boot_args does not apply; the boot number is on the
+        # exchange disk. panic=10: a kill on a panic's message (vm_boot_kill) wins the race with
+        # the reboot.
+        local grub_cmdline="$VM_CMDLINE console=ttyS0 ${boot_common/panic=1/panic=10}"
+        grub_default "$grub_cmdline" >"$work/default-grub"
+        adds+=(--add "$work/default-grub:/etc/default/grub" --grub-boot "$VM_GRUB_BOOT"
+            --boot-add "$initrd:/initrd.img-$kver" --cmdline "$grub_cmdline")
+    fi
+    vm_step "$work/driver.log" "building the disk image (LVM volume group vg0, root filesystem)"
+    "$VM_IMAGES_DIR/build-disk.sh" --root "$root" --out "$work/disk.img" --size "$VM_DISK_SIZE" \
+        "${lv_args[@]}" "${adds[@]}" --add "$VM_IMAGES_DIR/guest/vm-init:/usr/local/sbin/vm-init" \
+        --add "$VM_IMAGES_DIR/guest/vm-step.service:/etc/systemd/system/vm-step.service"
+
     for ((n = 1; n <= VM_BOOTS; n++)); do
         # The exchange disk: harness, scenario, boot number, and the state of earlier boots.
         local x=$work/xchg-in
@@ -156,12 +169,18 @@ run_scenario() {
         [[ -z $boot_initrd || -f $boot_initrd ]] || vm_die "$name: boot $n: no initramfs $boot_initrd"
         vm_step "$work/boot$n.serial.log" "boot $n of $VM_BOOTS${title:+: $title}"
         vm_log "$name: boot $n"
+        local how=(--kernel "$kernel" --initrd "${boot_initrd:-$initrd}"
+            --append "$VM_CMDLINE $boot_common vm.boot=$n $(vm_boot_args "$n")")
+        if [[ -n $VM_GRUB_BOOT ]]; then
+            how=(--disk-boot)
+            vm_boot_keys "$n" >"$work/boot$n.keys" || true
+            [[ ! -s $work/boot$n.keys ]] || how+=(--keys "$work/boot$n.keys")
+        fi
         t=$(vm_now)
-        "$VM_IMAGES_DIR/run-guest.sh" --kernel "$kernel" --initrd "${boot_initrd:-$initrd}" \
+        "$VM_IMAGES_DIR/run-guest.sh" "${how[@]}" \
             --log "$work/boot$n.serial.log" --timeout "$VM_TIMEOUT" --pidfile "$work/qemu.pid" \
             --disk "$work/disk.img:vmroot${disk_opts:+:$disk_opts}" --disk "$work/xchg.img:vmxchg" \
             "${extra[@]}" \
-            --append "$VM_CMDLINE $init_arg printk.time=1 panic=1 nowatchdog rd.skipfsck rd.shell=0 vm.boot=$n $(vm_boot_args "$n")" \
             "${kill_args[@]}" ${VM_ICOUNT:+--icount "$VM_ICOUNT"} || rc=$?
         vm_timing "boot${n}_wall" "$(vm_elapsed "$t")"
         if ((rc == 3)); then
@@ -190,6 +209,22 @@ run_scenario() {
     done
     vm_step "$work/driver.log" "host checks (stock LVM2 on the disk image, the recorded data)"
     run_final_checks "$name"
+}
+
+# grub_default CMDLINE: the guest's /etc/default/grub (Debian's, with GRUB on the serial console
+# so the harness sees and drives the menu, and the harness's kernel command line).
+grub_default() {
+    cat <<EOF
+# Written by tests/vm/run.sh for a GRUB guest; update-grub reads it.
+GRUB_DEFAULT=0
+GRUB_TIMEOUT=5
+GRUB_DISTRIBUTOR=Debian
+GRUB_CMDLINE_LINUX_DEFAULT=""
+GRUB_CMDLINE_LINUX="$1"
+GRUB_TERMINAL=serial
+GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"
+GRUB_DISABLE_OS_PROBER=true
+EOF
 }
 
 run_final_checks() {

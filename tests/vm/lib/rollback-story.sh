@@ -10,6 +10,11 @@
 #   RB_RESCUE=1     boot 1's "bad upgrade" also breaks the init the kernel execs; nothing is
 #                   flagged. Boot 2 (no rd.rewind) must panic ("Attempted to kill init"); boot 3
 #                   with `rd.rewind=vg0/pre` typed at boot rolls back and comes up.
+#   RB_SET=1        (a GRUB guest, VM_GRUB_BOOT) boot 1 takes the snapshot set `pre` with
+#                   `rewind snapshot` (member vg0/root.pre) instead of a plain snapshot, with
+#                   /boot mounted, then runs the guest's update-grub (42_rewind writes the
+#                   "Roll back with rewind" submenu); the rescue boot picks the set's entry in
+#                   GRUB's menu (the scenario's vm_boot_keys) instead of typing rd.rewind.
 #   RB_MERGE_AT_INIT=required   (step only) root must still be a snapshot-merge table when the
 #                   root's init runs. `any`: stock LVM in the initramfs may have finished the
 #                   merge already (initramfs-tools: 69-lvm.rules' `vgchange -aay` polls it in
@@ -37,6 +42,9 @@ RB_POLL=${RB_POLL:-step}
 RB_RESCUE=${RB_RESCUE:-0}
 RB_MERGE_AT_INIT=${RB_MERGE_AT_INIT:-required}
 RB_LVM_ORDER=${RB_LVM_ORDER:-0}
+RB_SET=${RB_SET:-0}
+# The snapshot's LV: a plain one, or the set's member.
+RB_SNAP=$( ((RB_SET)) && echo root.pre || echo pre)
 RB_DIR=/var/lib/rb
 RB_FILES=3 # of 10 MiB each
 # The boot that rolls back.
@@ -113,7 +121,11 @@ guest_boot_1() {
         rb_wait_unit
         rb_record_unit
     fi
-    rb_lvm lvcreate -s -n pre -L 100M --chunksize 64k vg0/root
+    if ((RB_SET)); then
+        rb_take_set
+    else
+        rb_lvm lvcreate -s -n pre -L 100M --chunksize 64k vg0/root
+    fi
     for ((i = 1; i <= RB_FILES; i++)); do
         g_fill "$RB_DIR/f$i" 10 "after the bad upgrade: file $i"
     done
@@ -133,6 +145,19 @@ guest_boot_1() {
     rewind rollback vg0/pre 2>&1 | tee "$OUT/rollback.out"
     rb_lvm lvs -a --noheadings -o lv_name,lv_merging vg0 | tee "$OUT/lvs-flagged"
     grep -q 'pre.*merging' "$OUT/lvs-flagged" || g_fail "rewind rollback did not flag the merge"
+}
+
+# RB_SET: the set `pre` of the root, taken with /boot mounted (so rewind writes the menu file),
+# then the guest's own update-grub; what GRUB will read is kept in $OUT.
+rb_take_set() {
+    mount /boot
+    rewind snapshot --name pre --description "before the bad upgrade" --size 100M 2>&1 |
+        tee "$OUT/snapshot.out"
+    update-grub 2>&1 | tee "$OUT/update-grub.out"
+    cp /boot/grub/grub.cfg "$OUT/grub.cfg"
+    cp /boot/grub/rewind.cfg "$OUT/rewind.cfg"
+    rewind list --json >"$OUT/list.json"
+    umount /boot
 }
 
 # Wait (bounded) until rewind-poll.service is no longer starting or running.
@@ -197,7 +222,7 @@ rb_rollback_boot() {
     dmsetup table | tee "$OUT/dm-table-end"
     grep -q '^vg0-root: 0 [0-9]* linear ' "$OUT/dm-table-end" ||
         g_fail "root is not plain linear after the merge was finished"
-    if grep -q -e '-cow:' -e '-real:' -e '^vg0-pre:' "$OUT/dm-table-end"; then
+    if grep -q -e '-cow:' -e '-real:' -e "^vg0-$RB_SNAP:" "$OUT/dm-table-end"; then
         g_fail "snapshot devices left after the merge was finished"
     fi
     rb_lvm lvs -a --noheadings -o lv_name,lv_attr vg0 | tee "$OUT/lvs-end"
@@ -218,8 +243,8 @@ host_check_boot_2() {
     vm_check "boot 2's console shows the panic" grep -aq 'Attempted to kill init' "$WORK/boot2.serial.log"
     local lvs
     lvs=$(vm_image_lvm "$WORK/disk.img" lvs -a --noheadings --separator , -o lv_name,origin,lv_merging vg0 | tr -d ' ')
-    vm_check_eq "after boot 2: pre still a plain snapshot of root (name,origin,merging)" \
-        "pre,root,;root,," "$(sort <<<"$lvs" | paste -sd ';')"
+    vm_check_eq "after boot 2: $RB_SNAP still a plain snapshot of root (name,origin,merging)" \
+        "$(printf '%s\n' "$RB_SNAP,root," root,, | sort | paste -sd ';')" "$(sort <<<"$lvs" | paste -sd ';')"
 }
 
 host_check() {

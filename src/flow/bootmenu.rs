@@ -1,0 +1,270 @@
+//! The boot-menu writer (docs/BOOTMENU.md): `/boot/grub/rewind.cfg`, one GRUB entry per snapshot
+//! set, newest first, sourced by the "Roll back with rewind" submenu that
+//! `/etc/grub.d/42_rewind` puts in grub.cfg. A usable set's entry calls `rewind_boot SET`
+//! (defined by 42_rewind: the newest kernel, the usual command line plus `rd.rewind=SET`); any
+//! other set is listed with its state and cannot be booted. Rewritten whenever the sets change,
+//! so no grub-mkconfig run is needed.
+
+use std::path::{Path, PathBuf};
+
+use super::Error;
+use super::env::System;
+use super::sets::{self, SetState, SetView};
+use crate::system::bootfile;
+
+/// The script grub-mkconfig runs (installed by install.sh): the sets' changes rewrite the menu
+/// file only where it is installed.
+pub const GRUB_SCRIPT: &str = "etc/grub.d/42_rewind";
+/// The menu file, in GRUB's directory in /boot.
+pub const MENU_FILE: &str = "rewind.cfg";
+
+/// GRUB's directory under `root`: `boot/grub` (Debian, Ubuntu, Arch) or `boot/grub2` (Fedora,
+/// openSUSE), whichever holds a grub.cfg.
+pub fn grub_dir(root: &Path) -> Option<PathBuf> {
+    ["boot/grub", "boot/grub2"]
+        .iter()
+        .map(|d| root.join(d))
+        .find(|d| d.join("grub.cfg").is_file())
+}
+
+/// A GRUB word in single quotes (as in sh, `'` becomes `'\''`).
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// `YYYY-MM-DD HH:MM UTC`.
+fn when(t: Option<i64>) -> String {
+    match t {
+        Some(t) => {
+            let n = super::snapshot::default_name(t);
+            format!(
+                "{}-{}-{} {}:{} UTC",
+                &n[0..4],
+                &n[4..6],
+                &n[6..8],
+                &n[9..11],
+                &n[11..13]
+            )
+        }
+        None => "time unknown".into(),
+    }
+}
+
+/// Why a set's entry does not boot, or `None` for a usable set.
+fn not_bootable(v: &SetView) -> Option<&'static str> {
+    match v.state {
+        SetState::Ok => None,
+        SetState::Lost => Some("lost: a member overflowed"),
+        SetState::Incomplete => Some("incomplete: a member is missing"),
+        SetState::Merging => Some("being rolled back to already"),
+        SetState::Pending => Some("being made, or cut short"),
+    }
+}
+
+/// GRUB's syntax checker for `text`; none for the empty menu (no set), which grub-script-check
+/// refuses ("contains no commands") although GRUB sources it happily.
+fn checker(text: &str) -> Option<PathBuf> {
+    if text.is_empty() {
+        None
+    } else {
+        bootfile::script_checker()
+    }
+}
+
+/// The menu file's text for `views` (as `rewind list` gives them): empty with no set (42_rewind
+/// then shows no submenu), else one entry per set, newest first.
+pub fn render(views: &[SetView]) -> String {
+    if views.is_empty() {
+        return String::new();
+    }
+    let mut sorted: Vec<&SetView> = views.iter().collect();
+    sorted.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| a.name.cmp(&b.name)));
+    let mut out = String::from(
+        "# Written by rewind (rewind boot-menu): one entry per snapshot set, newest first.\n\
+         # Rewritten whenever the sets change; edits are lost. rewind_boot is defined by\n\
+         # /etc/grub.d/42_rewind in grub.cfg.\n",
+    );
+    for v in sorted {
+        let n = v.members.len();
+        let what = match not_bootable(v) {
+            None => format!("complete, {n} member{}", if n == 1 { "" } else { "s" }),
+            Some(why) => format!("NOT BOOTABLE, {why}"),
+        };
+        let mut title = format!("{}  {}", when(v.time), v.name);
+        if !v.description.is_empty() {
+            title.push_str(&format!("  {}", v.description.replace(['\n', '\r'], " ")));
+        }
+        title.push_str(&format!("  ({what})"));
+        out.push_str(&format!(
+            "menuentry {} --id {} {{\n",
+            quote(&title),
+            quote(&format!("rewind-{}", v.name))
+        ));
+        match not_bootable(v) {
+            None => out.push_str(&format!("\trewind_boot {}\n", quote(&v.name))),
+            Some(why) => {
+                out.push_str(&format!(
+                    "\techo {}\n\tsleep 10\n",
+                    quote(&format!(
+                        "rewind: snapshot set {} cannot be rolled back to ({why}); see rewind list",
+                        v.name
+                    ))
+                ));
+            }
+        }
+        out.push_str("}\n");
+    }
+    out
+}
+
+/// `rewind boot-menu`: writes the menu file for the sets there are now; returns its path.
+pub fn write(sys: &System) -> Result<PathBuf, Error> {
+    let dir = grub_dir(&sys.root).ok_or_else(|| {
+        Error::Set(format!(
+            "no GRUB directory with a grub.cfg under {} (boot/grub, boot/grub2): no boot menu to write",
+            sys.root.display()
+        ))
+    })?;
+    // The sets as `rewind list` shows them, but nothing tidied: the poller writes the menu at
+    // boot, where a half-made set is only listed (not bootable) until a set command tidies it.
+    let mut dm = sys.device_mapper_if_any();
+    let views = sets::views(
+        &sys.env().scan()?,
+        dm.as_mut()
+            .map(|d| d as &mut dyn crate::system::dm::DeviceMapper),
+    )?;
+    let path = dir.join(MENU_FILE);
+    let text = render(&views);
+    // /boot is not written for nothing (the poller looks at every boot).
+    if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
+        log::debug!("boot menu {}: unchanged", path.display());
+        return Ok(path);
+    }
+    bootfile::replace(&path, &text, checker(&text).as_deref())
+        .map_err(|e| Error::Set(e.to_string()))?;
+    log::info!("boot menu {}: {} set(s)", path.display(), views.len());
+    Ok(path)
+}
+
+/// The GRUB entry path of set `name`'s entry (`grub-reboot`'s and `GRUB_DEFAULT`'s syntax):
+/// the submenu's id, `>`, the entry's id.
+pub fn entry_path(name: &str) -> String {
+    format!("rewind>rewind-{name}")
+}
+
+/// `rewind rollback SET --next-boot` with the sets `views` and GRUB's directory `dir`: refuses
+/// a set that cannot be rolled back to (nothing changes), writes the menu, checks that grub.cfg
+/// has 42_rewind's submenu, then sets GRUB's one-shot `next_entry` in `dir/grubenv` (what
+/// grub-reboot does; GRUB clears it when it boots it). Returns the entry path.
+pub fn next_boot_in(views: &[SetView], dir: &Path, name: &str) -> Result<String, Error> {
+    let v = views
+        .iter()
+        .find(|v| v.name == name)
+        .ok_or_else(|| Error::Set(format!("no snapshot set {name} (rewind list shows them)")))?;
+    if let Some(why) = not_bootable(v) {
+        return Err(Error::Set(format!(
+            "snapshot set {name} cannot be rolled back to ({why}); nothing changed"
+        )));
+    }
+    let cfg = std::fs::read_to_string(dir.join("grub.cfg"))
+        .map_err(|e| Error::Set(format!("{}: {e}", dir.join("grub.cfg").display())))?;
+    if !cfg.contains("--id rewind {") {
+        return Err(Error::Set(format!(
+            "{} has no \"Roll back with rewind\" submenu: run update-grub (or grub-mkconfig) with /etc/grub.d/42_rewind installed first; nothing changed",
+            dir.join("grub.cfg").display()
+        )));
+    }
+    let text = render(views);
+    bootfile::replace(&dir.join(MENU_FILE), &text, checker(&text).as_deref())
+        .map_err(|e| Error::Set(e.to_string()))?;
+    let entry = entry_path(name);
+    bootfile::set_next_entry(&dir.join("grubenv"), &entry)
+        .map_err(|e| Error::Set(e.to_string()))?;
+    Ok(entry)
+}
+
+/// `rewind rollback SET --next-boot` on this system.
+pub fn next_boot(sys: &System, name: &str) -> Result<String, Error> {
+    let dir = grub_dir(&sys.root).ok_or_else(|| {
+        Error::Set(format!(
+            "no GRUB directory with a grub.cfg under {}: --next-boot needs GRUB; type rd.rewind={name} at the boot menu, or use rewind rollback {name}",
+            sys.root.display()
+        ))
+    })?;
+    let views = sets::list(sys)?;
+    next_boot_in(&views, &dir, name)
+}
+
+/// After a set changed: rewrites the menu where 42_rewind is installed and GRUB's directory is
+/// there. Never fails the command that changed the set; a failure is a warning.
+pub fn refresh(sys: &System) {
+    if !sys.root.join(GRUB_SCRIPT).is_file() || grub_dir(&sys.root).is_none() {
+        return;
+    }
+    if let Err(e) = write(sys) {
+        log::warn!("the boot menu was not updated: {e} (run rewind boot-menu)");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::sets::{MemberState, MemberView};
+
+    fn set(name: &str, time: i64, state: SetState, description: &str) -> SetView {
+        SetView {
+            name: name.into(),
+            time: Some(time),
+            kind: None,
+            description: description.into(),
+            pinned: false,
+            state,
+            members_declared: Some(1),
+            members: vec![MemberView {
+                vg: "vg0".into(),
+                origin: Some("root".into()),
+                snapshot: format!("root.{name}"),
+                size_bytes: 1 << 20,
+                mount: Some("/".into()),
+                fill_percent: None,
+                state: MemberState::Inactive,
+            }],
+        }
+    }
+
+    #[test]
+    fn no_set_no_menu() {
+        assert_eq!(render(&[]), "");
+        // grub-script-check refuses an empty file: the empty menu is not checked.
+        assert_eq!(checker(""), None);
+    }
+
+    #[test]
+    fn newest_first_only_usable_sets_boot() {
+        let text = render(&[
+            set("old", 1_000, SetState::Ok, "before it's upgraded"),
+            set("lost", 3_000, SetState::Lost, ""),
+            set("new", 2_000, SetState::Ok, ""),
+        ]);
+        let titles: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("menuentry"))
+            .collect();
+        assert_eq!(
+            titles,
+            vec![
+                "menuentry '1970-01-01 00:50 UTC  lost  (NOT BOOTABLE, lost: a member overflowed)' --id 'rewind-lost' {",
+                "menuentry '1970-01-01 00:33 UTC  new  (complete, 1 member)' --id 'rewind-new' {",
+                "menuentry '1970-01-01 00:16 UTC  old  before it'\\''s upgraded  (complete, 1 member)' --id 'rewind-old' {",
+            ]
+        );
+        assert_eq!(
+            text.matches("rewind_boot").count() - 1,
+            2,
+            "one rewind_boot per usable set (plus the header's mention)"
+        );
+        assert!(text.contains("\trewind_boot 'new'\n"));
+        assert!(text.contains("\trewind_boot 'old'\n"));
+        assert!(!text.contains("rewind_boot 'lost'"));
+    }
+}

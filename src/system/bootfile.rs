@@ -1,0 +1,135 @@
+//! Files the boot loader reads (`/boot/grub/rewind.cfg`): replaced atomically (a new file beside
+//! the old, synced, checked, renamed over it, the directory synced), so GRUB reads either the
+//! old menu or the new one, never a half-written one, even after a power cut.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootFileError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {checker} rejects the new menu, the old one is kept: {output}")]
+    Rejected {
+        path: PathBuf,
+        checker: String,
+        output: String,
+    },
+    #[error("{path}: {tool} failed: {output}")]
+    Tool {
+        path: PathBuf,
+        tool: String,
+        output: String,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BootFileError + '_ {
+    move |source| BootFileError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// GRUB's own syntax checker, by the names distributions give it, if one is installed.
+pub fn script_checker() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+    ["grub-script-check", "grub2-script-check"]
+        .iter()
+        .flat_map(|name| std::env::split_paths(&path).map(move |d| d.join(name)))
+        .find(|p| p.is_file())
+}
+
+/// Replaces `path` with `text`. With `checker` (a `grub-script-check`), the new file is checked
+/// before it replaces the old one.
+pub fn replace(path: &Path, text: &str, checker: Option<&Path>) -> Result<(), BootFileError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.new"));
+    let result = (|| {
+        let mut f = File::create(&tmp).map_err(io(&tmp))?;
+        f.write_all(text.as_bytes()).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+        drop(f);
+        if let Some(c) = checker {
+            let out = Command::new(c).arg(&tmp).output().map_err(io(c))?;
+            if !out.status.success() {
+                return Err(BootFileError::Rejected {
+                    path: path.to_path_buf(),
+                    checker: c.display().to_string(),
+                    output: format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    )
+                    .trim()
+                    .to_string(),
+                });
+            }
+        }
+        fs::rename(&tmp, path).map_err(io(path))?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// GRUB's one-shot default: `next_entry=ENTRY` in the environment block `grubenv`, with GRUB's
+/// own `grub-editenv` (what `grub-reboot` runs; the block must stay exactly 1024 bytes, so it is
+/// never written by hand). GRUB boots ENTRY once and clears it (grub.cfg's 00_header part).
+pub fn set_next_entry(grubenv: &Path, entry: &str) -> Result<(), BootFileError> {
+    let out = Command::new("grub-editenv")
+        .arg(grubenv)
+        .arg("set")
+        .arg(format!("next_entry={entry}"))
+        .output()
+        .map_err(io(Path::new("grub-editenv")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(BootFileError::Tool {
+            path: grubenv.to_path_buf(),
+            tool: "grub-editenv".into(),
+            output: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_whole_and_leaves_no_temporary() {
+        let d = tempfile::tempdir().expect("test io");
+        let p = d.path().join("rewind.cfg");
+        fs::write(&p, "old").expect("test io");
+        replace(&p, "new text\n", None).expect("test io");
+        assert_eq!(fs::read_to_string(&p).expect("test io"), "new text\n");
+        let names: Vec<_> = fs::read_dir(d.path())
+            .expect("test io")
+            .map(|e| e.expect("test io").file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("rewind.cfg")]);
+    }
+
+    #[test]
+    fn a_rejected_file_keeps_the_old_one() {
+        let d = tempfile::tempdir().expect("test io");
+        let p = d.path().join("rewind.cfg");
+        fs::write(&p, "old").expect("test io");
+        let e = replace(&p, "new", Some(Path::new("/bin/false"))).expect_err("rejected");
+        assert!(matches!(e, BootFileError::Rejected { .. }), "{e}");
+        assert_eq!(fs::read_to_string(&p).expect("test io"), "old");
+        assert!(!d.path().join(".rewind.cfg.new").exists());
+    }
+}
