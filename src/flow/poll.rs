@@ -598,7 +598,7 @@ pub fn run(sys: &System) -> Report {
         log::info!("no device-mapper: no merge to finish");
         return Report::default();
     };
-    let report = watch(&mut sys.env(), &mut dm, &cfg.poll, &mut |d, _| {
+    let mut report = watch(&mut sys.env(), &mut dm, &cfg.poll, &mut |d, _| {
         std::thread::sleep(d)
     });
     for f in &report.finished {
@@ -622,6 +622,9 @@ pub fn run(sys: &System) -> Report {
     if report.finished.is_empty() && report.verdict() == Verdict::Ok {
         log::info!("no active merge");
     }
+    // Merges `rewind early` recorded that stock LVM finished first get their notice too.
+    let noticed = super::notice::run(&mut sys.env(), &mut dm);
+    report.errors.extend(noticed.errors);
     // A set rolled back to is gone (finished here, or by stock LVM before this run): its entry
     // goes too, where /boot is mounted by now. The file is only written when it changes.
     drop(dm);
