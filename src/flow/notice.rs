@@ -360,10 +360,11 @@ fn note_tree(
     .map_err(vg_err)
 }
 
-/// Goes over every record under the root once (no scan when there is none).
-pub fn run(env: &mut Env<'_>, dm: &mut dyn DeviceMapper) -> Noticed {
+/// Goes over every record under `state` once (no scan when there is none); the login note
+/// goes under `state` too (the booted system's root; tests give a directory of their own).
+pub fn run(env: &mut Env<'_>, dm: &mut dyn DeviceMapper, state: &Path) -> Noticed {
     let mut out = Noticed::default();
-    let records = read_all(&env.root);
+    let records = read_all(state);
     if records.is_empty() {
         return out;
     }
@@ -408,7 +409,7 @@ pub fn run(env: &mut Env<'_>, dm: &mut dyn DeviceMapper) -> Noticed {
                 };
                 match written {
                     Ok(true) => {
-                        announce(&env.root, &vg, &origin, &rec);
+                        announce(state, &vg, &origin, &rec);
                         out.finished_elsewhere
                             .push((format!("{vg}/{origin}"), rec.set.clone()));
                         drop_record(&path);

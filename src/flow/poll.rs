@@ -623,7 +623,7 @@ pub fn run(sys: &System) -> Report {
         log::info!("no active merge");
     }
     // Merges `rewind early` recorded that stock LVM finished first get their notice too.
-    let noticed = super::notice::run(&mut sys.env(), &mut dm);
+    let noticed = super::notice::run(&mut sys.env(), &mut dm, &sys.root);
     report.errors.extend(noticed.errors);
     // A set rolled back to is gone (finished here, or by stock LVM before this run): its entry
     // goes too, where /boot is mounted by now. The file is only written when it changes.
