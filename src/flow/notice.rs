@@ -71,8 +71,12 @@ impl MergeRecord {
 
     /// The file name: one record per origin (an origin merges one snapshot at a time).
     fn file_name(&self) -> String {
-        format!("{}_{}.json", self.vg_id, self.origin_id)
+        file_name(&self.vg_id, &self.origin_id)
     }
+}
+
+fn file_name(vg_id: &str, origin_id: &str) -> String {
+    format!("{vg_id}_{origin_id}.json")
 }
 
 /// The snapshot merging into `origin`: a classic one (`merging_store`) or a thin one (the
@@ -97,6 +101,12 @@ pub fn write(root: &Path, rec: &MergeRecord) -> std::io::Result<()> {
     let json = serde_json::to_vec_pretty(rec).map_err(std::io::Error::other)?;
     std::fs::write(&tmp, json)?;
     std::fs::rename(&tmp, &path)
+}
+
+/// Drops the record of `origin_id`'s merge in VG `vg_id`, if any: `rewind poll` finished that
+/// merge itself and gave its own notice.
+pub fn forget(root: &Path, vg_id: &str, origin_id: &str) {
+    drop_record(&root.join(DIR).join(file_name(vg_id, origin_id)));
 }
 
 /// Every record under `root` with its file; an unreadable one is logged and skipped.
@@ -278,7 +288,7 @@ fn announce(root: &Path, vg: &str, origin: &str, rec: &MergeRecord) {
             crate::system::motd::note(root, &text);
         }
         None => log::info!(
-            "{vg}/{origin}: merged {} back (finished by lvm)",
+            "{vg}/{origin}: the merge of {} is finished (the metadata no longer has the snapshot)",
             rec.snapshot
         ),
     }
@@ -494,6 +504,20 @@ mod tests {
         assert_eq!(all[0].1, r);
         drop_record(&all[0].0);
         drop_record(&all[0].0);
+        assert!(read_all(dir.path()).is_empty());
+        // Poll's own finish forgets the record of the origin it finished.
+        write(dir.path(), &r).expect("write");
+        forget(
+            dir.path(),
+            &r.vg_id,
+            "Other0-aaaa-bbbb-cccc-dddd-eeee-ffffff",
+        );
+        assert_eq!(
+            read_all(dir.path()).len(),
+            1,
+            "another origin's record stays"
+        );
+        forget(dir.path(), &r.vg_id, &r.origin_id);
         assert!(read_all(dir.path()).is_empty());
     }
 

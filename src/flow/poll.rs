@@ -354,6 +354,9 @@ fn drop_snapshot(
         vg.name,
         vg.name
     );
+    if let Some(o) = model.lv(origin) {
+        super::notice::forget(&env.root, &vg.id, &o.id);
+    }
     if let Some(set) = &set {
         let text = format!(
             "rollback complete: {}/{origin} is back at snapshot set {set} (its merge finished)",
@@ -406,6 +409,9 @@ fn finish_as_snapshot(
         snap.origin,
         snap.cow
     );
+    if let Some(o) = model_origin_id(vg, &snap.origin) {
+        super::notice::forget(&env.root, &vg.id, &o);
+    }
     failpoint::hit("poll-after-commit");
     reload_and_tidy(&env.root, s, vg, &new_model, &snap.cow, dm)?;
     Ok(Finished::Committed {
@@ -413,6 +419,11 @@ fn finish_as_snapshot(
         origin: snap.origin.clone(),
         snapshot: snap.cow.clone(),
     })
+}
+
+/// The id of LV `name` in `vg`'s metadata as read (before a change).
+fn model_origin_id(vg: &FoundVg, name: &str) -> Option<String> {
+    vg.model.as_ref()?.lv(name).map(|l| l.id.clone())
 }
 
 /// Makes `origin`'s devices what LVM's layout wants for `model`, then removes what is left.
