@@ -119,7 +119,9 @@ host_check() {
     vm_check "boot 2: rewind early set up data's merge" grep -q 'vg0/data merging' "$VM_STATE/boot2/rewind-early.log"
     vm_check "boot 2: the record names vg0/data, its snapshot data.s1 and the set s1" \
         bash -c "grep -q '\"origin\": \"data\"' '$VM_STATE/record.json' && grep -q '\"snapshot\": \"data.s1\"' '$VM_STATE/record.json' && grep -q '\"set\": \"s1\"' '$VM_STATE/record.json'"
-    vm_check "boot 2: stock LVM (not rewind) finished the merge" \
+    vm_check "boot 2: stock LVM's lvpoll (lvmpolld) finished the merge" \
+        grep -q 'Merge of snapshot into logical volume vg0/data has finished' "$VM_STATE/boot2/lvmpolld.log"
+    vm_check "boot 2: rewind poll did not" \
         bash -c "! grep -q 'metadata committed without' '$VM_STATE/boot2/poll.out'"
     vm_check_eq "boot 2: rewind poll exit status" 0 "$(cat "$VM_STATE/poll.rc")"
     vm_check "boot 2: the journal message" \
@@ -134,6 +136,7 @@ host_check() {
     vm_check_eq "boot 2: and writes nothing" "$((before + 1))" "$(cat "$VM_STATE/seqno-after-again")"
     vm_check "boot 2: stock lvs: data tagged rolled back to s1, no snapshot left" \
         bash -c "grep -Eq '^ *data +rewind_rolled_back_[0-9]+_s1 *\$' '$VM_STATE/lvs-end' && ! grep -q 'data\\.s1' '$VM_STATE/lvs-end'"
+    vm_check "pattern B differs from A" bash -c "! cmp -s '$VM_STATE/a.sum' '$VM_STATE/b.sum'"
     vm_check_eq "data is back at pattern A" "$(cat "$VM_STATE/a.sum")" "$(cat "$VM_STATE/end.sum")"
     vm_check "vgck vg0" vm_image_lvm "$WORK/disk.img" vgck vg0
 }
