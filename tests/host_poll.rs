@@ -12,6 +12,7 @@ mod common;
 use common::{Loop, Lvm, add_snapshot};
 use rewind::config::Poll as PollConfig;
 use rewind::flow::env::Env;
+use rewind::flow::notice;
 use rewind::flow::poll::{self, ActiveMerge, Finished};
 use rewind::lvm::text::{Style, parse, print};
 use rewind::plan::dev::DevNum;
@@ -39,6 +40,11 @@ fn lab(tag: &str, other: bool) -> Lab {
 }
 
 fn lab_with(tag: &str, other: bool, merging: bool) -> Lab {
+    lab_in_set(tag, other, merging, None)
+}
+
+/// [`lab_with`], `pre` a member of snapshot set `set` when given (its LV tag).
+fn lab_in_set(tag: &str, other: bool, merging: bool, set: Option<&str>) -> Lab {
     let vg = format!("{tag}{}", std::process::id());
     let disk = Loop::new(64 * MIB);
     let lvm = Lvm::new(std::slice::from_ref(&disk));
@@ -52,6 +58,10 @@ fn lab_with(tag: &str, other: bool, merging: bool) -> Lab {
         lvm.ok(&[
             "lvcreate", "-qq", "-an", "-Zn", "-Wn", "-L", size, "-n", lv, &vg,
         ]);
+    }
+    if let Some(set) = set {
+        let tag = format!("rewind_set_{set}");
+        lvm.ok(&["lvchange", "-qq", "--addtag", &tag, &format!("{vg}/pre")]);
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("backup");
@@ -995,4 +1005,154 @@ fn loop_snapshot_mode_next_boot_lays_out_the_same_merge() {
         Target::SnapshotMerge(_)
     ));
     assert_eq!(got[&lab.dm("pre")].length(), 8 * 2048);
+}
+
+/// The record `rewind early` leaves for the merge of `root` in the lab's VG, written under
+/// `state`.
+fn record_merge(lab: &Lab, state: &Path) -> notice::MergeRecord {
+    let only = lab.only();
+    let s = scan(Path::new("/"), &only).expect("scan");
+    let vg = s.assembly.vgs_named(&lab.vg).next().expect("vg");
+    let model = vg.model.as_ref().expect("model");
+    let rec = notice::MergeRecord::of(vg, model, "root", 1_000).expect("a merge to record");
+    notice::write(state, &rec).expect("write the record");
+    rec
+}
+
+fn tags(lab: &Lab, lv: &str) -> String {
+    lab.lvm
+        .ok(&[
+            "lvs",
+            "--noheadings",
+            "-o",
+            "lv_tags",
+            &format!("{}/{lv}", lab.vg),
+        ])
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn loop_notice_lvm_finished_first_gets_the_rollback_note() {
+    require_host!("loop_notice_lvm_finished_first_gets_the_rollback_note");
+    let lab = lab_in_set("nlvm", false, true, Some("s1"));
+    let state = tempfile::tempdir().expect("tempdir");
+    let rec = record_merge(&lab, state.path());
+    assert_eq!(rec.set.as_deref(), Some("s1"));
+    assert_eq!(rec.snapshot, "pre");
+    let only = lab.only();
+    let mut dm = FakeDm::new();
+    // Still merging: the record stays, nothing is written.
+    let seqno = lab.lvm.seqno(&lab.vg);
+    let n = notice::run(&mut lab.env(&only), &mut dm, state.path());
+    assert!(
+        n.finished_elsewhere.is_empty() && n.errors.is_empty(),
+        "{n:?}"
+    );
+    assert_eq!(n.kept.len(), 1, "{n:?}");
+    assert_eq!(lab.lvm.seqno(&lab.vg), seqno);
+    assert_eq!(notice::read_all(state.path()).len(), 1);
+    // Stock LVM finishes the merge: the snapshot and its set tag are gone.
+    lab.lvm
+        .ok(&["lvremove", "-f", "-qq", &format!("{}/pre", lab.vg)]);
+    let seqno = lab.lvm.seqno(&lab.vg);
+    let n = notice::run(&mut lab.env(&only), &mut dm, state.path());
+    assert_eq!(
+        n.finished_elsewhere,
+        [(format!("{}/root", lab.vg), Some("s1".to_owned()))],
+        "{n:?}"
+    );
+    assert!(n.errors.is_empty(), "{n:?}");
+    // One commit, read back by stock LVM: the origin names the set.
+    assert_eq!(lab.lvm.seqno(&lab.vg), seqno + 1);
+    lab.lvm.clean(&["vgck", &lab.vg]);
+    let t = tags(&lab, "root");
+    assert!(
+        t.starts_with("rewind_rolled_back_") && t.ends_with("_s1") && !t.contains(','),
+        "{t}"
+    );
+    let motd = std::fs::read_to_string(state.path().join("run/motd.d/rewind")).expect("motd");
+    assert!(
+        motd.contains(&format!(
+            "rollback complete: {}/root is back at snapshot set s1",
+            lab.vg
+        )),
+        "{motd}"
+    );
+    assert!(notice::read_all(state.path()).is_empty(), "record dropped");
+    // Again: nothing left to notice, nothing written.
+    let n = notice::run(&mut lab.env(&only), &mut dm, state.path());
+    assert_eq!(n, notice::Noticed::default());
+    assert_eq!(lab.lvm.seqno(&lab.vg), seqno + 1);
+    // The record written again (a rerun of early that raced): the tag is there, dropped quietly.
+    notice::write(state.path(), &rec).expect("write");
+    let n = notice::run(&mut lab.env(&only), &mut dm, state.path());
+    assert!(n.finished_elsewhere.is_empty(), "{n:?}");
+    assert!(notice::read_all(state.path()).is_empty());
+    assert_eq!(lab.lvm.seqno(&lab.vg), seqno + 1);
+}
+
+#[test]
+fn loop_notice_follows_a_renamed_vg_and_origin() {
+    require_host!("loop_notice_follows_a_renamed_vg_and_origin");
+    let lab = lab_in_set("nren", false, true, Some("s2"));
+    let state = tempfile::tempdir().expect("tempdir");
+    record_merge(&lab, state.path());
+    lab.lvm
+        .ok(&["lvremove", "-f", "-qq", &format!("{}/pre", lab.vg)]);
+    let new_vg = format!("{}x", lab.vg);
+    lab.lvm.ok(&["vgrename", "-qq", &lab.vg, &new_vg]);
+    lab.lvm.ok(&["lvrename", "-qq", &new_vg, "root", "sys"]);
+    let only = lab.only();
+    let mut dm = FakeDm::new();
+    let n = notice::run(&mut lab.env(&only), &mut dm, state.path());
+    assert_eq!(
+        n.finished_elsewhere,
+        [(format!("{new_vg}/sys"), Some("s2".to_owned()))],
+        "{n:?}"
+    );
+    lab.lvm.clean(&["vgck", &new_vg]);
+    let t = lab.lvm.ok(&[
+        "lvs",
+        "--noheadings",
+        "-o",
+        "lv_tags",
+        &format!("{new_vg}/sys"),
+    ]);
+    assert!(t.trim().ends_with("_s2"), "{t}");
+}
+
+#[test]
+fn loop_notice_cancelled_merge_drops_the_record_and_writes_nothing() {
+    require_host!("loop_notice_cancelled_merge_drops_the_record_and_writes_nothing");
+    let lab = lab_in_set("ncan", false, true, Some("s3"));
+    let state = tempfile::tempdir().expect("tempdir");
+    record_merge(&lab, state.path());
+    // The merge flag taken back (the metadata as before the rollback was asked for).
+    let only = lab.only();
+    let s = scan(Path::new("/"), &only).expect("scan");
+    let vg = s.assembly.vgs_named(&lab.vg).next().expect("vg");
+    let tree = rewind::lvm::change::unmark_merging(
+        &vg.tree,
+        "pre",
+        &rewind::lvm::change::Stamp::new("h", 1),
+    )
+    .expect("unmark");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("backup");
+    std::fs::write(&file, print(&tree, Style::Backup)).expect("write");
+    lab.lvm.ok(&[
+        "vgcfgrestore",
+        "-q",
+        "-f",
+        file.to_str().expect("utf8"),
+        &lab.vg,
+    ]);
+    let seqno = lab.lvm.seqno(&lab.vg);
+    let mut dm = FakeDm::new();
+    let n = notice::run(&mut lab.env(&only), &mut dm, state.path());
+    assert_eq!(n, notice::Noticed::default());
+    assert!(notice::read_all(state.path()).is_empty(), "record dropped");
+    assert_eq!(lab.lvm.seqno(&lab.vg), seqno, "nothing written");
+    assert!(!tags(&lab, "root").contains("rolled_back"));
 }

@@ -465,6 +465,9 @@ pub fn boot(inputs: &Inputs, select: &Selector<'_>, dm: &mut dyn DeviceMapper) -
                     (Reason::Requested, _) => "active",
                 };
                 out.note(Level::Info, format!("{}/{} {what}", a.vg, a.lv));
+                if a.reason == Reason::Merge {
+                    record_merge(&inputs.root, &prep, a, &mut out);
+                }
                 failpoint::hit("early-after-tables");
                 make_nodes(&inputs.root, dm, &plan, &mut out);
             }
@@ -479,6 +482,31 @@ pub fn boot(inputs: &Inputs, select: &Selector<'_>, dm: &mut dyn DeviceMapper) -
         out.volumes.push(plan);
     }
     out
+}
+
+/// Leaves the record of `a`'s merge for the poller (`flow::notice`): if stock LVM finishes
+/// the merge first, the poller still gives the "rollback complete" notice. A failure only
+/// warns: the merge itself does not depend on it.
+fn record_merge(root: &Path, prep: &Prepared, a: &Activate, out: &mut Outcome) {
+    let Some(vg) = prep.scan.assembly.vgs.iter().find(|v| v.id == a.vg_id) else {
+        return;
+    };
+    let Some(model) = vg.model.as_ref() else {
+        return;
+    };
+    let since = crate::system::proc::stamp().time;
+    let Some(rec) = super::notice::MergeRecord::of(vg, model, &a.lv, since) else {
+        return;
+    };
+    if let Err(e) = super::notice::write(root, &rec) {
+        out.note(
+            Level::Warn,
+            format!(
+                "{}/{}: cannot record the merge for the poller ({e}); if lvm finishes it, no notice is given",
+                a.vg, a.lv
+            ),
+        );
+    }
 }
 
 fn make_nodes(root: &Path, dm: &mut dyn DeviceMapper, plan: &VolumePlan, out: &mut Outcome) {

@@ -12,6 +12,7 @@ mod error;
 pub mod failpoint;
 pub mod handoff;
 pub mod inspect;
+pub mod notice;
 pub mod pkghook;
 pub mod plan;
 pub mod poll;

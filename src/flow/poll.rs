@@ -354,6 +354,9 @@ fn drop_snapshot(
         vg.name,
         vg.name
     );
+    if let Some(o) = model.lv(origin) {
+        super::notice::forget(&env.root, &vg.id, &o.id);
+    }
     if let Some(set) = &set {
         let text = format!(
             "rollback complete: {}/{origin} is back at snapshot set {set} (its merge finished)",
@@ -406,6 +409,9 @@ fn finish_as_snapshot(
         snap.origin,
         snap.cow
     );
+    if let Some(o) = model_origin_id(vg, &snap.origin) {
+        super::notice::forget(&env.root, &vg.id, &o);
+    }
     failpoint::hit("poll-after-commit");
     reload_and_tidy(&env.root, s, vg, &new_model, &snap.cow, dm)?;
     Ok(Finished::Committed {
@@ -413,6 +419,11 @@ fn finish_as_snapshot(
         origin: snap.origin.clone(),
         snapshot: snap.cow.clone(),
     })
+}
+
+/// The id of LV `name` in `vg`'s metadata as read (before a change).
+fn model_origin_id(vg: &FoundVg, name: &str) -> Option<String> {
+    vg.model.as_ref()?.lv(name).map(|l| l.id.clone())
 }
 
 /// Makes `origin`'s devices what LVM's layout wants for `model`, then removes what is left.
@@ -598,7 +609,7 @@ pub fn run(sys: &System) -> Report {
         log::info!("no device-mapper: no merge to finish");
         return Report::default();
     };
-    let report = watch(&mut sys.env(), &mut dm, &cfg.poll, &mut |d, _| {
+    let mut report = watch(&mut sys.env(), &mut dm, &cfg.poll, &mut |d, _| {
         std::thread::sleep(d)
     });
     for f in &report.finished {
@@ -622,6 +633,9 @@ pub fn run(sys: &System) -> Report {
     if report.finished.is_empty() && report.verdict() == Verdict::Ok {
         log::info!("no active merge");
     }
+    // Merges `rewind early` recorded that stock LVM finished first get their notice too.
+    let noticed = super::notice::run(&mut sys.env(), &mut dm, &sys.root);
+    report.errors.extend(noticed.errors);
     // A set rolled back to is gone (finished here, or by stock LVM before this run): its entry
     // goes too, where /boot is mounted by now. The file is only written when it changes.
     drop(dm);
