@@ -53,7 +53,8 @@ fn boot_is_member(all: &[mounts::Mount], member_mounts: &[&str]) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prepared {
     pub record: SetKernel,
-    copies: Vec<(PathBuf, PathBuf)>,
+    /// The copies still to make (source, destination): none when every file is shared.
+    pub copies: Vec<(PathBuf, PathBuf)>,
 }
 
 /// Before a set is made: the copy it needs, refused (before any change) when `/boot` has no
