@@ -80,7 +80,10 @@ fn loop_a_boot_without_room_refuses_the_copy_before_any_change() {
     let (_d, _boot, sys) = root(8);
     let e = setkernel::prepare(&sys, &root_member()).expect_err("no room");
     let m = e.to_string();
-    assert!(m.contains("has no room for the set's copy of kernel 1.0"), "{m}");
+    assert!(
+        m.contains("has no room for the set's copy of kernel 1.0"),
+        "{m}"
+    );
     assert!(m.contains("6 MiB needed"), "{m}");
     assert!(m.contains("nothing changed"), "{m}");
     assert!(!sys.root.join("boot/rewind").exists(), "nothing written");
