@@ -53,6 +53,15 @@ pub fn version_cmp(a: &str, b: &str) -> Ordering {
     (a.len() - i).cmp(&(b.len() - j))
 }
 
+/// A kernel file's version part, when it names a version (`vmlinuz-6.1.0-9-amd64`): Arch's
+/// `vmlinuz-linux` names a package, not the modules directory, and is left out (such a
+/// kernel's version is inside the image, which rewind does not read).
+fn version_of(name: &str) -> Option<&str> {
+    name.strip_prefix("vmlinuz-")
+        .filter(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+        .filter(|v| !v.ends_with(".old") && !v.ends_with(".bak"))
+}
+
 /// The kernels among the file names of a directory (`/boot`): every `vmlinuz-VERSION` with an
 /// initramfs of a name distributions give it (`initrd.img-VERSION` Debian and Ubuntu,
 /// `initramfs-VERSION.img` Fedora and Arch, `initrd-VERSION.img`); newest first. A kernel
@@ -62,10 +71,7 @@ pub fn kernels_in(names: &[String]) -> Vec<Kernel> {
     let mut out: Vec<Kernel> = names
         .iter()
         .filter_map(|n| {
-            let version = n.strip_prefix("vmlinuz-")?;
-            if version.is_empty() || version.ends_with(".old") || version.ends_with(".bak") {
-                return None;
-            }
+            let version = version_of(n)?;
             let initrd = [
                 format!("initrd.img-{version}"),
                 format!("initramfs-{version}.img"),
@@ -89,8 +95,7 @@ pub fn kernels_in(names: &[String]) -> Vec<Kernel> {
 pub fn newest_linux(names: &[String]) -> Option<String> {
     names
         .iter()
-        .filter_map(|n| n.strip_prefix("vmlinuz-"))
-        .filter(|v| !v.is_empty() && !v.ends_with(".old") && !v.ends_with(".bak"))
+        .filter_map(|n| version_of(n))
         .max_by(|a, b| version_cmp(a, b))
         .map(str::to_owned)
 }
@@ -412,5 +417,11 @@ mod tests {
             }
         );
         assert_eq!(default_after(&[], &old_root), NextBoot::Fine);
+        // Arch names its kernels by package: nothing can be said, nothing is pinned.
+        let arch = names(&["vmlinuz-linux", "initramfs-linux.img"]);
+        assert_eq!(
+            default_after(&arch, &names(&["6.6.1-arch1-1"])),
+            NextBoot::Fine
+        );
     }
 }
