@@ -436,6 +436,30 @@ mod tests {
     }
 
     #[test]
+    fn boot_is_a_member_on_its_own_lv_or_inside_the_root_member() {
+        let with_boot = mounts::parse_mountinfo(
+            "22 1 254:0 / / rw - ext4 /dev/mapper/vg0-root rw\n23 22 8:1 / /boot rw - ext4 /dev/vda1 rw\n",
+        );
+        let without = mounts::parse_mountinfo("22 1 254:0 / / rw - ext4 /dev/mapper/vg0-root rw\n");
+        assert!(
+            !boot_is_member(&with_boot, &["/", "/var"]),
+            "a partition of its own"
+        );
+        assert!(
+            boot_is_member(&with_boot, &["/", "/boot"]),
+            "an lv in the set"
+        );
+        assert!(
+            boot_is_member(&without, &["/"]),
+            "a directory of the root member"
+        );
+        assert!(
+            !boot_is_member(&without, &["/var"]),
+            "a directory of a root not in the set"
+        );
+    }
+
+    #[test]
     fn no_kernel_with_modules_is_said_loudly() {
         let d = rolled_back_root();
         let r = d.path();
