@@ -46,7 +46,7 @@ fn root(mib: u32) -> (tempfile::TempDir, Tmpfs, System) {
     let boot = Tmpfs::mount(&r.join("boot"), mib);
     write(r, "etc/grub.d/42_rewind", b"#! /bin/sh\n");
     write(r, "boot/grub/grub.cfg", b"set default=0\n");
-    write(r, "lib/modules/1.0/modules.dep", b"");
+    write(r, "lib/modules/1.0/modules.order", b"");
     write(r, "proc/sys/kernel/osrelease", b"1.0\n");
     write(
         r,

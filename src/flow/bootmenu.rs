@@ -151,6 +151,8 @@ pub fn write(sys: &System) -> Result<PathBuf, Error> {
         &views.iter().map(|v| v.name.clone()).collect::<Vec<_>>(),
     );
     setkernel::attach(&sys.root, &mut views);
+    // GRUB's default follows too (42_rewind runs this at every update-grub).
+    setkernel::repin(&sys.root);
     let path = dir.join(MENU_FILE);
     let text = render(&views);
     // /boot is not written for nothing (the poller looks at every boot).

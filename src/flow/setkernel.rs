@@ -33,8 +33,18 @@ fn boot(root: &Path) -> PathBuf {
     root.join("boot")
 }
 
+/// The versions whose modules are in the root: a `/lib/modules/VERSION` holding the package's
+/// own `modules.order` or `kernel/` tree (a directory left behind by a removed kernel holds
+/// only files depmod generated, and does not count).
 fn modules(root: &Path) -> Vec<String> {
-    bootfile::names(&root.join("lib/modules")).unwrap_or_default()
+    let dir = root.join("lib/modules");
+    bootfile::names(&dir)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|v| {
+            dir.join(v).join("modules.order").is_file() || dir.join(v).join("kernel").is_dir()
+        })
+        .collect()
 }
 
 fn err(e: bootfile::BootFileError) -> Error {
@@ -274,7 +284,6 @@ pub fn after_rollback(root: &Path) -> Option<DefaultReport> {
     }
     let mods = modules(root);
     let mut restored = Vec::new();
-    let mut problem = None;
     for rec in records(root).into_values().flatten() {
         let k = &rec.kernel;
         if !mods.contains(&k.version) {
@@ -298,8 +307,31 @@ pub fn after_rollback(root: &Path) -> Option<DefaultReport> {
             Err(e) => log::warn!("kernel {}: not put back: {e}", k.version),
         }
     }
+    let (decision, problem) = pin_default(root, &dir, &mods);
+    Some(DefaultReport {
+        decision,
+        restored,
+        problem,
+    })
+}
+
+/// Whenever the menu is written (update-grub after a kernel update included): the pin follows
+/// `/boot` and the root, so a kernel whose modules came back wins again at once.
+pub fn repin(root: &Path) {
+    let Some(dir) = super::bootmenu::grub_dir(root) else {
+        return;
+    };
+    if root.join(super::bootmenu::GRUB_SCRIPT).is_file() {
+        pin_default(root, &dir, &modules(root));
+    }
+}
+
+/// The pin of GRUB's default (`dir`: GRUB's directory), written, kept or removed; the decision
+/// and a problem to say loudly.
+fn pin_default(root: &Path, dir: &Path, mods: &[String]) -> (NextBoot, Option<String>) {
+    let mut problem = None;
     let names = bootfile::names(&boot(root)).unwrap_or_default();
-    let decision = kernels::default_after(&names, &mods);
+    let decision = kernels::default_after(&names, mods);
     let pin = dir.join(PIN_FILE);
     match &decision {
         NextBoot::Fine => {
@@ -349,11 +381,7 @@ pub fn after_rollback(root: &Path) -> Option<DefaultReport> {
         log::error!("{p}");
         crate::system::motd::note(root, p);
     }
-    Some(DefaultReport {
-        decision,
-        restored,
-        problem,
-    })
+    (decision, problem)
 }
 
 #[cfg(test)]
@@ -373,7 +401,7 @@ mod tests {
         let r = d.path();
         write(r, "etc/grub.d/42_rewind", "#! /bin/sh\n");
         write(r, "boot/grub/grub.cfg", "set default=0\n");
-        write(r, "lib/modules/1.0/modules.dep", "");
+        write(r, "lib/modules/1.0/modules.order", "");
         for f in [
             "vmlinuz-1.0",
             "initrd.img-1.0",
@@ -397,8 +425,14 @@ mod tests {
             "{pin}"
         );
         assert_eq!(boot_problem(r), None, "pinned: status has nothing to say");
-        // The new kernel's modules arrive (the upgrade done again): the pin goes.
+        // What a removed kernel leaves behind (files depmod made) is no modules.
         write(r, "lib/modules/2.0/modules.dep", "");
+        assert!(matches!(
+            after_rollback(r).expect("grub").decision,
+            NextBoot::Pin { .. }
+        ));
+        // The new kernel's modules arrive (the upgrade done again): the pin goes.
+        write(r, "lib/modules/2.0/modules.order", "");
         assert_eq!(after_rollback(r).expect("grub").decision, NextBoot::Fine);
         assert!(!r.join("boot/grub").join(PIN_FILE).exists());
     }
