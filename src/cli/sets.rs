@@ -35,6 +35,7 @@ pub fn taken(t: &Taken) -> String {
 }
 
 use crate::flow::set_rollback::SetRollback;
+use crate::flow::setkernel::SetBoot;
 use crate::flow::sets::{MemberView, SetView};
 
 /// `YYYY-MM-DD HH:MM:SS` (UTC) of a Unix time.
@@ -132,6 +133,22 @@ pub fn details(v: &SetView) -> String {
     for m in &v.members {
         out.push_str(&member_line(m));
     }
+    out.push_str(&match &v.boot {
+        SetBoot::Member => {
+            "boot: /boot is in the set: its kernels and initramfs roll back with it\n".to_owned()
+        }
+        SetBoot::Copy(k) => format!(
+            "boot: its entry in the boot menu boots its copy of kernel {} (/boot/{}, /boot/{}: {:.0} MiB, shared with the sets of the same kernel)\n",
+            k.kernel.version,
+            k.kernel.linux,
+            k.kernel.initrd,
+            k.bytes as f64 / (1 << 20) as f64
+        ),
+        SetBoot::Newest => {
+            "boot: no kernel of its own; its entry in the boot menu boots the newest kernel in /boot\n"
+                .to_owned()
+        }
+    });
     out
 }
 

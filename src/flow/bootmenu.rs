@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::Error;
 use super::env::System;
+use super::setkernel::{self, SetBoot};
 use super::sets::{self, SetState, SetView};
 use crate::system::bootfile;
 
@@ -101,7 +102,18 @@ pub fn render(views: &[SetView]) -> String {
             quote(&format!("rewind-{}", v.name))
         ));
         match not_bootable(v) {
-            None => out.push_str(&format!("\trewind_boot {}\n", quote(&v.name))),
+            None => match &v.boot {
+                // The set's own kernel, relative to /boot (42_rewind adds GRUB's path to it).
+                SetBoot::Copy(k) => out.push_str(&format!(
+                    "\trewind_boot {} {} {}\n",
+                    quote(&v.name),
+                    quote(&k.kernel.linux),
+                    quote(&k.kernel.initrd)
+                )),
+                SetBoot::Member | SetBoot::Newest => {
+                    out.push_str(&format!("\trewind_boot {}\n", quote(&v.name)))
+                }
+            },
             Some(why) => {
                 out.push_str(&format!(
                     "\techo {}\n\tsleep 10\n",
@@ -128,11 +140,19 @@ pub fn write(sys: &System) -> Result<PathBuf, Error> {
     // The sets as `rewind list` shows them, but nothing tidied: the poller writes the menu at
     // boot, where a half-made set is only listed (not bootable) until a set command tidies it.
     let mut dm = sys.device_mapper_if_any();
-    let views = sets::views(
+    let mut views = sets::views(
         &sys.env().scan()?,
         dm.as_mut()
             .map(|d| d as &mut dyn crate::system::dm::DeviceMapper),
     )?;
+    // The copies of sets that are gone go first: an entry never names a file that is not there.
+    setkernel::tidy(
+        &sys.root,
+        &views.iter().map(|v| v.name.clone()).collect::<Vec<_>>(),
+    );
+    setkernel::attach(&sys.root, &mut views);
+    // GRUB's default follows too (42_rewind runs this at every update-grub).
+    setkernel::repin(&sys.root);
     let path = dir.join(MENU_FILE);
     let text = render(&views);
     // /boot is not written for nothing (the poller looks at every boot).
@@ -220,6 +240,7 @@ mod tests {
             pinned: false,
             state,
             members_declared: Some(1),
+            boot: crate::flow::setkernel::SetBoot::Newest,
             members: vec![MemberView {
                 vg: "vg0".into(),
                 origin: Some("root".into()),
@@ -266,5 +287,22 @@ mod tests {
         assert!(text.contains("\trewind_boot 'new'\n"));
         assert!(text.contains("\trewind_boot 'old'\n"));
         assert!(!text.contains("rewind_boot 'lost'"));
+    }
+
+    #[test]
+    fn a_set_with_its_own_kernel_boots_it() {
+        let mut v = set("pre", 1_000, SetState::Ok, "");
+        v.boot = SetBoot::Copy(crate::plan::kernels::SetKernel {
+            kernel: crate::plan::kernels::Kernel {
+                version: "6.1.0-9-amd64".into(),
+                linux: "rewind/vmlinuz-6.1.0-9-amd64.0000abcd".into(),
+                initrd: "rewind/initrd.img-6.1.0-9-amd64.00001234".into(),
+            },
+            bytes: 1,
+        });
+        let text = render(&[v]);
+        assert!(text.contains(
+            "\trewind_boot 'pre' 'rewind/vmlinuz-6.1.0-9-amd64.0000abcd' 'rewind/initrd.img-6.1.0-9-amd64.00001234'\n"
+        ), "{text}");
     }
 }

@@ -18,6 +18,7 @@ pub mod plan;
 pub mod poll;
 pub mod rollback;
 pub mod set_rollback;
+pub mod setkernel;
 pub mod setmount;
 pub mod sets;
 pub mod snapshot;

@@ -639,6 +639,9 @@ pub fn run(sys: &System) -> Report {
     // A set rolled back to is gone (finished here, or by stock LVM before this run): its entry
     // goes too, where /boot is mounted by now. The file is only written when it changes.
     drop(dm);
+    // GRUB's next plain boot starts a kernel whose modules are in this root (a kernel a
+    // rolled-back upgrade added must not win), before the menu's refresh tidies the copies.
+    super::setkernel::after_rollback(&sys.root);
     super::bootmenu::refresh(sys);
     report
 }

@@ -184,6 +184,7 @@ mod tests {
             pinned: false,
             state,
             members_declared: Some(members.len()),
+            boot: crate::flow::setkernel::SetBoot::Newest,
             members: members
                 .iter()
                 .map(|(vg, origin, snap, st)| MemberView {

@@ -368,6 +368,8 @@ pub struct SetView {
     pub state: SetState,
     pub members_declared: Option<usize>,
     pub members: Vec<MemberView>,
+    /// The kernel its menu entry boots (`flow::setkernel`).
+    pub boot: super::setkernel::SetBoot,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -486,6 +488,7 @@ pub fn views(s: &Scan, dm: Option<&mut dyn DeviceMapper>) -> Result<Vec<SetView>
             state,
             members_declared: set.declared,
             members,
+            boot: super::setkernel::SetBoot::Newest,
         });
     }
     Ok(out)
@@ -502,7 +505,9 @@ pub fn list(sys: &System) -> Result<Vec<SetView>, Error> {
         tidied = !tidy(&env, &mut tools, &s, None)?.is_empty();
     }
     let s = if tidied { env.scan()? } else { s };
-    views(&s, dm.as_mut().map(|d| d as &mut dyn DeviceMapper))
+    let mut v = views(&s, dm.as_mut().map(|d| d as &mut dyn DeviceMapper))?;
+    super::setkernel::attach(&sys.root, &mut v);
+    Ok(v)
 }
 
 /// `rewind show SET`.
@@ -653,6 +658,7 @@ mod tests {
             pinned,
             state,
             members_declared: Some(1),
+            boot: crate::flow::setkernel::SetBoot::Newest,
             members: Vec::new(),
         }
     }

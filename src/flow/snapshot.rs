@@ -62,12 +62,38 @@ pub struct Taken {
 /// `rewind snapshot` on this system.
 pub fn run(sys: &System, req: &Request) -> Result<Taken, Error> {
     let cfg = sys.config();
+    // The set's kernel copy, when /boot is not a member: refused before any change when /boot
+    // has no room, copied before the set is made (a copy no set records is tidied below).
+    let kernel = {
+        let env = sys.env();
+        let s = env.scan()?;
+        let all = mounts::read(&sys.root)
+            .map_err(|e| Error::Set(format!("cannot read the mounts: {e}")))?;
+        let members = resolve(&s, &all, &sys.root, &req.members, &cfg.snapshot.members)?;
+        super::setkernel::prepare(sys, &members)?
+    };
+    if let Some(k) = &kernel {
+        super::setkernel::copy(k)?;
+    }
     let taken = {
         let mut dm = sys.device_mapper().map_err(Error::dm_state)?;
         let mut tools = Tools::system(sys, &mut dm)?;
         let env = sys.env();
         take(&env, &mut tools, &cfg.snapshot, req)
     };
+    if let (Ok(t), Some(k)) = (&taken, &kernel) {
+        match super::setkernel::record(sys, &t.name, k) {
+            Ok(()) => log::info!(
+                "snapshot set {}: its menu entry boots its copy of kernel {}",
+                t.name,
+                k.record.kernel.version
+            ),
+            Err(e) => log::warn!(
+                "snapshot set {}: its kernel copy was not recorded ({e}); its menu entry boots the newest kernel",
+                t.name
+            ),
+        }
+    }
     super::bootmenu::refresh(sys);
     taken
 }

@@ -372,5 +372,8 @@ pub fn run(sys: &System) -> Result<(Report, Sampler), Error> {
             report = again;
         }
     }
+    report
+        .problems
+        .extend(super::setkernel::boot_problem(&sys.root));
     Ok((report, sampler))
 }

@@ -4,6 +4,7 @@ pub mod cmdline;
 pub mod decide;
 pub mod dev;
 pub mod devices;
+pub mod kernels;
 pub mod pkgdb;
 pub mod pkghook;
 pub mod set;

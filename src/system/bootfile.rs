@@ -104,6 +104,89 @@ pub fn set_next_entry(grubenv: &Path, entry: &str) -> Result<(), BootFileError> 
     }
 }
 
+/// The file names in `dir` (none when it is missing).
+pub fn names(dir: &Path) -> std::io::Result<Vec<String>> {
+    match fs::read_dir(dir) {
+        Ok(rd) => rd
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A file's CRC-32 and size: the content key of a kernel copy.
+pub fn checksum(path: &Path) -> Result<(u32, u64), BootFileError> {
+    let mut f = File::open(path).map_err(io(path))?;
+    let mut h = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let r = std::io::Read::read(&mut f, &mut buf).map_err(io(path))?;
+        if r == 0 {
+            break;
+        }
+        h.update(&buf[..r]);
+        n += r as u64;
+    }
+    Ok((h.finalize(), n))
+}
+
+/// Whether two files hold the same bytes.
+pub fn same_content(a: &Path, b: &Path) -> Result<bool, BootFileError> {
+    let (ma, mb) = (
+        fs::metadata(a).map_err(io(a))?,
+        fs::metadata(b).map_err(io(b))?,
+    );
+    if ma.len() != mb.len() {
+        return Ok(false);
+    }
+    Ok(fs::read(a).map_err(io(a))? == fs::read(b).map_err(io(b))?)
+}
+
+/// Copies `src` to `dst` the way [`replace`] writes: beside it, synced, renamed over it, the
+/// directory synced; a copy cut short leaves only a temporary (`.NAME.new`).
+pub fn copy(src: &Path, dst: &Path) -> Result<(), BootFileError> {
+    let dir = dst.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(io(dir))?;
+    let name = dst
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.new"));
+    let result = (|| {
+        let mut from = File::open(src).map_err(io(src))?;
+        let mut to = File::create(&tmp).map_err(io(&tmp))?;
+        std::io::copy(&mut from, &mut to).map_err(io(&tmp))?;
+        to.sync_all().map_err(io(&tmp))?;
+        drop(to);
+        fs::rename(&tmp, dst).map_err(io(dst))?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// The bytes an unprivileged writer may still use in the filesystem holding `path`.
+pub fn free_bytes(path: &Path) -> Result<u64, BootFileError> {
+    let st = nix::sys::statvfs::statvfs(path).map_err(|e| BootFileError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::from(e),
+    })?;
+    #[allow(clippy::useless_conversion)] // the field types differ between libcs
+    Ok(u64::from(st.blocks_available()) * u64::from(st.fragment_size()))
+}
+
+/// Removes `path` (gone already is fine).
+pub fn remove(path: &Path) -> Result<(), BootFileError> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(path)(e)),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

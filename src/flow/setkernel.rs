@@ -1,0 +1,514 @@
+//! The set's kernel (docs/BOOTMENU.md, "The set's kernel"): when `/boot` is not a member of a
+//! set, `rewind snapshot` keeps a copy of the kernel and initramfs that match the set's root in
+//! `/boot/rewind/` (one copy per content, shared by the sets that need it; a record
+//! `/boot/rewind/SET.kernel` per set), and the set's menu entry boots that copy. After a
+//! rollback the poller makes GRUB's next plain boot start a kernel whose modules are in the
+//! rolled-back root ([`after_rollback`]).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::Error;
+use super::env::System;
+use super::sets::SetView;
+use crate::plan::kernels::{self, Kernel, NextBoot, SetKernel};
+use crate::plan::set::Request as MemberRequest;
+use crate::system::bootfile;
+use crate::system::mounts;
+
+/// Where a set's kernel comes from at its menu entry.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "from")]
+pub enum SetBoot {
+    /// `/boot` is in the set (a member, or on the root member): its kernels roll back with it.
+    Member,
+    /// The set's own copy in `/boot/rewind/` (its bytes are counted in the set's size).
+    Copy(SetKernel),
+    /// No copy (none was taken, or `/boot` was not mounted): the entry boots the newest kernel.
+    Newest,
+}
+
+/// The store's directory and the root's `/lib/modules`.
+fn boot(root: &Path) -> PathBuf {
+    root.join("boot")
+}
+
+/// The versions whose modules are in the root: a `/lib/modules/VERSION` holding the package's
+/// own `modules.order` or `kernel/` tree (a directory left behind by a removed kernel holds
+/// only files depmod generated, and does not count).
+fn modules(root: &Path) -> Vec<String> {
+    let dir = root.join("lib/modules");
+    bootfile::names(&dir)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|v| {
+            dir.join(v).join("modules.order").is_file() || dir.join(v).join("kernel").is_dir()
+        })
+        .collect()
+}
+
+fn err(e: bootfile::BootFileError) -> Error {
+    Error::Set(e.to_string())
+}
+
+/// Whether `/boot` is in a set whose members are mounted at `member_mounts`, with the mounts
+/// there are now: a member mounted at `/boot`, or `/boot` not a mount of its own and `/` a
+/// member.
+fn boot_is_member(all: &[mounts::Mount], member_mounts: &[&str]) -> bool {
+    member_mounts.contains(&"/boot")
+        || (mounts::mounted_at(all, "/boot").is_none() && member_mounts.contains(&"/"))
+}
+
+/// A copy to make: where from, where to (relative to `/boot`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    pub record: SetKernel,
+    /// The copies still to make (source, destination): none when every file is shared.
+    pub copies: Vec<(PathBuf, PathBuf)>,
+}
+
+/// Before a set is made: the copy it needs, refused (before any change) when `/boot` has no
+/// room. `None`: no copy (`/boot` is a member, no GRUB menu of rewind's, or no kernel in
+/// `/boot` matches the root; the latter is a warning).
+pub fn prepare(sys: &System, members: &[MemberRequest]) -> Result<Option<Prepared>, Error> {
+    let root = &sys.root;
+    if !root.join(super::bootmenu::GRUB_SCRIPT).is_file()
+        || super::bootmenu::grub_dir(root).is_none()
+    {
+        return Ok(None);
+    }
+    let all = mounts::read(root).map_err(|e| Error::Set(format!("cannot read the mounts: {e}")))?;
+    let member_mounts: Vec<&str> = members.iter().filter_map(|m| m.mount.as_deref()).collect();
+    if boot_is_member(&all, &member_mounts) {
+        log::info!("/boot is in the set: its kernels roll back with it, no copy kept");
+        return Ok(None);
+    }
+    let dir = boot(root);
+    let names = bootfile::names(&dir).map_err(|e| Error::Set(format!("{}: {e}", dir.display())))?;
+    let running = std::fs::read_to_string(root.join("proc/sys/kernel/osrelease")).ok();
+    let list = kernels::kernels_in(&names);
+    let Some(k) = kernels::for_root(&list, &modules(root), running.as_deref().map(str::trim))
+    else {
+        log::warn!(
+            "no kernel in {} has its modules in the root's /lib/modules: the set keeps no kernel; its menu entry boots the newest kernel",
+            dir.display()
+        );
+        return Ok(None);
+    };
+    let mut copies = Vec::new();
+    let mut names_out = Vec::new();
+    let (mut bytes, mut need) = (0u64, 0u64);
+    for file in [&k.linux, &k.initrd] {
+        let src = dir.join(file);
+        let (sum, size) = bootfile::checksum(&src).map_err(err)?;
+        let rel = kernels::copy_name(file, sum);
+        let dst = dir.join(&rel);
+        bytes += size;
+        if dst.exists() {
+            if !bootfile::same_content(&src, &dst).map_err(err)? {
+                return Err(Error::Set(format!(
+                    "{} exists with other content than {}: not overwritten; nothing changed",
+                    dst.display(),
+                    src.display()
+                )));
+            }
+        } else {
+            need += size;
+            copies.push((src, dst));
+        }
+        names_out.push(rel);
+    }
+    if need > 0 {
+        let free = bootfile::free_bytes(&dir).map_err(err)?;
+        // A margin: a filesystem filled to the last block breaks the next kernel update.
+        let margin = 4 << 20;
+        if need + margin > free {
+            return Err(Error::Set(format!(
+                "{} has no room for the set's copy of kernel {} and its initramfs: {} MiB needed (+{} MiB margin), {} MiB free; nothing changed. Free space in /boot (old kernels: apt autoremove), or make /boot a member of the set",
+                dir.display(),
+                k.version,
+                need.div_ceil(1 << 20),
+                margin >> 20,
+                free >> 20
+            )));
+        }
+    }
+    let [linux, initrd]: [String; 2] = names_out
+        .try_into()
+        .map_err(|_| Error::Set("internal: two copies".into()))?;
+    Ok(Some(Prepared {
+        record: SetKernel {
+            kernel: Kernel {
+                version: k.version.clone(),
+                linux,
+                initrd,
+            },
+            bytes,
+        },
+        copies,
+    }))
+}
+
+/// Makes the copies `p` needs (before the set is made: a failure changes nothing in LVM).
+pub fn copy(p: &Prepared) -> Result<(), Error> {
+    for (src, dst) in &p.copies {
+        bootfile::copy(src, dst).map_err(err)?;
+        log::info!("{}: copy of {}", dst.display(), src.display());
+    }
+    Ok(())
+}
+
+/// Records that set `name` boots `p`'s copy (after the set is made).
+pub fn record(sys: &System, name: &str, p: &Prepared) -> Result<(), Error> {
+    let path = boot(&sys.root).join(SetKernel::record_name(name));
+    bootfile::replace(&path, &p.record.to_text(), None).map_err(err)
+}
+
+/// Each set's kernel record (a record that cannot be read is `None`: the set boots the newest
+/// kernel).
+fn records(root: &Path) -> BTreeMap<String, Option<SetKernel>> {
+    let dir = boot(root).join(kernels::STORE);
+    bootfile::names(&dir)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|f| {
+            let set = f.strip_suffix(".kernel")?.to_owned();
+            let rec = std::fs::read_to_string(dir.join(&f))
+                .ok()
+                .and_then(|t| SetKernel::parse(&t))
+                .filter(|r| {
+                    boot(root).join(&r.kernel.linux).is_file()
+                        && boot(root).join(&r.kernel.initrd).is_file()
+                });
+            Some((set, rec))
+        })
+        .collect()
+}
+
+/// Fills in each view's `boot`: its copy, or whether `/boot` is a member.
+pub fn attach(root: &Path, views: &mut [SetView]) {
+    let recs = records(root);
+    let all = mounts::read(root).unwrap_or_default();
+    for v in views {
+        v.boot = match recs.get(&v.name) {
+            Some(Some(r)) => SetBoot::Copy(r.clone()),
+            _ => {
+                let m: Vec<&str> = v
+                    .members
+                    .iter()
+                    .filter_map(|m| m.mount.as_deref())
+                    .collect();
+                if boot_is_member(&all, &m) {
+                    SetBoot::Member
+                } else {
+                    SetBoot::Newest
+                }
+            }
+        };
+    }
+}
+
+/// Removes the records of sets that are gone (`sets`: those there are) and the copies no set
+/// needs any more. Only where `/boot` is mounted (a store is there); failures are warnings.
+pub fn tidy(root: &Path, sets: &[String]) {
+    let dir = boot(root).join(kernels::STORE);
+    let Ok(store) = bootfile::names(&dir) else {
+        return;
+    };
+    if store.is_empty() {
+        return;
+    }
+    let recs: Vec<(String, Option<SetKernel>)> = records(root).into_iter().collect();
+    for rel in kernels::unneeded(&store, &recs, sets) {
+        match bootfile::remove(&boot(root).join(&rel)) {
+            Ok(()) => log::info!("/boot/{rel}: removed (no set needs it)"),
+            Err(e) => log::warn!("{e}"),
+        }
+    }
+}
+
+/// The pin's file, in GRUB's directory.
+pub const PIN_FILE: &str = "rewind-default.cfg";
+
+/// What the next plain boot starts, and what rewind did about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefaultReport {
+    pub decision: NextBoot,
+    /// Kernels put back into `/boot` from the sets' copies (modules in the root, file gone).
+    pub restored: Vec<String>,
+    /// A problem to say loudly (status, login note).
+    pub problem: Option<String>,
+}
+
+/// The decision now, with no change: for `rewind status`. `None` where `/boot` holds no GRUB
+/// directory (not mounted, or no GRUB).
+pub fn default_now(root: &Path) -> Option<NextBoot> {
+    super::bootmenu::grub_dir(root)?;
+    let names = bootfile::names(&boot(root)).ok()?;
+    Some(kernels::default_after(&names, &modules(root)))
+}
+
+/// What `rewind status` says about the next plain boot: a problem when GRUB's default kernel
+/// has no modules in this root and rewind's pin does not cover it.
+pub fn boot_problem(root: &Path) -> Option<String> {
+    match default_now(root)? {
+        NextBoot::Fine => None,
+        NextBoot::Pin {
+            without_modules,
+            kernel,
+        } => {
+            let pin = super::bootmenu::grub_dir(root)?.join(PIN_FILE);
+            let text = kernels::pin_script(&kernel, &without_modules);
+            (std::fs::read_to_string(&pin).ok().as_deref() != Some(text.as_str())).then(|| {
+                format!(
+                    "kernel {without_modules}, GRUB's default, has no modules in this root and GRUB's default is not pinned to kernel {} (rewind poll does it where rewind's GRUB script is installed): pick kernel {} in GRUB's menu at the next boot",
+                    kernel.version, kernel.version
+                )
+            })
+        }
+        NextBoot::NoKernel { without_modules } => Some(format!(
+            "kernel {without_modules}, GRUB's default, has no modules in this root and no kernel in /boot has: the next boot may fail; reinstall the root's kernel package, then update-grub"
+        )),
+    }
+}
+
+/// After a rollback (the poller, at every boot where `/boot` is mounted): the kernels whose
+/// modules are in the root but whose files left `/boot` come back from the sets' copies; when
+/// the newest kernel in `/boot` has no modules in the root (one the rolled-back upgrade added),
+/// GRUB's default is pinned to the newest kernel that has ([`kernels::pin_script`]); when the
+/// newest matches again, the pin goes. `None`: no GRUB directory with rewind's menu.
+pub fn after_rollback(root: &Path) -> Option<DefaultReport> {
+    let dir = super::bootmenu::grub_dir(root)?;
+    if !root.join(super::bootmenu::GRUB_SCRIPT).is_file() {
+        return None;
+    }
+    let mods = modules(root);
+    let mut restored = Vec::new();
+    for rec in records(root).into_values().flatten() {
+        let k = &rec.kernel;
+        if !mods.contains(&k.version) {
+            continue;
+        }
+        let linux = boot(root).join(format!("vmlinuz-{}", k.version));
+        let initrd = boot(root).join(format!("initrd.img-{}", k.version));
+        if linux.exists() {
+            continue;
+        }
+        let put = bootfile::copy(&boot(root).join(&k.initrd), &initrd)
+            .and_then(|()| bootfile::copy(&boot(root).join(&k.linux), &linux));
+        match put {
+            Ok(()) => {
+                log::warn!(
+                    "kernel {} (modules in the root, its files gone from /boot) put back from the sets' copy",
+                    k.version
+                );
+                restored.push(k.version.clone());
+            }
+            Err(e) => log::warn!("kernel {}: not put back: {e}", k.version),
+        }
+    }
+    let (decision, problem) = pin_default(root, &dir, &mods);
+    Some(DefaultReport {
+        decision,
+        restored,
+        problem,
+    })
+}
+
+/// Whenever the menu is written (update-grub after a kernel update included): the pin follows
+/// `/boot` and the root, so a kernel whose modules came back wins again at once.
+pub fn repin(root: &Path) {
+    let Some(dir) = super::bootmenu::grub_dir(root) else {
+        return;
+    };
+    if root.join(super::bootmenu::GRUB_SCRIPT).is_file() {
+        pin_default(root, &dir, &modules(root));
+    }
+}
+
+/// The pin of GRUB's default (`dir`: GRUB's directory), written, kept or removed; the decision
+/// and a problem to say loudly.
+fn pin_default(root: &Path, dir: &Path, mods: &[String]) -> (NextBoot, Option<String>) {
+    let mut problem = None;
+    let names = bootfile::names(&boot(root)).unwrap_or_default();
+    let decision = kernels::default_after(&names, mods);
+    let pin = dir.join(PIN_FILE);
+    match &decision {
+        NextBoot::Fine => {
+            if pin.exists() {
+                match bootfile::remove(&pin) {
+                    Ok(()) => log::info!(
+                        "{}: removed (the newest kernel has its modules in the root again)",
+                        pin.display()
+                    ),
+                    Err(e) => log::warn!("{e}"),
+                }
+            }
+        }
+        NextBoot::Pin {
+            without_modules,
+            kernel,
+        } => {
+            let text = kernels::pin_script(kernel, without_modules);
+            if std::fs::read_to_string(&pin).ok().as_deref() != Some(text.as_str()) {
+                let checker = bootfile::script_checker();
+                match bootfile::replace(&pin, &text, checker.as_deref()) {
+                    Ok(()) => {
+                        let t = format!(
+                            "kernel {without_modules} has no modules in this root (the rollback removed them): GRUB's default entry now boots kernel {} ({})",
+                            kernel.version,
+                            pin.display()
+                        );
+                        log::warn!("{t}");
+                        crate::system::motd::note(root, &t);
+                    }
+                    Err(e) => {
+                        problem = Some(format!(
+                            "kernel {without_modules}, GRUB's default, has no modules in this root, and the default could not be changed ({e}): pick kernel {} in GRUB's menu, or remove kernel {without_modules} and run update-grub",
+                            kernel.version
+                        ))
+                    }
+                }
+            }
+        }
+        NextBoot::NoKernel { without_modules } => {
+            problem = Some(format!(
+                "kernel {without_modules}, GRUB's default, has no modules in this root and no kernel in /boot has: the next boot may fail; reinstall the root's kernel package (apt install --reinstall linux-image-$(ls /lib/modules | tail -1) or your distribution's), then update-grub"
+            ));
+        }
+    }
+    if let Some(p) = &problem {
+        log::error!("{p}");
+        crate::system::motd::note(root, p);
+    }
+    (decision, problem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, rel: &str, text: &str) {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("test io");
+        std::fs::write(p, text).expect("test io");
+    }
+
+    /// A root whose /boot has the old kernel 1.0 and the new 2.0 (added by an upgrade that was
+    /// rolled back: only 1.0's modules are in the root), with rewind's GRUB script installed.
+    fn rolled_back_root() -> tempfile::TempDir {
+        let d = tempfile::tempdir().expect("tempdir");
+        let r = d.path();
+        write(r, "etc/grub.d/42_rewind", "#! /bin/sh\n");
+        write(r, "boot/grub/grub.cfg", "set default=0\n");
+        write(r, "lib/modules/1.0/modules.order", "");
+        for f in [
+            "vmlinuz-1.0",
+            "initrd.img-1.0",
+            "vmlinuz-2.0",
+            "initrd.img-2.0",
+        ] {
+            write(r, &format!("boot/{f}"), f);
+        }
+        d
+    }
+
+    #[test]
+    fn the_default_is_pinned_to_the_root_s_kernel_then_unpinned() {
+        let d = rolled_back_root();
+        let r = d.path();
+        let rep = after_rollback(r).expect("grub there");
+        assert_eq!(rep.problem, None);
+        let pin = std::fs::read_to_string(r.join("boot/grub").join(PIN_FILE)).expect("pin");
+        assert!(
+            pin.contains("rewind_boot '' 'vmlinuz-1.0' 'initrd.img-1.0'"),
+            "{pin}"
+        );
+        assert_eq!(boot_problem(r), None, "pinned: status has nothing to say");
+        // What a removed kernel leaves behind (files depmod made) is no modules.
+        write(r, "lib/modules/2.0/modules.dep", "");
+        assert!(matches!(
+            after_rollback(r).expect("grub").decision,
+            NextBoot::Pin { .. }
+        ));
+        // The new kernel's modules arrive (the upgrade done again): the pin goes.
+        write(r, "lib/modules/2.0/modules.order", "");
+        assert_eq!(after_rollback(r).expect("grub").decision, NextBoot::Fine);
+        assert!(!r.join("boot/grub").join(PIN_FILE).exists());
+    }
+
+    #[test]
+    fn a_kernel_gone_from_boot_comes_back_from_a_set_s_copy() {
+        let d = rolled_back_root();
+        let r = d.path();
+        // The upgrade removed kernel 1.0's files; set s kept a copy.
+        write(r, "boot/rewind/vmlinuz-1.0.1", "vmlinuz-1.0");
+        write(r, "boot/rewind/initrd.img-1.0.2", "initrd.img-1.0");
+        write(
+            r,
+            "boot/rewind/s.kernel",
+            "version=1.0\nlinux=rewind/vmlinuz-1.0.1\ninitrd=rewind/initrd.img-1.0.2\nbytes=25\n",
+        );
+        std::fs::remove_file(r.join("boot/vmlinuz-1.0")).expect("test io");
+        std::fs::remove_file(r.join("boot/initrd.img-1.0")).expect("test io");
+        let rep = after_rollback(r).expect("grub there");
+        assert_eq!(rep.restored, vec!["1.0".to_owned()]);
+        assert_eq!(
+            std::fs::read_to_string(r.join("boot/vmlinuz-1.0")).expect("restored"),
+            "vmlinuz-1.0"
+        );
+        assert!(
+            matches!(rep.decision, NextBoot::Pin { ref kernel, .. } if kernel.linux == "vmlinuz-1.0")
+        );
+        // The set is gone: its record and copies go, the restored kernel stays.
+        tidy(r, &[]);
+        assert_eq!(
+            bootfile::names(&r.join("boot/rewind")).expect("ls"),
+            Vec::<String>::new()
+        );
+        assert!(r.join("boot/vmlinuz-1.0").exists());
+    }
+
+    #[test]
+    fn boot_is_a_member_on_its_own_lv_or_inside_the_root_member() {
+        let with_boot = mounts::parse_mountinfo(
+            "22 1 254:0 / / rw - ext4 /dev/mapper/vg0-root rw\n23 22 8:1 / /boot rw - ext4 /dev/vda1 rw\n",
+        );
+        let without = mounts::parse_mountinfo("22 1 254:0 / / rw - ext4 /dev/mapper/vg0-root rw\n");
+        assert!(
+            !boot_is_member(&with_boot, &["/", "/var"]),
+            "a partition of its own"
+        );
+        assert!(
+            boot_is_member(&with_boot, &["/", "/boot"]),
+            "an lv in the set"
+        );
+        assert!(
+            boot_is_member(&without, &["/"]),
+            "a directory of the root member"
+        );
+        assert!(
+            !boot_is_member(&without, &["/var"]),
+            "a directory of a root not in the set"
+        );
+    }
+
+    #[test]
+    fn no_kernel_with_modules_is_said_loudly() {
+        let d = rolled_back_root();
+        let r = d.path();
+        std::fs::remove_dir_all(r.join("lib/modules/1.0")).expect("test io");
+        let rep = after_rollback(r).expect("grub there");
+        assert!(
+            rep.problem
+                .as_deref()
+                .is_some_and(|p| p.contains("no kernel in /boot has"))
+        );
+        assert!(boot_problem(r).is_some());
+        let motd = std::fs::read_to_string(r.join(crate::system::motd::MOTD)).expect("motd");
+        assert!(
+            motd.contains("kernel 2.0, GRUB's default, has no modules"),
+            "{motd}"
+        );
+    }
+}
