@@ -20,7 +20,7 @@ pub fn run(sys: &System, manager: Manager, phase: Phase) -> Verdict {
                 Manager::Apt => pkghook::apt_pre(sys, &input),
                 Manager::Dnf => pkghook::dnf_pre(sys, &input),
                 Manager::Pacman => {
-                    let command = parent_command();
+                    let command = crate::system::procs::parent_command();
                     pkghook::pacman_pre(sys, &input, command.as_deref())
                 }
             };
@@ -54,18 +54,6 @@ pub fn run(sys: &System, manager: Manager, phase: Phase) -> Verdict {
             Verdict::Ok
         }
     }
-}
-
-/// The command line of the process that ran the hook (pacman runs its hooks itself).
-fn parent_command() -> Option<String> {
-    let ppid = std::os::unix::process::parent_id();
-    let raw = std::fs::read(format!("/proc/{ppid}/cmdline")).ok()?;
-    let words: Vec<String> = raw
-        .split(|&b| b == 0)
-        .filter(|w| !w.is_empty())
-        .map(|w| String::from_utf8_lossy(w).into_owned())
-        .collect();
-    (!words.is_empty()).then(|| words.join(" "))
 }
 
 /// The line pre prints and its verdict.

@@ -270,6 +270,23 @@ impl<'a> Args<'a> {
         let w = self.word(field)?;
         DevRef::parse(self.target, w)
     }
+    /// An optional feature list: a count, then that many words, each named by `feature`
+    /// (`None`: a feature this target does not have).
+    fn features<F>(&mut self, feature: impl Fn(&str) -> Option<F>) -> Result<Vec<F>> {
+        let mut features = Vec::new();
+        if let Some(count) = self.words.next() {
+            let n = parse_u64(count).ok_or_else(|| TableError::BadNumber {
+                target: self.target,
+                field: "feature count",
+                value: count.to_owned(),
+            })?;
+            for _ in 0..n {
+                let w = self.word("feature")?;
+                features.push(feature(w).ok_or_else(|| TableError::BadFeature(w.to_owned()))?);
+            }
+        }
+        Ok(features)
+    }
     fn end(mut self) -> Result<()> {
         let rest: Vec<&str> = self.words.by_ref().collect();
         if rest.is_empty() {
@@ -309,22 +326,11 @@ fn parse_snapshot_args(args: &mut Args<'_>) -> Result<SnapshotArgs> {
             field: "chunk size",
         });
     }
-    let mut features = Vec::new();
-    if let Some(count) = args.words.next() {
-        let n = parse_u64(count).ok_or_else(|| TableError::BadNumber {
-            target: args.target,
-            field: "feature count",
-            value: count.to_owned(),
-        })?;
-        for _ in 0..n {
-            let w = args.word("feature")?;
-            features.push(match w {
-                "discard_zeroes_cow" => SnapshotFeature::DiscardZeroesCow,
-                "discard_passdown_origin" => SnapshotFeature::DiscardPassdownOrigin,
-                other => return Err(TableError::BadFeature(other.to_owned())),
-            });
-        }
-    }
+    let features = args.features(|w| match w {
+        "discard_zeroes_cow" => Some(SnapshotFeature::DiscardZeroesCow),
+        "discard_passdown_origin" => Some(SnapshotFeature::DiscardPassdownOrigin),
+        _ => None,
+    })?;
     Ok(SnapshotArgs {
         origin,
         cow,
@@ -345,25 +351,14 @@ fn parse_thin_pool_args(args: &mut Args<'_>) -> Result<ThinPoolArgs> {
         });
     }
     let low_water_mark = args.num("low water mark")?;
-    let mut features = Vec::new();
-    if let Some(count) = args.words.next() {
-        let n = parse_u64(count).ok_or_else(|| TableError::BadNumber {
-            target: args.target,
-            field: "feature count",
-            value: count.to_owned(),
-        })?;
-        for _ in 0..n {
-            let w = args.word("feature")?;
-            features.push(match w {
-                "skip_block_zeroing" => ThinPoolFeature::SkipBlockZeroing,
-                "ignore_discard" => ThinPoolFeature::IgnoreDiscard,
-                "no_discard_passdown" => ThinPoolFeature::NoDiscardPassdown,
-                "read_only" => ThinPoolFeature::ReadOnly,
-                "error_if_no_space" => ThinPoolFeature::ErrorIfNoSpace,
-                other => return Err(TableError::BadFeature(other.to_owned())),
-            });
-        }
-    }
+    let features = args.features(|w| match w {
+        "skip_block_zeroing" => Some(ThinPoolFeature::SkipBlockZeroing),
+        "ignore_discard" => Some(ThinPoolFeature::IgnoreDiscard),
+        "no_discard_passdown" => Some(ThinPoolFeature::NoDiscardPassdown),
+        "read_only" => Some(ThinPoolFeature::ReadOnly),
+        "error_if_no_space" => Some(ThinPoolFeature::ErrorIfNoSpace),
+        _ => None,
+    })?;
     Ok(ThinPoolArgs {
         metadata,
         data,

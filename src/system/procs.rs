@@ -45,6 +45,15 @@ pub fn parse_cmdline(raw: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// The command line of this process's parent, words joined by spaces (the package manager that
+/// ran a hook: pacman runs its hooks itself); `None` when it cannot be read or is empty.
+pub fn parent_command() -> Option<String> {
+    let ppid = std::os::unix::process::parent_id();
+    let raw = std::fs::read(format!("/proc/{ppid}/cmdline")).ok()?;
+    let words = parse_cmdline(&raw);
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
 /// Reads one process; `None` when it is gone, a kernel thread, or not LVM.
 fn read_one(proc_dir: &Path, pid: i32) -> Option<LvmProcess> {
     let dir = proc_dir.join(pid.to_string());
