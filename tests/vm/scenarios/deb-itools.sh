@@ -157,8 +157,11 @@ guest_boot_1() {
     grep -Eq '(^|/)s?bin/lvm$' "$BOOT_OUT/image-rewind" || g_fail "the rebuilt image lost lvm"
     g_record poll_enabled "$(readlink /etc/systemd/system/sysinit.target.wants/rewind-poll.service)"
     apt-config dump | grep rewind | tee "$BOOT_OUT/apt-config-rewind"
-    grep -q '^DPkg::Pre-Install-Pkgs:: "/usr/sbin/rewind hook apt pre";' "$BOOT_OUT/apt-config-rewind" ||
-        g_fail "apt does not read rewind's hook"
+    # The guarded forms (packaging/apt): apt hands the pre hook its protocol-3 package list.
+    grep -q '^DPkg::Pre-Install-Pkgs:: "REWIND_APT_HOOK=3 .*/usr/sbin/rewind hook apt pre' "$BOOT_OUT/apt-config-rewind" ||
+        g_fail "apt does not read rewind's pre hook"
+    grep -q '^DPkg::Post-Invoke:: ".*/usr/sbin/rewind hook apt post' "$BOOT_OUT/apt-config-rewind" ||
+        g_fail "apt does not read rewind's post hook"
 
     # The bad upgrade, through apt: the hook takes a set before dpkg runs.
     di_apt upgrade.log upgrade || g_fail "apt-get upgrade failed"
