@@ -1,7 +1,8 @@
 //! `rewind diff SET`: which packages differ between a snapshot set and the running system,
 //! read from the package databases inside the set's snapshots (mounted read-only, as
 //! `rewind mount` does, and unmounted again unless they were mounted already) and from the
-//! running system's: dpkg's (through `dpkg-query --admindir`), pacman's local database.
+//! running system's: dpkg's (through `dpkg-query --admindir`), pacman's local database, rpm's
+//! (through `rpm --dbpath`, at the path the running system's rpm is configured with).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,7 @@ use crate::system::mounts;
 /// One package database's differences.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DbDiff {
-    /// `dpkg` or `pacman`.
+    /// `dpkg`, `pacman` or `rpm`.
     pub manager: &'static str,
     pub packages: Vec<Differs>,
 }
@@ -72,11 +73,15 @@ fn compare(sys: &System, name: &str, places: &[(String, PathBuf)]) -> Result<Set
     let live = |p: &str| mounts::under(&sys.root, p);
     let mut databases = Vec::new();
     type Reader = fn(&Path) -> Option<BTreeMap<String, String>>;
-    let dbs: [(&'static str, &str, Reader); 2] = [
-        ("dpkg", DPKG_ADMIN, read_dpkg),
-        ("pacman", PACMAN_LOCAL, read_pacman),
+    let mut dbs: Vec<(&'static str, String, Reader)> = vec![
+        ("dpkg", DPKG_ADMIN.to_owned(), read_dpkg),
+        ("pacman", PACMAN_LOCAL.to_owned(), read_pacman),
     ];
+    if let Some(path) = rpm_dbpath() {
+        dbs.push(("rpm", path, read_rpm));
+    }
     for (manager, path, read) in dbs {
+        let path = path.as_str();
         let now = read(&live(path));
         let then = in_set(places, path).and_then(|p| read(&p));
         if now.is_none() && then.is_none() {
@@ -124,8 +129,44 @@ fn read_pacman(path: &Path) -> Option<BTreeMap<String, String>> {
     Some(pkgdb::pacman_local(texts.iter().map(String::as_str)))
 }
 
+/// Where the running system's rpm keeps its database (`%_dbpath`: `/var/lib/rpm` or
+/// `/usr/lib/sysimage/rpm` on Fedora and RHEL, `~/.rpmdb` as Debian's rpm is built); none
+/// without an rpm command, so no rpm database is looked for.
+fn rpm_dbpath() -> Option<String> {
+    let out = std::process::Command::new("rpm")
+        .args(["--eval", "%{_dbpath}"])
+        .output()
+        .ok()?;
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (out.status.success() && path.starts_with('/')).then_some(path)
+}
+
+/// rpm's packages, asked of `rpm --dbpath DIR -qa` (rpm's own reading of its database, the
+/// live one or the set's copy); none when the directory is not there.
+fn read_rpm(dir: &Path) -> Option<BTreeMap<String, String>> {
+    if !dir.is_dir() {
+        return None;
+    }
+    let out = std::process::Command::new("rpm")
+        .arg("--dbpath")
+        .arg(dir)
+        .args(["-qa", "--qf", pkgdb::RPM_QUERY_FORMAT])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        log::warn!(
+            "rpm --dbpath {} -qa: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        return None;
+    }
+    Some(pkgdb::rpm_installed(&String::from_utf8_lossy(&out.stdout)))
+}
+
 /// Whether `b` is newer than `a` in the package manager's order (`dpkg --compare-versions`,
-/// pacman's order, `plan::pkgdb::vercmp`); none when dpkg is missing.
+/// pacman's order, `plan::pkgdb::vercmp`, rpm's `rpm.vercmp`); none when the tool is missing
+/// or either side is not one version.
 fn compare_versions(manager: &str, a: &str, b: &str) -> Option<bool> {
     // A state suffix ("3 (half-configured)") is not part of the version.
     let (a, b) = (a.split(' ').next()?, b.split(' ').next()?);
@@ -138,6 +179,27 @@ fn compare_versions(manager: &str, a: &str, b: &str) -> Option<bool> {
             Some(lt.success())
         }
         "pacman" => Some(pkgdb::vercmp::vercmp(a, b) == std::cmp::Ordering::Less),
+        "rpm" => {
+            // Into rpm's macro language only what an EVR is made of (no quote can get in).
+            let evr = |v: &str| {
+                !v.is_empty()
+                    && v.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._+~^:-".contains(c))
+            };
+            if !evr(a) || !evr(b) {
+                return None;
+            }
+            let out = std::process::Command::new("rpm")
+                .arg("--eval")
+                .arg(format!("%{{lua:print(rpm.vercmp(\"{a}\", \"{b}\"))}}"))
+                .output()
+                .ok()?;
+            match String::from_utf8_lossy(&out.stdout).trim() {
+                "-1" => Some(true),
+                "1" => Some(false),
+                _ => None,
+            }
+        }
         _ => None,
     }
 }

@@ -1,6 +1,6 @@
-//! Package databases as text (`rewind diff`): pacman's local database entries read into a
-//! name -> version map (dpkg's: `plan::pkghook::apt::installed` over `dpkg-query`'s output),
-//! and what differs between two such maps.
+//! Package databases as text (`rewind diff`): pacman's local database entries and rpm's query
+//! output read into a name -> version map (dpkg's: `plan::pkghook::apt::installed` over
+//! `dpkg-query`'s output), and what differs between two such maps.
 
 pub mod vercmp;
 
@@ -9,6 +9,49 @@ use std::collections::BTreeMap;
 /// pacman's local database from its entries' `desc` files.
 pub fn pacman_local<'a>(descs: impl Iterator<Item = &'a str>) -> BTreeMap<String, String> {
     descs.filter_map(super::pkghook::pacman::desc).collect()
+}
+
+/// The query format [`rpm_installed`] reads: one line per installed header, name, then the
+/// epoch-version-release as rpm compares it (epoch only when set), then the architecture.
+pub const RPM_QUERY_FORMAT: &str =
+    "%{NAME} %|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE} %{ARCH}\\n";
+
+/// rpm's installed packages from `rpm -qa --qf RPM_QUERY_FORMAT`. A name installed more than
+/// once (install-only packages such as the kernel, or one per architecture) maps to all its
+/// versions, sorted and comma-separated, with the architecture where two differ only by it;
+/// such a value compares as "another version" unless both sides hold one version.
+pub fn rpm_installed(text: &str) -> BTreeMap<String, String> {
+    let mut all: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for l in text.lines() {
+        let f: Vec<&str> = l.split(' ').collect();
+        // gpg-pubkey entries are keys, not packages.
+        let [name, evr, arch] = f[..] else { continue };
+        if name == "gpg-pubkey" {
+            continue;
+        }
+        all.entry(name.to_owned())
+            .or_default()
+            .push((evr.to_owned(), arch.to_owned()));
+    }
+    all.into_iter()
+        .map(|(name, mut v)| {
+            v.sort();
+            v.dedup();
+            let same_evr = v.windows(2).any(|w| w[0].0 == w[1].0);
+            let text = v
+                .iter()
+                .map(|(evr, arch)| {
+                    if same_evr {
+                        format!("{evr}.{arch}")
+                    } else {
+                        evr.clone()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            (name, text)
+        })
+        .collect()
 }
 
 /// How one package differs.
@@ -75,6 +118,24 @@ pub fn diff(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rpm_query_output() {
+        let text = "bash 5.2.15-2.fc38 x86_64\n\
+                    gpg-pubkey eb10b464-6202d9c6 (none)\n\
+                    kernel-core 6.5.6-300.fc39 x86_64\n\
+                    kernel-core 6.4.9-200.fc38 x86_64\n\
+                    glibc 2.37-4.fc38 x86_64\n\
+                    glibc 2.37-4.fc38 i686\n\
+                    shim 1:15.6-2 x86_64\n\
+                    broken line\n";
+        let m = rpm_installed(text);
+        assert_eq!(m.len(), 4, "{m:?}");
+        assert_eq!(m["bash"], "5.2.15-2.fc38");
+        assert_eq!(m["kernel-core"], "6.4.9-200.fc38, 6.5.6-300.fc39");
+        assert_eq!(m["glibc"], "2.37-4.fc38.i686, 2.37-4.fc38.x86_64");
+        assert_eq!(m["shim"], "1:15.6-2");
+    }
 
     #[test]
     fn pacman_entries() {

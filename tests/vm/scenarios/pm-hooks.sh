@@ -59,7 +59,7 @@ pm_run() {
 }
 
 # pm_rpmq NAME: NAME-VERSION-RELEASE as rpm's database has it, "none" when not installed
-# (the guest has python's rpm module, which dnf uses, but not the rpm command).
+# (through python's rpm module, as dnf reads it).
 pm_rpmq() {
     /usr/bin/python3 -c 'import rpm, sys
 print(" ".join("%s-%s-%s" % (h["name"], h["version"], h["release"])
@@ -122,6 +122,10 @@ guest_boot_1() {
     pm_run dnf3.log "${dnf[@]}" install "$p/rwtest-2-1.noarch.rpm" || g_fail "dnf (nothing to do) failed"
     grep -q 'Nothing to do' "$BOOT_OUT/dnf3.log" || g_fail "dnf did something"
     pm_count 4 "dnf with nothing to do"
+    # rewind diff of the dnf upgrade's set: rpm's database (at rpm's %_dbpath, ~/.rpmdb as
+    # Debian builds rpm) read with the rpm command from the snapshot and now.
+    up=$(pm_auto | tail -n1 | cut -f1)
+    rewind diff "$up" | tee "$BOOT_OUT/diff-dnf-upgrade" || g_fail "rewind diff $up (rpm) failed"
     g_lvm lvs -o lv_name,lv_tags --noheadings vg0 | tee "$BOOT_OUT/lvs"
 
     # Where the hook's time goes (issue 15's benchmark; printed by the host, not asserted):
@@ -229,6 +233,13 @@ pacman (snapshot set $(vm_guest_value pac_upgrade_set) -> now): 1 package(s) dif
     vm_check_eq "rewind diff --json of the install's set: pacman" \
         '[{"name":"rwtest","kind":"installed","set":null,"now":"2-1"}]' \
         "$(python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps([x["packages"] for x in d["databases"] if x["manager"]=="pacman"][0], separators=(",", ":")))' <"$d/diff-install.json")"
+    local u
+    u=$(vm_guest_value dnf_upgrade_set)
+    vm_check_eq "rewind diff of the dnf upgrade's set: rpm's database" \
+        "dpkg (snapshot set $u -> now): 0 package(s) differ
+pacman (snapshot set $u -> now): 0 package(s) differ
+rpm (snapshot set $u -> now): 1 package(s) differ
+  upgraded   rwtest  1-1 -> 2-1" "$(cat "$d/diff-dnf-upgrade")"
     printf 'pm-hooks benchmark (ms, median of 3): lvcreate -s %s, rewind snapshot %s, pacman hook pre+post %s (runs: %s / %s / %s)\n' \
         "$(sort -n "$VM_STATE/ms-lvcreate" | sed -n 2p)" "$(sort -n "$VM_STATE/ms-snapshot" | sed -n 2p)" \
         "$(sort -n "$VM_STATE/ms-hook" | sed -n 2p)" "$(paste -sd' ' "$VM_STATE/ms-lvcreate")" \
