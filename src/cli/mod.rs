@@ -209,7 +209,7 @@ pub enum Command {
         set: String,
     },
     /// Which packages differ between a snapshot set and now: the package databases (dpkg's
-    /// status, pacman's local database) inside the set's snapshots, mounted read-only for the
+    /// status, pacman's local database, rpm's) inside the set's snapshots, mounted read-only for the
     /// look, against the running system's. Installed, removed, upgraded, downgraded.
     Diff {
         #[command(flatten)]

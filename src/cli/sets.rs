@@ -193,7 +193,7 @@ pub fn diff_text(d: &crate::flow::diff::SetDiff) -> String {
     let mut out = String::new();
     if d.databases.is_empty() {
         out.push_str(&format!(
-            "snapshot set {}: no package database (dpkg, pacman) found\n",
+            "snapshot set {}: no package database (dpkg, pacman, rpm) found\n",
             d.set
         ));
     }
