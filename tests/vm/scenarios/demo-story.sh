@@ -83,7 +83,7 @@ host_prepare() {
         "echo '$DS_BROKEN'; exit 1"
     # The repository's index: rwdemo 1 alone; next/Packages (both) is what it publishes later.
     (cd "$repo" && dpkg-scanpackages -m pool /dev/null 2>/dev/null >next/Packages)
-    (cd "$repo" && dpkg-scanpackages -m pool/rwdemo_1_all.deb /dev/null 2>/dev/null >Packages)
+    awk 'BEGIN { RS = ""; ORS = "\n\n" } /(^|\n)Version: 1(\n|$)/' "$repo/next/Packages" >"$repo/Packages"
     [[ $(grep -c '^Package: ' "$repo/next/Packages") == 2 && $(grep -c '^Package: ' "$repo/Packages") == 1 ]] ||
         vm_die "demo-story: the repository's indexes are wrong"
     printf 'deb [trusted=yes] file:/srv/rwrepo ./\n' >"$WORK/rwrepo.list"
@@ -187,6 +187,7 @@ guest_boot_3() {
     # The install's set is still there, a plain snapshot of root; it goes too: root alone.
     rewind delete "$(cat "$OUT/set-install")" 2>&1 | tee "$OUT/delete.out"
     g_lvm lvs -a -o lv_name,lv_attr vg0 | tee "$OUT/lvs-end"
+    dmsetup table | tee "$OUT/dm-table-final"
     sync
     umount /boot
 }
@@ -244,8 +245,15 @@ host_check() {
         grep -aq 'Roll back with rewind' "$WORK/boot3.serial.log"
     vm_check "boot 3: the harness pressed the keys" grep -q 'pressing enter' "$WORK/boot3.serial.log.keys"
     vm_check "boot 3: the kernel ran with rd.rewind=$set" grep -q "rd.rewind=$set" "$VM_STATE/cmdline-3"
-    vm_check "boot 3: rewind in the initramfs set up the rollback" grep -q "$set" "$VM_STATE/rewind-early.log"
-    vm_check "boot 3: root plain linear after rewind poll" grep -q '^vg0-root: 0 [0-9]* linear ' "$VM_STATE/dm-table-end"
+    vm_check "boot 3: rewind in the initramfs flagged the set's merge" \
+        grep -q "rewind: vg0/root.$set: merge flag committed" "$VM_STATE/rewind-early.log"
+    vm_check "boot 3: ... and set up root's merge before root was mounted" \
+        grep -q "rewind: done: 1 flag(s) committed, 1 volume(s) set up" "$VM_STATE/rewind-early.log"
+    # After the poll root is still an origin: the install's (older) set watches it.
+    vm_check "boot 3: no merge and no device of the upgrade's set after rewind poll" \
+        vm_file_lacks "snapshot-merge|^vg0-root\.${set//-/--}" "$VM_STATE/dm-table-end"
+    vm_check "boot 3: root plain linear once the install's set is deleted" \
+        grep -q '^vg0-root: 0 [0-9]* linear ' "$VM_STATE/dm-table-final"
     vm_check_eq "boot 3: dpkg: rwdemo" "1 installed" "$(cat "$VM_STATE/version-after")"
     vm_check_eq "boot 3: rwdemo runs" "rwdemo 1: all good
 (exit status 0)" "$(cat "$VM_STATE/run-after")"
