@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The reboot-to-rollback demo, in a qemu guest. Run as root (or with sudo); it installs what it
-# needs. Here (2 shared cores, qemu without KVM): about 4 minutes once rewind and the guest root
-# are built, about 8 on the first run of a clone.
+# needs. Here (2 shared cores, qemu without KVM): 3-4 minutes once rewind and the guest root
+# are built, about 7 on the first run of a clone.
 #
 # A Debian guest as its installer leaves it: GRUB on its disk, /boot a plain partition, root on
 # LVM, an initramfs made by initramfs-tools with stock LVM2; rewind installed in it as
@@ -225,7 +225,7 @@ step() {
 }
 
 echo "rewind demo: an apt upgrade breaks a machine so it no longer boots; rewind rolls its LVM root back from the boot menu (a qemu guest)"
-echo "(about 4 minutes; about 8 the first time, which builds rewind and a Debian guest root)"
+echo "(3-4 minutes; about 7 the first time, which builds rewind and a Debian guest root)"
 
 step 1 "the host packages the demo needs (apt; nothing to do when they are installed)"
 REWIND_DEPS_ANSIBLE=0 bash tests/deps.sh
@@ -238,7 +238,7 @@ else
     cargo build --release --quiet
 fi
 
-step 3 "three boots in a qemu guest: the upgrade, the failed boot, the rollback from the boot menu (scenario $scenario; about 3 minutes, 5 the first time)"
+step 3 "three boots in a qemu guest: the upgrade, the failed boot, the rollback from the boot menu (scenario $scenario; about 3 minutes, 5 the first time, which builds the guest root)"
 scenario_rc=0
 VM_SELFTEST_BOOT=0 VM_STEP_LINES=1 bash tests/vm/run.sh "$scenario" || scenario_rc=$?
 
