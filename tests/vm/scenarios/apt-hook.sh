@@ -24,7 +24,7 @@
 VM_SCENARIO_SUITE=long
 VM_BOOTS=2
 VM_TIMEOUT=${APT_HOOK_TIMEOUT:-900}
-VM_DISK_SIZE=3G
+VM_DISK_SIZE=4G # root, five automatic sets and two manual ones (240 MiB each), and the sixth taken before the oldest is pruned
 VM_LVS=(root:1200M)
 VM_INITRAMFS_ARGS=(--no-lvm --no-systemd --modules-dir "${VM_REPO_DIR:-}/dracut-module")
 VM_ROOT_ADD=(
@@ -183,10 +183,10 @@ guest_boot_1() {
     #    fails: ", failed: ..." appended. Retention (issue 15 proof 4): ten automatic
     #    transactions in all, the five oldest pruned, five stay (the upgrade's the oldest),
     #    both manual sets stay.
-    local t0 verb
+    local t0 verb i=0
     for verb in remove install remove; do
-        t0=$(date +%s%N)
-        ah_apt "more-$verb.log" "$verb" rwother || g_fail "apt-get $verb rwother failed"
+        t0=$(date +%s%N) i=$((i + 1))
+        ah_apt "more-$i-$verb.log" "$verb" rwother || g_fail "apt-get $verb rwother failed"
         echo $((($(date +%s%N) - t0) / 1000000)) >>"$OUT/ms-hook"
     done
     mv /etc/apt/apt.conf.d/80rewind /root/80rewind
@@ -194,8 +194,8 @@ guest_boot_1() {
     printf '%s\n' 'DPkg::Pre-Install-Pkgs { "/usr/bin/tee /run/apt-input >/dev/null"; };' \
         'DPkg::Tools::Options::/usr/bin/tee::Version "3";' >/etc/apt/apt.conf.d/81capture
     for verb in install remove install; do
-        t0=$(date +%s%N)
-        ah_apt "bare-$verb.log" "$verb" rwother || g_fail "apt-get $verb rwother (no hook) failed"
+        t0=$(date +%s%N) i=$((i + 1))
+        ah_apt "bare-$i-$verb.log" "$verb" rwother || g_fail "apt-get $verb rwother (no hook) failed"
         echo $((($(date +%s%N) - t0) / 1000000)) >>"$OUT/ms-bare"
     done
     mv /root/80rewind /etc/apt/apt.conf.d/80rewind
