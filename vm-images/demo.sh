@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The reboot-to-rollback demo, in a qemu guest. Run as root (or with sudo); it installs what it
-# needs. Here (2 shared cores, qemu without KVM): 3-4 minutes once rewind and the guest root
+# needs. Here (2 shared cores, qemu without KVM): 2.5-3.5 minutes once rewind and the guest root
 # are built, about 7 on the first run of a clone.
 #
 # A Debian guest as its installer leaves it: GRUB on its disk, /boot a plain partition, root on
@@ -225,7 +225,7 @@ step() {
 }
 
 echo "rewind demo: an apt upgrade breaks a machine so it no longer boots; rewind rolls its LVM root back from the boot menu (a qemu guest)"
-echo "(3-4 minutes; about 7 the first time, which builds rewind and a Debian guest root)"
+echo "(2.5-3.5 minutes; about 7 the first time, which builds rewind and a Debian guest root)"
 
 step 1 "the host packages the demo needs (apt; nothing to do when they are installed)"
 REWIND_DEPS_ANSIBLE=0 bash tests/deps.sh
