@@ -6,11 +6,13 @@
 #         package and version, ", ok" appended after the transaction. The same command again
 #         (nothing to do: apt never runs dpkg) and a configure-only transaction (rwother
 #         unpacked by dpkg, configured by apt-get -f: the hook says it changes nothing): no set.
+#         rwextra installed, removed, installed; a second manual set keepme2.
 #         apt-get upgrade: one set "upgrade rwtest 1 -> 2". The VG filled (a filler LV):
 #         default policy: apt warns that no rollback point was taken and installs rwother;
 #         on_failure = "stop": `apt-get remove rwother` stops before dpkg runs (dpkg's status
-#         file byte-identical, rwother still installed). Four more transactions: the oldest
-#         automatic set is pruned, five stay, keepme stays. The other sets deleted; `rewind
+#         file byte-identical, rwother still installed). Four more transactions: ten
+#         automatic ones in all (issue 15 proof 4): five automatic sets stay (stock lvs counts
+#         the tags), keepme and keepme2 stay. The other sets deleted; `rewind
 #         rollback` to the upgrade's set.
 # Boot 2: the merge finishes (rewind poll): rwtest 1 again for dpkg and on disk, rwother not
 #         installed (the state before the upgrade).
@@ -22,7 +24,7 @@
 VM_SCENARIO_SUITE=long
 VM_BOOTS=2
 VM_TIMEOUT=${APT_HOOK_TIMEOUT:-900}
-VM_DISK_SIZE=3G
+VM_DISK_SIZE=4G # root, five automatic sets and two manual ones (240 MiB each), and the sixth taken before the oldest is pruned
 VM_LVS=(root:1200M)
 VM_INITRAMFS_ARGS=(--no-lvm --no-systemd --modules-dir "${VM_REPO_DIR:-}/dracut-module")
 VM_ROOT_ADD=(
@@ -52,9 +54,10 @@ host_prepare() {
     ah_deb "$repo" rwtest 1
     ah_deb "$repo" rwtest 2
     ah_deb "$repo" rwother 1
+    ah_deb "$repo" rwextra 1
     ah_deb "$repo" rwbad 1 'echo "rwbad: postinst fails on purpose" >&2; exit 1'
     (cd "$repo" && dpkg-scanpackages -m . /dev/null 2>/dev/null >Packages)
-    grep -c '^Package: ' "$repo/Packages" | grep -qx 4 || vm_die "apt-hook: the repository lacks a package"
+    grep -c '^Package: ' "$repo/Packages" | grep -qx 5 || vm_die "apt-hook: the repository lacks a package"
     printf 'deb [trusted=yes] file:/srv/rwrepo ./\n' >"$WORK/rwrepo.list"
     VM_DISK_ADD+=(
         "$repo:/srv/rwrepo"
@@ -131,11 +134,21 @@ guest_boot_1() {
     ah_auto | tee "$BOOT_OUT/auto2"
     [[ $(wc -l <"$BOOT_OUT/auto2") == 2 ]] || g_fail "the no-op and configure-only runs took sets (or the purge none)"
 
-    # 4. The upgrade.
+    # Three more (rwextra in, out, in again), and a second manual set.
+    ah_apt extra1.log install rwextra || g_fail "apt-get install rwextra failed"
+    ah_apt extra2.log remove rwextra || g_fail "apt-get remove rwextra failed"
+    ah_apt extra3.log install rwextra || g_fail "apt-get install rwextra (again) failed"
+    out=$(rewind snapshot --name keepme2 --description "by hand, later" 2>&1) || g_fail "manual set 2: $out"
+    ah_auto | tee "$BOOT_OUT/auto2b"
+    [[ $(wc -l <"$BOOT_OUT/auto2b") == 5 ]] || g_fail "not one set for each of five transactions"
+
+    # 4. The upgrade: the sixth automatic set; the oldest (install rwtest 1) is pruned.
     ah_apt upgrade.log upgrade || g_fail "apt-get upgrade failed"
     [[ $(ah_version rwtest) == "2 installed" ]] || g_fail "rwtest not upgraded: $(ah_version rwtest)"
     ah_auto | tee "$BOOT_OUT/auto3"
-    [[ $(wc -l <"$BOOT_OUT/auto3") == 3 ]] || g_fail "not one set for the upgrade"
+    [[ $(wc -l <"$BOOT_OUT/auto3") == 5 ]] || g_fail "not five automatic sets after the sixth transaction"
+    tail -n1 "$BOOT_OUT/auto3" | grep -q 'upgrade rwtest 1 -> 2' || g_fail "the newest set is not the upgrade's"
+    grep -q 'install rwtest 1' "$BOOT_OUT/auto3" && g_fail "the oldest automatic set was not pruned at the sixth"
     UP=$(tail -n1 "$BOOT_OUT/auto3" | cut -f1)
     g_record upgrade_set "$UP"
     g_record upgrade_desc "$(tail -n1 "$BOOT_OUT/auto3" | cut -f2 | tr ' ' '~')"
@@ -162,16 +175,18 @@ guest_boot_1() {
     rm /etc/rewind/rewind.toml
     g_lvm lvremove -q -y vg0/filler >/dev/null
     ah_auto | tee "$BOOT_OUT/auto4"
-    [[ $(wc -l <"$BOOT_OUT/auto4") == 3 ]] || g_fail "a set was taken with the VG full"
+    [[ $(wc -l <"$BOOT_OUT/auto4") == 5 ]] || g_fail "a set was taken with the VG full (or one lost)"
+    cmp -s "$BOOT_OUT/auto3" "$BOOT_OUT/auto4" || g_fail "the automatic sets changed with the VG full"
 
     # 6. Three more transactions, timed; three without the hook (the snippet moved away),
     #    timed (the benchmark: medians printed by the host); one whose package's postinst
-    #    fails: ", failed: ..." appended. Retention: seven taken, the two oldest pruned, five
-    #    stay (the upgrade's the oldest), keepme stays.
-    local t0 verb
+    #    fails: ", failed: ..." appended. Retention (issue 15 proof 4): ten automatic
+    #    transactions in all, the five oldest pruned, five stay (the upgrade's the oldest),
+    #    both manual sets stay.
+    local t0 verb i=0
     for verb in remove install remove; do
-        t0=$(date +%s%N)
-        ah_apt "more-$verb.log" "$verb" rwother || g_fail "apt-get $verb rwother failed"
+        t0=$(date +%s%N) i=$((i + 1))
+        ah_apt "more-$i-$verb.log" "$verb" rwother || g_fail "apt-get $verb rwother failed"
         echo $((($(date +%s%N) - t0) / 1000000)) >>"$OUT/ms-hook"
     done
     mv /etc/apt/apt.conf.d/80rewind /root/80rewind
@@ -179,8 +194,8 @@ guest_boot_1() {
     printf '%s\n' 'DPkg::Pre-Install-Pkgs { "/usr/bin/tee /run/apt-input >/dev/null"; };' \
         'DPkg::Tools::Options::/usr/bin/tee::Version "3";' >/etc/apt/apt.conf.d/81capture
     for verb in install remove install; do
-        t0=$(date +%s%N)
-        ah_apt "bare-$verb.log" "$verb" rwother || g_fail "apt-get $verb rwother (no hook) failed"
+        t0=$(date +%s%N) i=$((i + 1))
+        ah_apt "bare-$i-$verb.log" "$verb" rwother || g_fail "apt-get $verb rwother (no hook) failed"
         echo $((($(date +%s%N) - t0) / 1000000)) >>"$OUT/ms-bare"
     done
     mv /root/80rewind /etc/apt/apt.conf.d/80rewind
@@ -199,6 +214,9 @@ guest_boot_1() {
     [[ $(head -n1 "$BOOT_OUT/auto5" | cut -f1) == "$UP" ]] || g_fail "the upgrade's set is not the oldest kept"
     rewind list | tee "$BOOT_OUT/list5"
     grep -q '^keepme .* manual ' "$BOOT_OUT/list5" || g_fail "the manual set was pruned"
+    grep -q '^keepme2 .* manual ' "$BOOT_OUT/list5" || g_fail "the second manual set was pruned"
+    grep -h '^rewind: snapshot set apt-.* taken' "$BOOT_OUT"/*.log | sort -u >"$BOOT_OUT/taken"
+    g_record auto_taken "$(wc -l <"$BOOT_OUT/taken")"
     g_lvm lvs -o lv_name,lv_tags --noheadings vg0 | tee "$BOOT_OUT/lvs5"
 
     # 7. Back to before the upgrade: the other sets go, the upgrade's set is flagged.
@@ -206,6 +224,7 @@ guest_boot_1() {
         [[ $n == "$UP" ]] || rewind delete "$n" >/dev/null
     done < <(ah_auto)
     rewind delete keepme >/dev/null
+    rewind delete keepme2 >/dev/null
     # The hook alone (pre: a set of vg0/root; post: dpkg asked, the outcome tagged), three
     # times on apt's own input from above; then those sets deleted again.
     for n in 1 2 3; do
@@ -250,7 +269,12 @@ host_check() {
     vm_check "stock lvs: the upgrade's set names both versions" \
         grep -q 'upgrade_rwtest_1_-#3E_2' <(ah_tags "$s/lvs-upgrade" "root.$(vm_guest_value upgrade_set)")
     vm_check_eq "strict policy: rwother untouched" "1~installed" "$(vm_guest_value strict_rwother)"
-    vm_check_eq "retention: five automatic sets" 5 "$(vm_guest_value auto_sets)"
+    vm_check_eq "retention: ten automatic transactions took a set each" 10 "$(vm_guest_value auto_taken)"
+    vm_check_eq "retention: five automatic sets left (rewind list)" 5 "$(vm_guest_value auto_sets)"
+    vm_check_eq "retention: stock lvs: five members tagged automatic" 5 \
+        "$(awk '{ print $2 }' "$s/lvs5" | tr ',' '\n' | grep -cx rewind_kind_auto)"
+    vm_check_eq "retention: stock lvs: both manual sets kept" "root.keepme root.keepme2" \
+        "$(awk '$2 ~ /(^|,)rewind_kind_manual(,|$)/ { print $1 }' "$s/lvs5" | sort | paste -sd ' ')"
     vm_check_eq "a failed transaction's set says so" \
         "before~apt~(apt-get~-y~-o~Dpkg::Use-Pty=0~install~rwbad):~install~rwbad~1,~failed:~rwbad~1~(half-configured)" \
         "$(vm_guest_value bad_desc)"
