@@ -295,5 +295,7 @@ fn post(sys: &System, manager: &str, outcome: &Outcome) -> Result<Option<Post>, 
             p.set
         ))
     })?;
+    // The set's boot-menu entry shows its description, which now ends with the outcome.
+    super::bootmenu::refresh(sys);
     Ok(Some((p.set, result)))
 }

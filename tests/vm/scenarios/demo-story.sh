@@ -227,6 +227,9 @@ for db in d["databases"]:
     vm_check "grub.cfg has 42_rewind's submenu" grep -q 'Roll back with rewind' "$VM_STATE/grub.cfg"
     vm_check_eq "the boot menu's first entry is the upgrade's set" "$set" \
         "$(sed -n "s/^menuentry .* --id 'rewind-\(.*\)' {$/\1/p" "$VM_STATE/rewind.cfg" | head -n 1)"
+    # The hook's post step rewrote the menu: the entry's title ends with how apt ended.
+    vm_check "the upgrade's entry shows how apt ended (\", ok\")" \
+        grep -q "^menuentry '[^']*, ok[^']*' .*--id 'rewind-$set' {$" "$VM_STATE/rewind.cfg"
 }
 
 host_check_boot_2() {
