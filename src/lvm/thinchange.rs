@@ -524,7 +524,10 @@ mod tests {
             }
         ));
         assert_eq!(pool.tags, ["rewind_thin_delete_1_tid_4"]);
-        assert_eq!(PendingDelete::of_vg(&got), std::slice::from_ref(&done.delete));
+        assert_eq!(
+            PendingDelete::of_vg(&got),
+            std::slice::from_ref(&done.delete)
+        );
         // The second commit drops the tag, and only that.
         let cleared = clear_pending_delete(&out, &done.delete, &stamp()).unwrap();
         let c = Vg::from_tree(&cleared).unwrap();
