@@ -393,3 +393,58 @@ fn send_owed(
     failpoint::hit("thin-after-messages");
     Ok(true)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::super::notice::{Judgement, MergeRecord, judge};
+    use crate::lvm::change::Stamp;
+    use crate::lvm::model::Vg;
+    use crate::lvm::text::parse;
+    use crate::lvm::thinchange::{clear_pending_delete, finish_thin_merge};
+
+    const THIN: &str = include_str!("../../tests/fixtures/text/thin.vg");
+
+    fn found(text: &str) -> crate::lvm::assemble::FoundVg {
+        let tree = parse(text.as_bytes()).unwrap();
+        let model = Vg::from_tree(&tree).unwrap();
+        crate::lvm::assemble::FoundVg {
+            name: model.name.clone(),
+            id: model.id.clone(),
+            seqno: model.seqno,
+            text: text.as_bytes().to_vec(),
+            tree,
+            model: Some(model),
+            members: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// `rewind early`'s record of a flagged thin merge, judged against the metadata: pending
+    /// while flagged, finished elsewhere once the merge is finished (by stock LVM: its finish
+    /// leaves what rewind's leaves once the pool's tag is dropped).
+    #[test]
+    fn a_thin_merge_is_recorded_and_noticed_when_finished() {
+        let vg = found(THIN);
+        let model = vg.model.clone().unwrap();
+        let rec = MergeRecord::of(&vg, &model, "root", 1).expect("a thin merge is recorded");
+        assert_eq!(
+            (rec.origin.as_str(), rec.snapshot.as_str()),
+            ("root", "snap1")
+        );
+        assert!(matches!(judge(&rec, &model, false), Judgement::Pending(_)));
+        let stamp = Stamp::new("t", 2);
+        let (t, done) = finish_thin_merge(&vg.tree, "root", &stamp).unwrap();
+        let t = clear_pending_delete(&t, &done.delete, &stamp).unwrap();
+        let finished = Vg::from_tree(&t).unwrap();
+        assert_eq!(
+            judge(&rec, &finished, false),
+            Judgement::FinishedElsewhere {
+                vg: "tvg".into(),
+                origin: "root".into()
+            }
+        );
+        // Nothing flagged: no record.
+        assert!(MergeRecord::of(&vg, &finished, "root", 1).is_none());
+    }
+}
