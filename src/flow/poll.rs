@@ -620,7 +620,7 @@ pub fn run(sys: &System) -> Report {
                 snapshot,
             } => {
                 log::info!(
-                    "{vg}/{origin}: rolled back to {snapshot}; snapshot dropped, plain table loaded"
+                    "{vg}/{origin}: rolled back to {snapshot}; snapshot dropped, origin on its own device"
                 )
             }
             Finished::AlreadyDropped { vg, origin } => {

@@ -204,7 +204,7 @@ host_check() {
         vm_files_differ "$VM_STATE/before.sha256" "$VM_STATE/after.sha256"
     vm_check "boot 2 (rewind, no LVM2 in the initramfs) shows the snapshot's data" \
         vm_compare_sums "$VM_STATE/before.sha256" "$VM_STATE/boot2.sha256"
-    vm_check "after stock LVM's finish the data is still the snapshot's" \
+    vm_check "after the finish the data is still the snapshot's" \
         vm_compare_sums "$VM_STATE/before.sha256" "$VM_STATE/boot2-after-poll.sha256"
     vm_check_eq "snap2 unchanged" "$(cat "$VM_STATE/snap2-before")" "$(cat "$VM_STATE/snap2-after")"
     vm_check "rewind said it set up the merge" grep -q 'rewind: vg0/thin merged: ' "$VM_STATE/boot2/rewind.log"
