@@ -190,11 +190,20 @@ fn finish_vg(
     // Steps 2 and 3, for every owed message (this run's and a killed run's).
     let (_, _, model) = fresh(env, vg_id, name)?;
     for delete in PendingDelete::of_vg(&model) {
-        if send_owed(dm, vg_id, name, &model, &delete)? {
-            report.messages.push(format!(
+        match send_owed(dm, vg_id, name, &model, &delete)? {
+            Owed::Sent => report.messages.push(format!(
                 "{name}/{}: delete {}",
                 delete.pool, delete.device_id
-            ));
+            )),
+            Owed::AlreadyThere => {}
+            Owed::Inactive => {
+                log::warn!(
+                    "{name}/{}: thin pool not active; its delete {} is sent by a run that finds it active (the next boot's)",
+                    delete.pool,
+                    delete.device_id
+                );
+                continue;
+            }
         }
         let (s, vg, _) = fresh(env, vg_id, name)?;
         let (tree, _) = remodel(&vg, clear_pending_delete(&vg.tree, &delete, &stamp()))?;
@@ -305,31 +314,34 @@ fn pool_status(dm: &mut dyn DeviceMapper, device: &str) -> Result<Option<ThinPoo
     })
 }
 
-/// Step 2: sends the pool what it is owed when its kernel id is one behind; returns whether
-/// messages were sent. An error leaves the tag for the next run.
+/// What step 2 found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owed {
+    /// `delete` and `set_transaction_id` sent now.
+    Sent,
+    /// The kernel's id has followed already (a killed run sent them).
+    AlreadyThere,
+    /// The pool's `-tpool` device is not live: nothing to send to.
+    Inactive,
+}
+
+/// Step 2: sends the pool what it is owed when its kernel id is one behind. An error leaves
+/// the tag for the next run.
 fn send_owed(
     dm: &mut dyn DeviceMapper,
     vg_id: &str,
     vg: &str,
     model: &Vg,
     delete: &PendingDelete,
-) -> Result<bool, Error> {
+) -> Result<Owed, Error> {
     let pool = model
         .lv(&delete.pool)
         .ok_or_else(|| vg_err(vg, format!("no pool {}", delete.pool)))?;
     let live = live_now(dm)?;
-    let device = live_of(&live, vg_id, &pool.id, Some("tpool"))
-        .ok_or_else(|| {
-            vg_err(
-                vg,
-                format!(
-                    "thin pool {} is not active: its delete {} is sent when a run finds it active",
-                    delete.pool, delete.device_id
-                ),
-            )
-        })?
-        .name
-        .clone();
+    let Some(device) = live_of(&live, vg_id, &pool.id, Some("tpool")).map(|l| l.name.clone())
+    else {
+        return Ok(Owed::Inactive);
+    };
     let metadata = pool
         .segments
         .iter()
@@ -346,7 +358,7 @@ fn send_owed(
         });
     };
     if st.transaction_id >= delete.transaction_id {
-        return Ok(false);
+        return Ok(Owed::AlreadyThere);
     }
     if st.transaction_id + 1 != delete.transaction_id || metadata != delete.transaction_id {
         return Err(Error::Device {
@@ -391,7 +403,7 @@ fn send_owed(
         delete.transaction_id
     );
     failpoint::hit("thin-after-messages");
-    Ok(true)
+    Ok(Owed::Sent)
 }
 
 #[cfg(test)]
