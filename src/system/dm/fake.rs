@@ -980,4 +980,55 @@ mod tests {
         );
         assert_eq!(f.calls().len(), 2);
     }
+
+    /// A thin pool's messages as the kernel takes them: `delete` of an unknown id is ENODATA,
+    /// of a device a live thin table uses EBUSY; `set_transaction_id` needs the current id.
+    #[test]
+    fn thin_pool_messages() {
+        let mut f = fake();
+        f.set_pool_status(
+            "vg-pool-tpool",
+            "3 1/10 1/10 - rw discard_passdown queue_if_no_space - 1",
+        );
+        f.set_pool_devices("vg-pool-tpool", &[1, 2]);
+        f.create("vg-pool-tpool", "LVM-p-tpool").unwrap();
+        let pool = Target::ThinPool(crate::plan::table::ThinPoolArgs {
+            metadata: num(SDA),
+            data: num(SDA),
+            block_sectors: 128,
+            low_water_mark: 0,
+            features: Vec::new(),
+        });
+        f.load("vg-pool-tpool", &Table::single(100, pool)).unwrap();
+        f.resume("vg-pool-tpool", UdevRules::DmOnly).unwrap();
+        f.create("vg-thin", "LVM-t").unwrap();
+        let thin = Target::Thin {
+            pool: DevRef::Path("/dev/mapper/vg-pool-tpool".into()),
+            device_id: 2,
+        };
+        f.load("vg-thin", &Table::single(100, thin)).unwrap();
+        f.resume("vg-thin", UdevRules::All).unwrap();
+        assert!(matches!(
+            f.message("vg-pool-tpool", "delete 2"),
+            Err(DmError::Busy { .. })
+        ));
+        f.message("vg-pool-tpool", "delete 1").unwrap();
+        assert!(matches!(
+            f.message("vg-pool-tpool", "delete 1"),
+            Err(DmError::NoData { .. })
+        ));
+        assert_eq!(f.pool_devices("vg-pool-tpool"), Some(vec![2]));
+        assert!(
+            f.message("vg-pool-tpool", "set_transaction_id 2 3")
+                .is_err()
+        );
+        f.message("vg-pool-tpool", "set_transaction_id 3 4")
+            .unwrap();
+        assert!(
+            f.status("vg-pool-tpool").unwrap()[0]
+                .params
+                .starts_with("4 1/10 ")
+        );
+        assert!(f.message("vg-thin", "delete 1").is_err(), "not a pool");
+    }
 }
