@@ -32,7 +32,7 @@ fn help_lists_the_commands_and_exit_codes() {
         "{status}"
     );
     assert!(
-        status.contains("Exit status: 0 all well, 1 the state could not be read, 2 usage error, 3 a snapshot is invalid or a merge failed."),
+        status.contains("Exit status: 0 all well, 1 the state could not be read, 2 usage error, 3 a snapshot is invalid, a merge failed, or a thin pool is full, failed, read-only or needs checking."),
         "{status}"
     );
     let rb = stdout(&rewind(&["rollback", "--help"]));

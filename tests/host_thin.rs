@@ -10,9 +10,20 @@ use std::process::Command;
 mod common;
 use common::{Loop, Lvm, lvs_section};
 use rewind::config::Config;
+use rewind::config::Poll as PollConfig;
 use rewind::flow::early::{self, Inputs, Outcome};
+use rewind::flow::env::Env;
+use rewind::flow::poll::{self, Finished};
+use rewind::lvm::disk::CommitStep;
 use rewind::lvm::text::{Node, Style, Value, parse, print};
 use rewind::plan::cmdline::Cmdline;
+use rewind::plan::dev::DevNum;
+use rewind::plan::devices::VgLayout;
+use rewind::plan::steps::converge;
+use rewind::system::blockdev::BlockDevice;
+use rewind::system::dm::{Call, DeviceMapper, FakeDm};
+use rewind::system::exec::{execute, live};
+use rewind::system::scan::scan;
 
 const MIB: u64 = 1 << 20;
 
@@ -355,4 +366,312 @@ fn loop_rd_rewind_of_a_thin_snapshot_commits_lvms_flag() {
         prep.decision.notes
     );
     assert_eq!(lvm.seqno(&vg), before + 1);
+}
+
+/// What is left of the lab after a thin merge's finish, as stock LVM reads it: the LVs with
+/// their attributes, origin, device id and the pool's transaction id and tags.
+fn stock_view(lvm: &Lvm, vg: &str) -> String {
+    lvm.ok(&[
+        "lvs",
+        "-a",
+        "--noheadings",
+        "--separator",
+        ",",
+        "-o",
+        "lv_name,lv_uuid,lv_attr,origin,thin_id,transaction_id,lv_tags",
+        vg,
+    ])
+    .lines()
+    .map(|l| l.trim().to_owned())
+    .collect::<Vec<_>>()
+    .join("\n")
+}
+
+struct ThinLab {
+    disk: Loop,
+    lvm: Lvm,
+    vg: String,
+    locks: tempfile::TempDir,
+}
+
+impl ThinLab {
+    fn new(tag: &str) -> ThinLab {
+        let vg = format!("{tag}{}", std::process::id());
+        let (disk, lvm) = lab(&vg, true);
+        ThinLab {
+            disk,
+            lvm,
+            vg,
+            locks: tempfile::tempdir().expect("locks"),
+        }
+    }
+
+    fn only(&self) -> impl Fn(&BlockDevice) -> Result<(), String> + '_ {
+        move |d: &BlockDevice| {
+            if d.node == std::path::Path::new(&self.disk.dev) {
+                Ok(())
+            } else {
+                Err("other".into())
+            }
+        }
+    }
+
+    fn pool(&self) -> String {
+        format!("{}-pool-tpool", self.vg)
+    }
+
+    /// The fake with root activated for the flagged merge as `rewind early` activates it
+    /// (snap1's device id), root mounted, the pool at transaction 3 holding devices 1 to 3.
+    fn booted(&self) -> FakeDm {
+        let mut dm = FakeDm::new();
+        let rdev =
+            std::os::unix::fs::MetadataExt::rdev(&std::fs::metadata(&self.disk.dev).expect("stat"));
+        dm.add_disk(
+            &self.disk.dev,
+            DevNum {
+                major: nix::sys::stat::major(rdev) as u32,
+                minor: nix::sys::stat::minor(rdev) as u32,
+            },
+        );
+        dm.set_pool_status(
+            &self.pool(),
+            "3 12/1024 40/1280 - rw discard_passdown queue_if_no_space - 256",
+        );
+        dm.set_pool_devices(&self.pool(), &[1, 2, 3]);
+        let only = self.only();
+        let s = scan(std::path::Path::new("/"), &only).expect("scan");
+        let vg = s.assembly.vgs_named(&self.vg).next().expect("vg");
+        let pvs = s.pv_numbers(vg);
+        let layout = VgLayout {
+            vg: vg.model.as_ref().expect("model"),
+            pv_dev: &pvs,
+        };
+        let devices = layout.activation("root").expect("layout");
+        let steps = converge(&devices, &live(&mut dm).expect("live")).expect("steps");
+        execute(&mut dm, &steps).expect("execute");
+        dm.set_holders(&format!("{}-root", self.vg), 1);
+        dm.clear_calls();
+        dm
+    }
+
+    fn poll<'a>(
+        &self,
+        only: &'a (dyn Fn(&BlockDevice) -> Result<(), String> + 'a),
+        dm: &mut FakeDm,
+        hook: Option<&'a mut dyn FnMut(CommitStep) -> bool>,
+    ) -> poll::Report {
+        let mut env = Env {
+            root: std::path::PathBuf::from("/"),
+            select: only,
+            lock_dir: self.locks.path().to_path_buf(),
+            lock_timeout: std::time::Duration::from_secs(5),
+            commit_hook: hook,
+        };
+        poll::watch(&mut env, dm, &PollConfig::default(), &mut |_, _| {
+            panic!("a thin finish never waits")
+        })
+    }
+
+    fn messages(dm: &FakeDm) -> Vec<String> {
+        dm.calls()
+            .iter()
+            .filter_map(|c| match c {
+                Call::Message { message, .. } => Some(message.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The end every run converges to: root carries snap1's device (2) under its own name and
+    /// uuid, snap1 gone, snap2 kept without an origin, the pool's transaction id 4 in the
+    /// metadata and in the kernel, device 1 deleted from the pool, no tag, vgck clean; root's
+    /// live table untouched.
+    fn assert_end(&self, dm: &mut FakeDm, root_uuid: &str) {
+        self.lvm.clean(&["vgck", &self.vg]);
+        let v = stock_view(&self.lvm, &self.vg);
+        let rows: Vec<&str> = v.lines().collect();
+        let row = |name: &str| -> Vec<String> {
+            rows.iter()
+                .find(|r| r.split(',').next() == Some(name))
+                .unwrap_or_else(|| panic!("no {name} in {v}"))
+                .split(',')
+                .map(str::to_owned)
+                .collect()
+        };
+        assert!(!v.contains("snap1"), "{v}");
+        let root = row("root");
+        assert_eq!(root[1], root_uuid, "{v}");
+        assert_eq!(&root[2][..1], "V", "{v}");
+        assert_eq!((root[3].as_str(), root[4].as_str()), ("", "2"), "{v}");
+        let snap2 = row("snap2");
+        assert_eq!((snap2[3].as_str(), snap2[4].as_str()), ("", "3"), "{v}");
+        let pool = row("pool");
+        assert_eq!((pool[5].as_str(), pool[6].as_str()), ("4", ""), "{v}");
+        let st = dm.status(&self.pool()).expect("status");
+        assert!(st[0].params.starts_with("4 "), "{:?}", st[0].params);
+        assert_eq!(dm.pool_devices(&self.pool()), Some(vec![2, 3]));
+        let root = dm
+            .live_table(&format!("{}-root", self.vg))
+            .expect("root")
+            .to_string();
+        let w: Vec<&str> = root.split_whitespace().collect();
+        assert_eq!(
+            (w[..3].to_vec(), w.len(), w[4]),
+            (vec!["0", "81920", "thin"], 5, "2"),
+            "{root}"
+        );
+    }
+
+    fn root_uuid(&self) -> String {
+        stock_view(&self.lvm, &self.vg)
+            .lines()
+            .find(|r| r.starts_with("root,"))
+            .and_then(|r| r.split(',').nth(1))
+            .expect("root")
+            .to_owned()
+    }
+}
+
+/// `rewind poll` finishes a thin merge that `rewind early` made live: two commits around the
+/// pool's `delete 1` and `set_transaction_id 3 4`, and stock LVM reads the result as it
+/// reads its own finish (the VM scenario thin-merge shows LVM 2.03.16's: the origin with the
+/// snapshot's id, the sibling without an origin, the pool's id one up). A second run does
+/// nothing.
+#[test]
+fn loop_poll_finishes_a_thin_merge_as_lvm_does() {
+    require_host!("loop_poll_finishes_a_thin_merge_as_lvm_does");
+    let lab = ThinLab::new("thinfin");
+    let root_uuid = lab.root_uuid();
+    let before = lab.lvm.seqno(&lab.vg);
+    let mut dm = lab.booted();
+    let r = lab.poll(&lab.only(), &mut dm, None);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_eq!(
+        r.finished,
+        [Finished::Committed {
+            vg: lab.vg.clone(),
+            origin: "root".into(),
+            snapshot: "snap1".into(),
+        }]
+    );
+    assert_eq!(
+        ThinLab::messages(&dm),
+        ["delete 1", "set_transaction_id 3 4"]
+    );
+    assert_eq!(lab.lvm.seqno(&lab.vg), before + 2, "two commits, as LVM's");
+    lab.assert_end(&mut dm, &root_uuid);
+    dm.clear_calls();
+    let again = lab.poll(&lab.only(), &mut dm, None);
+    assert_eq!(again, poll::Report::default());
+    assert!(ThinLab::messages(&dm).is_empty());
+    assert_eq!(lab.lvm.seqno(&lab.vg), before + 2);
+}
+
+/// Killed between every two steps (inside either commit, before each message, before the
+/// tag goes): the next run converges to the same end, and stock LVM reads every
+/// intermediate state (vgck clean; between the commit and the messages the kernel's id is
+/// one behind, which LVM accepts).
+#[test]
+fn loop_thin_finish_killed_anywhere_converges() {
+    require_host!("loop_thin_finish_killed_anywhere_converges");
+    // The number of steps of one commit, from a whole run.
+    let steps_per_commit = {
+        let lab = ThinLab::new("thinsteps");
+        let mut dm = lab.booted();
+        let mut n = 0;
+        let mut count = |_: CommitStep| {
+            n += 1;
+            true
+        };
+        let r = lab.poll(&lab.only(), &mut dm, Some(&mut count));
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        assert_eq!(n % 2, 0, "two commits of the same steps");
+        n / 2
+    };
+    assert!(steps_per_commit > 0);
+    // Inside either commit.
+    for stop_at in 0..2 * steps_per_commit {
+        let lab = ThinLab::new(&format!("thinc{stop_at}x"));
+        let root_uuid = lab.root_uuid();
+        let mut dm = lab.booted();
+        let mut step = 0;
+        let mut hook = |_: CommitStep| {
+            step += 1;
+            step <= stop_at
+        };
+        let r = lab.poll(&lab.only(), &mut dm, Some(&mut hook));
+        assert!(!r.errors.is_empty(), "stopped at {stop_at}");
+        lab.lvm.clean(&["vgck", &lab.vg]);
+        let r = lab.poll(&lab.only(), &mut dm, None);
+        assert!(r.errors.is_empty(), "{stop_at}: {:?}", r.errors);
+        lab.assert_end(&mut dm, &root_uuid);
+    }
+    // Before the delete, before set_transaction_id.
+    for crash in 0..2 {
+        let lab = ThinLab::new(&format!("thinm{crash}x"));
+        let root_uuid = lab.root_uuid();
+        let mut dm = lab.booted();
+        dm.crash_after(crash);
+        let r = lab.poll(&lab.only(), &mut dm, None);
+        assert!(!r.errors.is_empty(), "crash {crash}");
+        lab.lvm.clean(&["vgck", &lab.vg]);
+        let v = stock_view(&lab.lvm, &lab.vg);
+        assert!(v.contains("rewind_thin_delete_1_tid_4"), "{v}");
+        dm.restart();
+        dm.clear_calls();
+        let r = lab.poll(&lab.only(), &mut dm, None);
+        assert!(r.errors.is_empty(), "{crash}: {:?}", r.errors);
+        // The delete again (ENODATA when it had gone through), then the id.
+        assert_eq!(
+            ThinLab::messages(&dm),
+            ["delete 1", "set_transaction_id 3 4"]
+        );
+        lab.assert_end(&mut dm, &root_uuid);
+    }
+}
+
+fn backup_model(lvm: &Lvm, vg: &str) -> rewind::lvm::model::Vg {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("b");
+    lvm.ok(&["vgcfgbackup", "-q", "-f", file.to_str().expect("utf8"), vg]);
+    rewind::lvm::model::Vg::from_tree(&parse(&std::fs::read(&file).expect("read")).expect("parse"))
+        .expect("model")
+}
+
+/// Stock LVM's own finish, for comparison: `lvconvert --merge` of snap1 while root is not
+/// active merges at once (`thin_merge_finish`); in metadata-only mode it commits the swap
+/// and the removal, then fails to activate the pool for its `delete` message. What it
+/// committed is what rewind's finish leaves (the pool's tag dropped, the messages sent): the
+/// same LVs, in the same order, with the same ids, flags, tags and segments.
+#[test]
+fn loop_thin_finish_metadata_equals_stock_lvms() {
+    require_host!("loop_thin_finish_metadata_equals_stock_lvms");
+    let ours_lab = ThinLab::new("thinours");
+    let mut dm = ours_lab.booted();
+    let r = ours_lab.poll(&ours_lab.only(), &mut dm, None);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let ours = backup_model(&ours_lab.lvm, &ours_lab.vg);
+
+    let vg = format!("thinstock{}", std::process::id());
+    let (_disk, lvm) = lab(&vg, false);
+    let out = lvm.run(&["lvconvert", "--merge", &format!("{vg}/snap1")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Cannot activate thin pool"), "{err}");
+    lvm.clean(&["vgck", &vg]);
+    let stock = backup_model(&lvm, &vg);
+    let view = |v: &rewind::lvm::model::Vg| -> Vec<String> {
+        v.lvs
+            .iter()
+            .map(|l| {
+                if l.name.starts_with("pool_") || l.name.starts_with("lvol0") {
+                    // Made by lvcreate in each lab: their own ids and extents.
+                    l.name.clone()
+                } else {
+                    format!("{l:?}")
+                }
+            })
+            .collect()
+    };
+    assert_eq!(view(&ours), view(&stock));
+    assert!(view(&ours).iter().any(|l| l.contains("device_id: 2")));
 }

@@ -115,9 +115,9 @@ pub enum Command {
     /// Show every origin and its snapshots, merges and their progress.
     ///
     /// For each origin its snapshots: flagged, merging (progress, rate, time left), merged,
-    /// invalid; each snapshot's fill.
+    /// invalid; each snapshot's fill. Each thin pool's data and metadata fill when active.
     #[command(
-        after_help = "Exit status: 0 all well, 1 the state could not be read, 2 usage error, 3 a snapshot is invalid or a merge failed."
+        after_help = "Exit status: 0 all well, 1 the state could not be read, 2 usage error, 3 a snapshot is invalid, a merge failed, or a thin pool is full, failed, read-only or needs checking."
     )]
     Status {
         #[command(flatten)]

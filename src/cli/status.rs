@@ -184,6 +184,44 @@ fn human(bytes: u64) -> String {
 }
 
 /// The text form.
+/// One thin pool: its fill when active, and what makes it unhealthy.
+fn pool_line(p: &crate::flow::status::PoolReport) -> String {
+    let fill = |f: &Option<crate::flow::status::Fill>| match f {
+        Some(f) => format!(
+            "{:.2}% full ({} of {})",
+            f.percent,
+            human(f.allocated_bytes),
+            human(f.total_bytes)
+        ),
+        None => "unknown".to_owned(),
+    };
+    let what = match (&p.device, &p.kernel) {
+        (None, _) => "inactive".to_owned(),
+        (Some(d), None) => format!("active as {d}, status unreadable"),
+        (Some(d), Some(k)) if k.failed => {
+            format!("active as {d}: FAILED (the kernel stopped it); repair it with lvm2")
+        }
+        (Some(d), Some(k)) => {
+            let mut t = format!(
+                "active as {d}: data {}, metadata {}",
+                fill(&k.data),
+                fill(&k.metadata)
+            );
+            if k.out_of_data_space {
+                t.push_str(", OUT OF DATA SPACE (its thin volumes cannot be written)");
+            }
+            if k.read_only {
+                t.push_str(", READ-ONLY metadata");
+            }
+            if k.needs_check {
+                t.push_str(", NEEDS CHECK (thin_check / lvconvert --repair)");
+            }
+            t
+        }
+    };
+    format!("thin pool {}/{} ({what})\n", p.vg, p.pool)
+}
+
 pub fn print_text(r: &Report) -> String {
     let mut out = String::new();
     for p in &r.problems {
@@ -200,6 +238,9 @@ pub fn print_text(r: &Report) -> String {
     }
     if r.origins.is_empty() {
         out.push_str("no snapshots\n");
+    }
+    for p in &r.pools {
+        out.push_str(&pool_line(p));
     }
     for o in &r.origins {
         let active = o

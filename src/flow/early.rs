@@ -461,7 +461,7 @@ pub fn boot(inputs: &Inputs, select: &Selector<'_>, dm: &mut dyn DeviceMapper) -
             Ok(()) => {
                 let what = match (a.reason, &plan.thin_pool) {
                     (Reason::Merge, None) => "merging: its snapshot's content is shown now, the kernel copies it back",
-                    (Reason::Merge, Some(_)) => "merged: it shows its thin snapshot's device now (no copy); lvm2's poll finishes the metadata (lvchange --poll y)",
+                    (Reason::Merge, Some(_)) => "merged: it shows its thin snapshot's device now (no copy); rewind poll (or lvm2's, lvchange --poll y) finishes the metadata",
                     (Reason::Requested, _) => "active",
                 };
                 out.note(Level::Info, format!("{}/{} {what}", a.vg, a.lv));

@@ -14,6 +14,9 @@
 /// | `poll-waiting` | rewind poll: a merge seen still copying, before the wait |
 /// | `poll-after-commit` | rewind poll: the metadata without the merged snapshot committed, tables not reloaded |
 /// | `poll-after-reload` | rewind poll: the origin's tables reloaded, leftover devices not removed |
+/// | `thin-after-commit` | rewind poll: a thin merge's finish committed (the pool owes its delete), no message sent |
+/// | `thin-after-delete` | rewind poll: the pool sent `delete`, not `set_transaction_id` |
+/// | `thin-after-messages` | rewind poll: both messages sent, the pool's tag not dropped |
 /// | `early-after-commit` | rewind early: the merge flags committed, no table loaded |
 /// | `early-after-tables` | rewind early: one volume's tables loaded, its nodes not made |
 /// | `rollback-after-commit` | rewind rollback: the merge flag committed, no table loaded |
@@ -30,6 +33,9 @@ pub const POINTS: &[&str] = &[
     "poll-waiting",
     "poll-after-commit",
     "poll-after-reload",
+    "thin-after-commit",
+    "thin-after-delete",
+    "thin-after-messages",
     "early-after-commit",
     "early-after-tables",
     "rollback-after-commit",

@@ -23,6 +23,7 @@ pub mod setmount;
 pub mod sets;
 pub mod snapshot;
 pub mod status;
+pub mod thinfinish;
 pub mod watch;
 
 pub use error::Error;

@@ -79,13 +79,13 @@ fn file_name(vg_id: &str, origin_id: &str) -> String {
     format!("{vg_id}_{origin_id}.json")
 }
 
-/// The snapshot merging into `origin`: a classic one (`merging_store`) or a thin one (the
-/// origin's `merge`).
+/// The snapshot merging into `origin`: a classic one (`merging_store`) or a thin one (whose
+/// segment's `merge` names `origin`).
 fn merging_into(model: &Vg, origin: &Lv) -> Option<String> {
     if let Some(s) = model.merging_snapshot_of(&origin.name) {
         return Some(s.cow.clone());
     }
-    origin.thin().and_then(|t| t.merge).map(str::to_owned)
+    model.thin_merge_into(&origin.name).map(|l| l.name.clone())
 }
 
 /// Writes `rec` under `root` unless a record of that origin is there already (a rerun of

@@ -620,7 +620,7 @@ pub fn run(sys: &System) -> Report {
                 snapshot,
             } => {
                 log::info!(
-                    "{vg}/{origin}: rolled back to {snapshot}; snapshot dropped, plain table loaded"
+                    "{vg}/{origin}: rolled back to {snapshot}; snapshot dropped, origin on its own device"
                 )
             }
             Finished::AlreadyDropped { vg, origin } => {
@@ -783,6 +783,10 @@ pub fn watch<D: DeviceMapper>(
         };
         if first {
             tidy_all_leftovers(env, dm, &now);
+            // Thin merges are done once live: finished (or their pool messages sent) here.
+            let thin = super::thinfinish::run(env, dm, &now);
+            w.report.finished.extend(thin.finished);
+            w.report.errors.extend(thin.errors);
             first = false;
         }
         let merges = w.pending(&now);

@@ -76,6 +76,46 @@ pub struct Report {
     /// Origins rolled back to a snapshot set, as `rewind poll`'s finish recorded it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rolled_back: Vec<RolledBack>,
+    /// Thin pools, with their fill when active (absent when there is none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pools: Vec<PoolReport>,
+}
+
+/// A thin pool: what the metadata says and, when its `-tpool` device is live, what the
+/// kernel reports (`drivers/md/dm-thin.c` `pool_status`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PoolReport {
+    pub vg: String,
+    pub pool: String,
+    /// The transaction id in the VG metadata.
+    pub transaction_id: u64,
+    /// The pool's `-tpool` device, when active.
+    pub device: Option<String>,
+    /// The kernel's view, when active and readable.
+    pub kernel: Option<PoolKernel>,
+}
+
+/// A live pool's status. A full pool makes every thin volume in it read-only (or error,
+/// with `error_if_no_space`): `status` is unhealthy then, and when the kernel failed the pool,
+/// put its metadata read-only or flagged it `needs_check`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PoolKernel {
+    /// `Fail`: the kernel stopped the pool.
+    pub failed: bool,
+    pub transaction_id: Option<u64>,
+    /// Data blocks used (`chunk_size` each).
+    pub data: Option<Fill>,
+    /// Metadata blocks used (4 KiB each).
+    pub metadata: Option<Fill>,
+    pub read_only: bool,
+    pub out_of_data_space: bool,
+    pub needs_check: bool,
+}
+
+impl PoolKernel {
+    fn unhealthy(&self) -> bool {
+        self.failed || self.read_only || self.out_of_data_space || self.needs_check
+    }
 }
 
 /// An origin back at a snapshot set's state (its merge finished at `time`).
@@ -95,11 +135,15 @@ impl Report {
             .origins
             .iter()
             .flat_map(|o| &o.snapshots)
-            .any(|s| matches!(s.state, State::Invalid | State::MergeFailed));
+            .any(|s| matches!(s.state, State::Invalid | State::MergeFailed))
+            || self
+                .pools
+                .iter()
+                .any(|p| p.kernel.as_ref().is_some_and(PoolKernel::unhealthy));
         if bad { Verdict::Unhealthy } else { Verdict::Ok }
     }
 
-    /// 0 all well, 3 a snapshot is invalid or a merge failed.
+    /// 0 all well, 3 a snapshot is invalid, a merge failed or a thin pool is full or failed.
     pub fn exit_code(&self) -> u8 {
         self.verdict().code()
     }
@@ -176,6 +220,82 @@ fn merge_state(st: Option<SnapshotStatus>) -> (State, Option<Merge>) {
     }
 }
 
+/// Thin metadata blocks are 4 KiB (`THIN_METADATA_BLOCK_SIZE`).
+const THIN_METADATA_BLOCK: u64 = 4096;
+
+/// Every thin pool of `vg`, with the kernel's view of the live ones.
+fn pool_reports(
+    vg: &FoundVg,
+    model: &Vg,
+    live: &[Live],
+    dm: &mut Option<&mut dyn DeviceMapper>,
+) -> Vec<PoolReport> {
+    let mut out = Vec::new();
+    for lv in &model.lvs {
+        let Some((transaction_id, chunk)) = lv.segments.iter().find_map(|s| match s.kind {
+            crate::lvm::model::SegmentKind::ThinPool {
+                transaction_id,
+                chunk_size,
+                ..
+            } => Some((transaction_id, chunk_size)),
+            _ => None,
+        }) else {
+            continue;
+        };
+        let dev = live_layer(live, vg, &lv.id, "tpool");
+        let kernel = dev.and_then(|d| {
+            let lines = dm.as_mut()?.status(&d.name).ok()?;
+            let line = lines.iter().find(|l| l.target_type == "thin-pool")?;
+            let st = crate::plan::thinpool::parse_status(&line.params).ok()?;
+            Some(match st {
+                None => PoolKernel {
+                    failed: true,
+                    transaction_id: None,
+                    data: None,
+                    metadata: None,
+                    read_only: false,
+                    out_of_data_space: false,
+                    needs_check: false,
+                },
+                Some(st) => PoolKernel {
+                    failed: false,
+                    transaction_id: Some(st.transaction_id),
+                    data: Some(Fill {
+                        allocated_bytes: st.used_data_blocks * chunk * 512,
+                        total_bytes: st.total_data_blocks * chunk * 512,
+                        percent: pct(st.used_data_blocks, st.total_data_blocks),
+                    }),
+                    metadata: Some(Fill {
+                        allocated_bytes: st.used_metadata_blocks * THIN_METADATA_BLOCK,
+                        total_bytes: st.total_metadata_blocks * THIN_METADATA_BLOCK,
+                        percent: pct(st.used_metadata_blocks, st.total_metadata_blocks),
+                    }),
+                    read_only: st.read_only,
+                    out_of_data_space: st.out_of_data_space,
+                    needs_check: st.needs_check,
+                },
+            })
+        });
+        out.push(PoolReport {
+            vg: vg.name.clone(),
+            pool: lv.name.clone(),
+            transaction_id,
+            device: dev.map(|d| d.name.clone()),
+            kernel,
+        });
+    }
+    out
+}
+
+/// The live device of LV id `lv_id`'s layer `layer` in `vg`.
+fn live_layer<'l>(live: &'l [Live], vg: &FoundVg, lv_id: &str, layer: &str) -> Option<&'l Live> {
+    use crate::lvm::layout::{Layer, LvmId, dm_uuid};
+    let (v, l) = (LvmId::parse(&vg.id).ok()?, LvmId::parse(lv_id).ok()?);
+    let uuid = dm_uuid(&v, &l, Some(&Layer::Other(layer.to_owned())));
+    live.iter()
+        .find(|d| d.uuid.as_deref() == Some(uuid.as_str()))
+}
+
 /// One snapshot of an origin whose device is `origin_dev` (if active).
 fn snapshot_report(
     vg: &FoundVg,
@@ -250,6 +370,7 @@ pub fn collect(vgs: &[FoundVg], live: &[Live], mut dm: Option<&mut dyn DeviceMap
                 });
             }
         }
+        report.pools.extend(pool_reports(vg, model, live, &mut dm));
         let mut origins: Vec<&str> = Vec::new();
         for s in &model.snapshots {
             if !origins.contains(&s.origin.as_str()) {

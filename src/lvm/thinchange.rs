@@ -4,10 +4,308 @@
 //! `_thin_text_export`): the snapshot's thin segment gains `merge = "<origin>"` after its
 //! `origin`, and the snapshot loses `VISIBLE` (so it moves after the visible LVs, where LVM
 //! writes hidden ones). `MERGING` is never written: LVM derives it from `merge` on import.
+//!
+//! The finish of such a merge, as LVM's poller does it (`tools/lvconvert_poll.c`
+//! `thin_merge_finish`: `swap_lv_identifiers`, then `lv_remove_single` of the old origin, which
+//! queues the pool message `delete <old id>` and raises the pool's `transaction_id` by one,
+//! `lib/metadata/thin_manip.c` `attach_thin_pool_message`): [`finish_thin_merge`]. The kernel
+//! side (the messages) is `flow::thinfinish`'s. LVM keeps the queued message in memory only;
+//! rewind writes it into the same commit as a tag on the pool ([`PendingDelete`]) so that a run
+//! killed before the message is sent sends it at its next run, and drops the tag in a second
+//! commit once the kernel's transaction id has followed ([`clear_pending_delete`]), where LVM's
+//! `update_thin_pool_lv` commits a second time.
 
 use super::change::{ChangeError, Stamp, check_vg, finish, lv_mut, lvm_lv_order, lvs_mut, missing};
-use super::model::Vg;
+use super::model::{SegmentKind, Vg};
 use super::text::{Entry, Node, Section, Value};
+
+/// The prefix of the pool tag that records a `delete` owed to the kernel:
+/// `rewind_thin_delete_<device id>_tid_<transaction id after it>`.
+pub const PENDING_DELETE: &str = "rewind_thin_delete_";
+
+/// A `delete <device_id>` and `set_transaction_id <transaction_id - 1> <transaction_id>` that
+/// the metadata has committed and the kernel's pool may not have received yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingDelete {
+    pub pool: String,
+    pub device_id: u64,
+    /// The pool's transaction id once the messages are sent (the metadata's).
+    pub transaction_id: u64,
+}
+
+impl PendingDelete {
+    /// The pool tag that records it.
+    pub fn tag(&self) -> String {
+        format!(
+            "{PENDING_DELETE}{}_tid_{}",
+            self.device_id, self.transaction_id
+        )
+    }
+
+    /// Every pending delete the pools of `vg` carry, from their tags.
+    pub fn of_vg(vg: &Vg) -> Vec<PendingDelete> {
+        let mut out = Vec::new();
+        for lv in &vg.lvs {
+            if !lv
+                .segments
+                .iter()
+                .any(|s| matches!(s.kind, SegmentKind::ThinPool { .. }))
+            {
+                continue;
+            }
+            for t in &lv.tags {
+                let Some((dev, tid)) = t
+                    .strip_prefix(PENDING_DELETE)
+                    .and_then(|r| r.split_once("_tid_"))
+                else {
+                    continue;
+                };
+                if let (Ok(device_id), Ok(transaction_id)) = (dev.parse(), tid.parse()) {
+                    out.push(PendingDelete {
+                        pool: lv.name.clone(),
+                        device_id,
+                        transaction_id,
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// What [`finish_thin_merge`] changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThinFinish {
+    /// The merged snapshot's name (gone from the metadata).
+    pub snapshot: String,
+    /// The message the pool is owed (also recorded as a pool tag).
+    pub delete: PendingDelete,
+    /// Thin snapshots of the old origin whose `origin` was dropped.
+    pub orphaned: Vec<String>,
+}
+
+fn tags_mut(lv: &mut Section) -> &mut Vec<Value> {
+    if !matches!(lv.get("tags"), Some(Node::Value(Value::Array(_)))) {
+        // LVM writes `tags` right after `flags` (`lib/format_text/export.c` `_print_lv`).
+        let at = lv
+            .entries
+            .iter()
+            .position(|e| e.key == "flags")
+            .map_or(lv.entries.len(), |i| i + 1);
+        lv.entries.retain(|e| e.key != "tags");
+        lv.entries.insert(
+            at,
+            Entry {
+                key: "tags".to_owned(),
+                node: Node::Value(Value::Array(Vec::new())),
+            },
+        );
+    }
+    match lv.get_mut("tags") {
+        Some(Node::Value(Value::Array(a))) => a,
+        _ => unreachable!("tags was just made an array"),
+    }
+}
+
+/// Finishes the thin merge flagged into `origin`, whose live table already uses the
+/// snapshot's device id, as `thin_merge_finish` leaves the metadata: `origin` keeps its name,
+/// uuid, status, flags, tags and creation stamp and takes the snapshot's segment (its device
+/// id, without `origin` and `merge`); the snapshot's LV goes (LVM removes the struct that,
+/// after the swap, holds the old origin's device); the pool's `transaction_id` rises by one
+/// for the `delete <old origin's device id>` it is owed. Thin snapshots of the old origin
+/// lose their `origin` (LVM's `detach_pool_lv` clears it: the LV they were taken of is the
+/// one removed); thin snapshots of the merged snapshot name `origin` as theirs (it is the
+/// same LV struct in LVM). The pool also gets the [`PendingDelete`] tag.
+pub fn finish_thin_merge(
+    root: &Section,
+    origin: &str,
+    stamp: &Stamp,
+) -> Result<(Section, ThinFinish), ChangeError> {
+    let vg = Vg::from_tree(root)?;
+    check_vg(&vg)?;
+    let o = vg.lv(origin).ok_or_else(|| ChangeError::NoSuchSnapshot {
+        vg: vg.name.clone(),
+        name: origin.to_owned(),
+    })?;
+    let oseg = o.thin().ok_or_else(|| ChangeError::ThinRefused {
+        vg: vg.name.clone(),
+        why: format!("{origin} is not a thin volume"),
+    })?;
+    let snap = vg
+        .thin_merge_into(origin)
+        .ok_or_else(|| ChangeError::NotMerging {
+            vg: vg.name.clone(),
+            snapshot: format!("(thin snapshot of {origin})"),
+        })?;
+    let sseg = snap.thin().ok_or_else(|| ChangeError::NotASnapshot {
+        vg: vg.name.clone(),
+        lv: snap.name.clone(),
+    })?;
+    if sseg.pool != oseg.pool {
+        return Err(ChangeError::ThinRefused {
+            vg: vg.name.clone(),
+            why: format!("{} and {origin} are in different pools", snap.name),
+        });
+    }
+    let pool = vg
+        .lv(sseg.pool)
+        .ok_or_else(|| missing(&vg.name, format!("logical_volumes/{}", sseg.pool)))?;
+    let Some((pool_seg_key, tid)) = pool.segments.iter().find_map(|s| match s.kind {
+        SegmentKind::ThinPool { transaction_id, .. } => Some((s.key.clone(), transaction_id)),
+        _ => None,
+    }) else {
+        return Err(ChangeError::ThinRefused {
+            vg: vg.name.clone(),
+            why: format!("{} is not a thin pool", sseg.pool),
+        });
+    };
+    let new_tid = tid.checked_add(1).ok_or_else(|| ChangeError::ThinRefused {
+        vg: vg.name.clone(),
+        why: format!("pool {}: transaction_id {tid} cannot be raised", sseg.pool),
+    })?;
+    let delete = PendingDelete {
+        pool: sseg.pool.to_owned(),
+        device_id: oseg.device_id,
+        transaction_id: new_tid,
+    };
+    let snapshot = snap.name.clone();
+    let mut orphaned = Vec::new();
+
+    let mut out = root.clone();
+    let lvs = lvs_mut(&mut out, &vg.name)?;
+    let Some(Node::Section(snap_sec)) = lvs.remove(&snapshot) else {
+        return Err(missing(&vg.name, format!("logical_volumes/{snapshot}")));
+    };
+    let o_sec = lv_mut(lvs, &vg.name, origin)?;
+    // The origin's own segments make way for the snapshot's, where they were.
+    let at = o_sec
+        .entries
+        .iter()
+        .position(|e| e.key.starts_with("segment") && matches!(e.node, Node::Section(_)))
+        .unwrap_or(o_sec.entries.len());
+    o_sec
+        .entries
+        .retain(|e| !(e.key.starts_with("segment") && matches!(e.node, Node::Section(_))));
+    let mut segs: Vec<Entry> = snap_sec
+        .entries
+        .iter()
+        .filter(|e| e.key.starts_with("segment") && matches!(e.node, Node::Section(_)))
+        .cloned()
+        .collect();
+    for e in &mut segs {
+        if let Node::Section(s) = &mut e.node {
+            s.remove("merge");
+            s.remove("origin");
+        }
+    }
+    let count = i64::try_from(segs.len()).unwrap_or(1);
+    for (i, e) in segs.into_iter().enumerate() {
+        o_sec.entries.insert(at + i, e);
+    }
+    o_sec.set("segment_count", Value::Int(count));
+    // Other thin LVs' `origin`.
+    for e in &mut lvs.entries {
+        let Node::Section(lv) = &mut e.node else {
+            continue;
+        };
+        let name = e.key.clone();
+        for (_, seg) in lv.entries.iter_mut().filter_map(|x| match &mut x.node {
+            Node::Section(s) if x.key.starts_with("segment") => Some((x.key.clone(), s)),
+            _ => None,
+        }) {
+            if seg.str("type") != Some("thin") {
+                continue;
+            }
+            match seg.str("origin") {
+                Some(o) if o == origin => {
+                    seg.remove("origin");
+                    orphaned.push(name.clone());
+                }
+                Some(o) if o == snapshot => seg.set("origin", Value::Str(origin.to_owned())),
+                _ => {}
+            }
+        }
+    }
+    let pool_sec = lv_mut(lvs, &vg.name, sseg.pool)?;
+    tags_mut(pool_sec).push(Value::Str(delete.tag()));
+    let ps = pool_sec.section_mut(&pool_seg_key).ok_or_else(|| {
+        missing(
+            &vg.name,
+            format!("logical_volumes/{}/{pool_seg_key}", sseg.pool),
+        )
+    })?;
+    ps.set(
+        "transaction_id",
+        Value::Int(
+            i64::try_from(new_tid).map_err(|_| ChangeError::ThinRefused {
+                vg: vg.name.clone(),
+                why: format!("pool {}: transaction_id too large", sseg.pool),
+            })?,
+        ),
+    );
+    let description = format!(
+        "Write from rewind: finish merge of thin snapshot {}/{snapshot} into {}/{origin}.",
+        vg.name, vg.name
+    );
+    finish(&vg, &mut out, &description, stamp)?;
+
+    let new = Vg::from_tree(&out)?;
+    let ok = new.lv(&snapshot).is_none()
+        && new.thin_merge_into(origin).is_none()
+        && new
+            .lv(origin)
+            .and_then(|l| l.thin())
+            .is_some_and(|t| t.device_id == sseg.device_id && t.origin.is_none())
+        && new.lv(origin).is_some_and(|l| l.id == o.id)
+        && PendingDelete::of_vg(&new).contains(&delete);
+    if !ok {
+        return Err(ChangeError::SelfCheck {
+            vg: vg.name,
+            what: format!("{origin} does not read back as carrying {snapshot}'s device"),
+        });
+    }
+    Ok((
+        out,
+        ThinFinish {
+            snapshot,
+            delete,
+            orphaned,
+        },
+    ))
+}
+
+/// Drops the [`PendingDelete`] tag `delete` from its pool (the kernel has the messages), in
+/// one commit; the pool's `tags` go when empty, as LVM writes none then.
+pub fn clear_pending_delete(
+    root: &Section,
+    delete: &PendingDelete,
+    stamp: &Stamp,
+) -> Result<Section, ChangeError> {
+    let vg = Vg::from_tree(root)?;
+    check_vg(&vg)?;
+    let mut out = root.clone();
+    let lvs = lvs_mut(&mut out, &vg.name)?;
+    let pool = lv_mut(lvs, &vg.name, &delete.pool)?;
+    let tag = delete.tag();
+    let tags = tags_mut(pool);
+    let before = tags.len();
+    tags.retain(|t| t.as_str() != Some(tag.as_str()));
+    if tags.len() == before {
+        return Err(missing(
+            &vg.name,
+            format!("logical_volumes/{}/tags/{tag}", delete.pool),
+        ));
+    }
+    if tags.is_empty() {
+        pool.remove("tags");
+    }
+    let description = format!(
+        "Write from rewind: thin pool {}/{} took delete {} (transaction_id {}).",
+        vg.name, delete.pool, delete.device_id, delete.transaction_id
+    );
+    finish(&vg, &mut out, &description, stamp)?;
+    Ok(out)
+}
 
 /// Flags the thin snapshot `name` to merge into its origin at the origin's next activation.
 /// Refused as LVM refuses it: not a thin snapshot, already flagged, an origin that already
@@ -122,7 +420,7 @@ pub fn mark_thin_merging(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::lvm::text::parse;
+    use crate::lvm::text::{self, parse};
 
     const THIN: &str = include_str!("../../tests/fixtures/text/thin.vg");
 
@@ -177,5 +475,122 @@ mod tests {
                 .to_string();
             assert!(e.contains(want), "{name}: {e}");
         }
+    }
+
+    #[test]
+    fn finish_is_what_lvms_poller_leaves() {
+        let flagged = parse(THIN.as_bytes()).unwrap();
+        let (out, done) = finish_thin_merge(&flagged, "root", &stamp()).unwrap();
+        assert_eq!(done.snapshot, "snap1");
+        assert_eq!(
+            done.delete,
+            PendingDelete {
+                pool: "pool".into(),
+                device_id: 1,
+                transaction_id: 4,
+            }
+        );
+        assert_eq!(done.orphaned, ["snap2"]);
+        let before = Vg::from_tree(&flagged).unwrap();
+        let got = Vg::from_tree(&out).unwrap();
+        assert_eq!(got.seqno, before.seqno + 1, "one commit");
+        assert!(got.lv("snap1").is_none());
+        // root: its own name, uuid, status and flags; snap1's device id and segment (as
+        // stock LVM 2.03.16 showed in the VM scenario thin-merge: thin ThId 2, TransId 1).
+        let root = got.lv("root").unwrap();
+        let old = before.lv("root").unwrap();
+        assert_eq!(
+            (&root.id, &root.status, &root.flags),
+            (&old.id, &old.status, &old.flags)
+        );
+        let t = root.thin().unwrap();
+        assert_eq!((t.device_id, t.origin, t.merge), (2, None, None));
+        assert!(matches!(
+            root.segments[0].kind,
+            SegmentKind::Thin {
+                transaction_id: 1,
+                ..
+            }
+        ));
+        // snap2 keeps its device, loses its origin; the pool's id is one up, with the tag.
+        let s2 = got.lv("snap2").unwrap().thin().unwrap();
+        assert_eq!((s2.device_id, s2.origin), (3, None));
+        let pool = got.lv("pool").unwrap();
+        assert!(matches!(
+            pool.segments[0].kind,
+            SegmentKind::ThinPool {
+                transaction_id: 4,
+                ..
+            }
+        ));
+        assert_eq!(pool.tags, ["rewind_thin_delete_1_tid_4"]);
+        assert_eq!(
+            PendingDelete::of_vg(&got),
+            std::slice::from_ref(&done.delete)
+        );
+        // The second commit drops the tag, and only that.
+        let cleared = clear_pending_delete(&out, &done.delete, &stamp()).unwrap();
+        let c = Vg::from_tree(&cleared).unwrap();
+        assert_eq!(c.seqno, got.seqno + 1);
+        assert!(c.lv("pool").unwrap().tags.is_empty());
+        assert!(!text::print(&cleared, text::Style::Disk).contains("tags"));
+        let mut same = c.lvs.clone();
+        for l in &mut same {
+            l.tags.clear();
+        }
+        let mut want = got.lvs.clone();
+        for l in &mut want {
+            l.tags.clear();
+        }
+        assert_eq!(same, want);
+        assert!(PendingDelete::of_vg(&c).is_empty());
+        // Again: nothing to drop.
+        assert!(clear_pending_delete(&cleared, &done.delete, &stamp()).is_err());
+        // A finished merge cannot be finished again.
+        assert!(matches!(
+            finish_thin_merge(&out, "root", &stamp()),
+            Err(ChangeError::NotMerging { .. })
+        ));
+    }
+
+    #[test]
+    fn snapshots_of_the_merged_snapshot_follow_it() {
+        // snap2 taken of snap1 (not of root): after the swap its origin is root's name.
+        let t = THIN.replacen(
+            "device_id = 3\n\t\t\t\torigin = \"root\"",
+            "device_id = 3\n\t\t\t\torigin = \"snap1\"",
+            1,
+        );
+        assert_ne!(t, THIN);
+        let (out, done) =
+            finish_thin_merge(&parse(t.as_bytes()).unwrap(), "root", &stamp()).unwrap();
+        assert!(done.orphaned.is_empty());
+        let got = Vg::from_tree(&out).unwrap();
+        assert_eq!(
+            got.lv("snap2").unwrap().thin().unwrap().origin,
+            Some("root")
+        );
+    }
+
+    #[test]
+    fn pool_tags_are_kept_beside_the_pending_one() {
+        let t = THIN.replacen(
+            "ffff00\"\n\t\t\tstatus = [\"READ\", \"WRITE\", \"VISIBLE\"]\n\t\t\tflags = []",
+            "ffff00\"\n\t\t\tstatus = [\"READ\", \"WRITE\", \"VISIBLE\"]\n\t\t\tflags = []\n\t\t\ttags = [\"mine\"]",
+            1,
+        );
+        assert_ne!(t, THIN);
+        let (out, done) =
+            finish_thin_merge(&parse(t.as_bytes()).unwrap(), "root", &stamp()).unwrap();
+        let got = Vg::from_tree(&out).unwrap();
+        assert_eq!(
+            got.lv("pool").unwrap().tags,
+            ["mine", "rewind_thin_delete_1_tid_4"]
+        );
+        let c = clear_pending_delete(&out, &done.delete, &stamp()).unwrap();
+        assert_eq!(
+            Vg::from_tree(&c).unwrap().lv("pool").unwrap().tags,
+            ["mine"]
+        );
     }
 }

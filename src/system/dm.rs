@@ -81,6 +81,9 @@ pub enum DmError {
     Exists { name: String, uuid: String },
     #[error("device-mapper device {name} is open {open_count} time(s)")]
     Busy { name: String, open_count: u32 },
+    /// ENODATA from a target message: a thin pool's `delete` of a device it does not have.
+    #[error("device-mapper message \"{message}\" to {name}: no such data (ENODATA)")]
+    NoData { name: String, message: String },
     #[error("device-mapper device {name} has no table to resume")]
     NoTable { name: String },
     #[error("device-mapper table for {name} is invalid: {source}")]
@@ -127,6 +130,9 @@ pub trait DeviceMapper {
     fn table(&mut self, name: &str, slot: Slot) -> Result<Table, DmError>;
     /// The live table's status lines.
     fn status(&mut self, name: &str) -> Result<Vec<StatusLine>, DmError>;
+    /// Sends `message` to sector 0 of the live table (`dmsetup message NAME 0 MESSAGE`), as
+    /// libdm sends a thin pool's `delete` and `set_transaction_id`.
+    fn message(&mut self, name: &str, message: &str) -> Result<(), DmError>;
     /// Waits, at most `timeout`, for udev to finish its queued events.
     fn wait_for_udev(&mut self, timeout: Duration) -> Result<UdevWait, DmError>;
     /// Waits (bounded) until udev has processed every resume made so far whose wait was left

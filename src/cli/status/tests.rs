@@ -232,3 +232,68 @@ fn watch_ends_on_a_failed_merge_a_vanished_snapshot_or_an_error() {
     .expect("idle");
     assert!(out.is_empty());
 }
+
+/// A thin pool's fill (`tvg/pool`: 64 KiB chunks, 1280 of them), active with root as
+/// `rewind early` activates it, and inactive; a full pool is unhealthy.
+#[test]
+fn golden_thin_pool_fill() {
+    let vg = testvg::found(include_str!("../../../tests/fixtures/text/thin.vg").to_owned());
+    let mut dm = FakeDm::new();
+    dm.add_disk("/dev/vda", PV_DEV);
+    dm.set_pool_status(
+        "tvg-pool-tpool",
+        "3 100/1024 640/1280 - rw discard_passdown queue_if_no_space - 256",
+    );
+    let pvs = BTreeMap::from([("pv0".to_owned(), PV_DEV)]);
+    let layout = VgLayout {
+        vg: vg.model.as_ref().expect("model"),
+        pv_dev: &pvs,
+    };
+    let devs = layout.activation("root").expect("layout");
+    let steps = converge(&devs, &live(&mut dm).expect("live")).expect("steps");
+    execute(&mut dm, &steps).expect("execute");
+    let r = run(&vg, &mut dm);
+    golden("thin-pool", &r);
+    let p = &r.pools[0];
+    let k = p.kernel.as_ref().expect("kernel");
+    let data = k.data.as_ref().expect("data");
+    assert_eq!(
+        (data.allocated_bytes, data.total_bytes, data.percent),
+        (40 << 20, 80 << 20, 50.0)
+    );
+    let meta = k.metadata.as_ref().expect("metadata");
+    assert_eq!(
+        (meta.allocated_bytes, meta.total_bytes),
+        (100 * 4096, 1024 * 4096)
+    );
+    assert_eq!(r.exit_code(), 0);
+    let text = print_text(&r);
+    assert!(
+        text.contains(
+            "thin pool tvg/pool (active as tvg-pool-tpool: data 50.00% full (40.0 MiB of 80.0 MiB), metadata 9.77% full"
+        ),
+        "{text}"
+    );
+    // Full: every thin volume in it stops taking writes.
+    dm.set_pool_status(
+        "tvg-pool-tpool",
+        "3 100/1024 1280/1280 - out_of_data_space discard_passdown queue_if_no_space - 256",
+    );
+    let r = run(&vg, &mut dm);
+    assert_eq!(r.exit_code(), 3);
+    assert!(
+        print_text(&r).contains("OUT OF DATA SPACE"),
+        "{}",
+        print_text(&r)
+    );
+    dm.set_pool_status("tvg-pool-tpool", "Fail");
+    let r = run(&vg, &mut dm);
+    assert_eq!(r.exit_code(), 3);
+    assert!(print_text(&r).contains("FAILED"));
+    // Inactive: the metadata's view.
+    let r = collect(std::slice::from_ref(&vg), &[], None);
+    assert_eq!(r.pools[0].device, None);
+    assert_eq!(r.pools[0].transaction_id, 3);
+    assert!(print_text(&r).contains("thin pool tvg/pool (inactive)"));
+    assert_eq!(r.exit_code(), 0);
+}

@@ -21,6 +21,7 @@ pub enum Call {
     Remove { name: String, rules: UdevRules },
     Table { name: String, slot: Slot },
     Status { name: String },
+    Message { name: String, message: String },
     WaitForUdev { timeout: Duration },
 }
 
@@ -34,6 +35,7 @@ impl Call {
                 | Call::Clear { .. }
                 | Call::Resume { .. }
                 | Call::Remove { .. }
+                | Call::Message { .. }
         )
     }
 
@@ -49,6 +51,7 @@ impl Call {
             Call::Remove { name, .. } => ("remove", name),
             Call::Table { name, .. } => ("table", name),
             Call::Status { name } => ("status", name),
+            Call::Message { name, .. } => ("message", name),
             Call::WaitForUdev { .. } => ("udev wait", "(all)"),
         }
     }
@@ -86,6 +89,8 @@ pub struct FakeDm {
     /// What a `thin-pool` line reports, by device name (the pool's on-disk metadata, which
     /// outlives the device); `Fail` when not set.
     pool_status: BTreeMap<String, String>,
+    /// The thin device ids a pool holds, by pool device name, when a test set them.
+    pool_devices: BTreeMap<String, std::collections::BTreeSet<u64>>,
 }
 
 /// The major number the fake gives its devices.
@@ -103,6 +108,7 @@ impl Default for FakeDm {
             crashed: false,
             udev: UdevWait::NotRunning,
             pool_status: BTreeMap::new(),
+            pool_devices: BTreeMap::new(),
         }
     }
 }
@@ -136,6 +142,77 @@ impl FakeDm {
     /// queue_if_no_space - 1024`).
     pub fn set_pool_status(&mut self, name: &str, status: &str) {
         self.pool_status.insert(name.to_owned(), status.to_owned());
+    }
+
+    /// Sets the thin device ids the pool device `name` holds (its on-disk metadata): a
+    /// `delete` of another id fails with ENODATA, as the kernel's does.
+    pub fn set_pool_devices(&mut self, name: &str, ids: &[u64]) {
+        self.pool_devices
+            .insert(name.to_owned(), ids.iter().copied().collect());
+    }
+
+    /// The thin device ids the pool device `name` holds, when set.
+    pub fn pool_devices(&self, name: &str) -> Option<Vec<u64>> {
+        self.pool_devices
+            .get(name)
+            .map(|s| s.iter().copied().collect())
+    }
+
+    /// Whether a live `thin` table uses device `id` of the pool device `pool`.
+    fn thin_in_use(&self, pool: &str, id: u64) -> bool {
+        self.devices.values().any(|d| {
+            d.live.lines.iter().any(|l| {
+                matches!(&l.target, Target::Thin { pool: p, device_id } if *device_id == id
+                    && self.resolve(p) == Some(Some(pool)))
+            })
+        })
+    }
+
+    /// A thin pool's message, as `drivers/md/dm-thin.c` `pool_message` handles the two LVM
+    /// sends when a thin LV goes: `delete ID` and `set_transaction_id OLD NEW`.
+    fn pool_message(&mut self, name: &str, message: &str) -> Result<(), DmError> {
+        let invalid = |why: &str| DmError::Kernel {
+            name: name.to_owned(),
+            op: "message",
+            message: format!("EINVAL: {why}"),
+        };
+        let status = self
+            .pool_status
+            .get(name)
+            .cloned()
+            .ok_or_else(|| invalid("pool failed"))?;
+        let words: Vec<&str> = message.split_ascii_whitespace().collect();
+        match words.as_slice() {
+            ["delete", id] => {
+                let id: u64 = id.parse().map_err(|_| invalid("bad id"))?;
+                if self.thin_in_use(name, id) {
+                    return Err(DmError::Busy {
+                        name: name.to_owned(),
+                        open_count: 1,
+                    });
+                }
+                if let Some(ids) = self.pool_devices.get_mut(name)
+                    && !ids.remove(&id)
+                {
+                    return Err(DmError::NoData {
+                        name: name.to_owned(),
+                        message: message.to_owned(),
+                    });
+                }
+                Ok(())
+            }
+            ["set_transaction_id", old, new] => {
+                let (tid, rest) = status.split_once(' ').unwrap_or((status.as_str(), ""));
+                if *old != tid {
+                    return Err(invalid("mismatched transaction id"));
+                }
+                let new: u64 = new.parse().map_err(|_| invalid("bad id"))?;
+                self.pool_status
+                    .insert(name.to_owned(), format!("{new} {rest}"));
+                Ok(())
+            }
+            _ => Err(invalid("unsupported message")),
+        }
     }
 
     /// What `wait_for_udev` answers.
@@ -552,6 +629,27 @@ impl DeviceMapper for FakeDm {
             .collect())
     }
 
+    fn message(&mut self, name: &str, message: &str) -> Result<(), DmError> {
+        self.record(Call::Message {
+            name: name.to_owned(),
+            message: message.to_owned(),
+        })?;
+        let d = self.get(name)?;
+        if d.live
+            .lines
+            .first()
+            .is_some_and(|l| l.target.target_type() == "thin-pool")
+        {
+            self.pool_message(name, message)
+        } else {
+            Err(DmError::Kernel {
+                name: name.to_owned(),
+                op: "message",
+                message: "EINVAL: target takes no messages".into(),
+            })
+        }
+    }
+
     fn wait_for_udev(&mut self, timeout: Duration) -> Result<UdevWait, DmError> {
         self.record(Call::WaitForUdev { timeout })?;
         Ok(self.udev)
@@ -881,5 +979,56 @@ mod tests {
             UdevWait::TimedOut
         );
         assert_eq!(f.calls().len(), 2);
+    }
+
+    /// A thin pool's messages as the kernel takes them: `delete` of an unknown id is ENODATA,
+    /// of a device a live thin table uses EBUSY; `set_transaction_id` needs the current id.
+    #[test]
+    fn thin_pool_messages() {
+        let mut f = fake();
+        f.set_pool_status(
+            "vg-pool-tpool",
+            "3 1/10 1/10 - rw discard_passdown queue_if_no_space - 1",
+        );
+        f.set_pool_devices("vg-pool-tpool", &[1, 2]);
+        f.create("vg-pool-tpool", "LVM-p-tpool").unwrap();
+        let pool = Target::ThinPool(crate::plan::table::ThinPoolArgs {
+            metadata: num(SDA),
+            data: num(SDA),
+            block_sectors: 128,
+            low_water_mark: 0,
+            features: Vec::new(),
+        });
+        f.load("vg-pool-tpool", &Table::single(100, pool)).unwrap();
+        f.resume("vg-pool-tpool", UdevRules::DmOnly).unwrap();
+        f.create("vg-thin", "LVM-t").unwrap();
+        let thin = Target::Thin {
+            pool: DevRef::Path("/dev/mapper/vg-pool-tpool".into()),
+            device_id: 2,
+        };
+        f.load("vg-thin", &Table::single(100, thin)).unwrap();
+        f.resume("vg-thin", UdevRules::All).unwrap();
+        assert!(matches!(
+            f.message("vg-pool-tpool", "delete 2"),
+            Err(DmError::Busy { .. })
+        ));
+        f.message("vg-pool-tpool", "delete 1").unwrap();
+        assert!(matches!(
+            f.message("vg-pool-tpool", "delete 1"),
+            Err(DmError::NoData { .. })
+        ));
+        assert_eq!(f.pool_devices("vg-pool-tpool"), Some(vec![2]));
+        assert!(
+            f.message("vg-pool-tpool", "set_transaction_id 2 3")
+                .is_err()
+        );
+        f.message("vg-pool-tpool", "set_transaction_id 3 4")
+            .unwrap();
+        assert!(
+            f.status("vg-pool-tpool").unwrap()[0]
+                .params
+                .starts_with("4 1/10 ")
+        );
+        assert!(f.message("vg-thin", "delete 1").is_err(), "not a pool");
     }
 }

@@ -270,6 +270,26 @@ impl DeviceMapper for RealDm {
             .collect())
     }
 
+    fn message(&mut self, name: &str, message: &str) -> Result<(), DmError> {
+        self.dm
+            .target_msg(
+                &devicemapper::DevId::Name(Self::id(name)?),
+                Some(0),
+                message,
+            )
+            .map_err(|e| {
+                if errno_of(&e) == Some(nix::errno::Errno::ENODATA) {
+                    DmError::NoData {
+                        name: name.to_owned(),
+                        message: message.to_owned(),
+                    }
+                } else {
+                    kernel_err(name, "message", &e)
+                }
+            })?;
+        Ok(())
+    }
+
     fn wait_for_udev(&mut self, timeout: Duration) -> Result<UdevWait, DmError> {
         self.wait_for_queue(timeout)
     }

@@ -38,6 +38,9 @@ impl DeviceMapper for Syncing {
     fn clear(&mut self, name: &str) -> Result<(), DmError> {
         self.fake.clear(name)
     }
+    fn message(&mut self, name: &str, message: &str) -> Result<(), DmError> {
+        self.fake.message(name, message)
+    }
     fn resume(&mut self, name: &str, rules: UdevRules) -> Result<(), DmError> {
         self.fake.resume(name, rules)
     }
