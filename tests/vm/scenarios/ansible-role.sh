@@ -4,7 +4,8 @@
 # ssh, on a loopback port forward of qemu's user network (restricted: no way out). One guest:
 # the machine's two VM slots are shared by several sessions. The guest root is the "ansible"
 # flavor (vm-images/packages-ansible: openssh-server, python3); rewind as install.sh installs it
-# (the poller's unit enabled); a dracut image with rewind's module and LVM2; a systemd root.
+# (the poller's unit enabled); a dracut image with rewind's module and LVM2; a systemd root;
+# vg0 has root and data, ~0.3 GB free.
 # The guest's own reboots (the role's revert) restart it within the one boot of the harness.
 # One boot (its step brings up the network and sshd, then waits for the host's plays):
 #   packaging/ansible/tests/, each run by the host in order, each recap read:
@@ -27,7 +28,8 @@ VM_ROOT_INIT=systemd
 VM_REBOOT=1
 VM_BOOTS=1
 VM_TIMEOUT=${ANSIBLE_ROLE_TIMEOUT:-2400}
-VM_LVS=(root:1200M)
+# data: fills most of vg0, so that a set of root can be refused for want of space.
+VM_LVS=(root:1200M data:1500M)
 VM_INITRAMFS_ARGS=(--lvm --no-systemd --modules-dir "${VM_REPO_DIR:-}/dracut-module")
 VM_ROOT_ADD=(
     "${VM_REPO_DIR:-}/target/x86_64-unknown-linux-gnu/release/rewind:/usr/sbin/rewind"
@@ -150,6 +152,6 @@ names = [s["name"] for s in json.load(open(sys.argv[1]))]
 sys.exit(names != ["converge"])' "$VM_STATE/list.json"
     # Stock LVM2 on the disk image: the VG is consistent, root has converge's snapshot.
     vm_check "stock vgck: vg0 is consistent" vm_image_lvm "$WORK/disk.img" vgck vg0
-    vm_check "stock lvs: root and converge's snapshot of it" grep -q 'root.converge' \
-        <<<"$(vm_image_lvm "$WORK/disk.img" lvs --noheadings -o lv_name vg0)"
+    vm_check_eq "stock lvs: data, root and converge's snapshot of root" 'data root root.converge' \
+        "$(vm_image_lvm "$WORK/disk.img" lvs --noheadings -o lv_name vg0 2>/dev/null | xargs)"
 }
