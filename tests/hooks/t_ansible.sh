@@ -15,7 +15,8 @@ test_ansible_role_syntax_lint() {
     ansible_venv || return 1
     local out
     local play
-    for play in example-playbook.yml tests/tests_*.yml; do
+    for play in "$REPO"/packaging/ansible/example-playbook.yml "$REPO"/packaging/ansible/tests/tests_*.yml; do
+        play=${play#"$REPO"/packaging/ansible/}
         out=$(cd "$REPO/packaging/ansible" && PATH=$A:$PATH ansible-playbook -i localhost, --syntax-check "$play" 2>&1) ||
             fail "ansible-playbook --syntax-check $play: $out"
     done
