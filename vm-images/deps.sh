@@ -2,8 +2,9 @@
 # Install the host packages the VM harness needs (idempotent; a fresh CI machine starts here).
 set -euo pipefail
 
+# openssh-client: ssh and ssh-keygen, the controller's side of the ansible-role scenario.
 pkgs=(qemu-system-x86 mmdebstrap lvm2 e2fsprogs cpio zstd busybox-static file tar util-linux coreutils
-    fdisk grub-common)
+    fdisk grub-common openssh-client)
 missing=()
 for p in "${pkgs[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -26,13 +26,17 @@
 #   --icount SHIFT         the guest's clock counts instructions (2^SHIFT ns each) instead of following
 #                          the host's: TCG's own cost of translating code is then not charged to the
 #                          guest (for benchmarks; boots are no faster)
+#   --ssh-port PORT        a virtio NIC on qemu's user network, restricted (no way out of the
+#                          host), with the host's 127.0.0.1:PORT forwarded to the guest's port 22
+#   --reboot               the guest's reboots restart it (same kernel, initramfs and command line)
+#                          instead of ending the run; the disks stay as the guest left them
 # Exit status: 0 the guest powered off; 3 killed as asked (--kill-on/--kill-after/--kill-when);
 #              1 timeout or qemu failure (the log path is printed).
 set -euo pipefail
 # shellcheck source=vm-images/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-kernel='' initrd='' log='' disk_boot=0 keys='' append='' timeout=300 kill_on='' kill_after='' kill_when='' mem=1024 cpu=qemu64 pidfile='' icount=''
+kernel='' initrd='' log='' disk_boot=0 keys='' append='' timeout=300 kill_on='' kill_after='' kill_when='' mem=1024 cpu=qemu64 pidfile='' icount='' ssh_port='' reboot=0
 disks=()
 while (($#)); do
     case $1 in
@@ -51,6 +55,8 @@ while (($#)); do
     --cpu) cpu=$2; shift ;;
     --pidfile) pidfile=$2; shift ;;
     --icount) icount=$2; shift ;;
+    --ssh-port) ssh_port=$2; shift ;;
+    --reboot) reboot=1 ;;
     *) vm_die "run-guest: unknown argument $1" ;;
     esac
     shift
@@ -60,7 +66,12 @@ done
 pidfile=${pidfile:-$log.pid}
 vm_kill_stale_qemu "$pidfile"
 
-args=(-accel tcg -cpu "$cpu" -m "$mem" -smp 1 -nodefaults -no-user-config -display none -no-reboot)
+args=(-accel tcg -cpu "$cpu" -m "$mem" -smp 1 -nodefaults -no-user-config -display none)
+((reboot)) || args+=(-no-reboot)
+if [[ -n $ssh_port ]]; then
+    net="user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:$ssh_port-:22"
+    args+=(-netdev "$net" -device "virtio-net-pci,netdev=net0")
+fi
 sock=$log.sock
 if [[ -n $keys ]]; then
     rm -f "$sock"

@@ -3,7 +3,8 @@
 # --syntax-check, ansible-lint's production profile, and the configuration the role's template
 # writes accepted by `rewind check-config` (and a bad value refused by it, as the template
 # task's validate does). ansible-core and ansible-lint come from PyPI into a venv that
-# tests/deps.sh makes (target/ansible-venv). Not here: the role against a host (issue #20).
+# tests/deps.sh makes (target/ansible-venv). The role against a guest over ssh: the long VM
+# scenario ansible-role (its plays are packaging/ansible/tests/, syntax-checked and linted here).
 
 ansible_venv() {
     A=$REPO/target/ansible-venv/bin
@@ -13,9 +14,13 @@ ansible_venv() {
 test_ansible_role_syntax_lint() {
     ansible_venv || return 1
     local out
-    out=$(cd "$REPO/packaging/ansible" && PATH=$A:$PATH ansible-playbook -i localhost, --syntax-check example-playbook.yml 2>&1) ||
-        fail "ansible-playbook --syntax-check: $out"
-    out=$(cd "$REPO/packaging/ansible" && PATH=$A:$PATH ansible-lint --nocolor --profile production example-playbook.yml roles/rewind 2>&1) ||
+    local play
+    for play in "$REPO"/packaging/ansible/example-playbook.yml "$REPO"/packaging/ansible/tests/tests_*.yml; do
+        play=${play#"$REPO"/packaging/ansible/}
+        out=$(cd "$REPO/packaging/ansible" && PATH=$A:$PATH ansible-playbook -i localhost, --syntax-check "$play" 2>&1) ||
+            fail "ansible-playbook --syntax-check $play: $out"
+    done
+    out=$(cd "$REPO/packaging/ansible" && PATH=$A:$PATH ansible-lint --nocolor --profile production example-playbook.yml roles/rewind tests 2>&1) ||
         fail "ansible-lint: $out"
     check
 }

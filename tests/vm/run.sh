@@ -33,6 +33,8 @@ scenario_defaults() {
     VM_ROOT_INIT=shell
     VM_ROOT_FLAVOR='' # another guest root: vm-images/packages-FLAVOR (build-root.sh --flavor)
     VM_GRUB_BOOT=''
+    VM_SSH_PORT='' # the guest's sshd on the host's 127.0.0.1:PORT (run-guest.sh --ssh-port)
+    VM_REBOOT=0    # 1: the guest's own reboots restart it within one boot N (run-guest.sh --reboot)
     VM_TIMEOUT=${VM_TIMEOUT:-300}
 }
 vm_boot_args() { :; }
@@ -41,6 +43,9 @@ vm_boot_kill() { :; }
 vm_boot_disk_opts() { :; }
 vm_boot_title() { :; } # what boot N does, in a few words (progress lines)
 vm_boot_initrd() { :; } # an initramfs for boot N other than the one built (e.g. the guest's own)
+# vm_boot_host N (optional): the host's side of boot N, run in the background while the guest
+# runs (e.g. ansible-playbook over VM_SSH_PORT); its output goes to WORK/bootN.host.log and its
+# exit status to WORK/bootN.host.rc (killed, status 143, if still running when the guest stops).
 
 # vm_step LOG TEXT: the scenario's next step starts. The runner's progress shows TEXT, its time
 # and the last line of LOG (the file the step writes to, - for none); tests/vm/run.sh's main
@@ -177,12 +182,24 @@ run_scenario() {
             [[ ! -s $work/boot$n.keys ]] || how+=(--keys "$work/boot$n.keys")
         fi
         t=$(vm_now)
+        local hpid='' hrc=0
+        if declare -F vm_boot_host >/dev/null; then
+            vm_boot_host "$n" >"$work/boot$n.host.log" 2>&1 &
+            hpid=$!
+        fi
+        ((VM_REBOOT)) && how+=(--reboot)
         "$VM_IMAGES_DIR/run-guest.sh" "${how[@]}" \
             --log "$work/boot$n.serial.log" --timeout "$VM_TIMEOUT" --pidfile "$work/qemu.pid" \
             --disk "$work/disk.img:vmroot${disk_opts:+:$disk_opts}" --disk "$work/xchg.img:vmxchg" \
-            "${extra[@]}" \
+            "${extra[@]}" ${VM_SSH_PORT:+--ssh-port "$VM_SSH_PORT"} \
             "${kill_args[@]}" ${VM_ICOUNT:+--icount "$VM_ICOUNT"} || rc=$?
         vm_timing "boot${n}_wall" "$(vm_elapsed "$t")"
+        if [[ -n $hpid ]]; then
+            kill -0 "$hpid" 2>/dev/null && kill "$hpid" 2>/dev/null
+            wait "$hpid" || hrc=$?
+            echo "$hrc" >"$work/boot$n.host.rc"
+            vm_log "$name: boot $n: the host's side exited with $hrc (log $work/boot$n.host.log)"
+        fi
         if ((rc == 3)); then
             vm_log "$name: boot $n killed as the scenario asked; state of earlier boots kept"
             echo killed >"$work/boot$n.result"

@@ -1,0 +1,157 @@
+# shellcheck shell=bash disable=SC2034 # VM_* settings are read by tests/vm/run.sh
+# Scenario "ansible-role" (issue 20's proof 3): the Ansible role (packaging/ansible/roles/rewind)
+# driven by ansible-playbook (ansible-core from PyPI, target/ansible-venv) against a guest over
+# ssh, on a loopback port forward of qemu's user network (restricted: no way out). One guest:
+# the machine's two VM slots are shared by several sessions. The guest root is the "ansible"
+# flavor (vm-images/packages-ansible: openssh-server, python3); rewind as install.sh installs it
+# (the poller's unit enabled); a dracut image with rewind's module and LVM2; a systemd root;
+# vg0 has root and data, ~0.3 GB free.
+# The guest's own reboots (the role's revert) restart it within the one boot of the harness.
+# One boot (its step brings up the network and sshd, then waits for the host's plays):
+#   packaging/ansible/tests/, each run by the host in order, each recap read:
+#   tests_failures.yml   no space, the same LV twice, an unknown action, a bad size, a bad set
+#                        name, a missing VG, a missing LV, check/revert/mount of a missing set,
+#                        no name: each fails with rewind's (or the argument spec's) message,
+#                        nothing made
+#   tests_check_mode.yml --check: no set made
+#   tests_mount.yml x2   the set mounted read-only holds the file as before; run 2: changed=0
+#   tests_umount.yml x2  unmounted, removed; run 2: changed=0
+#   tests_rollback.yml   set, bad change, health check fails, revert: rewind rollback, reboot,
+#                        rewind status --wait; the file as before, the added file gone
+#   tests_converge.yml x2  run 2: changed=0
+# Host: every play's exit status and recap; the guest's boots (the serial log: two), root's
+# table and stock LVM2's view at the end (after the rollback: root and the converge set).
+
+VM_SCENARIO_SUITE=long
+VM_ROOT_FLAVOR=ansible
+VM_ROOT_INIT=systemd
+VM_REBOOT=1
+VM_BOOTS=1
+VM_TIMEOUT=${ANSIBLE_ROLE_TIMEOUT:-2400}
+# data: fills most of vg0, so that a set of root can be refused for want of space.
+VM_LVS=(root:1200M data:1500M)
+VM_INITRAMFS_ARGS=(--lvm --no-systemd --modules-dir "${VM_REPO_DIR:-}/dracut-module")
+VM_ROOT_ADD=(
+    "${VM_REPO_DIR:-}/target/x86_64-unknown-linux-gnu/release/rewind:/usr/sbin/rewind"
+    "${VM_REPO_DIR:-}/initramfs/rewind-early:/usr/lib/rewind/rewind-early"
+)
+# The plays, in order: FILE[:EXTRA-VARS][:check].
+AR_PLAYS=(
+    tests_failures.yml
+    tests_check_mode.yml::check
+    tests_mount.yml
+    tests_mount.yml:rw_first_run=false
+    tests_umount.yml
+    tests_umount.yml
+    tests_rollback.yml
+    tests_converge.yml
+    tests_converge.yml
+)
+
+vm_boot_title() { echo "sshd up; the host's ansible-playbook runs (one reboot: the rollback)"; }
+
+host_prepare() {
+    (cd "$VM_REPO_DIR" && cargo build --release --quiet)
+    local inst=$WORK/install f
+    [[ -x $VM_REPO_DIR/target/ansible-venv/bin/ansible-playbook ]] ||
+        vm_die "ansible-role: no target/ansible-venv (tests/deps.sh makes it)"
+    sh "$VM_REPO_DIR/install.sh" DESTDIR="$inst" >"$WORK/install.log"
+    while IFS= read -r f; do
+        VM_DISK_ADD+=("$inst$f:$f")
+    done < <(cd "$inst" && find . \( -type f -o -type l \) | sed 's/^\.//' | sort)
+    # A key made for this run; the guest's network: qemu's user network, a static address.
+    ssh-keygen -q -t ed25519 -N '' -C rewind-vm -f "$WORK/id" >/dev/null
+    mkdir -p "$WORK/net"
+    printf '[Match]\nName=en* eth*\n\n[Network]\nAddress=10.0.2.15/24\nGateway=10.0.2.2\n' >"$WORK/net/10-vm.network"
+    VM_DISK_ADD+=("$WORK/id.pub:/root/.ssh/authorized_keys" "$WORK/net/10-vm.network:/etc/systemd/network/10-vm.network")
+    VM_SSH_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    vm_log "ansible-role: the guest's sshd on 127.0.0.1:$VM_SSH_PORT"
+    cat >"$WORK/inventory" <<EOI
+[guests]
+guest1 ansible_host=127.0.0.1 ansible_port=$VM_SSH_PORT ansible_user=root ansible_ssh_private_key_file=$WORK/id ansible_python_interpreter=/usr/bin/python3 ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=10'
+EOI
+}
+
+# ar_ssh COMMAND...: a command on the guest.
+ar_ssh() {
+    ssh -i "$WORK/id" -p "$VM_SSH_PORT" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+        -o ConnectTimeout=10 -o BatchMode=yes root@127.0.0.1 "$@"
+}
+
+# The host's side of the boot: wait for sshd, run the plays, tell the guest's step to finish.
+vm_boot_host() {
+    local i play file vars check n=0 rc A=$VM_REPO_DIR/target/ansible-venv/bin
+    for ((i = 0; i < 120; i++)); do
+        ar_ssh true 2>/dev/null && break
+        sleep 5
+    done
+    ar_ssh true || { echo "ansible-role: no ssh to the guest"; return 1; }
+    mkdir -p "$WORK/plays"
+    for play in "${AR_PLAYS[@]}"; do
+        n=$((n + 1))
+        IFS=: read -r file vars check <<<"$play"
+        local args=(-i "$WORK/inventory" "tests/$file")
+        [[ -z $vars ]] || args+=(-e "$vars")
+        [[ $check != check ]] || args+=(--check)
+        rc=0
+        (cd "$VM_REPO_DIR/packaging/ansible" && ANSIBLE_ROLES_PATH=$PWD/roles ANSIBLE_NOCOLOR=1 \
+            ANSIBLE_HOST_KEY_CHECKING=False PATH=$A:$PATH ansible-playbook "${args[@]}") \
+            >"$WORK/plays/$n.log" 2>&1 || rc=$?
+        printf '%s\t%s\t%s\t%s\n' "$n" "$play" "$rc" \
+            "$(grep -E '^guest1 +: ok=' "$WORK/plays/$n.log" | tr -s ' ')" >>"$WORK/plays/results"
+        echo "play $n ($play): exit $rc; $(grep -E '^guest1 +: ok=' "$WORK/plays/$n.log" | tr -s ' ')"
+    done
+    ar_ssh touch /run/vm-host-done
+}
+
+# The guest's step, at every boot of the one harness boot: the network and sshd up, then wait
+# for the host's plays (a reboot by the role's revert ends this run of it; the next boot's runs
+# it again); at the end, what the host checks.
+guest_boot_1() {
+    local i
+    chmod 700 /root/.ssh
+    chmod 600 /root/.ssh/authorized_keys
+    systemctl start systemd-networkd ssh
+    for ((i = 0; i < 2400; i++)); do
+        [[ -e /run/vm-host-done ]] && break
+        sleep 1
+    done
+    [[ -e /run/vm-host-done ]] || g_fail "the host's plays did not finish"
+    journalctl -b --no-pager -u rewind-poll.service >"$OUT/poll-journal" 2>&1 || true
+    dmesg | grep 'rewind' >"$OUT/rewind-early.log" || true
+    g_record root_table "$(dmsetup table vg0-root | awk '{ print $3 }')"
+    lvs --noheadings -o lv_name,lv_attr,lv_tags vg0 >"$OUT/lvs" 2>&1
+    rewind list --json >"$OUT/list.json"
+    cat /etc/rwdemo.conf >"$OUT/rwdemo.conf"
+    journalctl --list-boots --no-pager >"$OUT/boots" 2>&1 || true
+}
+
+host_check() {
+    local n play rc recap
+    [[ -f $WORK/boot1.host.rc ]] || vm_die "ansible-role: the host's side did not run"
+    vm_check_eq "the host's side (ansible-playbook runs) finished" 0 "$(cat "$WORK/boot1.host.rc")"
+    while IFS=$'\t' read -r n play rc recap; do
+        vm_check_eq "play $n ($play) succeeded" 0 "$rc"
+        vm_check "play $n ($play): nothing failed or unreachable" grep -q 'failed=0' <<<"$recap"
+        case $n in
+        1) vm_check "play 1: every expected failure rescued (11)" grep -q 'rescued=11' <<<"$recap" ;;
+        3 | 5 | 7 | 8) vm_check "play $n ($play) changed the host" grep -Eq 'changed=[1-9]' <<<"$recap" ;;
+        2 | 4 | 6 | 9) vm_check "play $n ($play) changed nothing" grep -q 'changed=0' <<<"$recap" ;;
+        esac
+    done <"$WORK/plays/results"
+    vm_check_eq "every play ran" "${#AR_PLAYS[@]}" "$(wc -l <"$WORK/plays/results")"
+    vm_check "the rollback play rolled back (a rescue ran)" grep -q 'rescued=1' <<<"$(sed -n 7p "$WORK/plays/results")"
+    # One qemu run: the serial log holds every boot the guest made.
+    vm_check_eq "the guest booted twice (the revert's reboot)" 2 "$(grep -c 'vm-init: started' "$WORK/boot1.serial.log")"
+    vm_check "the rollback boot: rewind early set up root's merge" grep -q 'rewind: vg0/root merging' "$VM_STATE/rewind-early.log"
+    vm_check_eq "at the end root is a snapshot origin (the converge set)" snapshot-origin "$(vm_guest_value root_table)"
+    vm_check_eq "at the end the configuration is the converged one" $'good\nconverged' "$(cat "$VM_STATE/rwdemo.conf")"
+    vm_check "the sets at the end: converge alone" python3 -c '
+import json, sys
+names = [s["name"] for s in json.load(open(sys.argv[1]))]
+sys.exit(names != ["converge"])' "$VM_STATE/list.json"
+    # Stock LVM2 on the disk image: the VG is consistent, root has converge's snapshot.
+    vm_check "stock vgck: vg0 is consistent" vm_image_lvm "$WORK/disk.img" vgck vg0
+    vm_check_eq "stock lvs: data, root and converge's snapshot of root" 'data root root.converge' \
+        "$(vm_image_lvm "$WORK/disk.img" lvs --noheadings -o lv_name vg0 2>/dev/null | xargs)"
+}
