@@ -10,16 +10,28 @@
 arch_needs() {
     [ "$(id -u)" = 0 ] || skip "not root (makepkg runs as the user nobody)"
     local t
-    for t in makepkg fakeroot pacman bsdtar cargo setpriv; do
+    for t in makepkg fakeroot pacman bsdtar cargo setpriv git; do
         command -v "$t" > /dev/null || skip "no $t (tests/deps.sh installs it)"
     done
     [ -x "${REWIND_RELEASE_BIN:-$REPO/target/x86_64-unknown-linux-gnu/release/rewind}" ] ||
         skip "no release build (cargo build --release)"
 }
 
-# as_nobody CMD...: CMD in packaging/arch as the user nobody, every makepkg directory in $T/mk.
+# arch_tree: a copy of the tree's tracked files and its release binaries in $T/tree, for
+# makepkg as nobody (the checkout itself may sit under a directory only root can enter).
+arch_tree() {
+    local rel=target/x86_64-unknown-linux-gnu/release
+    mkdir -p "$T/tree/$rel"
+    (cd "$REPO" && git ls-files -z | tar --null -T - -cf -) | tar -xf - -C "$T/tree"
+    cp "${REWIND_RELEASE_BIN:-$REPO/$rel/rewind}" "$T/tree/$rel/rewind"
+    cp "$(dirname "${REWIND_RELEASE_BIN:-$REPO/$rel/rewind}")/rewind-initramfs" "$T/tree/$rel/"
+    chmod -R a+rX "$T/tree"
+}
+
+# as_nobody CMD...: CMD in the copy's packaging/arch as the user nobody, every makepkg
+# directory in $T/mk.
 as_nobody() {
-    (cd "$REPO/packaging/arch" && setpriv --reuid=nobody --regid=nogroup --clear-groups \
+    (cd "$T/tree/packaging/arch" && setpriv --reuid=nobody --regid=nogroup --clear-groups \
         env HOME="$T/mk" BUILDDIR="$T/mk" PKGDEST="$T/mk" SRCDEST="$T/mk" SRCPKGDEST="$T/mk" \
         LOGDEST="$T/mk" "$@")
 }
@@ -32,6 +44,7 @@ test_arch_pkgbuild() {
     out=$(cd "$REPO" && cargo run -q --offline --locked --features gen-docs --bin rewind-gen-docs -- "$T/mk/rewind/src/docs" 2>&1) ||
         { fail "rewind-gen-docs: $out"; check; return; }
     chown -R nobody "$T/mk"
+    arch_tree
     out=$(as_nobody makepkg --printsrcinfo 2>&1) || fail "makepkg --printsrcinfo: $out"
     version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$REPO/Cargo.toml" | head -n 1)
     has "pkgver is Cargo.toml's version" "^	pkgver = $version\$" "$out"
