@@ -11,6 +11,7 @@ use super::Error;
 use super::env::System;
 use super::setkernel::{self, SetBoot};
 use super::sets::{self, SetState, SetView};
+use crate::lvm::layout::LvRef;
 use crate::system::bootfile;
 
 /// The script grub-mkconfig runs (installed by install.sh): the sets' changes rewrite the menu
@@ -172,11 +173,17 @@ pub fn entry_path(name: &str) -> String {
     format!("rewind>rewind-{name}")
 }
 
-/// `rewind rollback SET --next-boot` with the sets `views` and GRUB's directory `dir`: refuses
-/// a set that cannot be rolled back to (nothing changes), writes the menu, checks that grub.cfg
-/// has 42_rewind's submenu, then sets GRUB's one-shot `next_entry` in `dir/grubenv` (what
-/// grub-reboot does; GRUB clears it when it boots it). Returns the entry path.
-pub fn next_boot_in(views: &[SetView], dir: &Path, name: &str) -> Result<String, Error> {
+/// `rewind rollback SET --next-boot` with the sets `views` and GRUB's directory `dir` (on the
+/// logical volume `dir_lv`, if on one): refuses a set that cannot be rolled back to and GRUB's
+/// directory on LVM (nothing changes), writes the menu, checks that grub.cfg has 42_rewind's
+/// submenu, then sets GRUB's one-shot `next_entry` in `dir/grubenv` (what grub-reboot does;
+/// GRUB clears it when it boots it). Returns the entry path.
+pub fn next_boot_in(
+    views: &[SetView],
+    dir: &Path,
+    dir_lv: Option<&LvRef>,
+    name: &str,
+) -> Result<String, Error> {
     let v = views
         .iter()
         .find(|v| v.name == name)
@@ -184,6 +191,12 @@ pub fn next_boot_in(views: &[SetView], dir: &Path, name: &str) -> Result<String,
     if let Some(why) = not_bootable(v) {
         return Err(Error::Set(format!(
             "snapshot set {name} cannot be rolled back to ({why}); nothing changed"
+        )));
+    }
+    if let Some(lv) = dir_lv {
+        return Err(Error::Set(format!(
+            "--next-boot needs GRUB to clear its one-shot entry, but GRUB's directory {} is on the logical volume {lv} and GRUB cannot write its environment block on LVM: the entry would never clear. Use rewind rollback {name} (the rollback is flagged in LVM's metadata; any entry of the boot menu then rolls back), or type rd.rewind={name} at the boot menu; nothing changed",
+            dir.display()
         )));
     }
     let cfg = std::fs::read_to_string(dir.join("grub.cfg"))
@@ -212,7 +225,8 @@ pub fn next_boot(sys: &System, name: &str) -> Result<String, Error> {
         ))
     })?;
     let views = sets::list(sys)?;
-    next_boot_in(&views, &dir, name)
+    let lv = setkernel::grub_dir_lv(sys).map(|(_, lv)| lv);
+    next_boot_in(&views, &dir, lv.as_ref(), name)
 }
 
 /// After a set changed: rewrites the menu where 42_rewind is installed and GRUB's directory is
@@ -304,5 +318,27 @@ mod tests {
         assert!(text.contains(
             "\trewind_boot 'pre' 'rewind/vmlinuz-6.1.0-9-amd64.0000abcd' 'rewind/initrd.img-6.1.0-9-amd64.00001234'\n"
         ), "{text}");
+    }
+    #[test]
+    fn next_boot_is_refused_when_grub_s_directory_is_on_lvm() {
+        let d = tempfile::tempdir().expect("tempdir");
+        std::fs::write(d.path().join("grub.cfg"), "submenu 'x' --id rewind {\n}\n")
+            .expect("test io");
+        let views = [set("pre", 1_000, SetState::Ok, "")];
+        let lv = LvRef {
+            vg: "vg0".into(),
+            lv: "root".into(),
+        };
+        let e = next_boot_in(&views, d.path(), Some(&lv), "pre").expect_err("refused");
+        let m = e.to_string();
+        assert!(m.contains("is on the logical volume vg0/root"), "{m}");
+        assert!(
+            m.contains("GRUB cannot write its environment block on LVM"),
+            "{m}"
+        );
+        assert!(m.contains("rewind rollback pre"), "{m}");
+        // Nothing written: no menu, no environment block.
+        assert!(!d.path().join(MENU_FILE).exists());
+        assert!(!d.path().join("grubenv").exists());
     }
 }

@@ -104,6 +104,26 @@ pub fn set_next_entry(grubenv: &Path, entry: &str) -> Result<(), BootFileError> 
     }
 }
 
+/// GRUB's `grub-install --target=PLATFORM --boot-directory=BOOT DEVICE` (the system's own, on
+/// PATH): GRUB's boot code on DEVICE made from the modules under `BOOT/grub/PLATFORM`.
+pub fn grub_install(platform: &str, boot: &Path, device: &str) -> Result<(), BootFileError> {
+    let out = Command::new("grub-install")
+        .arg(format!("--target={platform}"))
+        .arg(format!("--boot-directory={}", boot.display()))
+        .arg(device)
+        .output()
+        .map_err(io(Path::new("grub-install")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(BootFileError::Tool {
+            path: PathBuf::from(device),
+            tool: "grub-install".into(),
+            output: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
 /// The file names in `dir` (none when it is missing).
 pub fn names(dir: &Path) -> std::io::Result<Vec<String>> {
     match fs::read_dir(dir) {
