@@ -30,6 +30,9 @@ packages=(
   # the GRUB reinstall after a rollback of GRUB's directory (tests/host_grubboot.rs): the real
   # grub-install (grub2-common) and its BIOS modules (grub-pc-bin), on loop disks
   grub2-common grub-pc-bin
+  # the check that a boot entry's initramfs carries rewind (tests/host_bootkernel.rs): the
+  # distribution's lister, lsinitramfs
+  initramfs-tools-core
 )
 
 missing=()

@@ -5,6 +5,7 @@
 //! other set is listed with its state and cannot be booted. Rewritten whenever the sets change,
 //! so no grub-mkconfig run is needed.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::Error;
@@ -73,9 +74,23 @@ fn checker(text: &str) -> Option<PathBuf> {
     }
 }
 
+/// Why a set's entry does not boot: its state, or `problems`' reason (an initramfs without
+/// rewind: `setkernel::entry_problems`).
+fn why_not(v: &SetView, problems: &BTreeMap<String, String>) -> Option<String> {
+    not_bootable(v)
+        .map(str::to_owned)
+        .or_else(|| problems.get(&v.name).cloned())
+}
+
 /// The menu file's text for `views` (as `rewind list` gives them): empty with no set (42_rewind
 /// then shows no submenu), else one entry per set, newest first.
 pub fn render(views: &[SetView]) -> String {
+    render_checked(views, &BTreeMap::new())
+}
+
+/// [`render`], with the sets whose entry boots an initramfs without rewind (`problems`: why)
+/// listed as not bootable.
+pub fn render_checked(views: &[SetView], problems: &BTreeMap<String, String>) -> String {
     if views.is_empty() {
         return String::new();
     }
@@ -88,7 +103,8 @@ pub fn render(views: &[SetView]) -> String {
     );
     for v in sorted {
         let n = v.members.len();
-        let what = match not_bootable(v) {
+        let why = why_not(v, problems);
+        let what = match &why {
             None => format!("complete, {n} member{}", if n == 1 { "" } else { "s" }),
             Some(why) => format!("NOT BOOTABLE, {why}"),
         };
@@ -102,7 +118,7 @@ pub fn render(views: &[SetView]) -> String {
             quote(&title),
             quote(&format!("rewind-{}", v.name))
         ));
-        match not_bootable(v) {
+        match &why {
             None => match &v.boot {
                 // The set's own kernel, relative to /boot (42_rewind adds GRUB's path to it).
                 SetBoot::Copy(k) => out.push_str(&format!(
@@ -155,7 +171,8 @@ pub fn write(sys: &System) -> Result<PathBuf, Error> {
     // GRUB's default follows too (42_rewind runs this at every update-grub).
     setkernel::repin(&sys.root);
     let path = dir.join(MENU_FILE);
-    let text = render(&views);
+    let problems = setkernel::entry_problems(&sys.root, &views);
+    let text = render_checked(&views, &problems);
     // /boot is not written for nothing (the poller looks at every boot).
     if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
         log::debug!("boot menu {}: unchanged", path.display());
@@ -180,6 +197,7 @@ pub fn entry_path(name: &str) -> String {
 /// GRUB clears it when it boots it). Returns the entry path.
 pub fn next_boot_in(
     views: &[SetView],
+    problems: &BTreeMap<String, String>,
     dir: &Path,
     dir_lv: Option<&LvRef>,
     name: &str,
@@ -188,7 +206,7 @@ pub fn next_boot_in(
         .iter()
         .find(|v| v.name == name)
         .ok_or_else(|| Error::Set(format!("no snapshot set {name} (rewind list shows them)")))?;
-    if let Some(why) = not_bootable(v) {
+    if let Some(why) = why_not(v, problems) {
         return Err(Error::Set(format!(
             "snapshot set {name} cannot be rolled back to ({why}); nothing changed"
         )));
@@ -207,7 +225,7 @@ pub fn next_boot_in(
             dir.join("grub.cfg").display()
         )));
     }
-    let text = render(views);
+    let text = render_checked(views, problems);
     bootfile::replace(&dir.join(MENU_FILE), &text, checker(&text).as_deref())
         .map_err(|e| Error::Set(e.to_string()))?;
     let entry = entry_path(name);
@@ -226,7 +244,8 @@ pub fn next_boot(sys: &System, name: &str) -> Result<String, Error> {
     })?;
     let views = sets::list(sys)?;
     let lv = setkernel::grub_dir_lv(sys).map(|(_, lv)| lv);
-    next_boot_in(&views, &dir, lv.as_ref(), name)
+    let problems = setkernel::entry_problems(&sys.root, &views);
+    next_boot_in(&views, &problems, &dir, lv.as_ref(), name)
 }
 
 /// After a set changed: rewrites the menu where 42_rewind is installed and GRUB's directory is
@@ -329,7 +348,8 @@ mod tests {
             vg: "vg0".into(),
             lv: "root".into(),
         };
-        let e = next_boot_in(&views, d.path(), Some(&lv), "pre").expect_err("refused");
+        let e = next_boot_in(&views, &BTreeMap::new(), d.path(), Some(&lv), "pre")
+            .expect_err("refused");
         let m = e.to_string();
         assert!(m.contains("is on the logical volume vg0/root"), "{m}");
         assert!(

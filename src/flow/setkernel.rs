@@ -96,6 +96,14 @@ pub fn prepare(sys: &System, members: &[MemberRequest]) -> Result<Option<Prepare
         );
         return Ok(None);
     };
+    // A copy is only worth keeping when its initramfs can roll back.
+    if let Some(why) = initramfs_problem(root, &k.initrd) {
+        log::warn!(
+            "kernel {}: {why}: the set keeps no copy of it, and its menu entry is not bootable while the newest kernel's initramfs lacks rewind too (install rewind's initramfs hook, then update-initramfs -u or dracut -f)",
+            k.version
+        );
+        return Ok(None);
+    }
     let mut copies = Vec::new();
     let mut names_out = Vec::new();
     let (mut bytes, mut need) = (0u64, 0u64);
@@ -148,6 +156,95 @@ pub fn prepare(sys: &System, members: &[MemberRequest]) -> Result<Option<Prepare
         },
         copies,
     }))
+}
+
+/// Why the initramfs `/boot/REL` cannot roll back (it lacks rewind: [`kernels::initramfs_lacks_rewind`]),
+/// or `None` when it carries rewind, or when no lister is installed (a warning: not checked).
+pub fn initramfs_problem(root: &Path, rel: &str) -> Option<String> {
+    checked(root, rel).unwrap_or(None)
+}
+
+/// [`initramfs_problem`], `None` when it could not be checked (no lister).
+fn checked(root: &Path, rel: &str) -> Option<Option<String>> {
+    match bootfile::list_initramfs(&boot(root).join(rel)) {
+        Ok(Some(listing)) => {
+            Some(kernels::initramfs_lacks_rewind(&listing).map(|w| format!("{w} (/boot/{rel})")))
+        }
+        Ok(None) => {
+            log::warn!(
+                "no initramfs lister (lsinitramfs, lsinitrd, lsinitcpio): /boot/{rel} not checked for rewind"
+            );
+            None
+        }
+        Err(e) => Some(Some(format!(
+            "its initramfs /boot/{rel} cannot be listed ({e})"
+        ))),
+    }
+}
+
+/// The file of [`entry_problems`]' verdicts, in GRUB's directory: one line per image checked,
+/// `SIZE MTIME_NS REL` and a tab, then the problem or `ok`. Listing an image takes seconds
+/// and the menu is written at every boot; an image is listed again when it changes.
+pub const INITRAMFS_CHECKS: &str = "rewind-initramfs.checked";
+
+/// The key of an image in [`INITRAMFS_CHECKS`].
+fn image_key(root: &Path, rel: &str) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(boot(root).join(rel)).ok()?;
+    Some(format!(
+        "{} {}.{:09} {rel}",
+        m.len(),
+        m.mtime(),
+        m.mtime_nsec()
+    ))
+}
+
+/// The usable sets of `views` whose entry would boot an initramfs without rewind, with why:
+/// their entries are written as not bootable. A set's copy is checked, else the initramfs of
+/// the newest kernel in `/boot` (what 42_rewind's `rewind_boot SET` boots); each image once,
+/// and again only when it changed ([`INITRAMFS_CHECKS`]).
+pub fn entry_problems(root: &Path, views: &[SetView]) -> BTreeMap<String, String> {
+    let names = bootfile::names(&boot(root)).unwrap_or_default();
+    let newest = kernels::newest_linux(&names).and_then(|v| kernels::initrd_of(&names, &v));
+    let cache_file = super::bootmenu::grub_dir(root).map(|d| d.join(INITRAMFS_CHECKS));
+    let old: BTreeMap<String, String> = cache_file
+        .as_ref()
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let mut now: BTreeMap<String, String> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for v in views {
+        let rel = match &v.boot {
+            SetBoot::Copy(k) => Some(k.kernel.initrd.clone()),
+            SetBoot::Member | SetBoot::Newest => newest.clone(),
+        };
+        let Some(rel) = rel else { continue };
+        let Some(key) = image_key(root, &rel) else {
+            continue;
+        };
+        let verdict = match now.get(&key).or_else(|| old.get(&key)) {
+            Some(v) => Some(v.clone()),
+            None => checked(root, &rel).map(|p| p.unwrap_or_else(|| "ok".into())),
+        };
+        let Some(verdict) = verdict else { continue };
+        if verdict != "ok" {
+            out.insert(v.name.clone(), verdict.clone());
+        }
+        now.insert(key, verdict);
+    }
+    if let Some(f) = cache_file
+        && now != old
+    {
+        let text: String = now.iter().map(|(k, v)| format!("{k}\t{v}\n")).collect();
+        if let Err(e) = bootfile::replace(&f, &text, None) {
+            log::debug!("{e}");
+        }
+    }
+    out
 }
 
 /// Makes the copies `p` needs (before the set is made: a failure changes nothing in LVM).

@@ -340,6 +340,43 @@ pub fn grub_reinstall(platforms: &[String], install_devices: Option<&str>) -> Gr
     }
 }
 
+/// The initramfs file name of kernel `version` among `/boot`'s `names` (42_rewind's order:
+/// `initrd.img-V`, `initrd-V.img`, `initramfs-V.img`).
+pub fn initrd_of(names: &[String], version: &str) -> Option<String> {
+    [
+        format!("initrd.img-{version}"),
+        format!("initrd-{version}.img"),
+        format!("initramfs-{version}.img"),
+    ]
+    .into_iter()
+    .find(|n| names.contains(n))
+}
+
+/// What an initramfs lacks of rewind, from its listing (one path per line, as `lsinitramfs`
+/// and `lsinitcpio` print them, or `ls -l` lines with the path last, as `lsinitrd` does):
+/// `None` when it carries both the program (`usr/sbin/rewind` or `sbin/rewind`) and the udev
+/// rule that runs it first (`63-rewind.rules`), which every initramfs hook of rewind's installs.
+pub fn initramfs_lacks_rewind(listing: &str) -> Option<&'static str> {
+    let paths: Vec<&str> = listing
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .map(|p| p.trim_start_matches("./").trim_start_matches('/'))
+        .collect();
+    if !paths
+        .iter()
+        .any(|p| *p == "usr/sbin/rewind" || *p == "sbin/rewind")
+    {
+        Some("its initramfs has no /usr/sbin/rewind")
+    } else if !paths
+        .iter()
+        .any(|p| p.ends_with("/rules.d/63-rewind.rules"))
+    {
+        Some("its initramfs has no 63-rewind.rules")
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -569,5 +606,36 @@ mod tests {
             grub_reinstall(&[], Some("/dev/vda")),
             GrubReinstall::Cannot(_)
         ));
+    }
+    #[test]
+    fn an_initramfs_carries_rewind_with_its_program_and_its_rule() {
+        let debian = "usr\nusr/sbin\nusr/sbin/rewind\nusr/lib/udev/rules.d/63-rewind.rules\n";
+        assert_eq!(initramfs_lacks_rewind(debian), None);
+        // dracut's lsinitrd: ls -l lines, the path last.
+        let dracut = "-rwxr-xr-x   1 root     root      3000000 Jan  1 00:00 usr/sbin/rewind\n-rw-r--r--   1 root     root          800 Jan  1 00:00 usr/lib/udev/rules.d/63-rewind.rules\nlrwxrwxrwx   1 root     root            8 Jan  1 00:00 sbin -> usr/sbin\n";
+        assert_eq!(initramfs_lacks_rewind(dracut), None);
+        assert_eq!(
+            initramfs_lacks_rewind("usr/sbin/lvm\nusr/lib/udev/rules.d/69-lvm.rules\n"),
+            Some("its initramfs has no /usr/sbin/rewind")
+        );
+        assert_eq!(
+            initramfs_lacks_rewind("usr/sbin/rewind\nusr/sbin/rewind-early\n"),
+            Some("its initramfs has no 63-rewind.rules")
+        );
+        assert!(initramfs_lacks_rewind("usr/sbin/rewinder\n").is_some());
+        assert_eq!(
+            initramfs_lacks_rewind(""),
+            Some("its initramfs has no /usr/sbin/rewind")
+        );
+    }
+
+    #[test]
+    fn a_kernel_s_initramfs_is_found_by_its_names() {
+        let boot = names(&["vmlinuz-1.0", "initramfs-1.0.img", "vmlinuz-2.0"]);
+        assert_eq!(
+            initrd_of(&boot, "1.0").as_deref(),
+            Some("initramfs-1.0.img")
+        );
+        assert_eq!(initrd_of(&boot, "2.0"), None);
     }
 }
