@@ -161,54 +161,54 @@ pub fn prepare(sys: &System, members: &[MemberRequest]) -> Result<Option<Prepare
 /// Why the initramfs `/boot/REL` cannot roll back (it lacks rewind: [`kernels::initramfs_lacks_rewind`]),
 /// or `None` when it carries rewind, or when no lister is installed (a warning: not checked).
 pub fn initramfs_problem(root: &Path, rel: &str) -> Option<String> {
-    checked(root, rel).unwrap_or(None)
+    checked(&boot(root).join(rel), &format!("/boot/{rel}")).unwrap_or(None)
 }
 
-/// [`initramfs_problem`], `None` when it could not be checked (no lister).
-fn checked(root: &Path, rel: &str) -> Option<Option<String>> {
-    match bootfile::list_initramfs(&boot(root).join(rel)) {
+/// Why the initramfs at `path` (`shown` in messages) cannot roll back; `None` when it could
+/// not be checked (no lister).
+fn checked(path: &Path, shown: &str) -> Option<Option<String>> {
+    match bootfile::list_initramfs(path) {
         Ok(Some(listing)) => {
-            Some(kernels::initramfs_lacks_rewind(&listing).map(|w| format!("{w} (/boot/{rel})")))
+            Some(kernels::initramfs_lacks_rewind(&listing).map(|w| format!("{w} ({shown})")))
         }
         Ok(None) => {
             log::warn!(
-                "no initramfs lister (lsinitramfs, lsinitrd, lsinitcpio): /boot/{rel} not checked for rewind"
+                "no initramfs lister (lsinitramfs, lsinitrd, lsinitcpio): {shown} not checked for rewind"
             );
             None
         }
         Err(e) => Some(Some(format!(
-            "its initramfs /boot/{rel} cannot be listed ({e})"
+            "its initramfs {shown} cannot be listed ({e})"
         ))),
     }
 }
 
-/// The file of [`entry_problems`]' verdicts, in GRUB's directory: one line per image checked,
-/// `SIZE MTIME_NS REL` and a tab, then the problem or `ok`. Listing an image takes seconds
-/// and the menu is written at every boot; an image is listed again when it changes.
+/// The file of [`image_problems`]' verdicts, in GRUB's directory (else in the BLS entries'
+/// directory's parent, `$BOOT/loader`): one line per image checked, `SIZE MTIME_NS PATH`, a
+/// tab, then the problem or `ok`. Listing an image takes seconds and the menu is written at
+/// every boot; an image is listed again when it changes.
 pub const INITRAMFS_CHECKS: &str = "rewind-initramfs.checked";
 
 /// The key of an image in [`INITRAMFS_CHECKS`].
-fn image_key(root: &Path, rel: &str) -> Option<String> {
+fn image_key(path: &Path) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(boot(root).join(rel)).ok()?;
+    let m = std::fs::metadata(path).ok()?;
     Some(format!(
-        "{} {}.{:09} {rel}",
+        "{} {}.{:09} {}",
         m.len(),
         m.mtime(),
-        m.mtime_nsec()
+        m.mtime_nsec(),
+        path.display()
     ))
 }
 
-/// The usable sets of `views` whose entry would boot an initramfs without rewind, with why:
-/// their entries are written as not bootable. A set's copy is checked, else the initramfs of
-/// the newest kernel in `/boot` (what 42_rewind's `rewind_boot SET` boots); each image once,
-/// and again only when it changed ([`INITRAMFS_CHECKS`]).
-pub fn entry_problems(root: &Path, views: &[SetView]) -> BTreeMap<String, String> {
-    let names = bootfile::names(&boot(root)).unwrap_or_default();
-    let newest = kernels::newest_linux(&names).and_then(|v| kernels::initrd_of(&names, &v));
-    let cache_file = super::bootmenu::grub_dir(root).map(|d| d.join(INITRAMFS_CHECKS));
-    let old: BTreeMap<String, String> = cache_file
-        .as_ref()
+/// For each (entry name, initramfs path shown as, path) of `images`, why it cannot roll back;
+/// each image listed once, and again only when it changed (the verdicts kept in `cache`).
+pub fn image_problems(
+    cache: Option<&Path>,
+    images: &[(String, String, PathBuf)],
+) -> BTreeMap<String, String> {
+    let old: BTreeMap<String, String> = cache
         .and_then(|f| std::fs::read_to_string(f).ok())
         .unwrap_or_default()
         .lines()
@@ -217,34 +217,53 @@ pub fn entry_problems(root: &Path, views: &[SetView]) -> BTreeMap<String, String
         .collect();
     let mut now: BTreeMap<String, String> = BTreeMap::new();
     let mut out = BTreeMap::new();
-    for v in views {
-        let rel = match &v.boot {
-            SetBoot::Copy(k) => Some(k.kernel.initrd.clone()),
-            SetBoot::Member | SetBoot::Newest => newest.clone(),
-        };
-        let Some(rel) = rel else { continue };
-        let Some(key) = image_key(root, &rel) else {
+    for (name, shown, path) in images {
+        let Some(key) = image_key(path) else {
             continue;
         };
         let verdict = match now.get(&key).or_else(|| old.get(&key)) {
             Some(v) => Some(v.clone()),
-            None => checked(root, &rel).map(|p| p.unwrap_or_else(|| "ok".into())),
+            None => checked(path, shown).map(|p| p.unwrap_or_else(|| "ok".into())),
         };
         let Some(verdict) = verdict else { continue };
         if verdict != "ok" {
-            out.insert(v.name.clone(), verdict.clone());
+            out.insert(name.clone(), verdict.clone());
         }
         now.insert(key, verdict);
     }
-    if let Some(f) = cache_file
+    if let Some(f) = cache
         && now != old
     {
         let text: String = now.iter().map(|(k, v)| format!("{k}\t{v}\n")).collect();
-        if let Err(e) = bootfile::replace(&f, &text, None) {
+        if let Err(e) = bootfile::replace(f, &text, None) {
             log::debug!("{e}");
         }
     }
     out
+}
+
+/// The usable sets of `views` whose GRUB entry would boot an initramfs without rewind, with
+/// why: their entries are written as not bootable. A set's copy is checked, else the
+/// initramfs of the newest kernel in `/boot` (what 42_rewind's `rewind_boot SET` boots).
+pub fn entry_problems(root: &Path, views: &[SetView]) -> BTreeMap<String, String> {
+    let names = bootfile::names(&boot(root)).unwrap_or_default();
+    let newest = kernels::newest_linux(&names).and_then(|v| kernels::initrd_of(&names, &v));
+    let images: Vec<(String, String, PathBuf)> = views
+        .iter()
+        .filter_map(|v| {
+            let rel = match &v.boot {
+                SetBoot::Copy(k) => Some(k.kernel.initrd.clone()),
+                SetBoot::Member | SetBoot::Newest => newest.clone(),
+            }?;
+            Some((
+                v.name.clone(),
+                format!("/boot/{rel}"),
+                boot(root).join(&rel),
+            ))
+        })
+        .collect();
+    let cache = super::bootmenu::grub_dir(root).map(|d| d.join(INITRAMFS_CHECKS));
+    image_problems(cache.as_deref(), &images)
 }
 
 /// Makes the copies `p` needs (before the set is made: a failure changes nothing in LVM).
