@@ -33,6 +33,8 @@ packages=(
   # the check that a boot entry's initramfs carries rewind (tests/host_bootkernel.rs): the
   # distribution's lister, lsinitramfs
   initramfs-tools-core
+  # Boot Loader Specification entries read back by systemd-boot's bootctl (tests/host_bootkernel.rs)
+  systemd-boot
 )
 
 missing=()

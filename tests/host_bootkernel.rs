@@ -305,3 +305,137 @@ fn loop_an_initramfs_without_rewind_gets_no_copy_and_its_entry_does_not_boot() {
         "{problems:?}"
     );
 }
+
+/// `bootctl list` (systemd-boot's own reader of BLS entries) over `boot` as ESP and $BOOT:
+/// (id, title as shown, options) in the boot loader's order.
+fn bootctl_list(boot: &Path) -> Vec<(String, String, String)> {
+    let out = Command::new("bootctl")
+        .env("SYSTEMD_RELAX_ESP_CHECKS", "1")
+        .arg(format!("--esp-path={}", boot.display()))
+        .arg(format!("--boot-path={}", boot.display()))
+        .args(["list", "--no-pager"])
+        .output()
+        .expect("bootctl");
+    assert!(
+        out.status.success(),
+        "bootctl list: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut list = Vec::new();
+    for block in text.split("\n\n") {
+        let field = |k: &str| {
+            block
+                .lines()
+                .find_map(|l| l.trim().strip_prefix(&format!("{k}: ")))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        if !field("id").is_empty() {
+            list.push((field("id"), field("title"), field("options")));
+        }
+    }
+    list
+}
+
+#[test]
+fn loop_bls_entries_are_read_by_bootctl_after_the_usual_entry_and_follow_the_sets() {
+    let have = |t: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {t}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !have("bootctl") || !lister_installed() {
+        eprintln!(
+            "SKIPPED: bootctl (systemd-boot) or an initramfs lister (initramfs-tools-core) not installed (tests/deps.sh)"
+        );
+        return;
+    }
+    let (_d, _boot, sys) = root(32);
+    let boot = sys.root.join("boot");
+    // The machine's own entry, as kernel-install lays it out, with rewind in its initramfs.
+    write(&sys.root, "boot/abc/1.0/linux", &[1u8; 4096]);
+    write(&sys.root, "boot/abc/1.0/initrd.img-1.0", &with_rewind(1024));
+    let usual = "title Debian GNU/Linux 12 (bookworm)\nversion 1.0\nmachine-id abc\nsort-key debian\noptions root=/dev/mapper/vg0-root ro quiet\nlinux /abc/1.0/linux\ninitrd /abc/1.0/initrd.img-1.0\n";
+    write(
+        &sys.root,
+        "boot/loader/entries/abc-1.0.conf",
+        usual.as_bytes(),
+    );
+    let dir = bootmenu::bls_dir(&sys.root).expect("the BLS directory");
+    // Set "copy" boots its copy (in /boot/rewind, $BOOT is /boot); "pre" the usual kernel;
+    // "lost" cannot be rolled back to; "norw" has a copy whose initramfs lacks rewind.
+    let p = setkernel::prepare(&sys, &root_member())
+        .expect("room")
+        .expect("a copy");
+    setkernel::copy(&p).expect("copy");
+    write(
+        &sys.root,
+        "boot/rewind/initrd.img-0.9.1",
+        &initramfs(b"microcode", &[("usr/sbin/lvm", b"lvm")]),
+    );
+    write(&sys.root, "boot/rewind/vmlinuz-0.9.1", &[1u8; 4096]);
+    let norw = rewind::plan::kernels::SetKernel {
+        kernel: rewind::plan::kernels::Kernel {
+            version: "0.9".into(),
+            linux: "rewind/vmlinuz-0.9.1".into(),
+            initrd: "rewind/initrd.img-0.9.1".into(),
+        },
+        bytes: 1,
+    };
+    let mut lost = view("lost", SetBoot::Newest);
+    lost.state = SetState::Lost;
+    let views = vec![
+        view("copy", SetBoot::Copy(p.record.clone())),
+        view("pre", SetBoot::Newest),
+        lost,
+        view("norw", SetBoot::Copy(norw)),
+    ];
+    let written = bootmenu::write_bls_in(&sys.root, &dir, &views).expect("written");
+    assert_eq!(written, vec!["rewind-copy.conf", "rewind-pre.conf"]);
+    let list = bootctl_list(&boot);
+    let ids: Vec<&str> = list.iter().map(|(i, _, _)| i.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec!["abc-1.0.conf", "rewind-pre.conf", "rewind-copy.conf"],
+        "{list:?}"
+    );
+    assert!(
+        list[0].1.contains("(default)"),
+        "the usual entry stays the default: {list:?}"
+    );
+    assert!(!list[1].1.contains("(default)") && !list[2].1.contains("(default)"));
+    // Among rewind's, by name, last first (the default names are times: newest first).
+    assert_eq!(
+        list[1].2,
+        "root=/dev/mapper/vg0-root ro quiet rd.rewind=pre"
+    );
+    assert_eq!(
+        list[2].2,
+        "root=/dev/mapper/vg0-root ro quiet rd.rewind=copy"
+    );
+    let copy = std::fs::read_to_string(dir.join("rewind-copy.conf")).expect("entry");
+    assert!(
+        copy.contains(&format!("linux /{}\n", p.record.kernel.linux)),
+        "{copy}"
+    );
+    let pre = std::fs::read_to_string(dir.join("rewind-pre.conf")).expect("entry");
+    assert!(pre.contains("linux /abc/1.0/linux\n"), "{pre}");
+    // Set "copy" is deleted: its entry goes, the others stay as they are.
+    let written = bootmenu::write_bls_in(&sys.root, &dir, &views[1..]).expect("written");
+    assert_eq!(written, vec!["rewind-pre.conf"]);
+    let ids: Vec<String> = bootctl_list(&boot).into_iter().map(|x| x.0).collect();
+    assert_eq!(ids, vec!["abc-1.0.conf", "rewind-pre.conf"]);
+    // An entry of the machine's without a sort-key: rewind's would sort first and become
+    // the default, so there are none.
+    write(
+        &sys.root,
+        "boot/loader/entries/memtest.conf",
+        b"title memtest86+\nlinux /abc/1.0/linux\n",
+    );
+    let written = bootmenu::write_bls_in(&sys.root, &dir, &views).expect("written");
+    assert!(written.is_empty());
+    let ids: Vec<String> = bootctl_list(&boot).into_iter().map(|x| x.0).collect();
+    assert_eq!(ids, vec!["abc-1.0.conf", "memtest.conf"]);
+}

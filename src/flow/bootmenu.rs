@@ -13,6 +13,7 @@ use super::env::System;
 use super::setkernel::{self, SetBoot};
 use super::sets::{self, SetState, SetView};
 use crate::lvm::layout::LvRef;
+use crate::plan::bls;
 use crate::system::bootfile;
 
 /// The script grub-mkconfig runs (installed by install.sh): the sets' changes rewrite the menu
@@ -146,28 +147,66 @@ pub fn render_checked(views: &[SetView], problems: &BTreeMap<String, String>) ->
     out
 }
 
-/// `rewind boot-menu`: writes the menu file for the sets there are now; returns its path.
-pub fn write(sys: &System) -> Result<PathBuf, Error> {
-    let dir = grub_dir(&sys.root).ok_or_else(|| {
-        Error::Set(format!(
-            "no GRUB directory with a grub.cfg under {} (boot/grub, boot/grub2): no boot menu to write",
-            sys.root.display()
-        ))
-    })?;
-    // The sets as `rewind list` shows them, but nothing tidied: the poller writes the menu at
-    // boot, where a half-made set is only listed (not bootable) until a set command tidies it.
+/// The Boot Loader Specification entries' directory, where the machine has one:
+/// `$BOOT/loader/entries` with `$BOOT` `/boot`, `/efi` or `/boot/efi` (the first there).
+pub fn bls_dir(root: &Path) -> Option<PathBuf> {
+    [
+        "boot/loader/entries",
+        "efi/loader/entries",
+        "boot/efi/loader/entries",
+    ]
+    .iter()
+    .map(|d| root.join(d))
+    .find(|d| d.is_dir())
+}
+
+/// The sets as `rewind list` shows them, with the kernel each entry boots, but nothing tidied:
+/// the poller writes the menu at boot, where a half-made set is only listed (not bootable)
+/// until a set command tidies it. The copies of sets that are gone go first: an entry never
+/// names a file that is not there.
+fn menu_views(sys: &System) -> Result<Vec<SetView>, Error> {
     let mut dm = sys.device_mapper_if_any();
     let mut views = sets::views(
         &sys.env().scan()?,
         dm.as_mut()
             .map(|d| d as &mut dyn crate::system::dm::DeviceMapper),
     )?;
-    // The copies of sets that are gone go first: an entry never names a file that is not there.
     setkernel::tidy(
         &sys.root,
         &views.iter().map(|v| v.name.clone()).collect::<Vec<_>>(),
     );
     setkernel::attach(&sys.root, &mut views);
+    Ok(views)
+}
+
+/// `rewind boot-menu`: writes GRUB's menu file and the BLS entries (where each is used) for
+/// the sets there are now; returns the menu file's path (else the BLS entries' directory).
+pub fn write(sys: &System) -> Result<PathBuf, Error> {
+    write_menus(sys, grub_dir(&sys.root), bls_dir(&sys.root))
+}
+
+/// [`write`] of GRUB's menu file in GRUB's directory `grub` and of the BLS entries in `bls`.
+fn write_menus(
+    sys: &System,
+    grub: Option<PathBuf>,
+    bls: Option<PathBuf>,
+) -> Result<PathBuf, Error> {
+    if grub.is_none() && bls.is_none() {
+        return Err(Error::Set(format!(
+            "no GRUB directory with a grub.cfg (boot/grub, boot/grub2) nor Boot Loader Specification entries (boot/loader/entries, efi/..., boot/efi/...) under {}: no boot menu to write",
+            sys.root.display()
+        )));
+    }
+    let views = menu_views(sys)?;
+    if let Some(dir) = &bls {
+        match write_bls_in(&sys.root, dir, &views) {
+            Ok(n) => log::info!("boot entries {}: {} of rewind's", dir.display(), n.len()),
+            Err(e) => log::warn!("the Boot Loader Specification entries were not updated: {e}"),
+        }
+    }
+    let Some(dir) = grub else {
+        return Ok(bls.unwrap_or_default());
+    };
     // GRUB's default follows too (42_rewind runs this at every update-grub).
     setkernel::repin(&sys.root);
     let path = dir.join(MENU_FILE);
@@ -182,6 +221,107 @@ pub fn write(sys: &System) -> Result<PathBuf, Error> {
         .map_err(|e| Error::Set(e.to_string()))?;
     log::info!("boot menu {}: {} set(s)", path.display(), views.len());
     Ok(path)
+}
+
+/// Rewrites rewind's entries in the BLS entries' directory `dir` (of the system at `root`) for
+/// `views`: one `rewind-SET.conf` per usable set ([`bls::render`]) booting the set's copy
+/// (where `$BOOT` is `/boot`, which holds it) or the usual entry's kernel, with the usual
+/// entry's options and `rd.rewind=SET`; a set whose initramfs lacks rewind, or that cannot be
+/// rolled back to, gets none. rewind's other entries are removed. Nothing is written where
+/// rewind's entries could sort first (and become the default) or no usual entry is there:
+/// then every entry of rewind's goes. Returns the entry files there are now.
+pub fn write_bls_in(root: &Path, dir: &Path, views: &[SetView]) -> Result<Vec<String>, Error> {
+    let io = |e: std::io::Error| Error::Set(format!("{}: {e}", dir.display()));
+    let boot_root = dir
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(dir)
+        .to_path_buf();
+    let mut entries = Vec::new();
+    for n in bootfile::names(dir).map_err(io)? {
+        if n.ends_with(".conf") {
+            let text = std::fs::read_to_string(dir.join(&n)).map_err(io)?;
+            entries.push((n, bls::Entry::parse(&text)));
+        }
+    }
+    let mut wanted: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(why) = bls::cannot_sort_last(&entries) {
+        log::warn!("no boot entries of rewind's in {}: {why}", dir.display());
+    } else if let Some((_, usual)) = bls::usual(&entries) {
+        let mut cands = Vec::new();
+        for v in views.iter().filter(|v| not_bootable(v).is_none()) {
+            let boots = match &v.boot {
+                SetBoot::Copy(k) if boot_root == root.join("boot") => bls::Boots {
+                    version: k.kernel.version.clone(),
+                    linux: format!("/{}", k.kernel.linux),
+                    initrd: vec![format!("/{}", k.kernel.initrd)],
+                },
+                _ => match &usual.linux {
+                    Some(l) => bls::Boots {
+                        version: usual.version.clone().unwrap_or_default(),
+                        linux: l.clone(),
+                        initrd: usual.initrd.clone(),
+                    },
+                    None => continue,
+                },
+            };
+            cands.push((v, boots));
+        }
+        // The main image is the last initrd (those before it are microcode, as a rule).
+        let images: Vec<(String, String, PathBuf)> = cands
+            .iter()
+            .filter_map(|(v, b)| {
+                let i = b.initrd.last()?;
+                Some((
+                    v.name.clone(),
+                    i.clone(),
+                    boot_root.join(i.trim_start_matches('/')),
+                ))
+            })
+            .collect();
+        let cache = boot_root.join("loader").join(setkernel::INITRAMFS_CHECKS);
+        let problems = setkernel::image_problems(Some(&cache), &images);
+        for (v, b) in cands {
+            if b.initrd.is_empty() {
+                log::warn!(
+                    "snapshot set {}: no boot entry, the usual entry boots no initramfs (rewind runs from it)",
+                    v.name
+                );
+                continue;
+            }
+            if let Some(why) = problems.get(&v.name) {
+                log::warn!("snapshot set {}: no boot entry, {why}", v.name);
+                continue;
+            }
+            let mut title = format!("Roll back with rewind: {} ({}", v.name, when(v.time));
+            if !v.description.is_empty() {
+                title.push_str(&format!(", {}", v.description));
+            }
+            title.push(')');
+            wanted.insert(
+                bls::file_name(&v.name),
+                bls::render(&v.name, &title, &b, &usual.options),
+            );
+        }
+    } else {
+        log::warn!(
+            "no boot entries of rewind's in {}: no entry of the machine's own boots a kernel",
+            dir.display()
+        );
+    }
+    let err = |e: bootfile::BootFileError| Error::Set(e.to_string());
+    for (n, text) in &wanted {
+        let p = dir.join(n);
+        if std::fs::read_to_string(&p).ok().as_deref() != Some(text.as_str()) {
+            bootfile::replace(&p, text, None).map_err(err)?;
+        }
+    }
+    for (n, _) in &entries {
+        if n.starts_with(bls::PREFIX) && !wanted.contains_key(n) {
+            bootfile::remove(&dir.join(n)).map_err(err)?;
+        }
+    }
+    Ok(wanted.into_keys().collect())
 }
 
 /// The GRUB entry path of set `name`'s entry (`grub-reboot`'s and `GRUB_DEFAULT`'s syntax):
@@ -248,13 +388,16 @@ pub fn next_boot(sys: &System, name: &str) -> Result<String, Error> {
     next_boot_in(&views, &problems, &dir, lv.as_ref(), name)
 }
 
-/// After a set changed: rewrites the menu where 42_rewind is installed and GRUB's directory is
-/// there. Never fails the command that changed the set; a failure is a warning.
+/// After a set changed: rewrites GRUB's menu where 42_rewind is installed and GRUB's directory
+/// is there, and the BLS entries where the machine has their directory. Never fails the
+/// command that changed the set; a failure is a warning.
 pub fn refresh(sys: &System) {
-    if !sys.root.join(GRUB_SCRIPT).is_file() || grub_dir(&sys.root).is_none() {
+    let grub = grub_dir(&sys.root).filter(|_| sys.root.join(GRUB_SCRIPT).is_file());
+    let bls = bls_dir(&sys.root);
+    if grub.is_none() && bls.is_none() {
         return;
     }
-    if let Err(e) = write(sys) {
+    if let Err(e) = write_menus(sys, grub, bls) {
         log::warn!("the boot menu was not updated: {e} (run rewind boot-menu)");
     }
 }
