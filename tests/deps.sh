@@ -27,6 +27,14 @@ packages=(
   # the boot menu's files checked by GRUB's own grub-script-check (tests/host_sets.rs);
   # sfdisk (fdisk) partitions the GRUB guest's disk (vm-images/build-disk.sh --grub-boot)
   grub-common fdisk
+  # the GRUB reinstall after a rollback of GRUB's directory (tests/host_grubboot.rs): the real
+  # grub-install (grub2-common) and its BIOS modules (grub-pc-bin), on loop disks
+  grub2-common grub-pc-bin
+  # the check that a boot entry's initramfs carries rewind (tests/host_bootkernel.rs): the
+  # distribution's lister, lsinitramfs
+  initramfs-tools-core
+  # Boot Loader Specification entries read back by systemd-boot's bootctl (tests/host_bootkernel.rs)
+  systemd-boot
 )
 
 missing=()

@@ -1,12 +1,17 @@
 //! Host tier (root): the set's kernel copy in a real, small `/boot` filesystem (a tmpfs of a
 //! few MiB): refused with the sizes when it has no room, before anything is written; made,
-//! shared and tidied when it has.
+//! shared and tidied when it has. Its initramfs is a real image (cpio and zstd made by the
+//! real tools, Debian's layout: an uncompressed early part, then the compressed main part),
+//! listed by the distribution's own lister (lsinitramfs): an image without rewind gets no copy,
+//! and the set's entry is written as not bootable, with the reason.
 
 use std::path::Path;
 use std::process::Command;
 
+use rewind::flow::bootmenu;
 use rewind::flow::env::System;
-use rewind::flow::setkernel;
+use rewind::flow::setkernel::{self, SetBoot};
+use rewind::flow::sets::{MemberState, MemberView, SetState, SetView};
 use rewind::plan::set::Request;
 
 /// A tmpfs of `mib` MiB mounted at `dir` for the guard's life.
@@ -31,6 +36,57 @@ impl Drop for Tmpfs {
     }
 }
 
+/// An initramfs image as initramfs-tools lays it out: an uncompressed cpio (the early
+/// microcode part), then a zstd-compressed cpio of `files` (path, bytes), made by the real
+/// `cpio` and `zstd`.
+fn initramfs(microcode: &[u8], files: &[(&str, &[u8])]) -> Vec<u8> {
+    let cpio = |dir: &Path| -> Vec<u8> {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg("find . | LC_ALL=C sort | cpio -o -H newc --quiet")
+            .current_dir(dir)
+            .output()
+            .expect("cpio");
+        assert!(out.status.success(), "cpio");
+        out.stdout
+    };
+    let early = tempfile::tempdir().expect("tempdir");
+    write(
+        early.path(),
+        "kernel/x86/microcode/GenuineIntel.bin",
+        microcode,
+    );
+    let main = tempfile::tempdir().expect("tempdir");
+    for (path, bytes) in files {
+        write(main.path(), path, bytes);
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let plain = work.path().join("main.cpio");
+    std::fs::write(&plain, cpio(main.path())).expect("test io");
+    let z = Command::new("zstd")
+        .args(["-q", "-c", "-1"])
+        .arg(&plain)
+        .output()
+        .expect("zstd");
+    assert!(z.status.success(), "zstd");
+    let mut img = cpio(early.path());
+    img.extend(z.stdout);
+    img
+}
+
+/// An initramfs with rewind (its program and its udev rule), of a little more than `size`
+/// bytes (an early part that large: zstd would make any padding of the main part tiny).
+fn with_rewind(size: usize) -> Vec<u8> {
+    initramfs(
+        &vec![7u8; size],
+        &[
+            ("usr/sbin/rewind", b"\x7fELF rewind"),
+            ("usr/lib/udev/rules.d/63-rewind.rules", b"# rewind"),
+            ("usr/sbin/lvm", b"lvm"),
+        ],
+    )
+}
+
 fn write(root: &Path, rel: &str, bytes: &[u8]) {
     let p = root.join(rel);
     std::fs::create_dir_all(p.parent().expect("parent")).expect("test io");
@@ -39,7 +95,7 @@ fn write(root: &Path, rel: &str, bytes: &[u8]) {
 
 /// A root with rewind's GRUB script, the running kernel 1.0 (its modules in the root), a
 /// separate /boot (its own mount in mountinfo) of `mib` MiB holding a 3 MiB kernel and a
-/// 3 MiB initramfs.
+/// 3 MiB initramfs with rewind.
 fn root(mib: u32) -> (tempfile::TempDir, Tmpfs, System) {
     let d = tempfile::tempdir().expect("tempdir");
     let r = d.path();
@@ -54,13 +110,17 @@ fn root(mib: u32) -> (tempfile::TempDir, Tmpfs, System) {
         b"22 1 254:0 / / rw - ext4 /dev/mapper/vg0-root rw\n23 22 8:1 / /boot rw - ext4 /dev/vda1 rw\n",
     );
     write(r, "boot/vmlinuz-1.0", &vec![1u8; 3 << 20]);
-    write(r, "boot/initrd.img-1.0", &vec![2u8; 3 << 20]);
+    write(r, "boot/initrd.img-1.0", &with_rewind(3 << 20));
     let sys = System {
         root: r.to_path_buf(),
         config: None,
         lock_dir: r.join("run/lock/lvm"),
     };
     (d, boot, sys)
+}
+
+fn size(sys: &System, rel: &str) -> u64 {
+    std::fs::metadata(sys.root.join(rel)).expect("stat").len()
 }
 
 fn root_member() -> Vec<Request> {
@@ -84,7 +144,11 @@ fn loop_a_boot_without_room_refuses_the_copy_before_any_change() {
         m.contains("has no room for the set's copy of kernel 1.0"),
         "{m}"
     );
-    assert!(m.contains("6 MiB needed"), "{m}");
+    let need = size(&sys, "boot/vmlinuz-1.0") + size(&sys, "boot/initrd.img-1.0");
+    assert!(
+        m.contains(&format!("{} MiB needed", need.div_ceil(1 << 20))),
+        "{m}"
+    );
     assert!(m.contains("nothing changed"), "{m}");
     assert!(!sys.root.join("boot/rewind").exists(), "nothing written");
 }
@@ -96,7 +160,10 @@ fn loop_copies_are_made_shared_between_sets_and_tidied_with_them() {
         .expect("room")
         .expect("a copy: /boot is not a member");
     assert_eq!(p.copies.len(), 2);
-    assert_eq!(p.record.bytes, 6 << 20);
+    assert_eq!(
+        p.record.bytes,
+        size(&sys, "boot/vmlinuz-1.0") + size(&sys, "boot/initrd.img-1.0")
+    );
     setkernel::copy(&p).expect("copy");
     setkernel::record(&sys, "a", &p).expect("record");
     let linux = sys.root.join("boot").join(&p.record.kernel.linux);
@@ -128,4 +195,247 @@ fn loop_copies_are_made_shared_between_sets_and_tidied_with_them() {
         b"22 1 254:0 / / rw - ext4 /dev/mapper/vg0-root rw\n",
     );
     assert_eq!(setkernel::prepare(&sys, &root_member()).expect("ok"), None);
+}
+
+fn lister_installed() -> bool {
+    Command::new("sh")
+        .args([
+            "-c",
+            "command -v lsinitramfs || command -v lsinitrd || command -v lsinitcpio",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn view(name: &str, boot: SetBoot) -> SetView {
+    SetView {
+        name: name.into(),
+        time: Some(1_000),
+        kind: None,
+        description: String::new(),
+        pinned: false,
+        state: SetState::Ok,
+        members_declared: Some(1),
+        members: vec![MemberView {
+            vg: "vg0".into(),
+            origin: Some("root".into()),
+            snapshot: format!("root.{name}"),
+            size_bytes: 1 << 20,
+            mount: Some("/".into()),
+            fill_percent: None,
+            state: MemberState::Inactive,
+        }],
+        boot,
+    }
+}
+
+#[test]
+fn loop_an_initramfs_without_rewind_gets_no_copy_and_its_entry_does_not_boot() {
+    if !lister_installed() {
+        eprintln!(
+            "SKIPPED: no initramfs lister (lsinitramfs: initramfs-tools-core, tests/deps.sh)"
+        );
+        return;
+    }
+    let (_d, _boot, sys) = root(32);
+    // The real image with rewind: the copy is offered, the entry boots it.
+    let p = setkernel::prepare(&sys, &root_member())
+        .expect("room")
+        .expect("a copy");
+    setkernel::copy(&p).expect("copy");
+    let with = view("with", SetBoot::Copy(p.record.clone()));
+    // Kernel 2.0, the newest, whose initramfs was built without rewind (its hook missing).
+    write(&sys.root, "lib/modules/2.0/modules.order", b"");
+    write(&sys.root, "proc/sys/kernel/osrelease", b"2.0\n");
+    write(&sys.root, "boot/vmlinuz-2.0", &[1u8; 4096]);
+    write(
+        &sys.root,
+        "boot/initrd.img-2.0",
+        &initramfs(
+            b"microcode",
+            &[
+                ("usr/sbin/lvm", b"lvm"),
+                ("usr/lib/udev/rules.d/69-lvm.rules", b""),
+            ],
+        ),
+    );
+    assert_eq!(
+        setkernel::prepare(&sys, &root_member()).expect("no refusal"),
+        None,
+        "no copy of a kernel whose initramfs lacks rewind"
+    );
+    let newest = view("newest", SetBoot::Newest);
+    let problems = setkernel::entry_problems(&sys.root, &[with.clone(), newest.clone()]);
+    assert_eq!(
+        problems.keys().collect::<Vec<_>>(),
+        vec!["newest"],
+        "{problems:?}"
+    );
+    assert_eq!(
+        problems["newest"],
+        "its initramfs has no /usr/sbin/rewind (/boot/initrd.img-2.0)"
+    );
+    // The verdicts are kept beside the menu, by image (listing takes seconds; the menu is
+    // written at every boot): the same image is not listed again.
+    let kept =
+        std::fs::read_to_string(sys.root.join("boot/grub").join(setkernel::INITRAMFS_CHECKS))
+            .expect("verdicts kept");
+    assert!(
+        kept.contains("/boot/initrd.img-2.0\tits initramfs has no /usr/sbin/rewind"),
+        "{kept}"
+    );
+    assert!(
+        kept.contains(&format!("/boot/{}\tok\n", p.record.kernel.initrd)),
+        "{kept}"
+    );
+    let menu = bootmenu::render_checked(&[with, newest], &problems);
+    assert!(menu.contains("\trewind_boot 'with' "), "{menu}");
+    assert!(!menu.contains("rewind_boot 'newest'"), "{menu}");
+    assert!(
+        menu.contains(
+            "newest  (NOT BOOTABLE, its initramfs has no /usr/sbin/rewind (/boot/initrd.img-2.0))"
+        ),
+        "{menu}"
+    );
+    // An image the lister cannot read is not bootable either.
+    write(&sys.root, "boot/initrd.img-2.0", b"not an initramfs");
+    let problems = setkernel::entry_problems(&sys.root, &[view("newest", SetBoot::Newest)]);
+    assert!(
+        problems["newest"].starts_with("its initramfs /boot/initrd.img-2.0 cannot be listed"),
+        "{problems:?}"
+    );
+}
+
+/// `bootctl list` (systemd-boot's own reader of BLS entries) over `boot` as ESP and $BOOT:
+/// (id, title as shown, options) in the boot loader's order.
+fn bootctl_list(boot: &Path) -> Vec<(String, String, String)> {
+    let out = Command::new("bootctl")
+        .env("SYSTEMD_RELAX_ESP_CHECKS", "1")
+        .arg(format!("--esp-path={}", boot.display()))
+        .arg(format!("--boot-path={}", boot.display()))
+        .args(["list", "--no-pager"])
+        .output()
+        .expect("bootctl");
+    assert!(
+        out.status.success(),
+        "bootctl list: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut list = Vec::new();
+    for block in text.split("\n\n") {
+        let field = |k: &str| {
+            block
+                .lines()
+                .find_map(|l| l.trim().strip_prefix(&format!("{k}: ")))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        if !field("id").is_empty() {
+            list.push((field("id"), field("title"), field("options")));
+        }
+    }
+    list
+}
+
+#[test]
+fn loop_bls_entries_are_read_by_bootctl_after_the_usual_entry_and_follow_the_sets() {
+    let have = |t: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {t}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !have("bootctl") || !lister_installed() {
+        eprintln!(
+            "SKIPPED: bootctl (systemd-boot) or an initramfs lister (initramfs-tools-core) not installed (tests/deps.sh)"
+        );
+        return;
+    }
+    let (_d, _boot, sys) = root(32);
+    let boot = sys.root.join("boot");
+    // The machine's own entry, as kernel-install lays it out, with rewind in its initramfs.
+    write(&sys.root, "boot/abc/1.0/linux", &[1u8; 4096]);
+    write(&sys.root, "boot/abc/1.0/initrd.img-1.0", &with_rewind(1024));
+    let usual = "title Debian GNU/Linux 12 (bookworm)\nversion 1.0\nmachine-id abc\nsort-key debian\noptions root=/dev/mapper/vg0-root ro quiet\nlinux /abc/1.0/linux\ninitrd /abc/1.0/initrd.img-1.0\n";
+    write(
+        &sys.root,
+        "boot/loader/entries/abc-1.0.conf",
+        usual.as_bytes(),
+    );
+    let dir = bootmenu::bls_dir(&sys.root).expect("the BLS directory");
+    // Set "copy" boots its copy (in /boot/rewind, $BOOT is /boot); "pre" the usual kernel;
+    // "lost" cannot be rolled back to; "norw" has a copy whose initramfs lacks rewind.
+    let p = setkernel::prepare(&sys, &root_member())
+        .expect("room")
+        .expect("a copy");
+    setkernel::copy(&p).expect("copy");
+    write(
+        &sys.root,
+        "boot/rewind/initrd.img-0.9.1",
+        &initramfs(b"microcode", &[("usr/sbin/lvm", b"lvm")]),
+    );
+    write(&sys.root, "boot/rewind/vmlinuz-0.9.1", &[1u8; 4096]);
+    let norw = rewind::plan::kernels::SetKernel {
+        kernel: rewind::plan::kernels::Kernel {
+            version: "0.9".into(),
+            linux: "rewind/vmlinuz-0.9.1".into(),
+            initrd: "rewind/initrd.img-0.9.1".into(),
+        },
+        bytes: 1,
+    };
+    let mut lost = view("lost", SetBoot::Newest);
+    lost.state = SetState::Lost;
+    let views = vec![
+        view("copy", SetBoot::Copy(p.record.clone())),
+        view("pre", SetBoot::Newest),
+        lost,
+        view("norw", SetBoot::Copy(norw)),
+    ];
+    let written = bootmenu::write_bls_in(&sys.root, &dir, &views).expect("written");
+    assert_eq!(written, vec!["rewind-copy.conf", "rewind-pre.conf"]);
+    let list = bootctl_list(&boot);
+    let ids: Vec<&str> = list.iter().map(|(i, _, _)| i.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec!["abc-1.0.conf", "rewind-pre.conf", "rewind-copy.conf"],
+        "{list:?}"
+    );
+    assert!(
+        list[0].1.contains("(default)"),
+        "the usual entry stays the default: {list:?}"
+    );
+    assert!(!list[1].1.contains("(default)") && !list[2].1.contains("(default)"));
+    // Among rewind's, by name, last first (the default names are times: newest first).
+    assert_eq!(
+        list[1].2,
+        "root=/dev/mapper/vg0-root ro quiet rd.rewind=pre"
+    );
+    assert_eq!(
+        list[2].2,
+        "root=/dev/mapper/vg0-root ro quiet rd.rewind=copy"
+    );
+    let copy = std::fs::read_to_string(dir.join("rewind-copy.conf")).expect("entry");
+    assert!(
+        copy.contains(&format!("linux /{}\n", p.record.kernel.linux)),
+        "{copy}"
+    );
+    let pre = std::fs::read_to_string(dir.join("rewind-pre.conf")).expect("entry");
+    assert!(pre.contains("linux /abc/1.0/linux\n"), "{pre}");
+    // Set "copy" is deleted: its entry goes, the others stay as they are.
+    let written = bootmenu::write_bls_in(&sys.root, &dir, &views[1..]).expect("written");
+    assert_eq!(written, vec!["rewind-pre.conf"]);
+    let ids: Vec<String> = bootctl_list(&boot).into_iter().map(|x| x.0).collect();
+    assert_eq!(ids, vec!["abc-1.0.conf", "rewind-pre.conf"]);
+    // An entry of the machine's without a sort-key: rewind's would sort first and become
+    // the default, so there are none.
+    write(
+        &sys.root,
+        "boot/loader/entries/memtest.conf",
+        b"title memtest86+\nlinux /abc/1.0/linux\n",
+    );
+    let written = bootmenu::write_bls_in(&sys.root, &dir, &views).expect("written");
+    assert!(written.is_empty());
+    let ids: Vec<String> = bootctl_list(&boot).into_iter().map(|x| x.0).collect();
+    assert_eq!(ids, vec!["abc-1.0.conf", "memtest.conf"]);
 }

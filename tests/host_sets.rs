@@ -920,7 +920,9 @@ fn loop_next_boot_sets_grubs_one_shot_entry() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     editenv(&["create"]);
-    let next = |dir: &Path, name: &str| rewind::flow::bootmenu::next_boot_in(&views, dir, name);
+    let next = |dir: &Path, name: &str| {
+        rewind::flow::bootmenu::next_boot_in(&views, &Default::default(), dir, None, name)
+    };
 
     // No submenu in grub.cfg yet: refused, nothing set.
     std::fs::write(grub.join("grub.cfg"), "menuentry 'Debian' { true }\n").expect("cfg");

@@ -31,6 +31,11 @@ pub fn taken(t: &Taken) -> String {
                 .unwrap_or_default()
         ));
     }
+    // Which kernel its boot entry boots, when that is not just the newest in /boot.
+    if t.boot != SetBoot::Newest {
+        out.push('\n');
+        out.push_str(boot_line(&t.boot).trim_end());
+    }
     out
 }
 
@@ -133,9 +138,15 @@ pub fn details(v: &SetView) -> String {
     for m in &v.members {
         out.push_str(&member_line(m));
     }
-    out.push_str(&match &v.boot {
+    out.push_str(&boot_line(&v.boot));
+    out
+}
+
+/// The line that says which kernel a set's boot menu entry boots (`rewind show`, `snapshot`).
+pub fn boot_line(b: &SetBoot) -> String {
+    match b {
         SetBoot::Member => {
-            "boot: /boot is in the set: its kernels and initramfs roll back with it\n".to_owned()
+            "boot: /boot is in the set: its kernels and initramfs roll back with it (no copy kept)\n".to_owned()
         }
         SetBoot::Copy(k) => format!(
             "boot: its entry in the boot menu boots its copy of kernel {} (/boot/{}, /boot/{}: {:.0} MiB, shared with the sets of the same kernel)\n",
@@ -148,8 +159,7 @@ pub fn details(v: &SetView) -> String {
             "boot: no kernel of its own; its entry in the boot menu boots the newest kernel in /boot\n"
                 .to_owned()
         }
-    });
-    out
+    }
 }
 
 /// What `rewind rollback SET` prints.

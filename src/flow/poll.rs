@@ -20,7 +20,7 @@ use crate::config::Poll as PollConfig;
 use crate::exit::Verdict;
 use crate::lvm::assemble::FoundVg;
 use crate::lvm::change::{ChangeError, drop_merged_snapshot, finish_merge_as_snapshot};
-use crate::lvm::layout::{Layer, LvmId, LvmUuid};
+use crate::lvm::layout::{Layer, LvRef, LvmId, LvmUuid};
 use crate::lvm::model::{Snapshot, Vg};
 use crate::lvm::text::{self, Section, Style};
 use crate::plan::dev::UdevRules;
@@ -642,6 +642,26 @@ pub fn run(sys: &System) -> Report {
     // GRUB's next plain boot starts a kernel whose modules are in this root (a kernel a
     // rolled-back upgrade added must not win), before the menu's refresh tidies the copies.
     super::setkernel::after_rollback(&sys.root);
+    // GRUB's directory rolled back with its LV: its boot code is made to match it again.
+    let rolled_back: Vec<LvRef> = report
+        .finished
+        .iter()
+        .map(|f| match f {
+            Finished::Committed { vg, origin, .. } | Finished::AlreadyDropped { vg, origin } => {
+                LvRef {
+                    vg: vg.clone(),
+                    lv: origin.clone(),
+                }
+            }
+        })
+        .chain(
+            noticed
+                .finished_elsewhere
+                .iter()
+                .filter_map(|(lv, _)| LvRef::parse(lv).ok()),
+        )
+        .collect();
+    super::setkernel::grub_after_rollback(sys, &rolled_back);
     super::bootmenu::refresh(sys);
     report
 }

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use super::Error;
 use super::env::System;
 use super::sets::SetView;
-use crate::plan::kernels::{self, Kernel, NextBoot, SetKernel};
+use crate::lvm::layout::LvRef;
+use crate::plan::kernels::{self, GrubReinstall, Kernel, NextBoot, SetKernel};
 use crate::plan::set::Request as MemberRequest;
 use crate::system::bootfile;
 use crate::system::mounts;
@@ -95,6 +96,14 @@ pub fn prepare(sys: &System, members: &[MemberRequest]) -> Result<Option<Prepare
         );
         return Ok(None);
     };
+    // A copy is only worth keeping when its initramfs can roll back.
+    if let Some(why) = initramfs_problem(root, &k.initrd) {
+        log::warn!(
+            "kernel {}: {why}: the set keeps no copy of it, and its menu entry is not bootable while the newest kernel's initramfs lacks rewind too (install rewind's initramfs hook, then update-initramfs -u or dracut -f)",
+            k.version
+        );
+        return Ok(None);
+    }
     let mut copies = Vec::new();
     let mut names_out = Vec::new();
     let (mut bytes, mut need) = (0u64, 0u64);
@@ -147,6 +156,114 @@ pub fn prepare(sys: &System, members: &[MemberRequest]) -> Result<Option<Prepare
         },
         copies,
     }))
+}
+
+/// Why the initramfs `/boot/REL` cannot roll back (it lacks rewind: [`kernels::initramfs_lacks_rewind`]),
+/// or `None` when it carries rewind, or when no lister is installed (a warning: not checked).
+pub fn initramfs_problem(root: &Path, rel: &str) -> Option<String> {
+    checked(&boot(root).join(rel), &format!("/boot/{rel}")).unwrap_or(None)
+}
+
+/// Why the initramfs at `path` (`shown` in messages) cannot roll back; `None` when it could
+/// not be checked (no lister).
+fn checked(path: &Path, shown: &str) -> Option<Option<String>> {
+    match bootfile::list_initramfs(path) {
+        Ok(Some(listing)) => {
+            Some(kernels::initramfs_lacks_rewind(&listing).map(|w| format!("{w} ({shown})")))
+        }
+        Ok(None) => {
+            log::warn!(
+                "no initramfs lister (lsinitramfs, lsinitrd, lsinitcpio): {shown} not checked for rewind"
+            );
+            None
+        }
+        Err(e) => Some(Some(format!(
+            "its initramfs {shown} cannot be listed ({e})"
+        ))),
+    }
+}
+
+/// The file of [`image_problems`]' verdicts, in GRUB's directory (else in the BLS entries'
+/// directory's parent, `$BOOT/loader`): one line per image checked, `SIZE MTIME_NS PATH`, a
+/// tab, then the problem or `ok`. Listing an image takes seconds and the menu is written at
+/// every boot; an image is listed again when it changes.
+pub const INITRAMFS_CHECKS: &str = "rewind-initramfs.checked";
+
+/// The key of an image in [`INITRAMFS_CHECKS`].
+fn image_key(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some(format!(
+        "{} {}.{:09} {}",
+        m.len(),
+        m.mtime(),
+        m.mtime_nsec(),
+        path.display()
+    ))
+}
+
+/// For each (entry name, initramfs path shown as, path) of `images`, why it cannot roll back;
+/// each image listed once, and again only when it changed (the verdicts kept in `cache`).
+pub fn image_problems(
+    cache: Option<&Path>,
+    images: &[(String, String, PathBuf)],
+) -> BTreeMap<String, String> {
+    let old: BTreeMap<String, String> = cache
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let mut now: BTreeMap<String, String> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for (name, shown, path) in images {
+        let Some(key) = image_key(path) else {
+            continue;
+        };
+        let verdict = match now.get(&key).or_else(|| old.get(&key)) {
+            Some(v) => Some(v.clone()),
+            None => checked(path, shown).map(|p| p.unwrap_or_else(|| "ok".into())),
+        };
+        let Some(verdict) = verdict else { continue };
+        if verdict != "ok" {
+            out.insert(name.clone(), verdict.clone());
+        }
+        now.insert(key, verdict);
+    }
+    if let Some(f) = cache
+        && now != old
+    {
+        let text: String = now.iter().map(|(k, v)| format!("{k}\t{v}\n")).collect();
+        if let Err(e) = bootfile::replace(f, &text, None) {
+            log::debug!("{e}");
+        }
+    }
+    out
+}
+
+/// The usable sets of `views` whose GRUB entry would boot an initramfs without rewind, with
+/// why: their entries are written as not bootable. A set's copy is checked, else the
+/// initramfs of the newest kernel in `/boot` (what 42_rewind's `rewind_boot SET` boots).
+pub fn entry_problems(root: &Path, views: &[SetView]) -> BTreeMap<String, String> {
+    let names = bootfile::names(&boot(root)).unwrap_or_default();
+    let newest = kernels::newest_linux(&names).and_then(|v| kernels::initrd_of(&names, &v));
+    let images: Vec<(String, String, PathBuf)> = views
+        .iter()
+        .filter_map(|v| {
+            let rel = match &v.boot {
+                SetBoot::Copy(k) => Some(k.kernel.initrd.clone()),
+                SetBoot::Member | SetBoot::Newest => newest.clone(),
+            }?;
+            Some((
+                v.name.clone(),
+                format!("/boot/{rel}"),
+                boot(root).join(&rel),
+            ))
+        })
+        .collect();
+    let cache = super::bootmenu::grub_dir(root).map(|d| d.join(INITRAMFS_CHECKS));
+    image_problems(cache.as_deref(), &images)
 }
 
 /// Makes the copies `p` needs (before the set is made: a failure changes nothing in LVM).
@@ -249,27 +366,40 @@ pub fn default_now(root: &Path) -> Option<NextBoot> {
 }
 
 /// What `rewind status` says about the next plain boot: a problem when GRUB's default kernel
-/// has no modules in this root and rewind's pin does not cover it.
-pub fn boot_problem(root: &Path) -> Option<String> {
-    match default_now(root)? {
-        NextBoot::Fine => None,
-        NextBoot::Pin {
+/// has no modules in this root and rewind's pin does not cover it, and when GRUB's boot code
+/// may not match its rolled-back modules ([`grub_after_rollback`] could not reinstall it).
+pub fn boot_problem(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(dir) = super::bootmenu::grub_dir(root) else {
+        return out;
+    };
+    if let Ok(t) = std::fs::read_to_string(dir.join(GRUB_PROBLEM_FILE)) {
+        out.push(format!(
+            "{} (then remove {})",
+            t.trim(),
+            dir.join(GRUB_PROBLEM_FILE).display()
+        ));
+    }
+    match default_now(root) {
+        None | Some(NextBoot::Fine) => {}
+        Some(NextBoot::Pin {
             without_modules,
             kernel,
-        } => {
-            let pin = super::bootmenu::grub_dir(root)?.join(PIN_FILE);
+        }) => {
+            let pin = dir.join(PIN_FILE);
             let text = kernels::pin_script(&kernel, &without_modules);
-            (std::fs::read_to_string(&pin).ok().as_deref() != Some(text.as_str())).then(|| {
-                format!(
+            if std::fs::read_to_string(&pin).ok().as_deref() != Some(text.as_str()) {
+                out.push(format!(
                     "kernel {without_modules}, GRUB's default, has no modules in this root and GRUB's default is not pinned to kernel {} (rewind poll does it where rewind's GRUB script is installed): pick kernel {} in GRUB's menu at the next boot",
                     kernel.version, kernel.version
-                )
-            })
+                ));
+            }
         }
-        NextBoot::NoKernel { without_modules } => Some(format!(
+        Some(NextBoot::NoKernel { without_modules }) => out.push(format!(
             "kernel {without_modules}, GRUB's default, has no modules in this root and no kernel in /boot has: the next boot may fail; reinstall the root's kernel package, then update-grub"
         )),
     }
+    out
 }
 
 /// After a rollback (the poller, at every boot where `/boot` is mounted): the kernels whose
@@ -384,6 +514,142 @@ fn pin_default(root: &Path, dir: &Path, mods: &[String]) -> (NextBoot, Option<St
     (decision, problem)
 }
 
+/// A member of its own mounted at `/boot` (or under it): refused before any change
+/// ([`kernels::boot_lv_refusal`]).
+pub fn refuse_boot_lv(members: &[MemberRequest]) -> Result<(), Error> {
+    let m: Vec<(String, Option<String>)> = members
+        .iter()
+        .map(|m| (format!("{}/{}", m.vg, m.lv), m.mount.clone()))
+        .collect();
+    match kernels::boot_lv_refusal(&m) {
+        Some(e) => Err(Error::Set(e)),
+        None => Ok(()),
+    }
+}
+
+/// Where the kernel of a set of `members` comes from, before it is taken: `/boot` in the set
+/// (a directory of the root member), its copy, or the newest kernel.
+pub fn boot_of(root: &Path, members: &[MemberRequest], copy: Option<&Prepared>) -> SetBoot {
+    let all = mounts::read(root).unwrap_or_default();
+    let m: Vec<&str> = members.iter().filter_map(|m| m.mount.as_deref()).collect();
+    match copy {
+        Some(p) => SetBoot::Copy(p.record.clone()),
+        None if boot_is_member(&all, &m) => SetBoot::Member,
+        None => SetBoot::Newest,
+    }
+}
+
+/// The mount holding `path` (absolute, in the system's view): the longest mount point that is
+/// `path` or one of its parents (the last mounted among equals).
+fn mount_holding<'m>(all: &'m [mounts::Mount], path: &str) -> Option<&'m mounts::Mount> {
+    all.iter()
+        .rev()
+        .filter(|m| {
+            let p = m.mount_point.trim_end_matches('/');
+            path == m.mount_point
+                || path
+                    .strip_prefix(p)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+        .max_by_key(|m| m.mount_point.len())
+}
+
+/// GRUB's directory and the logical volume holding it, when it is on one.
+pub fn grub_dir_lv(sys: &System) -> Option<(PathBuf, LvRef)> {
+    let dir = super::bootmenu::grub_dir(&sys.root)?;
+    let abs = format!("/{}", dir.strip_prefix(&sys.root).ok()?.display());
+    let all = mounts::read(&sys.root).ok()?;
+    let m = mount_holding(&all, &abs)?;
+    let s = sys.env().scan().ok()?;
+    let lv = super::snapshot::lv_mounted_at(&s, &all, &m.mount_point)?;
+    Some((dir, lv))
+}
+
+/// The file that keeps a GRUB reinstall problem for `rewind status`, in GRUB's directory.
+pub const GRUB_PROBLEM_FILE: &str = "rewind-grub-install.problem";
+
+/// GRUB's platform directories in `dir` (`i386-pc`, `x86_64-efi`, ...: those holding modules).
+fn grub_platforms(dir: &Path) -> Vec<String> {
+    bootfile::names(dir)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| dir.join(p).join("normal.mod").is_file())
+        .collect()
+}
+
+/// What makes GRUB's boot code match the modules in GRUB's directory `dir` of the system at
+/// `root` again, from debconf's `grub-pc/install_devices`.
+pub fn grub_reinstall_plan(root: &Path, dir: &Path) -> GrubReinstall {
+    let dat =
+        std::fs::read_to_string(root.join("var/cache/debconf/config.dat")).unwrap_or_default();
+    let devices = kernels::debconf_value(&dat, "grub-pc/install_devices");
+    kernels::grub_reinstall(&grub_platforms(dir), devices.as_deref())
+}
+
+/// After the poller saw the merges of `rolled_back` finish: when GRUB's directory is on one of
+/// them, GRUB's modules rolled back with it while its boot code (outside LVM) may be a newer
+/// GRUB's, installed by the upgrade that was rolled back. The rolled-back system's own
+/// `grub-install` rewrites the boot code on the devices debconf names ([`grub_reinstall_plan`]);
+/// where it cannot, or fails, the journal, the login note and `rewind status` say so
+/// ([`GRUB_PROBLEM_FILE`]). Returns the problem.
+pub fn grub_after_rollback(sys: &System, rolled_back: &[LvRef]) -> Option<String> {
+    if rolled_back.is_empty() {
+        return None;
+    }
+    let (dir, lv) = grub_dir_lv(sys)?;
+    if !rolled_back.contains(&lv) {
+        return None;
+    }
+    let problem = grub_reinstall_in(&sys.root, &dir, &lv);
+    let marker = dir.join(GRUB_PROBLEM_FILE);
+    match &problem {
+        Some(p) => {
+            log::error!("{p}");
+            crate::system::motd::note(&sys.root, p);
+            if let Err(e) = bootfile::replace(&marker, &format!("{p}\n"), None) {
+                log::warn!("{e}");
+            }
+        }
+        None => {
+            if let Err(e) = bootfile::remove(&marker) {
+                log::warn!("{e}");
+            }
+        }
+    }
+    problem
+}
+
+/// [`grub_after_rollback`]'s reinstall, GRUB's directory `dir` on `lv` rolled back: the problem,
+/// if any.
+pub fn grub_reinstall_in(root: &Path, dir: &Path, lv: &LvRef) -> Option<String> {
+    match grub_reinstall_plan(root, dir) {
+        GrubReinstall::Cannot(why) => {
+            Some(format!("{lv} rolled back with GRUB's directory: {why}"))
+        }
+        GrubReinstall::Run { platform, devices } => {
+            let boot_dir = dir.parent().unwrap_or(dir);
+            let failed: Vec<String> = devices
+                .iter()
+                .filter_map(|d| match bootfile::grub_install(&platform, boot_dir, d) {
+                    Ok(()) => {
+                        log::warn!(
+                            "{lv} rolled back with GRUB's directory: GRUB's boot code reinstalled on {d} (grub-install --target={platform}) to match its rolled-back modules"
+                        );
+                        None
+                    }
+                    Err(e) => Some(format!("{d}: {e}")),
+                })
+                .collect();
+            (!failed.is_empty()).then(|| {
+                format!(
+                    "{lv} rolled back with GRUB's directory, and GRUB's boot code could not be reinstalled to match its rolled-back modules ({}): run grub-install --target={platform} on those devices (or dpkg-reconfigure grub-pc) now, or the next boot may fail",
+                    failed.join("; ")
+                )
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,7 +690,11 @@ mod tests {
             pin.contains("rewind_boot '' 'vmlinuz-1.0' 'initrd.img-1.0'"),
             "{pin}"
         );
-        assert_eq!(boot_problem(r), None, "pinned: status has nothing to say");
+        assert_eq!(
+            boot_problem(r),
+            Vec::<String>::new(),
+            "pinned: status has nothing to say"
+        );
         // What a removed kernel leaves behind (files depmod made) is no modules.
         write(r, "lib/modules/2.0/modules.dep", "");
         assert!(matches!(
@@ -504,11 +774,96 @@ mod tests {
                 .as_deref()
                 .is_some_and(|p| p.contains("no kernel in /boot has"))
         );
-        assert!(boot_problem(r).is_some());
+        assert_eq!(boot_problem(r).len(), 1);
         let motd = std::fs::read_to_string(r.join(crate::system::motd::MOTD)).expect("motd");
         assert!(
             motd.contains("kernel 2.0, GRUB's default, has no modules"),
             "{motd}"
+        );
+    }
+    fn member(lv: &str, mount: Option<&str>) -> MemberRequest {
+        MemberRequest {
+            named: mount.unwrap_or(lv).into(),
+            vg: "vg0".into(),
+            lv: lv.into(),
+            mount: mount.map(str::to_owned),
+            fs_used: None,
+            min_extents: 0,
+        }
+    }
+
+    #[test]
+    fn a_boot_lv_member_is_refused_and_boot_in_the_root_member_rolls_back_with_it() {
+        let e = refuse_boot_lv(&[member("root", Some("/")), member("boot", Some("/boot"))])
+            .expect_err("refused");
+        assert!(e.to_string().contains("vg0/boot (mounted at /boot)"), "{e}");
+        refuse_boot_lv(&[member("root", Some("/")), member("var", Some("/var"))]).expect("ok");
+        // /boot a directory of the root member: the set's kernels roll back with it.
+        let d = tempfile::tempdir().expect("tempdir");
+        write(
+            d.path(),
+            "proc/self/mountinfo",
+            "22 1 254:0 / / rw - ext4 /dev/mapper/vg0-root rw\n",
+        );
+        assert_eq!(
+            boot_of(d.path(), &[member("root", Some("/"))], None),
+            SetBoot::Member
+        );
+        assert_eq!(
+            boot_of(d.path(), &[member("var", Some("/var"))], None),
+            SetBoot::Newest
+        );
+    }
+
+    #[test]
+    fn the_mount_holding_grub_s_directory_is_the_longest_prefix() {
+        let all = mounts::parse_mountinfo(
+            "22 1 254:0 / / rw - ext4 /dev/mapper/vg0-root rw\n23 22 8:1 / /boot rw - ext4 /dev/vda1 rw\n24 22 8:2 / /bootx rw - ext4 /dev/vda2 rw\n",
+        );
+        assert_eq!(
+            mount_holding(&all, "/boot/grub").map(|m| m.dev),
+            Some((8, 1))
+        );
+        assert_eq!(
+            mount_holding(&all[..1], "/boot/grub").map(|m| m.dev),
+            Some((254, 0))
+        );
+        assert_eq!(
+            mount_holding(&all, "/bootxy/grub").map(|m| m.dev),
+            Some((254, 0))
+        );
+    }
+
+    #[test]
+    fn a_grub_reinstall_problem_is_listed_by_status_until_removed() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let r = d.path();
+        write(r, "boot/grub/grub.cfg", "set default=0\n");
+        assert_eq!(boot_problem(r), Vec::<String>::new());
+        // GRUB's directory without a platform directory: rewind cannot tell what to install.
+        let p = grub_reinstall_in(
+            r,
+            &r.join("boot/grub"),
+            &LvRef {
+                vg: "vg0".into(),
+                lv: "root".into(),
+            },
+        )
+        .expect("a problem");
+        assert!(
+            p.starts_with("vg0/root rolled back with GRUB's directory"),
+            "{p}"
+        );
+        write(
+            r,
+            &format!("boot/grub/{GRUB_PROBLEM_FILE}"),
+            &format!("{p}\n"),
+        );
+        let st = boot_problem(r);
+        assert_eq!(st.len(), 1, "{st:?}");
+        assert!(
+            st[0].starts_with(&p) && st[0].contains("then remove"),
+            "{st:?}"
         );
     }
 }

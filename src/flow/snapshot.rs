@@ -57,20 +57,26 @@ pub struct Taken {
     pub members: Vec<Planned>,
     /// The window, when some member was active (an inactive one needs none).
     pub window: Option<window::Report>,
+    /// The kernel its boot menu entry boots (`flow::setkernel`; filled in by [`run`]).
+    pub boot: super::setkernel::SetBoot,
 }
 
 /// `rewind snapshot` on this system.
 pub fn run(sys: &System, req: &Request) -> Result<Taken, Error> {
     let cfg = sys.config();
-    // The set's kernel copy, when /boot is not a member: refused before any change when /boot
+    // /boot on a logical volume of its own is never a member (refused before any change). The
+    // set's kernel copy, when /boot is not in the set: refused before any change when /boot
     // has no room, copied before the set is made (a copy no set records is tidied below).
-    let kernel = {
+    let (kernel, mut boot) = {
         let env = sys.env();
         let s = env.scan()?;
         let all = mounts::read(&sys.root)
             .map_err(|e| Error::Set(format!("cannot read the mounts: {e}")))?;
         let members = resolve(&s, &all, &sys.root, &req.members, &cfg.snapshot.members)?;
-        super::setkernel::prepare(sys, &members)?
+        super::setkernel::refuse_boot_lv(&members)?;
+        let kernel = super::setkernel::prepare(sys, &members)?;
+        let boot = super::setkernel::boot_of(&sys.root, &members, kernel.as_ref());
+        (kernel, boot)
     };
     if let Some(k) = &kernel {
         super::setkernel::copy(k)?;
@@ -88,14 +94,17 @@ pub fn run(sys: &System, req: &Request) -> Result<Taken, Error> {
                 t.name,
                 k.record.kernel.version
             ),
-            Err(e) => log::warn!(
-                "snapshot set {}: its kernel copy was not recorded ({e}); its menu entry boots the newest kernel",
-                t.name
-            ),
+            Err(e) => {
+                log::warn!(
+                    "snapshot set {}: its kernel copy was not recorded ({e}); its menu entry boots the newest kernel",
+                    t.name
+                );
+                boot = super::setkernel::SetBoot::Newest;
+            }
         }
     }
     super::bootmenu::refresh(sys);
-    taken
+    taken.map(|t| Taken { boot, ..t })
 }
 
 /// The members named (or the configuration's), resolved to LVs: a mount point through the
@@ -327,6 +336,7 @@ fn take_scanned(
             name,
             members: planned,
             window: report,
+            boot: super::setkernel::SetBoot::Newest,
         }),
         Err(e) if tools.stopped => Err(e),
         Err(e) => {

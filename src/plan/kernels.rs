@@ -257,6 +257,126 @@ pub fn pin_script(k: &Kernel, without_modules: &str) -> String {
     )
 }
 
+/// `/boot` (or a directory under it) mounted from a logical volume of its own, named as a set
+/// member: refused (docs/BOOTMENU.md, "/boot on LVM"). `members`: each member's `VG/LV` and
+/// mount point. Returns the refusal's text.
+pub fn boot_lv_refusal(members: &[(String, Option<String>)]) -> Option<String> {
+    let (lv, at) = members.iter().find_map(|(lv, m)| {
+        let m = m.as_deref()?;
+        (m == "/boot" || m.starts_with("/boot/")).then_some((lv, m))
+    })?;
+    Some(format!(
+        "{lv} (mounted at {at}) cannot be a member of a set: /boot on a logical volume of its own, rolled back under GRUB, is not supported (GRUB's own files would change under it, and GRUB cannot write its environment block on LVM). Leave it out: where rewind's GRUB menu is installed, each set keeps a copy of its kernel and initramfs under /boot/rewind instead. Nothing changed"
+    ))
+}
+
+/// A debconf question's value in debconf's database text (`/var/cache/debconf/config.dat`:
+/// stanzas of `Field: value` lines, blank-line separated): `None` when the question or its
+/// `Value:` is not there.
+pub fn debconf_value(config_dat: &str, question: &str) -> Option<String> {
+    config_dat.split("\n\n").find_map(|stanza| {
+        let mut name = None;
+        let mut value = None;
+        for line in stanza.lines() {
+            if let Some(n) = line.strip_prefix("Name: ") {
+                name = Some(n.trim());
+            } else if let Some(v) = line.strip_prefix("Value:") {
+                value = Some(v.trim().to_owned());
+            }
+        }
+        (name == Some(question)).then_some(value).flatten()
+    })
+}
+
+/// After a rollback of the logical volume holding GRUB's directory: what makes GRUB's boot
+/// code (outside LVM: the disk's first track, or the EFI system partition) match the rolled-back
+/// modules in `/boot/grub/PLATFORM` again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrubReinstall {
+    /// The rolled-back system's `grub-install --target=PLATFORM DEVICE` for each device.
+    Run {
+        platform: String,
+        devices: Vec<String>,
+    },
+    /// It cannot be done safely here: why (said loudly: journal, login note, status).
+    Cannot(String),
+}
+
+/// The decision over the platform directories in GRUB's directory (`i386-pc`, `x86_64-efi`,
+/// ...) and debconf's `grub-pc/install_devices` (the devices grub-pc's own upgrades install
+/// to; `None`: not known). Only BIOS GRUB (`i386-pc`) on the devices debconf names is done.
+pub fn grub_reinstall(platforms: &[String], install_devices: Option<&str>) -> GrubReinstall {
+    let bios = platforms.iter().any(|p| p == "i386-pc");
+    let others: Vec<&str> = platforms
+        .iter()
+        .filter(|p| p.as_str() != "i386-pc")
+        .map(String::as_str)
+        .collect();
+    if !others.is_empty() {
+        return GrubReinstall::Cannot(format!(
+            "GRUB's modules for {} rolled back with the root, but rewind does not reinstall GRUB for that platform: if GRUB was reinstalled since the set was taken, run the rolled-back system's grub-install now, or the next boot may fail",
+            others.join(", ")
+        ));
+    }
+    if !bios {
+        return GrubReinstall::Cannot(
+            "GRUB's directory rolled back with the root, but it holds no platform directory (i386-pc): rewind cannot tell which boot code to reinstall; run grub-install now if GRUB was reinstalled since the set was taken".into(),
+        );
+    }
+    let devices: Vec<String> = install_devices
+        .unwrap_or_default()
+        .split([',', ' '])
+        .filter(|d| !d.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if devices.is_empty() {
+        return GrubReinstall::Cannot(
+            "GRUB's modules (i386-pc) rolled back with the root, but debconf names no device for grub-pc/install_devices: rewind cannot reinstall GRUB's boot code to match them; run dpkg-reconfigure grub-pc (or grub-install DISK) now, or the next boot may fail if GRUB was reinstalled since the set was taken".into(),
+        );
+    }
+    GrubReinstall::Run {
+        platform: "i386-pc".into(),
+        devices,
+    }
+}
+
+/// The initramfs file name of kernel `version` among `/boot`'s `names` (42_rewind's order:
+/// `initrd.img-V`, `initrd-V.img`, `initramfs-V.img`).
+pub fn initrd_of(names: &[String], version: &str) -> Option<String> {
+    [
+        format!("initrd.img-{version}"),
+        format!("initrd-{version}.img"),
+        format!("initramfs-{version}.img"),
+    ]
+    .into_iter()
+    .find(|n| names.contains(n))
+}
+
+/// What an initramfs lacks of rewind, from its listing (one path per line, as `lsinitramfs`
+/// and `lsinitcpio` print them, or `ls -l` lines with the path last, as `lsinitrd` does):
+/// `None` when it carries both the program (`usr/sbin/rewind` or `sbin/rewind`) and the udev
+/// rule that runs it first (`63-rewind.rules`), which every initramfs hook of rewind's installs.
+pub fn initramfs_lacks_rewind(listing: &str) -> Option<&'static str> {
+    let paths: Vec<&str> = listing
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .map(|p| p.trim_start_matches("./").trim_start_matches('/'))
+        .collect();
+    if !paths
+        .iter()
+        .any(|p| *p == "usr/sbin/rewind" || *p == "sbin/rewind")
+    {
+        Some("its initramfs has no /usr/sbin/rewind")
+    } else if !paths
+        .iter()
+        .any(|p| p.ends_with("/rules.d/63-rewind.rules"))
+    {
+        Some("its initramfs has no 63-rewind.rules")
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,5 +543,99 @@ mod tests {
             default_after(&arch, &names(&["6.6.1-arch1-1"])),
             NextBoot::Fine
         );
+    }
+    #[test]
+    fn boot_on_its_own_lv_is_refused_a_root_member_is_not() {
+        let m = |lv: &str, at: Option<&str>| (lv.to_owned(), at.map(str::to_owned));
+        assert_eq!(
+            boot_lv_refusal(&[m("vg0/root", Some("/")), m("vg0/data", None)]),
+            None
+        );
+        assert_eq!(boot_lv_refusal(&[m("vg0/bootish", Some("/bootish"))]), None);
+        let e = boot_lv_refusal(&[m("vg0/root", Some("/")), m("vg0/boot", Some("/boot"))])
+            .expect("refused");
+        assert!(
+            e.starts_with("vg0/boot (mounted at /boot) cannot be a member"),
+            "{e}"
+        );
+        assert!(
+            e.contains("/boot/rewind") && e.ends_with("Nothing changed"),
+            "{e}"
+        );
+        assert!(boot_lv_refusal(&[m("vg0/efi", Some("/boot/efi"))]).is_some());
+    }
+
+    #[test]
+    fn debconf_values_are_read_from_config_dat() {
+        let dat = "Name: grub-pc/install_devices\nTemplate: grub-pc/install_devices\nValue: /dev/disk/by-id/ata-QEMU_HARDDISK_QM00001, /dev/sdb\nOwners: grub-pc\nFlags: seen\n\nName: grub-pc/install_devices_empty\nTemplate: grub-pc/install_devices_empty\nValue: false\nOwners: grub-pc\n\nName: grub-pc/timeout\nOwners: grub-pc\n";
+        assert_eq!(
+            debconf_value(dat, "grub-pc/install_devices").as_deref(),
+            Some("/dev/disk/by-id/ata-QEMU_HARDDISK_QM00001, /dev/sdb")
+        );
+        assert_eq!(
+            debconf_value(dat, "grub-pc/install_devices_empty").as_deref(),
+            Some("false")
+        );
+        assert_eq!(debconf_value(dat, "grub-pc/timeout"), None, "no Value line");
+        assert_eq!(debconf_value(dat, "grub-pc/nothing"), None);
+    }
+
+    #[test]
+    fn grub_is_reinstalled_only_for_bios_on_debconf_s_devices() {
+        let p = |v: &[&str]| names(v);
+        assert_eq!(
+            grub_reinstall(&p(&["i386-pc"]), Some("/dev/vda, /dev/vdb")),
+            GrubReinstall::Run {
+                platform: "i386-pc".into(),
+                devices: names(&["/dev/vda", "/dev/vdb"]),
+            }
+        );
+        assert!(matches!(
+            grub_reinstall(&p(&["i386-pc"]), Some("")),
+            GrubReinstall::Cannot(ref w) if w.contains("debconf names no device")
+        ));
+        assert!(matches!(
+            grub_reinstall(&p(&["i386-pc"]), None),
+            GrubReinstall::Cannot(_)
+        ));
+        assert!(matches!(
+            grub_reinstall(&p(&["i386-pc", "x86_64-efi"]), Some("/dev/vda")),
+            GrubReinstall::Cannot(ref w) if w.contains("x86_64-efi")
+        ));
+        assert!(matches!(
+            grub_reinstall(&[], Some("/dev/vda")),
+            GrubReinstall::Cannot(_)
+        ));
+    }
+    #[test]
+    fn an_initramfs_carries_rewind_with_its_program_and_its_rule() {
+        let debian = "usr\nusr/sbin\nusr/sbin/rewind\nusr/lib/udev/rules.d/63-rewind.rules\n";
+        assert_eq!(initramfs_lacks_rewind(debian), None);
+        // dracut's lsinitrd: ls -l lines, the path last.
+        let dracut = "-rwxr-xr-x   1 root     root      3000000 Jan  1 00:00 usr/sbin/rewind\n-rw-r--r--   1 root     root          800 Jan  1 00:00 usr/lib/udev/rules.d/63-rewind.rules\nlrwxrwxrwx   1 root     root            8 Jan  1 00:00 sbin -> usr/sbin\n";
+        assert_eq!(initramfs_lacks_rewind(dracut), None);
+        assert_eq!(
+            initramfs_lacks_rewind("usr/sbin/lvm\nusr/lib/udev/rules.d/69-lvm.rules\n"),
+            Some("its initramfs has no /usr/sbin/rewind")
+        );
+        assert_eq!(
+            initramfs_lacks_rewind("usr/sbin/rewind\nusr/sbin/rewind-early\n"),
+            Some("its initramfs has no 63-rewind.rules")
+        );
+        assert!(initramfs_lacks_rewind("usr/sbin/rewinder\n").is_some());
+        assert_eq!(
+            initramfs_lacks_rewind(""),
+            Some("its initramfs has no /usr/sbin/rewind")
+        );
+    }
+
+    #[test]
+    fn a_kernel_s_initramfs_is_found_by_its_names() {
+        let boot = names(&["vmlinuz-1.0", "initramfs-1.0.img", "vmlinuz-2.0"]);
+        assert_eq!(
+            initrd_of(&boot, "1.0").as_deref(),
+            Some("initramfs-1.0.img")
+        );
+        assert_eq!(initrd_of(&boot, "2.0"), None);
     }
 }

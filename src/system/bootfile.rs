@@ -104,6 +104,50 @@ pub fn set_next_entry(grubenv: &Path, entry: &str) -> Result<(), BootFileError> 
     }
 }
 
+/// GRUB's `grub-install --target=PLATFORM --boot-directory=BOOT DEVICE` (the system's own, on
+/// PATH): GRUB's boot code on DEVICE made from the modules under `BOOT/grub/PLATFORM`.
+pub fn grub_install(platform: &str, boot: &Path, device: &str) -> Result<(), BootFileError> {
+    let out = Command::new("grub-install")
+        .arg(format!("--target={platform}"))
+        .arg(format!("--boot-directory={}", boot.display()))
+        .arg(device)
+        .output()
+        .map_err(io(Path::new("grub-install")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(BootFileError::Tool {
+            path: PathBuf::from(device),
+            tool: "grub-install".into(),
+            output: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
+/// The listing of the initramfs `image` by the distribution's own lister (`lsinitramfs` of
+/// initramfs-tools, `lsinitrd` of dracut, `lsinitcpio` of mkinitcpio: the first on PATH).
+/// `None`: no lister is installed.
+pub fn list_initramfs(image: &Path) -> Result<Option<String>, BootFileError> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+    let Some(tool) = ["lsinitramfs", "lsinitrd", "lsinitcpio"]
+        .iter()
+        .flat_map(|name| std::env::split_paths(&path).map(move |d| d.join(name)))
+        .find(|p| p.is_file())
+    else {
+        return Ok(None);
+    };
+    let out = Command::new(&tool).arg(image).output().map_err(io(&tool))?;
+    if out.status.success() {
+        Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()))
+    } else {
+        Err(BootFileError::Tool {
+            path: image.to_path_buf(),
+            tool: tool.display().to_string(),
+            output: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
 /// The file names in `dir` (none when it is missing).
 pub fn names(dir: &Path) -> std::io::Result<Vec<String>> {
     match fs::read_dir(dir) {

@@ -76,6 +76,8 @@ guest_boot_1() {
     update-grub 2>&1 | tee "$OUT/update-grub-new.out"
     cp /boot/grub/grub.cfg "$OUT/grub-new.cfg"
     cp /boot/grub/rewind.cfg "$OUT/rewind-new.cfg"
+    # The verdicts of the check that an entry's initramfs carries rewind (the guest's lsinitramfs).
+    cp /boot/grub/rewind-initramfs.checked "$OUT/initramfs-checked" || true
     sync
     umount /boot
 }
@@ -168,6 +170,8 @@ host_check_boot_1() {
     vm_check_eq "the entry of set pre boots it" "1" "$(grep -c "rewind_boot 'pre'" "$VM_STATE/rewind.cfg")"
     local old
     old=$(cat "$VM_STATE/kver-old")
+    vm_check "the guest's lsinitramfs found rewind in the initramfs of set pre's copy" \
+        grep -q "/boot/rewind/initrd\.img-$old\.[0-9a-f]\{8\}	ok\$" "$VM_STATE/initramfs-checked"
     vm_check "set pre keeps a copy of the running kernel and its initramfs in /boot/rewind" \
         grep -qx "vmlinuz-$old\.[0-9a-f]\{8\}" "$VM_STATE/store-1"
     vm_check "... and of its initramfs, and a record" grep -qx "initrd.img-$old\.[0-9a-f]\{8\}" "$VM_STATE/store-1"

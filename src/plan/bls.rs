@@ -1,0 +1,220 @@
+//! Boot Loader Specification type #1 entries (`$BOOT/loader/entries/*.conf`, read by
+//! systemd-boot and by the GRUB of Fedora and RHEL), pure: reading the machine's own entries,
+//! which of them is the usual one (what the boot loader starts by default), and rewind's entry
+//! for a set (docs/BOOTMENU.md, "Boot Loader Specification entries").
+
+use std::cmp::Ordering;
+
+use super::kernels::version_cmp;
+
+/// The `sort-key` of rewind's entries: after any distribution's (kernel-install writes the
+/// os-release `IMAGE_ID` or `ID`, lowercase), so that they are never the default.
+pub const SORT_KEY: &str = "zzzz-rewind";
+
+/// The file name prefix of rewind's entries (`rewind-SET.conf`).
+pub const PREFIX: &str = "rewind-";
+
+/// One entry's keys (those rewind reads or writes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Entry {
+    pub title: Option<String>,
+    pub version: Option<String>,
+    pub sort_key: Option<String>,
+    pub linux: Option<String>,
+    pub initrd: Vec<String>,
+    pub options: Vec<String>,
+}
+
+impl Entry {
+    /// Parses an entry file: `KEY VALUE` lines, `#` comments; `initrd` and `options` may repeat.
+    pub fn parse(text: &str) -> Entry {
+        let mut e = Entry::default();
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (key, value) = line
+                .split_once(char::is_whitespace)
+                .map_or((line, ""), |(k, v)| (k, v.trim()));
+            let value = value.to_owned();
+            match key {
+                "title" => e.title = Some(value),
+                "version" => e.version = Some(value),
+                "sort-key" => e.sort_key = Some(value),
+                "linux" => e.linux = Some(value),
+                "initrd" => e.initrd.push(value),
+                "options" => e.options.push(value),
+                _ => {}
+            }
+        }
+        e
+    }
+}
+
+/// The boot loader's order (systemd's `boot_entry_compare`): entries with a sort-key first, by
+/// sort-key, then by version, newest first; then by file name, last first.
+fn order(a: &(String, Entry), b: &(String, Entry)) -> Ordering {
+    let (ka, kb) = (&a.1.sort_key, &b.1.sort_key);
+    match (ka, kb) {
+        (Some(_), None) => return Ordering::Less,
+        (None, Some(_)) => return Ordering::Greater,
+        (Some(x), Some(y)) if x != y => return x.cmp(y),
+        _ => {}
+    }
+    let v = match (&a.1.version, &b.1.version) {
+        (Some(x), Some(y)) => version_cmp(y, x),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    };
+    v.then_with(|| version_cmp(&b.0, &a.0))
+}
+
+/// The usual entry among the machine's own (`(file name, entry)`, rewind's left out): the first
+/// in the boot loader's order that boots a kernel.
+pub fn usual(entries: &[(String, Entry)]) -> Option<&(String, Entry)> {
+    let mut own: Vec<&(String, Entry)> = entries
+        .iter()
+        .filter(|(n, e)| !n.starts_with(PREFIX) && e.linux.is_some())
+        .collect();
+    own.sort_by(|a, b| order(a, b));
+    own.into_iter().next()
+}
+
+/// Why rewind's entries (sort-key [`SORT_KEY`]) could come before one of the machine's own,
+/// and so become the boot loader's default: an entry without a sort-key (those sort after the
+/// ones that have one), or with one after rewind's. `None`: they always come last.
+pub fn cannot_sort_last(entries: &[(String, Entry)]) -> Option<String> {
+    entries
+        .iter()
+        .filter(|(n, _)| !n.starts_with(PREFIX))
+        .find_map(|(n, e)| match &e.sort_key {
+            None => Some(format!(
+                "{n} has no sort-key: an entry of rewind's would sort before it and could become the default"
+            )),
+            Some(k) if k.as_str() >= SORT_KEY => Some(format!(
+                "{n}'s sort-key {k} sorts after rewind's ({SORT_KEY})"
+            )),
+            Some(_) => None,
+        })
+}
+
+/// What rewind's entry of a set boots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Boots {
+    pub version: String,
+    /// Paths as the entry names them (from `$BOOT`'s root).
+    pub linux: String,
+    pub initrd: Vec<String>,
+}
+
+/// The entry file's name for set `name`.
+pub fn file_name(set: &str) -> String {
+    format!("{PREFIX}{set}.conf")
+}
+
+/// rewind's entry for set `name` (`title`: what the menu shows), booting `boots` with the usual
+/// entry's `options` (any `rd.rewind=` in them dropped) plus `rd.rewind=SET`.
+pub fn render(set: &str, title: &str, boots: &Boots, usual_options: &[String]) -> String {
+    let mut opts: Vec<&str> = usual_options
+        .iter()
+        .flat_map(|o| o.split_whitespace())
+        .filter(|w| !w.starts_with("rd.rewind="))
+        .collect();
+    let rd = format!("rd.rewind={set}");
+    opts.push(&rd);
+    let mut out = format!(
+        "# Written by rewind: rolls back to snapshot set {set}. Rewritten or removed whenever\n\
+         # the sets change; edits are lost.\n\
+         title {}\n\
+         version {}\n\
+         sort-key {SORT_KEY}\n\
+         linux {}\n",
+        title.replace(['\n', '\r'], " "),
+        boots.version,
+        boots.linux
+    );
+    for i in &boots.initrd {
+        out.push_str(&format!("initrd {i}\n"));
+    }
+    out.push_str(&format!("options {}\n", opts.join(" ")));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(text: &str) -> Entry {
+        Entry::parse(text)
+    }
+
+    #[test]
+    fn entries_parse_with_repeated_keys_and_comments() {
+        let x = e(
+            "# a comment\ntitle Debian GNU/Linux 12\nversion 6.1.0-9-amd64\nsort-key debian\nlinux /abc/6.1.0-9-amd64/linux\ninitrd /abc/6.1.0-9-amd64/ucode\ninitrd /abc/6.1.0-9-amd64/initrd.img\noptions root=/dev/mapper/vg0-root ro\noptions quiet\n",
+        );
+        assert_eq!(x.title.as_deref(), Some("Debian GNU/Linux 12"));
+        assert_eq!(x.sort_key.as_deref(), Some("debian"));
+        assert_eq!(x.initrd.len(), 2);
+        assert_eq!(x.options, vec!["root=/dev/mapper/vg0-root ro", "quiet"]);
+    }
+
+    #[test]
+    fn the_usual_entry_is_the_boot_loader_s_first_and_never_rewind_s() {
+        let list = vec![
+            (
+                "abc-6.1.0-9-amd64.conf".to_owned(),
+                e("version 6.1.0-9-amd64\nsort-key debian\nlinux /a"),
+            ),
+            (
+                "abc-6.1.0-10-amd64.conf".to_owned(),
+                e("version 6.1.0-10-amd64\nsort-key debian\nlinux /b"),
+            ),
+            (
+                "rewind-pre.conf".to_owned(),
+                e("version 9\nsort-key aaa\nlinux /c"),
+            ),
+            ("memtest.conf".to_owned(), e("title memtest\nlinux /m")),
+        ];
+        let u = usual(&list).expect("usual");
+        assert_eq!(u.0, "abc-6.1.0-10-amd64.conf");
+        assert_eq!(
+            cannot_sort_last(&list).as_deref(),
+            Some(
+                "memtest.conf has no sort-key: an entry of rewind's would sort before it and could become the default"
+            )
+        );
+        assert_eq!(cannot_sort_last(&list[..3]), None);
+        let late = vec![("x.conf".to_owned(), e("sort-key zzzzz\nlinux /x"))];
+        assert!(cannot_sort_last(&late).is_some());
+    }
+
+    #[test]
+    fn an_entry_boots_with_the_usual_options_and_rd_rewind() {
+        let b = Boots {
+            version: "6.1.0-9-amd64".into(),
+            linux: "/rewind/vmlinuz-6.1.0-9-amd64.0000abcd".into(),
+            initrd: vec!["/rewind/initrd.img-6.1.0-9-amd64.00001234".into()],
+        };
+        let text = render(
+            "pre",
+            "Roll back with rewind: pre",
+            &b,
+            &[
+                "root=/dev/mapper/vg0-root ro rd.rewind=old".into(),
+                "quiet".into(),
+            ],
+        );
+        let back = Entry::parse(&text);
+        assert_eq!(back.sort_key.as_deref(), Some(SORT_KEY));
+        assert_eq!(back.linux.as_deref(), Some(b.linux.as_str()));
+        assert_eq!(back.initrd, b.initrd);
+        assert_eq!(
+            back.options,
+            vec!["root=/dev/mapper/vg0-root ro quiet rd.rewind=pre"]
+        );
+        assert_eq!(file_name("pre"), "rewind-pre.conf");
+    }
+}
