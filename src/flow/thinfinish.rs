@@ -280,17 +280,7 @@ fn commit_finish(
             )
         }
     );
-    if let Some(o) = model.lv(origin) {
-        super::notice::forget(&env.root, &vg.id, &o.id);
-    }
-    if let Some(set) = &set {
-        let text = format!(
-            "rollback complete: {}/{origin} is back at snapshot set {set} (its merge finished)",
-            vg.name
-        );
-        log::warn!("{text}");
-        crate::system::motd::note(&env.root, &text);
-    }
+    super::poll::announce_finished(env, vg, model, origin, set.as_deref());
     failpoint::hit("thin-after-commit");
     Ok(Finished::Committed {
         vg: vg.name.clone(),
