@@ -251,7 +251,7 @@ fn ensure_done(dm: &mut dyn DeviceMapper, merge: &ActiveMerge) -> Result<(), Err
 }
 
 /// Commits `tree` to `vg` (the caller holds the lock); `what` names the change in errors.
-fn commit(
+pub(super) fn commit(
     env: &mut Env<'_>,
     s: &Scan,
     vg: &FoundVg,
