@@ -347,6 +347,12 @@ impl<'a> Lexer<'a> {
     }
 
     fn utf8(&self, bytes: &[u8], at: Pos) -> Result<String, TextError> {
+        // Plain ASCII (nearly every token) holds neither bytes to keep nor reserved characters.
+        if bytes.is_ascii() {
+            return Ok(std::str::from_utf8(bytes)
+                .map(str::to_owned)
+                .unwrap_or_default());
+        }
         if self.lvm {
             return decode_raw(bytes).map_err(|c| self.err(at, SyntaxError::ReservedChar(c)));
         }
@@ -398,12 +404,11 @@ impl<'a> Lexer<'a> {
             }
             None => return Err(self.err(at, SyntaxError::UnterminatedString)),
         };
-        let bytes = if quote == b'"' {
-            unescape(raw)
+        if quote == b'"' && memchr::memchr(b'\\', raw).is_some() {
+            Ok(Tok::Str(self.utf8(&unescape(raw), at)?))
         } else {
-            raw.to_vec()
-        };
-        Ok(Tok::Str(self.utf8(&bytes, at)?))
+            Ok(Tok::Str(self.utf8(raw, at)?))
+        }
     }
 
     /// Next token and where it starts. `value` says whether a number may start here
@@ -444,11 +449,12 @@ impl<'a> Lexer<'a> {
                     }
                 }
                 self.pos = i;
-                let text = String::from_utf8_lossy(&self.b[start..i]).into_owned();
+                // Only ASCII digits, signs and dots were taken.
+                let text = std::str::from_utf8(&self.b[start..i]).unwrap_or_default();
                 let tok = if dot {
-                    parse_float(&text).map(Tok::Float)
+                    parse_float(text).map(Tok::Float)
                 } else {
-                    match parse_int(&text) {
+                    match parse_int(text) {
                         // LVM's `_type`: older 32-bit builds wrote creation times that do not
                         // fit; LVM reads them as 2018-05-24 and repairs them on its next write.
                         Err(SyntaxError::IntegerOutOfRange(_))
@@ -549,9 +555,8 @@ impl Parser<'_> {
     /// Entries until `}` (when `name` is a section) or the end of the text (the root).
     fn entries(&mut self, name: Option<&str>, depth: usize) -> Result<Section, TextError> {
         let mut sec = Section::default();
-        // Keys seen in this section: a linear search per key would make a section with
-        // millions of keys quadratic.
-        let mut seen = std::collections::HashSet::new();
+        // Where the keys of a large section are (see `KeyIndex`).
+        let mut index = None;
         loop {
             let key_at = self.at;
             let key = match std::mem::replace(&mut self.tok, Tok::Eof) {
@@ -575,7 +580,7 @@ impl Parser<'_> {
             if key.contains('/') {
                 return Err(self.lx.err(key_at, SyntaxError::SlashInKey(key)));
             }
-            if !seen.insert(key.clone()) {
+            if KeyIndex::duplicate(&sec.entries, &key, &mut index) {
                 return Err(self.lx.err(key_at, SyntaxError::DuplicateKey(key)));
             }
             self.advance(false)?;
@@ -633,13 +638,76 @@ impl Parser<'_> {
         }
     }
 
-    fn scalar(&self) -> Result<Value, TextError> {
-        match &self.tok {
-            Tok::Int(i) => Ok(Value::Int(*i)),
-            Tok::Float(f) => Ok(Value::Float(*f)),
-            Tok::Str(s) | Tok::Word(s) => Ok(Value::Str(s.clone())),
-            other => Err(self.err(SyntaxError::ExpectedValue(describe(other)))),
+    /// The current token as a value, moved out (the caller advances next).
+    fn scalar(&mut self) -> Result<Value, TextError> {
+        match std::mem::replace(&mut self.tok, Tok::Eof) {
+            Tok::Int(i) => Ok(Value::Int(i)),
+            Tok::Float(f) => Ok(Value::Float(f)),
+            Tok::Str(s) | Tok::Word(s) => Ok(Value::Str(s)),
+            other => Err(self.err(SyntaxError::ExpectedValue(describe(&other)))),
         }
+    }
+}
+
+/// Sections up to this many entries look for a repeated key by a linear search; larger ones
+/// (`logical_volumes` has one entry per LV) through a [`KeyIndex`], so that a section with
+/// millions of keys is not quadratic.
+const LINEAR_KEYS: usize = 16;
+
+/// The keys of a large section by hash: each hash names the position of the first key read
+/// with it. A hash that is there already is confirmed against the key itself, and when two
+/// keys share a hash, by a search of the whole section: a key is never taken for another.
+struct KeyIndex {
+    hasher: std::collections::hash_map::RandomState,
+    at: std::collections::HashMap<u64, usize, std::hash::BuildHasherDefault<HashIsKey>>,
+}
+
+impl KeyIndex {
+    /// Whether `key` is among `entries` already; if not, it is recorded as the next entry's.
+    fn duplicate(entries: &[Entry], key: &str, index: &mut Option<KeyIndex>) -> bool {
+        use std::hash::BuildHasher as _;
+        if entries.len() < LINEAR_KEYS {
+            return entries.iter().any(|e| e.key == key);
+        }
+        let ix = index.get_or_insert_with(|| {
+            let mut ix = KeyIndex {
+                hasher: std::collections::hash_map::RandomState::new(),
+                at: std::collections::HashMap::default(),
+            };
+            for (i, e) in entries.iter().enumerate() {
+                ix.at.entry(ix.hasher.hash_one(e.key.as_str())).or_insert(i);
+            }
+            ix
+        });
+        match ix.at.entry(ix.hasher.hash_one(key)) {
+            std::collections::hash_map::Entry::Occupied(o) => {
+                entries[*o.get()].key == key || entries.iter().any(|e| e.key == key)
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(entries.len());
+                false
+            }
+        }
+    }
+}
+
+/// The hasher of [`KeyIndex`]'s map, whose keys are hashes already.
+#[derive(Default)]
+struct HashIsKey(u64);
+
+impl std::hash::Hasher for HashIsKey {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
@@ -1070,6 +1138,31 @@ mod tests {
         assert_eq!(kind(b"\xc3\x28 = 1\n"), SyntaxError::NotUtf8);
         assert_eq!(kind(b"= 1\n"), SyntaxError::ExpectedKey("'='".into()));
         assert_eq!(kind(b"\"\" = 1\n"), SyntaxError::EmptyKey);
+    }
+
+    #[test]
+    fn key_index_never_takes_a_key_for_another() {
+        let entries: Vec<Entry> = (0..LINEAR_KEYS + 4)
+            .map(|i| Entry {
+                key: format!("k{i}"),
+                node: Node::Value(Value::Int(0)),
+            })
+            .collect();
+        let mut index = None;
+        assert!(KeyIndex::duplicate(&entries, "k3", &mut index));
+        assert!(!KeyIndex::duplicate(&entries, "new", &mut index));
+        // Two keys sharing a hash: point every hash at an entry with another key.
+        let ix = index.as_mut().expect("built past LINEAR_KEYS");
+        for at in ix.at.values_mut() {
+            *at = 0;
+        }
+        for key in ["k0", "k1", "k7", "k19"] {
+            assert!(KeyIndex::duplicate(&entries, key, &mut index), "{key}");
+        }
+        let ix = index.as_mut().expect("built");
+        let h = std::hash::BuildHasher::hash_one(&ix.hasher, "other");
+        ix.at.insert(h, 5);
+        assert!(!KeyIndex::duplicate(&entries, "other", &mut index));
     }
 
     #[test]
