@@ -311,6 +311,10 @@ struct Lexer<'a> {
     lvm: bool,
     /// The value being read belongs to `creation_time` (LVM repairs an overflow there).
     creation_time: bool,
+    /// `b` as a string when every token of it reads as the same string slice: valid UTF-8,
+    /// in LVM's mode also without a character reserved for bytes (nearly every text; any
+    /// other text is decoded token by token).
+    text: Option<&'a str>,
 }
 
 type Pos = (usize, usize);
@@ -346,13 +350,16 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    fn utf8(&self, bytes: &[u8], at: Pos) -> Result<String, TextError> {
-        // Plain ASCII (nearly every token) holds neither bytes to keep nor reserved characters.
-        if bytes.is_ascii() {
-            return Ok(std::str::from_utf8(bytes)
-                .map(str::to_owned)
-                .unwrap_or_default());
+    /// The string of the bytes `start..end` of the text.
+    fn string(&self, start: usize, end: usize, at: Pos) -> Result<String, TextError> {
+        // A token of a text already checked whole, that does not cut a character.
+        match self.text.and_then(|t| t.get(start..end)) {
+            Some(s) => Ok(s.to_owned()),
+            None => self.utf8(&self.b[start..end], at),
         }
+    }
+
+    fn utf8(&self, bytes: &[u8], at: Pos) -> Result<String, TextError> {
         if self.lvm {
             return decode_raw(bytes).map_err(|c| self.err(at, SyntaxError::ReservedChar(c)));
         }
@@ -393,21 +400,22 @@ impl<'a> Lexer<'a> {
     /// text and drops its last byte as if it were the closing quote (`_dup_string_tok`).
     fn quoted(&mut self, quote: u8, at: Pos) -> Result<Tok, TextError> {
         let start = self.pos + 1;
-        let raw = match self.string_end(quote) {
+        let end = match self.string_end(quote) {
             Some(end) => {
                 self.pos = end + 1;
-                &self.b[start..end]
+                end
             }
             None if self.lvm && self.b.len() > start => {
                 self.pos = self.b.len();
-                &self.b[start..self.b.len() - 1]
+                self.b.len() - 1
             }
             None => return Err(self.err(at, SyntaxError::UnterminatedString)),
         };
+        let raw = &self.b[start..end];
         if quote == b'"' && memchr::memchr(b'\\', raw).is_some() {
             Ok(Tok::Str(self.utf8(&unescape(raw), at)?))
         } else {
-            Ok(Tok::Str(self.utf8(raw, at)?))
+            Ok(Tok::Str(self.string(start, end, at)?))
         }
     }
 
@@ -484,7 +492,7 @@ impl<'a> Lexer<'a> {
                     i += 1;
                 }
                 self.pos = i;
-                let word = self.utf8(&self.b[start..i], at)?;
+                let word = self.string(start, i, at)?;
                 if self.lvm && !value {
                     Ok((Tok::Ident(word), at))
                 } else {
@@ -817,14 +825,19 @@ fn parse_with(bytes: &[u8], lvm: bool) -> Result<Section, TextError> {
         });
     }
     let end = memchr::memchr(0, bytes).unwrap_or(bytes.len());
+    let b = &bytes[..end];
+    let text = std::str::from_utf8(b)
+        .ok()
+        .filter(|t| !lvm || t.is_ascii() || !t.chars().any(|c| raw_byte(c).is_some()));
     let mut p = Parser {
         lx: Lexer {
-            b: &bytes[..end],
+            b,
             pos: 0,
             line: 1,
             line_start: 0,
             lvm,
             creation_time: false,
+            text,
         },
         tok: Tok::Eof,
         at: (1, 1),
