@@ -374,23 +374,23 @@ impl<'a> Lexer<'a> {
     fn string_end(&mut self, quote: u8) -> Option<usize> {
         let mut i = self.pos + 1;
         loop {
-            match self.b.get(i) {
-                None => return None,
-                Some(&c) if c == quote => return Some(i),
-                Some(b'\\') if quote == b'"' && i + 1 < self.b.len() => {
+            // Only the quote, a backslash and a line break matter; jump to the next of them.
+            i += memchr::memchr3(quote, b'\\', b'\n', self.b.get(i..)?)?;
+            match self.b[i] {
+                c if c == quote => return Some(i),
+                b'\\' if quote == b'"' && i + 1 < self.b.len() => {
                     if self.b[i + 1] == b'\n' {
                         self.line += 1;
                         self.line_start = i + 2;
                     }
                     i += 2;
                 }
-                Some(&c) => {
-                    if c == b'\n' {
-                        self.line += 1;
-                        self.line_start = i + 1;
-                    }
+                b'\n' => {
+                    self.line += 1;
+                    self.line_start = i + 1;
                     i += 1;
                 }
+                _ => i += 1,
             }
         }
     }
@@ -480,13 +480,13 @@ impl<'a> Lexer<'a> {
                 let mut i = start;
                 // LVM's words end only at space, '#', '=', '{' and '}'; rewind's values also
                 // at ',', '[' and ']'.
-                let strict = !self.lvm;
+                let ends = if !self.lvm && value {
+                    &WORD_ENDS_STRICT_VALUE
+                } else {
+                    &WORD_ENDS
+                };
                 while let Some(&ch) = self.b.get(i) {
-                    if ch.is_ascii_whitespace()
-                        || ch == 0x0b
-                        || matches!(ch, b'#' | b'=' | b'{' | b'}')
-                        || (strict && value && matches!(ch, b',' | b'[' | b']'))
-                    {
+                    if ends[usize::from(ch)] {
                         break;
                     }
                     i += 1;
@@ -502,6 +502,25 @@ impl<'a> Lexer<'a> {
         }
     }
 }
+
+/// The bytes that end a word: white space (with `\v`), `#`, `=`, `{` and `}`; in
+/// [`WORD_ENDS_STRICT_VALUE`] also `,`, `[` and `]`.
+const fn word_ends(strict_value: bool) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_whitespace()
+            || b == 0x0b
+            || matches!(b, b'#' | b'=' | b'{' | b'}')
+            || (strict_value && matches!(b, b',' | b'[' | b']'));
+        c += 1;
+    }
+    t
+}
+
+static WORD_ENDS: [bool; 256] = word_ends(false);
+static WORD_ENDS_STRICT_VALUE: [bool; 256] = word_ends(true);
 
 /// Reads an integer the way `strtoll(s, NULL, 0)` does for the characters LVM's tokenizer
 /// lets through: optional sign, then decimal, or octal after a leading `0`. Unlike strtoll,
@@ -562,7 +581,10 @@ impl Parser<'_> {
 
     /// Entries until `}` (when `name` is a section) or the end of the text (the root).
     fn entries(&mut self, name: Option<&str>, depth: usize) -> Result<Section, TextError> {
-        let mut sec = Section::default();
+        // LVM's LV and segment sections hold 5 to 8 entries: room for them at once.
+        let mut sec = Section {
+            entries: Vec::with_capacity(8),
+        };
         // Where the keys of a large section are (see `KeyIndex`).
         let mut index = None;
         loop {
