@@ -254,7 +254,7 @@ pub fn check_copy(root: &Section) -> Result<(), Refusal> {
     if !valid_name(name) {
         return refuse("metadata has an invalid VG name");
     }
-    read_id(vg, &format!("volume group {name}"))?;
+    read_id(vg, format_args!("volume group {name}"))?;
     flags(vg, Flags::Vg)?;
     if uint(vg, "seqno").is_none() {
         return refuse(format!("Couldn't read seqno for volume group {name}."));
@@ -487,7 +487,7 @@ fn historical(vg: &Section, vg_name: &str, lv_names: &[&str]) -> Result<(), Refu
         }
         read_id(
             l,
-            &format!("removed logical volume {} in vg {vg_name}", e.key),
+            format_args!("removed logical volume {} in vg {vg_name}", e.key),
         )?;
         for k in ["creation_time", "removal_time"] {
             if has(l, k) && uint(l, k).is_none() {
