@@ -18,6 +18,12 @@
 #                      partition 1; the core image puts GRUB on the serial console. /boot gets
 #                      GRUB's modules, a grubenv and a first grub.cfg (one entry; the guest's
 #                      update-grub replaces it)
+#   --grub-boot root   a disk that boots through GRUB (BIOS) with /boot a directory of the root LV:
+#                      an msdos label, partition 1 the PV (from sector 2048: the usual gap is
+#                      before it). GRUB's directory is the root's /boot/grub: GRUB's lvm module
+#                      reads it, the kernel and the initramfs from the LV. This core image
+#                      (grub-mkimage as above, with lvm) only bootstraps: the guest's own
+#                      grub-install replaces it (tests/vm/scenarios/grub-root-lvm.sh)
 #   --boot-add SRC:DEST  with --grub-boot: put file SRC at DEST in the /boot filesystem (repeatable)
 #   --cmdline TEXT     with --grub-boot: the kernel command line of the first grub.cfg
 set -euo pipefail
@@ -49,18 +55,25 @@ mkdir -p "$(dirname "$out")"
 
 # grub_disk TREE: partition 1 becomes /boot (TREE's /boot moves there, TREE's /etc/fstab mounts
 # it), GRUB goes into the MBR and the gap before partition 1 (see --grub-boot).
+# With --grub-boot root, /boot stays in TREE (the root LV's filesystem, UUID $root_uuid).
 grub_disk() {
     local tree=$1 bootfs=$tmp/bootfs grubdir=/usr/lib/grub/i386-pc uuid kver core
+    local rel='' mods=(biosdisk part_msdos ext2 search search_fs_uuid serial terminal)
     [[ -n $tree && -d $tree/boot ]] || vm_die "build-disk: no tree"
-    uuid=$(cat /proc/sys/kernel/random/uuid)
     kver=$(vm_root_kver "$tree")
-    mkdir -p "$bootfs"
-    cp -a "$tree/boot/." "$bootfs/"
-    find "$tree/boot" -mindepth 1 -delete
+    if [[ $grub_boot == root ]]; then
+        uuid=$root_uuid bootfs=$tree/boot rel=/boot
+        mods+=(lvm)
+    else
+        uuid=$(cat /proc/sys/kernel/random/uuid)
+        mkdir -p "$bootfs"
+        cp -a "$tree/boot/." "$bootfs/"
+        find "$tree/boot" -mindepth 1 -delete
+        printf 'UUID=%s /boot ext4 defaults 0 2\n' "$uuid" >>"$tree/etc/fstab"
+    fi
     vm_add_files "$bootfs" "${boot_adds[@]}"
     [[ -f $bootfs/vmlinuz-$kver && -f $bootfs/initrd.img-$kver ]] ||
         vm_die "build-disk: /boot lacks vmlinuz-$kver or initrd.img-$kver (give the initramfs with --boot-add)"
-    printf 'UUID=%s /boot ext4 defaults 0 2\n' "$uuid" >>"$tree/etc/fstab"
     # What grub-install puts in /boot/grub: the modules and lists, an environment block.
     mkdir -p "$bootfs/grub/i386-pc"
     cp "$tree$grubdir"/*.mod "$tree$grubdir"/*.lst "$bootfs/grub/i386-pc/"
@@ -70,8 +83,8 @@ grub_disk() {
 # The first boot's menu, written by build-disk.sh; the guest's update-grub replaces it.
 set timeout=5
 menuentry 'Debian GNU/Linux (build-disk.sh)' {
-    linux /vmlinuz-$kver root=/dev/mapper/$vg-${lvs[0]%%:*} ro $cmdline
-    initrd /initrd.img-$kver
+    linux $rel/vmlinuz-$kver root=/dev/mapper/$vg-${lvs[0]%%:*} ro $cmdline
+    initrd $rel/initrd.img-$kver
 }
 EOF
     # GRUB is silent on the serial line until a config sets the terminal up: do it first thing.
@@ -80,10 +93,10 @@ serial --unit=0 --speed=115200
 terminal_input serial
 terminal_output serial
 search --no-floppy --fs-uuid --set=root $uuid
-set prefix=(\$root)/grub
+set prefix=(\$root)$rel/grub
 EOF
     chroot "$tree" grub-mkimage -O i386-pc -d "$grubdir" -o /tmp/core.img -c /tmp/early.cfg \
-        -p /grub biosdisk part_msdos ext2 search search_fs_uuid serial terminal >&2
+        -p "$rel/grub" "${mods[@]}" >&2
     core=$tree/tmp/core.img
     (($(stat -c %s "$core") <= (p1_start - 1) * 512)) || vm_die "build-disk: GRUB's core image does not fit before partition 1"
     # boot.img's code only (440 bytes): the disk signature and the partition table stay. Its
@@ -92,6 +105,10 @@ EOF
     dd if="$tree$grubdir/boot.img" of="$out" bs=440 count=1 conv=notrunc status=none
     dd if="$core" of="$out" bs=512 seek=1 conv=notrunc status=none
     rm -f "$core" "$tree/tmp/early.cfg"
+    if [[ $grub_boot == root ]]; then
+        vm_log "disk $out: /boot a directory of the root LV (filesystem UUID $uuid), GRUB in the MBR (serial console, lvm module)"
+        return 0
+    fi
     mkfs.ext4 -q -F -L boot -U "$uuid" -E "offset=$((p1_start * 512))" -d "$bootfs" "$out" "$((p1_size / 2))k" >&2
     vm_log "disk $out: /boot on partition 1 (UUID $uuid), GRUB in the MBR (serial console)"
 }
@@ -117,7 +134,18 @@ rm -f "$out"
 truncate -s "$size" "$out"
 # The PV's byte offset in the image: 0, or partition 2's start on a GRUB disk.
 pv_offset=0
-if [[ -n $grub_boot ]]; then
+root_uuid=$(cat /proc/sys/kernel/random/uuid)
+if [[ $grub_boot == root ]]; then
+    sfdisk -q "$out" >&2 <<EOF
+label: dos
+start=2048, type=8e, bootable
+EOF
+    # "IMG1 : start=2048, size=N, type=8e, bootable" -> "2048 N"
+    read -r p1_start p1_size < <(sfdisk -d "$out" | awk -v p="${out}1" '$1 == p { gsub(/[^0-9]/, "", $4); gsub(/[^0-9]/, "", $6); print $4, $6 }')
+    [[ -n $p1_start ]] || vm_die "build-disk: cannot read back the partition of $out"
+    pv_offset=$((p1_start * 512))
+    loop=$(losetup -f --show -o "$pv_offset" --sizelimit "$((p1_size * 512))" "$out")
+elif [[ -n $grub_boot ]]; then
     sfdisk -q "$out" >&2 <<EOF
 label: dos
 start=2048, size=$grub_boot, type=83, bootable
@@ -167,6 +195,6 @@ ln -sf /dev/null "$merged/etc/systemd/system/dracut-shutdown.service"
 if [[ -n $grub_boot ]]; then
     grub_disk "$merged"
 fi
-mkfs.ext4 -q -F -L "$root_lv" -E "offset=$offset" -d "$merged" "$out" "$((lv_bytes / 1024))k" >&2
+mkfs.ext4 -q -F -L "$root_lv" -U "$root_uuid" -E "offset=$offset" -d "$merged" "$out" "$((lv_bytes / 1024))k" >&2
 vm_timing disk_build "$(vm_elapsed "$start")"
 vm_log "disk $out: $vg/$root_lv at byte offset $offset, $((lv_bytes / 1048576)) MiB"
