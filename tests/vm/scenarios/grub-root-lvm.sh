@@ -70,13 +70,14 @@ guest_boot_1() {
     echo 'grub-pc grub-pc/install_devices multiselect /dev/vda' | debconf-set-selections
     grub-install --target=i386-pc /dev/vda 2>&1 | tee "$OUT/grub-install-1.out"
     update-grub 2>&1 | tee "$OUT/update-grub-1.out"
+    cp /boot/grub/grub.cfg "$OUT/grub.cfg"
     sync
     gr_gap installed
+    # (grub.cfg sources rewind.cfg, which rewind rewrites: no update-grub needed for the set.)
     rewind snapshot --name pre --description "before the GRUB upgrade" --size 100M 2>&1 |
         tee "$OUT/snapshot.out"
     rewind show pre | tee "$OUT/show-pre"
-    update-grub 2>&1 | tee "$OUT/update-grub-2.out"
-    cp /boot/grub/grub.cfg "$OUT/grub.cfg"
+    cp /boot/grub/rewind.cfg "$OUT/rewind.cfg"
     # The upgrade: GRUB reinstalled with another module list; the data; a broken init.
     grub-install --target=i386-pc --modules="$GR_UPGRADE_MODULES" \
         --install-modules="$GR_UPGRADE_MODULES $GR_UPGRADE_INSTALL" \
@@ -139,12 +140,18 @@ gr_embedded_is() {
     cmp <(tail -c +1025 "$1") <(gr_disk_gap "$len" | head -c "$len" | tail -c +1025)
 }
 
+# gr_menu_without_sets LOG: GRUB's menu is on the console, without the rollback submenu.
+gr_menu_without_sets() {
+    grep -aq 'Advanced options for Debian GNU/Linux' "$1" && ! grep -aq 'Roll back with rewind' "$1"
+}
+
 host_check_boot_1() {
     vm_check "boot 1 (the bootstrap) ran the guest's grub-install on /dev/vda" \
         grep -q 'Installation finished. No error reported.' "$VM_STATE/grub-install-1.out"
     vm_check "grub.cfg reads the kernel from the LV (insmod lvm)" grep -q 'insmod lvm' "$VM_STATE/grub.cfg"
     vm_check "grub.cfg boots /boot/vmlinuz from the root filesystem" \
         grep -q 'linux[[:space:]]*/boot/vmlinuz-' "$VM_STATE/grub.cfg"
+    vm_check "rewind.cfg has set pre's entry" grep -q "rewind_boot 'pre'" "$VM_STATE/rewind.cfg"
     vm_check "rewind show pre: the kernels roll back with root, no copy" \
         grep -q 'boot: /boot is in the set: its kernels and initramfs roll back with it (no copy kept)' "$VM_STATE/show-pre"
     vm_check "the upgrade's grub-install worked" \
@@ -163,6 +170,8 @@ host_check_boot_1() {
 }
 
 host_check_boot_2() {
+    vm_check "boot 2's GRUB (the upgrade's core image) read the set's menu from the LV" \
+        grep -aq 'Roll back with rewind' "$WORK/boot2.serial.log"
     vm_check "boot 2 came through GRUB's default entry (no rd.rewind)" \
         vm_file_lacks 'rd.rewind' "$VM_STATE/cmdline-2"
     vm_check "the poller reinstalled GRUB's boot code on /dev/vda" \
@@ -185,5 +194,7 @@ host_check() {
     vm_check "boot 3 ran the init from before the upgrade" \
         vm_files_differ "$VM_STATE/broken-init.sha256" "$VM_STATE/init3.sha256"
     vm_check "boot 3: the gap as the poller left it" cmp "$VM_STATE/reinstalled.gap" "$VM_STATE/booted.gap"
+    vm_check "boot 3's GRUB (the reinstalled core image) showed its menu, no set left in it" \
+        gr_menu_without_sets "$WORK/boot3.serial.log"
     gr_story_check
 }
