@@ -75,7 +75,9 @@ fi
 sock=$log.sock
 if [[ -n $keys ]]; then
     rm -f "$sock"
-    args+=(-chardev "socket,id=ser0,path=$sock,server=on,wait=off,logfile=$log" -serial chardev:ser0)
+    # wait=on: the guest starts only once serial-keys.py is connected, so it sees GRUB's menu
+    # from its first byte (with wait=off a late connect on a loaded host missed the menu).
+    args+=(-chardev "socket,id=ser0,path=$sock,server=on,wait=on,logfile=$log" -serial chardev:ser0)
 else
     args+=(-serial "file:$log")
 fi

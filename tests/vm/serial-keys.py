@@ -76,7 +76,8 @@ def main():
             text, keys = line.split("\t", 1)
             steps.append((text, keys.split()))
     sock = None
-    for _ in range(100):
+    # qemu waits for this connection before it starts the guest (run-guest.sh: wait=on).
+    for _ in range(600):
         try:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.connect(sock_path)

@@ -24,6 +24,11 @@
 #         grub-install wrote (/boot/grub/i386-pc/core.img), not the upgrade's.
 # Boot 3: (GRUB's default entry, no help: the reinstalled core image) the old state: the data
 #         from before the upgrade, the old init, GRUB's directory with every module again.
+#         Then the set `again`, the same GRUB reinstall, the data overwritten and the init
+#         broken again; nothing flagged.
+# Boot 4: the harness picks set again's entry in GRUB's "Roll back with rewind" menu over the
+#         serial console (rd.rewind=again, the kernel read from the LV): the rollback; the
+#         poller reinstalls GRUB's boot code again: the gap holds the first install's core image.
 # Host:   stock vgck/lvs on the image: a plain root, no snapshot, no merge flag.
 VM_SCENARIO_SUITE=long
 VM_ROOT_FLAVOR=grub
@@ -36,7 +41,7 @@ RB_RESCUE=0
 RB_SET=1
 # shellcheck source=tests/vm/lib/rollback-story.sh
 . "${TESTS_VM_DIR:-/run/xchg/harness}/lib/rollback-story.sh"
-VM_BOOTS=3
+VM_BOOTS=4
 
 # The upgrade's GRUB: another module list in the core image, and only what it needs installed.
 GR_UPGRADE_MODULES='part_gpt xfs'
@@ -48,7 +53,8 @@ vm_boot_title() {
     case $1 in
     1) echo "grub-install on the disk, the set pre, a GRUB reinstall and a bad upgrade, rollback" ;;
     2) echo "GRUB's default entry: the rollback; the poller reinstalls GRUB's boot code" ;;
-    3) echo "GRUB's default entry with the reinstalled boot code, no help: the old state" ;;
+    3) echo "GRUB's default entry with the reinstalled boot code, no help: the old state; set again, upgrade" ;;
+    4) echo "set again's entry picked in GRUB's menu over the serial console: the rollback" ;;
     esac
 }
 
@@ -124,6 +130,57 @@ guest_boot_3() {
     sha256sum /usr/local/sbin/vm-init | tee "$OUT/init3.sha256"
     dmesg | grep -c 'rewind' >"$OUT/rewind-lines-3" || true
     gr_gap booted
+    # The second story: a set, the same GRUB reinstall, a bad upgrade; nothing flagged.
+    local i init=/usr/local/sbin/vm-init
+    rewind snapshot --name again --description "after the rollback" --size 100M 2>&1 |
+        tee "$OUT/snapshot-again.out"
+    grub-install --target=i386-pc --modules="$GR_UPGRADE_MODULES" \
+        --install-modules="$GR_UPGRADE_MODULES $GR_UPGRADE_INSTALL" \
+        /dev/vda 2>&1 | tee "$OUT/grub-install-upgrade-2.out"
+    for ((i = 1; i <= RB_FILES; i++)); do
+        g_fill "$RB_DIR/f$i" 10 "after the second bad upgrade: file $i"
+    done
+    cp /bin/false "$init.new"
+    mv "$init.new" "$init"
+    sync
+    gr_gap upgrade-2
+}
+
+# Boot 4: as a person would: down twice to the submenu (after "Debian GNU/Linux" and its
+# "Advanced options"), open it, take its first entry (the set again).
+vm_boot_keys() {
+    [[ $1 == 4 ]] || return 1
+    printf '%s\t%s\n' 'Roll back with rewind' 'down down enter' 'after the rollback' 'enter'
+}
+
+guest_boot_4() {
+    tee "$OUT/cmdline-4" </proc/cmdline
+    rb_rollback_boot
+    cp "$OUT/poll.out" "$OUT/poll-4.out"
+    sync
+    gr_gap reinstalled-4
+    ls /boot/grub >"$OUT/grubdir-4"
+    sha256sum /usr/local/sbin/vm-init | tee "$OUT/init4.sha256"
+    rewind list --json >"$OUT/list-4.json"
+}
+
+host_check_boot_4() {
+    vm_check "boot 4: the harness pressed the keys" grep -q 'pressing enter' "$WORK/boot4.serial.log.keys"
+    vm_check "boot 4: GRUB started the kernel from the LV with rd.rewind=again" \
+        grep -q '^BOOT_IMAGE=/boot/vmlinuz-.* rd.rewind=again' "$VM_STATE/cmdline-4"
+    vm_check "boot 3's upgrade had embedded its core image again" \
+        cmp "$VM_STATE/upgrade.core" "$VM_STATE/upgrade-2.core"
+    vm_check "boot 4: the poller reinstalled GRUB's boot code on /dev/vda" \
+        grep -q "GRUB's boot code reinstalled on /dev/vda (grub-install --target=i386-pc)" "$VM_STATE/poll-4.out"
+    vm_check "boot 4: no problem file" vm_file_lacks 'rewind-grub-install.problem' "$VM_STATE/grubdir-4"
+    vm_check "boot 4: the disk's gap (read on the host) holds the first install's core image" \
+        gr_embedded_is "$VM_STATE/installed.core"
+    vm_check "boot 4: GRUB's modules rolled back" cmp "$VM_STATE/installed.modules" "$VM_STATE/reinstalled-4.modules"
+    vm_check "boot 4 sees the data from before the upgrade" \
+        vm_compare_sums "$VM_STATE/before.sha256" "$VM_STATE/boot4.sha256"
+    vm_check "boot 4 ran the init from before the upgrade" \
+        vm_files_differ "$VM_STATE/broken-init.sha256" "$VM_STATE/init4.sha256"
+    vm_check_eq "after boot 4 no set is left" "[]" "$(tr -d ' \n' <"$VM_STATE/list-4.json")"
 }
 
 # gr_disk_gap BYTES: the sectors after the MBR of the disk image, BYTES long (as the host reads
