@@ -18,8 +18,9 @@
 #         refused (GRUB cannot write its environment block on LVM): nothing written (grubenv,
 #         the gap, LVM's metadata). `rewind rollback pre` flags the rollback.
 # Boot 2: (GRUB's default entry, no help: the upgrade's core image reads the upgrade's
-#         grub.cfg from the LV) the rollback is set up in the initramfs; `rewind poll` finishes
-#         the merge and runs grub-install on /dev/vda: no problem file; the gap, read back on the
+#         grub.cfg from the LV) the rollback is set up in the initramfs; the merge is finished
+#         (by stock LVM's poll in the initramfs here, or by `rewind poll`); `rewind poll` runs
+#         grub-install on /dev/vda: no problem file; the gap, read back on the
 #         host from the disk image after the boot, is the core image the rolled-back system's
 #         grub-install wrote (/boot/grub/i386-pc/core.img), not the upgrade's.
 # Boot 3: (GRUB's default entry, no help: the reinstalled core image) the old state: the data
@@ -30,6 +31,9 @@
 #         serial console (rd.rewind=again, the kernel read from the LV): the rollback; the
 #         poller reinstalls GRUB's boot code again: the gap holds the first install's core image.
 # Host:   stock vgck/lvs on the image: a plain root, no snapshot, no merge flag.
+# Both core images come from the same GRUB build, so the upgrade's would also load the
+# rolled-back modules: what is proven is which boot code the disk holds after the poller, not
+# a boot that fails without it (that needs two GRUB builds whose symbols differ).
 VM_SCENARIO_SUITE=long
 VM_ROOT_FLAVOR=grub
 VM_GRUB_BOOT=root
