@@ -475,6 +475,7 @@ fn locked_part(
         let wreq = window::Request {
             origins: wp.origins.clone(),
             snapshots: wp.snapshots.clone(),
+            messages: Vec::new(),
             deadline: Duration::from_millis(settings.window_timeout_ms),
             parallel: settings.parallel,
             die_inside: super::failpoint::armed("snapshot-in-window"),
