@@ -643,6 +643,87 @@ pub fn add_thin_snapshots(
     Ok((out, pools))
 }
 
+/// Undoes [`add_thin_snapshots`] whose messages the kernel's pool did not take (its
+/// transaction id still the one before): the thin snapshots `names` removed and their pool's
+/// `transaction_id` put back to `kernel_tid`, in one commit, as LVM's `_lv_create_an_lv`
+/// restores the pool's id when the origin's suspend (which sends the messages) failed. Every
+/// LV named must be a thin LV in `pool`; the caller has sent the pool `delete` of each
+/// device id first (a `create_snap` that got through before a later message failed).
+pub fn revert_thin_snapshots(
+    root: &Section,
+    pool: &str,
+    names: &[String],
+    kernel_tid: u64,
+    description: &str,
+    stamp: &Stamp,
+) -> Result<Section, ChangeError> {
+    let vg = Vg::from_tree(root)?;
+    check_vg(&vg)?;
+    let refuse = |why: String| ChangeError::ThinRefused {
+        vg: vg.name.clone(),
+        why,
+    };
+    for n in names {
+        let ok = vg
+            .lv(n)
+            .and_then(|l| l.thin())
+            .is_some_and(|t| t.pool == pool);
+        if !ok {
+            return Err(refuse(format!("{n} is not a thin volume of pool {pool}")));
+        }
+    }
+    let tid = vg
+        .lv(pool)
+        .and_then(|l| {
+            l.segments.iter().find_map(|s| match s.kind {
+                SegmentKind::ThinPool { transaction_id, .. } => Some(transaction_id),
+                _ => None,
+            })
+        })
+        .ok_or_else(|| refuse(format!("{pool} is not a thin pool")))?;
+    if kernel_tid.checked_add(1) != Some(tid) {
+        return Err(refuse(format!(
+            "pool {pool}: transaction_id {tid} is not one ahead of the kernel's {kernel_tid}"
+        )));
+    }
+    let mut out = root.clone();
+    let lvs = lvs_mut(&mut out, &vg.name)?;
+    for n in names {
+        lvs.remove(n);
+    }
+    let pool_sec = lv_mut(lvs, &vg.name, pool)?;
+    let key = pool_sec
+        .entries
+        .iter()
+        .find_map(|e| match &e.node {
+            Node::Section(s)
+                if e.key.starts_with("segment") && s.str("type") == Some("thin-pool") =>
+            {
+                Some(e.key.clone())
+            }
+            _ => None,
+        })
+        .ok_or_else(|| missing(&vg.name, format!("logical_volumes/{pool}/segment1")))?;
+    let ps = pool_sec
+        .section_mut(&key)
+        .ok_or_else(|| missing(&vg.name, format!("logical_volumes/{pool}/{key}")))?;
+    ps.set(
+        "transaction_id",
+        Value::Int(
+            i64::try_from(kernel_tid).map_err(|_| refuse("transaction_id too large".into()))?,
+        ),
+    );
+    finish(&vg, &mut out, description, stamp)?;
+    let check = Vg::from_tree(&out)?;
+    if names.iter().any(|n| check.lv(n).is_some()) {
+        return Err(ChangeError::SelfCheck {
+            vg: vg.name,
+            what: "a reverted thin snapshot is still there".into(),
+        });
+    }
+    Ok(out)
+}
+
 fn value(key: &str, v: Value) -> Entry {
     Entry {
         key: key.to_owned(),
@@ -918,5 +999,33 @@ mod tests {
         assert!(refused(&unflagged(), snap("x", "pool")).contains("not a thin volume"));
         let (done, _) = finish_thin_merge(&flagged, "root", &stamp()).unwrap();
         assert!(refused(&done, snap("x", "root")).contains("owed a delete"));
+    }
+
+    #[test]
+    fn a_thin_snapshot_the_pool_never_took_is_reverted_to_the_metadata_before() {
+        let before = unflagged();
+        let (added, _) = add_thin_snapshots(
+            &before,
+            &[snap("a", "root"), snap("b", "snap2")],
+            "d",
+            &stamp(),
+        )
+        .unwrap();
+        let names = ["a".to_owned(), "b".to_owned()];
+        let out = revert_thin_snapshots(&added, "pool", &names, 3, "d", &stamp()).unwrap();
+        let (old, new) = (
+            Vg::from_tree(&before).unwrap(),
+            Vg::from_tree(&out).unwrap(),
+        );
+        assert_eq!(
+            old.lvs, new.lvs,
+            "every LV, the pool's transaction id 3 again"
+        );
+        assert_eq!(new.seqno, old.seqno + 2);
+        // Only when the kernel is exactly one behind, and only thin LVs of that pool.
+        assert!(revert_thin_snapshots(&added, "pool", &names, 4, "d", &stamp()).is_err());
+        assert!(revert_thin_snapshots(&added, "pool", &names, 2, "d", &stamp()).is_err());
+        let wrong = ["pool_tmeta".to_owned()];
+        assert!(revert_thin_snapshots(&added, "pool", &wrong, 3, "d", &stamp()).is_err());
     }
 }
