@@ -36,6 +36,9 @@ const MIB: u64 = 1 << 20;
 struct FakeWindow {
     requests: Vec<window::Request>,
     fail_inside: bool,
+    /// Fail the window at its message with this index (the kernel refusing it), after the
+    /// messages before it went through.
+    fail_message: Option<usize>,
 }
 
 impl Instant for FakeWindow {
@@ -58,6 +61,24 @@ impl Instant for FakeWindow {
         }
         for s in &req.snapshots {
             dm.resume(s, UdevRules::LowPriority).map_err(err)?;
+        }
+        for (i, (d, m)) in req.messages.iter().enumerate() {
+            let sent = if self.fail_message == Some(i) {
+                Err(nix::errno::Errno::EEXIST)
+            } else {
+                dm.message(d, m).map_err(|_| nix::errno::Errno::EINVAL)
+            };
+            if let Err(errno) = sent {
+                for o in &req.origins {
+                    dm.clear(o).map_err(err)?;
+                    dm.resume(o, UdevRules::All).map_err(err)?;
+                }
+                return Err(window::WindowError::Message {
+                    name: d.clone(),
+                    message: m.clone(),
+                    errno,
+                });
+            }
         }
         for o in &req.origins {
             dm.resume(o, UdevRules::All).map_err(err)?;
@@ -951,4 +972,329 @@ fn loop_next_boot_sets_grubs_one_shot_entry() {
         "{menu}"
     );
     assert_eq!(std::fs::metadata(&env).expect("grubenv").len(), 1024);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Thin members (docs/THIN.md, issue 19).
+
+/// The thin pool `pool` (16 MiB of data, transaction 1) with the thin LV `thin` (device 1)
+/// added to vgb, as host_thin's lab does it: the pool's parts made by stock lvcreate under
+/// other names, renamed and turned into a pool in the text, restored with `--force` (stock
+/// LVM cannot make a pool without device-mapper).
+fn add_thin_pool(lab: &Lab) {
+    let vg = &lab.vgb;
+    for (lv, size) in [("tm", "4m"), ("td", "16m"), ("sp", "4m")] {
+        lab.lvm.ok(&[
+            "lvcreate", "-qq", "-an", "-Zn", "-Wn", "-L", size, "-n", lv, vg,
+        ]);
+    }
+    let file = lab.dir.path().join("thin-backup");
+    let path = file.to_str().expect("utf8");
+    lab.lvm.ok(&["vgcfgbackup", "-q", "-f", path, vg]);
+    let text = std::fs::read(&file).expect("backup");
+    let mut tree = rewind::lvm::text::parse(&text).expect("parse");
+    let lvs = common::lvs_section(&mut tree);
+    for (old, new) in [
+        ("tm", "pool_tmeta"),
+        ("td", "pool_tdata"),
+        ("sp", "lvol0_pmspare"),
+    ] {
+        assert!(lvs.rename(old, new), "{old}");
+        if let Some(rewind::lvm::text::Node::Section(s)) = lvs
+            .entries
+            .iter_mut()
+            .find(|e| e.key == new)
+            .map(|e| &mut e.node)
+        {
+            s.set(
+                "status",
+                rewind::lvm::text::Value::str_array(&["READ", "WRITE"]),
+            );
+        }
+    }
+    let added = "pool {\nid = \"P00lAA-aaaa-bbbb-cccc-dddd-eeee-ffff00\"\n\
+        status = [\"READ\", \"WRITE\", \"VISIBLE\"]\nflags = []\ncreation_time = 1700000000\n\
+        creation_host = \"host\"\nsegment_count = 1\nsegment1 {\nstart_extent = 0\n\
+        extent_count = 16\ntype = \"thin-pool\"\nmetadata = \"pool_tmeta\"\npool = \"pool_tdata\"\n\
+        transaction_id = 1\nchunk_size = 128\ndiscards = \"passdown\"\nzero_new_blocks = 1\n}\n}\n\
+        thin {\nid = \"Th1nAA-aaaa-bbbb-cccc-dddd-eeee-ffff00\"\n\
+        status = [\"READ\", \"WRITE\", \"VISIBLE\"]\nflags = []\ncreation_time = 1700000000\n\
+        creation_host = \"host\"\nsegment_count = 1\nsegment1 {\nstart_extent = 0\n\
+        extent_count = 8\ntype = \"thin\"\nthin_pool = \"pool\"\ntransaction_id = 0\n\
+        device_id = 1\n}\n}\n";
+    lvs.entries.extend(
+        rewind::lvm::text::parse(added.as_bytes())
+            .expect("thin text")
+            .entries,
+    );
+    // LVM writes visible LVs first.
+    let (visible, hidden): (Vec<_>, Vec<_>) = lvs.entries.drain(..).partition(|e| {
+        !matches!(
+            e.key.as_str(),
+            "pool_tmeta" | "pool_tdata" | "lvol0_pmspare"
+        )
+    });
+    lvs.entries.extend(visible);
+    lvs.entries.extend(hidden);
+    std::fs::write(
+        &file,
+        rewind::lvm::text::print(&tree, rewind::lvm::text::Style::Backup),
+    )
+    .expect("write");
+    lab.lvm
+        .ok(&["vgcfgrestore", "-q", "--force", "-f", path, vg]);
+    lab.lvm.clean(&["vgck", vg]);
+}
+
+const POOL_OK: &str = "1 12/1024 40/256 - rw discard_passdown queue_if_no_space - 256";
+
+/// active_fake plus vgb/thin active (its pool's parts, `-tpool`, the thin device) on a pool
+/// at transaction 1 holding device 1, with `status`.
+fn thin_fake(lab: &Lab, status: &str) -> FakeDm {
+    let mut dm = lab.active_fake();
+    let tpool = format!("{}-pool-tpool", lab.vgb);
+    dm.set_pool_status(&tpool, status);
+    dm.set_pool_devices(&tpool, &[1]);
+    let only = lab.only();
+    let s = scan(Path::new("/"), &only).expect("scan");
+    let found = s.assembly.vgs_named(&lab.vgb).next().expect("vg");
+    let pvs = s.pv_numbers(found);
+    let layout = VgLayout {
+        vg: found.model.as_ref().expect("model"),
+        pv_dev: &pvs,
+    };
+    let devices = layout.activation("thin").expect("layout");
+    let steps = converge(&devices, &live(&mut dm).expect("live")).expect("steps");
+    execute(&mut dm, &steps).expect("activate");
+    dm.clear_calls();
+    dm
+}
+
+fn thin_request(lab: &Lab, name: &str) -> Request {
+    Request {
+        members: vec![
+            format!("{}/root", lab.vga),
+            format!("{}/thin", lab.vgb),
+            format!("{}/data", lab.vgb),
+        ],
+        ..lab.request(name)
+    }
+}
+
+/// Stock lvs of vgb's thin LVs: name, attr, origin, pool, thin id, pool transaction id,
+/// activation skip.
+fn thin_lvs(lab: &Lab) -> Vec<String> {
+    let out = lab.lvm.ok(&[
+        "lvs",
+        "-a",
+        "--noheadings",
+        "--separator",
+        ",",
+        "-o",
+        "lv_name,lv_attr,origin,pool_lv,thin_id,transaction_id,skip_activation",
+        &lab.vgb,
+    ]);
+    let mut v: Vec<String> = out
+        .lines()
+        .map(|l| l.trim().to_owned())
+        .filter(|l| l.starts_with("thin") || l.starts_with("pool,"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn loop_a_mixed_set_takes_thin_snapshots_as_lvcreate_s_in_the_one_window() {
+    require_host!("loop_a_mixed_set_takes_thin_snapshots_as_lvcreate_s_in_the_one_window");
+    let lab = lab("sthin");
+    add_thin_pool(&lab);
+    let before = thin_lvs(&lab);
+    assert_eq!(
+        before,
+        ["pool,twi-XXtz--,,,,1,", "thin,Vwi-XXtz--,,pool,1,0,"]
+    );
+    let mut dm = thin_fake(&lab, POOL_OK);
+    let only = lab.only();
+    let env = lab.env(&only);
+    let mut tools = lab.tools(&mut dm, FakeWindow::default());
+    let taken = take(
+        &env,
+        &mut tools,
+        &SnapshotConfig::default(),
+        &thin_request(&lab, "pre"),
+    )
+    .expect("take");
+    drop(tools);
+    assert_eq!(taken.members.len(), 3);
+    lab.clean();
+    // Stock LVM reads the thin snapshot back as lvcreate -s leaves one: a thin volume of the
+    // pool whose origin is thin, the next device id (2), the segment's transaction id the
+    // pool's before (1), activation skipped (k, "skip activation"); the pool one transaction
+    // on. (X: activation disabled in this metadata-only lab.)
+    let got = thin_lvs(&lab);
+    assert_eq!(
+        got,
+        [
+            "pool,twi-XXtz--,,,,2,",
+            "thin,Vwi-XXtz--,,pool,1,0,",
+            "thin.pre,Vwi-XXtz-k,thin,pool,2,1,skip activation",
+        ]
+    );
+    // The classic members beside it, in both VGs.
+    let b = lab.lvs(&lab.vgb);
+    assert!(b.iter().any(|l| l.starts_with("data.pre,s,data,")), "{b:?}");
+    let a = lab.lvs(&lab.vga);
+    assert!(a.iter().any(|l| l.starts_with("root.pre,s,root,")), "{a:?}");
+    // Its segment as _lv_create_an_lv writes it: transaction_id the pool's before.
+    let file = lab.dir.path().join("after");
+    lab.lvm.ok(&[
+        "vgcfgbackup",
+        "-q",
+        "-f",
+        file.to_str().expect("utf8"),
+        &lab.vgb,
+    ]);
+    let vg = rewind::lvm::model::Vg::from_tree(
+        &rewind::lvm::text::parse(&std::fs::read(&file).expect("read")).expect("parse"),
+    )
+    .expect("model");
+    let snap = vg.lv("thin.pre").expect("thin.pre");
+    assert!(snap.tags.iter().any(|t| t == "rewind_set_pre"));
+    assert!(!snap.tags.iter().any(|t| t == "rewind_pending"), "complete");
+    match &snap.segments[0].kind {
+        rewind::lvm::model::SegmentKind::Thin {
+            transaction_id,
+            device_id,
+            origin,
+            ..
+        } => assert_eq!(
+            (*transaction_id, *device_id, origin.as_deref()),
+            (1, 2, Some("thin"))
+        ),
+        k => panic!("{k:?}"),
+    }
+    // The kernel's side: the pool took create_snap 2 1 and the transaction id, inside the one
+    // window with every origin (vgb-thin among them) suspended; the pool is at 2 and holds 2.
+    let tpool = format!("{}-pool-tpool", lab.vgb);
+    assert_eq!(dm.pool_devices(&tpool), Some(vec![1, 2]));
+    let st = dm.status(&tpool).expect("status");
+    assert!(st[0].params.starts_with("2 "), "{}", st[0].params);
+    assert_eq!(lab.sets(), [("pre".to_owned(), State::Ok)]);
+}
+
+#[test]
+fn loop_a_thin_pool_too_full_refuses_the_set_with_nothing_changed() {
+    require_host!("loop_a_thin_pool_too_full_refuses_the_set_with_nothing_changed");
+    let lab = lab("sthinf");
+    add_thin_pool(&lab);
+    let before = (
+        lab.lvs(&lab.vga),
+        lab.lvs(&lab.vgb),
+        lab.lvm.seqno(&lab.vga),
+        lab.lvm.seqno(&lab.vgb),
+    );
+    // 256 data blocks, 210 used: 17% free, below the default 20%.
+    let mut dm = thin_fake(
+        &lab,
+        "1 12/1024 210/256 - rw discard_passdown queue_if_no_space - 256",
+    );
+    let only = lab.only();
+    let env = lab.env(&only);
+    let mut tools = lab.tools(&mut dm, FakeWindow::default());
+    let e = take(
+        &env,
+        &mut tools,
+        &SnapshotConfig::default(),
+        &thin_request(&lab, "full"),
+    )
+    .expect_err("refused")
+    .to_string();
+    drop(tools);
+    assert!(
+        e.contains("only 17% of its data is free (210/256 blocks used)")
+            && e.contains(&format!("{}/thin", lab.vgb)),
+        "{e}"
+    );
+    let after = (
+        lab.lvs(&lab.vga),
+        lab.lvs(&lab.vgb),
+        lab.lvm.seqno(&lab.vga),
+        lab.lvm.seqno(&lab.vgb),
+    );
+    assert_eq!(after, before, "no LV, tag or seqno changed");
+    let tpool = format!("{}-pool-tpool", lab.vgb);
+    assert_eq!(dm.pool_devices(&tpool), Some(vec![1]));
+    assert!(
+        !dm.calls()
+            .iter()
+            .any(|c| format!("{c:?}").contains("Suspend") || format!("{c:?}").contains("Message")),
+        "{:?}",
+        dm.calls()
+    );
+    // With a lower threshold the same pool takes it.
+    let mut tools = lab.tools(&mut dm, FakeWindow::default());
+    let cfg = SnapshotConfig {
+        thin_min_free_percent: 15,
+        ..SnapshotConfig::default()
+    };
+    take(&env, &mut tools, &cfg, &thin_request(&lab, "ok")).expect("taken at 15%");
+    drop(tools);
+    lab.clean();
+    assert_eq!(lab.sets(), [("ok".to_owned(), State::Ok)]);
+}
+
+#[test]
+fn loop_a_thin_set_whose_window_fails_at_a_message_is_undone() {
+    require_host!("loop_a_thin_set_whose_window_fails_at_a_message_is_undone");
+    let lab = lab("sthinm");
+    add_thin_pool(&lab);
+    let before = (lab.lvs(&lab.vga), lab.lvs(&lab.vgb), thin_lvs(&lab));
+    let mut dm = thin_fake(&lab, POOL_OK);
+    let only = lab.only();
+    let env = lab.env(&only);
+    // The window's messages: 0 `create_snap 2 1`, 1 `set_transaction_id 1 2`. The second
+    // fails: the pool holds the new device 2 but stays at transaction 1.
+    let mut tools = lab.tools(
+        &mut dm,
+        FakeWindow {
+            fail_message: Some(1),
+            ..FakeWindow::default()
+        },
+    );
+    let e = take(
+        &env,
+        &mut tools,
+        &SnapshotConfig::default(),
+        &thin_request(&lab, "cut"),
+    )
+    .expect_err("window failed")
+    .to_string();
+    drop(tools);
+    assert!(e.contains("set_transaction_id 1 2"), "{e}");
+    // Undone: the classic members by stock lvremove, the thin snapshot by rewind (the pool
+    // told to delete device 2, its transaction id back to the kernel's 1).
+    lab.clean();
+    let after = (lab.lvs(&lab.vga), lab.lvs(&lab.vgb), thin_lvs(&lab));
+    assert_eq!(after, before);
+    let tpool = format!("{}-pool-tpool", lab.vgb);
+    assert_eq!(dm.pool_devices(&tpool), Some(vec![1]));
+    assert!(
+        dm.status(&tpool).expect("status")[0]
+            .params
+            .starts_with("1 ")
+    );
+    assert!(lab.sets().is_empty());
+    // And the next set is whole.
+    let mut tools = lab.tools(&mut dm, FakeWindow::default());
+    take(
+        &env,
+        &mut tools,
+        &SnapshotConfig::default(),
+        &thin_request(&lab, "next"),
+    )
+    .expect("next");
+    drop(tools);
+    lab.clean();
+    assert_eq!(lab.sets(), [("next".to_owned(), State::Ok)]);
+    assert_eq!(dm.pool_devices(&tpool), Some(vec![1, 2]));
 }
