@@ -1180,6 +1180,15 @@ fn loop_a_mixed_set_takes_thin_snapshots_as_lvcreate_s_in_the_one_window() {
     let st = dm.status(&tpool).expect("status");
     assert!(st[0].params.starts_with("2 "), "{}", st[0].params);
     assert_eq!(lab.sets(), [("pre".to_owned(), State::Ok)]);
+    // A rollback to a set with a thin member is not done yet: refused before any change.
+    let seqnos = (lab.lvm.seqno(&lab.vga), lab.lvm.seqno(&lab.vgb));
+    let e = rollback(&lab, &mut dm, "pre", None, None).expect_err("refused");
+    assert!(e.contains("nothing flagged"), "{e}");
+    assert_eq!(
+        (lab.lvm.seqno(&lab.vga), lab.lvm.seqno(&lab.vgb)),
+        seqnos,
+        "{e}"
+    );
 }
 
 #[test]
@@ -1297,4 +1306,74 @@ fn loop_a_thin_set_whose_window_fails_at_a_message_is_undone() {
     lab.clean();
     assert_eq!(lab.sets(), [("next".to_owned(), State::Ok)]);
     assert_eq!(dm.pool_devices(&tpool), Some(vec![1, 2]));
+}
+
+/// `rewind snapshot` of a mixed set stopped (as if killed) at each point of its creation,
+/// then run again: the cut set is gone (the thin snapshot undone by rewind when its pool never
+/// took the messages) and the next one is whole, read back clean by stock vgck; the pool's
+/// kernel transaction id and devices in step with the metadata at the end.
+#[test]
+fn loop_a_mixed_set_cut_short_anywhere_is_tidied_and_the_next_is_whole() {
+    require_host!("loop_a_mixed_set_cut_short_anywhere_is_tidied_and_the_next_is_whole");
+    // The pool's transaction id the next set starts from: 1 when the cut set's messages
+    // never reached the pool (its commit undone), 3 when they did (create 1 -> 2, then the
+    // removal's delete 2 -> 3). Device 2 is free again either way.
+    for (point, n, from) in [
+        ("snapshot-after-lvcreate", 1, 1),
+        ("snapshot-after-lvcreate", 2, 1),
+        ("snapshot-after-commit", 1, 1),
+        ("snapshot-after-commit", 2, 1),
+        ("snapshot-before-window", 1, 1),
+        ("snapshot-after-window", 1, 3),
+    ] {
+        let lab = lab("sthinc");
+        add_thin_pool(&lab);
+        let mut dm = thin_fake(&lab, POOL_OK);
+        let only = lab.only();
+        let env = lab.env(&only);
+        let mut tools = lab.tools(&mut dm, FakeWindow::default());
+        tools.stop_at = Some((point.to_owned(), n));
+        let e = take(
+            &env,
+            &mut tools,
+            &SnapshotConfig::default(),
+            &thin_request(&lab, "cut"),
+        )
+        .expect_err("stopped");
+        drop(tools);
+        assert!(e.to_string().contains("stopped at"), "{point} {n}: {e}");
+        let mut tools = lab.tools(&mut dm, FakeWindow::default());
+        take(
+            &env,
+            &mut tools,
+            &SnapshotConfig::default(),
+            &thin_request(&lab, "next"),
+        )
+        .unwrap_or_else(|e| panic!("{point} {n}: rerun: {e}"));
+        drop(tools);
+        lab.clean();
+        assert_eq!(lab.sets(), [("next".to_owned(), State::Ok)], "{point} {n}");
+        let tpool = format!("{}-pool-tpool", lab.vgb);
+        let got = thin_lvs(&lab);
+        let to = from + 1;
+        assert!(
+            got.iter()
+                .any(|l| l.starts_with("pool,") && l.ends_with(&format!(",,,,{to},"))),
+            "{point} {n}: {got:?}"
+        );
+        assert!(
+            got.iter().any(
+                |l| l.starts_with("thin.next,") && l.contains(&format!(",thin,pool,2,{from},"))
+            ),
+            "{point} {n}: {got:?}"
+        );
+        assert_eq!(got.len(), 3, "{point} {n}: nothing else: {got:?}");
+        assert_eq!(dm.pool_devices(&tpool), Some(vec![1, 2]), "{point} {n}");
+        let st = dm.status(&tpool).expect("status");
+        assert!(
+            st[0].params.starts_with(&format!("{to} ")),
+            "{point} {n}: {}",
+            st[0].params
+        );
+    }
 }

@@ -293,7 +293,20 @@ fn revert_unsent_thin(
                 _ => None,
             })
         });
+        if meta_tid == Some(kernel.transaction_id) {
+            // The pool took the messages: each snapshot removed as lvremove does it.
+            remove_thin_in_step(env, tools, &vg, &names, &set.name)?;
+            handled.extend(names.into_iter().map(|n| (vg.clone(), n)));
+            continue;
+        }
         if meta_tid != kernel.transaction_id.checked_add(1) {
+            log::error!(
+                "snapshot set {}: thin pool {vg}/{pool} is at transaction {} in the kernel, {meta_tid:?} in the metadata: not in step as lvm keeps them; its members {} left as they are",
+                set.name,
+                kernel.transaction_id,
+                names.join(", ")
+            );
+            handled.extend(names.into_iter().map(|n| (vg.clone(), n)));
             continue;
         }
         let ids: Vec<u64> = names
@@ -333,6 +346,57 @@ fn revert_unsent_thin(
         handled.extend(names.into_iter().map(|n| (vg.clone(), n)));
     }
     Ok(handled)
+}
+
+/// Thin snapshots `names` of a cut-short set whose pool took the messages, removed one at a
+/// time as stock `lvremove` removes a thin LV, under LVM's VG lock: a commit that removes it,
+/// raises the pool's transaction id and records the owed `delete` as a pool tag
+/// (`lvm::thinchange::remove_thin_lv`); the pool's `delete` and `set_transaction_id`
+/// (`flow::thinfinish::send_owed`); a commit that drops the tag. A kill in between leaves the
+/// tag, which `rewind poll` settles as after a thin merge's finish.
+fn remove_thin_in_step(
+    env: &Env<'_>,
+    tools: &mut Tools<'_>,
+    vg: &str,
+    names: &[String],
+    set: &str,
+) -> Result<(), Error> {
+    use super::thinfinish::{Owed, send_owed};
+    use crate::lvm::text::{self, Style};
+    use crate::lvm::thinchange::{clear_pending_delete, remove_thin_lv};
+
+    let _lock = crate::system::lock::VgLock::exclusive(&env.lock_dir, vg, env.lock_timeout)?;
+    for name in names {
+        let s = env.scan()?;
+        let (found, _) = super::env::usable_vg(&s, vg)?;
+        let stamp = crate::system::proc::stamp();
+        let (tree, delete) = remove_thin_lv(
+            &found.tree,
+            name,
+            &format!("Write from rewind: snapshot set {set} cut short, {name} removed."),
+            &stamp,
+        )?;
+        s.commit(found, &text::print(&tree, Style::Disk), None)
+            .map_err(|e| Error::commit(vg, "removing a cut-short set's thin snapshot", e))?;
+        let s = env.scan()?;
+        let (found, model) = super::env::usable_vg(&s, vg)?;
+        match send_owed(tools.dm, &found.id, vg, model, &delete)? {
+            Owed::Sent | Owed::AlreadyThere => {}
+            Owed::Inactive => {
+                log::warn!(
+                    "{vg}/{}: thin pool not active; its delete {} is sent by rewind poll once it is",
+                    delete.pool,
+                    delete.device_id
+                );
+                continue;
+            }
+        }
+        let tree = clear_pending_delete(&found.tree, &delete, &stamp)?;
+        s.commit(found, &text::print(&tree, Style::Disk), None)
+            .map_err(|e| Error::commit(vg, "committing the pool without its owed delete", e))?;
+        log::info!("snapshot set {set}: thin snapshot {vg}/{name} removed");
+    }
+    Ok(())
 }
 
 fn dm_err(e: DmError) -> Error {

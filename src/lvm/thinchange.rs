@@ -643,6 +643,103 @@ pub fn add_thin_snapshots(
     Ok((out, pools))
 }
 
+/// Removes the thin LV `name`, as stock `lvremove` of an inactive thin LV commits it
+/// (`lib/metadata/lv_manip.c` `lv_remove_single` → `detach_pool_lv`, which queues
+/// `delete <device id>` and raises the pool's `transaction_id` by one): the LV goes, thin
+/// snapshots of it lose their `origin`, and the pool records the owed message as a
+/// [`PendingDelete`] tag, so that `rewind poll` (or the caller) sends it and a kill before
+/// that leaves it owed, not lost. Refused for a thin LV flagged to merge or merged into.
+pub fn remove_thin_lv(
+    root: &Section,
+    name: &str,
+    description: &str,
+    stamp: &Stamp,
+) -> Result<(Section, PendingDelete), ChangeError> {
+    let vg = Vg::from_tree(root)?;
+    check_vg(&vg)?;
+    let refuse = |why: String| ChangeError::ThinRefused {
+        vg: vg.name.clone(),
+        why,
+    };
+    let t = vg
+        .lv(name)
+        .and_then(|l| l.thin())
+        .ok_or_else(|| refuse(format!("{name} is not a thin volume")))?;
+    if t.merge.is_some() || vg.thin_merge_into(name).is_some() {
+        return Err(refuse(format!("{name} is merging")));
+    }
+    let pool = t.pool.to_owned();
+    let tid = vg
+        .lv(&pool)
+        .and_then(|l| {
+            l.segments.iter().find_map(|s| match s.kind {
+                SegmentKind::ThinPool { transaction_id, .. } => Some(transaction_id),
+                _ => None,
+            })
+        })
+        .ok_or_else(|| refuse(format!("{pool} is not a thin pool")))?;
+    if PendingDelete::of_vg(&vg).iter().any(|d| d.pool == pool) {
+        return Err(refuse(format!("pool {pool} is still owed a delete")));
+    }
+    let delete = PendingDelete {
+        pool: pool.clone(),
+        device_id: t.device_id,
+        transaction_id: tid
+            .checked_add(1)
+            .ok_or_else(|| refuse(format!("pool {pool}: transaction_id too large")))?,
+    };
+    let mut out = root.clone();
+    let lvs = lvs_mut(&mut out, &vg.name)?;
+    lvs.remove(name);
+    for e in &mut lvs.entries {
+        let Node::Section(lv) = &mut e.node else {
+            continue;
+        };
+        for x in &mut lv.entries {
+            if let Node::Section(seg) = &mut x.node
+                && x.key.starts_with("segment")
+                && seg.str("type") == Some("thin")
+                && seg.str("origin") == Some(name)
+            {
+                seg.remove("origin");
+            }
+        }
+    }
+    let pool_sec = lv_mut(lvs, &vg.name, &pool)?;
+    tags_mut(pool_sec).push(Value::Str(delete.tag()));
+    let key = pool_sec
+        .entries
+        .iter()
+        .find_map(|e| match &e.node {
+            Node::Section(s)
+                if e.key.starts_with("segment") && s.str("type") == Some("thin-pool") =>
+            {
+                Some(e.key.clone())
+            }
+            _ => None,
+        })
+        .ok_or_else(|| missing(&vg.name, format!("logical_volumes/{pool}/segment1")))?;
+    let ps = pool_sec
+        .section_mut(&key)
+        .ok_or_else(|| missing(&vg.name, format!("logical_volumes/{pool}/{key}")))?;
+    ps.set(
+        "transaction_id",
+        Value::Int(
+            i64::try_from(delete.transaction_id)
+                .map_err(|_| refuse("transaction_id too large".into()))?,
+        ),
+    );
+    finish(&vg, &mut out, description, stamp)?;
+    let check = Vg::from_tree(&out)?;
+    if check.lv(name).is_some() || !PendingDelete::of_vg(&check).contains(&delete) {
+        return Err(ChangeError::SelfCheck {
+            vg: vg.name,
+            what: format!("{name} does not read back as removed"),
+        });
+    }
+    Ok((out, delete))
+}
+
 /// Undoes [`add_thin_snapshots`] whose messages the kernel's pool did not take (its
 /// transaction id still the one before): the thin snapshots `names` removed and their pool's
 /// `transaction_id` put back to `kernel_tid`, in one commit, as LVM's `_lv_create_an_lv`
@@ -1027,5 +1124,40 @@ mod tests {
         assert!(revert_thin_snapshots(&added, "pool", &names, 2, "d", &stamp()).is_err());
         let wrong = ["pool_tmeta".to_owned()];
         assert!(revert_thin_snapshots(&added, "pool", &wrong, 3, "d", &stamp()).is_err());
+    }
+
+    #[test]
+    fn a_thin_lv_is_removed_as_lvremove_commits_it_with_its_delete_owed() {
+        let before = unflagged();
+        let (out, d) = remove_thin_lv(&before, "snap2", "d", &stamp()).unwrap();
+        assert_eq!(
+            d,
+            PendingDelete {
+                pool: "pool".into(),
+                device_id: 3,
+                transaction_id: 4
+            }
+        );
+        let vg = Vg::from_tree(&out).unwrap();
+        assert!(vg.lv("snap2").is_none());
+        assert_eq!(PendingDelete::of_vg(&vg), [d.clone()]);
+        // The tag dropped once the kernel took it: the pool as stock lvremove leaves it.
+        let done = clear_pending_delete(&out, &d, &stamp()).unwrap();
+        let vg = Vg::from_tree(&done).unwrap();
+        let pool = vg.lv("pool").unwrap();
+        assert!(pool.tags.is_empty());
+        assert!(pool.segments.iter().any(|s| matches!(
+            s.kind,
+            SegmentKind::ThinPool {
+                transaction_id: 4,
+                ..
+            }
+        )));
+        // The origin of snapshots goes with it; a second delete waits for the first.
+        let (out2, _) = remove_thin_lv(&before, "root", "d", &stamp()).unwrap();
+        let vg2 = Vg::from_tree(&out2).unwrap();
+        assert!(vg2.lv("snap2").unwrap().thin().unwrap().origin.is_none());
+        assert!(remove_thin_lv(&out, "root", "d", &stamp()).is_err());
+        assert!(remove_thin_lv(&before, "pool", "d", &stamp()).is_err());
     }
 }
