@@ -1240,6 +1240,29 @@ fn loop_a_thin_pool_too_full_refuses_the_set_with_nothing_changed() {
         "{:?}",
         dm.calls()
     );
+    // A pool one transaction behind its metadata (a message LVM never sent): refused too.
+    let mut behind = thin_fake(
+        &lab,
+        "0 12/1024 40/256 - rw discard_passdown queue_if_no_space - 256",
+    );
+    let mut tools = lab.tools(&mut behind, FakeWindow::default());
+    let e = take(
+        &env,
+        &mut tools,
+        &SnapshotConfig::default(),
+        &thin_request(&lab, "behind"),
+    )
+    .expect_err("refused")
+    .to_string();
+    drop(tools);
+    assert!(
+        e.contains("its transaction id is 0, the volume group metadata expects 1"),
+        "{e}"
+    );
+    assert_eq!(
+        (lab.lvm.seqno(&lab.vga), lab.lvm.seqno(&lab.vgb)),
+        (before.2, before.3)
+    );
     // With a lower threshold the same pool takes it.
     let mut tools = lab.tools(&mut dm, FakeWindow::default());
     let cfg = SnapshotConfig {

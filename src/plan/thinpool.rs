@@ -126,9 +126,11 @@ pub enum SpaceRefusal {
     },
 }
 
-/// Whether a pool may take new thin snapshots: usable as [`check`] says (against the
-/// metadata's transaction id), not out of data space, and at least `min_free_percent` of its
-/// data and of its metadata free. The free share is rounded down, so a pool exactly at the
+/// Whether a pool may take new thin snapshots: usable as [`check`] says, its kernel
+/// transaction id **equal** to the metadata's (one behind is what LVM accepts for using a
+/// pool, not for messaging it: libdm refuses to send messages then, as the pool's
+/// `set_transaction_id` would be refused), not out of data space, and at least
+/// `min_free_percent` of its data and of its metadata free. The free share is rounded down, so a pool exactly at the
 /// threshold passes and one a block below it does not.
 pub fn check_space(
     status: Option<&ThinPoolStatus>,
@@ -137,6 +139,13 @@ pub fn check_space(
 ) -> Result<(), SpaceRefusal> {
     check(status, metadata)?;
     let s = status.ok_or(PoolRefusal::Failed)?;
+    if s.transaction_id != metadata {
+        return Err(PoolRefusal::TransactionMismatch {
+            kernel: s.transaction_id,
+            metadata,
+        }
+        .into());
+    }
     if s.out_of_data_space {
         return Err(SpaceRefusal::OutOfData);
     }
@@ -233,7 +242,14 @@ mod tests {
         // 1600 data blocks: 320 free is exactly 20%.
         let at = st("3 12/4096 1280/1600 - rw discard_passdown queue_if_no_space - 1024");
         assert_eq!(check_space(at.as_ref(), 3, 20), Ok(()));
-        assert_eq!(check_space(at.as_ref(), 4, 20), Ok(()), "one behind");
+        // One behind: usable, but no message may go to it.
+        assert_eq!(
+            check_space(at.as_ref(), 4, 20),
+            Err(SpaceRefusal::Unusable(PoolRefusal::TransactionMismatch {
+                kernel: 3,
+                metadata: 4
+            }))
+        );
         let below = st("3 12/4096 1281/1600 - rw discard_passdown queue_if_no_space - 1024");
         let e = check_space(below.as_ref(), 3, 20).unwrap_err();
         assert!(
