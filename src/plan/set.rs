@@ -291,6 +291,13 @@ fn plan_thin(
             snapshot: format!("{}/{}", r.vg, m.name),
         });
     }
+    if vg.snapshots.iter().any(|s| s.origin == r.lv) {
+        // Its live device is then a snapshot-origin over the thin device (`-real`): the
+        // window would suspend the one above, not the thin device create_snap wants still.
+        return Err(refuse(
+            "a thin volume with classic (COW) snapshots: not handled".into(),
+        ));
+    }
     if crate::lvm::thinchange::PendingDelete::of_vg(vg)
         .iter()
         .any(|d| d.pool == t.pool)
@@ -675,5 +682,29 @@ mod tests {
         assert!(e.contains("flagged to merge"), "{e}");
         let e = refused("pool");
         assert!(e.contains("thin-pool volume"), "{e}");
+        // A thin LV that has a classic snapshot (LVM allows it).
+        let extra = format!(
+            "{}{}",
+            crate::lvm::testvg::linear("cow", "Cow000", false, &[], &[(0, 2, 40)]),
+            snapshot("snapshot0", "Snap00", "root", 10, 8, "cow", false)
+        );
+        let text = THIN.replace("\t\t\t\tmerge = \"root\"\n", "").replacen(
+            "\t\tpool_tmeta {",
+            &format!("{extra}\t\tpool_tmeta {{"),
+            1,
+        );
+        let with_cow = found(text).model.expect("model");
+        assert_eq!(with_cow.snapshots.len(), 1);
+        let vgs = BTreeMap::from([("tvg".to_owned(), &with_cow)]);
+        let e = plan(
+            &vgs,
+            &[],
+            "s",
+            &[tvg_req("tvg/root", "root")],
+            SizePolicy::OfSize(10),
+        )
+        .expect_err("refused")
+        .to_string();
+        assert!(e.contains("classic (COW) snapshots"), "{e}");
     }
 }
