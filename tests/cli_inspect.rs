@@ -490,3 +490,60 @@ fn loop_cloned_disk_and_missing_pv_exit_one() {
         "{table}"
     );
 }
+
+/// One text in two areas, stored with a different number of NULs after it (so the areas'
+/// checksums differ), is one copy of one text to `assemble`, not two texts with one seqno.
+#[test]
+fn one_text_stored_with_different_trailing_nuls_is_one_text() {
+    use rewind::lvm::assemble::{Problem, assemble};
+    use rewind::lvm::disk::scan_device;
+    let scan = |img: &[u8], device: &str| {
+        scan_device(&mut std::io::Cursor::new(img), device)
+            .expect("scan")
+            .expect("a pv")
+    };
+    let one = pvimage::pv_with_text(&pv0_id(), 4 * MIB, MIB, DISK_VG.as_bytes());
+    // The same image, its slot 0 then taking one more NUL (the ring is zeroed after the text):
+    // size + 1, the text's checksum and the header's checksum made anew.
+    let mut two = one.clone();
+    let at = usize::try_from(pvimage::MDA_OFFSET).expect("offset");
+    let word = |b: &[u8], i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+    let (offset, size) = (word(&two, at + 40), word(&two, at + 48));
+    let start = at + usize::try_from(offset).expect("offset");
+    let end = start + usize::try_from(size).expect("size");
+    assert_eq!(
+        &two[end - 1..=end],
+        b"\0\0",
+        "the text's NUL, then the zeroed ring"
+    );
+    let text_crc = rewind::lvm::crc::lvm_crc(&two[start..=end]);
+    two[at + 48..at + 56].copy_from_slice(&(size + 1).to_le_bytes());
+    two[at + 56..at + 60].copy_from_slice(&text_crc.to_le_bytes());
+    let header_crc = rewind::lvm::crc::lvm_crc(&two[at + 4..at + 512]);
+    two[at..at + 4].copy_from_slice(&header_crc.to_le_bytes());
+    let (a, b) = (scan(&one, "a"), scan(&two, "b"));
+    let committed =
+        |s: &rewind::lvm::disk::PvScan| s.committed_text().expect("committed text").clone();
+    let (ta, tb) = (committed(&a), committed(&b));
+    assert_eq!(ta.text, tb.text, "the same text once the NULs are cut");
+    assert_ne!(
+        ta.locn.checksum, tb.locn.checksum,
+        "areas with different checksums"
+    );
+    let found = assemble(&[a, b], &[]);
+    assert_eq!(found.vgs.len(), 1);
+    let problems = &found.vgs[0].problems;
+    // One PV uuid on two devices is a problem of its own; a conflict of texts is not.
+    assert!(
+        problems
+            .iter()
+            .any(|p| matches!(p, Problem::DuplicatePv { .. })),
+        "{problems:?}"
+    );
+    assert!(
+        !problems
+            .iter()
+            .any(|p| matches!(p, Problem::ConflictingMetadata { .. })),
+        "{problems:?}"
+    );
+}

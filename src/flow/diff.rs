@@ -4,6 +4,7 @@
 //! running system's: dpkg's (through `dpkg-query --admindir`), pacman's local database, rpm's
 //! (through `rpm --dbpath`, at the path the running system's rpm is configured with).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -73,15 +74,17 @@ fn compare(sys: &System, name: &str, places: &[(String, PathBuf)]) -> Result<Set
     let live = |p: &str| mounts::under(&sys.root, p);
     let mut databases = Vec::new();
     type Reader = fn(&Path) -> Option<BTreeMap<String, String>>;
-    let mut dbs: Vec<(&'static str, String, Reader)> = vec![
-        ("dpkg", DPKG_ADMIN.to_owned(), read_dpkg),
-        ("pacman", PACMAN_LOCAL.to_owned(), read_pacman),
+    // The fixed paths borrowed, not copied: a copied short literal is compiled into immediate
+    // stores, and lintian's override for dpkg's path (packaging/deb) would then go unused.
+    let mut dbs: Vec<(&'static str, Cow<'static, str>, Reader)> = vec![
+        ("dpkg", Cow::Borrowed(DPKG_ADMIN), read_dpkg),
+        ("pacman", Cow::Borrowed(PACMAN_LOCAL), read_pacman),
     ];
     if let Some(path) = rpm_dbpath() {
-        dbs.push(("rpm", path, read_rpm));
+        dbs.push(("rpm", Cow::Owned(path), read_rpm));
     }
     for (manager, path, read) in dbs {
-        let path = path.as_str();
+        let path: &str = &path;
         let now = read(&live(path));
         let then = in_set(places, path).and_then(|p| read(&p));
         if now.is_none() && then.is_none() {

@@ -177,6 +177,28 @@ pub enum Finished {
     AlreadyDropped { vg: String, origin: String },
 }
 
+/// After the commit that finished a merge into `origin` (classic or thin): early's record of
+/// it is dropped, and a set member's rollback is announced in the journal and at login.
+pub(super) fn announce_finished(
+    env: &Env<'_>,
+    vg: &FoundVg,
+    model: &Vg,
+    origin: &str,
+    set: Option<&str>,
+) {
+    if let Some(o) = model.lv(origin) {
+        super::notice::forget(&env.root, &vg.id, &o.id);
+    }
+    if let Some(set) = set {
+        let text = format!(
+            "rollback complete: {}/{origin} is back at snapshot set {set} (its merge finished)",
+            vg.name
+        );
+        log::warn!("{text}");
+        crate::system::motd::note(&env.root, &text);
+    }
+}
+
 fn find_vg<'s>(s: &'s Scan, vg_id: &LvmId) -> Option<&'s FoundVg> {
     s.assembly
         .vgs
@@ -229,7 +251,7 @@ fn ensure_done(dm: &mut dyn DeviceMapper, merge: &ActiveMerge) -> Result<(), Err
 }
 
 /// Commits `tree` to `vg` (the caller holds the lock); `what` names the change in errors.
-fn commit(
+pub(super) fn commit(
     env: &mut Env<'_>,
     s: &Scan,
     vg: &FoundVg,
@@ -354,17 +376,7 @@ fn drop_snapshot(
         vg.name,
         vg.name
     );
-    if let Some(o) = model.lv(origin) {
-        super::notice::forget(&env.root, &vg.id, &o.id);
-    }
-    if let Some(set) = &set {
-        let text = format!(
-            "rollback complete: {}/{origin} is back at snapshot set {set} (its merge finished)",
-            vg.name
-        );
-        log::warn!("{text}");
-        crate::system::motd::note(&env.root, &text);
-    }
+    announce_finished(env, vg, model, origin, set.as_deref());
     failpoint::hit("poll-after-commit");
     let done = Finished::Committed {
         vg: vg.name.clone(),

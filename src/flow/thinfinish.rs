@@ -21,13 +21,13 @@
 //! is nothing flagged here and `flow::notice` gives the notice.
 
 use super::env::{Env, live_now};
-use super::poll::Finished;
+use super::poll::{Finished, commit};
 use super::{Error, failpoint};
 use crate::lvm::assemble::FoundVg;
 use crate::lvm::layout::{Layer, LvmId, dm_uuid};
 use crate::lvm::model::Vg;
 use crate::lvm::sets::SET;
-use crate::lvm::text::{self, Section, Style};
+use crate::lvm::text::Section;
 use crate::lvm::thinchange::{PendingDelete, clear_pending_delete, finish_thin_merge};
 use crate::plan::steps::Live;
 use crate::plan::table::Target;
@@ -125,18 +125,6 @@ fn fresh(env: &Env<'_>, vg_id: &str, name: &str) -> Result<(Scan, FoundVg, Vg), 
         .clone()
         .ok_or_else(|| vg_err(&vg.name, "metadata not usable".into()))?;
     Ok((s, vg, model))
-}
-
-fn commit(
-    env: &mut Env<'_>,
-    s: &Scan,
-    vg: &FoundVg,
-    tree: &Section,
-    what: String,
-) -> Result<(), Error> {
-    s.commit(vg, &text::print(tree, Style::Disk), env.hook())
-        .map_err(|source| Error::commit(&vg.name, what, source))?;
-    Ok(())
 }
 
 /// Finds the thin merges to finish and the pool messages owed in every VG, and does them.
@@ -280,17 +268,7 @@ fn commit_finish(
             )
         }
     );
-    if let Some(o) = model.lv(origin) {
-        super::notice::forget(&env.root, &vg.id, &o.id);
-    }
-    if let Some(set) = &set {
-        let text = format!(
-            "rollback complete: {}/{origin} is back at snapshot set {set} (its merge finished)",
-            vg.name
-        );
-        log::warn!("{text}");
-        crate::system::motd::note(&env.root, &text);
-    }
+    super::poll::announce_finished(env, vg, model, origin, set.as_deref());
     failpoint::hit("thin-after-commit");
     Ok(Finished::Committed {
         vg: vg.name.clone(),

@@ -318,7 +318,9 @@ pub fn assemble_with(
 /// copy of it; an unreadable area or text is a problem of no VG.
 fn read_copies(scans: &[PvScan], problems: &mut Vec<Problem>) -> (Vec<ParsedText>, Vec<Copy>) {
     let mut texts: Vec<ParsedText> = Vec::new();
-    let mut text_index: HashMap<Vec<u8>, usize> = HashMap::new();
+    // Distinct texts by length and CRC-32 of the text itself (not the area's checksum, which
+    // also covers the NULs after it); texts that share both are told apart by their bytes.
+    let mut text_index: HashMap<(usize, u32), Vec<usize>> = HashMap::new();
     let mut copies: Vec<Copy> = Vec::new();
     for (i, scan) in scans.iter().enumerate() {
         for mda in &scan.mdas {
@@ -336,11 +338,14 @@ fn read_copies(scans: &[PvScan], problems: &mut Vec<Problem>) -> (Vec<ParsedText
             let Some(committed) = &content.committed else {
                 continue;
             };
-            let t = match text_index.get(&committed.text) {
+            let same = text_index
+                .entry((committed.text.len(), crc32fast::hash(&committed.text)))
+                .or_default();
+            let t = match same.iter().find(|&&t| texts[t].bytes == committed.text) {
                 Some(&t) => t,
                 None => {
                     texts.push(ParsedText::parse(&committed.text));
-                    text_index.insert(committed.text.clone(), texts.len() - 1);
+                    same.push(texts.len() - 1);
                     texts.len() - 1
                 }
             };

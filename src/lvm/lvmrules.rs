@@ -60,11 +60,14 @@ pub fn valid_tag(tag: &str) -> bool {
 /// `id_read_format`: 32 characters once the dashes are taken out, each a letter, a digit,
 /// `!` or `#`.
 pub fn valid_id(id: &str) -> bool {
-    let chars: Vec<u8> = id.bytes().filter(|&c| c != b'-').collect();
-    chars.len() == 32
-        && chars
-            .iter()
-            .all(|&c| c.is_ascii_alphanumeric() || c == b'!' || c == b'#')
+    let mut chars = id.bytes().filter(|&c| c != b'-');
+    chars
+        .by_ref()
+        .take(32)
+        .filter(|&c| c.is_ascii_alphanumeric() || c == b'!' || c == b'#')
+        .count()
+        == 32
+        && chars.next().is_none()
 }
 
 /// `config_file_read_fd`: the first bytes of an on-disk copy, up to white space, `{` or a
@@ -141,15 +144,15 @@ fn str_list<'a>(values: &[&'a Value]) -> Result<Vec<&'a str>, Refusal> {
 }
 
 /// Optional `tags`: strings, each of the form `validate_tag` accepts (`vg_validate`).
-fn tags(s: &Section, what: &str) -> Result<Vec<String>, Refusal> {
+fn tags(s: &Section, what: impl std::fmt::Display) -> Result<(), Refusal> {
     let Some(values) = list(s, "tags") else {
-        return Ok(Vec::new());
+        return Ok(());
     };
     let tags = str_list(&values).map_err(|_| Refusal(format!("Couldn't read tags for {what}.")))?;
     if let Some(bad) = tags.iter().find(|t| !valid_tag(t)) {
         return refuse(format!("{what} tag {bad} has invalid form."));
     }
-    Ok(tags.into_iter().map(str::to_owned).collect())
+    Ok(())
 }
 
 /// Which object `read_flags` reads the flags of.
@@ -201,7 +204,7 @@ fn status_words(kind: Flags) -> &'static [&'static str] {
 
 /// `_read_flag_config`: `status` present, every word known; `flags` (optional) strings.
 /// Returns the status words.
-fn flags(s: &Section, kind: Flags) -> Result<Vec<String>, Refusal> {
+fn flags(s: &Section, kind: Flags) -> Result<Vec<&str>, Refusal> {
     let Some(status) = list(s, "status") else {
         return refuse("Could not find status flags.");
     };
@@ -213,7 +216,7 @@ fn flags(s: &Section, kind: Flags) -> Result<Vec<String>, Refusal> {
         if !status_words(kind).contains(&w.as_str()) {
             return refuse(format!("Unknown status flag '{w}'."));
         }
-        words.push(w.clone());
+        words.push(w.as_str());
     }
     if let Some(fl) = list(s, "flags")
         && fl.iter().any(|v| !matches!(v, Value::Str(_)))
@@ -223,7 +226,7 @@ fn flags(s: &Section, kind: Flags) -> Result<Vec<String>, Refusal> {
     Ok(words)
 }
 
-fn read_id(s: &Section, what: &str) -> Result<(), Refusal> {
+fn read_id(s: &Section, what: impl std::fmt::Display) -> Result<(), Refusal> {
     match string(s, "id") {
         None => refuse(format!("Couldn't find uuid for {what}.")),
         Some(id) if !valid_id(id) => refuse(format!("Invalid uuid for {what}: {id}.")),
@@ -251,7 +254,7 @@ pub fn check_copy(root: &Section) -> Result<(), Refusal> {
     if !valid_name(name) {
         return refuse("metadata has an invalid VG name");
     }
-    read_id(vg, &format!("volume group {name}"))?;
+    read_id(vg, format_args!("volume group {name}"))?;
     flags(vg, Flags::Vg)?;
     if uint(vg, "seqno").is_none() {
         return refuse(format!("Couldn't read seqno for volume group {name}."));
@@ -383,12 +386,12 @@ pub fn check_vg(root: &Section) -> Result<(), Refusal> {
         read_pv(p, vg_name)?;
         pv_keys.push(e.key.as_str());
     }
-    tags(vg, &format!("VG {vg_name}"))?;
+    tags(vg, format_args!("VG {vg_name}"))?;
 
     // The LVs: names, flags and fields first (`_read_lvnames`), then segments (`_read_lvsegs`).
     let empty = Section::default();
     let lv_sec = section(vg, "logical_volumes").unwrap_or(&empty);
-    let mut lvs: Vec<(&str, &Section, Vec<String>)> = Vec::new();
+    let mut lvs: Vec<(&str, &Section, Vec<&str>)> = Vec::new();
     let mut spare = false;
     for e in &lv_sec.entries {
         let l = match &e.node {
@@ -400,20 +403,20 @@ pub fn check_vg(root: &Section) -> Result<(), Refusal> {
                 ));
             }
         };
-        let what = format!("logical volume {vg_name}/{}", e.key);
+        let what = || format!("logical volume {vg_name}/{}", e.key);
         let status = flags(l, Flags::Lv)?;
         if has(l, "creation_time") {
             if uint(l, "creation_time").is_none() {
-                return refuse(format!("Invalid creation_time for {what}."));
+                return refuse(format!("Invalid creation_time for {}.", what()));
             }
             if string(l, "creation_host").is_none() {
-                return refuse(format!("Couldn't read creation_host for {what}."));
+                return refuse(format!("Couldn't read creation_host for {}.", what()));
             }
         } else if has(l, "creation_host") {
-            return refuse(format!("Missing creation_time for {what}."));
+            return refuse(format!("Missing creation_time for {}.", what()));
         }
-        tags(l, &format!("LV {}", e.key))?;
-        let visible = status.iter().any(|s| s == "VISIBLE");
+        tags(l, format_args!("LV {}", e.key))?;
+        let visible = status.contains(&"VISIBLE");
         if !visible && e.key.contains("_pmspare") {
             if spare {
                 return refuse(format!(
@@ -427,13 +430,16 @@ pub fn check_vg(root: &Section) -> Result<(), Refusal> {
     }
     let lv_names: Vec<&str> = lvs.iter().map(|(n, _, _)| *n).collect();
     // A set: a VG may hold thousands of LVs.
-    let mut ids: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut ids: std::collections::HashSet<[u8; 32]> = std::collections::HashSet::new();
     for (name, l, status) in &lvs {
-        let what = format!("logical volume {vg_name}/{name}");
-        read_id(l, &what)?;
+        read_id(l, format_args!("logical volume {vg_name}/{name}"))?;
         if let Some(id) = string(l, "id") {
-            let id: String = id.chars().filter(|&c| c != '-').collect();
-            if !ids.insert(id) {
+            // Valid (`read_id`): 32 characters besides the dashes.
+            let mut bare = [0u8; 32];
+            for (b, c) in bare.iter_mut().zip(id.bytes().filter(|&c| c != b'-')) {
+                *b = c;
+            }
+            if !ids.insert(bare) {
                 return refuse(format!(
                     "Internal error: Duplicate LV id {} detected for {name} in {vg_name}.",
                     string(l, "id").unwrap_or_default()
@@ -441,8 +447,10 @@ pub fn check_vg(root: &Section) -> Result<(), Refusal> {
             }
         }
         read_segments(name, l, &pv_keys, &lv_names)?;
-        if status.iter().any(|s| s == "FIXED_MINOR") && uint(l, "minor").is_none() {
-            return refuse(format!("Couldn't read minor number for {what}."));
+        if status.contains(&"FIXED_MINOR") && uint(l, "minor").is_none() {
+            return refuse(format!(
+                "Couldn't read minor number for logical volume {vg_name}/{name}."
+            ));
         }
         // vg_validate.
         if !valid_name(name) {
@@ -479,7 +487,7 @@ fn historical(vg: &Section, vg_name: &str, lv_names: &[&str]) -> Result<(), Refu
         }
         read_id(
             l,
-            &format!("removed logical volume {} in vg {vg_name}", e.key),
+            format_args!("removed logical volume {} in vg {vg_name}", e.key),
         )?;
         for k in ["creation_time", "removal_time"] {
             if has(l, k) && uint(l, k).is_none() {
@@ -605,7 +613,7 @@ fn read_pv(p: &Section, vg_name: &str) -> Result<(), Refusal> {
     if (ba_start == 0) != (ba_size == 0) {
         return refuse("Found incomplete bootloader area specification for PV in metadata.");
     }
-    tags(p, &format!("PV in VG {vg_name}"))?;
+    tags(p, format_args!("PV in VG {vg_name}"))?;
     Ok(())
 }
 

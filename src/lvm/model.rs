@@ -391,32 +391,37 @@ impl Ctx<'_> {
         }
     }
 
-    fn str(&self, s: &Section, key: &str, path: &str) -> Result<String, ModelError> {
+    fn str(&self, s: &Section, key: &str, path: Path<'_>) -> Result<String, ModelError> {
         match s.get(key) {
-            None => Err(self.missing(&join(path, key))),
+            None => Err(self.missing(&path.join(key))),
             Some(Node::Value(Value::Str(v))) => Ok(v.clone()),
-            Some(_) => Err(self.bad(&join(path, key), "a string")),
+            Some(_) => Err(self.bad(&path.join(key), "a string")),
         }
     }
 
-    fn opt_str(&self, s: &Section, key: &str, path: &str) -> Result<Option<String>, ModelError> {
+    fn opt_str(
+        &self,
+        s: &Section,
+        key: &str,
+        path: Path<'_>,
+    ) -> Result<Option<String>, ModelError> {
         match s.get(key) {
             None => Ok(None),
             Some(_) => self.str(s, key, path).map(Some),
         }
     }
 
-    fn uint(&self, s: &Section, key: &str, path: &str) -> Result<u64, ModelError> {
+    fn uint(&self, s: &Section, key: &str, path: Path<'_>) -> Result<u64, ModelError> {
         match s.get(key) {
-            None => Err(self.missing(&join(path, key))),
+            None => Err(self.missing(&path.join(key))),
             Some(Node::Value(Value::Int(i))) => {
-                u64::try_from(*i).map_err(|_| self.bad(&join(path, key), "a non-negative integer"))
+                u64::try_from(*i).map_err(|_| self.bad(&path.join(key), "a non-negative integer"))
             }
-            Some(_) => Err(self.bad(&join(path, key), "an integer")),
+            Some(_) => Err(self.bad(&path.join(key), "an integer")),
         }
     }
 
-    fn opt_uint(&self, s: &Section, key: &str, path: &str) -> Result<Option<u64>, ModelError> {
+    fn opt_uint(&self, s: &Section, key: &str, path: Path<'_>) -> Result<Option<u64>, ModelError> {
         match s.get(key) {
             None => Ok(None),
             Some(_) => self.uint(s, key, path).map(Some),
@@ -424,27 +429,37 @@ impl Ctx<'_> {
     }
 
     /// A string array; absent means empty (LVM treats missing `flags`/`tags` so).
-    fn strs(&self, s: &Section, key: &str, path: &str) -> Result<Vec<String>, ModelError> {
+    fn strs(&self, s: &Section, key: &str, path: Path<'_>) -> Result<Vec<String>, ModelError> {
         match s.get(key) {
             None => Ok(Vec::new()),
             Some(Node::Value(v)) => match v {
                 Value::Str(x) => Ok(vec![x.clone()]),
-                Value::Array(_) => v
-                    .as_str_array()
-                    .map(|a| a.into_iter().map(str::to_owned).collect())
-                    .ok_or_else(|| self.bad(&join(path, key), "an array of strings")),
-                _ => Err(self.bad(&join(path, key), "an array of strings")),
+                Value::Array(a) => a
+                    .iter()
+                    .map(|x| x.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<String>>>()
+                    .ok_or_else(|| self.bad(&path.join(key), "an array of strings")),
+                _ => Err(self.bad(&path.join(key), "an array of strings")),
             },
-            Some(Node::Section(_)) => Err(self.bad(&join(path, key), "an array of strings")),
+            Some(Node::Section(_)) => Err(self.bad(&path.join(key), "an array of strings")),
         }
     }
 }
 
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}/{key}")
+/// Where a field is in the tree, for messages: the keys of the sections above it. Built
+/// as a string only when a message needs it.
+#[derive(Clone, Copy)]
+struct Path<'a>(&'a [&'a str]);
+
+impl Path<'_> {
+    /// The VG section itself.
+    const VG: Path<'static> = Path(&[]);
+
+    /// `key` under this path, as a string (`logical_volumes/lv0/segment1/type`).
+    fn join(self, key: &str) -> String {
+        let mut parts = self.0.to_vec();
+        parts.push(key);
+        parts.join("/")
     }
 }
 
@@ -472,17 +487,17 @@ impl Vg {
                 return Err(cx.bad("physical_volumes", "a section"));
             };
             for (key, p) in pv_sec.sections() {
-                let path = format!("physical_volumes/{key}");
+                let path = Path(&["physical_volumes", key]);
                 pvs.push(Pv {
                     key: key.to_owned(),
-                    id: cx.str(p, "id", &path)?,
-                    device: cx.opt_str(p, "device", &path)?,
-                    status: cx.strs(p, "status", &path)?,
-                    flags: cx.strs(p, "flags", &path)?,
-                    tags: cx.strs(p, "tags", &path)?,
-                    dev_size: cx.opt_uint(p, "dev_size", &path)?.unwrap_or(0),
-                    pe_start: cx.uint(p, "pe_start", &path)?,
-                    pe_count: cx.uint(p, "pe_count", &path)?,
+                    id: cx.str(p, "id", path)?,
+                    device: cx.opt_str(p, "device", path)?,
+                    status: cx.strs(p, "status", path)?,
+                    flags: cx.strs(p, "flags", path)?,
+                    tags: cx.strs(p, "tags", path)?,
+                    dev_size: cx.opt_uint(p, "dev_size", path)?.unwrap_or(0),
+                    pe_start: cx.uint(p, "pe_start", path)?,
+                    pe_count: cx.uint(p, "pe_count", path)?,
                 });
             }
         }
@@ -497,14 +512,14 @@ impl Vg {
         }
         let mut vg = Vg {
             name: name.to_owned(),
-            id: cx.str(s, "id", "")?,
-            seqno: cx.uint(s, "seqno", "")?,
-            status: cx.strs(s, "status", "")?,
-            flags: cx.strs(s, "flags", "")?,
-            tags: cx.strs(s, "tags", "")?,
-            extent_size: cx.uint(s, "extent_size", "")?,
-            max_lv: cx.opt_uint(s, "max_lv", "")?.unwrap_or(0),
-            max_pv: cx.opt_uint(s, "max_pv", "")?.unwrap_or(0),
+            id: cx.str(s, "id", Path::VG)?,
+            seqno: cx.uint(s, "seqno", Path::VG)?,
+            status: cx.strs(s, "status", Path::VG)?,
+            flags: cx.strs(s, "flags", Path::VG)?,
+            tags: cx.strs(s, "tags", Path::VG)?,
+            extent_size: cx.uint(s, "extent_size", Path::VG)?,
+            max_lv: cx.opt_uint(s, "max_lv", Path::VG)?.unwrap_or(0),
+            max_pv: cx.opt_uint(s, "max_pv", Path::VG)?.unwrap_or(0),
             pvs,
             lvs,
             snapshots: Vec::new(),
@@ -778,18 +793,24 @@ impl Vg {
 }
 
 fn read_lv(cx: &Ctx<'_>, name: &str, l: &Section) -> Result<Lv, ModelError> {
-    let path = format!("logical_volumes/{name}");
-    let status = cx.strs(l, "status", &path)?;
+    let path = Path(&["logical_volumes", name]);
+    let status = cx.strs(l, "status", path)?;
     let mut segments = Vec::new();
     for (key, seg) in l.sections() {
         if !key.starts_with("segment") {
             continue;
         }
-        segments.push(read_segment(cx, name, &format!("{path}/{key}"), key, seg)?);
+        segments.push(read_segment(
+            cx,
+            name,
+            Path(&["logical_volumes", name, key]),
+            key,
+            seg,
+        )?);
     }
     // LVM reads segment1..segmentN by number, so order by the number, not text order.
     segments.sort_by_key(|s| s.key["segment".len()..].parse::<u64>().unwrap_or(u64::MAX));
-    if let Some(declared) = cx.opt_uint(l, "segment_count", &path)?
+    if let Some(declared) = cx.opt_uint(l, "segment_count", path)?
         && declared != segments.len() as u64
     {
         {
@@ -803,11 +824,11 @@ fn read_lv(cx: &Ctx<'_>, name: &str, l: &Section) -> Result<Lv, ModelError> {
     }
     Ok(Lv {
         name: name.to_owned(),
-        id: cx.str(l, "id", &path)?,
+        id: cx.str(l, "id", path)?,
         visible: status.iter().any(|s| s == "VISIBLE"),
         status,
-        flags: cx.strs(l, "flags", &path)?,
-        tags: cx.strs(l, "tags", &path)?,
+        flags: cx.strs(l, "flags", path)?,
+        tags: cx.strs(l, "tags", path)?,
         segments,
     })
 }
@@ -815,7 +836,7 @@ fn read_lv(cx: &Ctx<'_>, name: &str, l: &Section) -> Result<Lv, ModelError> {
 fn read_segment(
     cx: &Ctx<'_>,
     lv: &str,
-    path: &str,
+    path: Path<'_>,
     key: &str,
     s: &Section,
 ) -> Result<Segment, ModelError> {
@@ -828,8 +849,8 @@ fn read_segment(
             let stripe_size = cx.opt_uint(s, "stripe_size", path)?;
             let arr = match s.value("stripes") {
                 Some(Value::Array(a)) => a,
-                Some(_) => return Err(cx.bad(&join(path, "stripes"), "an array")),
-                None => return Err(cx.missing(&join(path, "stripes"))),
+                Some(_) => return Err(cx.bad(&path.join("stripes"), "an array")),
+                None => return Err(cx.missing(&path.join("stripes"))),
             };
             if arr.len() % 2 != 0 || arr.len() as u64 != count.saturating_mul(2) || count == 0 {
                 return Err(ModelError::StripeMismatch {
@@ -849,7 +870,7 @@ fn read_segment(
                     }),
                     _ => {
                         return Err(cx.bad(
-                            &join(path, "stripes"),
+                            &path.join("stripes"),
                             "pairs of a pv name and a start extent",
                         ));
                     }
@@ -864,10 +885,10 @@ fn read_segment(
             let (cow, merging) = match (s.get("cow_store"), s.get("merging_store")) {
                 (Some(_), None) => (cx.str(s, "cow_store", path)?, false),
                 (None, Some(_)) => (cx.str(s, "merging_store", path)?, true),
-                (None, None) => return Err(cx.missing(&join(path, "cow_store"))),
+                (None, None) => return Err(cx.missing(&path.join("cow_store"))),
                 (Some(_), Some(_)) => {
                     return Err(cx.bad(
-                        &join(path, "cow_store"),
+                        &path.join("cow_store"),
                         "alone (both cow_store and merging_store are set)",
                     ));
                 }

@@ -311,6 +311,10 @@ struct Lexer<'a> {
     lvm: bool,
     /// The value being read belongs to `creation_time` (LVM repairs an overflow there).
     creation_time: bool,
+    /// `b` as a string when every token of it reads as the same string slice: valid UTF-8,
+    /// in LVM's mode also without a character reserved for bytes (nearly every text; any
+    /// other text is decoded token by token).
+    text: Option<&'a str>,
 }
 
 type Pos = (usize, usize);
@@ -346,6 +350,15 @@ impl<'a> Lexer<'a> {
         }
     }
 
+    /// The string of the bytes `start..end` of the text.
+    fn string(&self, start: usize, end: usize, at: Pos) -> Result<String, TextError> {
+        // A token of a text already checked whole, that does not cut a character.
+        match self.text.and_then(|t| t.get(start..end)) {
+            Some(s) => Ok(s.to_owned()),
+            None => self.utf8(&self.b[start..end], at),
+        }
+    }
+
     fn utf8(&self, bytes: &[u8], at: Pos) -> Result<String, TextError> {
         if self.lvm {
             return decode_raw(bytes).map_err(|c| self.err(at, SyntaxError::ReservedChar(c)));
@@ -361,23 +374,23 @@ impl<'a> Lexer<'a> {
     fn string_end(&mut self, quote: u8) -> Option<usize> {
         let mut i = self.pos + 1;
         loop {
-            match self.b.get(i) {
-                None => return None,
-                Some(&c) if c == quote => return Some(i),
-                Some(b'\\') if quote == b'"' && i + 1 < self.b.len() => {
+            // Only the quote, a backslash and a line break matter; jump to the next of them.
+            i += memchr::memchr3(quote, b'\\', b'\n', self.b.get(i..)?)?;
+            match self.b[i] {
+                c if c == quote => return Some(i),
+                b'\\' if quote == b'"' && i + 1 < self.b.len() => {
                     if self.b[i + 1] == b'\n' {
                         self.line += 1;
                         self.line_start = i + 2;
                     }
                     i += 2;
                 }
-                Some(&c) => {
-                    if c == b'\n' {
-                        self.line += 1;
-                        self.line_start = i + 1;
-                    }
+                b'\n' => {
+                    self.line += 1;
+                    self.line_start = i + 1;
                     i += 1;
                 }
+                _ => i += 1,
             }
         }
     }
@@ -387,23 +400,23 @@ impl<'a> Lexer<'a> {
     /// text and drops its last byte as if it were the closing quote (`_dup_string_tok`).
     fn quoted(&mut self, quote: u8, at: Pos) -> Result<Tok, TextError> {
         let start = self.pos + 1;
-        let raw = match self.string_end(quote) {
+        let end = match self.string_end(quote) {
             Some(end) => {
                 self.pos = end + 1;
-                &self.b[start..end]
+                end
             }
             None if self.lvm && self.b.len() > start => {
                 self.pos = self.b.len();
-                &self.b[start..self.b.len() - 1]
+                self.b.len() - 1
             }
             None => return Err(self.err(at, SyntaxError::UnterminatedString)),
         };
-        let bytes = if quote == b'"' {
-            unescape(raw)
+        let raw = &self.b[start..end];
+        if quote == b'"' && memchr::memchr(b'\\', raw).is_some() {
+            Ok(Tok::Str(self.utf8(&unescape(raw), at)?))
         } else {
-            raw.to_vec()
-        };
-        Ok(Tok::Str(self.utf8(&bytes, at)?))
+            Ok(Tok::Str(self.string(start, end, at)?))
+        }
     }
 
     /// Next token and where it starts. `value` says whether a number may start here
@@ -444,11 +457,12 @@ impl<'a> Lexer<'a> {
                     }
                 }
                 self.pos = i;
-                let text = String::from_utf8_lossy(&self.b[start..i]).into_owned();
+                // Only ASCII digits, signs and dots were taken.
+                let text = std::str::from_utf8(&self.b[start..i]).unwrap_or_default();
                 let tok = if dot {
-                    parse_float(&text).map(Tok::Float)
+                    parse_float(text).map(Tok::Float)
                 } else {
-                    match parse_int(&text) {
+                    match parse_int(text) {
                         // LVM's `_type`: older 32-bit builds wrote creation times that do not
                         // fit; LVM reads them as 2018-05-24 and repairs them on its next write.
                         Err(SyntaxError::IntegerOutOfRange(_))
@@ -466,19 +480,19 @@ impl<'a> Lexer<'a> {
                 let mut i = start;
                 // LVM's words end only at space, '#', '=', '{' and '}'; rewind's values also
                 // at ',', '[' and ']'.
-                let strict = !self.lvm;
+                let ends = if !self.lvm && value {
+                    &WORD_ENDS_STRICT_VALUE
+                } else {
+                    &WORD_ENDS
+                };
                 while let Some(&ch) = self.b.get(i) {
-                    if ch.is_ascii_whitespace()
-                        || ch == 0x0b
-                        || matches!(ch, b'#' | b'=' | b'{' | b'}')
-                        || (strict && value && matches!(ch, b',' | b'[' | b']'))
-                    {
+                    if ends[usize::from(ch)] {
                         break;
                     }
                     i += 1;
                 }
                 self.pos = i;
-                let word = self.utf8(&self.b[start..i], at)?;
+                let word = self.string(start, i, at)?;
                 if self.lvm && !value {
                     Ok((Tok::Ident(word), at))
                 } else {
@@ -488,6 +502,25 @@ impl<'a> Lexer<'a> {
         }
     }
 }
+
+/// The bytes that end a word: white space (with `\v`), `#`, `=`, `{` and `}`; in
+/// [`WORD_ENDS_STRICT_VALUE`] also `,`, `[` and `]`.
+const fn word_ends(strict_value: bool) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_whitespace()
+            || b == 0x0b
+            || matches!(b, b'#' | b'=' | b'{' | b'}')
+            || (strict_value && matches!(b, b',' | b'[' | b']'));
+        c += 1;
+    }
+    t
+}
+
+static WORD_ENDS: [bool; 256] = word_ends(false);
+static WORD_ENDS_STRICT_VALUE: [bool; 256] = word_ends(true);
 
 /// Reads an integer the way `strtoll(s, NULL, 0)` does for the characters LVM's tokenizer
 /// lets through: optional sign, then decimal, or octal after a leading `0`. Unlike strtoll,
@@ -548,10 +581,12 @@ impl Parser<'_> {
 
     /// Entries until `}` (when `name` is a section) or the end of the text (the root).
     fn entries(&mut self, name: Option<&str>, depth: usize) -> Result<Section, TextError> {
-        let mut sec = Section::default();
-        // Keys seen in this section: a linear search per key would make a section with
-        // millions of keys quadratic.
-        let mut seen = std::collections::HashSet::new();
+        // LVM's LV and segment sections hold 5 to 8 entries: room for them at once.
+        let mut sec = Section {
+            entries: Vec::with_capacity(8),
+        };
+        // Where the keys of a large section are (see `KeyIndex`).
+        let mut index = None;
         loop {
             let key_at = self.at;
             let key = match std::mem::replace(&mut self.tok, Tok::Eof) {
@@ -575,7 +610,7 @@ impl Parser<'_> {
             if key.contains('/') {
                 return Err(self.lx.err(key_at, SyntaxError::SlashInKey(key)));
             }
-            if !seen.insert(key.clone()) {
+            if KeyIndex::duplicate(&sec.entries, &key, &mut index) {
                 return Err(self.lx.err(key_at, SyntaxError::DuplicateKey(key)));
             }
             self.advance(false)?;
@@ -633,13 +668,76 @@ impl Parser<'_> {
         }
     }
 
-    fn scalar(&self) -> Result<Value, TextError> {
-        match &self.tok {
-            Tok::Int(i) => Ok(Value::Int(*i)),
-            Tok::Float(f) => Ok(Value::Float(*f)),
-            Tok::Str(s) | Tok::Word(s) => Ok(Value::Str(s.clone())),
-            other => Err(self.err(SyntaxError::ExpectedValue(describe(other)))),
+    /// The current token as a value, moved out (the caller advances next).
+    fn scalar(&mut self) -> Result<Value, TextError> {
+        match std::mem::replace(&mut self.tok, Tok::Eof) {
+            Tok::Int(i) => Ok(Value::Int(i)),
+            Tok::Float(f) => Ok(Value::Float(f)),
+            Tok::Str(s) | Tok::Word(s) => Ok(Value::Str(s)),
+            other => Err(self.err(SyntaxError::ExpectedValue(describe(&other)))),
         }
+    }
+}
+
+/// Sections up to this many entries look for a repeated key by a linear search; larger ones
+/// (`logical_volumes` has one entry per LV) through a [`KeyIndex`], so that a section with
+/// millions of keys is not quadratic.
+const LINEAR_KEYS: usize = 16;
+
+/// The keys of a large section by hash: each hash names the position of the first key read
+/// with it. A hash that is there already is confirmed against the key itself, and when two
+/// keys share a hash, by a search of the whole section: a key is never taken for another.
+struct KeyIndex {
+    hasher: std::collections::hash_map::RandomState,
+    at: std::collections::HashMap<u64, usize, std::hash::BuildHasherDefault<HashIsKey>>,
+}
+
+impl KeyIndex {
+    /// Whether `key` is among `entries` already; if not, it is recorded as the next entry's.
+    fn duplicate(entries: &[Entry], key: &str, index: &mut Option<KeyIndex>) -> bool {
+        use std::hash::BuildHasher as _;
+        if entries.len() < LINEAR_KEYS {
+            return entries.iter().any(|e| e.key == key);
+        }
+        let ix = index.get_or_insert_with(|| {
+            let mut ix = KeyIndex {
+                hasher: std::collections::hash_map::RandomState::new(),
+                at: std::collections::HashMap::default(),
+            };
+            for (i, e) in entries.iter().enumerate() {
+                ix.at.entry(ix.hasher.hash_one(e.key.as_str())).or_insert(i);
+            }
+            ix
+        });
+        match ix.at.entry(ix.hasher.hash_one(key)) {
+            std::collections::hash_map::Entry::Occupied(o) => {
+                entries[*o.get()].key == key || entries.iter().any(|e| e.key == key)
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(entries.len());
+                false
+            }
+        }
+    }
+}
+
+/// The hasher of [`KeyIndex`]'s map, whose keys are hashes already.
+#[derive(Default)]
+struct HashIsKey(u64);
+
+impl std::hash::Hasher for HashIsKey {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
@@ -749,14 +847,19 @@ fn parse_with(bytes: &[u8], lvm: bool) -> Result<Section, TextError> {
         });
     }
     let end = memchr::memchr(0, bytes).unwrap_or(bytes.len());
+    let b = &bytes[..end];
+    let text = std::str::from_utf8(b)
+        .ok()
+        .filter(|t| !lvm || t.is_ascii() || !t.chars().any(|c| raw_byte(c).is_some()));
     let mut p = Parser {
         lx: Lexer {
-            b: &bytes[..end],
+            b,
             pos: 0,
             line: 1,
             line_start: 0,
             lvm,
             creation_time: false,
+            text,
         },
         tok: Tok::Eof,
         at: (1, 1),
@@ -1070,6 +1173,31 @@ mod tests {
         assert_eq!(kind(b"\xc3\x28 = 1\n"), SyntaxError::NotUtf8);
         assert_eq!(kind(b"= 1\n"), SyntaxError::ExpectedKey("'='".into()));
         assert_eq!(kind(b"\"\" = 1\n"), SyntaxError::EmptyKey);
+    }
+
+    #[test]
+    fn key_index_never_takes_a_key_for_another() {
+        let entries: Vec<Entry> = (0..LINEAR_KEYS + 4)
+            .map(|i| Entry {
+                key: format!("k{i}"),
+                node: Node::Value(Value::Int(0)),
+            })
+            .collect();
+        let mut index = None;
+        assert!(KeyIndex::duplicate(&entries, "k3", &mut index));
+        assert!(!KeyIndex::duplicate(&entries, "new", &mut index));
+        // Two keys sharing a hash: point every hash at an entry with another key.
+        let ix = index.as_mut().expect("built past LINEAR_KEYS");
+        for at in ix.at.values_mut() {
+            *at = 0;
+        }
+        for key in ["k0", "k1", "k7", "k19"] {
+            assert!(KeyIndex::duplicate(&entries, key, &mut index), "{key}");
+        }
+        let ix = index.as_mut().expect("built");
+        let h = std::hash::BuildHasher::hash_one(&ix.hasher, "other");
+        ix.at.insert(h, 5);
+        assert!(!KeyIndex::duplicate(&entries, "other", &mut index));
     }
 
     #[test]
