@@ -1180,15 +1180,168 @@ fn loop_a_mixed_set_takes_thin_snapshots_as_lvcreate_s_in_the_one_window() {
     let st = dm.status(&tpool).expect("status");
     assert!(st[0].params.starts_with("2 "), "{}", st[0].params);
     assert_eq!(lab.sets(), [("pre".to_owned(), State::Ok)]);
-    // A rollback to a set with a thin member is not done yet: refused before any change.
+    // Rollback of the mixed set: refused, nothing flagged, while the thin member's pool is
+    // one the flag could not be carried out on (needs_check; one transaction behind).
     let seqnos = (lab.lvm.seqno(&lab.vga), lab.lvm.seqno(&lab.vgb));
-    let e = rollback(&lab, &mut dm, "pre", None, None).expect_err("refused");
-    assert!(e.contains("nothing flagged"), "{e}");
+    for (status, why) in [
+        (
+            "2 12/1024 40/256 - rw discard_passdown queue_if_no_space needs_check 256",
+            "needs_check",
+        ),
+        (
+            "1 12/1024 40/256 - rw discard_passdown queue_if_no_space - 256",
+            "one behind",
+        ),
+        ("Fail", "failed"),
+    ] {
+        dm.set_pool_status(&tpool, status);
+        let e = rollback(&lab, &mut dm, "pre", None, None).expect_err("refused");
+        assert!(e.contains("nothing flagged") && e.contains(why), "{e}");
+        assert!(e.contains("thin.pre"), "{e}");
+        assert_eq!(
+            (lab.lvm.seqno(&lab.vga), lab.lvm.seqno(&lab.vgb)),
+            seqnos,
+            "{e}"
+        );
+        assert!(flagged(&lab).is_empty());
+    }
+    // The pool in step: every member flagged, one commit per VG; the thin member as stock
+    // `lvconvert --merge` flags a thin snapshot of an open origin (stock lvs: the snapshot
+    // hidden and merging `[thin.pre] Swi`, its origin `Owi`).
+    dm.set_pool_status(
+        &tpool,
+        "2 12/1024 40/256 - rw discard_passdown queue_if_no_space - 256",
+    );
+    let done = rollback(&lab, &mut dm, "pre", None, None).expect("rollback");
+    assert_eq!(done.flagged.len(), 3, "{done:?}");
     assert_eq!(
         (lab.lvm.seqno(&lab.vga), lab.lvm.seqno(&lab.vgb)),
-        seqnos,
-        "{e}"
+        (seqnos.0 + 1, seqnos.1 + 1)
     );
+    lab.clean();
+    let mut want = vec![
+        format!("{}/root.pre", lab.vga),
+        format!("{}/data.pre", lab.vgb),
+        format!("{}/thin.pre", lab.vgb),
+    ];
+    want.sort();
+    assert_eq!(flagged(&lab), want);
+    let attrs = lab.lvm.ok(&[
+        "lvs",
+        "-a",
+        "--noheadings",
+        "-o",
+        "lv_name,lv_attr",
+        &lab.vgb,
+    ]);
+    let attr = |name: &str| {
+        attrs
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|f| f.first() == Some(&name))
+            .and_then(|f| f.get(1).map(|a| a.to_string()))
+            .unwrap_or_default()
+    };
+    assert!(attr("[thin.pre]").starts_with("Swi"), "{attrs}");
+    assert!(attr("thin").starts_with("Owi"), "{attrs}");
+    lab.lvm.ok(&[
+        "vgcfgbackup",
+        "-q",
+        "-f",
+        file.to_str().expect("utf8"),
+        &lab.vgb,
+    ]);
+    let vg = rewind::lvm::model::Vg::from_tree(
+        &rewind::lvm::text::parse(&std::fs::read(&file).expect("read")).expect("parse"),
+    )
+    .expect("model");
+    let snap = vg.lv("thin.pre").expect("thin.pre");
+    assert!(!snap.visible);
+    assert!(snap.tags.iter().any(|t| t == "rewind_rollback"));
+    assert_eq!(snap.thin().and_then(|t| t.merge), Some("thin"));
+    // The pool and the kernel untouched by the flag (the merge is an activation's).
+    assert_eq!(dm.pool_devices(&tpool), Some(vec![1, 2]));
+    // A rerun flags nothing more.
+    let again = rollback(&lab, &mut dm, "pre", None, None).expect("rerun");
+    assert!(again.flagged.is_empty(), "{again:?}");
+    assert_eq!(again.already.len(), 3, "{again:?}");
+    assert_eq!(
+        (lab.lvm.seqno(&lab.vga), lab.lvm.seqno(&lab.vgb)),
+        (seqnos.0 + 1, seqnos.1 + 1)
+    );
+}
+
+/// `rd.rewind=SET` at boot for a mixed set whose thin member is flagged already (by
+/// `rd.rewind=VG/SNAP`, as stock `lvconvert --merge` flags it): the other members flagged,
+/// every origin activated through its merge, a rerun writes nothing.
+#[test]
+fn loop_rd_rewind_of_a_mixed_set_flags_every_member() {
+    require_host!("loop_rd_rewind_of_a_mixed_set_flags_every_member");
+    let lab = lab("rthin");
+    add_thin_pool(&lab);
+    let mut dm = thin_fake(&lab, POOL_OK);
+    {
+        let only = lab.only();
+        let env = lab.env(&only);
+        let mut tools = lab.tools(&mut dm, FakeWindow::default());
+        take(
+            &env,
+            &mut tools,
+            &SnapshotConfig::default(),
+            &thin_request(&lab, "pre"),
+        )
+        .expect("take");
+    }
+    lab.clean();
+    let only = lab.only();
+    let run = |c: &str| {
+        let i = rewind::flow::early::Inputs {
+            root: PathBuf::from("/"),
+            cmdline: rewind::plan::cmdline::Cmdline::parse(c),
+            config: rewind::config::Config::default(),
+        };
+        let scan = rewind::flow::early::scan_devices(&i, &only).expect("scan");
+        let mut prep = rewind::flow::early::prepare(&i, scan);
+        let mut out = rewind::flow::early::Outcome::default();
+        rewind::flow::early::commit_flags(&mut prep, &mut out, true);
+        (prep, out)
+    };
+    // The thin member flagged alone first (stock lvconvert --merge's flag, as rewind writes
+    // it for rd.rewind=VG/SNAP).
+    let seqnos = (lab.lvm.seqno(&lab.vga), lab.lvm.seqno(&lab.vgb));
+    let (_, out) = run(&format!("rd.rewind={}/thin.pre", lab.vgb));
+    assert_eq!(out.flags_committed, [format!("{}/thin.pre", lab.vgb)]);
+    assert_eq!(lab.lvm.seqno(&lab.vgb), seqnos.1 + 1);
+    // ... which is the set's own member: rd.rewind=pre takes it as flagged and flags the rest.
+    let (prep, out) = run("rd.rewind=pre");
+    let mut got = out.flags_committed.clone();
+    got.sort();
+    let mut want = vec![
+        format!("{}/root.pre", lab.vga),
+        format!("{}/data.pre", lab.vgb),
+    ];
+    want.sort();
+    assert_eq!(got, want, "{:?}", prep.decision.notes);
+    lab.clean();
+    let mut all = want.clone();
+    all.push(format!("{}/thin.pre", lab.vgb));
+    all.sort();
+    assert_eq!(flagged(&lab), all);
+    for lv in ["root", "thin", "data"] {
+        assert!(
+            prep.decision
+                .activate
+                .iter()
+                .any(|a| a.lv == lv && a.reason == rewind::plan::decide::Reason::Merge),
+            "{lv}: {:?}",
+            prep.decision.activate
+        );
+    }
+    // Again: nothing more written.
+    let seqnos = (lab.lvm.seqno(&lab.vga), lab.lvm.seqno(&lab.vgb));
+    let (_, out) = run("rd.rewind=pre");
+    assert!(out.flags_committed.is_empty(), "{:?}", out.notes);
+    assert_eq!((lab.lvm.seqno(&lab.vga), lab.lvm.seqno(&lab.vgb)), seqnos);
 }
 
 #[test]

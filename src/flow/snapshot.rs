@@ -357,12 +357,12 @@ fn take_scanned(
 }
 
 /// The tpool device of a thin pool (`VG-POOL-tpool`), where its messages go.
-fn tpool_name(vg: &str, pool: &str) -> Result<String, Error> {
+pub(super) fn tpool_name(vg: &str, pool: &str) -> Result<String, Error> {
     dm_name(vg, pool, Some(&Layer::Other("tpool".into()))).map_err(|e| Error::Set(e.to_string()))
 }
 
 /// The kernel's status of a pool's `-tpool`, `Ok(None)` when it reports `Fail`.
-fn pool_status(
+pub(super) fn pool_status(
     dm: &mut dyn DeviceMapper,
     device: &str,
 ) -> Result<Option<thinpool::ThinPoolStatus>, Error> {

@@ -307,16 +307,10 @@ pub fn clear_pending_delete(
     Ok(out)
 }
 
-/// Flags the thin snapshot `name` to merge into its origin at the origin's next activation.
-/// Refused as LVM refuses it: not a thin snapshot, already flagged, an origin that already
-/// merges something, an external origin, or an origin that has classic snapshots.
-pub fn mark_thin_merging(
-    root: &Section,
-    name: &str,
-    stamp: &Stamp,
-) -> Result<Section, ChangeError> {
-    let vg = Vg::from_tree(root)?;
-    check_vg(&vg)?;
+/// The edit of [`mark_thin_merging`] on `out` in place, with LVM's refusals, no seqno or
+/// stamp: `merge = "<origin>"` in `name`'s thin segment, `name` hidden. Returns the origin.
+pub(super) fn flag_thin_merge(out: &mut Section, name: &str) -> Result<String, ChangeError> {
+    let vg = Vg::from_tree(out)?;
     let refuse = |why: String| ChangeError::ThinRefused {
         vg: vg.name.clone(),
         why,
@@ -370,8 +364,7 @@ pub fn mark_thin_merging(
         )));
     }
 
-    let mut out = root.clone();
-    let lvs = lvs_mut(&mut out, &vg.name)?;
+    let lvs = lvs_mut(out, &vg.name)?;
     let snap = lv_mut(lvs, &vg.name, name)?;
     if let Some(Node::Value(Value::Array(status))) = snap.get_mut("status") {
         status.retain(|v| v.as_str() != Some("VISIBLE"));
@@ -396,8 +389,23 @@ pub fn mark_thin_merging(
             node: Node::Value(Value::Str(origin.to_owned())),
         },
     );
-    let hidden = Vg::from_tree(&out)?;
-    lvm_lv_order(lvs_mut(&mut out, &vg.name)?, &hidden, "");
+    let hidden = Vg::from_tree(out)?;
+    lvm_lv_order(lvs_mut(out, &vg.name)?, &hidden, "");
+    Ok(origin.to_owned())
+}
+
+/// Flags the thin snapshot `name` to merge into its origin at the origin's next activation.
+/// Refused as LVM refuses it: not a thin snapshot, already flagged, an origin that already
+/// merges something, an external origin, or an origin that has classic snapshots.
+pub fn mark_thin_merging(
+    root: &Section,
+    name: &str,
+    stamp: &Stamp,
+) -> Result<Section, ChangeError> {
+    let vg = Vg::from_tree(root)?;
+    check_vg(&vg)?;
+    let mut out = root.clone();
+    let origin = flag_thin_merge(&mut out, name)?;
     let description = format!(
         "Write from rewind: merge thin snapshot {}/{name} into {}/{origin}.",
         vg.name, vg.name
@@ -405,7 +413,7 @@ pub fn mark_thin_merging(
     finish(&vg, &mut out, &description, stamp)?;
 
     let new = Vg::from_tree(&out)?;
-    let ok = new.thin_merge_into(origin).map(|l| l.name.as_str()) == Some(name)
+    let ok = new.thin_merge_into(&origin).map(|l| l.name.as_str()) == Some(name)
         && new.lv(name).is_some_and(|l| !l.visible);
     if !ok {
         return Err(ChangeError::SelfCheck {
