@@ -109,8 +109,9 @@ guest_boot_1() {
     ts_lvm lvcreate -q --type thin-pool -L 64M --chunksize 64k -n pool vg0
     ts_lvm lvcreate -q -V 96M -T vg0/pool -n t
     ts_lvm lvchange -q -ay vg0/a
-    mkfs.ext4 -q /dev/mapper/vg0-t
-    mkfs.ext4 -q /dev/mapper/vg0-a
+    # No discard of the whole device (slow under TCG, and nothing to discard on a new LV).
+    mkfs.ext4 -q -E nodiscard /dev/mapper/vg0-t
+    mkfs.ext4 -q -E nodiscard /dev/mapper/vg0-a
     mkdir -p /mnt/t /mnt/a
     mount /dev/mapper/vg0-t /mnt/t
     mount /dev/mapper/vg0-a /mnt/a
@@ -118,6 +119,7 @@ guest_boot_1() {
     g_fill /mnt/a/f 4 "thin-sets: a's file before"
     sync
     # Stock LVM's thin snapshot, the reference for what rewind writes.
+    echo "thin-sets: $(g_uptime) s: stock thin snapshot"
     ts_lvm lvcreate -q -s -n ref vg0/t
     ts_in_step "after stock lvcreate -s"
 
@@ -128,6 +130,8 @@ guest_boot_1() {
         REWIND_FAILPOINT=$fp rewind snapshot -v --name "x-$fp" vg0/t vg0/a >"$BOOT_OUT/$fp.out" 2>&1 || rc=$?
         cat "$BOOT_OUT/$fp.out"
         g_record "rc_$fp" "$rc"
+        # Before the tidy: the pool took no message (in the window) or all of them (after).
+        g_record "tids_$fp" "$(ts_tid_meta)/$(ts_tid_kernel)"
         ts_resumed "$fp"
         ts_lvs >"$BOOT_OUT/lvs-$fp"
         dmsetup status vg0-pool-tpool | tee "$BOOT_OUT/pool-$fp"
@@ -139,6 +143,7 @@ guest_boot_1() {
         ts_in_step "$fp, tidied"
     done
 
+    echo "thin-sets: $(g_uptime) s: s1"
     # s1: one instant across the thin and the classic member.
     m=$(ts_tid_meta)
     maxid=$(ts_lvm lvs -a --noheadings -o thin_id vg0 | awk 'NF && $1 > n { n = $1 } END { print n + 0 }')
@@ -186,21 +191,24 @@ guest_boot_1() {
     ts_lvm lvremove -q -f vg0/ref
     ts_in_step "after stock lvremove of ref"
 
+    echo "thin-sets: $(g_uptime) s: bad change, fill"
     # The bad change.
-    ts_writer_start
-    ts_writer_stop
+    echo "bad change" >>/mnt/t/seq
+    echo "bad change" >>/mnt/a/seq
     g_fill /mnt/t/f 4 "thin-sets: t's file after a bad change"
     g_fill /mnt/a/f 4 "thin-sets: a's file after a bad change"
     sync
     ts_sums /mnt/t /mnt/a >"$OUT/bad.sums"
 
     # The pool filled past 80 % (the default thin_min_free_percent is 20): refused, nothing
-    # changed. 2 MiB at a time: a full pool would queue every write.
-    for ((i = 0; i < 30; i++)); do
-        read -r m k < <(dmsetup status vg0-pool-tpool | awk '{ split($6, d, "/"); print d[1], d[2] }')
-        ((m * 100 >= k * 84)) && break
-        dd if=/dev/urandom of=/mnt/t/fill bs=1M count=2 oflag=append conv=notrunc,fsync status=none
-    done
+    # changed. Filled to about 85 % in one write and checked: a full pool would queue every
+    # write.
+    read -r m k < <(dmsetup status vg0-pool-tpool | awk '{ split($6, d, "/"); print d[1], d[2] }')
+    # Data blocks of the pool's 64 KiB chunks to 85 %, in MiB (16 blocks each).
+    i=$(((k * 85 / 100 - m) / 16))
+    ((i > 0)) && dd if=/dev/urandom of=/mnt/t/fill bs=1M count="$i" conv=fsync status=none
+    read -r m k < <(dmsetup status vg0-pool-tpool | awk '{ split($6, d, "/"); print d[1], d[2] }')
+    ((m * 100 > k * 80)) || g_fail "the pool is only at $m/$k blocks"
     dmsetup status vg0-pool-tpool | tee "$BOOT_OUT/pool-full"
     g_record pool_data_used "$m/$k"
     before="$(ts_lvs) seqno $(ts_lvm vgs --noheadings -o seqno vg0 | tr -d ' ')"
@@ -225,6 +233,7 @@ guest_boot_2() {
     g_record t_table_id "$(awk '$1 == "vg0-t:" && $4 == "thin" { print $6 }' "$BOOT_OUT/dm-at-init")"
     ts_lvm lvs -a -o lv_name,lv_attr,origin,thin_id,lv_tags vg0 | tee "$BOOT_OUT/lvs-flagged"
     dmsetup status vg0-pool-tpool | tee "$BOOT_OUT/pool-before-poll"
+    echo "thin-sets: $(g_uptime) s: mount"
     # Both members show s1's content before anything is finished.
     mkdir -p /mnt/t /mnt/a
     mount /dev/mapper/vg0-t /mnt/t
@@ -234,6 +243,7 @@ guest_boot_2() {
     g_record back_a_last "$(tail -n1 /mnt/a/seq)"
     [[ ! -e /mnt/t/fill ]] || g_fail "the pool's fill file survived the rollback"
     cmp "$OUT/s1.sums" "$BOOT_OUT/at-boot.sums" || g_fail "the members are not at s1's instant"
+    echo "thin-sets: $(g_uptime) s: poll"
     # The poller finishes both merges: the classic copy, the thin finish.
     RUST_LOG=info rewind poll -v >"$BOOT_OUT/poll.out" 2>&1 || rc=$?
     cat "$BOOT_OUT/poll.out"
@@ -242,6 +252,7 @@ guest_boot_2() {
     dmsetup table | tee "$BOOT_OUT/dm-end"
     dmsetup status vg0-pool-tpool | tee "$OUT/pool-status-end"
     ts_in_step "after rewind poll"
+    echo "thin-sets: $(g_uptime) s: end checks"
     ts_sums /mnt/t /mnt/a >"$BOOT_OUT/after-poll.sums"
     cmp "$OUT/s1.sums" "$BOOT_OUT/after-poll.sums" || g_fail "after the finish the members are not at s1's instant"
     umount /mnt/t /mnt/a
@@ -258,6 +269,12 @@ host_check() {
         "$d" "$(vm_guest_value s1_window_ms)" "$(vm_guest_value pool_data_used)"
     vm_check_eq "a set killed inside the window exited as killed" 137 "$(vm_guest_value rc_snapshot-in-window)"
     vm_check_eq "a set killed after the window exited as killed" 137 "$(vm_guest_value rc_snapshot-after-window)"
+    local mk
+    mk=$(vm_guest_value tids_snapshot-in-window)
+    vm_check_eq "killed inside the window: the pool took no message (metadata one ahead, $mk)" \
+        "$((${mk#*/} + 1))" "${mk%/*}"
+    mk=$(vm_guest_value tids_snapshot-after-window)
+    vm_check_eq "killed after the window: the pool took its messages (in step, $mk)" "${mk#*/}" "${mk%/*}"
     vm_check_eq "t.s1: the next device id" "$(($(vm_guest_value maxid_before_s1) + 1))" "$(vm_guest_value s1_thin_id)"
     vm_check_eq "t.s1: its segment's transaction_id the pool's before" \
         "$(vm_guest_value tid_before_s1)" "$(vm_guest_value s1_seg_tid)"
@@ -265,6 +282,8 @@ host_check() {
         "$(($(vm_guest_value tid_before_s1) + 1))" "$(vm_guest_value tid_after_s1)"
     vm_check_eq "boot 2: t's thin table carries t.s1's device id" \
         "$(vm_guest_value s1_thin_id)" "$(vm_guest_value t_table_id)"
+    vm_check_eq "the bad change changed every member file (seq and f of t and a)" 4 \
+        "$(paste "$VM_STATE/s1.sums" "$VM_STATE/bad.sums" | awk '$1 != $2' | wc -l)"
     vm_check_eq "after the rollback t shows s1's last number" "$t" "$(vm_guest_value back_t_last)"
     vm_check_eq "after the rollback a shows s1's last number" "$a" "$(vm_guest_value back_a_last)"
     vm_check "boot 2: rd.rewind=s1 flagged both members" grep -q 'vg0/t.s1: merge flag committed' "$WORK/boot2.serial.log"
