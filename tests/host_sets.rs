@@ -1553,3 +1553,53 @@ fn loop_a_mixed_set_cut_short_anywhere_is_tidied_and_the_next_is_whole() {
         );
     }
 }
+
+/// `rewind rollback SET --keep-current=NAME` of a mixed set: NAME takes the current state of
+/// every member first (a thin snapshot of the thin one, the next device id, in the one
+/// window), then SET's members are flagged; stock LVM reads both back (NAME whole, SET's
+/// members merging).
+#[test]
+fn loop_keep_current_of_a_mixed_set_keeps_the_thin_member_too() {
+    require_host!("loop_keep_current_of_a_mixed_set_keeps_the_thin_member_too");
+    let lab = lab("kthin");
+    add_thin_pool(&lab);
+    let mut dm = thin_fake(&lab, POOL_OK);
+    {
+        let only = lab.only();
+        let env = lab.env(&only);
+        let mut tools = lab.tools(&mut dm, FakeWindow::default());
+        take(
+            &env,
+            &mut tools,
+            &SnapshotConfig::default(),
+            &thin_request(&lab, "pre"),
+        )
+        .expect("take");
+    }
+    let tpool = format!("{}-pool-tpool", lab.vgb);
+    let r = rollback(&lab, &mut dm, "pre", Some(Some("now".into())), None).expect("rollback");
+    assert_eq!(r.flagged.len(), 3, "{r:?}");
+    assert_eq!(r.kept.as_ref().map(|k| k.members.len()), Some(3), "{r:?}");
+    lab.clean();
+    // The pool took create_snap 3 1 for thin.now: devices 1 (thin), 2 (thin.pre), 3.
+    assert_eq!(dm.pool_devices(&tpool), Some(vec![1, 2, 3]));
+    let got = thin_lvs(&lab);
+    assert!(
+        got.iter()
+            .any(|l| l.starts_with("thin.now,Vwi-XXtz-k,thin,pool,3,2,")),
+        "{got:?}"
+    );
+    assert!(
+        got.iter().any(|l| l.starts_with("pool,twi-XXtz--,,,,3,")),
+        "{got:?}"
+    );
+    let mut want = vec![
+        format!("{}/root.pre", lab.vga),
+        format!("{}/data.pre", lab.vgb),
+        format!("{}/thin.pre", lab.vgb),
+    ];
+    want.sort();
+    assert_eq!(flagged(&lab), want);
+    let sets = lab.sets();
+    assert!(sets.contains(&("now".to_owned(), State::Ok)), "{sets:?}");
+}
