@@ -156,6 +156,7 @@ fn instant(parallel: bool, deadline_ms: u64, members: &[String]) {
     let req = window::Request {
         origins,
         snapshots,
+        messages: Vec::new(),
         deadline: Duration::from_millis(deadline_ms),
         parallel,
         die_inside: false,

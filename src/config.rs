@@ -90,6 +90,11 @@ pub struct Snapshot {
     pub window_timeout_ms: u64,
     /// Suspend every origin at once (one thread each) rather than one after another.
     pub parallel: bool,
+    /// A thin member's pool must have at least this share (percent) of its data and of its
+    /// metadata free, as the kernel reports them, or the set is refused before any change
+    /// (a full pool makes every thin LV in it read-only or erroring). 0: only a full, failed,
+    /// read-only or `needs_check` pool is refused.
+    pub thin_min_free_percent: u8,
 }
 
 impl Default for Snapshot {
@@ -99,6 +104,7 @@ impl Default for Snapshot {
             size: "20%SIZE".into(),
             window_timeout_ms: 5000,
             parallel: true,
+            thin_min_free_percent: 20,
         }
     }
 }
@@ -233,6 +239,12 @@ impl Config {
                 config.snapshot.window_timeout_ms
             )));
         }
+        if config.snapshot.thin_min_free_percent > 99 {
+            return Err(invalid(format!(
+                "snapshot: thin_min_free_percent ({}) must be 0-99",
+                config.snapshot.thin_min_free_percent
+            )));
+        }
         if !config.scan.lvm_config_dir.starts_with('/') {
             return Err(invalid(format!(
                 "scan.lvm_config_dir '{}' is not an absolute path",
@@ -293,6 +305,7 @@ mod tests {
             crate::lvm::sets::SizePolicy::OfSize(20)
         );
         assert_eq!(c.snapshot.window_timeout_ms, 5000);
+        assert_eq!(c.snapshot.thin_min_free_percent, 20);
         assert!(c.snapshot.parallel);
         assert_eq!((c.prune.keep_last, c.prune.keep_days), (5, 0));
         assert!(c.hooks.enabled);
@@ -383,6 +396,7 @@ mod tests {
             ("[snapshot]\nsize = \"lots\"\n", "snapshot.size \"lots\""),
             ("[snapshot]\nmembers = [\"root\"]\n", "not a mount point"),
             ("[snapshot]\nwindow_timeout_ms = 5\n", "at least 100"),
+            ("[snapshot]\nthin_min_free_percent = 100\n", "must be 0-99"),
             ("[watch]\nwarn_percent = 100\n", "must be 1-99"),
         ] {
             let msg = Config::parse(text, "x").expect_err(text).to_string();

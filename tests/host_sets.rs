@@ -36,6 +36,9 @@ const MIB: u64 = 1 << 20;
 struct FakeWindow {
     requests: Vec<window::Request>,
     fail_inside: bool,
+    /// Fail the window at its message with this index (the kernel refusing it), after the
+    /// messages before it went through.
+    fail_message: Option<usize>,
 }
 
 impl Instant for FakeWindow {
@@ -58,6 +61,24 @@ impl Instant for FakeWindow {
         }
         for s in &req.snapshots {
             dm.resume(s, UdevRules::LowPriority).map_err(err)?;
+        }
+        for (i, (d, m)) in req.messages.iter().enumerate() {
+            let sent = if self.fail_message == Some(i) {
+                Err(nix::errno::Errno::EEXIST)
+            } else {
+                dm.message(d, m).map_err(|_| nix::errno::Errno::EINVAL)
+            };
+            if let Err(errno) = sent {
+                for o in &req.origins {
+                    dm.clear(o).map_err(err)?;
+                    dm.resume(o, UdevRules::All).map_err(err)?;
+                }
+                return Err(window::WindowError::Message {
+                    name: d.clone(),
+                    message: m.clone(),
+                    errno,
+                });
+            }
         }
         for o in &req.origins {
             dm.resume(o, UdevRules::All).map_err(err)?;
@@ -951,4 +972,634 @@ fn loop_next_boot_sets_grubs_one_shot_entry() {
         "{menu}"
     );
     assert_eq!(std::fs::metadata(&env).expect("grubenv").len(), 1024);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Thin members (docs/THIN.md, issue 19).
+
+/// The thin pool `pool` (16 MiB of data, transaction 1) with the thin LV `thin` (device 1)
+/// added to vgb, as host_thin's lab does it: the pool's parts made by stock lvcreate under
+/// other names, renamed and turned into a pool in the text, restored with `--force` (stock
+/// LVM cannot make a pool without device-mapper).
+fn add_thin_pool(lab: &Lab) {
+    let vg = &lab.vgb;
+    for (lv, size) in [("tm", "4m"), ("td", "16m"), ("sp", "4m")] {
+        lab.lvm.ok(&[
+            "lvcreate", "-qq", "-an", "-Zn", "-Wn", "-L", size, "-n", lv, vg,
+        ]);
+    }
+    let file = lab.dir.path().join("thin-backup");
+    let path = file.to_str().expect("utf8");
+    lab.lvm.ok(&["vgcfgbackup", "-q", "-f", path, vg]);
+    let text = std::fs::read(&file).expect("backup");
+    let mut tree = rewind::lvm::text::parse(&text).expect("parse");
+    let lvs = common::lvs_section(&mut tree);
+    for (old, new) in [
+        ("tm", "pool_tmeta"),
+        ("td", "pool_tdata"),
+        ("sp", "lvol0_pmspare"),
+    ] {
+        assert!(lvs.rename(old, new), "{old}");
+        if let Some(rewind::lvm::text::Node::Section(s)) = lvs
+            .entries
+            .iter_mut()
+            .find(|e| e.key == new)
+            .map(|e| &mut e.node)
+        {
+            s.set(
+                "status",
+                rewind::lvm::text::Value::str_array(&["READ", "WRITE"]),
+            );
+        }
+    }
+    let added = "pool {\nid = \"P00lAA-aaaa-bbbb-cccc-dddd-eeee-ffff00\"\n\
+        status = [\"READ\", \"WRITE\", \"VISIBLE\"]\nflags = []\ncreation_time = 1700000000\n\
+        creation_host = \"host\"\nsegment_count = 1\nsegment1 {\nstart_extent = 0\n\
+        extent_count = 16\ntype = \"thin-pool\"\nmetadata = \"pool_tmeta\"\npool = \"pool_tdata\"\n\
+        transaction_id = 1\nchunk_size = 128\ndiscards = \"passdown\"\nzero_new_blocks = 1\n}\n}\n\
+        thin {\nid = \"Th1nAA-aaaa-bbbb-cccc-dddd-eeee-ffff00\"\n\
+        status = [\"READ\", \"WRITE\", \"VISIBLE\"]\nflags = []\ncreation_time = 1700000000\n\
+        creation_host = \"host\"\nsegment_count = 1\nsegment1 {\nstart_extent = 0\n\
+        extent_count = 8\ntype = \"thin\"\nthin_pool = \"pool\"\ntransaction_id = 0\n\
+        device_id = 1\n}\n}\n";
+    lvs.entries.extend(
+        rewind::lvm::text::parse(added.as_bytes())
+            .expect("thin text")
+            .entries,
+    );
+    // LVM writes visible LVs first.
+    let (visible, hidden): (Vec<_>, Vec<_>) = lvs.entries.drain(..).partition(|e| {
+        !matches!(
+            e.key.as_str(),
+            "pool_tmeta" | "pool_tdata" | "lvol0_pmspare"
+        )
+    });
+    lvs.entries.extend(visible);
+    lvs.entries.extend(hidden);
+    std::fs::write(
+        &file,
+        rewind::lvm::text::print(&tree, rewind::lvm::text::Style::Backup),
+    )
+    .expect("write");
+    lab.lvm
+        .ok(&["vgcfgrestore", "-q", "--force", "-f", path, vg]);
+    lab.lvm.clean(&["vgck", vg]);
+}
+
+const POOL_OK: &str = "1 12/1024 40/256 - rw discard_passdown queue_if_no_space - 256";
+
+/// active_fake plus vgb/thin active (its pool's parts, `-tpool`, the thin device) on a pool
+/// at transaction 1 holding device 1, with `status`.
+fn thin_fake(lab: &Lab, status: &str) -> FakeDm {
+    let mut dm = lab.active_fake();
+    let tpool = format!("{}-pool-tpool", lab.vgb);
+    dm.set_pool_status(&tpool, status);
+    dm.set_pool_devices(&tpool, &[1]);
+    let only = lab.only();
+    let s = scan(Path::new("/"), &only).expect("scan");
+    let found = s.assembly.vgs_named(&lab.vgb).next().expect("vg");
+    let pvs = s.pv_numbers(found);
+    let layout = VgLayout {
+        vg: found.model.as_ref().expect("model"),
+        pv_dev: &pvs,
+    };
+    let devices = layout.activation("thin").expect("layout");
+    let steps = converge(&devices, &live(&mut dm).expect("live")).expect("steps");
+    execute(&mut dm, &steps).expect("activate");
+    dm.clear_calls();
+    dm
+}
+
+fn thin_request(lab: &Lab, name: &str) -> Request {
+    Request {
+        members: vec![
+            format!("{}/root", lab.vga),
+            format!("{}/thin", lab.vgb),
+            format!("{}/data", lab.vgb),
+        ],
+        ..lab.request(name)
+    }
+}
+
+/// Stock lvs of vgb's thin LVs: name, attr, origin, pool, thin id, pool transaction id,
+/// activation skip.
+fn thin_lvs(lab: &Lab) -> Vec<String> {
+    let out = lab.lvm.ok(&[
+        "lvs",
+        "-a",
+        "--noheadings",
+        "--separator",
+        ",",
+        "-o",
+        "lv_name,lv_attr,origin,pool_lv,thin_id,transaction_id,skip_activation",
+        &lab.vgb,
+    ]);
+    let mut v: Vec<String> = out
+        .lines()
+        .map(|l| l.trim().to_owned())
+        .filter(|l| l.starts_with("thin") || l.starts_with("pool,"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn loop_a_mixed_set_takes_thin_snapshots_as_lvcreate_s_in_the_one_window() {
+    require_host!("loop_a_mixed_set_takes_thin_snapshots_as_lvcreate_s_in_the_one_window");
+    let lab = lab("sthin");
+    add_thin_pool(&lab);
+    let before = thin_lvs(&lab);
+    assert_eq!(
+        before,
+        ["pool,twi-XXtz--,,,,1,", "thin,Vwi-XXtz--,,pool,1,0,"]
+    );
+    let mut dm = thin_fake(&lab, POOL_OK);
+    let only = lab.only();
+    let env = lab.env(&only);
+    let mut tools = lab.tools(&mut dm, FakeWindow::default());
+    let taken = take(
+        &env,
+        &mut tools,
+        &SnapshotConfig::default(),
+        &thin_request(&lab, "pre"),
+    )
+    .expect("take");
+    drop(tools);
+    assert_eq!(taken.members.len(), 3);
+    lab.clean();
+    // Stock LVM reads the thin snapshot back as lvcreate -s leaves one: a thin volume of the
+    // pool whose origin is thin, the next device id (2), the segment's transaction id the
+    // pool's before (1), activation skipped (k, "skip activation"); the pool one transaction
+    // on. (X: activation disabled in this metadata-only lab.)
+    let got = thin_lvs(&lab);
+    assert_eq!(
+        got,
+        [
+            "pool,twi-XXtz--,,,,2,",
+            "thin,Vwi-XXtz--,,pool,1,0,",
+            "thin.pre,Vwi-XXtz-k,thin,pool,2,1,skip activation",
+        ]
+    );
+    // The classic members beside it, in both VGs.
+    let b = lab.lvs(&lab.vgb);
+    assert!(b.iter().any(|l| l.starts_with("data.pre,s,data,")), "{b:?}");
+    let a = lab.lvs(&lab.vga);
+    assert!(a.iter().any(|l| l.starts_with("root.pre,s,root,")), "{a:?}");
+    // Its segment as _lv_create_an_lv writes it: transaction_id the pool's before.
+    let file = lab.dir.path().join("after");
+    lab.lvm.ok(&[
+        "vgcfgbackup",
+        "-q",
+        "-f",
+        file.to_str().expect("utf8"),
+        &lab.vgb,
+    ]);
+    let vg = rewind::lvm::model::Vg::from_tree(
+        &rewind::lvm::text::parse(&std::fs::read(&file).expect("read")).expect("parse"),
+    )
+    .expect("model");
+    let snap = vg.lv("thin.pre").expect("thin.pre");
+    assert!(snap.tags.iter().any(|t| t == "rewind_set_pre"));
+    assert!(!snap.tags.iter().any(|t| t == "rewind_pending"), "complete");
+    match &snap.segments[0].kind {
+        rewind::lvm::model::SegmentKind::Thin {
+            transaction_id,
+            device_id,
+            origin,
+            ..
+        } => assert_eq!(
+            (*transaction_id, *device_id, origin.as_deref()),
+            (1, 2, Some("thin"))
+        ),
+        k => panic!("{k:?}"),
+    }
+    // The kernel's side: the pool took create_snap 2 1 and the transaction id, inside the one
+    // window with every origin (vgb-thin among them) suspended; the pool is at 2 and holds 2.
+    let tpool = format!("{}-pool-tpool", lab.vgb);
+    assert_eq!(dm.pool_devices(&tpool), Some(vec![1, 2]));
+    let st = dm.status(&tpool).expect("status");
+    assert!(st[0].params.starts_with("2 "), "{}", st[0].params);
+    assert_eq!(lab.sets(), [("pre".to_owned(), State::Ok)]);
+    // Rollback of the mixed set: refused, nothing flagged, while the thin member's pool is
+    // one the flag could not be carried out on (needs_check; one transaction behind).
+    let seqnos = (lab.lvm.seqno(&lab.vga), lab.lvm.seqno(&lab.vgb));
+    for (status, why) in [
+        (
+            "2 12/1024 40/256 - rw discard_passdown queue_if_no_space needs_check 256",
+            "needs_check",
+        ),
+        (
+            "1 12/1024 40/256 - rw discard_passdown queue_if_no_space - 256",
+            "one behind",
+        ),
+        ("Fail", "failed"),
+    ] {
+        dm.set_pool_status(&tpool, status);
+        let e = rollback(&lab, &mut dm, "pre", None, None).expect_err("refused");
+        assert!(e.contains("nothing flagged") && e.contains(why), "{e}");
+        assert!(e.contains("thin.pre"), "{e}");
+        assert_eq!(
+            (lab.lvm.seqno(&lab.vga), lab.lvm.seqno(&lab.vgb)),
+            seqnos,
+            "{e}"
+        );
+        assert!(flagged(&lab).is_empty());
+    }
+    // The pool in step: every member flagged, one commit per VG; the thin member as stock
+    // `lvconvert --merge` flags a thin snapshot of an open origin (stock lvs: the snapshot
+    // hidden and merging `[thin.pre] Swi`, its origin `Owi`).
+    dm.set_pool_status(
+        &tpool,
+        "2 12/1024 40/256 - rw discard_passdown queue_if_no_space - 256",
+    );
+    let done = rollback(&lab, &mut dm, "pre", None, None).expect("rollback");
+    assert_eq!(done.flagged.len(), 3, "{done:?}");
+    assert_eq!(
+        (lab.lvm.seqno(&lab.vga), lab.lvm.seqno(&lab.vgb)),
+        (seqnos.0 + 1, seqnos.1 + 1)
+    );
+    lab.clean();
+    let mut want = vec![
+        format!("{}/root.pre", lab.vga),
+        format!("{}/data.pre", lab.vgb),
+        format!("{}/thin.pre", lab.vgb),
+    ];
+    want.sort();
+    assert_eq!(flagged(&lab), want);
+    let attrs = lab.lvm.ok(&[
+        "lvs",
+        "-a",
+        "--noheadings",
+        "-o",
+        "lv_name,lv_attr",
+        &lab.vgb,
+    ]);
+    let attr = |name: &str| {
+        attrs
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|f| f.first() == Some(&name))
+            .and_then(|f| f.get(1).map(|a| a.to_string()))
+            .unwrap_or_default()
+    };
+    assert!(attr("[thin.pre]").starts_with("Swi"), "{attrs}");
+    assert!(attr("thin").starts_with("Owi"), "{attrs}");
+    lab.lvm.ok(&[
+        "vgcfgbackup",
+        "-q",
+        "-f",
+        file.to_str().expect("utf8"),
+        &lab.vgb,
+    ]);
+    let vg = rewind::lvm::model::Vg::from_tree(
+        &rewind::lvm::text::parse(&std::fs::read(&file).expect("read")).expect("parse"),
+    )
+    .expect("model");
+    let snap = vg.lv("thin.pre").expect("thin.pre");
+    assert!(!snap.visible);
+    assert!(snap.tags.iter().any(|t| t == "rewind_rollback"));
+    assert_eq!(snap.thin().and_then(|t| t.merge), Some("thin"));
+    // The pool and the kernel untouched by the flag (the merge is an activation's).
+    assert_eq!(dm.pool_devices(&tpool), Some(vec![1, 2]));
+    // A rerun flags nothing more.
+    let again = rollback(&lab, &mut dm, "pre", None, None).expect("rerun");
+    assert!(again.flagged.is_empty(), "{again:?}");
+    assert_eq!(again.already.len(), 3, "{again:?}");
+    assert_eq!(
+        (lab.lvm.seqno(&lab.vga), lab.lvm.seqno(&lab.vgb)),
+        (seqnos.0 + 1, seqnos.1 + 1)
+    );
+}
+
+/// `rd.rewind=SET` at boot for a mixed set whose thin member is flagged already (by
+/// `rd.rewind=VG/SNAP`, as stock `lvconvert --merge` flags it): the other members flagged,
+/// every origin activated through its merge, a rerun writes nothing.
+#[test]
+fn loop_rd_rewind_of_a_mixed_set_flags_every_member() {
+    require_host!("loop_rd_rewind_of_a_mixed_set_flags_every_member");
+    let lab = lab("rthin");
+    add_thin_pool(&lab);
+    let mut dm = thin_fake(&lab, POOL_OK);
+    {
+        let only = lab.only();
+        let env = lab.env(&only);
+        let mut tools = lab.tools(&mut dm, FakeWindow::default());
+        take(
+            &env,
+            &mut tools,
+            &SnapshotConfig::default(),
+            &thin_request(&lab, "pre"),
+        )
+        .expect("take");
+    }
+    lab.clean();
+    let only = lab.only();
+    let run = |c: &str| {
+        let i = rewind::flow::early::Inputs {
+            root: PathBuf::from("/"),
+            cmdline: rewind::plan::cmdline::Cmdline::parse(c),
+            config: rewind::config::Config::default(),
+        };
+        let scan = rewind::flow::early::scan_devices(&i, &only).expect("scan");
+        let mut prep = rewind::flow::early::prepare(&i, scan);
+        let mut out = rewind::flow::early::Outcome::default();
+        rewind::flow::early::commit_flags(&mut prep, &mut out, true);
+        (prep, out)
+    };
+    // The thin member flagged alone first (stock lvconvert --merge's flag, as rewind writes
+    // it for rd.rewind=VG/SNAP).
+    let seqnos = (lab.lvm.seqno(&lab.vga), lab.lvm.seqno(&lab.vgb));
+    let (_, out) = run(&format!("rd.rewind={}/thin.pre", lab.vgb));
+    assert_eq!(out.flags_committed, [format!("{}/thin.pre", lab.vgb)]);
+    assert_eq!(lab.lvm.seqno(&lab.vgb), seqnos.1 + 1);
+    // ... which is the set's own member: rd.rewind=pre takes it as flagged and flags the rest.
+    let (prep, out) = run("rd.rewind=pre");
+    let mut got = out.flags_committed.clone();
+    got.sort();
+    let mut want = vec![
+        format!("{}/root.pre", lab.vga),
+        format!("{}/data.pre", lab.vgb),
+    ];
+    want.sort();
+    assert_eq!(got, want, "{:?}", prep.decision.notes);
+    lab.clean();
+    let mut all = want.clone();
+    all.push(format!("{}/thin.pre", lab.vgb));
+    all.sort();
+    assert_eq!(flagged(&lab), all);
+    for lv in ["root", "thin", "data"] {
+        assert!(
+            prep.decision
+                .activate
+                .iter()
+                .any(|a| a.lv == lv && a.reason == rewind::plan::decide::Reason::Merge),
+            "{lv}: {:?}",
+            prep.decision.activate
+        );
+    }
+    // Again: nothing more written.
+    let seqnos = (lab.lvm.seqno(&lab.vga), lab.lvm.seqno(&lab.vgb));
+    let (_, out) = run("rd.rewind=pre");
+    assert!(out.flags_committed.is_empty(), "{:?}", out.notes);
+    assert_eq!((lab.lvm.seqno(&lab.vga), lab.lvm.seqno(&lab.vgb)), seqnos);
+}
+
+#[test]
+fn loop_a_thin_pool_too_full_refuses_the_set_with_nothing_changed() {
+    require_host!("loop_a_thin_pool_too_full_refuses_the_set_with_nothing_changed");
+    let lab = lab("sthinf");
+    add_thin_pool(&lab);
+    let before = (
+        lab.lvs(&lab.vga),
+        lab.lvs(&lab.vgb),
+        lab.lvm.seqno(&lab.vga),
+        lab.lvm.seqno(&lab.vgb),
+    );
+    // 256 data blocks, 210 used: 17% free, below the default 20%.
+    let mut dm = thin_fake(
+        &lab,
+        "1 12/1024 210/256 - rw discard_passdown queue_if_no_space - 256",
+    );
+    let only = lab.only();
+    let env = lab.env(&only);
+    let mut tools = lab.tools(&mut dm, FakeWindow::default());
+    let e = take(
+        &env,
+        &mut tools,
+        &SnapshotConfig::default(),
+        &thin_request(&lab, "full"),
+    )
+    .expect_err("refused")
+    .to_string();
+    drop(tools);
+    assert!(
+        e.contains("only 17% of its data is free (210/256 blocks used)")
+            && e.contains(&format!("{}/thin", lab.vgb)),
+        "{e}"
+    );
+    let after = (
+        lab.lvs(&lab.vga),
+        lab.lvs(&lab.vgb),
+        lab.lvm.seqno(&lab.vga),
+        lab.lvm.seqno(&lab.vgb),
+    );
+    assert_eq!(after, before, "no LV, tag or seqno changed");
+    let tpool = format!("{}-pool-tpool", lab.vgb);
+    assert_eq!(dm.pool_devices(&tpool), Some(vec![1]));
+    assert!(
+        !dm.calls()
+            .iter()
+            .any(|c| format!("{c:?}").contains("Suspend") || format!("{c:?}").contains("Message")),
+        "{:?}",
+        dm.calls()
+    );
+    // A pool one transaction behind its metadata (a message LVM never sent): refused too.
+    let mut behind = thin_fake(
+        &lab,
+        "0 12/1024 40/256 - rw discard_passdown queue_if_no_space - 256",
+    );
+    let mut tools = lab.tools(&mut behind, FakeWindow::default());
+    let e = take(
+        &env,
+        &mut tools,
+        &SnapshotConfig::default(),
+        &thin_request(&lab, "behind"),
+    )
+    .expect_err("refused")
+    .to_string();
+    drop(tools);
+    assert!(
+        e.contains("its transaction id is 0, the volume group metadata expects 1"),
+        "{e}"
+    );
+    assert_eq!(
+        (lab.lvm.seqno(&lab.vga), lab.lvm.seqno(&lab.vgb)),
+        (before.2, before.3)
+    );
+    // With a lower threshold the same pool takes it.
+    let mut tools = lab.tools(&mut dm, FakeWindow::default());
+    let cfg = SnapshotConfig {
+        thin_min_free_percent: 15,
+        ..SnapshotConfig::default()
+    };
+    take(&env, &mut tools, &cfg, &thin_request(&lab, "ok")).expect("taken at 15%");
+    drop(tools);
+    lab.clean();
+    assert_eq!(lab.sets(), [("ok".to_owned(), State::Ok)]);
+}
+
+#[test]
+fn loop_a_thin_set_whose_window_fails_at_a_message_is_undone() {
+    require_host!("loop_a_thin_set_whose_window_fails_at_a_message_is_undone");
+    let lab = lab("sthinm");
+    add_thin_pool(&lab);
+    let before = (lab.lvs(&lab.vga), lab.lvs(&lab.vgb), thin_lvs(&lab));
+    let mut dm = thin_fake(&lab, POOL_OK);
+    let only = lab.only();
+    let env = lab.env(&only);
+    // The window's messages: 0 `create_snap 2 1`, 1 `set_transaction_id 1 2`. The second
+    // fails: the pool holds the new device 2 but stays at transaction 1.
+    let mut tools = lab.tools(
+        &mut dm,
+        FakeWindow {
+            fail_message: Some(1),
+            ..FakeWindow::default()
+        },
+    );
+    let e = take(
+        &env,
+        &mut tools,
+        &SnapshotConfig::default(),
+        &thin_request(&lab, "cut"),
+    )
+    .expect_err("window failed")
+    .to_string();
+    drop(tools);
+    assert!(e.contains("set_transaction_id 1 2"), "{e}");
+    // Undone: the classic members by stock lvremove, the thin snapshot by rewind (the pool
+    // told to delete device 2, its transaction id back to the kernel's 1).
+    lab.clean();
+    let after = (lab.lvs(&lab.vga), lab.lvs(&lab.vgb), thin_lvs(&lab));
+    assert_eq!(after, before);
+    let tpool = format!("{}-pool-tpool", lab.vgb);
+    assert_eq!(dm.pool_devices(&tpool), Some(vec![1]));
+    assert!(
+        dm.status(&tpool).expect("status")[0]
+            .params
+            .starts_with("1 ")
+    );
+    assert!(lab.sets().is_empty());
+    // And the next set is whole.
+    let mut tools = lab.tools(&mut dm, FakeWindow::default());
+    take(
+        &env,
+        &mut tools,
+        &SnapshotConfig::default(),
+        &thin_request(&lab, "next"),
+    )
+    .expect("next");
+    drop(tools);
+    lab.clean();
+    assert_eq!(lab.sets(), [("next".to_owned(), State::Ok)]);
+    assert_eq!(dm.pool_devices(&tpool), Some(vec![1, 2]));
+}
+
+/// `rewind snapshot` of a mixed set stopped (as if killed) at each point of its creation,
+/// then run again: the cut set is gone (the thin snapshot undone by rewind when its pool never
+/// took the messages) and the next one is whole, read back clean by stock vgck; the pool's
+/// kernel transaction id and devices in step with the metadata at the end.
+#[test]
+fn loop_a_mixed_set_cut_short_anywhere_is_tidied_and_the_next_is_whole() {
+    require_host!("loop_a_mixed_set_cut_short_anywhere_is_tidied_and_the_next_is_whole");
+    // The pool's transaction id the next set starts from: 1 when the cut set's messages
+    // never reached the pool (its commit undone), 3 when they did (create 1 -> 2, then the
+    // removal's delete 2 -> 3). Device 2 is free again either way.
+    for (point, n, from) in [
+        ("snapshot-after-lvcreate", 1, 1),
+        ("snapshot-after-lvcreate", 2, 1),
+        ("snapshot-after-commit", 1, 1),
+        ("snapshot-after-commit", 2, 1),
+        ("snapshot-before-window", 1, 1),
+        ("snapshot-after-window", 1, 3),
+    ] {
+        let lab = lab("sthinc");
+        add_thin_pool(&lab);
+        let mut dm = thin_fake(&lab, POOL_OK);
+        let only = lab.only();
+        let env = lab.env(&only);
+        let mut tools = lab.tools(&mut dm, FakeWindow::default());
+        tools.stop_at = Some((point.to_owned(), n));
+        let e = take(
+            &env,
+            &mut tools,
+            &SnapshotConfig::default(),
+            &thin_request(&lab, "cut"),
+        )
+        .expect_err("stopped");
+        drop(tools);
+        assert!(e.to_string().contains("stopped at"), "{point} {n}: {e}");
+        let mut tools = lab.tools(&mut dm, FakeWindow::default());
+        take(
+            &env,
+            &mut tools,
+            &SnapshotConfig::default(),
+            &thin_request(&lab, "next"),
+        )
+        .unwrap_or_else(|e| panic!("{point} {n}: rerun: {e}"));
+        drop(tools);
+        lab.clean();
+        assert_eq!(lab.sets(), [("next".to_owned(), State::Ok)], "{point} {n}");
+        let tpool = format!("{}-pool-tpool", lab.vgb);
+        let got = thin_lvs(&lab);
+        let to = from + 1;
+        assert!(
+            got.iter()
+                .any(|l| l.starts_with("pool,") && l.ends_with(&format!(",,,,{to},"))),
+            "{point} {n}: {got:?}"
+        );
+        assert!(
+            got.iter().any(
+                |l| l.starts_with("thin.next,") && l.contains(&format!(",thin,pool,2,{from},"))
+            ),
+            "{point} {n}: {got:?}"
+        );
+        assert_eq!(got.len(), 3, "{point} {n}: nothing else: {got:?}");
+        assert_eq!(dm.pool_devices(&tpool), Some(vec![1, 2]), "{point} {n}");
+        let st = dm.status(&tpool).expect("status");
+        assert!(
+            st[0].params.starts_with(&format!("{to} ")),
+            "{point} {n}: {}",
+            st[0].params
+        );
+    }
+}
+
+/// `rewind rollback SET --keep-current=NAME` of a mixed set: NAME takes the current state of
+/// every member first (a thin snapshot of the thin one, the next device id, in the one
+/// window), then SET's members are flagged; stock LVM reads both back (NAME whole, SET's
+/// members merging).
+#[test]
+fn loop_keep_current_of_a_mixed_set_keeps_the_thin_member_too() {
+    require_host!("loop_keep_current_of_a_mixed_set_keeps_the_thin_member_too");
+    let lab = lab("kthin");
+    add_thin_pool(&lab);
+    let mut dm = thin_fake(&lab, POOL_OK);
+    {
+        let only = lab.only();
+        let env = lab.env(&only);
+        let mut tools = lab.tools(&mut dm, FakeWindow::default());
+        take(
+            &env,
+            &mut tools,
+            &SnapshotConfig::default(),
+            &thin_request(&lab, "pre"),
+        )
+        .expect("take");
+    }
+    let tpool = format!("{}-pool-tpool", lab.vgb);
+    let r = rollback(&lab, &mut dm, "pre", Some(Some("now".into())), None).expect("rollback");
+    assert_eq!(r.flagged.len(), 3, "{r:?}");
+    assert_eq!(r.kept.as_ref().map(|k| k.members.len()), Some(3), "{r:?}");
+    lab.clean();
+    // The pool took create_snap 3 1 for thin.now: devices 1 (thin), 2 (thin.pre), 3.
+    assert_eq!(dm.pool_devices(&tpool), Some(vec![1, 2, 3]));
+    let got = thin_lvs(&lab);
+    assert!(
+        got.iter()
+            .any(|l| l.starts_with("thin.now,Vwi-XXtz-k,thin,pool,3,2,")),
+        "{got:?}"
+    );
+    assert!(
+        got.iter().any(|l| l.starts_with("pool,twi-XXtz--,,,,3,")),
+        "{got:?}"
+    );
+    let mut want = vec![
+        format!("{}/root.pre", lab.vga),
+        format!("{}/data.pre", lab.vgb),
+        format!("{}/thin.pre", lab.vgb),
+    ];
+    want.sort();
+    assert_eq!(flagged(&lab), want);
+    let sets = lab.sets();
+    assert!(sets.contains(&("now".to_owned(), State::Ok)), "{sets:?}");
 }

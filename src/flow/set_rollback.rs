@@ -20,10 +20,13 @@ use super::env::{Env, System};
 use super::sets::{self, SetState, Tools};
 use super::snapshot::{self, Taken};
 use crate::lvm::assemble::FoundVg;
-use crate::lvm::model::Snapshot;
+use crate::lvm::model::{SegmentKind, Snapshot, Vg};
 use crate::lvm::setchange::mark_set_merging;
 use crate::lvm::text::{self, Style};
+use crate::lvm::thinchange::{PendingDelete, mark_thin_merging};
 use crate::plan::decide::check_rollback;
+use crate::plan::thinpool;
+use crate::system::dm::DeviceMapper;
 use crate::system::lock::VgLock;
 
 /// How a set rollback ended.
@@ -118,6 +121,69 @@ fn check_set(env: &Env<'_>, tools: &mut Tools<'_>, name: &str) -> Result<sets::S
     Ok(view)
 }
 
+fn is_thin(model: &Vg, lv: &str) -> bool {
+    model.lv(lv).and_then(|l| l.thin()).is_some()
+}
+
+/// A thin member: refused as stock `lvconvert --merge` refuses it (`mark_thin_merging` tried
+/// on the metadata; one flagged already passes), and when its pool is active, as a pool the
+/// flag could not be carried out on: failed, `needs_check`, read-only, or its kernel
+/// transaction id not the metadata's (one behind: a message LVM or rewind still owes it),
+/// or a `delete` still owed by a thin finish (the pool tag).
+fn check_thin_member(
+    dm: &mut dyn DeviceMapper,
+    vg: &FoundVg,
+    model: &Vg,
+    lv: &str,
+) -> Result<(), String> {
+    let who = format!("{}/{lv}", vg.name);
+    let thin = model
+        .lv(lv)
+        .and_then(|l| l.thin())
+        .ok_or_else(|| format!("{who} is not a thin volume"))?;
+    if thin.merge.is_none() {
+        let stamp = crate::lvm::change::Stamp {
+            host: String::new(),
+            time: 0,
+        };
+        mark_thin_merging(&vg.tree, lv, &stamp).map_err(|e| format!("{who}: {e}"))?;
+    }
+    let pool = thin.pool;
+    if let Some(d) = PendingDelete::of_vg(model).iter().find(|d| d.pool == pool) {
+        return Err(format!(
+            "{who}: its thin pool {}/{pool} is still owed delete {} (rewind poll sends it)",
+            vg.name, d.device_id
+        ));
+    }
+    let tid = model
+        .lv(pool)
+        .and_then(|l| {
+            l.segments.iter().find_map(|seg| match seg.kind {
+                SegmentKind::ThinPool { transaction_id, .. } => Some(transaction_id),
+                _ => None,
+            })
+        })
+        .ok_or_else(|| format!("{who}: {}/{pool} is not a thin pool", vg.name))?;
+    let tpool = super::snapshot::tpool_name(&vg.name, pool).map_err(|e| e.to_string())?;
+    let live = super::env::live_now(dm).map_err(|e| e.to_string())?;
+    if !live.iter().any(|l| l.name == tpool && l.table.is_some()) {
+        // Not active: the boot that carries the merge out checks the pool as it lays it out.
+        return Ok(());
+    }
+    let status = super::snapshot::pool_status(dm, &tpool).map_err(|e| e.to_string())?;
+    let refused = |e: String| format!("{who}: its thin pool {}/{pool}: {e}", vg.name);
+    thinpool::check(status.as_ref(), tid).map_err(|e| refused(e.to_string()))?;
+    if let Some(s) = &status
+        && s.transaction_id != tid
+    {
+        return Err(refused(format!(
+            "its transaction id is {}, one behind the volume group metadata's {tid} (a message it is still owed)",
+            s.transaction_id
+        )));
+    }
+    Ok(())
+}
+
 /// The set rollback with `tools` (the host tests' fakes or the system's).
 pub fn rollback_set(
     env: &Env<'_>,
@@ -132,6 +198,14 @@ pub fn rollback_set(
         let s = env.scan()?;
         for m in &view.members {
             let (vg, model) = super::env::usable_vg(&s, &m.vg)?;
+            if is_thin(model, &m.snapshot) {
+                check_thin_member(tools.dm, vg, model, &m.snapshot).map_err(|e| {
+                    Error::Set(format!(
+                        "snapshot set {name} cannot be rolled back to: member {e}; nothing flagged"
+                    ))
+                })?;
+                continue;
+            }
             let mut read = |v: &FoundVg, snap: &Snapshot| s.read_cow(v, snap);
             check_rollback(vg, model, &m.snapshot, &mut read).map_err(|e| {
                 Error::Set(format!(
@@ -210,6 +284,11 @@ pub fn rollback_set(
     for (vg_name, cows) in &by_vg {
         let (vg, model) = super::env::usable_vg(&s, vg_name)?;
         for cow in cows {
+            if is_thin(model, cow) {
+                check_thin_member(tools.dm, vg, model, cow)
+                    .map_err(|e| Error::Set(format!("snapshot set {name}: member {e}; stopped")))?;
+                continue;
+            }
             let mut read = |v: &FoundVg, snap: &Snapshot| s.read_cow(v, snap);
             check_rollback(vg, model, cow, &mut read)
                 .map_err(|e| Error::Set(format!("snapshot set {name}: member {e}; stopped")))?;

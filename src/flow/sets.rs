@@ -221,12 +221,182 @@ pub fn tidy(
 /// Removes set `name` whole: the devices rewind prepared that never went live are undone
 /// (an origin's inactive table, a snapshot device that never showed the snapshot, unused
 /// `-cow` and `-real` layers), then stock `lvremove` removes every member.
-pub fn tidy_set(_env: &Env<'_>, tools: &mut Tools<'_>, s: &Scan, name: &str) -> Result<(), Error> {
-    let Some(set) = all_sets(s).into_iter().find(|x| x.name == name) else {
+pub fn tidy_set(env: &Env<'_>, tools: &mut Tools<'_>, s: &Scan, name: &str) -> Result<(), Error> {
+    let Some(mut set) = all_sets(s).into_iter().find(|x| x.name == name) else {
         return Ok(());
     };
     let live = live_now(tools.dm)?;
+    let handled = revert_unsent_thin(env, tools, s, &live, &set)?;
+    set.members
+        .retain(|m| !handled.contains(&(m.vg.clone(), m.lv.clone())));
     remove_members(tools, &live, &set)
+}
+
+/// Pending thin members whose pool never took the set's messages (the kernel's transaction id
+/// one behind the metadata's: the window was aborted, or the process died before it): stock
+/// `lvremove` would fail there (libdm expects the kernel in step before it sends the
+/// `delete`), so rewind undoes its own commit as LVM undoes a thin snapshot whose origin could
+/// not be suspended: the pool is sent `delete` of each such device (a `create_snap` may have
+/// got through before a later message failed; ENODATA, the device never made, is fine), then
+/// one commit under LVM's VG lock removes the thin snapshots and puts the pool's transaction id
+/// back to the kernel's. A pool in step with the metadata (the messages arrived) is left to
+/// `lvremove`; a pool that is not active keeps its pending members (logged) until one is.
+/// Returns the members it took care of (removed, or left for later), by VG and LV.
+fn revert_unsent_thin(
+    env: &Env<'_>,
+    tools: &mut Tools<'_>,
+    s: &Scan,
+    live: &[Live],
+    set: &Set,
+) -> Result<Vec<(String, String)>, Error> {
+    use crate::lvm::text::{self, Style};
+    use std::collections::BTreeMap;
+
+    let mut by_pool: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for m in set.members.iter().filter(|m| m.pending) {
+        if let Some(pool) = &m.thin_pool {
+            by_pool
+                .entry((m.vg.clone(), pool.clone()))
+                .or_default()
+                .push(m.lv.clone());
+        }
+    }
+    let mut handled = Vec::new();
+    for ((vg, pool), names) in by_pool {
+        let tpool = dm_name(&vg, &pool, Some(&Layer::Other("tpool".into())))
+            .map_err(|e| Error::Set(e.to_string()))?;
+        if !live.iter().any(|l| l.name == tpool && l.table.is_some()) {
+            log::warn!(
+                "snapshot set {}: thin pool {vg}/{pool} is not active: its members {} stay until it is",
+                set.name,
+                names.join(", ")
+            );
+            handled.extend(names.into_iter().map(|n| (vg.clone(), n)));
+            continue;
+        }
+        let lines = tools.dm.status(&tpool).map_err(dm_err)?;
+        let kernel = lines
+            .first()
+            .filter(|l| l.target_type == "thin-pool")
+            .and_then(|l| {
+                crate::plan::thinpool::parse_status(&l.params)
+                    .ok()
+                    .flatten()
+            })
+            .ok_or_else(|| Error::Set(format!("{tpool}: no usable thin-pool status")))?;
+        let (_, model) = super::env::usable_vg(s, &vg)?;
+        let meta_tid = model.lv(&pool).and_then(|l| {
+            l.segments.iter().find_map(|seg| match seg.kind {
+                crate::lvm::model::SegmentKind::ThinPool { transaction_id, .. } => {
+                    Some(transaction_id)
+                }
+                _ => None,
+            })
+        });
+        if meta_tid == Some(kernel.transaction_id) {
+            // The pool took the messages: each snapshot removed as lvremove does it.
+            remove_thin_in_step(env, tools, &vg, &names, &set.name)?;
+            handled.extend(names.into_iter().map(|n| (vg.clone(), n)));
+            continue;
+        }
+        if meta_tid != kernel.transaction_id.checked_add(1) {
+            log::error!(
+                "snapshot set {}: thin pool {vg}/{pool} is at transaction {} in the kernel, {meta_tid:?} in the metadata: not in step as lvm keeps them; its members {} left as they are",
+                set.name,
+                kernel.transaction_id,
+                names.join(", ")
+            );
+            handled.extend(names.into_iter().map(|n| (vg.clone(), n)));
+            continue;
+        }
+        let ids: Vec<u64> = names
+            .iter()
+            .filter_map(|n| model.lv(n).and_then(|l| l.thin()).map(|t| t.device_id))
+            .collect();
+        for id in ids {
+            match tools.dm.message(&tpool, &format!("delete {id}")) {
+                Ok(()) | Err(DmError::NoData { .. }) => {}
+                Err(e) => return Err(dm_err(e)),
+            }
+        }
+        let _lock = crate::system::lock::VgLock::exclusive(&env.lock_dir, &vg, env.lock_timeout)?;
+        let fresh = env.scan()?;
+        let (found, _) = super::env::usable_vg(&fresh, &vg)?;
+        let stamp = crate::system::proc::stamp();
+        let tree = crate::lvm::thinchange::revert_thin_snapshots(
+            &found.tree,
+            &pool,
+            &names,
+            kernel.transaction_id,
+            &format!(
+                "Write from rewind: snapshot set {} cut short, its thin snapshots in {pool} undone.",
+                set.name
+            ),
+            &stamp,
+        )?;
+        fresh
+            .commit(found, &text::print(&tree, Style::Disk), None)
+            .map_err(|e| Error::commit(&vg, "undoing a cut-short set's thin snapshots", e))?;
+        log::info!(
+            "snapshot set {}: thin snapshots {} undone, pool {vg}/{pool} back at transaction {}",
+            set.name,
+            names.join(", "),
+            kernel.transaction_id
+        );
+        handled.extend(names.into_iter().map(|n| (vg.clone(), n)));
+    }
+    Ok(handled)
+}
+
+/// Thin snapshots `names` of a cut-short set whose pool took the messages, removed one at a
+/// time as stock `lvremove` removes a thin LV, under LVM's VG lock: a commit that removes it,
+/// raises the pool's transaction id and records the owed `delete` as a pool tag
+/// (`lvm::thinchange::remove_thin_lv`); the pool's `delete` and `set_transaction_id`
+/// (`flow::thinfinish::send_owed`); a commit that drops the tag. A kill in between leaves the
+/// tag, which `rewind poll` settles as after a thin merge's finish.
+fn remove_thin_in_step(
+    env: &Env<'_>,
+    tools: &mut Tools<'_>,
+    vg: &str,
+    names: &[String],
+    set: &str,
+) -> Result<(), Error> {
+    use super::thinfinish::{Owed, send_owed};
+    use crate::lvm::text::{self, Style};
+    use crate::lvm::thinchange::{clear_pending_delete, remove_thin_lv};
+
+    let _lock = crate::system::lock::VgLock::exclusive(&env.lock_dir, vg, env.lock_timeout)?;
+    for name in names {
+        let s = env.scan()?;
+        let (found, _) = super::env::usable_vg(&s, vg)?;
+        let stamp = crate::system::proc::stamp();
+        let (tree, delete) = remove_thin_lv(
+            &found.tree,
+            name,
+            &format!("Write from rewind: snapshot set {set} cut short, {name} removed."),
+            &stamp,
+        )?;
+        s.commit(found, &text::print(&tree, Style::Disk), None)
+            .map_err(|e| Error::commit(vg, "removing a cut-short set's thin snapshot", e))?;
+        let s = env.scan()?;
+        let (found, model) = super::env::usable_vg(&s, vg)?;
+        match send_owed(tools.dm, &found.id, vg, model, &delete)? {
+            Owed::Sent | Owed::AlreadyThere => {}
+            Owed::Inactive => {
+                log::warn!(
+                    "{vg}/{}: thin pool not active; its delete {} is sent by rewind poll once it is",
+                    delete.pool,
+                    delete.device_id
+                );
+                continue;
+            }
+        }
+        let tree = clear_pending_delete(&found.tree, &delete, &stamp)?;
+        s.commit(found, &text::print(&tree, Style::Disk), None)
+            .map_err(|e| Error::commit(vg, "committing the pool without its owed delete", e))?;
+        log::info!("snapshot set {set}: thin snapshot {vg}/{name} removed");
+    }
+    Ok(())
 }
 
 fn dm_err(e: DmError) -> Error {
@@ -240,7 +410,7 @@ fn dm_err(e: DmError) -> Error {
 /// Every member of `set` removed: the devices rewind prepared that never went live undone,
 /// then stock `lvremove` of each member.
 fn remove_members(tools: &mut Tools<'_>, live: &[Live], set: &Set) -> Result<(), Error> {
-    for m in &set.members {
+    for m in set.members.iter().filter(|m| m.thin_pool.is_none()) {
         if let Some(origin) = &m.origin {
             undo_unfinished_devices(tools.dm, live, &m.vg, origin, &m.lv)?;
         }

@@ -28,8 +28,11 @@ use crate::lvm::model::Vg;
 use crate::lvm::setchange::{NewSnapshot, add_snapshots, retag};
 use crate::lvm::sets::{Kind, NewSet, PENDING, SizePolicy};
 use crate::lvm::text::{self, Style};
+use crate::lvm::thinchange::{NewThinSnapshot, PoolCreates, add_thin_snapshots};
 use crate::plan::devices::VgLayout;
 use crate::plan::set::{self as setplan, Planned, Request as MemberRequest, WindowPlan};
+use crate::plan::thinpool;
+use crate::system::dm::DeviceMapper;
 use crate::system::exec::execute;
 use crate::system::lock::VgLock;
 use crate::system::mounts::{self, Mount};
@@ -310,9 +313,12 @@ fn take_scanned(
         pinned: req.pin,
     };
 
-    // 2. Stock LVM allocates the stores.
+    // Thin members: their origins and pools active, each pool with room (before any change).
+    check_thin_members(tools.dm, s, &planned, settings.thin_min_free_percent)?;
+
+    // 2. Stock LVM allocates the stores (a thin member has none).
     let mut made = Vec::new();
-    for p in &planned {
+    for p in planned.iter().filter(|p| p.thin_pool.is_none()) {
         let tags = new_set.tags(p.mount.as_deref()).map_err(Error::Set)?;
         if let Err(e) = tools.lvm.create_inactive(&p.vg, &p.cow, p.extents, &tags) {
             let _ = sets::remove_lvs(tools, &made);
@@ -331,7 +337,7 @@ fn take_scanned(
     }
 
     // 3-5 under LVM's VG locks; on failure, undone after the locks are released.
-    match locked_part(env, tools, settings, &name, &planned) {
+    match locked_part(env, tools, settings, &new_set, &planned) {
         Ok(report) => Ok(Taken {
             name,
             members: planned,
@@ -350,13 +356,92 @@ fn take_scanned(
     }
 }
 
+/// The tpool device of a thin pool (`VG-POOL-tpool`), where its messages go.
+pub(super) fn tpool_name(vg: &str, pool: &str) -> Result<String, Error> {
+    dm_name(vg, pool, Some(&Layer::Other("tpool".into()))).map_err(|e| Error::Set(e.to_string()))
+}
+
+/// The kernel's status of a pool's `-tpool`, `Ok(None)` when it reports `Fail`.
+pub(super) fn pool_status(
+    dm: &mut dyn DeviceMapper,
+    device: &str,
+) -> Result<Option<thinpool::ThinPoolStatus>, Error> {
+    let lines = dm.status(device).map_err(Error::dm_state)?;
+    let line = lines
+        .first()
+        .filter(|l| l.target_type == "thin-pool")
+        .ok_or_else(|| Error::Set(format!("{device}: no thin-pool status")))?;
+    thinpool::parse_status(&line.params).map_err(|e| Error::Set(format!("{device}: {e}")))
+}
+
+/// Every thin member's origin active (its snapshot is taken while it is suspended; an
+/// inactive thin LV is left to `lvcreate -s`, which activates the pool to message it), and
+/// each pool active, usable (its kernel transaction id in step with the metadata's) and with
+/// at least `min_free` percent of its data and metadata free. A refusal names the member.
+fn check_thin_members(
+    dm: &mut dyn DeviceMapper,
+    s: &Scan,
+    planned: &[Planned],
+    min_free: u8,
+) -> Result<(), Error> {
+    if planned.iter().all(|p| p.thin_pool.is_none()) {
+        return Ok(());
+    }
+    let live = super::env::live_now(dm)?;
+    for p in planned {
+        let Some(pool) = &p.thin_pool else { continue };
+        let refuse = |message: String| Error::Lv {
+            lv: p.named.clone(),
+            message,
+        };
+        let origin_dev = dm_name(&p.vg, &p.origin, None).map_err(|e| Error::Set(e.to_string()))?;
+        if !live
+            .iter()
+            .any(|l| l.name == origin_dev && l.table.is_some())
+        {
+            return Err(refuse(format!(
+                "the thin volume {}/{} is not active: rewind takes a thin snapshot of an active one only (lvcreate -s takes it inactive)",
+                p.vg, p.origin
+            )));
+        }
+        let tpool = tpool_name(&p.vg, pool)?;
+        if !live.iter().any(|l| l.name == tpool && l.table.is_some()) {
+            return Err(refuse(format!(
+                "its thin pool {}/{pool} is not active ({tpool})",
+                p.vg
+            )));
+        }
+        let (_, model) = super::env::usable_vg(s, &p.vg)?;
+        let tid = model
+            .lv(pool)
+            .and_then(|l| {
+                l.segments.iter().find_map(|seg| match seg.kind {
+                    crate::lvm::model::SegmentKind::ThinPool { transaction_id, .. } => {
+                        Some(transaction_id)
+                    }
+                    _ => None,
+                })
+            })
+            .ok_or_else(|| refuse(format!("{}/{pool} is not a thin pool", p.vg)))?;
+        let status = pool_status(dm, &tpool)?;
+        thinpool::check_space(status.as_ref(), tid, min_free).map_err(|e| {
+            refuse(format!(
+                "thin pool {}/{pool}: {e}; no snapshot set taken, nothing changed",
+                p.vg
+            ))
+        })?;
+    }
+    Ok(())
+}
+
 fn locked_part(
     env: &Env<'_>,
     tools: &mut Tools<'_>,
     settings: &crate::config::Snapshot,
-    name: &str,
+    new_set: &NewSet,
     planned: &[Planned],
 ) -> Result<Option<window::Report>, Error> {
+    let name = new_set.name.as_str();
     let vg_names: std::collections::BTreeSet<&str> =
         planned.iter().map(|p| p.vg.as_str()).collect();
     let mut _locks = Vec::new();
@@ -366,9 +451,20 @@ fn locked_part(
     let s = env.scan()?;
     let stamp = crate::system::proc::stamp();
 
-    // Every store is there as asked, nothing changed under the members meanwhile.
+    // Every store is there as asked, nothing changed under the members meanwhile; the thin
+    // pools checked again under the locks.
+    check_thin_members(tools.dm, &s, planned, settings.thin_min_free_percent)?;
     for p in planned {
         let (vg, model) = super::env::usable_vg(&s, &p.vg)?;
+        if p.thin_pool.is_some() {
+            if model.lv(&p.cow).is_some() {
+                return Err(Error::Set(format!(
+                    "{}/{}: a logical volume of that name appeared meanwhile",
+                    p.vg, p.cow
+                )));
+            }
+            continue;
+        }
         let cow = model.lv(&p.cow).ok_or_else(|| {
             Error::Set(format!(
                 "{}/{}: the snapshot store lvm made is gone; nothing kept",
@@ -397,12 +493,14 @@ fn locked_part(
         })?;
     }
 
-    // One commit per VG: the stores become snapshots (still pending).
+    // One commit per VG: the stores become snapshots, the thin snapshots are added with
+    // their pools' transaction ids raised (still pending).
+    let mut pool_creates: Vec<(String, PoolCreates)> = Vec::new();
     for vg_name in &vg_names {
         let (vg, _) = super::env::usable_vg(&s, vg_name)?;
         let news: Vec<NewSnapshot> = planned
             .iter()
-            .filter(|p| p.vg == *vg_name)
+            .filter(|p| p.vg == *vg_name && p.thin_pool.is_none())
             .map(|p| NewSnapshot {
                 cow: p.cow.clone(),
                 origin: p.origin.clone(),
@@ -410,8 +508,31 @@ fn locked_part(
                 internal_id: crate::system::random::new_lvm_id(),
             })
             .collect();
+        let mut thin_news = Vec::new();
+        for p in planned
+            .iter()
+            .filter(|p| p.vg == *vg_name && p.thin_pool.is_some())
+        {
+            thin_news.push(NewThinSnapshot {
+                name: p.cow.clone(),
+                id: crate::system::random::new_lvm_id(),
+                origin: p.origin.clone(),
+                tags: new_set.tags(p.mount.as_deref()).map_err(Error::Set)?,
+            });
+        }
         let description = format!("Write from rewind: snapshot set {name}.");
-        let tree = add_snapshots(&vg.tree, &news, &description, &stamp)?;
+        let mut tree = if news.is_empty() {
+            vg.tree.clone()
+        } else {
+            add_snapshots(&vg.tree, &news, &description, &stamp)?
+        };
+        if !thin_news.is_empty() {
+            let (t, creates) = add_thin_snapshots(&tree, &thin_news, &description, &stamp)?;
+            tree = t;
+            for c in creates {
+                pool_creates.push((vg_name.to_string(), c));
+            }
+        }
         s.commit(vg, &text::print(&tree, Style::Disk), None)
             .map_err(|e| Error::commit(vg_name, "adding the snapshot set's snapshots", e))?;
         log::info!("snapshot set {name}: {vg_name}'s stores are snapshots (pending)");
@@ -445,6 +566,12 @@ fn locked_part(
                 );
                 continue;
             }
+            if p.thin_pool.is_some() {
+                // Suspended for the pool's create_snap, nothing loaded (the thin snapshot is
+                // not activated: ACTIVATION_SKIP, as lvcreate -s leaves it).
+                wp.origins.push(origin_dev);
+                continue;
+            }
             let snap_dev = dm_name(&p.vg, &p.cow, None).map_err(|e| Error::Set(e.to_string()))?;
             let cow_dev =
                 dm_name(&p.vg, &p.cow, Some(&Layer::Cow)).map_err(|e| Error::Set(e.to_string()))?;
@@ -460,6 +587,13 @@ fn locked_part(
     }
     // An origin with several new members (never: one per origin) is suspended once.
     wp.origins.dedup();
+    let mut messages = Vec::new();
+    for (vg_name, c) in &pool_creates {
+        let tpool = tpool_name(vg_name, &c.pool)?;
+        for m in c.messages() {
+            messages.push((tpool.clone(), m));
+        }
+    }
     execute(tools.dm, &wp.before)?;
     tools.point("snapshot-before-window")?;
 
@@ -475,6 +609,7 @@ fn locked_part(
         let wreq = window::Request {
             origins: wp.origins.clone(),
             snapshots: wp.snapshots.clone(),
+            messages,
             deadline: Duration::from_millis(settings.window_timeout_ms),
             parallel: settings.parallel,
             die_inside: super::failpoint::armed("snapshot-in-window"),
@@ -490,6 +625,19 @@ fn locked_part(
         );
         report = Some(r);
         sets::make_nodes(tools, &links)?;
+    }
+    // Each pool took its messages: its transaction id read back, as libdm reads it.
+    for (vg_name, c) in &pool_creates {
+        let tpool = tpool_name(vg_name, &c.pool)?;
+        let got = pool_status(tools.dm, &tpool)?.map(|st| st.transaction_id);
+        if got != Some(c.to) {
+            return Err(Error::Set(format!(
+                "snapshot set {name}: thin pool {vg_name}/{} reports transaction id {} after the window, {} expected",
+                c.pool,
+                got.map_or_else(|| "none (failed)".to_owned(), |t| t.to_string()),
+                c.to
+            )));
+        }
     }
     tools.point("snapshot-after-window")?;
 

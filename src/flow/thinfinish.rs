@@ -294,7 +294,7 @@ fn pool_status(dm: &mut dyn DeviceMapper, device: &str) -> Result<Option<ThinPoo
 
 /// What step 2 found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Owed {
+pub(crate) enum Owed {
     /// `delete` and `set_transaction_id` sent now.
     Sent,
     /// The kernel's id has followed already (a killed run sent them).
@@ -305,7 +305,7 @@ enum Owed {
 
 /// Step 2: sends the pool what it is owed when its kernel id is one behind. An error leaves
 /// the tag for the next run.
-fn send_owed(
+pub(crate) fn send_owed(
     dm: &mut dyn DeviceMapper,
     vg_id: &str,
     vg: &str,

@@ -221,8 +221,14 @@ pub fn mark_set_merging(
 ) -> Result<Section, ChangeError> {
     let vg = Vg::from_tree(root)?;
     check_vg(&vg)?;
+    let is_thin = |name: &str| vg.lv(name).and_then(|l| l.thin()).is_some();
     let mut todo = Vec::new();
+    let mut thin = Vec::new();
     for cow in cows {
+        if is_thin(cow) {
+            thin.push(*cow);
+            continue;
+        }
         let snap = vg
             .snapshot(cow)
             .ok_or_else(|| ChangeError::NoSuchSnapshot {
@@ -242,6 +248,16 @@ pub fn mark_set_merging(
         todo.push(snap);
     }
     let mut out = root.clone();
+    // Thin members: flagged as stock `lvconvert --merge` flags a thin snapshot (`merge` in its
+    // segment, hidden); one flagged already (a rerun) keeps its flag.
+    let mut thin_origins = Vec::new();
+    for name in &thin {
+        let origin = match vg.lv(name).and_then(|l| l.thin()).and_then(|t| t.merge) {
+            Some(o) => o.to_owned(),
+            None => super::thinchange::flag_thin_merge(&mut out, name)?,
+        };
+        thin_origins.push((*name, origin));
+    }
     let lvs = lvs_mut(&mut out, &vg.name)?;
     for snap in &todo {
         if !snap.merging {
@@ -252,26 +268,42 @@ pub fn mark_set_merging(
             rename_store_key(internal, &snap.internal, "cow_store", "merging_store")
                 .map_err(|path| missing(&vg.name, path))?;
         }
-        if !add_tag(lvs, &snap.cow, ROLLBACK) {
-            return Err(missing(
-                &vg.name,
-                format!("logical_volumes/{}/tags", snap.cow),
-            ));
+    }
+    for name in todo
+        .iter()
+        .map(|s| s.cow.as_str())
+        .chain(thin.iter().copied())
+    {
+        if !add_tag(lvs, name, ROLLBACK) {
+            return Err(missing(&vg.name, format!("logical_volumes/{name}/tags")));
         }
     }
     let new_vg = Vg::from_tree(&out)?;
     lvm_lv_order(lvs_mut(&mut out, &vg.name)?, &new_vg, "");
     finish(&vg, &mut out, description, stamp)?;
     let check = Vg::from_tree(&out)?;
+    let tagged = |name: &str| {
+        check
+            .lv(name)
+            .is_some_and(|l| l.tags.iter().any(|t| t == ROLLBACK))
+    };
     for snap in &todo {
-        let ok = check.snapshot(&snap.cow).is_some_and(|s| s.merging)
-            && check
-                .lv(&snap.cow)
-                .is_some_and(|l| l.tags.iter().any(|t| t == ROLLBACK));
+        let ok = check.snapshot(&snap.cow).is_some_and(|s| s.merging) && tagged(&snap.cow);
         if !ok {
             return Err(ChangeError::SelfCheck {
                 vg: vg.name,
                 what: format!("{} does not read back as merging", snap.cow),
+            });
+        }
+    }
+    for (name, origin) in &thin_origins {
+        let ok = check.thin_merge_into(origin).map(|l| l.name.as_str()) == Some(*name)
+            && check.lv(name).is_some_and(|l| !l.visible)
+            && tagged(name);
+        if !ok {
+            return Err(ChangeError::SelfCheck {
+                vg: vg.name,
+                what: format!("thin snapshot {name} does not read back as merging"),
             });
         }
     }

@@ -315,6 +315,9 @@ pub struct Member {
     /// Flagged by `rewind rollback SET` (the merge flag and [`ROLLBACK`]).
     pub rollback: bool,
     pub mount: Option<String>,
+    /// A thin snapshot's pool (docs/THIN.md): no store of its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thin_pool: Option<String>,
 }
 
 /// A set: its members from every VG given, and what they record.
@@ -399,17 +402,21 @@ pub fn sets<'a>(vgs: impl IntoIterator<Item = &'a Vg>) -> Vec<Set> {
             if set.description.is_empty() {
                 set.description = description_of(&lv.tags);
             }
+            let thin = lv.thin();
             set.members.push(Member {
                 vg: vg.name.clone(),
                 lv: lv.name.clone(),
-                origin: snap.map(|s| s.origin.clone()),
+                origin: snap
+                    .map(|s| s.origin.clone())
+                    .or_else(|| thin.and_then(|t| t.origin).map(str::to_owned)),
                 extents: lv.extent_count(),
                 extent_size: vg.extent_size,
                 chunk_size,
                 pending: lv.tags.iter().any(|t| t == PENDING),
-                merging: snap.is_some_and(|s| s.merging),
+                merging: snap.is_some_and(|s| s.merging) || thin.is_some_and(|t| t.merge.is_some()),
                 rollback: lv.tags.iter().any(|t| t == ROLLBACK),
                 mount: tag_value(&lv.tags, MOUNT).and_then(decode_text),
+                thin_pool: thin.map(|t| t.pool.to_owned()),
             });
         }
     }

@@ -503,7 +503,20 @@ fn decide_set(assembly: &Assembly, name: &str, read_cow: &mut CowReader<'_>, d: 
         }
     }
     let mut flags = Vec::new();
+    let mut thin_flags = Vec::new();
     for (vg, model, lv) in &members {
+        if model.lv(lv).and_then(|l| l.thin()).is_some() {
+            let checked = match vg.blocking_problem() {
+                Some(p) => Err(format!("{}/{lv}: {p}", vg.name)),
+                None => thin_member(vg, model, lv),
+            };
+            match checked {
+                Ok(Some(origin)) => thin_flags.push((*vg, lv.clone(), origin)),
+                Ok(None) => {}
+                Err(why) => return refuse(d, format!("snapshot set member {why}")),
+            }
+            continue;
+        }
         let checked = match vg.blocking_problem() {
             Some(p) => Err(format!("{}/{lv}: {p}", vg.name)),
             None => check_rollback(vg, model, lv, read_cow).map_err(|e| e.to_string()),
@@ -519,6 +532,40 @@ fn decide_set(assembly: &Assembly, name: &str, read_cow: &mut CowReader<'_>, d: 
     for (vg, snap) in flags {
         d.flag(vg, snap);
     }
+    for (vg, snapshot, origin) in thin_flags {
+        d.flags.push(Flag {
+            vg: vg.name.clone(),
+            vg_id: vg.id.clone(),
+            snapshot,
+            origin: origin.clone(),
+        });
+        d.activate(vg, &origin, Reason::Merge);
+    }
+}
+
+/// A thin member of a set to roll back: its origin to flag it into (`None`: flagged already),
+/// or why not, with the refusals of stock `lvconvert --merge` (`mark_thin_merging`) tried on
+/// the metadata read. The pool's kernel state is checked when the pool is laid out
+/// (`pool_gate`); the booted system's `rewind rollback SET` checks it before flagging.
+fn thin_member(vg: &FoundVg, model: &Vg, lv: &str) -> Result<Option<String>, String> {
+    if model
+        .lv(lv)
+        .and_then(|l| l.thin())
+        .and_then(|t| t.merge)
+        .is_some()
+    {
+        return Ok(None);
+    }
+    let stamp = Stamp {
+        host: String::new(),
+        time: 0,
+    };
+    mark_thin_merging(&vg.tree, lv, &stamp).map_err(|e| format!("{}/{lv}: {e}", vg.name))?;
+    Ok(model
+        .lv(lv)
+        .and_then(|l| l.thin())
+        .and_then(|t| t.origin)
+        .map(str::to_owned))
 }
 
 /// Sets whose rollback `rewind rollback SET` committed in some VGs but not yet in all (a

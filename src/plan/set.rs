@@ -39,6 +39,9 @@ pub struct Planned {
     pub extents: u64,
     pub chunk_sectors: u64,
     pub mount: Option<String>,
+    /// A thin member: the pool its thin snapshot goes in (no store: `extents` and
+    /// `chunk_sectors` are 0, `cow` is the thin snapshot's name).
+    pub thin_pool: Option<String>,
 }
 
 /// Extents of each allocatable PV not used by any LV, summed.
@@ -87,10 +90,12 @@ pub enum SetError {
     },
     #[error("{named}: vg {vg} was not found or cannot be used")]
     NoSuchVg { named: String, vg: String },
-    #[error(
-        "{named}: {lv} is a thin volume: rewind takes classic (COW) snapshots; snapshots of thin volumes are not supported yet"
-    )]
-    Thin { named: String, lv: String },
+    #[error("{named}: {lv}: {why}")]
+    Thin {
+        named: String,
+        lv: String,
+        why: String,
+    },
     #[error("{named}: {lv} is a snapshot itself: lvm takes no snapshot of a snapshot")]
     Snapshot { named: String, lv: String },
     #[error(
@@ -168,18 +173,16 @@ pub fn plan(
                 lv: full,
             });
         }
+        if let Some(t) = lv.thin() {
+            out.push(plan_thin(vg, r, name, t)?);
+            continue;
+        }
         if let Some(other) = lv.segments.iter().find_map(|s| match &s.kind {
             SegmentKind::Other { segtype } => Some(segtype.clone()),
             SegmentKind::Thin { .. } => Some("thin".to_owned()),
             SegmentKind::ThinPool { .. } => Some("thin-pool".to_owned()),
             _ => None,
         }) {
-            if other == "thin" {
-                return Err(SetError::Thin {
-                    named: r.named.clone(),
-                    lv: full,
-                });
-            }
             return Err(SetError::NotPlain {
                 named: r.named.clone(),
                 lv: full,
@@ -239,6 +242,7 @@ pub fn plan(
             extents,
             chunk_sectors: CHUNK_SECTORS,
             mount: r.mount.clone(),
+            thin_pool: None,
         });
     }
     let mut need: BTreeMap<&str, u64> = BTreeMap::new();
@@ -256,6 +260,72 @@ pub fn plan(
         }
     }
     Ok(out)
+}
+
+/// A thin member: a thin snapshot in the origin's pool (docs/THIN.md), no store to size. The
+/// pool's free space is the flow's to check (the kernel's status).
+fn plan_thin(
+    vg: &Vg,
+    r: &Request,
+    name: &str,
+    t: crate::lvm::model::ThinSeg<'_>,
+) -> Result<Planned, SetError> {
+    let full = format!("{}/{}", r.vg, r.lv);
+    let refuse = |why: String| SetError::Thin {
+        named: r.named.clone(),
+        lv: full.clone(),
+        why,
+    };
+    if t.external_origin.is_some() {
+        return Err(refuse(
+            "a thin volume with an external origin: not handled".into(),
+        ));
+    }
+    if t.merge.is_some() {
+        return Err(refuse("flagged to merge: it takes no snapshot".into()));
+    }
+    if let Some(m) = vg.thin_merge_into(&r.lv) {
+        return Err(SetError::Merging {
+            named: r.named.clone(),
+            lv: full,
+            snapshot: format!("{}/{}", r.vg, m.name),
+        });
+    }
+    if vg.snapshots.iter().any(|s| s.origin == r.lv) {
+        // Its live device is then a snapshot-origin over the thin device (`-real`): the
+        // window would suspend the one above, not the thin device create_snap wants still.
+        return Err(refuse(
+            "a thin volume with classic (COW) snapshots: not handled".into(),
+        ));
+    }
+    if crate::lvm::thinchange::PendingDelete::of_vg(vg)
+        .iter()
+        .any(|d| d.pool == t.pool)
+    {
+        return Err(refuse(format!(
+            "its pool {} is still owed the end of a finished merge (rewind poll sends it)",
+            t.pool
+        )));
+    }
+    let snap = member_name(&r.lv, name).map_err(SetError::Name)?;
+    crate::lvm::layout::dm_name(&r.vg, &snap, None).map_err(|e| SetError::Name(e.to_string()))?;
+    if vg.lv(&snap).is_some() {
+        return Err(SetError::NameTaken {
+            named: r.named.clone(),
+            vg: r.vg.clone(),
+            name: snap,
+        });
+    }
+    Ok(Planned {
+        named: r.named.clone(),
+        vg: r.vg.clone(),
+        origin: r.lv.clone(),
+        cow: snap,
+        extents: 0,
+        chunk_sectors: 0,
+        mount: r.mount.clone(),
+        thin_pool: Some(t.pool.to_owned()),
+    })
 }
 
 /// What the window of a set needs from device-mapper: the steps before it (the `-real` and
@@ -538,23 +608,103 @@ mod tests {
         found(text).tree
     }
 
+    const THIN: &str = include_str!("../../tests/fixtures/text/thin.vg");
+
+    fn thin_vg(flagged: bool) -> Vg {
+        let text = if flagged {
+            THIN.to_owned()
+        } else {
+            THIN.replace("\t\t\t\tmerge = \"root\"\n", "")
+        };
+        found(text).model.expect("model")
+    }
+
     #[test]
-    fn thin_and_other_segment_types_are_refused_by_name() {
-        let text = vg_text(
-            "vg0",
-            3,
-            &["thin1 {\nid = \"Thin00-aaaa-bbbb-cccc-dddd-eeee-ffffff\"\nstatus = [\"READ\", \"WRITE\", \"VISIBLE\"]\nflags = []\nsegment_count = 1\nsegment1 {\nstart_extent = 0\nextent_count = 10\ntype = \"thin\"\nthin_pool = \"pool\"\ntransaction_id = 1\ndevice_id = 1\n}\n}\n".to_owned()],
+    fn thin_members_are_thin_snapshots_in_their_pool_beside_classic_ones() {
+        let (classic, thin) = (vg(), thin_vg(false));
+        let vgs = BTreeMap::from([("vg0".to_owned(), &classic), ("tvg".to_owned(), &thin)]);
+        let p = plan(
+            &vgs,
+            &[],
+            "s1",
+            &[req("vg0/root", "root"), tvg_req("tvg/root", "root")],
+            SizePolicy::OfSize(10),
+        )
+        .expect("mixed set");
+        assert_eq!(p.len(), 2);
+        assert_eq!((p[0].thin_pool.as_deref(), p[0].extents), (None, 10));
+        assert_eq!(
+            (
+                p[1].thin_pool.as_deref(),
+                p[1].cow.as_str(),
+                p[1].extents,
+                p[1].chunk_sectors
+            ),
+            (Some("pool"), "root.s1", 0, 0)
         );
-        let v = found(text).model.expect("model");
-        let vgs = BTreeMap::from([("vg0".to_owned(), &v)]);
-        let err = plan(
+        // A thin member needs no extents of its VG: a VG with none free still takes it.
+        let p = plan(
+            &vgs,
+            &[],
+            "s1",
+            &[tvg_req("tvg/root", "root")],
+            SizePolicy::Fixed(1 << 40),
+        )
+        .expect("thin only");
+        assert_eq!(p[0].extents, 0);
+    }
+
+    fn tvg_req(named: &str, lv: &str) -> Request {
+        Request {
+            vg: "tvg".into(),
+            ..req(named, lv)
+        }
+    }
+
+    #[test]
+    fn thin_members_that_cannot_take_a_snapshot_are_refused_by_name() {
+        let flagged = thin_vg(true);
+        let vgs = BTreeMap::from([("tvg".to_owned(), &flagged)]);
+        let refused = |lv: &str| {
+            plan(
+                &vgs,
+                &[],
+                "s",
+                &[tvg_req(&format!("tvg/{lv}"), lv)],
+                SizePolicy::OfSize(10),
+            )
+            .expect_err(lv)
+            .to_string()
+        };
+        let e = refused("root");
+        assert!(e.contains("merging snapshot tvg/snap1"), "{e}");
+        let e = refused("snap1");
+        assert!(e.contains("flagged to merge"), "{e}");
+        let e = refused("pool");
+        assert!(e.contains("thin-pool volume"), "{e}");
+        // A thin LV that has a classic snapshot (LVM allows it).
+        let extra = format!(
+            "{}{}",
+            crate::lvm::testvg::linear("cow", "Cow000", false, &[], &[(0, 2, 40)]),
+            snapshot("snapshot0", "Snap00", "root", 10, 8, "cow", false)
+        );
+        let text = THIN.replace("\t\t\t\tmerge = \"root\"\n", "").replacen(
+            "\t\tpool_tmeta {",
+            &format!("{extra}\t\tpool_tmeta {{"),
+            1,
+        );
+        let with_cow = found(text).model.expect("model");
+        assert_eq!(with_cow.snapshots.len(), 1);
+        let vgs = BTreeMap::from([("tvg".to_owned(), &with_cow)]);
+        let e = plan(
             &vgs,
             &[],
             "s",
-            &[req("vg0/thin1", "thin1")],
+            &[tvg_req("tvg/root", "root")],
             SizePolicy::OfSize(10),
         )
-        .expect_err("thin");
-        assert!(err.to_string().contains("thin volume"), "{err}");
+        .expect_err("refused")
+        .to_string();
+        assert!(e.contains("classic (COW) snapshots"), "{e}");
     }
 }

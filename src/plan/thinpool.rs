@@ -107,6 +107,73 @@ pub fn check(status: Option<&ThinPoolStatus>, metadata: u64) -> Result<(), PoolR
     }
 }
 
+/// Why a pool takes no new thin snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpaceRefusal {
+    #[error("{0}")]
+    Unusable(#[from] PoolRefusal),
+    #[error("the kernel reports it out of data space")]
+    OutOfData,
+    #[error(
+        "only {free_pct}% of its {what} is free ({used}/{total} blocks used), below thin_min_free_percent ({min}%)"
+    )]
+    Low {
+        what: &'static str,
+        used: u64,
+        total: u64,
+        free_pct: u64,
+        min: u8,
+    },
+}
+
+/// Whether a pool may take new thin snapshots: usable as [`check`] says, its kernel
+/// transaction id **equal** to the metadata's (one behind is what LVM accepts for using a
+/// pool, not for messaging it: libdm refuses to send messages then, as the pool's
+/// `set_transaction_id` would be refused), not out of data space, and at least
+/// `min_free_percent` of its data and of its metadata free. The free share is rounded down, so a pool exactly at the
+/// threshold passes and one a block below it does not.
+pub fn check_space(
+    status: Option<&ThinPoolStatus>,
+    metadata: u64,
+    min_free_percent: u8,
+) -> Result<(), SpaceRefusal> {
+    check(status, metadata)?;
+    let s = status.ok_or(PoolRefusal::Failed)?;
+    if s.transaction_id != metadata {
+        return Err(PoolRefusal::TransactionMismatch {
+            kernel: s.transaction_id,
+            metadata,
+        }
+        .into());
+    }
+    if s.out_of_data_space {
+        return Err(SpaceRefusal::OutOfData);
+    }
+    for (what, used, total) in [
+        ("data", s.used_data_blocks, s.total_data_blocks),
+        ("metadata", s.used_metadata_blocks, s.total_metadata_blocks),
+    ] {
+        let free = total.saturating_sub(used);
+        // free/total >= min/100, in integers (no rounding at the edge).
+        let enough = u128::from(free) * 100 >= u128::from(total) * u128::from(min_free_percent);
+        if total == 0 || !enough || free == 0 {
+            let free_pct = if total == 0 {
+                0
+            } else {
+                u64::try_from(u128::from(free) * 100 / u128::from(total)).unwrap_or(0)
+            };
+            return Err(SpaceRefusal::Low {
+                what,
+                used,
+                total,
+                free_pct,
+                min: min_free_percent,
+            });
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -167,5 +234,64 @@ mod tests {
         let mut s = st(5);
         s.needs_check = true;
         assert_eq!(check(Some(&s), 5), Err(PoolRefusal::NeedsCheck));
+    }
+
+    #[test]
+    fn a_pool_too_full_or_unusable_takes_no_snapshot() {
+        let st = |line: &str| parse_status(line).unwrap();
+        // 1600 data blocks: 320 free is exactly 20%.
+        let at = st("3 12/4096 1280/1600 - rw discard_passdown queue_if_no_space - 1024");
+        assert_eq!(check_space(at.as_ref(), 3, 20), Ok(()));
+        // One behind: usable, but no message may go to it.
+        assert_eq!(
+            check_space(at.as_ref(), 4, 20),
+            Err(SpaceRefusal::Unusable(PoolRefusal::TransactionMismatch {
+                kernel: 3,
+                metadata: 4
+            }))
+        );
+        let below = st("3 12/4096 1281/1600 - rw discard_passdown queue_if_no_space - 1024");
+        let e = check_space(below.as_ref(), 3, 20).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                SpaceRefusal::Low {
+                    what: "data",
+                    used: 1281,
+                    total: 1600,
+                    free_pct: 19,
+                    min: 20
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(check_space(below.as_ref(), 3, 19), Ok(()));
+        // Metadata counts as much as data.
+        let meta = st("3 4000/4096 10/1600 - rw discard_passdown queue_if_no_space - 1024");
+        let e = check_space(meta.as_ref(), 3, 20).unwrap_err().to_string();
+        assert!(e.contains("metadata") && e.contains("4000/4096"), "{e}");
+        // 0 refuses only what cannot take a snapshot at all.
+        let full =
+            st("3 12/4096 1600/1600 - out_of_data_space discard_passdown queue_if_no_space - 1024");
+        assert_eq!(
+            check_space(full.as_ref(), 3, 0),
+            Err(SpaceRefusal::OutOfData)
+        );
+        let ro = st("3 12/4096 1/1600 - ro discard_passdown queue_if_no_space - 1024");
+        assert_eq!(
+            check_space(ro.as_ref(), 3, 0),
+            Err(SpaceRefusal::Unusable(PoolRefusal::ReadOnly))
+        );
+        assert_eq!(
+            check_space(None, 3, 0),
+            Err(SpaceRefusal::Unusable(PoolRefusal::Failed))
+        );
+        assert!(matches!(
+            check_space(at.as_ref(), 5, 0),
+            Err(SpaceRefusal::Unusable(
+                PoolRefusal::TransactionMismatch { .. }
+            ))
+        ));
+        assert_eq!(check_space(at.as_ref(), 3, 0), Ok(()));
     }
 }

@@ -43,6 +43,10 @@ pub struct Request {
     pub origins: Vec<String>,
     /// Device-mapper names of the new snapshot devices, loaded and never resumed yet.
     pub snapshots: Vec<String>,
+    /// Target messages sent after the snapshots are live and before any origin is resumed,
+    /// in order, as (device, message): a thin pool's `create_snap` for a thin origin (which
+    /// the kernel requires suspended) and its `set_transaction_id`.
+    pub messages: Vec<(String, String)>,
     /// The guardian aborts the window when it is still open after this long.
     pub deadline: Duration,
     /// Every origin's suspend (and resume) at once, one thread each ([`run_window_parallel`]),
@@ -89,6 +93,14 @@ pub enum WindowError {
     )]
     Snapshot { name: String, errno: Errno },
     #[error(
+        "message '{message}' to {name} failed: {errno}; every origin was resumed with its old table"
+    )]
+    Message {
+        name: String,
+        message: String,
+        errno: Errno,
+    },
+    #[error(
         "resuming {name} with its snapshot-origin table failed: {errno}; the origins not yet resumed got their old tables back"
     )]
     Resume { name: String, errno: Errno },
@@ -109,6 +121,15 @@ pub trait WindowOps: Sync {
     fn resume(&self, name: usize, kind: Kind) -> Result<(), Errno>;
     /// Drops the inactive table.
     fn clear(&self, name: usize, kind: Kind) -> Result<(), Errno>;
+    /// How many target messages the window sends ([`Request::messages`]).
+    fn messages(&self) -> usize {
+        0
+    }
+    /// Sends message `i` (to a device that is not suspended: the thin pool).
+    fn message(&self, i: usize) -> Result<(), Errno> {
+        let _ = i;
+        Err(Errno::ENOTSUP)
+    }
 }
 
 /// Which list an index of [`WindowOps`] refers to.
@@ -176,6 +197,7 @@ impl<'a> Shared<'a> {
 pub enum Abort {
     Suspend(usize, Errno),
     Snapshot(usize, Errno),
+    Message(usize, Errno),
     Resume(usize, Errno),
     /// The guardian claimed an origin first (deadline passed, or this process was stopped).
     Guardian,
@@ -233,6 +255,9 @@ pub fn run_window(
                 failure = Some(Abort::Snapshot(s, e));
                 break;
             }
+        }
+        if failure.is_none() {
+            failure = send_messages(ops, shared);
         }
         snapshots_live_at = start.elapsed();
     }
@@ -395,6 +420,9 @@ pub fn run_window_parallel(
                     break;
                 }
             }
+            if failure.is_none() {
+                failure = send_messages(ops, shared);
+            }
             snapshots_live_at = t0.elapsed();
             if failure.is_none() && !shared.aborted() {
                 proceed.store(1, Ordering::SeqCst);
@@ -434,6 +462,22 @@ pub fn run_window_parallel(
         Err((i, errno)) => Err(Abort::Restore(i, errno)),
         Ok(()) => Err(failure.unwrap_or(Abort::Guardian)),
     }
+}
+
+/// The window's messages, in order, while every origin is suspended; the first failure (or
+/// an abort by the guardian) stops them. A thin pool that took some `create_snap` and not its
+/// `set_transaction_id` stays one transaction behind the metadata: what the flow's tidy of a
+/// half-made set is for.
+fn send_messages(ops: &dyn WindowOps, shared: Shared<'_>) -> Option<Abort> {
+    for m in 0..ops.messages() {
+        if shared.aborted() {
+            return None;
+        }
+        if let Err(e) = ops.message(m) {
+            return Some(Abort::Message(m, e));
+        }
+    }
+    None
 }
 
 /// A window worker's stack: it only makes one ioctl at a time.
@@ -499,6 +543,14 @@ impl Abort {
                 name: req.snapshots.get(i).cloned().unwrap_or_default(),
                 errno,
             },
+            Abort::Message(i, errno) => {
+                let (name, message) = req.messages.get(i).cloned().unwrap_or_default();
+                WindowError::Message {
+                    name,
+                    message,
+                    errno,
+                }
+            }
             Abort::Resume(i, errno) => WindowError::Resume {
                 name: origin(i),
                 errno,
@@ -531,6 +583,35 @@ mod raw {
         fd: RawFd,
         origins: Vec<sys::dm_ioctl>,
         snapshots: Vec<sys::dm_ioctl>,
+        /// Each message's whole ioctl buffer (header, `dm_target_msg`, the text and its NUL),
+        /// in u64 words for the header's alignment; copied to the stack is not possible (its
+        /// size varies), so the window passes a copy made before it: `scratch`.
+        messages: Vec<Vec<u64>>,
+        scratch: std::sync::Mutex<Vec<u64>>,
+    }
+
+    /// A `DM_TARGET_MSG` buffer for `message` to device `name` (sector 0: the pool's one
+    /// target).
+    pub(super) fn message_buffer(name: &str, message: &str) -> Result<Vec<u64>, String> {
+        let head = std::mem::size_of::<sys::dm_ioctl>();
+        let msg = std::mem::size_of::<sys::dm_target_msg>();
+        let total = head + msg + message.len() + 1;
+        if message.as_bytes().contains(&0) {
+            return Err(format!("bad message {message:?}"));
+        }
+        let mut words = vec![0u64; total.div_ceil(8)];
+        let mut h = header(name)?;
+        h.data_size = (words.len() * 8) as u32;
+        h.data_start = head as u32;
+        // SAFETY: `words` holds at least `total` bytes, 8-byte aligned (dm_ioctl's alignment
+        // is at most 8); the header, the target message (sector 0, already zero) and the
+        // text are written inside it, the rest stays zero (the text's NUL).
+        unsafe {
+            let base = words.as_mut_ptr().cast::<u8>();
+            std::ptr::write(base.cast::<sys::dm_ioctl>(), h);
+            std::ptr::copy_nonoverlapping(message.as_ptr(), base.add(head + msg), message.len());
+        }
+        Ok(words)
     }
 
     fn header(name: &str) -> Result<sys::dm_ioctl, String> {
@@ -551,8 +632,20 @@ mod raw {
     }
 
     impl RawOps {
-        pub fn new(fd: RawFd, origins: &[String], snapshots: &[String]) -> Result<RawOps, String> {
+        pub fn new(
+            fd: RawFd,
+            origins: &[String],
+            snapshots: &[String],
+            messages: &[(String, String)],
+        ) -> Result<RawOps, String> {
+            let messages = messages
+                .iter()
+                .map(|(n, m)| message_buffer(n, m))
+                .collect::<Result<Vec<_>, _>>()?;
+            let longest = messages.iter().map(Vec::len).max().unwrap_or(0);
             Ok(RawOps {
+                messages,
+                scratch: std::sync::Mutex::new(vec![0u64; longest]),
                 fd,
                 origins: origins
                     .iter()
@@ -618,6 +711,25 @@ mod raw {
             self.call(i, kind, sys::DM_TABLE_CLEAR_CMD, 0, 0)
                 .map(|_| ())
         }
+        fn messages(&self) -> usize {
+            self.messages.len()
+        }
+        fn message(&self, i: usize) -> Result<(), Errno> {
+            // Only the window's main thread sends messages: the lock is never contended, and
+            // its memory (made before the window) is only copied into.
+            let mut buf = self.scratch.lock().map_err(|_| Errno::EDEADLK)?;
+            let src = &self.messages[i];
+            buf[..src.len()].copy_from_slice(src);
+            let op = nix::request_code_readwrite!(
+                sys::DM_IOCTL,
+                sys::DM_TARGET_MSG_CMD,
+                std::mem::size_of::<sys::dm_ioctl>()
+            );
+            // SAFETY: `buf` starts with a dm_ioctl header whose data_size is no more than the
+            // buffer's length in bytes; the kernel reads and writes at most that much.
+            let r = unsafe { libc::ioctl(self.fd, op as _, buf.as_mut_ptr()) };
+            if r < 0 { Err(Errno::last()) } else { Ok(()) }
+        }
     }
 }
 
@@ -634,8 +746,8 @@ pub fn take(control_fd: std::os::fd::RawFd, req: &Request) -> Result<Report, Win
             "{n} origins (1 to {MAX_ORIGINS} are possible)"
         )));
     }
-    let ops =
-        raw::RawOps::new(control_fd, &req.origins, &req.snapshots).map_err(WindowError::Setup)?;
+    let ops = raw::RawOps::new(control_fd, &req.origins, &req.snapshots, &req.messages)
+        .map_err(WindowError::Setup)?;
     DIE_INSIDE.store(req.die_inside, Ordering::SeqCst);
     let size = std::num::NonZeroUsize::new(4096).expect("non-zero");
     // SAFETY: a fresh anonymous shared mapping, used only through `cells` below and unmapped
@@ -762,6 +874,7 @@ mod tests {
         block_on: Option<String>,
         released: AtomicBool,
         entered: AtomicBool,
+        n_messages: usize,
     }
 
     impl Fake {
@@ -783,6 +896,7 @@ mod tests {
                 block_on: None,
                 released: AtomicBool::new(false),
                 entered: AtomicBool::new(false),
+                n_messages: 0,
             }
         }
 
@@ -845,6 +959,22 @@ mod tests {
         fn clear(&self, i: usize, kind: Kind) -> Result<(), Errno> {
             self.op("clear", i, kind, |d| d.inactive = false)
         }
+        fn messages(&self) -> usize {
+            self.n_messages
+        }
+        fn message(&self, i: usize) -> Result<(), Errno> {
+            let call = format!("message m{i}");
+            self.calls.lock().expect("calls").push(call.clone());
+            // A message is sent while every origin is suspended (create_snap needs its
+            // origin suspended).
+            if self.origins().iter().any(|d| !d.suspended) {
+                return Err(Errno::EINVAL);
+            }
+            if self.fail.as_deref() == Some(call.as_str()) {
+                return Err(Errno::EEXIST);
+            }
+            Ok(())
+        }
     }
 
     fn cells(n: usize) -> Vec<AtomicU32> {
@@ -894,6 +1024,7 @@ mod tests {
             snapshots: vec![],
             deadline: Duration::from_secs(1),
             parallel: false,
+            messages: Vec::new(),
             die_inside: false,
         };
         assert_eq!(
@@ -1063,5 +1194,79 @@ mod tests {
         guardian_rescue(&f, shared, 2).expect("rescue");
         assert_eq!(f.calls().len(), before);
         assert!(!shared.guardian_acted(2));
+    }
+    #[test]
+    fn messages_go_while_every_origin_is_suspended_and_a_failed_one_restores_them() {
+        for run in RUNNERS {
+            let mut f = Fake::new(3, 1);
+            f.n_messages = 3;
+            let c = cells(3);
+            run(&f, Shared::new(&c), 3, 1).expect("window");
+            let calls = f.calls();
+            let last_suspend = (0..3)
+                .map(|i| position(&calls, &format!("suspend o{i}")))
+                .max()
+                .unwrap_or(0);
+            let first_resume = (0..3)
+                .map(|i| position(&calls, &format!("resume o{i}")))
+                .min()
+                .unwrap_or(0);
+            let m: Vec<usize> = (0..3)
+                .map(|i| position(&calls, &format!("message m{i}")))
+                .collect();
+            assert!(m.windows(2).all(|w| w[0] < w[1]), "in order: {calls:?}");
+            assert!(
+                position(&calls, "resume s0") < m[0] && last_suspend < m[0] && m[2] < first_resume,
+                "{calls:?}"
+            );
+            assert!(f.origins().iter().all(|d| d.new_table_live && !d.suspended));
+
+            // The second message fails: the third is not sent, every origin is back on its
+            // old table.
+            let mut f = Fake::new(3, 0);
+            f.n_messages = 3;
+            f.fail = Some("message m1".into());
+            let c = cells(3);
+            let e = run(&f, Shared::new(&c), 3, 0).expect_err("aborted");
+            assert_eq!(e, Abort::Message(1, Errno::EEXIST));
+            assert!(!f.calls().contains(&"message m2".to_owned()));
+            assert!(none_suspended(&f));
+            assert!(f.origins().iter().all(|d| !d.new_table_live));
+            let req = Request {
+                origins: vec!["vg-a".into(), "vg-b".into(), "vg-c".into()],
+                snapshots: Vec::new(),
+                messages: vec![
+                    ("vg-pool-tpool".into(), "create_snap 4 1".into()),
+                    ("vg-pool-tpool".into(), "create_snap 5 2".into()),
+                    ("vg-pool-tpool".into(), "set_transaction_id 3 4".into()),
+                ],
+                deadline: Duration::from_secs(1),
+                parallel: true,
+                die_inside: false,
+            };
+            let msg = e.into_error(&req).to_string();
+            assert!(
+                msg.contains("create_snap 5 2") && msg.contains("vg-pool-tpool"),
+                "{msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_target_message_buffer_is_header_sector_and_text() {
+        let b = raw::message_buffer("vg-pool-tpool", "create_snap 4 1").expect("buffer");
+        let bytes: Vec<u8> = b.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        let head = std::mem::size_of::<devicemapper_sys::dm_ioctl>();
+        let msg = std::mem::size_of::<devicemapper_sys::dm_target_msg>();
+        // SAFETY: the buffer starts with the header message_buffer wrote.
+        let h: devicemapper_sys::dm_ioctl =
+            unsafe { std::ptr::read(b.as_ptr().cast::<devicemapper_sys::dm_ioctl>()) };
+        assert_eq!(h.data_start as usize, head);
+        assert_eq!(h.data_size as usize, bytes.len());
+        assert!(bytes.len() > head + msg + "create_snap 4 1".len());
+        assert_eq!(&bytes[head..head + msg], &[0u8; 8][..msg], "sector 0");
+        let text = &bytes[head + msg..];
+        assert_eq!(&text[..16], b"create_snap 4 1\0");
+        assert!(raw::message_buffer("vg-pool-tpool", "a\0b").is_err());
     }
 }

@@ -168,8 +168,10 @@ impl FakeDm {
         })
     }
 
-    /// A thin pool's message, as `drivers/md/dm-thin.c` `pool_message` handles the two LVM
-    /// sends when a thin LV goes: `delete ID` and `set_transaction_id OLD NEW`.
+    /// A thin pool's message, as `drivers/md/dm-thin.c` `pool_message` handles those LVM
+    /// sends when a thin LV goes or a thin snapshot is taken: `delete ID`,
+    /// `create_snap NEW ORIGIN` (the origin's devices suspended) and
+    /// `set_transaction_id OLD NEW`.
     fn pool_message(&mut self, name: &str, message: &str) -> Result<(), DmError> {
         let invalid = |why: &str| DmError::Kernel {
             name: name.to_owned(),
@@ -198,6 +200,38 @@ impl FakeDm {
                         name: name.to_owned(),
                         message: message.to_owned(),
                     });
+                }
+                Ok(())
+            }
+            ["create_snap", new, origin] => {
+                let new: u64 = new.parse().map_err(|_| invalid("bad id"))?;
+                let origin: u64 = origin.parse().map_err(|_| invalid("bad id"))?;
+                // dm-thin: the origin's active thin devices must be suspended (their I/O
+                // quiesced) while the snapshot is taken.
+                let running = self.devices.values().any(|d| {
+                    !d.suspended
+                        && d.live.lines.iter().any(|l| {
+                            matches!(&l.target, Target::Thin { pool: p, device_id }
+                                if *device_id == origin && self.resolve(p) == Some(Some(name)))
+                        })
+                });
+                if running {
+                    return Err(invalid("origin is not suspended"));
+                }
+                if let Some(ids) = self.pool_devices.get_mut(name) {
+                    if !ids.contains(&origin) {
+                        return Err(DmError::NoData {
+                            name: name.to_owned(),
+                            message: message.to_owned(),
+                        });
+                    }
+                    if !ids.insert(new) {
+                        return Err(DmError::Kernel {
+                            name: name.to_owned(),
+                            op: "message",
+                            message: "EEXIST: device id in use".into(),
+                        });
+                    }
                 }
                 Ok(())
             }
