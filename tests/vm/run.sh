@@ -43,6 +43,9 @@ vm_boot_kill() { :; }
 vm_boot_disk_opts() { :; }
 vm_boot_title() { :; } # what boot N does, in a few words (progress lines)
 vm_boot_initrd() { :; } # an initramfs for boot N other than the one built (e.g. the guest's own)
+# vm_boot_before N: the host's last step before boot N, its exchange disk packed (e.g. copies of
+# the disks for a second guest, ansible-fleet.sh).
+vm_boot_before() { :; }
 # vm_boot_host N (optional): the host's side of boot N, run in the background while the guest
 # runs (e.g. ansible-playbook over VM_SSH_PORT); its output goes to WORK/bootN.host.log and its
 # exit status to WORK/bootN.host.rc (killed, status 143, if still running when the guest stops).
@@ -181,13 +184,18 @@ run_scenario() {
             vm_boot_keys "$n" >"$work/boot$n.keys" || true
             [[ ! -s $work/boot$n.keys ]] || how+=(--keys "$work/boot$n.keys")
         fi
+        ((VM_REBOOT)) && how+=(--reboot)
+        # run-guest.sh's arguments of this boot (kernel, initramfs, command line), for a
+        # scenario that boots a second guest the same way from vm_boot_host.
+        # shellcheck disable=SC2034 # read by the scenario's vm_boot_host
+        VM_BOOT_HOW=("${how[@]}")
+        vm_boot_before "$n"
         t=$(vm_now)
         local hpid='' hrc=0
         if declare -F vm_boot_host >/dev/null; then
             vm_boot_host "$n" >"$work/boot$n.host.log" 2>&1 &
             hpid=$!
         fi
-        ((VM_REBOOT)) && how+=(--reboot)
         "$VM_IMAGES_DIR/run-guest.sh" "${how[@]}" \
             --log "$work/boot$n.serial.log" --timeout "$VM_TIMEOUT" --pidfile "$work/qemu.pid" \
             --disk "$work/disk.img:vmroot${disk_opts:+:$disk_opts}" --disk "$work/xchg.img:vmxchg" \

@@ -15,7 +15,11 @@
 #                        nothing made
 #   tests_check_mode.yml --check: no set made
 #   tests_mount.yml x2   the set mounted read-only holds the file as before; run 2: changed=0
-#   tests_umount.yml x2  unmounted, removed; run 2: changed=0
+#   tests_extend.yml x2  a set of root with a 16 MiB store, extended to 10% of root (stock
+#                        lvextend: 120 MiB, read back by lvs); --check at 15% and 60% (more
+#                        than vg0 has: lvextend's "Insufficient free space") leave it; run 2
+#                        (the system role's snapshot_lvm_set form): changed=0
+#   tests_umount.yml x2  unmounted, removed (and the extend set); run 2: changed=0
 #   tests_rollback.yml   set, bad change, health check fails, revert: rewind rollback, reboot,
 #                        rewind status --wait; the file as before, the added file gone
 #   tests_converge.yml x2  run 2: changed=0
@@ -41,6 +45,8 @@ AR_PLAYS=(
     tests_check_mode.yml::check
     tests_mount.yml
     tests_mount.yml:rw_first_run=false
+    tests_extend.yml
+    tests_extend.yml:rw_first_run=false
     tests_umount.yml
     tests_umount.yml
     tests_rollback.yml
@@ -135,12 +141,15 @@ host_check() {
         vm_check "play $n ($play): nothing failed or unreachable" grep -q 'failed=0' <<<"$recap"
         case $n in
         1) vm_check "play 1: every expected failure rescued (11)" grep -q 'rescued=11' <<<"$recap" ;;
-        3 | 5 | 7 | 8) vm_check "play $n ($play) changed the host" grep -Eq 'changed=[1-9]' <<<"$recap" ;;
-        2 | 4 | 6 | 9) vm_check "play $n ($play) changed nothing" grep -q 'changed=0' <<<"$recap" ;;
+        3 | 5 | 7 | 9 | 10) vm_check "play $n ($play) changed the host" grep -Eq 'changed=[1-9]' <<<"$recap" ;;
+        2 | 4 | 6 | 8 | 11) vm_check "play $n ($play) changed nothing" grep -q 'changed=0' <<<"$recap" ;;
+        esac
+        case $n in
+        5 | 6) vm_check "play $n ($play): the no-space failure rescued (1)" grep -q 'rescued=1' <<<"$recap" ;;
         esac
     done <"$WORK/plays/results"
     vm_check_eq "every play ran" "${#AR_PLAYS[@]}" "$(wc -l <"$WORK/plays/results")"
-    vm_check "the rollback play rolled back (a rescue ran)" grep -q 'rescued=1' <<<"$(sed -n 7p "$WORK/plays/results")"
+    vm_check "the rollback play rolled back (a rescue ran)" grep -q 'rescued=1' <<<"$(sed -n 9p "$WORK/plays/results")"
     # One qemu run: the serial log holds every boot the guest made.
     vm_check_eq "the guest booted twice (the revert's reboot)" 2 "$(grep -c 'vm-init: started' "$WORK/boot1.serial.log")"
     vm_check "the rollback boot: rewind early set up root's merge" grep -q 'rewind: vg0/root merging' "$VM_STATE/rewind-early.log"
