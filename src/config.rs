@@ -59,7 +59,8 @@ pub enum OnFailure {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Watch {
-    /// Warn (journal and the next login) when a store is at least this full.
+    /// Warn (journal and the next login) when a store, or a thin member's pool (data or
+    /// metadata, once per crossing), is at least this full.
     pub warn_percent: u8,
     /// Extend such a store with stock `lvextend`, when its VG has room.
     pub extend: bool,

@@ -224,6 +224,7 @@ fn view(name: &str, boot: SetBoot) -> SetView {
             mount: Some("/".into()),
             fill_percent: None,
             state: MemberState::Inactive,
+            pool: None,
         }],
         boot,
     }

@@ -675,3 +675,106 @@ fn loop_thin_finish_metadata_equals_stock_lvms() {
     assert_eq!(view(&ours), view(&stock));
     assert!(view(&ours).iter().any(|l| l.contains("device_id: 2")));
 }
+
+/// `rewind list` of a set with a thin member (snap2 tagged into set `thin1` by stock
+/// `lvchange --addtag`, as a set tagged by hand): the member names its pool with the
+/// transaction id stock `lvs` reads; with no device-mapper (this host) the pool is not active
+/// and no fill is shown (`kernel` absent, "inactive" in the text); with the pool live (the
+/// fake, as `rewind early` lays it out) the fill is the kernel's status in the metadata's
+/// chunk size.
+#[test]
+fn loop_list_shows_a_thin_members_pool() {
+    require_host!("loop_list_shows_a_thin_members_pool");
+    let vg = format!("tlist{}", std::process::id());
+    let (disk, lvm) = lab(&vg, false);
+    lvm.ok(&[
+        "lvchange",
+        "-qq",
+        "--addtag",
+        "rewind_set_thin1",
+        &format!("{vg}/snap2"),
+    ]);
+    let tid: u64 = lvm
+        .ok(&[
+            "lvs",
+            "--noheadings",
+            "-o",
+            "transaction_id",
+            &format!("{vg}/pool"),
+        ])
+        .trim()
+        .parse()
+        .expect("transaction_id");
+    let only = |d: &BlockDevice| {
+        if d.node == std::path::Path::new(&disk.dev) {
+            Ok(())
+        } else {
+            Err("other".into())
+        }
+    };
+    let s = scan(std::path::Path::new("/"), &only).expect("scan");
+    let views = rewind::flow::sets::views(&s, None).expect("views");
+    let set = views.iter().find(|v| v.name == "thin1").expect("set thin1");
+    assert_eq!(set.members.len(), 1);
+    let m = &set.members[0];
+    assert_eq!(m.snapshot, "snap2");
+    let p = m.pool.as_ref().expect("its pool");
+    assert_eq!(
+        (p.vg.as_str(), p.pool.as_str(), p.transaction_id),
+        (vg.as_str(), "pool", tid)
+    );
+    assert_eq!((&p.device, &p.kernel), (&None, &None));
+    let j = serde_json::to_value(&views).expect("json");
+    assert!(j[0]["members"][0]["pool"]["kernel"].is_null(), "{j}");
+
+    // The pool live: its fill from the kernel's status.
+    let mut dm = FakeDm::new();
+    let rdev = std::os::unix::fs::MetadataExt::rdev(&std::fs::metadata(&disk.dev).expect("stat"));
+    dm.add_disk(
+        &disk.dev,
+        DevNum {
+            major: nix::sys::stat::major(rdev) as u32,
+            minor: nix::sys::stat::minor(rdev) as u32,
+        },
+    );
+    let tpool = format!("{vg}-pool-tpool");
+    dm.set_pool_status(
+        &tpool,
+        "3 12/1024 640/1280 - rw discard_passdown queue_if_no_space - 256",
+    );
+    let found = s.assembly.vgs_named(&vg).next().expect("vg");
+    let pvs = s.pv_numbers(found);
+    let layout = VgLayout {
+        vg: found.model.as_ref().expect("model"),
+        pv_dev: &pvs,
+    };
+    let devices = layout.activation("snap2").expect("layout");
+    let steps = converge(&devices, &live(&mut dm).expect("live")).expect("steps");
+    execute(&mut dm, &steps).expect("execute");
+    let views = rewind::flow::sets::views(&s, Some(&mut dm)).expect("views");
+    let p = views[0].members[0].pool.as_ref().expect("its pool");
+    assert_eq!(p.device.as_deref(), Some(tpool.as_str()));
+    let k = p.kernel.as_ref().expect("kernel");
+    let data = k.data.as_ref().expect("data");
+    // 640 of 1280 64 KiB chunks: the pool's 80 MiB as stock LVM sized it.
+    assert_eq!(
+        (data.allocated_bytes, data.total_bytes, data.percent),
+        (40 * MIB, 80 * MIB, 50.0)
+    );
+    let pool_bytes: u64 = lvm
+        .ok(&[
+            "lvs",
+            "--noheadings",
+            "--units",
+            "b",
+            "--nosuffix",
+            "-o",
+            "lv_size",
+            &format!("{vg}/pool"),
+        ])
+        .trim()
+        .parse()
+        .expect("lv_size");
+    assert_eq!(data.total_bytes, pool_bytes);
+    assert_eq!(k.metadata.as_ref().expect("metadata").percent, 1.17);
+}

@@ -90,6 +90,21 @@ pub fn table(views: &[SetView]) -> String {
             v.members.len(),
             v.description
         ));
+        for p in pools(v) {
+            out.push_str("  ");
+            out.push_str(&crate::cli::status::pool_line(p));
+        }
+    }
+    out
+}
+
+/// The thin pools a set's members are in, each once (in member order).
+fn pools(v: &SetView) -> Vec<&crate::flow::status::PoolReport> {
+    let mut out: Vec<&crate::flow::status::PoolReport> = Vec::new();
+    for p in v.members.iter().filter_map(|m| m.pool.as_ref()) {
+        if !out.iter().any(|o| o.vg == p.vg && o.pool == p.pool) {
+            out.push(p);
+        }
     }
     out
 }
@@ -104,8 +119,13 @@ fn member_line(m: &MemberView) -> String {
         .ok()
         .and_then(|x| x.as_str().map(str::to_owned))
         .unwrap_or_default();
+    let pool = m
+        .pool
+        .as_ref()
+        .map(|p| format!(", in thin pool {}/{}", p.vg, p.pool))
+        .unwrap_or_default();
     format!(
-        "  {}/{} <- {}/{}  {mib:.0} MiB, {st}{fill}{}\n",
+        "  {}/{} <- {}/{}  {mib:.0} MiB, {st}{fill}{pool}{}\n",
         m.vg,
         m.origin.as_deref().unwrap_or("?"),
         m.vg,
@@ -137,6 +157,9 @@ pub fn details(v: &SetView) -> String {
     }
     for m in &v.members {
         out.push_str(&member_line(m));
+    }
+    for p in pools(v) {
+        out.push_str(&crate::cli::status::pool_line(p));
     }
     out.push_str(&boot_line(&v.boot));
     out
@@ -262,5 +285,61 @@ mod diff_tests {
             "dpkg (snapshot set apt-20261204-100200 -> now): 2 package(s) differ\n  \
              upgraded   rwtest   1 -> 2\n  installed  rwother  1\n"
         );
+    }
+}
+
+#[cfg(test)]
+mod pool_tests {
+    use super::{details, table};
+    use crate::flow::sets::tests::{pool_active, thin_scan};
+    use crate::flow::sets::views;
+
+    /// A thin member's pool beside it, in text and JSON: the metadata's view alone when the
+    /// pool is not active (or there is no device-mapper), the kernel's fill when it is.
+    #[test]
+    fn thin_members_show_their_pools_fill() {
+        let s = thin_scan();
+        let v = views(&s, None).expect("views");
+        let p = v[0].members[0]
+            .pool
+            .as_ref()
+            .expect("a thin member has a pool");
+        assert_eq!(
+            (p.vg.as_str(), p.pool.as_str(), p.transaction_id),
+            ("tvg", "pool", 3)
+        );
+        assert_eq!((&p.device, &p.kernel), (&None, &None));
+        let j = serde_json::to_value(&v).expect("json");
+        assert_eq!(j[0]["members"][0]["pool"]["pool"], "pool");
+        assert!(j[0]["members"][0]["pool"]["kernel"].is_null());
+        let t = table(&v);
+        assert!(t.contains("\n  thin pool tvg/pool (inactive)\n"), "{t}");
+        let d = details(&v[0]);
+        assert!(
+            d.contains(", in thin pool tvg/pool\n")
+                && d.contains("\nthin pool tvg/pool (inactive)\n"),
+            "{d}"
+        );
+
+        let mut dm = pool_active(
+            &s,
+            "3 100/1024 640/1280 - rw discard_passdown queue_if_no_space - 256",
+        );
+        let v = views(&s, Some(&mut dm)).expect("views");
+        let j = serde_json::to_value(&v).expect("json");
+        let pool = &j[0]["members"][0]["pool"];
+        assert_eq!(pool["device"], "tvg-pool-tpool");
+        assert_eq!(pool["kernel"]["data"]["percent"], 50.0);
+        assert_eq!(pool["kernel"]["metadata"]["percent"], 9.77);
+        assert_eq!(pool["kernel"]["transaction_id"], 3);
+        let line = "thin pool tvg/pool (active as tvg-pool-tpool: data 50.00% full (40.0 MiB of 80.0 MiB), metadata 9.77% full";
+        assert!(table(&v).contains(&format!("\n  {line}")), "{}", table(&v));
+        assert!(details(&v[0]).contains(&format!("\n{line}")));
+
+        // A classic member has no `pool` key (the schema only grows).
+        let mut classic = v[0].members[0].clone();
+        classic.pool = None;
+        let j = serde_json::to_value(&classic).expect("json");
+        assert!(j.get("pool").is_none() && j.get("fill_percent").is_some());
     }
 }

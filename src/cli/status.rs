@@ -185,7 +185,7 @@ fn human(bytes: u64) -> String {
 
 /// The text form.
 /// One thin pool: its fill when active, and what makes it unhealthy.
-fn pool_line(p: &crate::flow::status::PoolReport) -> String {
+pub(crate) fn pool_line(p: &crate::flow::status::PoolReport) -> String {
     let fill = |f: &Option<crate::flow::status::Fill>| match f {
         Some(f) => format!(
             "{:.2}% full ({} of {})",

@@ -425,6 +425,7 @@ mod tests {
                 mount: Some("/".into()),
                 fill_percent: None,
                 state: MemberState::Inactive,
+                pool: None,
             }],
         }
     }

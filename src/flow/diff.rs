@@ -2,7 +2,8 @@
 //! read from the package databases inside the set's snapshots (mounted read-only, as
 //! `rewind mount` does, and unmounted again unless they were mounted already) and from the
 //! running system's: dpkg's (through `dpkg-query --admindir`), pacman's local database, rpm's
-//! (through `rpm --dbpath`, at the path the running system's rpm is configured with).
+//! (through `rpm --dbpath`, at the path the running system's rpm is configured with), each
+//! read by `system::pkgdb`; here the two sides are compared.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use super::env::System;
 use super::{setmount, sets};
 use crate::plan::pkgdb::{self, Differs};
 use crate::system::mounts;
+use crate::system::pkgdb as pkgtools;
 
 /// One package database's differences.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -77,11 +79,15 @@ fn compare(sys: &System, name: &str, places: &[(String, PathBuf)]) -> Result<Set
     // The fixed paths borrowed, not copied: a copied short literal is compiled into immediate
     // stores, and lintian's override for dpkg's path (packaging/deb) would then go unused.
     let mut dbs: Vec<(&'static str, Cow<'static, str>, Reader)> = vec![
-        ("dpkg", Cow::Borrowed(DPKG_ADMIN), read_dpkg),
-        ("pacman", Cow::Borrowed(PACMAN_LOCAL), read_pacman),
+        ("dpkg", Cow::Borrowed(DPKG_ADMIN), pkgtools::dpkg_installed),
+        (
+            "pacman",
+            Cow::Borrowed(PACMAN_LOCAL),
+            pkgtools::pacman_installed,
+        ),
     ];
-    if let Some(path) = rpm_dbpath() {
-        dbs.push(("rpm", Cow::Owned(path), read_rpm));
+    if let Some(path) = pkgtools::rpm_dbpath() {
+        dbs.push(("rpm", Cow::Owned(path), pkgtools::rpm_installed));
     }
     for (manager, path, read) in dbs {
         let path: &str = &path;
@@ -95,7 +101,7 @@ fn compare(sys: &System, name: &str, places: &[(String, PathBuf)]) -> Result<Set
                 "snapshot set {name} holds no copy of {path}: no member is mounted where it lives"
             )));
         }
-        let newer = |a: &str, b: &str| compare_versions(manager, a, b);
+        let newer = |a: &str, b: &str| pkgtools::newer(manager, a, b);
         databases.push(DbDiff {
             manager,
             packages: pkgdb::diff(&then.unwrap_or_default(), &now.unwrap_or_default(), &newer),
@@ -105,106 +111,6 @@ fn compare(sys: &System, name: &str, places: &[(String, PathBuf)]) -> Result<Set
         set: name.to_owned(),
         databases,
     })
-}
-
-/// dpkg's packages, asked of `dpkg-query --admindir=DIR` (dpkg's own interface to its
-/// database, pointed at the live one or the set's copy); none when there is no database.
-fn read_dpkg(admin: &Path) -> Option<BTreeMap<String, String>> {
-    if !admin.join("status").is_file() {
-        return None;
-    }
-    let out = std::process::Command::new("dpkg-query")
-        .arg(format!("--admindir={}", admin.display()))
-        .args(["-W", "-f=${Package} ${Version} ${db:Status-Status}\n"])
-        .output()
-        .ok()?;
-    Some(crate::plan::pkghook::apt::installed(
-        &String::from_utf8_lossy(&out.stdout),
-    ))
-}
-
-fn read_pacman(path: &Path) -> Option<BTreeMap<String, String>> {
-    let dir = std::fs::read_dir(path).ok()?;
-    let texts: Vec<String> = dir
-        .flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path().join("desc")).ok())
-        .collect();
-    Some(pkgdb::pacman_local(texts.iter().map(String::as_str)))
-}
-
-/// Where the running system's rpm keeps its database (`%_dbpath`: `/var/lib/rpm` or
-/// `/usr/lib/sysimage/rpm` on Fedora and RHEL, `~/.rpmdb` as Debian's rpm is built); none
-/// without an rpm command, so no rpm database is looked for.
-fn rpm_dbpath() -> Option<String> {
-    let out = std::process::Command::new("rpm")
-        .args(["--eval", "%{_dbpath}"])
-        .output()
-        .ok()?;
-    let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    (out.status.success() && path.starts_with('/')).then_some(path)
-}
-
-/// rpm's packages, asked of `rpm --dbpath DIR -qa` (rpm's own reading of its database, the
-/// live one or the set's copy); none when the directory is not there.
-fn read_rpm(dir: &Path) -> Option<BTreeMap<String, String>> {
-    if !dir.is_dir() {
-        return None;
-    }
-    let out = std::process::Command::new("rpm")
-        .arg("--dbpath")
-        .arg(dir)
-        .args(["-qa", "--qf", pkgdb::RPM_QUERY_FORMAT])
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        log::warn!(
-            "rpm --dbpath {} -qa: {}",
-            dir.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-        return None;
-    }
-    Some(pkgdb::rpm_installed(&String::from_utf8_lossy(&out.stdout)))
-}
-
-/// Whether `b` is newer than `a` in the package manager's order (`dpkg --compare-versions`,
-/// pacman's order, `plan::pkgdb::vercmp`, rpm's `rpm.vercmp`); none when the tool is missing
-/// or either side is not one version.
-fn compare_versions(manager: &str, a: &str, b: &str) -> Option<bool> {
-    // A state suffix ("3 (half-configured)") is not part of the version.
-    let (a, b) = (a.split(' ').next()?, b.split(' ').next()?);
-    match manager {
-        "dpkg" => {
-            let lt = std::process::Command::new("dpkg")
-                .args(["--compare-versions", a, "lt", b])
-                .status()
-                .ok()?;
-            Some(lt.success())
-        }
-        "pacman" => Some(pkgdb::vercmp::vercmp(a, b) == std::cmp::Ordering::Less),
-        "rpm" => {
-            // Into rpm's macro language only what an EVR is made of (no quote can get in).
-            let evr = |v: &str| {
-                !v.is_empty()
-                    && v.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "._+~^:-".contains(c))
-            };
-            if !evr(a) || !evr(b) {
-                return None;
-            }
-            let out = std::process::Command::new("rpm")
-                .arg("--eval")
-                .arg(format!("%{{lua:print(rpm.vercmp(\"{a}\", \"{b}\"))}}"))
-                .output()
-                .ok()?;
-            match String::from_utf8_lossy(&out.stdout).trim() {
-                "-1" => Some(true),
-                "1" => Some(false),
-                _ => None,
-            }
-        }
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -219,11 +219,8 @@ pub fn apt_post(sys: &System) -> Result<Option<Post>, Error> {
         let names: Vec<&str> = p.plan.iter().map(|x| x.change.name.as_str()).collect();
         // dpkg-query exits 1 when a name is unknown (removed and purged): its output still
         // lists the others.
-        let out = query(
-            "dpkg-query",
-            &["-W", "-f=${Package} ${Version} ${db:Status-Status}\n"],
-            &names,
-        )?;
+        let out = crate::system::pkgdb::dpkg_query(&names)
+            .map_err(|e| Error::Set(format!("dpkg-query: {e}")))?;
         let now = apt::installed(&out);
         Ok(pkghook::outcome(&p.plan, &|n| now.get(n).cloned()))
     })
@@ -247,17 +244,6 @@ pub fn pacman_post(sys: &System) -> Result<Option<Post>, Error> {
         Ok(Err(pacman::after(&names, &|n| local.get(n).cloned())))
     })
     .map(|r| r.map(|(set, _)| (set, Ok(()))))
-}
-
-/// A package database query's standard output (its exit status ignored: it is non-zero
-/// when a name is unknown, and the output still lists the others).
-fn query(tool: &str, args: &[&str], names: &[&str]) -> Result<String, Error> {
-    let out = std::process::Command::new(tool)
-        .args(args)
-        .args(names)
-        .output()
-        .map_err(|e| Error::Set(format!("{tool}: {e}")))?;
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Whether the packages are as planned, asked of the package manager's database.

@@ -195,6 +195,7 @@ mod tests {
                     mount: None,
                     fill_percent: None,
                     state: *st,
+                    pool: None,
                 })
                 .collect(),
         }

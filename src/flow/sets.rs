@@ -510,6 +510,11 @@ pub struct MemberView {
     /// How full its store is, when the kernel says (active).
     pub fill_percent: Option<f64>,
     pub state: MemberState,
+    /// A thin member's pool: a thin snapshot has no store of its own, its pool's data and
+    /// metadata are what fill up (docs/THIN.md). The kernel's view (`kernel`) when the pool is
+    /// active, the metadata's alone otherwise. Absent for classic members.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool: Option<super::status::PoolReport>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -630,6 +635,7 @@ pub fn views(s: &Scan, dm: Option<&mut dyn DeviceMapper>) -> Result<Vec<SetView>
                     }
                 }
             }
+            let pool = member_pool(found, model, &m.lv, &mut live);
             members.push(MemberView {
                 vg: m.vg.clone(),
                 origin: m.origin.clone(),
@@ -638,6 +644,7 @@ pub fn views(s: &Scan, dm: Option<&mut dyn DeviceMapper>) -> Result<Vec<SetView>
                 mount: m.mount.clone(),
                 fill_percent: fill,
                 state,
+                pool,
             });
         }
         let state = match set.state() {
@@ -662,6 +669,25 @@ pub fn views(s: &Scan, dm: Option<&mut dyn DeviceMapper>) -> Result<Vec<SetView>
         });
     }
     Ok(out)
+}
+
+/// The pool of `lv` when it is a thin LV, with the kernel's fill when `live` has the pool's
+/// `-tpool` device (`flow::status::pool_report`).
+fn member_pool(
+    found: Option<&crate::lvm::assemble::FoundVg>,
+    model: Option<&crate::lvm::model::Vg>,
+    lv: &str,
+    live: &mut Option<(Vec<Live>, &mut dyn DeviceMapper)>,
+) -> Option<super::status::PoolReport> {
+    let (v, md) = (found?, model?);
+    let pool = md.lv(md.lv(lv)?.thin()?.pool)?;
+    match live {
+        Some((l, dm)) => {
+            let mut dm: Option<&mut dyn DeviceMapper> = Some(&mut **dm);
+            super::status::pool_report(v, pool, l, &mut dm)
+        }
+        None => super::status::pool_report(v, pool, &[], &mut None),
+    }
 }
 
 /// `rewind list`: tidies half-made sets, then every set.
@@ -816,8 +842,52 @@ pub fn prune(sys: &System, dry_run: bool) -> Result<Vec<String>, Error> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::lvm::assemble::Assembly;
+    use crate::plan::dev::PV_DEV;
+    use crate::plan::devices::VgLayout;
+    use crate::plan::steps::converge;
+    use crate::system::dm::FakeDm;
+    use crate::system::exec::{execute, live};
+
+    /// `tvg` (tests/fixtures/text/thin.vg) with its thin snapshot `snap2` tagged as the one
+    /// member of set `t1`, as the scan finds it.
+    pub(crate) fn thin_scan() -> Scan {
+        let text = include_str!("../../tests/fixtures/text/thin.vg").replacen(
+            "flags = [\"ACTIVATION_SKIP\"]\n",
+            "flags = [\"ACTIVATION_SKIP\"]\n\t\t\ttags = [\"rewind_set_t1\"]\n",
+            1,
+        );
+        assert!(text.contains("rewind_set_t1"));
+        Scan {
+            devices: Vec::new(),
+            pvs: Vec::new(),
+            pv_device: Vec::new(),
+            assembly: Assembly {
+                vgs: vec![crate::lvm::testvg::found(text)],
+                problems: Vec::new(),
+                orphans: Vec::new(),
+            },
+            skipped: Vec::new(),
+        }
+    }
+
+    /// The fake with the pool (and root) active as `rewind early` activates them.
+    pub(crate) fn pool_active(s: &Scan, status: &str) -> FakeDm {
+        let mut dm = FakeDm::new();
+        dm.add_disk("/dev/vda", PV_DEV);
+        dm.set_pool_status("tvg-pool-tpool", status);
+        let pvs = std::collections::BTreeMap::from([("pv0".to_owned(), PV_DEV)]);
+        let layout = VgLayout {
+            vg: s.assembly.vgs[0].model.as_ref().expect("model"),
+            pv_dev: &pvs,
+        };
+        let devs = layout.activation("root").expect("layout");
+        let steps = converge(&devs, &live(&mut dm).expect("live")).expect("steps");
+        execute(&mut dm, &steps).expect("execute");
+        dm
+    }
 
     fn view(name: &str, days_ago: i64, state: SetState, pinned: bool) -> SetView {
         SetView {

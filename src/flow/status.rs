@@ -230,61 +230,70 @@ fn pool_reports(
     live: &[Live],
     dm: &mut Option<&mut dyn DeviceMapper>,
 ) -> Vec<PoolReport> {
-    let mut out = Vec::new();
-    for lv in &model.lvs {
-        let Some((transaction_id, chunk)) = lv.segments.iter().find_map(|s| match s.kind {
-            crate::lvm::model::SegmentKind::ThinPool {
-                transaction_id,
-                chunk_size,
-                ..
-            } => Some((transaction_id, chunk_size)),
-            _ => None,
-        }) else {
-            continue;
-        };
-        let dev = live_layer(live, vg, &lv.id, "tpool");
-        let kernel = dev.and_then(|d| {
-            let lines = dm.as_mut()?.status(&d.name).ok()?;
-            let line = lines.iter().find(|l| l.target_type == "thin-pool")?;
-            let st = crate::plan::thinpool::parse_status(&line.params).ok()?;
-            Some(match st {
-                None => PoolKernel {
-                    failed: true,
-                    transaction_id: None,
-                    data: None,
-                    metadata: None,
-                    read_only: false,
-                    out_of_data_space: false,
-                    needs_check: false,
-                },
-                Some(st) => PoolKernel {
-                    failed: false,
-                    transaction_id: Some(st.transaction_id),
-                    data: Some(Fill {
-                        allocated_bytes: st.used_data_blocks * chunk * 512,
-                        total_bytes: st.total_data_blocks * chunk * 512,
-                        percent: pct(st.used_data_blocks, st.total_data_blocks),
-                    }),
-                    metadata: Some(Fill {
-                        allocated_bytes: st.used_metadata_blocks * THIN_METADATA_BLOCK,
-                        total_bytes: st.total_metadata_blocks * THIN_METADATA_BLOCK,
-                        percent: pct(st.used_metadata_blocks, st.total_metadata_blocks),
-                    }),
-                    read_only: st.read_only,
-                    out_of_data_space: st.out_of_data_space,
-                    needs_check: st.needs_check,
-                },
-            })
-        });
-        out.push(PoolReport {
-            vg: vg.name.clone(),
-            pool: lv.name.clone(),
+    model
+        .lvs
+        .iter()
+        .filter_map(|lv| pool_report(vg, lv, live, dm))
+        .collect()
+}
+
+/// The thin pool `lv` of `vg` (none when it is not a pool), with the kernel's view when its
+/// `-tpool` device is among `live` and `dm` reads its status (`rewind status`, `list`, `watch`).
+pub fn pool_report(
+    vg: &FoundVg,
+    lv: &crate::lvm::model::Lv,
+    live: &[Live],
+    dm: &mut Option<&mut dyn DeviceMapper>,
+) -> Option<PoolReport> {
+    let (transaction_id, chunk) = lv.segments.iter().find_map(|s| match s.kind {
+        crate::lvm::model::SegmentKind::ThinPool {
             transaction_id,
-            device: dev.map(|d| d.name.clone()),
-            kernel,
-        });
-    }
-    out
+            chunk_size,
+            ..
+        } => Some((transaction_id, chunk_size)),
+        _ => None,
+    })?;
+    let dev = live_layer(live, vg, &lv.id, "tpool");
+    let kernel = dev.and_then(|d| {
+        let lines = dm.as_mut()?.status(&d.name).ok()?;
+        let line = lines.iter().find(|l| l.target_type == "thin-pool")?;
+        let st = crate::plan::thinpool::parse_status(&line.params).ok()?;
+        Some(match st {
+            None => PoolKernel {
+                failed: true,
+                transaction_id: None,
+                data: None,
+                metadata: None,
+                read_only: false,
+                out_of_data_space: false,
+                needs_check: false,
+            },
+            Some(st) => PoolKernel {
+                failed: false,
+                transaction_id: Some(st.transaction_id),
+                data: Some(Fill {
+                    allocated_bytes: st.used_data_blocks * chunk * 512,
+                    total_bytes: st.total_data_blocks * chunk * 512,
+                    percent: pct(st.used_data_blocks, st.total_data_blocks),
+                }),
+                metadata: Some(Fill {
+                    allocated_bytes: st.used_metadata_blocks * THIN_METADATA_BLOCK,
+                    total_bytes: st.total_metadata_blocks * THIN_METADATA_BLOCK,
+                    percent: pct(st.used_metadata_blocks, st.total_metadata_blocks),
+                }),
+                read_only: st.read_only,
+                out_of_data_space: st.out_of_data_space,
+                needs_check: st.needs_check,
+            },
+        })
+    });
+    Some(PoolReport {
+        vg: vg.name.clone(),
+        pool: lv.name.clone(),
+        transaction_id,
+        device: dev.map(|d| d.name.clone()),
+        kernel,
+    })
 }
 
 /// The live device of LV id `lv_id`'s layer `layer` in `vg`.

@@ -4,11 +4,27 @@
 //! and at the next login, and, with `[watch] extend = true` and room in its VG, extended by
 //! `extend_by_percent` of its size with stock `lvextend` (LVM grows the store and reloads the
 //! snapshot). An overflowed member is said too: its set is lost (`rewind list`).
+//!
+//! Thin members have no store of their own: their pool fills instead, and a full pool stops
+//! every thin volume in it (read-only, or errors with `error_if_no_space`). The pool of each
+//! thin member is checked against the same `warn_percent`, its data and its metadata apart,
+//! from the kernel's pool status; a part is warned about once each time it crosses the
+//! threshold (the parts over it are kept in [`POOLS_SEEN`] between runs; `/run` empties at
+//! boot, so the first run after a boot warns again). Extending a pool is left to LVM
+//! (`thin_pool_autoextend_threshold`, dmeventd).
+
+use std::collections::BTreeSet;
+use std::path::Path;
 
 use super::Error;
 use super::env::System;
-use super::sets::{self, MemberState, Tools};
+use super::sets::{self, MemberState, SetView, Tools};
+use super::status::PoolReport;
 use crate::config::Watch;
+
+/// The thin pool parts (`VG/POOL data`, `VG/POOL metadata`) over the threshold at the last
+/// run, one a line, under the root.
+pub const POOLS_SEEN: &str = "run/rewind/watch-pools";
 
 /// What the watch did about one member.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -30,6 +46,107 @@ pub enum Action {
     },
     /// Its store overflowed: the set is lost.
     Lost { lv: String, set: String },
+    /// A thin pool holding set members, below the threshold in data and metadata.
+    PoolFine {
+        pool: String,
+        data_percent: f64,
+        metadata_percent: f64,
+    },
+    /// A thin pool's `part` (`data` or `metadata`) at least `warn_percent` full; `crossed`:
+    /// it was not at the last run, so this run warned.
+    PoolWarned {
+        pool: String,
+        part: String,
+        percent: f64,
+        crossed: bool,
+    },
+}
+
+/// The pools of the sets' thin members that the kernel reports on, each once.
+fn member_pools(views: &[SetView]) -> Vec<&PoolReport> {
+    let mut out: Vec<&PoolReport> = Vec::new();
+    for p in views
+        .iter()
+        .flat_map(|v| &v.members)
+        .filter_map(|m| m.pool.as_ref())
+    {
+        if !out.iter().any(|o| o.vg == p.vg && o.pool == p.pool) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The pools of `views`' thin members checked against `cfg.warn_percent`: one action per
+/// pool (or per part over the threshold), and the warning texts of the parts that crossed it
+/// since the last run. `seen` holds the parts over it at the last run and is updated; a pool
+/// that is not active (or whose status the kernel does not give) keeps what it had.
+pub fn check_pools(
+    views: &[SetView],
+    cfg: &Watch,
+    seen: &mut BTreeSet<String>,
+) -> (Vec<Action>, Vec<String>) {
+    let (mut actions, mut texts) = (Vec::new(), Vec::new());
+    for p in member_pools(views) {
+        let Some(k) = p.kernel.as_ref() else {
+            continue;
+        };
+        let name = format!("{}/{}", p.vg, p.pool);
+        let (Some(data), Some(meta)) = (&k.data, &k.metadata) else {
+            // Failed: `rewind status` says so; nothing to measure.
+            continue;
+        };
+        let mut over = false;
+        for (part, percent) in [("data", data.percent), ("metadata", meta.percent)] {
+            let key = format!("{name} {part}");
+            if percent < f64::from(cfg.warn_percent) {
+                seen.remove(&key);
+                continue;
+            }
+            over = true;
+            let crossed = seen.insert(key);
+            if crossed {
+                texts.push(format!(
+                    "thin pool {name}: its {part} is {percent:.1}% full (warn_percent {}); when it fills, every thin volume in it stops taking writes and its snapshot sets' rollback points with them: extend it (lvextend) or delete sets",
+                    cfg.warn_percent
+                ));
+            }
+            actions.push(Action::PoolWarned {
+                pool: name.clone(),
+                part: part.to_owned(),
+                percent,
+                crossed,
+            });
+        }
+        if !over {
+            actions.push(Action::PoolFine {
+                pool: name,
+                data_percent: data.percent,
+                metadata_percent: meta.percent,
+            });
+        }
+    }
+    (actions, texts)
+}
+
+/// [`POOLS_SEEN`] under `root` (empty when absent).
+fn read_seen(root: &Path) -> BTreeSet<String> {
+    std::fs::read_to_string(root.join(POOLS_SEEN))
+        .map(|t| t.lines().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// Writes [`POOLS_SEEN`] (a failure is only logged: the next run warns again).
+fn write_seen(root: &Path, seen: &BTreeSet<String>) {
+    let path = root.join(POOLS_SEEN);
+    let text: String = seen.iter().map(|k| format!("{k}\n")).collect();
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(&path, text));
+    if let Err(e) = written {
+        log::warn!("{}: {e}", path.display());
+    }
 }
 
 /// How many extents to add to a store of `extents` at `percent` full: `None` when it stays.
@@ -67,6 +184,14 @@ pub fn run(sys: &System) -> Result<Vec<Action>, Error> {
     drop(tools);
     let views = sets::views(&s, Some(&mut dm))?;
     let mut out = Vec::new();
+    let mut seen = read_seen(&sys.root);
+    let (pools, texts) = check_pools(&views, &cfg.watch, &mut seen);
+    for text in &texts {
+        log::warn!("{text}");
+        crate::system::motd::note(&sys.root, text);
+    }
+    write_seen(&sys.root, &seen);
+    out.extend(pools);
     for v in &views {
         for m in &v.members {
             let lv = format!("{}/{}", m.vg, m.snapshot);
@@ -138,6 +263,81 @@ pub fn run(sys: &System) -> Result<Vec<Action>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flow::sets::tests::{pool_active, thin_scan};
+    use crate::system::dm::FakeDm;
+
+    fn status(data: u64, meta: u64) -> String {
+        format!("3 {meta}/1024 {data}/1280 - rw discard_passdown queue_if_no_space - 256")
+    }
+
+    /// The pool's data and metadata from the kernel's `thin-pool` status, each warned about
+    /// once per crossing of `warn_percent` (80): not again while it stays over, again after
+    /// it went below and back; an inactive pool changes nothing.
+    #[test]
+    fn a_filling_thin_pool_is_warned_about_once_per_crossing() {
+        let s = thin_scan();
+        let cfg = Watch::default();
+        let mut seen = BTreeSet::new();
+        let run = |data: u64, meta: u64, seen: &mut BTreeSet<String>| {
+            let mut dm = pool_active(&s, &status(data, meta));
+            let views = sets::views(&s, Some(&mut dm)).expect("views");
+            check_pools(&views, &cfg, seen)
+        };
+        // 640/1280 data, 100/1024 metadata: fine.
+        let (a, t) = run(640, 100, &mut seen);
+        assert_eq!(
+            a,
+            [Action::PoolFine {
+                pool: "tvg/pool".into(),
+                data_percent: 50.0,
+                metadata_percent: 9.77
+            }]
+        );
+        assert!(t.is_empty() && seen.is_empty());
+        // 1100/1280 = 85.94%: crosses, warned.
+        let (a, t) = run(1100, 100, &mut seen);
+        assert_eq!(
+            a,
+            [Action::PoolWarned {
+                pool: "tvg/pool".into(),
+                part: "data".into(),
+                percent: 85.94,
+                crossed: true
+            }]
+        );
+        assert_eq!(t.len(), 1);
+        assert!(
+            t[0].starts_with("thin pool tvg/pool: its data is 85.9% full (warn_percent 80)"),
+            "{}",
+            t[0]
+        );
+        // Still over: no second warning. Metadata crosses now: warned, alone.
+        let (a, t) = run(1200, 900, &mut seen);
+        assert!(matches!(&a[0], Action::PoolWarned { crossed: false, part, .. } if part == "data"));
+        assert!(
+            matches!(&a[1], Action::PoolWarned { crossed: true, part, .. } if part == "metadata")
+        );
+        assert_eq!(t.len(), 1);
+        assert!(t[0].contains("its metadata is 87.9% full"), "{}", t[0]);
+        // Not active: nothing checked, nothing forgotten.
+        let views = sets::views(&s, Some(&mut FakeDm::new())).expect("views");
+        assert_eq!(check_pools(&views, &cfg, &mut seen), (vec![], vec![]));
+        assert_eq!(seen.len(), 2);
+        // Data below, then over again: a new crossing, warned again.
+        let (_, t) = run(640, 900, &mut seen);
+        assert!(t.is_empty());
+        let (_, t) = run(1024, 900, &mut seen);
+        assert_eq!(t.len(), 1);
+        assert!(t[0].contains("its data is 80.0% full"), "{}", t[0]);
+        // The state file keeps it between runs.
+        let root = tempfile::tempdir().expect("tempdir");
+        write_seen(root.path(), &seen);
+        assert_eq!(read_seen(root.path()), seen);
+        assert_eq!(
+            std::fs::read_to_string(root.path().join(POOLS_SEEN)).expect("read"),
+            "tvg/pool data\ntvg/pool metadata\n"
+        );
+    }
 
     #[test]
     fn a_full_store_is_extended_when_allowed_and_there_is_room() {

@@ -275,36 +275,26 @@ pub fn finish_thin_merge(
 }
 
 /// Drops the [`PendingDelete`] tag `delete` from its pool (the kernel has the messages), in
-/// one commit; the pool's `tags` go when empty, as LVM writes none then.
+/// one commit ([`super::setchange::retag`]: the pool's `tags` go when emptied, as LVM's
+/// `_out_list` writes no empty list). The tag must be there: a pool without it owes nothing.
 pub fn clear_pending_delete(
     root: &Section,
     delete: &PendingDelete,
     stamp: &Stamp,
 ) -> Result<Section, ChangeError> {
     let vg = Vg::from_tree(root)?;
-    check_vg(&vg)?;
-    let mut out = root.clone();
-    let lvs = lvs_mut(&mut out, &vg.name)?;
-    let pool = lv_mut(lvs, &vg.name, &delete.pool)?;
     let tag = delete.tag();
-    let tags = tags_mut(pool);
-    let before = tags.len();
-    tags.retain(|t| t.as_str() != Some(tag.as_str()));
-    if tags.len() == before {
+    if !vg.lv(&delete.pool).is_some_and(|l| l.tags.contains(&tag)) {
         return Err(missing(
             &vg.name,
             format!("logical_volumes/{}/tags/{tag}", delete.pool),
         ));
     }
-    if tags.is_empty() {
-        pool.remove("tags");
-    }
     let description = format!(
         "Write from rewind: thin pool {}/{} took delete {} (transaction_id {}).",
         vg.name, delete.pool, delete.device_id, delete.transaction_id
     );
-    finish(&vg, &mut out, &description, stamp)?;
-    Ok(out)
+    super::setchange::retag(root, &[], &[(&delete.pool, &tag)], &description, stamp)
 }
 
 /// The edit of [`mark_thin_merging`] on `out` in place, with LVM's refusals, no seqno or

@@ -1,6 +1,6 @@
 //! The kernel boundary: the only layer that touches the kernel, `/dev`, `/sys` and `/proc`:
 //! block devices and the device selection's reading, device-mapper, device nodes, kernel
-//! modules, LVM's VG lock, the kernel log.
+//! modules, LVM's VG lock, the kernel log, the package managers' tools.
 
 pub mod blockdev;
 pub mod bootfile;
@@ -14,6 +14,7 @@ pub mod modules;
 pub mod motd;
 pub mod mounts;
 pub mod nodes;
+pub mod pkgdb;
 pub mod place;
 pub mod proc;
 pub mod procs;
