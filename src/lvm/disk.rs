@@ -122,12 +122,37 @@ fn io_err(offset: u64, e: &io::Error) -> MdaError {
     }
 }
 
-/// Read exactly `len` bytes at `offset`. The buffer grows only as data arrives, so a bogus
-/// length cannot allocate more than the device holds.
+/// Most bytes [`read_at`] asks for in one `read` (and adds to its buffer before they arrived).
+const READ_CHUNK: u64 = 1 << 20;
+
+/// Read exactly `len` bytes at `offset`. The buffer grows only as data arrives (a chunk of at
+/// most [`READ_CHUNK`] at a time), so a bogus length cannot allocate more than the device
+/// holds. Each chunk is asked for in one `read`: `read_to_end` would probe with 8 KiB and
+/// double, five system calls for LVM's 128 KiB scan, and on a block device whose page cache
+/// is cold (nothing holds it open) the kernel's readahead then goes to the disk in steps
+/// instead of once (BENCHMARKS.md, issue 17 session 7).
 fn read_at<R: Read + Seek + ?Sized>(dev: &mut R, offset: u64, len: u64) -> io::Result<Vec<u8>> {
     dev.seek(SeekFrom::Start(offset))?;
-    let mut buf = Vec::with_capacity(usize::try_from(len.min(1 << 20)).unwrap_or(0));
-    dev.take(len).read_to_end(&mut buf)?;
+    let mut buf = Vec::new();
+    while (buf.len() as u64) < len {
+        let start = buf.len();
+        let chunk = usize::try_from((len - start as u64).min(READ_CHUNK))
+            .map_err(|_| io::Error::other("read length does not fit in memory"))?;
+        buf.resize(start + chunk, 0);
+        let mut filled = 0;
+        while filled < chunk {
+            match dev.read(&mut buf[start + filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        buf.truncate(start + filled);
+        if filled < chunk {
+            break;
+        }
+    }
     if (buf.len() as u64) < len {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
