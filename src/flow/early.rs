@@ -151,6 +151,9 @@ pub fn scan_devices(inputs: &Inputs, also: &Selector<'_>) -> Result<Scan, super:
 /// fails gets its merge origins held: a half-done commit may already carry the flag, and a
 /// flagged origin is only ever activated through its merge (invariant 2).
 pub fn commit_flags(prep: &mut Prepared, out: &mut Outcome, write: bool) {
+    if prep.decision.flags.is_empty() {
+        return;
+    }
     let stamp = crate::system::proc::stamp();
     let mut by_vg: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for f in &prep.decision.flags {

@@ -122,12 +122,37 @@ fn io_err(offset: u64, e: &io::Error) -> MdaError {
     }
 }
 
-/// Read exactly `len` bytes at `offset`. The buffer grows only as data arrives, so a bogus
-/// length cannot allocate more than the device holds.
+/// Most bytes [`read_at`] asks for in one `read` (and adds to its buffer before they arrived).
+const READ_CHUNK: u64 = 1 << 20;
+
+/// Read exactly `len` bytes at `offset`. The buffer grows only as data arrives (a chunk of at
+/// most [`READ_CHUNK`] at a time), so a bogus length cannot allocate more than the device
+/// holds. Each chunk is asked for in one `read`: `read_to_end` would probe with 8 KiB and
+/// double, five system calls for LVM's 128 KiB scan, and on a block device whose page cache
+/// is cold (nothing holds it open) the kernel's readahead then goes to the disk in steps
+/// instead of once (BENCHMARKS.md, issue 17 session 7).
 fn read_at<R: Read + Seek + ?Sized>(dev: &mut R, offset: u64, len: u64) -> io::Result<Vec<u8>> {
     dev.seek(SeekFrom::Start(offset))?;
-    let mut buf = Vec::with_capacity(usize::try_from(len.min(1 << 20)).unwrap_or(0));
-    dev.take(len).read_to_end(&mut buf)?;
+    let mut buf = Vec::new();
+    while (buf.len() as u64) < len {
+        let start = buf.len();
+        let chunk = usize::try_from((len - start as u64).min(READ_CHUNK))
+            .map_err(|_| io::Error::other("read length does not fit in memory"))?;
+        buf.resize(start + chunk, 0);
+        let mut filled = 0;
+        while filled < chunk {
+            match dev.read(&mut buf[start + filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        buf.truncate(start + filled);
+        if filled < chunk {
+            break;
+        }
+    }
     if (buf.len() as u64) < len {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
@@ -563,6 +588,63 @@ fn record<D>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reader that hands out at most `step` bytes per `read`, as a pipe or a slow device may.
+    struct Trickle {
+        inner: Cursor<Vec<u8>>,
+        step: usize,
+        reads: usize,
+    }
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.reads += 1;
+            let n = buf.len().min(self.step);
+            self.inner.read(&mut buf[..n])
+        }
+    }
+
+    impl Seek for Trickle {
+        fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+            self.inner.seek(pos)
+        }
+    }
+
+    #[test]
+    fn read_at_returns_exactly_the_range_in_one_read_per_chunk() {
+        let data: Vec<u8> = (0..(5 * READ_CHUNK as usize / 2))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let mut whole = Trickle {
+            inner: Cursor::new(data.clone()),
+            step: usize::MAX,
+            reads: 0,
+        };
+        // LVM's 128 KiB at the start: one read.
+        let head = read_at(&mut whole, 0, LVM_SCAN_BYTES as u64).expect("head");
+        assert_eq!(head, data[..LVM_SCAN_BYTES]);
+        assert_eq!(whole.reads, 1);
+        // A range over three chunks, from an odd offset: one read per chunk.
+        whole.reads = 0;
+        let len = data.len() as u64 - 7;
+        let got = read_at(&mut whole, 7, len).expect("range");
+        assert_eq!(got, data[7..]);
+        assert_eq!(whole.reads, 3);
+        // Past the end: a short read is an error, not a shorter buffer.
+        let e = read_at(&mut whole, 10, data.len() as u64).expect_err("past the end");
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+        // A reader that gives little at a time still yields the whole range.
+        let mut slow = Trickle {
+            inner: Cursor::new(data.clone()),
+            step: 1000,
+            reads: 0,
+        };
+        let got = read_at(&mut slow, 3, 70_000).expect("trickle");
+        assert_eq!(got, data[3..70_003]);
+        // A bogus length from disk does not allocate ahead of the data.
+        let e = read_at(&mut slow, 0, u64::MAX).expect_err("bogus length");
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+    }
     use crate::lvm::crc::lvm_crc;
     use crate::lvm::label::format_id;
 

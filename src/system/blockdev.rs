@@ -62,27 +62,38 @@ pub fn list(root: &Path) -> io::Result<Vec<BlockDevice>> {
 /// whole in the first read (at most a page), so a read that does not fill the buffer is the
 /// end (the same holds for the small regular files of test fixtures). `fs::read_to_string`
 /// would also `statx` and read once more to see the end, which at boot, for every attribute of
-/// every device, adds up.
+/// every device, adds up. The attributes rewind reads (a device number, a size, a dm uuid of at
+/// most 128 characters) fit the first buffer on the stack; a longer one continues on the heap.
 pub fn read_sysfs(path: &Path) -> io::Result<String> {
     use std::io::Read;
     let mut file = fs::File::open(path)?;
-    let mut buf = vec![0u8; 4096];
-    let mut len = 0;
-    loop {
-        match file.read(&mut buf[len..]) {
-            Ok(n) => {
-                len += n;
-                if len < buf.len() {
-                    break;
-                }
-                // A full buffer: there may be more.
-                buf.resize(buf.len() * 2, 0);
-            }
+    let mut first = [0u8; 256];
+    let n = loop {
+        match file.read(&mut first) {
+            Ok(n) => break n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
+    };
+    let mut buf = first[..n].to_vec();
+    if n == first.len() {
+        // A full buffer: there may be more.
+        let mut len = buf.len();
+        loop {
+            buf.resize(len * 2, 0);
+            match file.read(&mut buf[len..]) {
+                Ok(n) => {
+                    len += n;
+                    if len < buf.len() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        buf.truncate(len);
     }
-    buf.truncate(len);
     String::from_utf8(buf).map_err(|_| invalid(format!("{} is not UTF-8", path.display())))
 }
 
@@ -133,7 +144,7 @@ pub(crate) mod tests {
         fs::write(p("dev"), "253:0\n").expect("write");
         assert_eq!(read_sysfs(&p("dev")).expect("dev"), "253:0\n");
         // Exactly one buffer, and more than one: the buffer grows and nothing is lost.
-        for len in [4096, 4097, 10_000] {
+        for len in [255, 256, 257, 512, 4096, 4097, 10_000] {
             let text: String = (0..len)
                 .map(|i| char::from(b'a' + (i % 26) as u8))
                 .collect();
