@@ -30,7 +30,8 @@
 #   --boot-add SRC:DEST  with --grub-boot: put file SRC at DEST in the /boot filesystem; with
 #                      --sdboot-esp: in the ESP (repeatable)
 #   --cmdline TEXT     with --grub-boot: the kernel command line of the first grub.cfg; with
-#                      --sdboot-esp: the options of the machine's own entry
+#                      --sdboot-esp: the options of the machine's own entry (default: root= the
+#                      first LV, ro)
 set -euo pipefail
 # shellcheck source=vm-images/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -131,7 +132,7 @@ version $kver
 sort-key debian
 linux /debian/$kver/linux
 initrd /debian/$kver/initrd.img-$kver
-options root=/dev/mapper/$vg-${lvs[0]%%:*} ro $cmdline
+options ${cmdline:-root=/dev/mapper/$vg-${lvs[0]%%:*} ro}
 EOF
     volid=$(od -An -N4 -tx4 /dev/urandom | tr -d ' ' | tr '[:lower:]' '[:upper:]')
     uuid=${volid:0:4}-${volid:4:4}

@@ -160,6 +160,34 @@ pub fn bls_dir(root: &Path) -> Option<PathBuf> {
     .find(|d| d.is_dir())
 }
 
+/// Whether `/etc/default/grub`'s text turns on GRUB's `blscfg` (`GRUB_ENABLE_BLSCFG=true`, as
+/// Fedora and RHEL set it: grub.cfg then makes its menu from the BLS entries). The last
+/// assignment counts, quoted or not; comments are skipped.
+pub fn blscfg_enabled_in(default_grub: &str) -> bool {
+    default_grub
+        .lines()
+        .map(str::trim)
+        .filter_map(|l| l.strip_prefix("GRUB_ENABLE_BLSCFG="))
+        .last()
+        .map(|v| {
+            let v = v.split('#').next().unwrap_or("").trim();
+            v.trim_matches(|c| c == '"' || c == '\'') == "true"
+        })
+        .unwrap_or(false)
+}
+
+/// Where the sets would be listed twice, once by rewind's GRUB submenu and once by GRUB's
+/// `blscfg` reading rewind's BLS entries in the same `/boot/loader/entries`: 42_rewind
+/// installed, GRUB's directory in `/boot`, `GRUB_ENABLE_BLSCFG=true`, and `bls` the
+/// directory under `/boot`. rewind then writes only the submenu (docs/BOOTMENU.md).
+pub fn grub_reads_bls(root: &Path, grub: Option<&Path>, bls: &Path) -> bool {
+    grub.is_some_and(|g| g.starts_with(root.join("boot")))
+        && root.join(GRUB_SCRIPT).is_file()
+        && bls == root.join("boot/loader/entries")
+        && std::fs::read_to_string(root.join("etc/default/grub"))
+            .is_ok_and(|t| blscfg_enabled_in(&t))
+}
+
 /// The sets as `rewind list` shows them, with the kernel each entry boots, but nothing tidied:
 /// the poller writes the menu at boot, where a half-made set is only listed (not bootable)
 /// until a set command tidies it. The copies of sets that are gone go first: an entry never
@@ -199,7 +227,17 @@ fn write_menus(
     }
     let views = menu_views(sys)?;
     if let Some(dir) = &bls {
-        match write_bls_in(&sys.root, dir, &views) {
+        // GRUB's blscfg would list rewind's entries beside its submenu: none (those there go).
+        let listed: &[SetView] = if grub_reads_bls(&sys.root, grub.as_deref(), dir) {
+            log::info!(
+                "boot entries {}: none of rewind's, GRUB reads them (GRUB_ENABLE_BLSCFG=true) and lists the sets in its \"Roll back with rewind\" submenu",
+                dir.display()
+            );
+            &[]
+        } else {
+            &views
+        };
+        match write_bls_in(&sys.root, dir, listed) {
             Ok(n) => log::info!("boot entries {}: {} of rewind's", dir.display(), n.len()),
             Err(e) => log::warn!("the Boot Loader Specification entries were not updated: {e}"),
         }
@@ -687,6 +725,48 @@ mod tests {
         }
         std::fs::create_dir_all(dir).expect("test io");
         std::fs::write(dir.join(format!("{name}-{LOADER_GUID}")), b).expect("test io");
+    }
+
+    #[test]
+    fn blscfg_is_on_only_when_default_grub_says_true_last() {
+        assert!(blscfg_enabled_in(
+            "GRUB_TIMEOUT=5\nGRUB_ENABLE_BLSCFG=true\n"
+        ));
+        assert!(blscfg_enabled_in(
+            "  GRUB_ENABLE_BLSCFG=\"true\" # Fedora\n"
+        ));
+        assert!(blscfg_enabled_in("GRUB_ENABLE_BLSCFG='true'\n"));
+        assert!(!blscfg_enabled_in(
+            "GRUB_ENABLE_BLSCFG=true\nGRUB_ENABLE_BLSCFG=false\n"
+        ));
+        assert!(!blscfg_enabled_in("#GRUB_ENABLE_BLSCFG=true\n"));
+        assert!(!blscfg_enabled_in("GRUB_DEFAULT=0\n"));
+    }
+
+    #[test]
+    fn rewind_writes_no_bls_entry_that_grub_s_blscfg_would_list_beside_its_submenu() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let root = d.path();
+        let grub = root.join("boot/grub2");
+        let bls = root.join("boot/loader/entries");
+        std::fs::create_dir_all(&grub).expect("test io");
+        std::fs::create_dir_all(&bls).expect("test io");
+        std::fs::create_dir_all(root.join("etc/grub.d")).expect("test io");
+        // 42_rewind not installed: the BLS entries are the only menu of the sets.
+        std::fs::create_dir_all(root.join("etc/default")).expect("test io");
+        std::fs::write(root.join("etc/default/grub"), "GRUB_ENABLE_BLSCFG=true\n").expect("io");
+        assert!(!grub_reads_bls(root, Some(&grub), &bls));
+        std::fs::write(root.join(GRUB_SCRIPT), "#!/bin/sh\n").expect("test io");
+        assert!(grub_reads_bls(root, Some(&grub), &bls));
+        // No GRUB, GRUB without blscfg, or entries GRUB does not read (the ESP's): both.
+        assert!(!grub_reads_bls(root, None, &bls));
+        assert!(!grub_reads_bls(
+            root,
+            Some(&grub),
+            &root.join("boot/efi/loader/entries")
+        ));
+        std::fs::write(root.join("etc/default/grub"), "GRUB_ENABLE_BLSCFG=false\n").expect("io");
+        assert!(!grub_reads_bls(root, Some(&grub), &bls));
     }
 
     #[test]

@@ -56,7 +56,8 @@ sd_setup() {
 sd_var() {
     local f=/sys/firmware/efi/efivars/$1-$SD_GUID
     [[ -f $f ]] || return 0
-    tail -c +5 "$f" | tr -d '\000'
+    # efivarfs cannot seek: read it whole.
+    dd if="$f" bs=4096 status=none | tail -c +5 | tr -d '\000'
     echo
 }
 
