@@ -168,7 +168,7 @@ pub fn blscfg_enabled_in(default_grub: &str) -> bool {
         .lines()
         .map(str::trim)
         .filter_map(|l| l.strip_prefix("GRUB_ENABLE_BLSCFG="))
-        .last()
+        .next_back()
         .map(|v| {
             let v = v.split('#').next().unwrap_or("").trim();
             v.trim_matches(|c| c == '"' || c == '\'') == "true"

@@ -7,7 +7,7 @@
 # (the guest's own initramfs-tools with rewind's hook) in kernel-install's layout and the
 # machine's own entry debian-KVER.conf (sort-key debian); partition 2 the PV, root on LVM.
 # The ESP is mounted at /boot/efi ($BOOT: no /boot/loader/entries, no /efi); no GRUB menu
-# (the root has grub-pc's files but no grub.cfg). rewind installed by install.sh.
+# (the root, flavor sdboot, has no GRUB). rewind installed by install.sh.
 # Boot 1: systemd-boot's default entry (the machine's own: LoaderEntrySelected); the set `pre`
 #         (`rewind snapshot`, the ESP mounted: rewind writes loader/entries/rewind-pre.conf, read
 #         back by the guest's bootctl list: the machine's entry stays the default); the bad
@@ -22,7 +22,7 @@
 # Host:   the firmware's variables as the guest read them, the entries, the data of boots 2 and 3
 #         against the data from before the upgrade; stock vgck and lvs: a plain root.
 VM_SCENARIO_SUITE=long
-VM_ROOT_FLAVOR=grub
+VM_ROOT_FLAVOR=sdboot
 VM_SDBOOT_ESP=256MiB
 VM_DISK_SIZE=2G
 VM_INITRAMFS_ARGS=(--generator initramfs-tools)
