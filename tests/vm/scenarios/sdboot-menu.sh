@@ -140,7 +140,13 @@ host_check_boot_1() {
         "$(printf '%s\n' "$own" rewind-pre.conf | sort | paste -sd ' ')" \
         "$(sort "$VM_STATE/entries-1b" | grep -v '^$' | paste -sd ' ')"
     vm_check "the set's entry boots with rd.rewind=pre" grep -q '^options .* rd.rewind=pre$' "$VM_STATE/rewind-pre.conf"
-    vm_check "... the usual entry's kernel and options" grep -q "^options root=/dev/mapper/vg0-root ro .*init=/usr/local/sbin/vm-init" "$VM_STATE/rewind-pre.conf"
+    # The machine's entry as bootctl read it: the set's boots its kernel, its options + rd.rewind.
+    local usual_linux usual_options
+    usual_linux=$(awk '$1 == "linux:" { print $2; exit }' "$VM_STATE/bootctl-list-1")
+    usual_options=$(sed -n 's/^ *options: //p' "$VM_STATE/bootctl-list-1" | head -n 1)
+    vm_check_eq "... the usual entry's kernel" "linux $usual_linux" "$(grep '^linux ' "$VM_STATE/rewind-pre.conf")"
+    vm_check_eq "... the usual entry's options and rd.rewind=pre" "options $usual_options rd.rewind=pre" \
+        "$(grep '^options ' "$VM_STATE/rewind-pre.conf")"
     vm_check "... and rewind's sort-key" grep -qx 'sort-key zzzz-rewind' "$VM_STATE/rewind-pre.conf"
     vm_check "the guest's lsinitramfs found rewind in the entry's initramfs" grep -q 'initrd\.img-.*	ok$' "$VM_STATE/initramfs-checked"
     vm_check "bootctl list: the machine's entry is the default" \
