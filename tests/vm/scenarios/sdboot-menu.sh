@@ -17,8 +17,10 @@
 # Boot 2: no keys: systemd-boot starts rewind-pre.conf by itself (the one-shot, consumed):
 #         rd.rewind=pre on the kernel command line; rewind in the initramfs merges; the old data;
 #         `rewind poll` finishes the merge and rewrites the entries (no set: rewind-pre.conf gone).
-# Boot 3: no keys: the next plain boot starts the machine's own entry (the sort-key rule), no
-#         rd.rewind, the old data, a plain root.
+# Boot 3: no keys: the next plain boot starts the machine's own entry, no rd.rewind, the old
+#         data, a plain root. Then a set `later`: its entry rewind-later.conf is on the ESP.
+# Boot 4: no keys, rewind's entry there: systemd-boot still starts the machine's own entry
+#         (rewind's sort-key sorts after it); `rewind delete later` removes the entry.
 # Host:   the firmware's variables as the guest read them, the entries, the data of boots 2 and 3
 #         against the data from before the upgrade; stock vgck and lvs: a plain root.
 VM_SCENARIO_SUITE=long
@@ -30,7 +32,7 @@ RB_POLL=step
 RB_MERGE_AT_INIT=any
 # shellcheck source=tests/vm/lib/rollback-story.sh
 . "${TESTS_VM_DIR:-/run/xchg/harness}/lib/rollback-story.sh"
-VM_BOOTS=3
+VM_BOOTS=4
 
 # systemd-boot's variables (the Boot Loader Interface's vendor GUID).
 SD_GUID=4a67b082-0a4c-41cf-b6c7-440b29bb8c4f
@@ -39,7 +41,8 @@ vm_boot_title() {
     case $1 in
     1) echo "systemd-boot's default entry: the set pre, a bad upgrade, rollback pre --next-boot" ;;
     2) echo "systemd-boot's one-shot entry, by itself: rewind-pre.conf, the rollback" ;;
-    3) echo "systemd-boot's default entry again: the machine's own, the old state" ;;
+    3) echo "systemd-boot's default entry again: the machine's own, the old state; a set later" ;;
+    4) echo "with rewind's entry of set later there, the machine's own entry still the default" ;;
     esac
 }
 
@@ -122,6 +125,18 @@ guest_boot_3() {
     known_sums "$RB_DIR" | tee "$OUT/boot3.sha256"
     dmsetup table | tee "$OUT/dm-table-3"
     rb_lvm lvs -a --noheadings -o lv_name,lv_merging vg0 | tee "$OUT/lvs-3"
+    rewind snapshot --name later --description "after the rollback" --size 100M
+    sd_ls | tee "$OUT/entries-3b"
+    sync
+    umount /boot/efi
+}
+
+guest_boot_4() {
+    sd_setup
+    sd_record 4
+    rewind delete later 2>&1 | tee "$OUT/delete.out"
+    sd_ls | tee "$OUT/entries-4b"
+    sync
     umount /boot/efi
 }
 
@@ -176,4 +191,15 @@ host_check_boot_3() {
     vm_check "boot 3 sees the data from before the upgrade" \
         vm_compare_sums "$VM_STATE/before.sha256" "$VM_STATE/boot3.sha256"
     vm_check "boot 3: root is plain linear" grep -q '^vg0-root: 0 [0-9]* linear ' "$VM_STATE/dm-table-3"
+    vm_check_eq "boot 3: the set later has its entry" "$(printf '%s\n' "$(sd_own)" rewind-later.conf | sort | paste -sd ' ')" \
+        "$(grep -v '^$' "$VM_STATE/entries-3b" | sort | paste -sd ' ')"
+}
+
+host_check_boot_4() {
+    vm_check "boot 4 began with rewind's entry on the ESP" grep -qx rewind-later.conf "$VM_STATE/entries-4"
+    vm_check_eq "boot 4 (no keys): systemd-boot started the machine's own entry, not rewind's" \
+        "$(sd_own)" "$(cat "$VM_STATE/selected-4")"
+    vm_check "boot 4: no rd.rewind" vm_file_lacks 'rd.rewind' "$VM_STATE/cmdline-4"
+    vm_check_eq "rewind delete later removed its entry" "$(sd_own)" \
+        "$(grep -v '^$' "$VM_STATE/entries-4b" | paste -sd ' ')"
 }
