@@ -24,13 +24,25 @@
 #                      reads it, the kernel and the initramfs from the LV. This core image
 #                      (grub-mkimage as above, with lvm) only bootstraps: the guest's own
 #                      grub-install replaces it (tests/vm/scenarios/grub-root-lvm.sh)
-#   --boot-add SRC:DEST  with --grub-boot: put file SRC at DEST in the /boot filesystem (repeatable)
-#   --cmdline TEXT     with --grub-boot: the kernel command line of the first grub.cfg
+#   --sdboot-esp SIZE  a disk that boots through systemd-boot under UEFI firmware (OVMF): a GPT
+#                      label, partition 1 (SIZE, e.g. 256MiB) an EFI system partition (vfat, made
+#                      on the host with mkfs.vfat and mtools; an fstab line mounts it at
+#                      /boot/efi), partition 2 the PV. The ESP holds systemd-boot (the root's, else
+#                      the host's) as EFI/BOOT/BOOTX64.EFI (the removable path: no boot entry in
+#                      the firmware's variables needed), loader/loader.conf (a 3 s menu), and the
+#                      kernel as kernel-install lays it out: debian/KVER/linux, the initramfs
+#                      given by --boot-add, and the machine's own entry
+#                      loader/entries/debian-KVER.conf (sort-key debian)
+#   --boot-add SRC:DEST  with --grub-boot: put file SRC at DEST in the /boot filesystem; with
+#                      --sdboot-esp: in the ESP (repeatable)
+#   --cmdline TEXT     with --grub-boot: the kernel command line of the first grub.cfg; with
+#                      --sdboot-esp: the options of the machine's own entry (default: root= the
+#                      first LV, ro)
 set -euo pipefail
 # shellcheck source=vm-images/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-root='' out='' size=3G vg=vg0 grub_boot='' cmdline=''
+root='' out='' size=3G vg=vg0 grub_boot='' sdboot_esp='' cmdline=''
 lvs=() adds=() boot_adds=()
 while (($#)); do
     case $1 in
@@ -41,6 +53,7 @@ while (($#)); do
     --lv) lvs+=("$2"); shift ;;
     --add) adds+=("$2"); shift ;;
     --grub-boot) grub_boot=$2; shift ;;
+    --sdboot-esp) sdboot_esp=$2; shift ;;
     --boot-add) boot_adds+=("$2"); shift ;;
     --cmdline) cmdline=$2; shift ;;
     *) vm_die "build-disk: unknown argument $1" ;;
@@ -113,6 +126,43 @@ EOF
     vm_log "disk $out: /boot on partition 1 (UUID $uuid), GRUB in the MBR (serial console)"
 }
 
+# sdboot_disk TREE: partition 1 becomes the EFI system partition, mounted at /boot/efi (see
+# --sdboot-esp); TREE's own /boot stays a directory of the root.
+sdboot_disk() {
+    local tree=$1 esp=$tmp/esp esp_img=$tmp/esp.img volid uuid kver efi
+    [[ -n $tree && -d $tree/boot ]] || vm_die "build-disk: no tree"
+    kver=$(vm_root_kver "$tree")
+    efi=$tree/usr/lib/systemd/boot/efi/systemd-bootx64.efi
+    [[ -f $efi ]] || efi=/usr/lib/systemd/boot/efi/systemd-bootx64.efi
+    [[ -f $efi ]] || vm_die "build-disk: no systemd-bootx64.efi (the root's or the host's systemd-boot)"
+    [[ -f $tree/boot/vmlinuz-$kver ]] || vm_die "build-disk: the root has no /boot/vmlinuz-$kver"
+    mkdir -p "$esp/EFI/BOOT" "$esp/loader/entries" "$esp/debian/$kver"
+    cp "$efi" "$esp/EFI/BOOT/BOOTX64.EFI"
+    cp "$tree/boot/vmlinuz-$kver" "$esp/debian/$kver/linux"
+    vm_add_files "$esp" "${boot_adds[@]}"
+    [[ -f $esp/debian/$kver/initrd.img-$kver ]] ||
+        vm_die "build-disk: the ESP lacks debian/$kver/initrd.img-$kver (give the initramfs with --boot-add)"
+    printf 'timeout 3\neditor no\n' >"$esp/loader/loader.conf"
+    cat >"$esp/loader/entries/debian-$kver.conf" <<EOF
+title Debian GNU/Linux 12 (bookworm)
+version $kver
+sort-key debian
+linux /debian/$kver/linux
+initrd /debian/$kver/initrd.img-$kver
+options ${cmdline:-root=/dev/mapper/$vg-${lvs[0]%%:*} ro}
+EOF
+    volid=$(od -An -N4 -tx4 /dev/urandom | tr -d ' ' | tr '[:lower:]' '[:upper:]')
+    uuid=${volid:0:4}-${volid:4:4}
+    mkdir -p "$tree/boot/efi"
+    printf 'UUID=%s /boot/efi vfat umask=0077 0 2\n' "$uuid" >>"$tree/etc/fstab"
+    truncate -s "$((p1_size * 512))" "$esp_img"
+    mkfs.vfat -F 32 -n ESP -i "$volid" "$esp_img" >&2
+    MTOOLS_SKIP_CHECK=1 mcopy -s -Q -i "$esp_img" "$esp"/* ::/
+    dd if="$esp_img" of="$out" bs=1M seek="$((p1_start * 512))" oflag=seek_bytes conv=notrunc status=none
+    rm -f "$esp_img"
+    vm_log "disk $out: ESP on partition 1 (UUID $uuid): systemd-boot, kernel $kver, entry debian-$kver.conf"
+}
+
 start=$(vm_now)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vm-disk.XXXXXX")
 merged=$tmp/merged
@@ -135,6 +185,7 @@ truncate -s "$size" "$out"
 # The PV's byte offset in the image: 0, or partition 2's start on a GRUB disk.
 pv_offset=0
 root_uuid=$(cat /proc/sys/kernel/random/uuid)
+[[ -z $grub_boot || -z $sdboot_esp ]] || vm_die "build-disk: --grub-boot or --sdboot-esp, not both"
 if [[ $grub_boot == root ]]; then
     sfdisk -q "$out" >&2 <<EOF
 label: dos
@@ -145,12 +196,21 @@ EOF
     [[ -n $p1_start ]] || vm_die "build-disk: cannot read back the partition of $out"
     pv_offset=$((p1_start * 512))
     loop=$(losetup -f --show -o "$pv_offset" --sizelimit "$((p1_size * 512))" "$out")
-elif [[ -n $grub_boot ]]; then
-    sfdisk -q "$out" >&2 <<EOF
+elif [[ -n $grub_boot || -n $sdboot_esp ]]; then
+    if [[ -n $grub_boot ]]; then
+        sfdisk -q "$out" >&2 <<EOF
 label: dos
 start=2048, size=$grub_boot, type=83, bootable
 type=8e
 EOF
+    else
+        # The EFI system partition, then an LVM PV.
+        sfdisk -q "$out" >&2 <<EOF
+label: gpt
+start=2048, size=$sdboot_esp, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name="ESP"
+type=E6D6D379-F507-44C2-A23C-238F2A3DF928, name="pv"
+EOF
+    fi
     # "IMG1 : start=2048, size=524288, type=83, bootable" -> "2048 524288"
     part() {
         sfdisk -d "$out" | awk -v p="$out$1" '$1 == p { gsub(/[^0-9]/, "", $4); gsub(/[^0-9]/, "", $6); print $4, $6 }'
@@ -194,6 +254,9 @@ ln -sf /dev/null "$merged/etc/systemd/system/dracut-shutdown.service"
 
 if [[ -n $grub_boot ]]; then
     grub_disk "$merged"
+fi
+if [[ -n $sdboot_esp ]]; then
+    sdboot_disk "$merged"
 fi
 mkfs.ext4 -q -F -L "$root_lv" -U "$root_uuid" -E "offset=$offset" -d "$merged" "$out" "$((lv_bytes / 1024))k" >&2
 vm_timing disk_build "$(vm_elapsed "$start")"

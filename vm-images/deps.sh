@@ -3,8 +3,10 @@
 set -euo pipefail
 
 # openssh-client: ssh and ssh-keygen, the controller's side of the ansible-role scenario.
+# ovmf, dosfstools, mtools: the systemd-boot guest (build-disk.sh --sdboot-esp: the ESP made
+# with mkfs.vfat and mcopy; run-guest.sh --uefi: Debian's OVMF firmware).
 pkgs=(qemu-system-x86 mmdebstrap lvm2 e2fsprogs cpio zstd busybox-static file tar util-linux coreutils
-    fdisk grub-common openssh-client)
+    fdisk grub-common openssh-client ovmf dosfstools mtools)
 missing=()
 for p in "${pkgs[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

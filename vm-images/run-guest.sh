@@ -5,6 +5,10 @@
 #        vm-images/run-guest.sh --disk-boot --log FILE [options]
 #   --disk-boot            no -kernel: the firmware (SeaBIOS) boots the first disk, through the
 #                          boot loader on it (vm-images/build-disk.sh --grub-boot)
+#   --uefi VARS            with --disk-boot: UEFI firmware (Debian's OVMF, the code read-only) instead
+#                          of SeaBIOS, its variables kept in the file VARS (a copy of OVMF_VARS_4M.fd
+#                          the caller makes once and passes at every boot: the boot loader's
+#                          one-shot entry outlives the reboot; vm-images/build-disk.sh --sdboot-esp)
 #   --keys FILE            type into the serial console as a person would: FILE's steps
 #                          (TEXT<TAB>KEYS a line, tests/vm/serial-keys.py) wait for TEXT on the
 #                          console, then press KEYS (e.g. GRUB's menu); the serial port is then a
@@ -36,7 +40,7 @@ set -euo pipefail
 # shellcheck source=vm-images/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-kernel='' initrd='' log='' disk_boot=0 keys='' append='' timeout=300 kill_on='' kill_after='' kill_when='' mem=1024 cpu=qemu64 pidfile='' icount='' ssh_port='' reboot=0
+kernel='' initrd='' log='' disk_boot=0 uefi='' keys='' append='' timeout=300 kill_on='' kill_after='' kill_when='' mem=1024 cpu=qemu64 pidfile='' icount='' ssh_port='' reboot=0
 disks=()
 while (($#)); do
     case $1 in
@@ -44,6 +48,7 @@ while (($#)); do
     --initrd) initrd=$2; shift ;;
     --log) log=$2; shift ;;
     --disk-boot) disk_boot=1 ;;
+    --uefi) uefi=$2; shift ;;
     --keys) keys=$2; shift ;;
     --disk) disks+=("$2"); shift ;;
     --append) append=$2; shift ;;
@@ -80,6 +85,12 @@ if [[ -n $keys ]]; then
     args+=(-chardev "socket,id=ser0,path=$sock,server=on,wait=on,logfile=$log" -serial chardev:ser0)
 else
     args+=(-serial "file:$log")
+fi
+if [[ -n $uefi ]]; then
+    code=/usr/share/OVMF/OVMF_CODE_4M.fd
+    [[ -f $code && -f $uefi ]] || vm_die "run-guest: --uefi needs $code (package ovmf) and the variables file $uefi"
+    args+=(-drive "if=pflash,format=raw,unit=0,readonly=on,file=$code"
+        -drive "if=pflash,format=raw,unit=1,file=$uefi")
 fi
 if ((disk_boot == 0)); then
     args+=(-kernel "$kernel" -initrd "$initrd" -append "console=ttyS0 $append")

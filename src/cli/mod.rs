@@ -156,10 +156,12 @@ pub enum Command {
         /// default the UTC time), so a later `rewind rollback NAME` rolls forward.
         #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
         keep_current: Option<String>,
-        /// With a set: flag nothing on disk; make the next boot only (GRUB's next_entry, as
-        /// grub-reboot sets it) start the set's entry in the "Roll back with rewind" menu, which
-        /// boots with rd.rewind=SET. For a rollback that must go through the boot loader
-        /// (docs/BOOTMENU.md); if that boot fails, the one after is the usual default.
+        /// With a set: flag nothing on disk; make the next boot only start the set's entry,
+        /// which boots with rd.rewind=SET: systemd-boot's one-shot entry rewind-SET.conf
+        /// (bootctl set-oneshot) where systemd-boot started this boot, else GRUB's next_entry
+        /// (as grub-reboot sets it) naming the entry in the "Roll back with rewind" menu. For a
+        /// rollback that must go through the boot loader (docs/BOOTMENU.md); if that boot
+        /// fails, the one after is the usual default.
         #[arg(long, conflicts_with = "keep_current")]
         next_boot: bool,
     },
@@ -376,7 +378,7 @@ fn run(command: Command, verbose: u8) -> Result<Verdict, Error> {
             })?;
             let entry = flow::bootmenu::next_boot(&system.system(), &t)?;
             println!(
-                "snapshot set {t}: the next boot (only that one) starts GRUB's entry {entry} (rd.rewind={t}); nothing flagged"
+                "snapshot set {t}: the next boot (only that one) starts {entry} (rd.rewind={t}); nothing flagged"
             );
             Ok(Verdict::Ok)
         }

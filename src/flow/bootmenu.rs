@@ -160,6 +160,34 @@ pub fn bls_dir(root: &Path) -> Option<PathBuf> {
     .find(|d| d.is_dir())
 }
 
+/// Whether `/etc/default/grub`'s text turns on GRUB's `blscfg` (`GRUB_ENABLE_BLSCFG=true`, as
+/// Fedora and RHEL set it: grub.cfg then makes its menu from the BLS entries). The last
+/// assignment counts, quoted or not; comments are skipped.
+pub fn blscfg_enabled_in(default_grub: &str) -> bool {
+    default_grub
+        .lines()
+        .map(str::trim)
+        .filter_map(|l| l.strip_prefix("GRUB_ENABLE_BLSCFG="))
+        .next_back()
+        .map(|v| {
+            let v = v.split('#').next().unwrap_or("").trim();
+            v.trim_matches(|c| c == '"' || c == '\'') == "true"
+        })
+        .unwrap_or(false)
+}
+
+/// Where the sets would be listed twice, once by rewind's GRUB submenu and once by GRUB's
+/// `blscfg` reading rewind's BLS entries in the same `/boot/loader/entries`: 42_rewind
+/// installed, GRUB's directory in `/boot`, `GRUB_ENABLE_BLSCFG=true`, and `bls` the
+/// directory under `/boot`. rewind then writes only the submenu (docs/BOOTMENU.md).
+pub fn grub_reads_bls(root: &Path, grub: Option<&Path>, bls: &Path) -> bool {
+    grub.is_some_and(|g| g.starts_with(root.join("boot")))
+        && root.join(GRUB_SCRIPT).is_file()
+        && bls == root.join("boot/loader/entries")
+        && std::fs::read_to_string(root.join("etc/default/grub"))
+            .is_ok_and(|t| blscfg_enabled_in(&t))
+}
+
 /// The sets as `rewind list` shows them, with the kernel each entry boots, but nothing tidied:
 /// the poller writes the menu at boot, where a half-made set is only listed (not bootable)
 /// until a set command tidies it. The copies of sets that are gone go first: an entry never
@@ -199,7 +227,17 @@ fn write_menus(
     }
     let views = menu_views(sys)?;
     if let Some(dir) = &bls {
-        match write_bls_in(&sys.root, dir, &views) {
+        // GRUB's blscfg would list rewind's entries beside its submenu: none (those there go).
+        let listed: &[SetView] = if grub_reads_bls(&sys.root, grub.as_deref(), dir) {
+            log::info!(
+                "boot entries {}: none of rewind's, GRUB reads them (GRUB_ENABLE_BLSCFG=true) and lists the sets in its \"Roll back with rewind\" submenu",
+                dir.display()
+            );
+            &[]
+        } else {
+            &views
+        };
+        match write_bls_in(&sys.root, dir, listed) {
             Ok(n) => log::info!("boot entries {}: {} of rewind's", dir.display(), n.len()),
             Err(e) => log::warn!("the Boot Loader Specification entries were not updated: {e}"),
         }
@@ -231,6 +269,24 @@ fn write_menus(
 /// rewind's entries could sort first (and become the default) or no usual entry is there:
 /// then every entry of rewind's goes. Returns the entry files there are now.
 pub fn write_bls_in(root: &Path, dir: &Path, views: &[SetView]) -> Result<Vec<String>, Error> {
+    write_bls(root, dir, views).map(|w| w.files)
+}
+
+/// What [`write_bls_in`] left in the entries' directory.
+#[derive(Debug, Default)]
+pub struct BlsWritten {
+    /// rewind's entry files there are now.
+    pub files: Vec<String>,
+    /// Why a set has no entry, by set name.
+    pub why_none: BTreeMap<String, String>,
+}
+
+/// [`write_bls_in`], saying why each set without an entry has none.
+pub fn write_bls(root: &Path, dir: &Path, views: &[SetView]) -> Result<BlsWritten, Error> {
+    let mut why_none: BTreeMap<String, String> = views
+        .iter()
+        .filter_map(|v| not_bootable(v).map(|w| (v.name.clone(), w.to_owned())))
+        .collect();
     let io = |e: std::io::Error| Error::Set(format!("{}: {e}", dir.display()));
     let boot_root = dir
         .parent()
@@ -245,8 +301,14 @@ pub fn write_bls_in(root: &Path, dir: &Path, views: &[SetView]) -> Result<Vec<St
         }
     }
     let mut wanted: BTreeMap<String, String> = BTreeMap::new();
+    let mut all_none = |why: String| {
+        for v in views.iter().filter(|v| not_bootable(v).is_none()) {
+            why_none.insert(v.name.clone(), why.clone());
+        }
+    };
     if let Some(why) = bls::cannot_sort_last(&entries) {
         log::warn!("no boot entries of rewind's in {}: {why}", dir.display());
+        all_none(why);
     } else if let Some((_, usual)) = bls::usual(&entries) {
         let mut cands = Vec::new();
         for v in views.iter().filter(|v| not_bootable(v).is_none()) {
@@ -262,7 +324,10 @@ pub fn write_bls_in(root: &Path, dir: &Path, views: &[SetView]) -> Result<Vec<St
                         linux: l.clone(),
                         initrd: usual.initrd.clone(),
                     },
-                    None => continue,
+                    None => {
+                        why_none.insert(v.name.clone(), "the usual entry boots no kernel".into());
+                        continue;
+                    }
                 },
             };
             cands.push((v, boots));
@@ -287,10 +352,15 @@ pub fn write_bls_in(root: &Path, dir: &Path, views: &[SetView]) -> Result<Vec<St
                     "snapshot set {}: no boot entry, the usual entry boots no initramfs (rewind runs from it)",
                     v.name
                 );
+                why_none.insert(
+                    v.name.clone(),
+                    "the usual entry boots no initramfs (rewind runs from it)".into(),
+                );
                 continue;
             }
             if let Some(why) = problems.get(&v.name) {
                 log::warn!("snapshot set {}: no boot entry, {why}", v.name);
+                why_none.insert(v.name.clone(), why.clone());
                 continue;
             }
             let mut title = format!("Roll back with rewind: {} ({}", v.name, when(v.time));
@@ -308,6 +378,7 @@ pub fn write_bls_in(root: &Path, dir: &Path, views: &[SetView]) -> Result<Vec<St
             "no boot entries of rewind's in {}: no entry of the machine's own boots a kernel",
             dir.display()
         );
+        all_none("no entry of the machine's own boots a kernel".into());
     }
     let err = |e: bootfile::BootFileError| Error::Set(e.to_string());
     for (n, text) in &wanted {
@@ -321,7 +392,10 @@ pub fn write_bls_in(root: &Path, dir: &Path, views: &[SetView]) -> Result<Vec<St
             bootfile::remove(&dir.join(n)).map_err(err)?;
         }
     }
-    Ok(wanted.into_keys().collect())
+    Ok(BlsWritten {
+        files: wanted.into_keys().collect(),
+        why_none,
+    })
 }
 
 /// The GRUB entry path of set `name`'s entry (`grub-reboot`'s and `GRUB_DEFAULT`'s syntax):
@@ -374,18 +448,156 @@ pub fn next_boot_in(
     Ok(entry)
 }
 
-/// `rewind rollback SET --next-boot` on this system.
+/// The vendor GUID of the Boot Loader Interface's EFI variables (systemd-boot's).
+pub const LOADER_GUID: &str = "4a67b082-0a4c-41cf-b6c7-440b29bb8c4f";
+
+/// The directory of the EFI variables (efivarfs) under `root`.
+pub fn efivars_dir(root: &Path) -> PathBuf {
+    root.join("sys/firmware/efi/efivars")
+}
+
+/// An EFI variable file's text as efivarfs gives it: 4 bytes of attributes, then UTF-16LE up
+/// to a NUL. `None`: too short or not UTF-16.
+pub fn efi_text(bytes: &[u8]) -> Option<String> {
+    let body = bytes.get(4..)?;
+    let units: Vec<u16> = body
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .take_while(|&u| u != 0)
+        .collect();
+    String::from_utf16(&units).ok()
+}
+
+/// systemd-boot's variable `name` (`LoaderInfo`, `LoaderEntryOneShot`...) in the efivarfs
+/// directory `efivars`, if set.
+pub fn loader_var(efivars: &Path, name: &str) -> Option<String> {
+    std::fs::read(efivars.join(format!("{name}-{LOADER_GUID}")))
+        .ok()
+        .and_then(|b| efi_text(&b))
+}
+
+/// Whether this boot was started by systemd-boot (its `LoaderInfo` variable, which it sets at
+/// every boot, says `systemd-boot VERSION`): `Ok(LoaderInfo)`, else why not.
+pub fn booted_by_systemd_boot(root: &Path) -> Result<String, String> {
+    if !root.join("sys/firmware/efi").is_dir() {
+        return Err(
+            "this machine was not booted through UEFI firmware (no /sys/firmware/efi)".into(),
+        );
+    }
+    let vars = efivars_dir(root);
+    match loader_var(&vars, "LoaderInfo") {
+        Some(info) if info.starts_with("systemd-boot") => Ok(info),
+        Some(info) => Err(format!(
+            "the boot loader is {info}, not systemd-boot (its LoaderInfo EFI variable)"
+        )),
+        None if std::fs::read_dir(&vars).map_or(true, |mut d| d.next().is_none()) => Err(format!(
+            "the EFI variables are not readable ({} is empty or missing: mount efivarfs there)",
+            vars.display()
+        )),
+        None => Err(
+            "the boot loader is not systemd-boot (no LoaderInfo EFI variable: it did not start this boot)"
+                .into(),
+        ),
+    }
+}
+
+/// `rewind rollback SET --next-boot` on a machine booted by systemd-boot, with the sets
+/// `views`, the BLS entries' directory `dir` (of the system at `root`) and the efivarfs
+/// directory `efivars`: refuses a set that cannot be rolled back to and a set that gets no
+/// entry (nothing changes), writes the entries, then `set_oneshot(ID)` (`bootctl set-oneshot
+/// rewind-SET.conf`: systemd-boot's `LoaderEntryOneShot`, which it removes when it boots the
+/// entry) and reads the variable back. Returns the entry's id.
+pub fn next_boot_bls_in(
+    root: &Path,
+    views: &[SetView],
+    dir: Option<&Path>,
+    efivars: &Path,
+    name: &str,
+    set_oneshot: impl FnOnce(&str) -> Result<(), String>,
+) -> Result<String, Error> {
+    let v = views
+        .iter()
+        .find(|v| v.name == name)
+        .ok_or_else(|| Error::Set(format!("no snapshot set {name} (rewind list shows them)")))?;
+    if let Some(why) = not_bootable(v) {
+        return Err(Error::Set(format!(
+            "snapshot set {name} cannot be rolled back to ({why}); nothing changed"
+        )));
+    }
+    let dir = dir.ok_or_else(|| {
+        Error::Set(format!(
+            "this machine boots through systemd-boot but has no Boot Loader Specification entries (boot/loader/entries, efi/..., boot/efi/... under {}; is the ESP mounted?): no entry to start; use rewind rollback {name}; nothing changed",
+            root.display()
+        ))
+    })?;
+    let written = write_bls(root, dir, views)?;
+    let id = bls::file_name(name);
+    if !written.files.contains(&id) {
+        let why = written
+            .why_none
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| "see the journal".into());
+        return Err(Error::Set(format!(
+            "snapshot set {name} has no boot entry in {} ({why}): systemd-boot has nothing to start; use rewind rollback {name}; nothing flagged",
+            dir.display()
+        )));
+    }
+    set_oneshot(&id).map_err(Error::Set)?;
+    match loader_var(efivars, "LoaderEntryOneShot") {
+        Some(got) if got == id => Ok(id),
+        got => Err(Error::Set(format!(
+            "bootctl set-oneshot {id} ran, but LoaderEntryOneShot reads back as {}: the next boot may not start the set's entry",
+            got.as_deref().unwrap_or("unset")
+        ))),
+    }
+}
+
+/// systemd's `bootctl set-oneshot ID`.
+fn bootctl_set_oneshot(id: &str) -> Result<(), String> {
+    let out = std::process::Command::new("bootctl")
+        .arg("set-oneshot")
+        .arg(id)
+        .output()
+        .map_err(|e| format!("bootctl: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "bootctl set-oneshot {id} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// `rewind rollback SET --next-boot` on this system: systemd-boot's one-shot entry where
+/// systemd-boot started this boot, else GRUB's `next_entry`. Returns what the next boot
+/// starts, in words.
 pub fn next_boot(sys: &System, name: &str) -> Result<String, Error> {
+    let sdboot = booted_by_systemd_boot(&sys.root);
+    if sdboot.is_ok() {
+        let views = sets::list(sys)?;
+        let id = next_boot_bls_in(
+            &sys.root,
+            &views,
+            bls_dir(&sys.root).as_deref(),
+            &efivars_dir(&sys.root),
+            name,
+            bootctl_set_oneshot,
+        )?;
+        return Ok(format!("systemd-boot's entry {id}"));
+    }
     let dir = grub_dir(&sys.root).ok_or_else(|| {
         Error::Set(format!(
-            "no GRUB directory with a grub.cfg under {}: --next-boot needs GRUB; type rd.rewind={name} at the boot menu, or use rewind rollback {name}",
-            sys.root.display()
+            "--next-boot needs GRUB (no GRUB directory with a grub.cfg under {}) or systemd-boot ({}); type rd.rewind={name} at the boot menu, or use rewind rollback {name}",
+            sys.root.display(),
+            sdboot.err().unwrap_or_default()
         ))
     })?;
     let views = sets::list(sys)?;
     let lv = setkernel::grub_dir_lv(sys).map(|(_, lv)| lv);
     let problems = setkernel::entry_problems(&sys.root, &views);
-    next_boot_in(&views, &problems, &dir, lv.as_ref(), name)
+    next_boot_in(&views, &problems, &dir, lv.as_ref(), name).map(|e| format!("GRUB's entry {e}"))
 }
 
 /// After a set changed: rewrites GRUB's menu where 42_rewind is installed and GRUB's directory
@@ -504,5 +716,184 @@ mod tests {
         // Nothing written: no menu, no environment block.
         assert!(!d.path().join(MENU_FILE).exists());
         assert!(!d.path().join("grubenv").exists());
+    }
+
+    /// An efivarfs file: attributes, then `text` in UTF-16LE with its NUL.
+    fn efivar(dir: &Path, name: &str, text: &str) {
+        let mut b = vec![7, 0, 0, 0];
+        for u in text.encode_utf16().chain([0]) {
+            b.extend_from_slice(&u.to_le_bytes());
+        }
+        std::fs::create_dir_all(dir).expect("test io");
+        std::fs::write(dir.join(format!("{name}-{LOADER_GUID}")), b).expect("test io");
+    }
+
+    #[test]
+    fn blscfg_is_on_only_when_default_grub_says_true_last() {
+        assert!(blscfg_enabled_in(
+            "GRUB_TIMEOUT=5\nGRUB_ENABLE_BLSCFG=true\n"
+        ));
+        assert!(blscfg_enabled_in(
+            "  GRUB_ENABLE_BLSCFG=\"true\" # Fedora\n"
+        ));
+        assert!(blscfg_enabled_in("GRUB_ENABLE_BLSCFG='true'\n"));
+        assert!(!blscfg_enabled_in(
+            "GRUB_ENABLE_BLSCFG=true\nGRUB_ENABLE_BLSCFG=false\n"
+        ));
+        assert!(!blscfg_enabled_in("#GRUB_ENABLE_BLSCFG=true\n"));
+        assert!(!blscfg_enabled_in("GRUB_DEFAULT=0\n"));
+    }
+
+    #[test]
+    fn rewind_writes_no_bls_entry_that_grub_s_blscfg_would_list_beside_its_submenu() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let root = d.path();
+        let grub = root.join("boot/grub2");
+        let bls = root.join("boot/loader/entries");
+        std::fs::create_dir_all(&grub).expect("test io");
+        std::fs::create_dir_all(&bls).expect("test io");
+        std::fs::create_dir_all(root.join("etc/grub.d")).expect("test io");
+        // 42_rewind not installed: the BLS entries are the only menu of the sets.
+        std::fs::create_dir_all(root.join("etc/default")).expect("test io");
+        std::fs::write(root.join("etc/default/grub"), "GRUB_ENABLE_BLSCFG=true\n").expect("io");
+        assert!(!grub_reads_bls(root, Some(&grub), &bls));
+        std::fs::write(root.join(GRUB_SCRIPT), "#!/bin/sh\n").expect("test io");
+        assert!(grub_reads_bls(root, Some(&grub), &bls));
+        // No GRUB, GRUB without blscfg, or entries GRUB does not read (the ESP's): both.
+        assert!(!grub_reads_bls(root, None, &bls));
+        assert!(!grub_reads_bls(
+            root,
+            Some(&grub),
+            &root.join("boot/efi/loader/entries")
+        ));
+        std::fs::write(root.join("etc/default/grub"), "GRUB_ENABLE_BLSCFG=false\n").expect("io");
+        assert!(!grub_reads_bls(root, Some(&grub), &bls));
+    }
+
+    #[test]
+    fn efi_variables_read_as_text() {
+        let mut b = vec![6, 0, 0, 0];
+        for u in "systemd-boot 252.39-1~deb12u1".encode_utf16().chain([0]) {
+            b.extend_from_slice(&u.to_le_bytes());
+        }
+        assert_eq!(
+            efi_text(&b).as_deref(),
+            Some("systemd-boot 252.39-1~deb12u1")
+        );
+        assert_eq!(efi_text(&[6, 0, 0]), None);
+        assert_eq!(efi_text(&[6, 0, 0, 0]).as_deref(), Some(""));
+        // An unpaired surrogate is not text.
+        assert_eq!(efi_text(&[6, 0, 0, 0, 0x00, 0xd8]), None);
+    }
+
+    #[test]
+    fn systemd_boot_is_known_by_its_loader_info() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let e = booted_by_systemd_boot(d.path()).expect_err("no EFI");
+        assert!(e.contains("not booted through UEFI"), "{e}");
+        let vars = efivars_dir(d.path());
+        std::fs::create_dir_all(&vars).expect("test io");
+        let e = booted_by_systemd_boot(d.path()).expect_err("no variables");
+        assert!(e.contains("mount efivarfs"), "{e}");
+        efivar(&vars, "LoaderTimeInitUSec", "1");
+        std::fs::remove_file(vars.join(format!("LoaderTimeInitUSec-{LOADER_GUID}"))).expect("io");
+        std::fs::write(
+            vars.join("Boot0000-8be4df61-93ca-11d2-aa0d-00e098032b8c"),
+            [7, 0, 0, 0],
+        )
+        .expect("test io");
+        let e = booted_by_systemd_boot(d.path()).expect_err("another loader");
+        assert!(e.contains("not systemd-boot (no LoaderInfo"), "{e}");
+        efivar(&vars, "LoaderInfo", "GRUB 2.12");
+        let e = booted_by_systemd_boot(d.path()).expect_err("GRUB");
+        assert!(
+            e.contains("the boot loader is GRUB 2.12, not systemd-boot"),
+            "{e}"
+        );
+        efivar(&vars, "LoaderInfo", "systemd-boot 252.39-1~deb12u1");
+        assert_eq!(
+            booted_by_systemd_boot(d.path()).as_deref(),
+            Ok("systemd-boot 252.39-1~deb12u1")
+        );
+    }
+
+    /// A root with systemd-boot's variables and an ESP at /boot/efi holding the machine's own
+    /// entry (its initramfs a file no lister reads, unless `entry` says otherwise).
+    fn sdboot_root(entry: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let d = tempfile::tempdir().expect("tempdir");
+        let vars = efivars_dir(d.path());
+        efivar(&vars, "LoaderInfo", "systemd-boot 252");
+        let dir = d.path().join("boot/efi/loader/entries");
+        std::fs::create_dir_all(&dir).expect("test io");
+        std::fs::write(dir.join("debian-6.1.0-9-amd64.conf"), entry).expect("test io");
+        (d, dir, vars)
+    }
+
+    #[test]
+    fn next_boot_with_systemd_boot_refuses_a_set_without_an_entry_and_sets_nothing() {
+        let views = [
+            set("pre", 1_000, SetState::Ok, ""),
+            set("lost", 2_000, SetState::Lost, ""),
+        ];
+        let never = |id: &str| -> Result<(), String> { panic!("set-oneshot {id} must not run") };
+        // An entry of the machine's without sort-key: rewind's could become the default.
+        let (d, dir, vars) = sdboot_root("title x\nlinux /x/linux\ninitrd /x/initrd\n");
+        let e = next_boot_bls_in(d.path(), &views, Some(&dir), &vars, "pre", never)
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("snapshot set pre has no boot entry in"), "{e}");
+        assert!(e.contains("has no sort-key"), "{e}");
+        assert!(e.contains("use rewind rollback pre"), "{e}");
+        assert!(!dir.join("rewind-pre.conf").exists());
+        assert_eq!(loader_var(&vars, "LoaderEntryOneShot"), None);
+        // A lost set, an unknown one, no entries' directory.
+        let e = next_boot_bls_in(d.path(), &views, Some(&dir), &vars, "lost", never)
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("cannot be rolled back to (lost"), "{e}");
+        let e = next_boot_bls_in(d.path(), &views, Some(&dir), &vars, "nosuch", never)
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("no snapshot set nosuch"), "{e}");
+        let e = next_boot_bls_in(d.path(), &views, None, &vars, "pre", never)
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("no Boot Loader Specification entries"), "{e}");
+        // The usual entry boots no initramfs: no entry either.
+        let (d, dir, vars) =
+            sdboot_root("sort-key debian\nversion 6.1.0-9-amd64\nlinux /x/linux\n");
+        let e = next_boot_bls_in(d.path(), &views, Some(&dir), &vars, "pre", never)
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("the usual entry boots no initramfs"), "{e}");
+        assert_eq!(loader_var(&vars, "LoaderEntryOneShot"), None);
+    }
+
+    #[test]
+    fn next_boot_with_systemd_boot_checks_the_variable_it_set() {
+        // No lister can read this initramfs, or none is installed: either way the entry's
+        // fate is the lister's; a bootctl that "succeeds" without writing the variable is
+        // caught.
+        let (d, dir, vars) = sdboot_root(
+            "sort-key debian\nversion 6.1.0-9-amd64\nlinux /x/linux\ninitrd /x/initrd\noptions root=/dev/mapper/vg0-root ro\n",
+        );
+        std::fs::create_dir_all(d.path().join("boot/efi/x")).expect("test io");
+        std::fs::write(d.path().join("boot/efi/x/initrd"), b"not an image").expect("test io");
+        let views = [set("pre", 1_000, SetState::Ok, "")];
+        let r = next_boot_bls_in(d.path(), &views, Some(&dir), &vars, "pre", |_| Ok(()));
+        match bootfile::list_initramfs(&d.path().join("boot/efi/x/initrd")) {
+            // No lister installed: the entry is written; the variable was not set.
+            Ok(None) => {
+                let e = r.expect_err("not read back").to_string();
+                assert!(e.contains("LoaderEntryOneShot reads back as unset"), "{e}");
+                assert!(dir.join("rewind-pre.conf").is_file());
+            }
+            // A lister that cannot read it: no entry.
+            _ => {
+                let e = r.expect_err("no entry").to_string();
+                assert!(e.contains("snapshot set pre has no boot entry"), "{e}");
+                assert!(!dir.join("rewind-pre.conf").exists());
+            }
+        }
     }
 }

@@ -53,12 +53,13 @@ vm_check_eq() {
 
 # vm_image_lvm IMAGE LVM-ARGS...: run one stock LVM2 command in metadata-only mode against the
 # VG on IMAGE (attached read-only to a loop device for the duration of the command). On a
-# partitioned image (a GRUB guest's), the PV is its Linux LVM partition (type 8e).
+# partitioned image (a GRUB guest's, a systemd-boot guest's), the PV is its Linux LVM partition
+# (type 8e on an msdos label, E6D6D379-... on GPT).
 vm_image_lvm() {
     local image=$1 loop rc=0 part
     shift
     # No partition table: sfdisk fails (and with pipefail, so does the pipeline).
-    part=$(sfdisk -d "$image" 2>/dev/null | awk '/type=8e/ { gsub(/[^0-9]/, "", $4); gsub(/[^0-9]/, "", $6); print $4 * 512, $6 * 512 }') || part=''
+    part=$(sfdisk -d "$image" 2>/dev/null | awk '/type=(8e|E6D6D379-F507-44C2-A23C-238F2A3DF928)/ { gsub(/[^0-9]/, "", $4); gsub(/[^0-9]/, "", $6); print $4 * 512, $6 * 512 }') || part=''
     if [[ -n $part ]]; then
         loop=$(losetup -f --show -r -o "${part% *}" --sizelimit "${part#* }" "$image")
     else

@@ -33,6 +33,7 @@ scenario_defaults() {
     VM_ROOT_INIT=shell
     VM_ROOT_FLAVOR='' # another guest root: vm-images/packages-FLAVOR (build-root.sh --flavor)
     VM_GRUB_BOOT=''
+    VM_SDBOOT_ESP='' # a size: the disk boots through systemd-boot under OVMF (build-disk.sh --sdboot-esp)
     VM_SSH_PORT='' # the guest's sshd on the host's 127.0.0.1:PORT (run-guest.sh --ssh-port)
     VM_REBOOT=0    # 1: the guest's own reboots restart it within one boot N (run-guest.sh --reboot)
     VM_TIMEOUT=${VM_TIMEOUT:-300}
@@ -137,6 +138,14 @@ run_scenario() {
         adds+=(--add "$work/default-grub:/etc/default/grub" --grub-boot "$VM_GRUB_BOOT"
             --boot-add "$initrd:/initrd.img-$kver" --cmdline "$grub_cmdline")
     fi
+    if [[ -n $VM_SDBOOT_ESP ]]; then
+        # As for GRUB: the kernel command line is the machine's own BLS entry's (written by
+        # build-disk.sh), so vm_boot_args does not apply; the firmware's variables live in one
+        # file for all boots (a one-shot entry set at boot N is seen at boot N+1).
+        adds+=(--sdboot-esp "$VM_SDBOOT_ESP" --boot-add "$initrd:/debian/$kver/initrd.img-$kver"
+            --cmdline "$VM_CMDLINE console=ttyS0 ${boot_common/panic=1/panic=10}")
+        cp /usr/share/OVMF/OVMF_VARS_4M.fd "$work/efivars.fd"
+    fi
     vm_step "$work/driver.log" "building the disk image (LVM volume group vg0, root filesystem)"
     "$VM_IMAGES_DIR/build-disk.sh" --root "$root" --out "$work/disk.img" --size "$VM_DISK_SIZE" \
         "${lv_args[@]}" "${adds[@]}" --add "$VM_IMAGES_DIR/guest/vm-init:/usr/local/sbin/vm-init" \
@@ -179,8 +188,9 @@ run_scenario() {
         vm_log "$name: boot $n"
         local how=(--kernel "$kernel" --initrd "${boot_initrd:-$initrd}"
             --append "$VM_CMDLINE $boot_common vm.boot=$n $(vm_boot_args "$n")")
-        if [[ -n $VM_GRUB_BOOT ]]; then
+        if [[ -n $VM_GRUB_BOOT || -n $VM_SDBOOT_ESP ]]; then
             how=(--disk-boot)
+            [[ -z $VM_SDBOOT_ESP ]] || how+=(--uefi "$work/efivars.fd")
             vm_boot_keys "$n" >"$work/boot$n.keys" || true
             [[ ! -s $work/boot$n.keys ]] || how+=(--keys "$work/boot$n.keys")
         fi
