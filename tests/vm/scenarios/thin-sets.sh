@@ -13,7 +13,8 @@
 #         member read back by stock lvs as ref (attributes, origin, pool, size, activation
 #         skip), the next device id, the pool's transaction id one up in the metadata and in
 #         `dmsetup status`. ref is removed (stock lvremove). A bad change on both LVs; the pool
-#         filled above 80 %: a new set refused, seqno and LVs unchanged, nothing suspended.
+#         filled above 80 %: a new set refused, seqno and LVs unchanged, nothing suspended;
+#         `rewind list` shows the pool's fill as dmsetup counts it, `rewind watch` warns once.
 # Boot 2: rd.rewind=s1: rewind early flags both members (the thin one as `lvconvert --merge`
 #         does) and activates both origins through their merges (t's table carries t.s1's
 #         device id, a is a snapshot-merge). Both show s1's content; `rewind poll` finishes
@@ -221,6 +222,25 @@ guest_boot_1() {
     [[ $after == "$before" ]] || g_fail "the refusal changed vg0: $after (was $before)"
     ts_resumed "refused set"
     ts_in_step "refused set"
+
+    # The pool's fill as `rewind list` shows it beside the set (the kernel's status, the same
+    # percent as dmsetup's blocks), and `rewind watch` warning once per crossing.
+    out=$(rewind list 2>&1) || g_fail "rewind list failed: $out"
+    echo "$out" | tee "$BOOT_OUT/list-full"
+    # The percent list shows against dmsetup's blocks read just after (the file system may
+    # have taken a block since the refusal).
+    shown=$(sed -n 's|.*thin pool vg0/pool (active as vg0-pool-tpool: data \([0-9.]*\)% full.*|\1|p' <<<"$out")
+    read -r m k < <(dmsetup status vg0-pool-tpool | awk '{ split($6, d, "/"); print d[1], d[2] }')
+    awk -v s="$shown" -v m="$m" -v k="$k" 'BEGIN { d = s - m * 100 / k; exit !(s != "" && s >= 80 && d < 0.2 && d > -0.2) }' ||
+        g_fail "rewind list does not show the pool at $m/$k blocks (shown: '$shown'): $out"
+    out=$(rewind watch --json 2>&1) || g_fail "rewind watch failed: $out"
+    echo "$out" | tee "$BOOT_OUT/watch-1"
+    tr -d ' \n' <<<"$out" | grep -q '"action":"pool_warned","pool":"vg0/pool","part":"data","percent":[0-9.]*,"crossed":true' ||
+        g_fail "the first watch did not warn of the pool's data: $out"
+    out=$(rewind watch --json 2>&1) || g_fail "rewind watch (2) failed: $out"
+    echo "$out" | tee "$BOOT_OUT/watch-2"
+    tr -d ' \n' <<<"$out" | grep -q '"part":"data","percent":[0-9.]*,"crossed":false' ||
+        g_fail "the second watch warned again or forgot the pool: $out"
     umount /mnt/t /mnt/a
 }
 
