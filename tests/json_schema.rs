@@ -131,10 +131,20 @@ fn diff() -> SetDiff {
         databases: vec![DbDiff {
             manager: "dpkg",
             packages: vec![
-                d("curl", pkgdb::Kind::Upgraded, Some("7.88.1-10"), Some("7.88.1-10+deb12u5")),
+                d(
+                    "curl",
+                    pkgdb::Kind::Upgraded,
+                    Some("7.88.1-10"),
+                    Some("7.88.1-10+deb12u5"),
+                ),
                 d("htop", pkgdb::Kind::Installed, None, Some("3.2.2-2")),
                 d("nano", pkgdb::Kind::Removed, Some("7.2-1"), None),
-                d("vim", pkgdb::Kind::Downgraded, Some("2:9.0.1378-2"), Some("2:9.0.1378-1")),
+                d(
+                    "vim",
+                    pkgdb::Kind::Downgraded,
+                    Some("2:9.0.1378-2"),
+                    Some("2:9.0.1378-1"),
+                ),
                 d("odd", pkgdb::Kind::Changed, Some("a"), Some("b")),
             ],
         }],
@@ -219,7 +229,11 @@ fn inspect_outputs() -> Vec<Value> {
     std::fs::write(dir.path().join("pv0.img"), img).expect("write image");
     std::fs::write(dir.path().join("zero.img"), vec![0u8; 1 << 20]).expect("write image");
     let good = run(&["inspect", "--json", "pv0.img"], dir.path());
-    assert_eq!(good["vgs"][0]["lvs"].as_array().map(Vec::len), Some(4), "{good}");
+    assert_eq!(
+        good["vgs"][0]["lvs"].as_array().map(Vec::len),
+        Some(4),
+        "{good}"
+    );
     let mixed = run(
         &["inspect", "--json", "pv0.img", "zero.img", "missing.img"],
         dir.path(),
@@ -304,7 +318,11 @@ fn remove(v: &Value, path: &str) -> Value {
 fn retype(v: &Value, path: &str) -> Value {
     let mut v = v.clone();
     let x = v.pointer_mut(path).expect("field");
-    *x = if x.is_string() { json!(42) } else { json!("retyped") };
+    *x = if x.is_string() {
+        json!(42)
+    } else {
+        json!("retyped")
+    };
     v
 }
 
@@ -314,13 +332,18 @@ fn optional(name: &str, path: &str) -> bool {
     let last = path.rsplit('/').next().unwrap_or_default();
     match name {
         "status" => {
-            ["rolled_back", "pools", "result_name"].contains(&last) && path.matches('/').count() <= 4
+            ["rolled_back", "pools", "result_name"].contains(&last)
+                && path.matches('/').count() <= 4
         }
         "plan" => last == "thin_pool",
         "inspect" => {
             path.contains("/problems/")
                 && !["blocking", "message", "kind"].contains(&last)
-                && path.split('/').rev().nth(1).is_some_and(|p| p.parse::<usize>().is_ok())
+                && path
+                    .split('/')
+                    .rev()
+                    .nth(1)
+                    .is_some_and(|p| p.parse::<usize>().is_ok())
         }
         _ => false,
     }
@@ -413,7 +436,10 @@ fn a_removed_or_retyped_field_is_rejected() {
             .filter(|(_, r)| r.is_ok())
             .map(|(c, _)| c.0.as_str())
             .collect();
-        assert!(accepted.is_empty(), "{name}.schema.json accepts {accepted:?}");
+        assert!(
+            accepted.is_empty(),
+            "{name}.schema.json accepts {accepted:?}"
+        );
         total += cases.len();
     }
     eprintln!("{total} mutated documents rejected");
