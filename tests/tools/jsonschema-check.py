@@ -24,6 +24,10 @@ def main() -> int:
     except jsonschema.exceptions.SchemaError as e:
         print(f"{sys.argv[1]}: not a valid schema: {e.message}", file=sys.stderr)
         return 2
+    # The $id ("rewind-json/1/NAME.schema.json") is a relative URI, which jsonschema before
+    # 4.18 (Debian 12's 4.10) cannot resolve "#/$defs/..." against; the schema's references
+    # are all local, so it validates without it.
+    schema.pop("$id", None)
     doc = json.load(sys.stdin)
     if each:
         for d in doc:
