@@ -434,6 +434,12 @@ fn schemas_are_draft_2020_12_of_version_1() {
     }
     // list and show share the definitions of a set.
     assert_eq!(schema("list")["$defs"], schema("show")["$defs"]);
+    for part in ["pool", "fill"] {
+        assert_eq!(
+            schema("list")["$defs"][part],
+            schema("status")["$defs"][part]
+        );
+    }
     // inspect's own version field moves with rewind-json's.
     assert_eq!(
         schema("inspect")["properties"]["schema"]["const"],
