@@ -387,6 +387,7 @@ fn optional(name: &str, path: &str) -> bool {
     match name {
         "status" => ["rolled_back", "pools", "result_name"].contains(&last),
         "plan" => last == "thin_pool",
+        "list" | "show" => last == "pool" && path.contains("/members/"),
         "inspect" => {
             path.contains("/problems/")
                 && !["blocking", "message", "kind"].contains(&last)
