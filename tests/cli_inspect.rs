@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+#[path = "support/jsonschema.rs"]
+mod jsonschema;
 #[path = "support/pvimage.rs"]
 mod pvimage;
 
@@ -44,8 +46,12 @@ fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The `--json` document, valid against docs/json/inspect.schema.json.
 fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("json: {e}: {}", stdout(out)))
+    let j = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("json: {e}: {}", stdout(out)));
+    jsonschema::assert_valid("inspect", &j);
+    j
 }
 
 /// Writes the fixture VG as `pv0.img` in `dir`.

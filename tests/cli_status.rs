@@ -5,6 +5,9 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+#[path = "support/jsonschema.rs"]
+mod jsonschema;
+
 fn rewind(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_rewind"))
         .args(args)
@@ -109,4 +112,5 @@ fn status_json_is_json() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert!(v["origins"].is_array() && v["problems"].is_array(), "{v}");
+    jsonschema::assert_valid("status", &v);
 }

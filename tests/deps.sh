@@ -12,8 +12,9 @@ packages=(
   shellcheck
   # the hook tests: udevadm (the rules' syntax), systemd-analyze (the poller's unit)
   udev systemd
-  # the fuzz seeds (fuzz/seed.sh) and the VM checks' COW reader (tests/vm/cow-exceptions.py)
-  python3
+  # the fuzz seeds (fuzz/seed.sh) and the VM checks' COW reader (tests/vm/cow-exceptions.py);
+  # the --json outputs validated against docs/json/ (tests/json_schema.rs)
+  python3 python3-jsonschema
   # the man pages and completions (tests/hooks/t_docs.sh): man renders, the shells complete
   man-db zsh fish
   # the Debian package (packaging/deb/build.sh, tests/hooks/t_deb.sh): built with debhelper,

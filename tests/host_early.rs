@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 mod common;
+#[path = "support/jsonschema.rs"]
+mod jsonschema;
 use common::{Loop, Lvm, add_snapshot, write_cow_header};
 use rewind::config::Config;
 use rewind::flow::early::{self, Inputs, Outcome};
@@ -156,6 +158,7 @@ fn loop_plan_prints_the_steps_and_changes_nothing() {
         String::from_utf8_lossy(&out.stderr)
     );
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    jsonschema::assert_valid("plan", &plan);
     assert_eq!(
         plan["flags_committed"],
         serde_json::json!([format!("{vg}/pre")])

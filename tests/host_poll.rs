@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod common;
+#[path = "support/jsonschema.rs"]
+mod jsonschema;
 use common::{Loop, Lvm, add_snapshot};
 use rewind::config::Poll as PollConfig;
 use rewind::flow::env::Env;
@@ -611,6 +613,7 @@ fn loop_cli_rollback_then_status_shows_flagged() {
     let o = run(&["status", "--json"]);
     assert_eq!(o.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    jsonschema::assert_valid("status", &v);
     let origin = v["origins"]
         .as_array()
         .expect("origins")

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod common;
+#[path = "support/jsonschema.rs"]
+mod jsonschema;
 use common::{Loop, Lvm};
 use rewind::config::Snapshot as SnapshotConfig;
 use rewind::flow::env::Env;
@@ -391,6 +393,24 @@ fn loop_a_set_across_two_vgs_reads_back_in_stock_lvm() {
         sets.contains(&("pre".to_owned(), State::Incomplete)),
         "{sets:?}"
     );
+
+    // What `list --json` and `show --json` print for these sets (read back from stock LVM's
+    // metadata, the members live in the fake device-mapper) is what docs/json/ pins.
+    let only = lab.only();
+    let s = scan(Path::new("/"), &only).expect("scan");
+    let views = rewind::flow::sets::views(&s, Some(&mut dm)).expect("views");
+    let list = serde_json::to_value(&views).expect("json");
+    jsonschema::assert_valid("list", &list);
+    let states: Vec<(&str, &str)> = list
+        .as_array()
+        .expect("sets")
+        .iter()
+        .filter_map(|v| Some((v["name"].as_str()?, v["state"].as_str()?)))
+        .collect();
+    assert_eq!(states, [("pre", "incomplete"), ("post", "ok")], "{list}");
+    for v in &views {
+        jsonschema::assert_valid("show", &serde_json::to_value(v).expect("json"));
+    }
 }
 
 #[test]

@@ -8,6 +8,8 @@
 use std::process::Command;
 
 mod common;
+#[path = "support/jsonschema.rs"]
+mod jsonschema;
 use common::{Loop, Lvm, lvs_section};
 use rewind::config::Config;
 use rewind::config::Poll as PollConfig;
@@ -165,6 +167,7 @@ fn loop_flagged_thin_merge_is_planned_as_lvm_activates_it() {
         String::from_utf8_lossy(&out.stderr)
     );
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    jsonschema::assert_valid("plan", &plan);
     // Nothing to commit: the flag is LVM's own; root is activated for the merge.
     assert_eq!(plan["flags_committed"], serde_json::json!([]));
     let volumes = plan["volumes"].as_array().expect("volumes");
@@ -247,6 +250,7 @@ fn loop_flagged_thin_merge_is_planned_as_lvm_activates_it() {
         .output()
         .expect("run");
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    jsonschema::assert_valid("plan", &plan);
     let notes = plan["notes"].to_string();
     assert!(
         notes.contains(&format!(
