@@ -599,22 +599,7 @@ pub fn add_thin_snapshots(
     }
     for p in &pools {
         let pool_sec = lv_mut(lvs, &vg.name, &p.pool)?;
-        let key = pool_sec
-            .entries
-            .iter()
-            .find_map(|e| match &e.node {
-                Node::Section(s)
-                    if e.key.starts_with("segment") && s.str("type") == Some("thin-pool") =>
-                {
-                    Some(e.key.clone())
-                }
-                _ => None,
-            })
-            .ok_or_else(|| missing(&vg.name, format!("logical_volumes/{}/segment1", p.pool)))?;
-        let ps = pool_sec
-            .section_mut(&key)
-            .ok_or_else(|| missing(&vg.name, format!("logical_volumes/{}/{key}", p.pool)))?;
-        ps.set("transaction_id", Value::Int(to_i64(p.to)?));
+        set_pool_transaction_id(pool_sec, &vg.name, &p.pool, p.to)?;
     }
     let new_vg = Vg::from_tree(&out)?;
     lvm_lv_order(lvs_mut(&mut out, &vg.name)?, &new_vg, "");
@@ -705,28 +690,7 @@ pub fn remove_thin_lv(
     }
     let pool_sec = lv_mut(lvs, &vg.name, &pool)?;
     tags_mut(pool_sec).push(Value::Str(delete.tag()));
-    let key = pool_sec
-        .entries
-        .iter()
-        .find_map(|e| match &e.node {
-            Node::Section(s)
-                if e.key.starts_with("segment") && s.str("type") == Some("thin-pool") =>
-            {
-                Some(e.key.clone())
-            }
-            _ => None,
-        })
-        .ok_or_else(|| missing(&vg.name, format!("logical_volumes/{pool}/segment1")))?;
-    let ps = pool_sec
-        .section_mut(&key)
-        .ok_or_else(|| missing(&vg.name, format!("logical_volumes/{pool}/{key}")))?;
-    ps.set(
-        "transaction_id",
-        Value::Int(
-            i64::try_from(delete.transaction_id)
-                .map_err(|_| refuse("transaction_id too large".into()))?,
-        ),
-    );
+    set_pool_transaction_id(pool_sec, &vg.name, &pool, delete.transaction_id)?;
     finish(&vg, &mut out, description, stamp)?;
     let check = Vg::from_tree(&out)?;
     if check.lv(name).is_some() || !PendingDelete::of_vg(&check).contains(&delete) {
@@ -787,6 +751,25 @@ pub fn revert_thin_snapshots(
         lvs.remove(n);
     }
     let pool_sec = lv_mut(lvs, &vg.name, pool)?;
+    set_pool_transaction_id(pool_sec, &vg.name, pool, kernel_tid)?;
+    finish(&vg, &mut out, description, stamp)?;
+    let check = Vg::from_tree(&out)?;
+    if names.iter().any(|n| check.lv(n).is_some()) {
+        return Err(ChangeError::SelfCheck {
+            vg: vg.name,
+            what: "a reverted thin snapshot is still there".into(),
+        });
+    }
+    Ok(out)
+}
+
+/// Sets the `transaction_id` of the thin-pool segment of `pool_sec`, pool `pool`'s LV section.
+fn set_pool_transaction_id(
+    pool_sec: &mut Section,
+    vg: &str,
+    pool: &str,
+    tid: u64,
+) -> Result<(), ChangeError> {
     let key = pool_sec
         .entries
         .iter()
@@ -798,25 +781,16 @@ pub fn revert_thin_snapshots(
             }
             _ => None,
         })
-        .ok_or_else(|| missing(&vg.name, format!("logical_volumes/{pool}/segment1")))?;
-    let ps = pool_sec
+        .ok_or_else(|| missing(vg, format!("logical_volumes/{pool}/segment1")))?;
+    let tid = i64::try_from(tid).map_err(|_| ChangeError::ThinRefused {
+        vg: vg.to_owned(),
+        why: format!("pool {pool}: transaction_id too large"),
+    })?;
+    pool_sec
         .section_mut(&key)
-        .ok_or_else(|| missing(&vg.name, format!("logical_volumes/{pool}/{key}")))?;
-    ps.set(
-        "transaction_id",
-        Value::Int(
-            i64::try_from(kernel_tid).map_err(|_| refuse("transaction_id too large".into()))?,
-        ),
-    );
-    finish(&vg, &mut out, description, stamp)?;
-    let check = Vg::from_tree(&out)?;
-    if names.iter().any(|n| check.lv(n).is_some()) {
-        return Err(ChangeError::SelfCheck {
-            vg: vg.name,
-            what: "a reverted thin snapshot is still there".into(),
-        });
-    }
-    Ok(out)
+        .ok_or_else(|| missing(vg, format!("logical_volumes/{pool}/{key}")))?
+        .set("transaction_id", Value::Int(tid));
+    Ok(())
 }
 
 fn value(key: &str, v: Value) -> Entry {
