@@ -553,21 +553,9 @@ pub fn next_boot_bls_in(
     }
 }
 
-/// systemd's `bootctl set-oneshot ID`.
+/// systemd's `bootctl set-oneshot ID`, its failure in words.
 fn bootctl_set_oneshot(id: &str) -> Result<(), String> {
-    let out = std::process::Command::new("bootctl")
-        .arg("set-oneshot")
-        .arg(id)
-        .output()
-        .map_err(|e| format!("bootctl: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "bootctl set-oneshot {id} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+    crate::system::bootfile::set_oneshot(id).map_err(|e| e.to_string())
 }
 
 /// `rewind rollback SET --next-boot` on this system: systemd-boot's one-shot entry where

@@ -104,6 +104,25 @@ pub fn set_next_entry(grubenv: &Path, entry: &str) -> Result<(), BootFileError> 
     }
 }
 
+/// systemd-boot's one-shot entry: systemd's own `bootctl set-oneshot ID` (it writes the EFI
+/// variable `LoaderEntryOneShot`; systemd-boot starts ID once and clears it).
+pub fn set_oneshot(id: &str) -> Result<(), BootFileError> {
+    let out = Command::new("bootctl")
+        .arg("set-oneshot")
+        .arg(id)
+        .output()
+        .map_err(io(Path::new("bootctl")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(BootFileError::Tool {
+            path: PathBuf::from(id),
+            tool: "bootctl set-oneshot".into(),
+            output: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
 /// GRUB's `grub-install --target=PLATFORM --boot-directory=BOOT DEVICE` (the system's own, on
 /// PATH): GRUB's boot code on DEVICE made from the modules under `BOOT/grub/PLATFORM`.
 pub fn grub_install(platform: &str, boot: &Path, device: &str) -> Result<(), BootFileError> {
