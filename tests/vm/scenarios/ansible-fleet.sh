@@ -38,23 +38,16 @@ vm_boot_title() { echo "two guests, sshd up; the host's ansible-playbook runs (g
 # af_port: a free port on the host's loopback.
 af_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
+# shellcheck source=tests/vm/lib/ansible-story.sh
+. "${TESTS_VM_DIR:-/run/xchg/harness}/lib/ansible-story.sh"
+
 host_prepare() {
-    (cd "$VM_REPO_DIR" && cargo build --release --quiet)
-    local inst=$WORK/install f
-    [[ -x $VM_REPO_DIR/target/ansible-venv/bin/ansible-playbook ]] ||
-        vm_die "ansible-fleet: no target/ansible-venv (tests/deps.sh makes it)"
-    sh "$VM_REPO_DIR/install.sh" DESTDIR="$inst" >"$WORK/install.log"
-    while IFS= read -r f; do
-        VM_DISK_ADD+=("$inst$f:$f")
-    done < <(cd "$inst" && find . \( -type f -o -type l \) | sed 's/^\.//' | sort)
-    ssh-keygen -q -t ed25519 -N '' -C rewind-vm -f "$WORK/id" >/dev/null
-    mkdir -p "$WORK/net"
-    printf '[Match]\nName=en* eth*\n\n[Network]\nAddress=10.0.2.15/24\nGateway=10.0.2.2\n' >"$WORK/net/10-vm.network"
+    # rewind installed onto the disk, the key, the network, guest1's port (VM_SSH_PORT); the
+    # inventory is rewritten below for both guests.
+    ar_host_prepare
     printf 'good v1\n' >"$WORK/rwfleet.conf"
-    VM_DISK_ADD+=("$WORK/id.pub:/root/.ssh/authorized_keys" "$WORK/net/10-vm.network:/etc/systemd/network/10-vm.network"
-        "$WORK/rwfleet.conf:/etc/rwfleet.conf")
+    VM_DISK_ADD+=("$WORK/rwfleet.conf:/etc/rwfleet.conf")
     # Guest 1 is the harness's guest; guest 2 this scenario's own qemu (vm_boot_host).
-    VM_SSH_PORT=$(af_port)
     local port2
     port2=$(af_port)
     while [[ $port2 == "$VM_SSH_PORT" ]]; do port2=$(af_port); done
