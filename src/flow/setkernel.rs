@@ -899,6 +899,36 @@ mod tests {
     }
 
     #[test]
+    fn the_esp_holds_the_copy_only_where_it_is_the_bls_boot_and_grub_s_menu_is_not_in_use() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let r = d.path();
+        assert_eq!(esp_boot(r), None, "no entries anywhere");
+        std::fs::create_dir_all(r.join("efi/loader/entries")).expect("test io");
+        assert_eq!(esp_boot(r), Some(r.join("efi")));
+        // /boot itself is $BOOT (it has the entries): the copy stays in /boot/rewind.
+        std::fs::create_dir_all(r.join("boot/loader/entries")).expect("test io");
+        assert_eq!(esp_boot(r), None);
+        std::fs::remove_dir_all(r.join("boot/loader")).expect("test io");
+        // rewind's GRUB menu in use: GRUB machines are unchanged (/boot/rewind).
+        write(r, "etc/grub.d/42_rewind", "#! /bin/sh\n");
+        write(r, "boot/grub/grub.cfg", "set default=0\n");
+        assert_eq!(esp_boot(r), None);
+        std::fs::remove_file(r.join("etc/grub.d/42_rewind")).expect("test io");
+        assert_eq!(esp_boot(r), Some(r.join("efi")));
+        // On such a machine /boot never counts as in the set: the ESP's kernel does not roll
+        // back with the root.
+        write(
+            r,
+            "proc/self/mountinfo",
+            "22 1 254:0 / / rw - ext4 /dev/mapper/vg0-root rw\n",
+        );
+        assert_eq!(
+            boot_of(r, &[member("root", Some("/"))], None),
+            SetBoot::Newest
+        );
+    }
+
+    #[test]
     fn boot_is_a_member_on_its_own_lv_or_inside_the_root_member() {
         let with_boot = mounts::parse_mountinfo(
             "22 1 254:0 / / rw - ext4 /dev/mapper/vg0-root rw\n23 22 8:1 / /boot rw - ext4 /dev/vda1 rw\n",
