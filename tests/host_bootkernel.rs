@@ -447,18 +447,24 @@ fn loop_bls_entries_are_read_by_bootctl_after_the_usual_entry_and_follow_the_set
 /// kernel-install lays it out (`debian/1.0/linux`, a 3 MiB kernel and a 3 MiB initramfs with
 /// rewind) and its entry.
 fn esp_root(mib: u32) -> (tempfile::TempDir, Tmpfs, System) {
+    bls_root(mib, "boot/efi")
+}
+
+/// [`esp_root`] with `$BOOT` (the tmpfs, its own mount) at `at`: `boot/efi`, or `boot` (an
+/// XBOOTLDR-style `/boot` read by systemd-boot, no GRUB).
+fn bls_root(mib: u32, at: &str) -> (tempfile::TempDir, Tmpfs, System) {
     let d = tempfile::tempdir().expect("tempdir");
     let r = d.path();
     std::fs::create_dir_all(r.join("boot")).expect("test io");
-    let esp = Tmpfs::mount(&r.join("boot/efi"), mib);
+    let esp = Tmpfs::mount(&r.join(at), mib);
     write(r, "lib/modules/1.0/modules.order", b"");
     write(r, "proc/sys/kernel/osrelease", b"1.0\n");
     write(
         r,
         "proc/self/mountinfo",
-        b"22 1 254:0 / / rw - ext4 /dev/mapper/vg0-root rw\n23 22 0:40 / /boot/efi rw - vfat /dev/vda1 rw\n",
+        format!("22 1 254:0 / / rw - ext4 /dev/mapper/vg0-root rw\n23 22 0:40 / /{at} rw - vfat /dev/vda1 rw\n").as_bytes(),
     );
-    kernel_install(r, "1.0", &vec![1u8; 3 << 20], &with_rewind(3 << 20));
+    kernel_install(r, at, "1.0", &vec![1u8; 3 << 20], &with_rewind(3 << 20));
     let sys = System {
         root: r.to_path_buf(),
         config: None,
@@ -468,12 +474,12 @@ fn esp_root(mib: u32) -> (tempfile::TempDir, Tmpfs, System) {
 }
 
 /// What kernel-install (90-loaderentry.install) leaves on the ESP for kernel `v`.
-fn kernel_install(r: &Path, v: &str, linux: &[u8], initrd: &[u8]) {
-    write(r, &format!("boot/efi/debian/{v}/linux"), linux);
-    write(r, &format!("boot/efi/debian/{v}/initrd.img-{v}"), initrd);
+fn kernel_install(r: &Path, at: &str, v: &str, linux: &[u8], initrd: &[u8]) {
+    write(r, &format!("{at}/debian/{v}/linux"), linux);
+    write(r, &format!("{at}/debian/{v}/initrd.img-{v}"), initrd);
     write(
         r,
-        &format!("boot/efi/loader/entries/debian-{v}.conf"),
+        &format!("{at}/loader/entries/debian-{v}.conf"),
         format!(
             "title Debian GNU/Linux 12 (bookworm)\nversion {v}\nmachine-id debian\nsort-key debian\noptions root=/dev/mapper/vg0-root ro quiet\nlinux /debian/{v}/linux\ninitrd /debian/{v}/initrd.img-{v}\n"
         )
@@ -510,6 +516,17 @@ fn bootctl_entries(esp: &Path) -> Vec<std::collections::BTreeMap<String, String>
 
 #[test]
 fn loop_esp_a_set_keeps_its_kernel_on_the_esp_and_its_entry_boots_it_after_a_kernel_update() {
+    kernel_update_after_a_set("boot/efi");
+}
+
+#[test]
+fn loop_bls_boot_without_grub_a_set_keeps_its_kernel_in_boot_and_its_entry_boots_it() {
+    kernel_update_after_a_set("boot");
+}
+
+/// A set taken on kernel 1.0, then a kernel update by kernel-install to 2.0 (1.0 removed),
+/// with `$BOOT` at `at`: the set's entry, read by bootctl, boots its copy of 1.0.
+fn kernel_update_after_a_set(at: &str) {
     let have = Command::new("sh")
         .args(["-c", "command -v bootctl"])
         .output()
@@ -520,16 +537,19 @@ fn loop_esp_a_set_keeps_its_kernel_on_the_esp_and_its_entry_boots_it_after_a_ker
         );
         return;
     }
-    let (_d, _esp, sys) = esp_root(32);
-    let esp = sys.root.join("boot/efi");
-    assert_eq!(setkernel::esp_boot(&sys.root), Some(esp.clone()));
+    let (_d, _esp, sys) = bls_root(32, at);
+    let esp = sys.root.join(at);
+    assert_eq!(
+        setkernel::esp_boot(&sys.root),
+        (at != "boot").then(|| esp.clone())
+    );
     // Set pre, taken on kernel 1.0: its copy goes to the ESP, read from the machine's entry.
     let p = setkernel::prepare(&sys, &root_member())
         .expect("room")
         .expect("a copy: the ESP is never in the set");
     assert_eq!(p.copies.len(), 2);
     assert_eq!(p.record.kernel.version, "1.0");
-    assert_eq!(p.record.boot_dir, "/boot/efi");
+    assert_eq!(p.record.boot_dir, format!("/{at}"));
     assert!(
         p.record.kernel.linux.starts_with("rewind/linux-1.0."),
         "{:?}",
@@ -545,10 +565,12 @@ fn loop_esp_a_set_keeps_its_kernel_on_the_esp_and_its_entry_boots_it_after_a_ker
     assert_eq!(p.record.bytes, (src_linux.len() + src_initrd.len()) as u64);
     setkernel::copy(&p).expect("copy");
     setkernel::record(&sys, "pre", &p).expect("record");
-    assert!(
-        !sys.root.join("boot/rewind").exists(),
-        "nothing in /boot, which the ESP's loader cannot read"
-    );
+    if at != "boot" {
+        assert!(
+            !sys.root.join("boot/rewind").exists(),
+            "nothing in /boot, which the ESP's loader cannot read"
+        );
+    }
     // A second set of the same kernel shares the copy.
     let q = setkernel::prepare(&sys, &root_member())
         .expect("room")
@@ -558,7 +580,7 @@ fn loop_esp_a_set_keeps_its_kernel_on_the_esp_and_its_entry_boots_it_after_a_ker
     // The upgrade: kernel-install puts kernel 2.0 on the ESP (its modules in the root), which
     // becomes the usual entry, and removes kernel 1.0 (its entry and files).
     write(&sys.root, "lib/modules/2.0/modules.order", b"");
-    kernel_install(&sys.root, "2.0", &[2u8; 4096], &with_rewind(1024));
+    kernel_install(&sys.root, at, "2.0", &[2u8; 4096], &with_rewind(1024));
     std::fs::remove_dir_all(esp.join("debian/1.0")).expect("test io");
     std::fs::remove_file(esp.join("loader/entries/debian-1.0.conf")).expect("test io");
     // The sets as `rewind list` gives them, their kernel read back from the ESP's records.
@@ -650,7 +672,7 @@ fn loop_esp_without_room_for_the_copy_and_the_next_kernel_refuses_before_any_cha
         m.contains(&format!("{mib} MiB needed (+{mib} MiB margin)")),
         "{m}"
     );
-    assert!(m.contains("Free space on the ESP /boot/efi"), "{m}");
+    assert!(m.contains("Free space on /boot/efi"), "{m}");
     assert!(
         !sys.root.join("boot/efi/rewind").exists(),
         "nothing written"

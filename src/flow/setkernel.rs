@@ -100,14 +100,22 @@ fn shown(root: &Path, base: &Path) -> String {
 /// where the machine's BLS entries are on the ESP ([`esp_boot`]), to `ESP/rewind`.
 pub fn prepare(sys: &System, members: &[MemberRequest]) -> Result<Option<Prepared>, Error> {
     let root = &sys.root;
-    if !grub_menu(root) {
-        return match esp_boot(root) {
-            Some(esp) => prepare_esp(root, &esp),
-            None => Ok(None),
-        };
-    }
     let all = mounts::read(root).map_err(|e| Error::Set(format!("cannot read the mounts: {e}")))?;
     let member_mounts: Vec<&str> = members.iter().filter_map(|m| m.mount.as_deref()).collect();
+    if !grub_menu(root) {
+        // The machine's own BLS entries: on the ESP (never in a set), or in /boot.
+        if let Some(esp) = esp_boot(root) {
+            return prepare_bls(root, &esp);
+        }
+        if super::bootmenu::bls_dir(root).is_none() {
+            return Ok(None);
+        }
+        if boot_is_member(&all, &member_mounts) {
+            log::info!("/boot is in the set: its kernels roll back with it, no copy kept");
+            return Ok(None);
+        }
+        return prepare_bls(root, &boot(root));
+    }
     if boot_is_member(&all, &member_mounts) {
         log::info!("/boot is in the set: its kernels roll back with it, no copy kept");
         return Ok(None);
@@ -146,12 +154,13 @@ pub fn prepare(sys: &System, members: &[MemberRequest]) -> Result<Option<Prepare
     .map(Some)
 }
 
-/// The ESP's copy: the kernel and initramfs of the machine's own entry that matches the root
+/// The copy in the BLS `$BOOT` `base` (the ESP, or `/boot` without rewind's GRUB menu): the
+/// kernel and initramfs of the machine's own entry that matches the root
 /// ([`bls::for_root`]: the running kernel's entry, else the first in the loader's order whose
 /// modules are in the root), as the entry names them (kernel-install's
 /// `ENTRY-TOKEN/VERSION/linux`, or any other path under the ESP), copied to
-/// `ESP/rewind/linux-VERSION.CRC` and `ESP/rewind/initrd-VERSION.CRC`.
-fn prepare_esp(root: &Path, esp: &Path) -> Result<Option<Prepared>, Error> {
+/// `$BOOT/rewind/linux-VERSION.CRC` and `$BOOT/rewind/initrd-VERSION.CRC`.
+fn prepare_bls(root: &Path, esp: &Path) -> Result<Option<Prepared>, Error> {
     let at = shown(root, esp);
     let dir = esp.join("loader/entries");
     let io = |e: std::io::Error| Error::Set(format!("{}: {e}", dir.display()));
@@ -210,9 +219,9 @@ fn prepare_esp(root: &Path, esp: &Path) -> Result<Option<Prepared>, Error> {
         );
         return Ok(None);
     }
-    // ESPs are small, and the next kernel update (kernel-install) writes a whole kernel and
-    // initramfs there: the margin is the size of this pair (at least 4 MiB), so that a kernel
-    // of the same size still fits once the copy is made.
+    // ESPs (and XBOOTLDR partitions) are small, and the next kernel update (kernel-install)
+    // writes a whole kernel and initramfs there: the margin is the size of this pair (at least
+    // 4 MiB), so that a kernel of the same size still fits once the copy is made.
     plan_copy(
         root,
         esp,
@@ -222,7 +231,7 @@ fn prepare_esp(root: &Path, esp: &Path) -> Result<Option<Prepared>, Error> {
             (initrd, format!("initrd-{version}")),
         ],
         |pair| pair.max(4 << 20),
-        &format!("Free space on the ESP {at} (old kernels: apt autoremove; kernel-install removes their entries and files), or enlarge it"),
+        &format!("Free space on {at} (old kernels: apt autoremove; kernel-install removes their entries and files), or enlarge it"),
     )
     .map(Some)
 }
