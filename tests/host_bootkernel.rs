@@ -687,7 +687,7 @@ fn loop_esp_without_room_for_the_copy_and_the_next_kernel_refuses_before_any_cha
 }
 
 #[test]
-fn loop_esp_an_initramfs_without_rewind_or_an_entry_without_modules_gets_no_copy() {
+fn loop_esp_an_initramfs_without_rewind_an_entry_without_modules_or_with_two_images_gets_no_copy() {
     if !lister_installed() {
         eprintln!("SKIPPED: no initramfs lister (tests/deps.sh)");
         return;
@@ -697,6 +697,28 @@ fn loop_esp_an_initramfs_without_rewind_or_an_entry_without_modules_gets_no_copy
     std::fs::remove_dir_all(sys.root.join("lib/modules/1.0")).expect("test io");
     assert_eq!(setkernel::prepare(&sys, &root_member()).expect("ok"), None);
     write(&sys.root, "lib/modules/1.0/modules.order", b"");
+    assert!(
+        setkernel::prepare(&sys, &root_member())
+            .expect("ok")
+            .is_some()
+    );
+    // An entry with a microcode image before the main one: one record holds one initramfs, so
+    // no copy (the set's entry boots the usual kernel).
+    let entry = sys.root.join("boot/efi/loader/entries/debian-1.0.conf");
+    let text = std::fs::read_to_string(&entry).expect("entry");
+    write(&sys.root, "boot/efi/debian/1.0/ucode.img", b"ucode");
+    write(
+        &sys.root,
+        "boot/efi/loader/entries/debian-1.0.conf",
+        text.replace("initrd ", "initrd /debian/1.0/ucode.img\ninitrd ")
+            .as_bytes(),
+    );
+    assert_eq!(setkernel::prepare(&sys, &root_member()).expect("ok"), None);
+    write(
+        &sys.root,
+        "boot/efi/loader/entries/debian-1.0.conf",
+        text.as_bytes(),
+    );
     // Its initramfs lacks rewind: no copy.
     write(
         &sys.root,

@@ -100,9 +100,8 @@ fn shown(root: &Path, base: &Path) -> String {
 /// where the machine's BLS entries are on the ESP ([`esp_boot`]), to `ESP/rewind`.
 pub fn prepare(sys: &System, members: &[MemberRequest]) -> Result<Option<Prepared>, Error> {
     let root = &sys.root;
-    let all = mounts::read(root).map_err(|e| Error::Set(format!("cannot read the mounts: {e}")))?;
-    let member_mounts: Vec<&str> = members.iter().filter_map(|m| m.mount.as_deref()).collect();
-    if !grub_menu(root) {
+    let grub = grub_menu(root);
+    if !grub {
         // The machine's own BLS entries: on the ESP (never in a set), or in /boot.
         if let Some(esp) = esp_boot(root) {
             return prepare_bls(root, &esp);
@@ -110,15 +109,15 @@ pub fn prepare(sys: &System, members: &[MemberRequest]) -> Result<Option<Prepare
         if super::bootmenu::bls_dir(root).is_none() {
             return Ok(None);
         }
-        if boot_is_member(&all, &member_mounts) {
-            log::info!("/boot is in the set: its kernels roll back with it, no copy kept");
-            return Ok(None);
-        }
-        return prepare_bls(root, &boot(root));
     }
+    let all = mounts::read(root).map_err(|e| Error::Set(format!("cannot read the mounts: {e}")))?;
+    let member_mounts: Vec<&str> = members.iter().filter_map(|m| m.mount.as_deref()).collect();
     if boot_is_member(&all, &member_mounts) {
         log::info!("/boot is in the set: its kernels roll back with it, no copy kept");
         return Ok(None);
+    }
+    if !grub {
+        return prepare_bls(root, &boot(root));
     }
     let dir = boot(root);
     let names = bootfile::names(&dir).map_err(|e| Error::Set(format!("{}: {e}", dir.display())))?;
