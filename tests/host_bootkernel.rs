@@ -384,6 +384,7 @@ fn loop_bls_entries_are_read_by_bootctl_after_the_usual_entry_and_follow_the_set
             initrd: "rewind/initrd.img-0.9.1".into(),
         },
         bytes: 1,
+        boot_dir: "/boot".into(),
     };
     let mut lost = view("lost", SetBoot::Newest);
     lost.state = SetState::Lost;
@@ -439,4 +440,291 @@ fn loop_bls_entries_are_read_by_bootctl_after_the_usual_entry_and_follow_the_set
     assert!(written.is_empty());
     let ids: Vec<String> = bootctl_list(&boot).into_iter().map(|x| x.0).collect();
     assert_eq!(ids, vec!["abc-1.0.conf", "memtest.conf"]);
+}
+
+/// A machine whose `$BOOT` is the ESP: no GRUB, `/boot` a directory of the root, the ESP a
+/// tmpfs of `mib` MiB at `/boot/efi` holding kernel 1.0 (running, its modules in the root) as
+/// kernel-install lays it out (`debian/1.0/linux`, a 3 MiB kernel and a 3 MiB initramfs with
+/// rewind) and its entry.
+fn esp_root(mib: u32) -> (tempfile::TempDir, Tmpfs, System) {
+    bls_root(mib, "boot/efi")
+}
+
+/// [`esp_root`] with `$BOOT` (the tmpfs, its own mount) at `at`: `boot/efi`, or `boot` (an
+/// XBOOTLDR-style `/boot` read by systemd-boot, no GRUB).
+fn bls_root(mib: u32, at: &str) -> (tempfile::TempDir, Tmpfs, System) {
+    let d = tempfile::tempdir().expect("tempdir");
+    let r = d.path();
+    std::fs::create_dir_all(r.join("boot")).expect("test io");
+    let esp = Tmpfs::mount(&r.join(at), mib);
+    write(r, "lib/modules/1.0/modules.order", b"");
+    write(r, "proc/sys/kernel/osrelease", b"1.0\n");
+    write(
+        r,
+        "proc/self/mountinfo",
+        format!("22 1 254:0 / / rw - ext4 /dev/mapper/vg0-root rw\n23 22 0:40 / /{at} rw - vfat /dev/vda1 rw\n").as_bytes(),
+    );
+    kernel_install(r, at, "1.0", &vec![1u8; 3 << 20], &with_rewind(3 << 20));
+    let sys = System {
+        root: r.to_path_buf(),
+        config: None,
+        lock_dir: r.join("run/lock/lvm"),
+    };
+    (d, esp, sys)
+}
+
+/// What kernel-install (90-loaderentry.install) leaves on the ESP for kernel `v`.
+fn kernel_install(r: &Path, at: &str, v: &str, linux: &[u8], initrd: &[u8]) {
+    write(r, &format!("{at}/debian/{v}/linux"), linux);
+    write(r, &format!("{at}/debian/{v}/initrd.img-{v}"), initrd);
+    write(
+        r,
+        &format!("{at}/loader/entries/debian-{v}.conf"),
+        format!(
+            "title Debian GNU/Linux 12 (bookworm)\nversion {v}\nmachine-id debian\nsort-key debian\noptions root=/dev/mapper/vg0-root ro quiet\nlinux /debian/{v}/linux\ninitrd /debian/{v}/initrd.img-{v}\n"
+        )
+        .as_bytes(),
+    );
+}
+
+/// `bootctl list` over `esp` (as ESP and $BOOT): each entry's fields, in the loader's order.
+fn bootctl_entries(esp: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
+    let out = Command::new("bootctl")
+        .env("SYSTEMD_RELAX_ESP_CHECKS", "1")
+        .arg(format!("--esp-path={}", esp.display()))
+        .arg(format!("--boot-path={}", esp.display()))
+        .args(["list", "--no-pager"])
+        .output()
+        .expect("bootctl");
+    assert!(
+        out.status.success(),
+        "bootctl list: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .split("\n\n")
+        .map(|block| {
+            block
+                .lines()
+                .filter_map(|l| l.trim().split_once(": "))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        })
+        .filter(|m| m.contains_key("id"))
+        .collect()
+}
+
+#[test]
+fn loop_esp_a_set_keeps_its_kernel_on_the_esp_and_its_entry_boots_it_after_a_kernel_update() {
+    kernel_update_after_a_set("boot/efi");
+}
+
+#[test]
+fn loop_bls_boot_without_grub_a_set_keeps_its_kernel_in_boot_and_its_entry_boots_it() {
+    kernel_update_after_a_set("boot");
+}
+
+/// A set taken on kernel 1.0, then a kernel update by kernel-install to 2.0 (1.0 removed),
+/// with `$BOOT` at `at`: the set's entry, read by bootctl, boots its copy of 1.0.
+fn kernel_update_after_a_set(at: &str) {
+    let have = Command::new("sh")
+        .args(["-c", "command -v bootctl"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have || !lister_installed() {
+        eprintln!(
+            "SKIPPED: bootctl (systemd-boot) or an initramfs lister (initramfs-tools-core) not installed (tests/deps.sh)"
+        );
+        return;
+    }
+    let (_d, _esp, sys) = bls_root(32, at);
+    let esp = sys.root.join(at);
+    assert_eq!(
+        setkernel::esp_boot(&sys.root),
+        (at != "boot").then(|| esp.clone())
+    );
+    // Set pre, taken on kernel 1.0: its copy goes to the ESP, read from the machine's entry.
+    let p = setkernel::prepare(&sys, &root_member())
+        .expect("room")
+        .expect("a copy: the ESP is never in the set");
+    assert_eq!(p.copies.len(), 2);
+    assert_eq!(p.record.kernel.version, "1.0");
+    assert_eq!(p.record.boot_dir, format!("/{at}"));
+    assert!(
+        p.record.kernel.linux.starts_with("rewind/linux-1.0."),
+        "{:?}",
+        p.record
+    );
+    assert!(
+        p.record.kernel.initrd.starts_with("rewind/initrd-1.0."),
+        "{:?}",
+        p.record
+    );
+    let src_linux = std::fs::read(esp.join("debian/1.0/linux")).expect("kernel");
+    let src_initrd = std::fs::read(esp.join("debian/1.0/initrd.img-1.0")).expect("initrd");
+    assert_eq!(p.record.bytes, (src_linux.len() + src_initrd.len()) as u64);
+    setkernel::copy(&p).expect("copy");
+    setkernel::record(&sys, "pre", &p).expect("record");
+    if at != "boot" {
+        assert!(
+            !sys.root.join("boot/rewind").exists(),
+            "nothing in /boot, which the ESP's loader cannot read"
+        );
+    }
+    // A second set of the same kernel shares the copy.
+    let q = setkernel::prepare(&sys, &root_member())
+        .expect("room")
+        .expect("a copy");
+    assert!(q.copies.is_empty(), "{:?}", q.copies);
+    setkernel::record(&sys, "pre2", &q).expect("record");
+    // The upgrade: kernel-install puts kernel 2.0 on the ESP (its modules in the root), which
+    // becomes the usual entry, and removes kernel 1.0 (its entry and files).
+    write(&sys.root, "lib/modules/2.0/modules.order", b"");
+    kernel_install(&sys.root, at, "2.0", &[2u8; 4096], &with_rewind(1024));
+    std::fs::remove_dir_all(esp.join("debian/1.0")).expect("test io");
+    std::fs::remove_file(esp.join("loader/entries/debian-1.0.conf")).expect("test io");
+    // The sets as `rewind list` gives them, their kernel read back from the ESP's records.
+    let mut views = vec![view("pre", SetBoot::Newest), view("pre2", SetBoot::Newest)];
+    setkernel::attach(&sys.root, &mut views);
+    assert_eq!(views[0].boot, SetBoot::Copy(p.record.clone()));
+    let dir = bootmenu::bls_dir(&sys.root).expect("entries");
+    let written = bootmenu::write_bls_in(&sys.root, &dir, &views).expect("written");
+    assert_eq!(written, vec!["rewind-pre.conf", "rewind-pre2.conf"]);
+    let list = bootctl_entries(&esp);
+    let ids: Vec<&str> = list.iter().map(|m| m["id"].as_str()).collect();
+    assert_eq!(
+        ids,
+        vec!["debian-2.0.conf", "rewind-pre2.conf", "rewind-pre.conf"],
+        "{list:?}"
+    );
+    assert!(list[0]["title"].contains("(default)"), "{list:?}");
+    assert_eq!(list[0]["linux"], "/debian/2.0/linux");
+    // The set's entry boots kernel 1.0's copy, which the loader finds on the ESP (bootctl
+    // marks a missing file "(No such file or directory)"), with the usual options.
+    let pre = &list[2];
+    assert_eq!(
+        pre["linux"],
+        format!("/{}", p.record.kernel.linux),
+        "{pre:?}"
+    );
+    assert_eq!(
+        pre["initrd"],
+        format!("/{}", p.record.kernel.initrd),
+        "{pre:?}"
+    );
+    assert_eq!(pre["version"], "1.0");
+    assert_eq!(
+        pre["options"],
+        "root=/dev/mapper/vg0-root ro quiet rd.rewind=pre"
+    );
+    assert_eq!(
+        std::fs::read(esp.join(&p.record.kernel.linux)).expect("copy"),
+        src_linux
+    );
+    assert_eq!(
+        std::fs::read(esp.join(&p.record.kernel.initrd)).expect("copy"),
+        src_initrd
+    );
+    // A set taken now (running 2.0) copies 2.0, from its entry.
+    write(&sys.root, "proc/sys/kernel/osrelease", b"2.0\n");
+    let n = setkernel::prepare(&sys, &root_member())
+        .expect("room")
+        .expect("a copy");
+    assert_eq!(n.record.kernel.version, "2.0");
+    // The sets go: their records and copies go with them (kept while one set needs them).
+    setkernel::tidy(&sys.root, &["pre2".to_owned()]);
+    assert!(esp.join(&p.record.kernel.linux).exists());
+    assert!(!esp.join("rewind/pre.kernel").exists());
+    setkernel::tidy(&sys.root, &[]);
+    let left: Vec<_> = std::fs::read_dir(esp.join("rewind")).expect("ls").collect();
+    assert!(left.is_empty(), "{left:?}");
+    let written = bootmenu::write_bls_in(&sys.root, &dir, &[]).expect("written");
+    assert!(written.is_empty());
+    let ids: Vec<String> = bootctl_entries(&esp)
+        .into_iter()
+        .map(|m| m["id"].clone())
+        .collect();
+    assert_eq!(ids, vec!["debian-2.0.conf"]);
+}
+
+#[test]
+fn loop_esp_without_room_for_the_copy_and_the_next_kernel_refuses_before_any_change() {
+    // 18 MiB with 6 MiB of kernel and initramfs: 12 MiB free. The copy (6 MiB) fits with
+    // /boot's 4 MiB margin, but not with the ESP's: the pair's size again (6 MiB), room for
+    // the next kernel update.
+    let (_d, _esp, sys) = esp_root(18);
+    let esp = sys.root.join("boot/efi");
+    let pair =
+        size(&sys, "boot/efi/debian/1.0/linux") + size(&sys, "boot/efi/debian/1.0/initrd.img-1.0");
+    let free = rewind::system::bootfile::free_bytes(&esp).expect("statvfs");
+    assert!(
+        pair + (4 << 20) <= free && 2 * pair > free,
+        "the test's sizes: {pair} {free}"
+    );
+    let e = setkernel::prepare(&sys, &root_member()).expect_err("no room");
+    let m = e.to_string();
+    assert!(
+        m.contains("has no room for the set's copy of kernel 1.0"),
+        "{m}"
+    );
+    let mib = pair.div_ceil(1 << 20);
+    assert!(
+        m.contains(&format!("{mib} MiB needed (+{mib} MiB margin)")),
+        "{m}"
+    );
+    assert!(m.contains("Free space on /boot/efi"), "{m}");
+    assert!(
+        !sys.root.join("boot/efi/rewind").exists(),
+        "nothing written"
+    );
+    // With room: the copy.
+    let (_d, _esp, sys) = esp_root(24);
+    assert!(
+        setkernel::prepare(&sys, &root_member())
+            .expect("room")
+            .is_some()
+    );
+}
+
+#[test]
+fn loop_esp_an_initramfs_without_rewind_an_entry_without_modules_or_with_two_images_gets_no_copy() {
+    if !lister_installed() {
+        eprintln!("SKIPPED: no initramfs lister (tests/deps.sh)");
+        return;
+    }
+    let (_d, _esp, sys) = esp_root(32);
+    // The entry's kernel has no modules in the root: nothing matches, no copy, no refusal.
+    std::fs::remove_dir_all(sys.root.join("lib/modules/1.0")).expect("test io");
+    assert_eq!(setkernel::prepare(&sys, &root_member()).expect("ok"), None);
+    write(&sys.root, "lib/modules/1.0/modules.order", b"");
+    assert!(
+        setkernel::prepare(&sys, &root_member())
+            .expect("ok")
+            .is_some()
+    );
+    // An entry with a microcode image before the main one: one record holds one initramfs, so
+    // no copy (the set's entry boots the usual kernel).
+    let entry = sys.root.join("boot/efi/loader/entries/debian-1.0.conf");
+    let text = std::fs::read_to_string(&entry).expect("entry");
+    write(&sys.root, "boot/efi/debian/1.0/ucode.img", b"ucode");
+    write(
+        &sys.root,
+        "boot/efi/loader/entries/debian-1.0.conf",
+        text.replace("initrd ", "initrd /debian/1.0/ucode.img\ninitrd ")
+            .as_bytes(),
+    );
+    assert_eq!(setkernel::prepare(&sys, &root_member()).expect("ok"), None);
+    write(
+        &sys.root,
+        "boot/efi/loader/entries/debian-1.0.conf",
+        text.as_bytes(),
+    );
+    // Its initramfs lacks rewind: no copy.
+    write(
+        &sys.root,
+        "boot/efi/debian/1.0/initrd.img-1.0",
+        &initramfs(b"microcode", &[("usr/sbin/lvm", b"lvm")]),
+    );
+    assert_eq!(setkernel::prepare(&sys, &root_member()).expect("ok"), None);
+    assert!(!sys.root.join("boot/efi/rewind").exists());
 }

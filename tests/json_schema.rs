@@ -62,6 +62,7 @@ fn sets() -> Vec<SetView> {
                     initrd: "initrd.img-6.1.0-18-amd64".into(),
                 },
                 bytes: 40 << 20,
+                boot_dir: "/boot".into(),
             }),
         },
         SetView {

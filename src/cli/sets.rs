@@ -172,11 +172,12 @@ pub fn boot_line(b: &SetBoot) -> String {
             "boot: /boot is in the set: its kernels and initramfs roll back with it (no copy kept)\n".to_owned()
         }
         SetBoot::Copy(k) => format!(
-            "boot: its entry in the boot menu boots its copy of kernel {} (/boot/{}, /boot/{}: {:.0} MiB, shared with the sets of the same kernel)\n",
+            "boot: its entry in the boot menu boots its copy of kernel {} ({d}/{}, {d}/{}: {:.0} MiB, shared with the sets of the same kernel)\n",
             k.kernel.version,
             k.kernel.linux,
             k.kernel.initrd,
-            k.bytes as f64 / (1 << 20) as f64
+            k.bytes as f64 / (1 << 20) as f64,
+            d = if k.boot_dir.is_empty() { "/boot" } else { k.boot_dir.as_str() }
         ),
         SetBoot::Newest => {
             "boot: no kernel of its own; its entry in the boot menu boots the newest kernel in /boot\n"

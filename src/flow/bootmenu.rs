@@ -313,11 +313,14 @@ pub fn write_bls(root: &Path, dir: &Path, views: &[SetView]) -> Result<BlsWritte
         let mut cands = Vec::new();
         for v in views.iter().filter(|v| not_bootable(v).is_none()) {
             let boots = match &v.boot {
-                SetBoot::Copy(k) if boot_root == root.join("boot") => bls::Boots {
-                    version: k.kernel.version.clone(),
-                    linux: format!("/{}", k.kernel.linux),
-                    initrd: vec![format!("/{}", k.kernel.initrd)],
-                },
+                // The set's copy, where it is on this $BOOT (/boot, or the ESP).
+                SetBoot::Copy(k) if root.join(k.boot_dir.trim_start_matches('/')) == boot_root => {
+                    bls::Boots {
+                        version: k.kernel.version.clone(),
+                        linux: format!("/{}", k.kernel.linux),
+                        initrd: vec![format!("/{}", k.kernel.initrd)],
+                    }
+                }
                 _ => match &usual.linux {
                     Some(l) => bls::Boots {
                         version: usual.version.clone().unwrap_or_default(),
@@ -676,6 +679,7 @@ mod tests {
                 initrd: "rewind/initrd.img-6.1.0-9-amd64.00001234".into(),
             },
             bytes: 1,
+            boot_dir: crate::plan::kernels::BOOT_DIR.into(),
         });
         let text = render(&[v]);
         assert!(text.contains(

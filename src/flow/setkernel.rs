@@ -12,6 +12,7 @@ use super::Error;
 use super::env::System;
 use super::sets::SetView;
 use crate::lvm::layout::LvRef;
+use crate::plan::bls;
 use crate::plan::kernels::{self, GrubReinstall, Kernel, NextBoot, SetKernel};
 use crate::plan::set::Request as MemberRequest;
 use crate::system::bootfile;
@@ -66,23 +67,57 @@ pub struct Prepared {
     pub record: SetKernel,
     /// The copies still to make (source, destination): none when every file is shared.
     pub copies: Vec<(PathBuf, PathBuf)>,
+    /// The `$BOOT` holding the store (`/boot`, or the ESP), under the system's root.
+    pub base: PathBuf,
 }
 
-/// Before a set is made: the copy it needs, refused (before any change) when `/boot` has no
-/// room. `None`: no copy (`/boot` is a member, no GRUB menu of rewind's, or no kernel in
-/// `/boot` matches the root; the latter is a warning).
+/// Whether rewind's GRUB menu is in use: 42_rewind installed and GRUB's directory in `/boot`.
+fn grub_menu(root: &Path) -> bool {
+    root.join(super::bootmenu::GRUB_SCRIPT).is_file() && super::bootmenu::grub_dir(root).is_some()
+}
+
+/// The ESP, when it is the `$BOOT` of the machine's Boot Loader Specification entries (`/efi`
+/// or `/boot/efi` holds `loader/entries`, `/boot` does not) and rewind's GRUB menu is not in
+/// use: the loader reads kernels only from there, so the set's copy goes there. `None`
+/// elsewhere (GRUB machines are unchanged).
+pub fn esp_boot(root: &Path) -> Option<PathBuf> {
+    if grub_menu(root) {
+        return None;
+    }
+    let dir = super::bootmenu::bls_dir(root)?;
+    let base = dir.parent()?.parent()?.to_path_buf();
+    (base != boot(root)).then_some(base)
+}
+
+/// `$BOOT` as the system sees it (`/boot/efi`) for `base` under `root`.
+fn shown(root: &Path, base: &Path) -> String {
+    format!("/{}", base.strip_prefix(root).unwrap_or(base).display())
+}
+
+/// Before a set is made: the copy it needs, refused (before any change) when `$BOOT` has no
+/// room. `None`: no copy (`/boot` is a member, no boot menu of rewind's, or no kernel matches
+/// the root; the latter is a warning). With rewind's GRUB menu the copy goes to `/boot/rewind`;
+/// where the machine's BLS entries are on the ESP ([`esp_boot`]), to `ESP/rewind`.
 pub fn prepare(sys: &System, members: &[MemberRequest]) -> Result<Option<Prepared>, Error> {
     let root = &sys.root;
-    if !root.join(super::bootmenu::GRUB_SCRIPT).is_file()
-        || super::bootmenu::grub_dir(root).is_none()
-    {
-        return Ok(None);
+    let grub = grub_menu(root);
+    if !grub {
+        // The machine's own BLS entries: on the ESP (never in a set), or in /boot.
+        if let Some(esp) = esp_boot(root) {
+            return prepare_bls(root, &esp);
+        }
+        if super::bootmenu::bls_dir(root).is_none() {
+            return Ok(None);
+        }
     }
     let all = mounts::read(root).map_err(|e| Error::Set(format!("cannot read the mounts: {e}")))?;
     let member_mounts: Vec<&str> = members.iter().filter_map(|m| m.mount.as_deref()).collect();
     if boot_is_member(&all, &member_mounts) {
         log::info!("/boot is in the set: its kernels roll back with it, no copy kept");
         return Ok(None);
+    }
+    if !grub {
+        return prepare_bls(root, &boot(root));
     }
     let dir = boot(root);
     let names = bootfile::names(&dir).map_err(|e| Error::Set(format!("{}: {e}", dir.display())))?;
@@ -104,14 +139,121 @@ pub fn prepare(sys: &System, members: &[MemberRequest]) -> Result<Option<Prepare
         );
         return Ok(None);
     }
+    plan_copy(
+        root,
+        &dir,
+        &k.version,
+        [
+            (k.linux.clone(), k.linux.clone()),
+            (k.initrd.clone(), k.initrd.clone()),
+        ],
+        |_| 4 << 20,
+        "Free space in /boot (old kernels: apt autoremove), or make /boot a member of the set",
+    )
+    .map(Some)
+}
+
+/// The copy in the BLS `$BOOT` `base` (the ESP, or `/boot` without rewind's GRUB menu): the
+/// kernel and initramfs of the machine's own entry that matches the root
+/// ([`bls::for_root`]: the running kernel's entry, else the first in the loader's order whose
+/// modules are in the root), as the entry names them (kernel-install's
+/// `ENTRY-TOKEN/VERSION/linux`, or any other path under the ESP), copied to
+/// `$BOOT/rewind/linux-VERSION.CRC` and `$BOOT/rewind/initrd-VERSION.CRC`.
+fn prepare_bls(root: &Path, esp: &Path) -> Result<Option<Prepared>, Error> {
+    let at = shown(root, esp);
+    let dir = esp.join("loader/entries");
+    let io = |e: std::io::Error| Error::Set(format!("{}: {e}", dir.display()));
+    let mut entries = Vec::new();
+    for n in bootfile::names(&dir).map_err(io)? {
+        if n.ends_with(".conf") {
+            let text = std::fs::read_to_string(dir.join(&n)).map_err(io)?;
+            entries.push((n, bls::Entry::parse(&text)));
+        }
+    }
+    if let Some(why) = bls::cannot_sort_last(&entries) {
+        log::warn!(
+            "{at}/loader/entries: {why}: rewind writes no boot entries there, so the set keeps no kernel copy"
+        );
+        return Ok(None);
+    }
+    let running = std::fs::read_to_string(root.join("proc/sys/kernel/osrelease")).ok();
+    let Some((name, e)) =
+        bls::for_root(&entries, &modules(root), running.as_deref().map(str::trim))
+    else {
+        log::warn!(
+            "no boot entry in {at}/loader/entries boots a kernel whose modules are in the root's /lib/modules: the set keeps no kernel; its boot entry boots the usual entry's kernel"
+        );
+        return Ok(None);
+    };
+    let version = e.version.clone().unwrap_or_default();
+    let linux = e.linux.clone().unwrap_or_default();
+    let [initrd] = e.initrd.as_slice() else {
+        log::warn!(
+            "{at}/loader/entries/{name} boots {} initramfs images (rewind copies an entry with exactly one): the set keeps no kernel; its boot entry boots the usual entry's kernel",
+            e.initrd.len()
+        );
+        return Ok(None);
+    };
+    if version.is_empty() || version.contains('/') || version.starts_with('.') {
+        log::warn!(
+            "{at}/loader/entries/{name}: version {version:?} cannot name a copy: no copy kept"
+        );
+        return Ok(None);
+    }
+    let (linux, initrd) = (
+        linux.trim_start_matches('/').to_owned(),
+        initrd.trim_start_matches('/').to_owned(),
+    );
+    for f in [&linux, &initrd] {
+        if f.split('/').any(|c| c == "..") || !esp.join(f).is_file() {
+            log::warn!(
+                "{at}/loader/entries/{name} names {at}/{f}, which is not a file there: the set keeps no kernel copy"
+            );
+            return Ok(None);
+        }
+    }
+    if let Some(why) = checked(&esp.join(&initrd), &format!("{at}/{initrd}")).unwrap_or(None) {
+        log::warn!(
+            "kernel {version}: {why}: the set keeps no copy of it and gets no boot entry (install rewind's initramfs hook, then update-initramfs -u or dracut -f)"
+        );
+        return Ok(None);
+    }
+    // ESPs (and XBOOTLDR partitions) are small, and the next kernel update (kernel-install)
+    // writes a whole kernel and initramfs there: the margin is the size of this pair (at least
+    // 4 MiB), so that a kernel of the same size still fits once the copy is made.
+    plan_copy(
+        root,
+        esp,
+        &version,
+        [
+            (linux, format!("linux-{version}")),
+            (initrd, format!("initrd-{version}")),
+        ],
+        |pair| pair.max(4 << 20),
+        &format!("Free space on {at} (old kernels: apt autoremove; kernel-install removes their entries and files), or enlarge it"),
+    )
+    .map(Some)
+}
+
+/// The copies of kernel `version`'s `files` (source relative to `base`, the copy's file name)
+/// into `base/rewind`: the same content reuses a copy; refused when `base` has less room than
+/// the copies need plus `margin(bytes of the pair)`, with `hint`.
+fn plan_copy(
+    root: &Path,
+    base: &Path,
+    version: &str,
+    files: [(String, String); 2],
+    margin: impl Fn(u64) -> u64,
+    hint: &str,
+) -> Result<Prepared, Error> {
     let mut copies = Vec::new();
     let mut names_out = Vec::new();
     let (mut bytes, mut need) = (0u64, 0u64);
-    for file in [&k.linux, &k.initrd] {
-        let src = dir.join(file);
+    for (file, copy_as) in &files {
+        let src = base.join(file);
         let (sum, size) = bootfile::checksum(&src).map_err(err)?;
-        let rel = kernels::copy_name(file, sum);
-        let dst = dir.join(&rel);
+        let rel = kernels::copy_name(copy_as, sum);
+        let dst = base.join(&rel);
         bytes += size;
         if dst.exists() {
             if !bootfile::same_content(&src, &dst).map_err(err)? {
@@ -128,16 +270,15 @@ pub fn prepare(sys: &System, members: &[MemberRequest]) -> Result<Option<Prepare
         names_out.push(rel);
     }
     if need > 0 {
-        let free = bootfile::free_bytes(&dir).map_err(err)?;
+        let free = bootfile::free_bytes(base).map_err(err)?;
         // A margin: a filesystem filled to the last block breaks the next kernel update.
-        let margin = 4 << 20;
+        let margin = margin(bytes);
         if need + margin > free {
             return Err(Error::Set(format!(
-                "{} has no room for the set's copy of kernel {} and its initramfs: {} MiB needed (+{} MiB margin), {} MiB free; nothing changed. Free space in /boot (old kernels: apt autoremove), or make /boot a member of the set",
-                dir.display(),
-                k.version,
+                "{} has no room for the set's copy of kernel {version} and its initramfs: {} MiB needed (+{} MiB margin), {} MiB free; nothing changed. {hint}",
+                base.display(),
                 need.div_ceil(1 << 20),
-                margin >> 20,
+                margin.div_ceil(1 << 20),
                 free >> 20
             )));
         }
@@ -145,17 +286,19 @@ pub fn prepare(sys: &System, members: &[MemberRequest]) -> Result<Option<Prepare
     let [linux, initrd]: [String; 2] = names_out
         .try_into()
         .map_err(|_| Error::Set("internal: two copies".into()))?;
-    Ok(Some(Prepared {
+    Ok(Prepared {
         record: SetKernel {
             kernel: Kernel {
-                version: k.version.clone(),
+                version: version.to_owned(),
                 linux,
                 initrd,
             },
             bytes,
+            boot_dir: shown(root, base),
         },
         copies,
-    }))
+        base: base.to_path_buf(),
+    })
 }
 
 /// Why the initramfs `/boot/REL` cannot roll back (it lacks rewind: [`kernels::initramfs_lacks_rewind`]),
@@ -276,15 +419,20 @@ pub fn copy(p: &Prepared) -> Result<(), Error> {
 }
 
 /// Records that set `name` boots `p`'s copy (after the set is made).
-pub fn record(sys: &System, name: &str, p: &Prepared) -> Result<(), Error> {
-    let path = boot(&sys.root).join(SetKernel::record_name(name));
+pub fn record(_sys: &System, name: &str, p: &Prepared) -> Result<(), Error> {
+    let path = p.base.join(SetKernel::record_name(name));
     bootfile::replace(&path, &p.record.to_text(), None).map_err(err)
 }
 
-/// Each set's kernel record (a record that cannot be read is `None`: the set boots the newest
-/// kernel).
+/// Each set's kernel record in `/boot/rewind` (a record that cannot be read is `None`: the set
+/// boots the newest kernel).
 fn records(root: &Path) -> BTreeMap<String, Option<SetKernel>> {
-    let dir = boot(root).join(kernels::STORE);
+    records_in(root, &boot(root))
+}
+
+/// [`records`] of the store in `base` (`/boot`, or the ESP).
+fn records_in(root: &Path, base: &Path) -> BTreeMap<String, Option<SetKernel>> {
+    let dir = base.join(kernels::STORE);
     bootfile::names(&dir)
         .unwrap_or_default()
         .into_iter()
@@ -293,9 +441,12 @@ fn records(root: &Path) -> BTreeMap<String, Option<SetKernel>> {
             let rec = std::fs::read_to_string(dir.join(&f))
                 .ok()
                 .and_then(|t| SetKernel::parse(&t))
+                .map(|r| SetKernel {
+                    boot_dir: shown(root, base),
+                    ..r
+                })
                 .filter(|r| {
-                    boot(root).join(&r.kernel.linux).is_file()
-                        && boot(root).join(&r.kernel.initrd).is_file()
+                    base.join(&r.kernel.linux).is_file() && base.join(&r.kernel.initrd).is_file()
                 });
             Some((set, rec))
         })
@@ -303,12 +454,19 @@ fn records(root: &Path) -> BTreeMap<String, Option<SetKernel>> {
 }
 
 /// Fills in each view's `boot`: its copy, or whether `/boot` is a member.
+/// Where the machine's BLS entries are on the ESP ([`esp_boot`]), the ESP's copies, and
+/// `/boot` never counts as in the set (the ESP's kernels do not roll back with it).
 pub fn attach(root: &Path, views: &mut [SetView]) {
-    let recs = records(root);
+    let esp = esp_boot(root);
+    let recs = match &esp {
+        Some(e) => records_in(root, e),
+        None => records(root),
+    };
     let all = mounts::read(root).unwrap_or_default();
     for v in views {
         v.boot = match recs.get(&v.name) {
             Some(Some(r)) => SetBoot::Copy(r.clone()),
+            _ if esp.is_some() => SetBoot::Newest,
             _ => {
                 let m: Vec<&str> = v
                     .members
@@ -328,17 +486,26 @@ pub fn attach(root: &Path, views: &mut [SetView]) {
 /// Removes the records of sets that are gone (`sets`: those there are) and the copies no set
 /// needs any more. Only where `/boot` is mounted (a store is there); failures are warnings.
 pub fn tidy(root: &Path, sets: &[String]) {
-    let dir = boot(root).join(kernels::STORE);
+    tidy_in(root, &boot(root), sets);
+    if let Some(esp) = esp_boot(root) {
+        tidy_in(root, &esp, sets);
+    }
+}
+
+/// [`tidy`] of the store in `base` (`/boot`, or the ESP).
+fn tidy_in(root: &Path, base: &Path, sets: &[String]) {
+    let at = shown(root, base);
+    let dir = base.join(kernels::STORE);
     let Ok(store) = bootfile::names(&dir) else {
         return;
     };
     if store.is_empty() {
         return;
     }
-    let recs: Vec<(String, Option<SetKernel>)> = records(root).into_iter().collect();
+    let recs: Vec<(String, Option<SetKernel>)> = records_in(root, base).into_iter().collect();
     for rel in kernels::unneeded(&store, &recs, sets) {
-        match bootfile::remove(&boot(root).join(&rel)) {
-            Ok(()) => log::info!("/boot/{rel}: removed (no set needs it)"),
+        match bootfile::remove(&base.join(&rel)) {
+            Ok(()) => log::info!("{at}/{rel}: removed (no set needs it)"),
             Err(e) => log::warn!("{e}"),
         }
     }
@@ -534,7 +701,7 @@ pub fn boot_of(root: &Path, members: &[MemberRequest], copy: Option<&Prepared>) 
     let m: Vec<&str> = members.iter().filter_map(|m| m.mount.as_deref()).collect();
     match copy {
         Some(p) => SetBoot::Copy(p.record.clone()),
-        None if boot_is_member(&all, &m) => SetBoot::Member,
+        None if esp_boot(root).is_none() && boot_is_member(&all, &m) => SetBoot::Member,
         None => SetBoot::Newest,
     }
 }
@@ -737,6 +904,36 @@ mod tests {
             Vec::<String>::new()
         );
         assert!(r.join("boot/vmlinuz-1.0").exists());
+    }
+
+    #[test]
+    fn the_esp_holds_the_copy_only_where_it_is_the_bls_boot_and_grub_s_menu_is_not_in_use() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let r = d.path();
+        assert_eq!(esp_boot(r), None, "no entries anywhere");
+        std::fs::create_dir_all(r.join("efi/loader/entries")).expect("test io");
+        assert_eq!(esp_boot(r), Some(r.join("efi")));
+        // /boot itself is $BOOT (it has the entries): the copy stays in /boot/rewind.
+        std::fs::create_dir_all(r.join("boot/loader/entries")).expect("test io");
+        assert_eq!(esp_boot(r), None);
+        std::fs::remove_dir_all(r.join("boot/loader")).expect("test io");
+        // rewind's GRUB menu in use: GRUB machines are unchanged (/boot/rewind).
+        write(r, "etc/grub.d/42_rewind", "#! /bin/sh\n");
+        write(r, "boot/grub/grub.cfg", "set default=0\n");
+        assert_eq!(esp_boot(r), None);
+        std::fs::remove_file(r.join("etc/grub.d/42_rewind")).expect("test io");
+        assert_eq!(esp_boot(r), Some(r.join("efi")));
+        // On such a machine /boot never counts as in the set: the ESP's kernel does not roll
+        // back with the root.
+        write(
+            r,
+            "proc/self/mountinfo",
+            "22 1 254:0 / / rw - ext4 /dev/mapper/vg0-root rw\n",
+        );
+        assert_eq!(
+            boot_of(r, &[member("root", Some("/"))], None),
+            SetBoot::Newest
+        );
     }
 
     #[test]

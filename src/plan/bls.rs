@@ -82,6 +82,34 @@ pub fn usual(entries: &[(String, Entry)]) -> Option<&(String, Entry)> {
     own.into_iter().next()
 }
 
+/// The machine's own entry whose kernel matches a root with modules for `modules` (the
+/// versions in its `/lib/modules`), for the set's copy where `$BOOT` is the ESP: the entry of
+/// the `running` kernel when its modules are there, else the first in the boot loader's order
+/// whose version has its modules. Only entries that name their `version` and a kernel (the
+/// version is what ties an entry to `/lib/modules`; it is never guessed from a path).
+pub fn for_root<'e>(
+    entries: &'e [(String, Entry)],
+    modules: &[String],
+    running: Option<&str>,
+) -> Option<&'e (String, Entry)> {
+    let mut own: Vec<&(String, Entry)> = entries
+        .iter()
+        .filter(|(n, e)| {
+            !n.starts_with(PREFIX)
+                && e.linux.is_some()
+                && e.version.as_ref().is_some_and(|v| modules.contains(v))
+        })
+        .collect();
+    own.sort_by(|a, b| order(a, b));
+    running
+        .and_then(|r| {
+            own.iter()
+                .find(|(_, e)| e.version.as_deref() == Some(r))
+                .copied()
+        })
+        .or_else(|| own.first().copied())
+}
+
 /// Why rewind's entries (sort-key [`SORT_KEY`]) could come before one of the machine's own,
 /// and so become the boot loader's default: an entry without a sort-key (those sort after the
 /// ones that have one), or with one after rewind's. `None`: they always come last.
@@ -189,6 +217,40 @@ mod tests {
         assert_eq!(cannot_sort_last(&list[..3]), None);
         let late = vec![("x.conf".to_owned(), e("sort-key zzzzz\nlinux /x"))];
         assert!(cannot_sort_last(&late).is_some());
+    }
+
+    #[test]
+    fn the_set_s_kernel_is_the_entry_of_the_running_kernel_else_the_first_with_modules() {
+        let list = vec![
+            (
+                "abc-2.0.conf".to_owned(),
+                e(
+                    "version 2.0\nsort-key debian\nlinux /abc/2.0/linux\ninitrd /abc/2.0/initrd.img-2.0",
+                ),
+            ),
+            (
+                "abc-1.0.conf".to_owned(),
+                e(
+                    "version 1.0\nsort-key debian\nlinux /abc/1.0/linux\ninitrd /abc/1.0/initrd.img-1.0",
+                ),
+            ),
+            (
+                "rewind-pre.conf".to_owned(),
+                e("version 1.0\nsort-key aaa\nlinux /rewind/linux-1.0.1"),
+            ),
+            ("memtest.conf".to_owned(), e("sort-key debian\nlinux /m")),
+        ];
+        let m = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let pick = |mods: &[&str], running: Option<&str>| {
+            for_root(&list, &m(mods), running).map(|(n, _)| n.as_str())
+        };
+        // Running 1.0 with both kernels' modules: the running one, not the usual (newest).
+        assert_eq!(pick(&["1.0", "2.0"], Some("1.0")), Some("abc-1.0.conf"));
+        // Running a kernel without an entry: the first in the loader's order with modules.
+        assert_eq!(pick(&["1.0", "2.0"], Some("3.0")), Some("abc-2.0.conf"));
+        // 2.0's modules are not in the root: 1.0, never rewind's own entry.
+        assert_eq!(pick(&["1.0"], Some("2.0")), Some("abc-1.0.conf"));
+        assert_eq!(pick(&["9"], None), None);
     }
 
     #[test]

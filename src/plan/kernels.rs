@@ -120,14 +120,22 @@ pub fn copy_name(file: &str, sum: u32) -> String {
     format!("{STORE}/{file}.{sum:08x}")
 }
 
-/// What a set keeps in `/boot/rewind/SET.kernel`: its kernel's copy (file names relative to
-/// `/boot`) and their size.
+/// What a set keeps in `$BOOT/rewind/SET.kernel`: its kernel's copy (file names relative to
+/// `$BOOT`) and their size.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SetKernel {
     #[serde(flatten)]
     pub kernel: Kernel,
     pub bytes: u64,
+    /// The `$BOOT` that holds the copy, as the system sees it: `/boot` (GRUB's, and a BLS
+    /// `$BOOT` of `/boot`), or the ESP (`/efi`, `/boot/efi`) where systemd-boot reads its
+    /// entries there. Not in the record (it is where the record is).
+    #[serde(skip)]
+    pub boot_dir: String,
 }
+
+/// The `$BOOT` of a record read from `/boot`.
+pub const BOOT_DIR: &str = "/boot";
 
 impl SetKernel {
     /// The record's file name in the store, relative to `/boot`.
@@ -164,6 +172,7 @@ impl SetKernel {
                 initrd,
             },
             bytes: get("bytes")?.parse().ok()?,
+            boot_dir: BOOT_DIR.into(),
         })
     }
 }
@@ -453,6 +462,7 @@ mod tests {
                 initrd: copy_name("initrd.img-6.1.0-9-amd64", 0x1234_5678),
             },
             bytes: 42,
+            boot_dir: BOOT_DIR.into(),
         };
         assert_eq!(r.kernel.linux, "rewind/vmlinuz-6.1.0-9-amd64.000000ab");
         assert_eq!(SetKernel::parse(&r.to_text()), Some(r.clone()));
@@ -471,6 +481,7 @@ mod tests {
                     initrd: format!("rewind/initrd.img-{v}.1"),
                 },
                 bytes: 1,
+                boot_dir: BOOT_DIR.into(),
             })
         };
         let store = names(&[

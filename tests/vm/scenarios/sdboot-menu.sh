@@ -9,14 +9,16 @@
 # The ESP is mounted at /boot/efi ($BOOT: no /boot/loader/entries, no /efi); no GRUB menu
 # (the root, flavor sdboot, has no GRUB). rewind installed by install.sh.
 # Boot 1: systemd-boot's default entry (the machine's own: LoaderEntrySelected); the set `pre`
-#         (`rewind snapshot`, the ESP mounted: rewind writes loader/entries/rewind-pre.conf, read
+#         (`rewind snapshot`, the ESP mounted: rewind copies the usual entry's kernel and initramfs
+#         to the ESP's rewind/ and writes loader/entries/rewind-pre.conf booting that copy, read
 #         back by the guest's bootctl list: the machine's entry stays the default); the bad
 #         upgrade overwrites the data; `rewind rollback nosuch --next-boot` is refused; then
 #         `rewind rollback pre --next-boot`: nothing flagged in LVM, systemd's bootctl
 #         set-oneshot writes LoaderEntryOneShot=rewind-pre.conf (read back from efivarfs).
 # Boot 2: no keys: systemd-boot starts rewind-pre.conf by itself (the one-shot, consumed):
 #         rd.rewind=pre on the kernel command line; rewind in the initramfs merges; the old data;
-#         `rewind poll` finishes the merge and rewrites the entries (no set: rewind-pre.conf gone).
+#         `rewind poll` finishes the merge and rewrites the entries (no set: rewind-pre.conf and
+#         the copy gone).
 # Boot 3: no keys: the next plain boot starts the machine's own entry, no rd.rewind, the old
 #         data, a plain root. Then a set `later`: its entry rewind-later.conf is on the ESP.
 # Boot 4: no keys, rewind's entry there: systemd-boot still starts the machine's own entry
@@ -69,6 +71,21 @@ sd_ls() {
     find /boot/efi/loader/entries -mindepth 1 -maxdepth 1 -printf '%f\n' | sort
 }
 
+# sd_copies N: the sets' kernel copies on the ESP (rewind/), each with whether it is byte for
+# byte the machine's own entry's kernel or initramfs.
+sd_copies() {
+    local own f
+    own=$(find /boot/efi/loader/entries -name 'debian-*.conf' | head -n 1)
+    { find /boot/efi/rewind -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null || true; } |
+        sort | tee "$OUT/esp-rewind-$1"
+    for f in linux initrd; do
+        if cmp -s "/boot/efi$(awk -v k="$f" '$1 == k { print $2 }' "/boot/efi/loader/entries/rewind-pre.conf")" \
+            "/boot/efi$(awk -v k="$f" '$1 == k { print $2 }' "$own")"; then
+            echo "$f same"
+        fi
+    done >"$OUT/copy-cmp-$1" 2>&1 || true
+}
+
 # sd_record N: this boot's command line and systemd-boot's variables.
 sd_record() {
     tee "$OUT/cmdline-$1" </proc/cmdline
@@ -87,6 +104,7 @@ guest_boot_1() {
         tee "$OUT/snapshot.out"
     sd_ls | tee "$OUT/entries-1b"
     cp /boot/efi/loader/entries/rewind-pre.conf "$OUT/rewind-pre.conf" || true
+    sd_copies 1
     cp /boot/efi/loader/rewind-initramfs.checked "$OUT/initramfs-checked" || true
     bootctl --esp-path=/boot/efi --no-pager list >"$OUT/bootctl-list-1" 2>&1 ||
         g_fail "bootctl list exited $?"
@@ -114,6 +132,8 @@ guest_boot_2() {
     sd_record 2
     rb_rollback_boot
     sd_ls | tee "$OUT/entries-2b"
+    { find /boot/efi/rewind -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null || true; } |
+        sort | tee "$OUT/esp-rewind-2b"
     rewind list --json | tee "$OUT/list-2.json"
     sync
     umount /boot/efi
@@ -159,11 +179,20 @@ host_check_boot_1() {
     local usual_linux usual_options
     usual_linux=$(awk '$1 == "linux:" { print $2; exit }' "$VM_STATE/bootctl-list-1")
     usual_options=$(sed -n 's/^ *options: //p' "$VM_STATE/bootctl-list-1" | head -n 1)
-    vm_check_eq "... the usual entry's kernel" "linux $usual_linux" "$(grep '^linux ' "$VM_STATE/rewind-pre.conf")"
+    # The ESP is never in a set: the set keeps its copy of the usual entry's kernel and
+    # initramfs there (docs/BOOTMENU.md, "The set's kernel where $BOOT is the ESP").
+    local kver=${own#debian-}
+    kver=${kver%.conf}
+    vm_check "... its copy on the ESP of the usual entry's kernel ($usual_linux)" \
+        grep -Eqx "linux /rewind/linux-$kver\.[0-9a-f]{8}" "$VM_STATE/rewind-pre.conf"
+    vm_check "... and of its initramfs" grep -Eqx "initrd /rewind/initrd-$kver\.[0-9a-f]{8}" "$VM_STATE/rewind-pre.conf"
+    vm_check_eq "... byte for byte" "linux same initrd same" "$(paste -sd ' ' "$VM_STATE/copy-cmp-1")"
+    vm_check_eq "... with the set's record" "3" \
+        "$(grep -cE "^(linux-$kver|initrd-$kver)\.[0-9a-f]{8}\$|^pre\.kernel\$" "$VM_STATE/esp-rewind-1")"
     vm_check_eq "... the usual entry's options and rd.rewind=pre" "options $usual_options rd.rewind=pre" \
         "$(grep '^options ' "$VM_STATE/rewind-pre.conf")"
     vm_check "... and rewind's sort-key" grep -qx 'sort-key zzzz-rewind' "$VM_STATE/rewind-pre.conf"
-    vm_check "the guest's lsinitramfs found rewind in the entry's initramfs" grep -q 'initrd\.img-.*	ok$' "$VM_STATE/initramfs-checked"
+    vm_check "the guest's lsinitramfs found rewind in the entry's initramfs" grep -q '/rewind/initrd-.*	ok$' "$VM_STATE/initramfs-checked"
     vm_check "bootctl list: the machine's entry is the default" \
         grep -Eq "^ *title: Debian GNU/Linux 12 \(bookworm\) \((default|default\) \(selected)\)" "$VM_STATE/bootctl-list-1"
     vm_check "bootctl list: rewind's entry is listed" grep -q 'id: rewind-pre.conf' "$VM_STATE/bootctl-list-1"
@@ -182,6 +211,7 @@ host_check_boot_2() {
     vm_check_eq "after the rollback only the machine's entry is left" "$(sd_own)" \
         "$(grep -v '^$' "$VM_STATE/entries-2b" | paste -sd ' ')"
     vm_check_eq "after the rollback no set is left" "[]" "$(tr -d ' \n' <"$VM_STATE/list-2.json")"
+    vm_check_eq "... nor its kernel copy on the ESP" "" "$(cat "$VM_STATE/esp-rewind-2b")"
 }
 
 host_check_boot_3() {
