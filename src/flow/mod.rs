@@ -3,6 +3,7 @@
 //! flows' one error type; `cli` prints the outcome and maps it to an exit code.
 
 pub mod bootmenu;
+pub mod bootpkgs;
 pub mod cancel;
 pub mod check_config;
 pub mod diff;

@@ -674,6 +674,10 @@ pub fn run(sys: &System) -> Report {
         )
         .collect();
     super::setkernel::grub_after_rollback(sys, &rolled_back);
+    // What the sets' copies could not put back into /boot is said now, while it matters.
+    if !rolled_back.is_empty() {
+        super::bootpkgs::after_rollback(&sys.root);
+    }
     super::bootmenu::refresh(sys);
     report
 }

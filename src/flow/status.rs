@@ -505,5 +505,6 @@ pub fn run(sys: &System) -> Result<(Report, Sampler), Error> {
     report
         .problems
         .extend(super::setkernel::boot_problem(&sys.root));
+    report.problems.extend(super::bootpkgs::problems(&sys.root));
     Ok((report, sampler))
 }

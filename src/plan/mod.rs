@@ -1,6 +1,7 @@
 //! Pure decisions: from the VG model, the requests and the live device-mapper state, a plan.
 
 pub mod bls;
+pub mod bootpkgs;
 pub mod cmdline;
 pub mod decide;
 pub mod dev;

@@ -124,3 +124,75 @@ pub fn newer(manager: &str, a: &str, b: &str) -> Option<bool> {
         _ => None,
     }
 }
+
+/// The kernel packages (`linux-image-*`) dpkg has installed in the database `admin`, each with
+/// the files it owns under `/boot` (`dpkg-query -L`, dpkg's own list); none without a database.
+pub fn dpkg_kernels(admin: &Path) -> Vec<crate::plan::bootpkgs::KernelPackage> {
+    if !admin.join("status").is_file() {
+        return Vec::new();
+    }
+    let query = |args: &[&str]| {
+        Command::new("dpkg-query")
+            .arg(format!("--admindir={}", admin.display()))
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let listed = query(&["-W", DPKG_FORMAT, "linux-image-*"]);
+    crate::plan::pkghook::apt::installed(&listed)
+        .into_iter()
+        // Only fully installed packages: a half-removed one's files are not expected.
+        .filter(|(_, v)| !v.contains(" ("))
+        .map(|(name, _)| {
+            let files = query(&["-L", &name])
+                .lines()
+                .filter(|l| l.starts_with("/boot/"))
+                .map(str::to_owned)
+                .collect();
+            crate::plan::bootpkgs::KernelPackage {
+                manager: "dpkg",
+                name,
+                files,
+            }
+        })
+        .collect()
+}
+
+/// The packages of pacman's local database (`DIR/NAME-VERSION/{desc,files}`) that own a kernel
+/// image `usr/lib/modules/VERSION/vmlinuz`, with those images.
+pub fn pacman_kernels(dir: &Path) -> Vec<crate::plan::bootpkgs::KernelPackage> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let Ok(files) = std::fs::read_to_string(e.path().join("files")) else {
+            continue;
+        };
+        let images: Vec<String> = files
+            .lines()
+            .filter(|l| l.starts_with("usr/lib/modules/") && l.ends_with("/vmlinuz"))
+            .map(str::to_owned)
+            .collect();
+        if images.is_empty() {
+            continue;
+        }
+        let desc = std::fs::read_to_string(e.path().join("desc")).unwrap_or_default();
+        if let Some((name, _)) = crate::plan::pkghook::pacman::desc(&desc) {
+            out.push(crate::plan::bootpkgs::KernelPackage {
+                manager: "pacman",
+                name,
+                files: images,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// The `pkgbase` file of a module directory (`usr/lib/modules/VERSION`): the name under which
+/// mkinitcpio's hook copies that kernel to `/boot` (`vmlinuz-PKGBASE`).
+pub fn pkgbase(moddir: &Path) -> Option<String> {
+    std::fs::read_to_string(moddir.join("pkgbase")).ok()
+}
