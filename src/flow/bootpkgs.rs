@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use crate::plan::bootpkgs::{self, BootFile, Expect};
+use crate::plan::bootpkgs::{self, Expect, Found};
 use crate::system::{bootfile, pkgdb};
 
 /// The problems with `/boot` under `root` (the system's view), none when `/boot` is empty (a
@@ -23,19 +23,19 @@ pub fn problems(root: &Path) -> Vec<String> {
     bootpkgs::problems(&expect, |e| look(root, e))
 }
 
-fn look(root: &Path, e: &Expect) -> BootFile {
+fn look(root: &Path, e: &Expect) -> Found {
     let inside = |p: &str| root.join(p.trim_start_matches('/'));
     let boot = inside(&e.boot);
     if !boot.is_file() {
-        return BootFile::Missing;
+        return Found::Missing;
     }
     match &e.image {
-        None => BootFile::Matches,
+        None => Found::Matches,
         Some(image) => match bootfile::same_content(&boot, &inside(image)) {
-            Ok(true) => BootFile::Matches,
+            Ok(true) => Found::Matches,
             // The root's own image unreadable: nothing to compare with, nothing said.
-            Err(_) => BootFile::Matches,
-            Ok(false) => BootFile::Differs,
+            Err(_) => Found::Matches,
+            Ok(false) => Found::Differs,
         },
     }
 }

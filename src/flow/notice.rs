@@ -24,6 +24,7 @@ use crate::lvm::text::{self, Style};
 use crate::plan::steps::Live;
 use crate::system::dm::DeviceMapper;
 use crate::system::lock::VgLock;
+use crate::system::state;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -91,16 +92,9 @@ fn merging_into(model: &Vg, origin: &Lv) -> Option<String> {
 /// Writes `rec` under `root` unless a record of that origin is there already (a rerun of
 /// `rewind early` keeps the first one's time). Written whole or not at all.
 pub fn write(root: &Path, rec: &MergeRecord) -> std::io::Result<()> {
-    let dir = root.join(DIR);
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join(rec.file_name());
-    if path.exists() {
-        return Ok(());
-    }
-    let tmp = dir.join(format!(".{}.tmp", rec.file_name()));
+    let path = root.join(DIR).join(rec.file_name());
     let json = serde_json::to_vec_pretty(rec).map_err(std::io::Error::other)?;
-    std::fs::write(&tmp, json)?;
-    std::fs::rename(&tmp, &path)
+    state::write_new(&path, &json).map(drop)
 }
 
 /// Drops the record of `origin_id`'s merge in VG `vg_id`, if any: `rewind poll` finished that
@@ -111,16 +105,9 @@ pub fn forget(root: &Path, vg_id: &str, origin_id: &str) {
 
 /// Every record under `root` with its file; an unreadable one is logged and skipped.
 pub fn read_all(root: &Path) -> Vec<(PathBuf, MergeRecord)> {
-    let Ok(entries) = std::fs::read_dir(root.join(DIR)) else {
-        return Vec::new();
-    };
     let mut out: Vec<(PathBuf, MergeRecord)> = Vec::new();
-    for e in entries.flatten() {
-        let path = e.path();
-        if path.extension().is_none_or(|x| x != "json") {
-            continue;
-        }
-        match std::fs::read(&path)
+    for path in state::list(&root.join(DIR), "json") {
+        match state::read_bytes(&path)
             .map_err(|e| e.to_string())
             .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
         {
@@ -133,9 +120,7 @@ pub fn read_all(root: &Path) -> Vec<(PathBuf, MergeRecord)> {
 }
 
 fn drop_record(path: &Path) {
-    if let Err(e) = std::fs::remove_file(path)
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
+    if let Err(e) = state::remove(path) {
         log::warn!("{}: {e}", path.display());
     }
 }

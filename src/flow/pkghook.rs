@@ -52,7 +52,7 @@ fn stop_on_failure(sys: &System) -> bool {
 /// The apt pre-transaction hook, with apt's standard input (protocol 3).
 pub fn apt_pre(sys: &System, input: &str) -> Pre {
     // A file an earlier apt run left (killed before its post) is not this run's.
-    let _ = std::fs::remove_file(pending_path(sys, "apt"));
+    let _ = crate::system::state::remove(&pending_path(sys, "apt"));
     match apt::parse(input) {
         Ok(t) => pre(sys, "apt", t.command.as_deref(), t.plan),
         Err(error) => Pre::Failed {
@@ -64,7 +64,7 @@ pub fn apt_pre(sys: &System, input: &str) -> Pre {
 
 /// The dnf pre-transaction hook, with the plugin's lines (`plan::pkghook::dnf`).
 pub fn dnf_pre(sys: &System, input: &str) -> Pre {
-    let _ = std::fs::remove_file(pending_path(sys, "dnf"));
+    let _ = crate::system::state::remove(&pending_path(sys, "dnf"));
     match dnf::parse(input) {
         Ok(t) => pre(sys, "dnf", t.command.as_deref(), t.plan),
         Err(error) => Pre::Failed {
@@ -77,7 +77,7 @@ pub fn dnf_pre(sys: &System, input: &str) -> Pre {
 /// The pacman PreTransaction hook, with its targets (`NeedsTargets`) and pacman's command
 /// line.
 pub fn pacman_pre(sys: &System, input: &str, command: Option<&str>) -> Pre {
-    let _ = std::fs::remove_file(pending_path(sys, "pacman"));
+    let _ = crate::system::state::remove(&pending_path(sys, "pacman"));
     let names = pacman::targets(input);
     let local = pacman_local(sys);
     let plan = pacman::plan(&names, &|n| local.get(n).cloned());
@@ -86,18 +86,8 @@ pub fn pacman_pre(sys: &System, input: &str, command: Option<&str>) -> Pre {
 
 /// pacman's local database: each installed package's version (`var/lib/pacman/local`).
 fn pacman_local(sys: &System) -> std::collections::BTreeMap<String, String> {
-    let mut out = std::collections::BTreeMap::new();
-    let Ok(dir) = std::fs::read_dir(sys.root.join("var/lib/pacman/local")) else {
-        return out;
-    };
-    for e in dir.flatten() {
-        if let Ok(text) = std::fs::read_to_string(e.path().join("desc"))
-            && let Some((name, version)) = pacman::desc(&text)
-        {
-            out.insert(name, version);
-        }
-    }
-    out
+    crate::system::pkgdb::pacman_installed(&sys.root.join("var/lib/pacman/local"))
+        .unwrap_or_default()
 }
 
 /// One set before a transaction of `manager` that changes `plan`.
@@ -156,11 +146,7 @@ fn pre(sys: &System, manager: &str, command: Option<&str>, plan: Vec<Planned>) -
         plan,
     };
     let path = pending_path(sys, manager);
-    if let Err(e) = path
-        .parent()
-        .map_or(Ok(()), std::fs::create_dir_all)
-        .and_then(|()| std::fs::write(&path, pending.to_text()))
-    {
+    if let Err(e) = crate::system::state::write(&path, pending.to_text().as_bytes()) {
         log::warn!(
             "{}: {e}; the set will not record how {manager} ended",
             path.display()
@@ -253,10 +239,10 @@ type Outcome<'a> = dyn Fn(&Pending) -> Result<Result<(), String>, Error> + 'a;
 /// (`Err(text)`: what is not, or for pacman the text to append after `, `).
 fn post(sys: &System, manager: &str, outcome: &Outcome) -> Result<Option<Post>, Error> {
     let path = pending_path(sys, manager);
-    let Ok(text) = std::fs::read_to_string(&path) else {
+    let Some(text) = crate::system::state::read(&path) else {
         return Ok(None);
     };
-    let _ = std::fs::remove_file(&path);
+    let _ = crate::system::state::remove(&path);
     let Some(p) = Pending::parse(&text) else {
         return Err(Error::Set(format!("{}: not understood", path.display())));
     };

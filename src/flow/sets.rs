@@ -38,10 +38,7 @@ impl Instant for KernelWindow {
         _dm: &mut dyn DeviceMapper,
         req: &window::Request,
     ) -> Result<window::Report, window::WindowError> {
-        use std::os::fd::AsRawFd;
-        let control = std::fs::File::open("/dev/mapper/control")
-            .map_err(|e| window::WindowError::Setup(format!("/dev/mapper/control: {e}")))?;
-        window::take(control.as_raw_fd(), req)
+        window::take_on_control(req)
     }
 }
 
@@ -115,48 +112,25 @@ pub const SETS_LOCK: &str = "run/lock/rewind-sets";
 /// process dies).
 #[derive(Debug)]
 pub struct SetsLock {
-    _lock: nix::fcntl::Flock<std::fs::File>,
+    _lock: crate::system::lock::FileLock,
 }
 
 impl SetsLock {
-    fn open(path: &Path) -> Result<std::fs::File, Error> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| Error::Set(format!("{}: {e}", dir.display())))?;
-        }
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| Error::Set(format!("{}: {e}", path.display())))
-    }
-
     /// Waits (up to a minute) for another `rewind snapshot` to finish.
     pub fn exclusive(path: &Path) -> Result<SetsLock, Error> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
-            let f = Self::open(path)?;
-            match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
-                Ok(lock) => return Ok(SetsLock { _lock: lock }),
-                Err(_) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                }
-                Err((_, e)) => {
-                    return Err(Error::Set(format!(
-                        "another rewind snapshot still runs ({}: {e})",
-                        path.display()
-                    )));
-                }
-            }
+        use crate::system::lock::{FileLock, LockError};
+        match FileLock::exclusive(path, std::time::Duration::from_secs(60)) {
+            Ok(lock) => Ok(SetsLock { _lock: lock }),
+            Err(e @ LockError::Busy { .. }) => Err(Error::Set(format!(
+                "another rewind snapshot still runs ({e})"
+            ))),
+            Err(e) => Err(Error::Set(e.to_string())),
         }
     }
 
     /// The lock if no set is being made now, else `None`.
     pub fn try_exclusive(path: &Path) -> Option<SetsLock> {
-        let f = Self::open(path).ok()?;
-        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock)
-            .ok()
-            .map(|lock| SetsLock { _lock: lock })
+        crate::system::lock::FileLock::try_exclusive(path).map(|lock| SetsLock { _lock: lock })
     }
 }
 

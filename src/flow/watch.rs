@@ -21,6 +21,7 @@ use super::env::System;
 use super::sets::{self, MemberState, SetView, Tools};
 use super::status::PoolReport;
 use crate::config::Watch;
+use crate::system::state;
 
 /// The thin pool parts (`VG/POOL data`, `VG/POOL metadata`) over the threshold at the last
 /// run, one a line, under the root.
@@ -131,7 +132,7 @@ pub fn check_pools(
 
 /// [`POOLS_SEEN`] under `root` (empty when absent).
 fn read_seen(root: &Path) -> BTreeSet<String> {
-    std::fs::read_to_string(root.join(POOLS_SEEN))
+    state::read(&root.join(POOLS_SEEN))
         .map(|t| t.lines().map(str::to_owned).collect())
         .unwrap_or_default()
 }
@@ -140,11 +141,7 @@ fn read_seen(root: &Path) -> BTreeSet<String> {
 fn write_seen(root: &Path, seen: &BTreeSet<String>) {
     let path = root.join(POOLS_SEEN);
     let text: String = seen.iter().map(|k| format!("{k}\n")).collect();
-    let written = path
-        .parent()
-        .map_or(Ok(()), std::fs::create_dir_all)
-        .and_then(|()| std::fs::write(&path, text));
-    if let Err(e) = written {
+    if let Err(e) = state::write(&path, text.as_bytes()) {
         log::warn!("{}: {e}", path.display());
     }
 }

@@ -16,7 +16,7 @@ pub struct KernelPackage {
 
 /// What `/boot` shows for one expected file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BootFile {
+pub enum Found {
     /// There, and (for a package-named kernel) byte for byte the root's image.
     Matches,
     Missing,
@@ -78,19 +78,19 @@ pub fn expected(pkgs: &[KernelPackage], pkgbase: impl Fn(&str) -> Option<String>
 
 /// The problems to say for the expectations `/boot` does not meet (`look` tells what `/boot`
 /// shows for one), each naming the package and the command that puts it right.
-pub fn problems(expect: &[Expect], look: impl Fn(&Expect) -> BootFile) -> Vec<String> {
+pub fn problems(expect: &[Expect], look: impl Fn(&Expect) -> Found) -> Vec<String> {
     let mut out = Vec::new();
     for e in expect {
         let (pkg, boot) = (&e.package, &e.boot);
         match (look(e), e.manager) {
-            (BootFile::Matches, _) => {}
-            (BootFile::Missing, "dpkg") => out.push(format!(
+            (Found::Matches, _) => {}
+            (Found::Missing, "dpkg") => out.push(format!(
                 "kernel package {pkg} is installed in this root but {boot} is missing (a rolled-back upgrade removed it from /boot, which is not in the set): the boot menu cannot start it; reinstall it: apt install --reinstall {pkg}"
             )),
-            (BootFile::Missing, _) => out.push(format!(
+            (Found::Missing, _) => out.push(format!(
                 "kernel package {pkg} is installed in this root but {boot} is missing: reinstall it: pacman -S {pkg}"
             )),
-            (BootFile::Differs, _) => out.push(format!(
+            (Found::Differs, _) => out.push(format!(
                 "{boot} is not the kernel of package {pkg} installed in this root ({}; a rolled-back upgrade left its own in /boot, which is not in the set, and its modules are gone): reinstall it: pacman -S {pkg}",
                 e.image.as_deref().unwrap_or("?")
             )),
@@ -139,14 +139,14 @@ mod tests {
                 image: None,
             }]
         );
-        let p = problems(&e, |_| BootFile::Missing);
+        let p = problems(&e, |_| Found::Missing);
         assert_eq!(p.len(), 1);
         assert!(
             p[0].contains("/boot/vmlinuz-6.1.0-57-cloud-amd64 is missing")
                 && p[0].ends_with("apt install --reinstall linux-image-6.1.0-57-cloud-amd64"),
             "{p:?}"
         );
-        assert!(problems(&e, |_| BootFile::Matches).is_empty());
+        assert!(problems(&e, |_| Found::Matches).is_empty());
     }
 
     #[test]
@@ -172,7 +172,7 @@ mod tests {
             e[0].image.as_deref(),
             Some("/usr/lib/modules/6.6.1-1-lts/vmlinuz")
         );
-        let p = problems(&e, |_| BootFile::Differs);
+        let p = problems(&e, |_| Found::Differs);
         assert!(
             p[0].starts_with("/boot/vmlinuz-linux-lts is not the kernel of package linux-lts")
                 && p[0].ends_with("pacman -S linux-lts"),

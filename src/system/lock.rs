@@ -28,6 +28,8 @@ pub enum LockError {
         path: String,
         waited_ms: u128,
     },
+    #[error("{path} still locked after {waited_ms} ms")]
+    Busy { path: String, waited_ms: u128 },
     #[error("cannot lock {path}: {errno}")]
     Flock {
         path: String,
@@ -107,6 +109,46 @@ fn release(path: &Path, lock: Flock<File>) {
         && same_inode(path, &again)
     {
         let _ = std::fs::remove_file(path);
+    }
+}
+
+/// An exclusive `flock` on one file of rewind's own (`rewind snapshot`'s lock); released on
+/// drop, and by the kernel when the process dies. The file stays.
+#[derive(Debug)]
+pub struct FileLock {
+    _lock: Flock<File>,
+}
+
+impl FileLock {
+    fn open_in(path: &Path) -> Result<File, LockError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| LockError::Open {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        open(path)
+    }
+
+    /// Waits at most `timeout` for the lock on `path` (its directory made when missing).
+    pub fn exclusive(path: &Path, timeout: Duration) -> Result<FileLock, LockError> {
+        let start = Instant::now();
+        drop(Self::open_in(path)?);
+        match flock_until(path, "", start + timeout, start) {
+            Ok(lock) => Ok(FileLock { _lock: lock }),
+            Err(LockError::Timeout {
+                path, waited_ms, ..
+            }) => Err(LockError::Busy { path, waited_ms }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The lock if nobody holds it now.
+    pub fn try_exclusive(path: &Path) -> Option<FileLock> {
+        let f = Self::open_in(path).ok()?;
+        Flock::lock(f, FlockArg::LockExclusiveNonblock)
+            .ok()
+            .map(|lock| FileLock { _lock: lock })
     }
 }
 

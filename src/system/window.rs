@@ -733,6 +733,14 @@ mod raw {
     }
 }
 
+/// [`take`] on the system's `/dev/mapper/control`.
+pub fn take_on_control(req: &Request) -> Result<Report, WindowError> {
+    use std::os::fd::AsRawFd;
+    let control = std::fs::File::open("/dev/mapper/control")
+        .map_err(|e| WindowError::Setup(format!("/dev/mapper/control: {e}")))?;
+    take(control.as_raw_fd(), req)
+}
+
 /// Takes the window for real: locks the process in memory, forks the guardian, blocks
 /// signals, runs the window on `control_fd` (an open `/dev/mapper/control`), then undoes all
 /// three. The caller has prepared every table.
