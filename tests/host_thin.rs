@@ -427,6 +427,12 @@ impl ThinLab {
     /// The fake with root activated for the flagged merge as `rewind early` activates it
     /// (snap1's device id), root mounted, the pool at transaction 3 holding devices 1 to 3.
     fn booted(&self) -> FakeDm {
+        self.booted_with("3", &[1, 2, 3], &["root"])
+    }
+
+    /// The fake with `lvs` activated as `rewind early` activates them (a flagged merge's
+    /// origin with its snapshot's device id), the pool at transaction `tid` holding `devices`.
+    fn booted_with(&self, tid: &str, devices: &[u64], lvs: &[&str]) -> FakeDm {
         let mut dm = FakeDm::new();
         let rdev =
             std::os::unix::fs::MetadataExt::rdev(&std::fs::metadata(&self.disk.dev).expect("stat"));
@@ -439,9 +445,9 @@ impl ThinLab {
         );
         dm.set_pool_status(
             &self.pool(),
-            "3 12/1024 40/1280 - rw discard_passdown queue_if_no_space - 256",
+            &format!("{tid} 12/1024 40/1280 - rw discard_passdown queue_if_no_space - 256"),
         );
-        dm.set_pool_devices(&self.pool(), &[1, 2, 3]);
+        dm.set_pool_devices(&self.pool(), devices);
         let only = self.only();
         let s = scan(std::path::Path::new("/"), &only).expect("scan");
         let vg = s.assembly.vgs_named(&self.vg).next().expect("vg");
@@ -450,10 +456,12 @@ impl ThinLab {
             vg: vg.model.as_ref().expect("model"),
             pv_dev: &pvs,
         };
-        let devices = layout.activation("root").expect("layout");
-        let steps = converge(&devices, &live(&mut dm).expect("live")).expect("steps");
-        execute(&mut dm, &steps).expect("execute");
-        dm.set_holders(&format!("{}-root", self.vg), 1);
+        for lv in lvs {
+            let devices = layout.activation(lv).expect("layout");
+            let steps = converge(&devices, &live(&mut dm).expect("live")).expect("steps");
+            execute(&mut dm, &steps).expect("execute");
+            dm.set_holders(&format!("{}-{lv}", self.vg), 1);
+        }
         dm.clear_calls();
         dm
     }
@@ -632,6 +640,114 @@ fn loop_thin_finish_killed_anywhere_converges() {
         );
         lab.assert_end(&mut dm, &root_uuid);
     }
+}
+
+/// Two thin merges in one pool, as a thin set of two members rolled back leaves them (the VM
+/// scenario thin-root, boot 5): each merge's commit is followed by its own messages and
+/// second commit before the next merge is committed, so the kernel's transaction id is never
+/// two behind the metadata's. (Committing both first left a real pool two behind, which
+/// neither LVM nor rewind sends messages to.)
+#[test]
+fn loop_two_thin_merges_in_one_pool_finish_one_transaction_at_a_time() {
+    require_host!("loop_two_thin_merges_in_one_pool_finish_one_transaction_at_a_time");
+    let lab = ThinLab::new("thintwo");
+    // data (device 4) and dsnap (5), flagged to merge into data; the pool at transaction 5.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("backup");
+    let path = file.to_str().expect("utf8");
+    lab.lvm.ok(&["vgcfgbackup", "-q", "-f", path, &lab.vg]);
+    let mut tree = parse(&std::fs::read(&file).expect("backup")).expect("parse");
+    let lvs = lvs_section(&mut tree);
+    lvs.section_mut("pool")
+        .and_then(|p| p.section_mut("segment1"))
+        .expect("pool segment")
+        .set("transaction_id", Value::Int(5));
+    let added = format!(
+        "{}{}",
+        thin_lv(
+            "data",
+            "DataAA-aaaa-bbbb-cccc-dddd-eeee-ffff00",
+            true,
+            4,
+            3,
+            ""
+        ),
+        thin_lv(
+            "dsnap",
+            "DsnapA-aaaa-bbbb-cccc-dddd-eeee-ffff00",
+            false,
+            5,
+            4,
+            "origin = \"data\"\nmerge = \"data\"\n"
+        ),
+    );
+    lvs.entries
+        .extend(parse(added.as_bytes()).expect("thin text").entries);
+    std::fs::write(&file, print(&tree, Style::Backup)).expect("write");
+    lab.lvm
+        .ok(&["vgcfgrestore", "-q", "--force", "-f", path, &lab.vg]);
+    lab.lvm.clean(&["vgck", &lab.vg]);
+    let before = lab.lvm.seqno(&lab.vg);
+
+    let mut dm = lab.booted_with("5", &[1, 2, 3, 4, 5], &["root", "data"]);
+    let r = lab.poll(&lab.only(), &mut dm, None);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let mut origins: Vec<_> = r
+        .finished
+        .iter()
+        .map(|f| match f {
+            Finished::Committed {
+                origin, snapshot, ..
+            } => format!("{origin}<-{snapshot}"),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    origins.sort();
+    assert_eq!(origins, ["data<-dsnap", "root<-snap1"]);
+    // One transaction at a time: each delete with its own set_transaction_id.
+    let m = ThinLab::messages(&dm);
+    assert!(
+        m == [
+            "delete 1",
+            "set_transaction_id 5 6",
+            "delete 4",
+            "set_transaction_id 6 7"
+        ] || m
+            == [
+                "delete 4",
+                "set_transaction_id 5 6",
+                "delete 1",
+                "set_transaction_id 6 7"
+            ],
+        "{m:?}"
+    );
+    assert_eq!(
+        lab.lvm.seqno(&lab.vg),
+        before + 4,
+        "two commits per merge, as LVM's"
+    );
+    lab.lvm.clean(&["vgck", &lab.vg]);
+    let v = stock_view(&lab.lvm, &lab.vg);
+    assert!(!v.contains("snap1") && !v.contains("dsnap"), "{v}");
+    let row = |name: &str| -> Vec<String> {
+        v.lines()
+            .find(|r| r.split(',').next() == Some(name))
+            .unwrap_or_else(|| panic!("no {name} in {v}"))
+            .split(',')
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(row("root")[4], "2", "{v}");
+    assert_eq!(row("data")[4], "5", "{v}");
+    let pool = row("pool");
+    assert_eq!((pool[5].as_str(), pool[6].as_str()), ("7", ""), "{v}");
+    let st = dm.status(&lab.pool()).expect("status");
+    assert!(st[0].params.starts_with("7 "), "{:?}", st[0].params);
+    assert_eq!(dm.pool_devices(&lab.pool()), Some(vec![2, 3, 5]));
+    dm.clear_calls();
+    let again = lab.poll(&lab.only(), &mut dm, None);
+    assert_eq!(again, poll::Report::default());
+    assert!(ThinLab::messages(&dm).is_empty());
 }
 
 fn backup_model(lvm: &Lvm, vg: &str) -> rewind::lvm::model::Vg {

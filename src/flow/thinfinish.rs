@@ -155,7 +155,13 @@ pub fn run(env: &mut Env<'_>, dm: &mut dyn DeviceMapper, live: &[Live]) -> ThinR
     report
 }
 
-/// Steps 1 to 3 for every thin merge and owed message of one VG, under its lock.
+/// Steps 1 to 3 for every thin merge and owed message of one VG, under its lock: first what a
+/// killed run left owed, then one merge at a time, each commit followed by its own messages
+/// and second commit before the next merge is committed. LVM's poller finishes one origin per
+/// `lvpoll` the same way, and a pool takes one transaction at a time: the kernel's id may be
+/// one behind the metadata's (LVM accepts that at activation), never two. Two merges in one
+/// pool (a thin set's members) committed back to back would leave the kernel two behind,
+/// which neither LVM nor [`send_owed`] accepts.
 fn finish_vg(
     env: &mut Env<'_>,
     dm: &mut dyn DeviceMapper,
@@ -164,20 +170,42 @@ fn finish_vg(
     report: &mut ThinReport,
 ) -> Result<(), Error> {
     let _lock = VgLock::exclusive(&env.lock_dir, name, env.lock_timeout)?;
-    // Step 1, one merge per commit.
     loop {
+        // Steps 2 and 3 for every owed message; the pools left owing (not active).
+        let owing = settle_owed(env, dm, vg_id, name, report)?;
+        // Step 1 for the next merge whose pool owes nothing.
         let (s, vg, model) = fresh(env, vg_id, name)?;
         let live = live_now(dm)?;
-        let Some(origin) = live_merges(&vg, &model, &live).into_iter().next() else {
+        let Some(origin) = live_merges(&vg, &model, &live).into_iter().find(|o| {
+            model
+                .lv(o)
+                .and_then(|l| l.thin())
+                .is_some_and(|t| !owing.iter().any(|p| p == t.pool))
+        }) else {
             break;
         };
         report
             .finished
             .push(commit_finish(env, &s, &vg, &model, &origin)?);
     }
-    // Steps 2 and 3, for every owed message (this run's and a killed run's).
+    Ok(())
+}
+
+/// Steps 2 and 3 for every message the VG's pools are owed (this run's and a killed run's),
+/// oldest transaction first. Returns the pools whose messages wait for the pool to be active.
+fn settle_owed(
+    env: &mut Env<'_>,
+    dm: &mut dyn DeviceMapper,
+    vg_id: &str,
+    name: &str,
+    report: &mut ThinReport,
+) -> Result<Vec<String>, Error> {
+    let mut owing = Vec::new();
     let (_, _, model) = fresh(env, vg_id, name)?;
-    for delete in PendingDelete::of_vg(&model) {
+    let mut owed = PendingDelete::of_vg(&model);
+    owed.sort_by_key(|d| d.transaction_id);
+    for delete in owed {
+        let (_, _, model) = fresh(env, vg_id, name)?;
         match send_owed(dm, vg_id, name, &model, &delete)? {
             Owed::Sent => report.messages.push(format!(
                 "{name}/{}: delete {}",
@@ -190,6 +218,7 @@ fn finish_vg(
                     delete.pool,
                     delete.device_id
                 );
+                owing.push(delete.pool.clone());
                 continue;
             }
         }
@@ -208,7 +237,7 @@ fn finish_vg(
             delete.transaction_id
         );
     }
-    Ok(())
+    Ok(owing)
 }
 
 fn stamp() -> crate::lvm::change::Stamp {
