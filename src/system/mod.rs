@@ -20,4 +20,5 @@ pub mod proc;
 pub mod procs;
 pub mod random;
 pub mod scan;
+pub mod thincheck;
 pub mod window;
