@@ -34,12 +34,20 @@ impl PoolCheck for ThinCheckRunner {
                     .into(),
             );
         }
-        // An absolute path that is not there: skipped before any node is made or read.
-        if let Some(exe) = &self.check.executable
+        // The executable under ROOT (`/` at boot; tests never run the host's). An absolute
+        // path that is not there: skipped before any node is made or read.
+        let mut check = self.check.clone();
+        if let Some(exe) = &mut check.executable
             && exe.starts_with('/')
-            && std::fs::symlink_metadata(exe).is_err()
         {
-            return thincheck::verdict(std::slice::from_ref(exe), &Ran::NotFound);
+            *exe = self
+                .root
+                .join(exe.trim_start_matches('/'))
+                .to_string_lossy()
+                .into_owned();
+            if std::fs::symlink_metadata(&*exe).is_err() {
+                return thincheck::verdict(std::slice::from_ref(exe), &Ran::NotFound);
+            }
         }
         let path = match node(&self.root, name, dev) {
             Ok(p) => p,
@@ -61,7 +69,7 @@ impl PoolCheck for ThinCheckRunner {
                 return Verdict::NeedsRepair(format!("cannot read {}: {e}", path.display()));
             }
         }
-        let Some(argv) = self.check.argv(&path.to_string_lossy()) else {
+        let Some(argv) = check.argv(&path.to_string_lossy()) else {
             return Verdict::Skipped("switched off".into());
         };
         let (ran, output) = run(&argv);
@@ -221,6 +229,15 @@ mod tests {
         assert_eq!(out, "damaged");
         std::fs::write(&data, b"GOOD").unwrap();
         assert_eq!(thincheck::verdict(&argv, &run(&argv).0), Verdict::Passed);
+        // The executable is looked for under ROOT: absent there, skipped, whatever the host has.
+        let mut absent = ThinCheckRunner {
+            root: dir.path().to_path_buf(),
+            check: ThinCheck::from_settings(Some("/bin/sh"), None),
+        };
+        assert!(matches!(
+            absent.check_metadata("vg-pool_tmeta", DevNum { major: 7, minor: 0 }),
+            Verdict::Skipped(m) if m.contains(&format!("{}/bin/sh is not installed", dir.path().display()))
+        ));
         // Switched off: nothing runs.
         let mut off = ThinCheckRunner {
             root: dir.path().to_path_buf(),
