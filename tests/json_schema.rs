@@ -337,6 +337,7 @@ fn plan_outputs() -> Vec<Value> {
     thin.thin_pool = Some(PoolGate {
         pool: "pool".into(),
         device: "test--vg-pool-tpool".into(),
+        metadata: "test--vg-pool_tmeta".into(),
         transaction_id: 3,
     });
     let laid_out = to_json(&Outcome {

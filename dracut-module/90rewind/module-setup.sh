@@ -111,6 +111,21 @@ install() {
     else
         inst_binary /usr/sbin/rewind
     fi
+    # thin_check (thin-provisioning-tools), when installed: rewind early runs it on a thin
+    # pool's metadata before it loads the pool, as LVM does (docs/THIN.md). Always carried when
+    # installed (whether the system has a thin pool is not known here without running LVM, and
+    # a pool made later must not boot unchecked); the path is lvm.conf's
+    # global/thin_check_executable when set ("" switches the check off: nothing carried), else
+    # LVM's default. inst_binary brings its libraries.
+    local thin_check=/usr/sbin/thin_check
+    for f in /etc/lvm/lvm.conf /etc/lvm/lvmlocal.conf; do
+        if [[ -f ${dracutsysrootdir-}$f ]] && grep -q '^[[:space:]]*thin_check_executable[[:space:]]*=' "${dracutsysrootdir-}$f"; then
+            thin_check=$(sed -n 's/^[[:space:]]*thin_check_executable[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' "${dracutsysrootdir-}$f" | tail -n 1)
+        fi
+    done
+    if [[ -n $thin_check && -x ${dracutsysrootdir-}$thin_check ]]; then
+        inst_binary "$thin_check"
+    fi
     inst_script "$(_rewind_early_src)" /usr/lib/rewind/rewind-early
     inst_multiple -o timeout
     inst_rules "$moddir/63-rewind.rules"

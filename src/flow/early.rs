@@ -15,11 +15,13 @@ use crate::plan::cmdline::Cmdline;
 use crate::plan::decide::{Activate, Decision, Hold, Level, Note, Reason, decide};
 use crate::plan::devices::{DeviceSpec, Role, VgLayout};
 use crate::plan::steps::{Live, Step, converge};
+use crate::plan::thincheck::{self, ThinCheck};
 use crate::plan::thinpool;
 use crate::system::blockdev::BlockDevice;
 use crate::system::devsel::Selected;
 use crate::system::dm::{DeviceMapper, RealDm};
 use crate::system::scan::{Scan, Selector, scan_selected};
+use crate::system::thincheck::{PoolCheck, ThinCheckRunner};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -96,7 +98,19 @@ pub struct VolumePlan {
 pub struct PoolGate {
     pub pool: String,
     pub device: String,
+    /// The pool's `_tmeta` device, which `thin_check` reads before `-tpool` is loaded.
+    pub metadata: String,
     pub transaction_id: u64,
+}
+
+/// Why a volume was not set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum VolumeError {
+    /// A step failed; the next run takes it from there.
+    Setup(String),
+    /// Refused on purpose (its thin pool's metadata failed the check, or the pool is not in
+    /// a state to use); nothing more was done.
+    Refused(String),
 }
 
 /// What was (or would be) done.
@@ -141,9 +155,20 @@ pub fn prepare(inputs: &Inputs, scan: Scan) -> Prepared {
 /// Scans the devices LVM itself would use (`lvm::devsel`), narrowed by `also`. When the
 /// selection cannot be made (an lvm.conf or filter rewind cannot read), no device is read.
 pub fn scan_devices(inputs: &Inputs, also: &Selector<'_>) -> Result<Scan, super::Error> {
+    scan_with_thin_check(inputs, also).map(|(scan, _)| scan)
+}
+
+/// [`scan_devices`], and the thin pool check LVM's configuration sets.
+fn scan_with_thin_check(
+    inputs: &Inputs,
+    also: &Selector<'_>,
+) -> Result<(Scan, ThinCheck), super::Error> {
     let selection =
         Selected::load(&inputs.root, &inputs.config.scan).map_err(super::Error::selection)?;
-    Ok(scan_selected(&selection, also))
+    Ok((
+        scan_selected(&selection, also),
+        selection.thin_check.clone(),
+    ))
 }
 
 /// Commits every flag (grouped per VG: one commit with all of a VG's flags). With `write`
@@ -325,9 +350,15 @@ fn pool_gate(model: &Vg, lv: &str, devices: &[DeviceSpec]) -> Option<PoolGate> {
         .find(|d| d.role == Role::ThinPool)?
         .name
         .clone();
+    let metadata = devices
+        .iter()
+        .find(|d| d.role == Role::PoolPart && d.uuid.ends_with("-tmeta"))?
+        .name
+        .clone();
     Some(PoolGate {
         pool: pool.to_owned(),
         device,
+        metadata,
         transaction_id,
     })
 }
@@ -341,32 +372,109 @@ fn step_name(step: &Step) -> &str {
     }
 }
 
-/// Runs `plan`'s steps; a thin LV's pool first, then LVM's check of the pool (its
-/// transaction id against the metadata's, its health), then the thin LV only if it passed.
-fn execute_volume(dm: &mut dyn DeviceMapper, plan: &VolumePlan) -> Result<(), String> {
+/// Runs `plan`'s steps; for a thin LV: the pool's parts, LVM's `thin_check` of its
+/// metadata when its `-tpool` is not live yet (a failure removes the parts this run created
+/// and stops there, as LVM's `_pool_callback` and `_dm_tree_revert_activated` do), the
+/// `-tpool`, LVM's check of the live pool (its transaction id against the metadata's, its
+/// health), then the thin LV only if all passed.
+fn execute_volume(
+    root: &Path,
+    dm: &mut dyn DeviceMapper,
+    check: &mut dyn PoolCheck,
+    plan: &VolumePlan,
+) -> Result<(), VolumeError> {
+    let setup = |e: crate::system::exec::ExecError| VolumeError::Setup(e.to_string());
+    let dm_err = |e: crate::system::dm::DmError| VolumeError::Setup(e.to_string());
     let Some(gate) = &plan.thin_pool else {
-        return crate::system::exec::execute(dm, &plan.steps).map_err(|e| e.to_string());
+        return crate::system::exec::execute(dm, &plan.steps).map_err(setup);
     };
-    let top = plan.devices.last().map(|d| d.name.as_str());
-    let (own, pool): (Vec<Step>, Vec<Step>) = plan
+    let role_of = |name: &str| plan.devices.iter().find(|d| d.name == name).map(|d| d.role);
+    let (parts, rest): (Vec<Step>, Vec<Step>) = plan
         .steps
         .iter()
         .cloned()
-        .partition(|s| Some(step_name(s)) == top);
-    crate::system::exec::execute(dm, &pool).map_err(|e| e.to_string())?;
-    let status = dm.status(&gate.device).map_err(|e| e.to_string())?;
+        .partition(|s| role_of(step_name(s)) == Some(Role::PoolPart));
+    let top = plan.devices.last().map(|d| d.name.as_str());
+    let (own, pool): (Vec<Step>, Vec<Step>) =
+        rest.into_iter().partition(|s| Some(step_name(s)) == top);
+    let pool_was_live = dm.info(&gate.device).map_err(dm_err)?.is_some();
+    crate::system::exec::execute(dm, &parts).map_err(setup)?;
+    if !pool_was_live {
+        check_pool_metadata(root, dm, check, plan, gate, &parts)?;
+    }
+    crate::system::exec::execute(dm, &pool).map_err(setup)?;
+    let status = dm.status(&gate.device).map_err(dm_err)?;
     let line = status
         .first()
         .filter(|l| l.target_type == "thin-pool")
-        .ok_or_else(|| format!("{} shows no thin-pool status", gate.device))?;
-    let parsed = thinpool::parse_status(&line.params).map_err(|e| e.to_string())?;
+        .ok_or_else(|| VolumeError::Setup(format!("{} shows no thin-pool status", gate.device)))?;
+    let parsed =
+        thinpool::parse_status(&line.params).map_err(|e| VolumeError::Setup(e.to_string()))?;
     thinpool::check(parsed.as_ref(), gate.transaction_id).map_err(|e| {
-        format!(
+        VolumeError::Refused(format!(
             "thin pool {}: {e}; the thin volume is not activated (the pool's own devices stay as they are)",
             gate.pool
-        )
+        ))
     })?;
-    crate::system::exec::execute(dm, &own).map_err(|e| e.to_string())
+    crate::system::exec::execute(dm, &own).map_err(setup)
+}
+
+/// `thin_check` on the pool's `_tmeta`, live now. On a failure, the parts `parts` created are
+/// removed (the newest first) and the volume refused.
+fn check_pool_metadata(
+    root: &Path,
+    dm: &mut dyn DeviceMapper,
+    check: &mut dyn PoolCheck,
+    plan: &VolumePlan,
+    gate: &PoolGate,
+    parts: &[Step],
+) -> Result<(), VolumeError> {
+    let state = dm
+        .info(&gate.metadata)
+        .map_err(|e| VolumeError::Setup(e.to_string()))?
+        .ok_or_else(|| {
+            VolumeError::Setup(format!("{} is not there after its setup", gate.metadata))
+        })?;
+    let why = match check.check_metadata(&gate.metadata, state.dev) {
+        thincheck::Verdict::Passed => {
+            log::info!(
+                "thin pool {}/{}: metadata checked by thin_check: fine",
+                plan.vg,
+                gate.pool
+            );
+            return Ok(());
+        }
+        thincheck::Verdict::Skipped(why) => {
+            log::info!("thin pool {}/{}: {why}", plan.vg, gate.pool);
+            return Ok(());
+        }
+        thincheck::Verdict::NeedsRepair(why) => why,
+    };
+    let mut left = Vec::new();
+    for step in parts.iter().rev() {
+        let Step::Create { name, .. } = step else {
+            continue;
+        };
+        let rules = plan
+            .devices
+            .iter()
+            .find(|d| &d.name == name)
+            .map_or(crate::plan::dev::UdevRules::DmOnly, |d| d.rules);
+        match dm.remove(name, rules) {
+            Ok(()) => crate::system::nodes::remove(root, name, &plan.vg),
+            Err(e) => left.push(format!("{name} ({e})")),
+        }
+    }
+    let removed = if left.is_empty() {
+        "its metadata and data devices set up for the check were removed".to_owned()
+    } else {
+        format!("could not remove {}", left.join(", "))
+    };
+    Err(VolumeError::Refused(format!(
+        "thin pool {vg}/{pool}: metadata check failed: {why}. The pool needs repair: it and its thin volumes are not activated ({removed}); nothing was written to it. Repair it with lvm2 (lvconvert --repair {vg}/{pool}) from a rescue system",
+        vg = plan.vg,
+        pool = gate.pool
+    )))
 }
 
 fn all(_: &BlockDevice) -> Result<(), String> {
@@ -412,8 +520,13 @@ pub fn run(inputs: &Inputs) -> Outcome {
 /// they were; every step after it can run again (invariant 8).
 pub fn boot(inputs: &Inputs, select: &Selector<'_>, dm: &mut dyn DeviceMapper) -> Outcome {
     let mut out = Outcome::default();
-    let mut prep = match scan_devices(inputs, select) {
-        Ok(scan) => {
+    let mut checker = ThinCheckRunner {
+        root: inputs.root.clone(),
+        check: ThinCheck::default(),
+    };
+    let mut prep = match scan_with_thin_check(inputs, select) {
+        Ok((scan, check)) => {
+            checker.check = check;
             log::debug!(
                 "scanned: {} pv(s), {} vg(s), {} device(s) skipped",
                 scan.pvs.len(),
@@ -460,7 +573,7 @@ pub fn boot(inputs: &Inputs, select: &Selector<'_>, dm: &mut dyn DeviceMapper) -
                 continue;
             }
         };
-        match execute_volume(dm, &plan) {
+        match execute_volume(&inputs.root, dm, &mut checker, &plan) {
             Ok(()) => {
                 let what = match (a.reason, &plan.thin_pool) {
                     (Reason::Merge, None) => "merging: its snapshot's content is shown now, the kernel copies it back",
@@ -474,12 +587,16 @@ pub fn boot(inputs: &Inputs, select: &Selector<'_>, dm: &mut dyn DeviceMapper) -
                 failpoint::hit("early-after-tables");
                 make_nodes(&inputs.root, dm, &plan, &mut out);
             }
-            Err(e) => out.note(
+            Err(VolumeError::Setup(e)) => out.note(
                 Level::Error,
                 format!(
                     "{}/{}: device-mapper setup stopped: {e}; the next run of rewind early takes it from there",
                     a.vg, a.lv
                 ),
+            ),
+            Err(VolumeError::Refused(e)) => out.note(
+                Level::Error,
+                format!("{}/{} is not activated: {e}", a.vg, a.lv),
             ),
         }
         out.volumes.push(plan);
@@ -540,6 +657,32 @@ mod thin_tests {
     use crate::plan::steps::converge;
     use crate::plan::table::Target;
     use crate::system::dm::FakeDm;
+    use crate::system::thincheck::PoolCheck;
+
+    /// A checker that answers `verdict` and records what it was asked to check.
+    struct FakeCheck {
+        verdict: thincheck::Verdict,
+        asked: Vec<(String, DevNum)>,
+    }
+
+    impl PoolCheck for FakeCheck {
+        fn check_metadata(&mut self, name: &str, dev: DevNum) -> thincheck::Verdict {
+            self.asked.push((name.to_owned(), dev));
+            self.verdict.clone()
+        }
+    }
+
+    fn passes() -> FakeCheck {
+        FakeCheck {
+            verdict: thincheck::Verdict::Passed,
+            asked: Vec::new(),
+        }
+    }
+
+    fn exec(dm: &mut FakeDm, check: &mut FakeCheck, p: &VolumePlan) -> Result<(), VolumeError> {
+        let dir = tempfile::tempdir().unwrap();
+        execute_volume(dir.path(), dm, check, p)
+    }
 
     const THIN: &str = include_str!("../../tests/fixtures/text/thin.vg");
 
@@ -578,7 +721,18 @@ mod thin_tests {
         let mut dm = fake();
         dm.set_pool_status("tvg-pool-tpool", OK);
         let p = plan(&mut dm);
-        execute_volume(&mut dm, &p).unwrap();
+        let mut check = passes();
+        exec(&mut dm, &mut check, &p).unwrap();
+        // thin_check ran once, on the live _tmeta, before -tpool existed.
+        assert_eq!(check.asked.len(), 1);
+        assert_eq!(check.asked[0].0, "tvg-pool_tmeta");
+        let meta = dm
+            .list()
+            .unwrap()
+            .into_iter()
+            .find(|d| d.name == "tvg-pool_tmeta")
+            .unwrap();
+        assert_eq!(check.asked[0].1, meta.dev);
         let root = dm.live_table("tvg-root").unwrap();
         assert!(
             matches!(root.lines[0].target, Target::Thin { device_id: 2, .. }),
@@ -587,7 +741,9 @@ mod thin_tests {
         // Run again: nothing changes, nothing fails (invariant 8).
         let again = plan(&mut dm);
         assert!(again.steps.is_empty(), "{:?}", again.steps);
-        execute_volume(&mut dm, &again).unwrap();
+        exec(&mut dm, &mut check, &again).unwrap();
+        // The pool was live: no second check (LVM checks only a pool it is about to load).
+        assert_eq!(check.asked.len(), 1);
     }
 
     #[test]
@@ -610,7 +766,9 @@ mod thin_tests {
             let mut dm = fake();
             dm.set_pool_status("tvg-pool-tpool", status);
             let p = plan(&mut dm);
-            let e = execute_volume(&mut dm, &p).unwrap_err();
+            let Err(VolumeError::Refused(e)) = exec(&mut dm, &mut passes(), &p) else {
+                panic!("{status}: not refused");
+            };
             assert!(e.contains(why) && e.contains("thin pool pool"), "{e}");
             assert!(dm.live_table("tvg-root").is_none(), "{status}");
             assert!(dm.live_table("tvg-pool-tpool").is_some());
@@ -622,7 +780,64 @@ mod thin_tests {
             "2 12/1024 10/1280 - rw discard_passdown queue_if_no_space - 256",
         );
         let p = plan(&mut dm);
-        execute_volume(&mut dm, &p).unwrap();
+        exec(&mut dm, &mut passes(), &p).unwrap();
+        assert!(dm.live_table("tvg-root").is_some());
+    }
+
+    #[test]
+    fn metadata_that_fails_thin_check_keeps_the_pool_and_its_thin_lv_down() {
+        let mut dm = fake();
+        dm.set_pool_status("tvg-pool-tpool", OK);
+        let p = plan(&mut dm);
+        let mut check = FakeCheck {
+            verdict: thincheck::Verdict::NeedsRepair(
+                "`/usr/sbin/thin_check -q --clear-needs-check-flag /dev/mapper/tvg-pool_tmeta` failed (exit status 1)".into(),
+            ),
+            asked: Vec::new(),
+        };
+        let Err(VolumeError::Refused(e)) = exec(&mut dm, &mut check, &p) else {
+            panic!("not refused");
+        };
+        assert_eq!(check.asked.len(), 1);
+        for want in [
+            "thin pool tvg/pool: metadata check failed",
+            "exit status 1",
+            "not activated",
+            "lvconvert --repair tvg/pool",
+            "were removed",
+        ] {
+            assert!(e.contains(want), "{want:?} in {e}");
+        }
+        // Nothing of the pool is left: its parts were removed, -tpool and root never made,
+        // and no table or message ever went to a thin-pool target.
+        let names: Vec<String> = dm.list().unwrap().into_iter().map(|d| d.name).collect();
+        assert!(names.iter().all(|n| !n.starts_with("tvg-")), "{names:?}");
+        assert!(
+            dm.mutating_calls()
+                .iter()
+                .all(|c| !format!("{c:?}").contains("tpool")),
+            "{:?}",
+            dm.calls()
+        );
+        // The next run checks again (and with good metadata, goes on).
+        let p = plan(&mut dm);
+        let mut check = passes();
+        exec(&mut dm, &mut check, &p).unwrap();
+        assert_eq!(check.asked.len(), 1);
+        assert!(dm.live_table("tvg-root").is_some());
+    }
+
+    #[test]
+    fn a_check_that_did_not_run_lets_the_pool_up() {
+        let mut dm = fake();
+        dm.set_pool_status("tvg-pool-tpool", OK);
+        let p = plan(&mut dm);
+        let mut check = FakeCheck {
+            verdict: thincheck::Verdict::Skipped("/usr/sbin/thin_check is not installed".into()),
+            asked: Vec::new(),
+        };
+        exec(&mut dm, &mut check, &p).unwrap();
+        assert_eq!(check.asked.len(), 1);
         assert!(dm.live_table("tvg-root").is_some());
     }
 }

@@ -12,6 +12,7 @@ pub mod pkghook;
 pub mod set;
 pub mod steps;
 pub mod table;
+pub mod thincheck;
 pub mod thinpool;
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use crate::lvm::devsel::{
     Selection, Settings, dm_uuid_has_prefix,
 };
 use crate::lvm::lvmrules::SystemIds;
+use crate::plan::thincheck::ThinCheck;
 use crate::system::blockdev::{self, BlockDevice};
 use std::collections::HashMap;
 use std::fs;
@@ -32,6 +33,9 @@ pub struct Selected {
     pub devices: Vec<BlockDevice>,
     /// This host's system IDs by LVM's configuration (VGs of other hosts are refused).
     pub system_ids: SystemIds,
+    /// The thin pool check as LVM's configuration sets it (LVM's defaults when it is not
+    /// followed).
+    pub thin_check: ThinCheck,
 }
 
 impl std::ops::Deref for Selected {
@@ -59,10 +63,19 @@ impl Selected {
         );
         let selection = Selection::decide(&rules, &facts);
         log::info!("devices read: {}", selection.summary);
+        let thin_check = if rules.use_lvm {
+            ThinCheck::from_settings(
+                rules.conf.thin_check_executable.as_deref(),
+                rules.conf.thin_check_options.as_deref(),
+            )
+        } else {
+            ThinCheck::default()
+        };
         Ok(Selected {
             selection,
             devices: listed,
             system_ids: host_system_ids(root, &rules),
+            thin_check,
         })
     }
 

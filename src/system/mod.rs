@@ -21,4 +21,5 @@ pub mod procs;
 pub mod random;
 pub mod scan;
 pub mod state;
+pub mod thincheck;
 pub mod window;

@@ -11,10 +11,34 @@ fake_root() {
             conf) mkdir -p "$T/root/etc/rewind" && echo '[log]' > "$T/root/etc/rewind/rewind.toml" ;;
             lvm) mkdir -p "$T/root/etc/lvm" && echo 'devices {}' > "$T/root/etc/lvm/lvm.conf" ;;
             devices) mkdir -p "$T/root/etc/lvm/devices" && : > "$T/root/etc/lvm/devices/system.devices" ;;
+            thin) fake_exe "$T/root/usr/sbin/thin_check" ;;
         esac
     done
 }
 added() { cat "$T/added" 2> /dev/null; }
+fake_exe() { mkdir -p "${1%/*}" && printf '#!/bin/sh\n' > "$1" && chmod +x "$1"; }
+
+# thin_check_cases CALL WHAT: the thin_check part of a hook, three ways; CALL runs the hook, WHAT
+# is the line it adds for a path ("%s" stands for the path).
+thin_check_cases() {
+    local call=$1 what=$2
+    fake_root lvm thin
+    $call > /dev/null
+    has "thin_check carried when installed" "^${what//%s//usr/sbin/thin_check}\$" "$(added)"
+    rm -f "$T/added"
+    printf 'global {\n\tthin_check_executable = ""\n}\n' > "$T/root/etc/lvm/lvm.conf"
+    $call > /dev/null
+    hasnt "not carried when lvm.conf switches the check off" 'thin_check' "$(added)"
+    rm -f "$T/added"
+    fake_exe "$T/root/opt/tc/thin_check"
+    printf 'global {\n    # thin_check_executable = "/nowhere"\n    thin_check_executable = "/opt/tc/thin_check"\n}\n' > "$T/root/etc/lvm/lvm.conf"
+    $call > /dev/null
+    has "lvm.conf's path carried" "^${what//%s//opt/tc/thin_check}\$" "$(added)"
+    hasnt "not the default" '/usr/sbin/thin_check' "$(added)"
+    rm -f "$T/added" "$T/root/usr/sbin/thin_check" "$T/root/etc/lvm/lvm.conf"
+    $call > /dev/null
+    hasnt "not installed: nothing" 'thin_check' "$(added)"
+}
 
 # --- mkinitcpio: install/rewind, sourced into bash as mkinitcpio does --------------------------
 
@@ -117,6 +141,11 @@ test_mkinitcpio_build_refuses_invalid_config() {
     check
 }
 
+test_mkinitcpio_build_thin_check() {
+    thin_check_cases mkinitcpio_build 'add_binary %s'
+    check
+}
+
 test_mkinitcpio_help() {
     local text
     # shellcheck disable=SC1091
@@ -174,6 +203,11 @@ copy_file rules $d/60-persistent-storage-dm.rules /lib/udev/rules.d/60-persisten
 copy_file rules $d/95-dm-notify.rules /lib/udev/rules.d/95-dm-notify.rules
 copy_file rules $d/56-lvm.rules /lib/udev/rules.d/56-lvm.rules
 copy_exec /usr/sbin/dmsetup /sbin" "$(added | grep -E '(dm|lvm)[^ /]*\.rules |dmsetup')"
+    check
+}
+
+test_itools_hook_thin_check() {
+    thin_check_cases itools_hook 'copy_exec %s %s'
     check
 }
 
@@ -269,6 +303,13 @@ inst_hook initqueue/finished 90 $REPO/dracut-module/90rewind/wait-lvm-scan.sh
 inst_hook pre-pivot 90 $REPO/dracut-module/90rewind/rewind-handoff.sh
 dracut_need_initqueue" "$(added)"
     eq "config checked" "check-config --config $T/root/etc/rewind/rewind.toml" "$(calls)"
+    check
+}
+
+dracut_install() { dracut_call install; }
+
+test_dracut_install_thin_check() {
+    thin_check_cases dracut_install 'inst_binary %s'
     check
 }
 

@@ -118,6 +118,10 @@ pub struct LvmConf {
     pub local_system_id: Option<String>,
     /// `local/extra_system_ids`.
     pub extra_system_ids: Vec<String>,
+    /// `global/thin_check_executable` (`None`: not set; `""` switches the check off).
+    pub thin_check_executable: Option<String>,
+    /// `global/thin_check_options` (`None`: not set, LVM's defaults).
+    pub thin_check_options: Option<Vec<String>>,
 }
 
 fn as_bool(v: &Value) -> Option<bool> {
@@ -199,7 +203,8 @@ impl LvmConf {
     }
 
     /// The system ID settings (`global/system_id_source`, `global/system_id_file`,
-    /// `local/system_id`, `local/extra_system_ids`); a value that is not a string is ignored,
+    /// `local/system_id`, `local/extra_system_ids`) and the thin pool check's
+    /// (`global/thin_check_executable`, `global/thin_check_options`); a value that is not a string is ignored,
     /// as LVM's `find_config_tree_str` does.
     fn apply_system_id(&mut self, root: &Section) {
         if let Some(g) = root.section("global") {
@@ -208,6 +213,21 @@ impl LvmConf {
             }
             if let Some(v) = g.str("system_id_file") {
                 self.system_id_file = Some(v.to_owned());
+            }
+            if let Some(v) = g.str("thin_check_executable") {
+                self.thin_check_executable = Some(v.to_owned());
+            }
+            match g.value("thin_check_options") {
+                Some(Value::Str(s)) => self.thin_check_options = Some(vec![s.clone()]),
+                Some(Value::Array(a)) => {
+                    self.thin_check_options = Some(
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect(),
+                    );
+                }
+                _ => {}
             }
         }
         if let Some(l) = root.section("local") {
@@ -441,6 +461,38 @@ mod tests {
             .expect_err("rejected");
         assert!(why.contains("devices/filter pattern \"r|by-id|\""), "{why}");
         assert!(why.contains("/dev/disk/by-id/x"), "{why}");
+    }
+
+    #[test]
+    fn thin_check_settings() {
+        let conf = |text: &str| {
+            let mut c = LvmConf::default();
+            c.read(text.as_bytes(), "lvm.conf", || None).expect("reads");
+            c
+        };
+        let c = conf("global {\n}\n");
+        assert_eq!(
+            (c.thin_check_executable, c.thin_check_options),
+            (None, None)
+        );
+        let c = conf(
+            "global {\n\tthin_check_executable = \"\"\n\tthin_check_options = [ \"-q\", \"--skip-mappings\" ]\n}\n",
+        );
+        assert_eq!(c.thin_check_executable.as_deref(), Some(""));
+        assert_eq!(
+            c.thin_check_options,
+            Some(vec!["-q".to_owned(), "--skip-mappings".to_owned()])
+        );
+        // lvmlocal.conf read after lvm.conf replaces a key.
+        let mut c = conf("global { thin_check_executable = \"/usr/sbin/thin_check\" }\n");
+        c.read(
+            b"global { thin_check_executable = \"/opt/thin_check\" thin_check_options = \"-q\" }\n",
+            "lvmlocal.conf",
+            || None,
+        )
+        .expect("reads");
+        assert_eq!(c.thin_check_executable.as_deref(), Some("/opt/thin_check"));
+        assert_eq!(c.thin_check_options, Some(vec!["-q".to_owned()]));
     }
 
     #[test]

@@ -23,7 +23,16 @@
 # Host:   the data from before; snap2 the same; stock vgck and lvs on the image: a plain thin
 #         LV, no snap1, snap2 still a snapshot, no tag on the pool; the pool's transaction id in
 #         the metadata equals what the kernel reported after the finish.
-# The guest has no thin-provisioning-tools: LVM runs with thin_check_executable = "".
+# thin_check (issue 19, docs/THIN.md), in thin-merge only (no TM_KILLS): boot 1 also makes a
+#         second pool vg0/pool2 with a thin LV vg0/t2, deactivates them and damages pool2's
+#         metadata where only a walk of its btrees finds it (bytes in its data mapping tree's
+#         root node; the superblock the kernel checks at load is untouched): stock thin_check
+#         on the read-only component fails. Boot 2 names vg0/t2 (rd.lvm.lv): rewind early runs
+#         thin_check (carried into the image by 90rewind) on vg0/pool's metadata (fine: its
+#         merge goes on) and on pool2's (fails): pool2 and t2 not activated, no pool2 device
+#         left, the console says so and names lvconvert --repair, pool2's metadata unchanged.
+# The guest's own LVM commands run with thin_check_executable = "" (as before the guest had
+# thin-provisioning-tools).
 # Not the issue's thin *root* (the disk is built on the host without device-mapper, so a thin
 # root would need a first boot to copy root into a pool); the thin LV here is an ordinary
 # volume rewind activates in the initramfs, which is the same code path.
@@ -61,6 +70,60 @@ th_tables() {
         sort >"$1.table"
     dmsetup info -c --noheadings --separator ' ' -o name,uuid | sort >"$1.uuid"
     cat "$1.table" "$1.uuid"
+}
+
+# tc_meta_region: "PV OFFSET BYTES" of vg0/pool2's metadata LV (one segment).
+tc_meta_region() {
+    local pv pe pe_start ext size
+    read -r pv pe < <(th_lvm lvs -a --noheadings -o devices vg0/pool2_tmeta | tr -d ' ' | sed -E 's/^(.*)\(([0-9]+)\)$/\1 \2/')
+    pe_start=$(th_lvm pvs --noheadings --units b --nosuffix -o pe_start "$pv" | tr -d ' ')
+    ext=$(th_lvm vgs --noheadings --units b --nosuffix -o vg_extent_size vg0 | tr -d ' ')
+    size=$(th_lvm lvs -a --noheadings --units b --nosuffix -o lv_size vg0/pool2_tmeta | tr -d ' ')
+    echo "$pv $((pe_start + pe * ext)) $size"
+}
+
+# tc_meta_sum: sha256 of pool2's metadata, read from the PV.
+tc_meta_sum() {
+    local pv off size
+    read -r pv off size <"$OUT/tc-region"
+    dd if="$pv" iflag=skip_bytes,count_bytes,direct skip="$off" count="$size" bs=1M 2>/dev/null |
+        sha256sum | cut -d' ' -f1
+}
+
+# tc_damage: pool2 made, used, deactivated, its data mapping tree's root node damaged.
+tc_damage() {
+    local pv off size magic root
+    th_lvm lvcreate -q --type thin-pool -L 16M --chunksize 64k -n pool2 vg0
+    th_lvm lvcreate -q -V 16M -T vg0/pool2 -n t2
+    dd if=/dev/urandom of=/dev/vg0/t2 bs=1M count=2 oflag=direct 2>/dev/null
+    th_lvm lvchange -q -an vg0/t2 vg0/pool2
+    tc_meta_region | tee "$OUT/tc-region"
+    read -r pv off size <"$OUT/tc-region"
+    # The superblock (dm-thin-metadata.c thin_disk_superblock): magic at 32, data_mapping_root
+    # (a 4 KiB block number) at 320.
+    magic=$(od -An -t u8 -j $((off + 32)) -N 8 "$pv" | tr -d ' ')
+    [[ $magic == 27022010 ]] || g_fail "no thin superblock at $pv+$off (magic $magic)"
+    root=$(od -An -t u8 -j $((off + 320)) -N 8 "$pv" | tr -d ' ')
+    ((root > 0 && root * 4096 < size)) || g_fail "data mapping root $root out of range"
+    printf 'rewind thin_check test: damaged btree node' |
+        dd of="$pv" bs=1 seek=$((off + root * 4096 + 100)) conv=notrunc,fsync 2>/dev/null
+    blockdev --flushbufs "$pv"
+    tc_meta_sum | tee "$OUT/tc-meta-boot1"
+    # Stock thin_check on the component (read-only) finds it; LVM would refuse the pool too.
+    th_lvm lvchange -q -ay -y vg0/pool2_tmeta
+    if thin_check /dev/mapper/vg0-pool2_tmeta >"$BOOT_OUT/thin_check.out" 2>&1; then
+        cat "$BOOT_OUT/thin_check.out"
+        g_fail "stock thin_check passed the damaged metadata"
+    fi
+    cat "$BOOT_OUT/thin_check.out"
+    th_lvm lvchange -q -an vg0/pool2_tmeta
+}
+
+# tc_observe (boot 2): what rewind early left of pool2, its metadata.
+tc_observe() {
+    dmesg | grep -E 'rewind: .*(thin_check|thin pool|pool2|t2)' | tee "$BOOT_OUT/thin-check.log" || true
+    dmsetup info -c --noheadings -o name | tee "$BOOT_OUT/dm-names"
+    tc_meta_sum | tee "$OUT/tc-meta-boot2"
 }
 
 th_sums() {
@@ -103,6 +166,7 @@ guest_boot_1() {
         g_fail "lvconvert --merge did not defer the thin merge"
     th_lvm lvs -a -o lv_name,lv_attr,origin,thin_id vg0 | tee "$OUT/lvs-boot1"
     umount "$TH_DIR"
+    ((${#TM_KILLS[@]})) || tc_damage
 }
 
 # tm_observe: what rewind early set up (boot 2): tables, data.
@@ -149,6 +213,7 @@ tm_finish() {
 
 guest_boot_2() {
     tm_observe
+    ((${#TM_KILLS[@]})) || tc_observe
     mkdir -p /run/lock/lvm
     if ((${#TM_KILLS[@]})); then
         tm_killed_poll 2
@@ -162,7 +227,14 @@ vm_boot_kill() {
 }
 
 # After the first kill the merge is no longer flagged: vg0/thin is named for rewind early.
-vm_boot_args() { (($1 >= 3)) && echo "rd.lvm.lv=vg0/thin"; }
+# thin-merge's boot 2 names vg0/t2, whose pool's metadata is damaged.
+vm_boot_args() {
+    if (($1 >= 3)); then
+        echo "rd.lvm.lv=vg0/thin"
+    elif (($1 == 2 && ${#TM_KILLS[@]} == 0)); then
+        echo "rd.lvm.lv=vg0/t2"
+    fi
+}
 
 # Boots 3 .. TM_LAST (thin-merge-crash).
 tm_later_boot() {
@@ -213,6 +285,23 @@ tm_check_boot_2() {
     want=$(sed -E "s/^(vg0-thin: 0 [0-9]+ thin vg0-pool-tpool) [0-9]+$/\1 $id/" "$VM_STATE/stock.table")
     vm_check_eq "tables as LVM's, the thin LV's with snap1's device id ($id)" \
         "$want" "$(cat "$VM_STATE/rewind.table")"
+    tc_check
+}
+
+# tc_check: thin_check ran in the initramfs, on both pools (boot 2).
+tc_check() {
+    local log=$VM_STATE/boot2/thin-check.log
+    vm_check "stock thin_check failed on pool2's damaged metadata (boot 1)" \
+        test -s "$VM_STATE/boot1/thin_check.out"
+    vm_check "rewind early: vg0/pool's metadata passed thin_check" \
+        grep -q 'thin pool vg0/pool: metadata checked by thin_check: fine' "$log"
+    vm_check "rewind early: vg0/pool2's metadata failed thin_check, t2 not activated" \
+        grep -q 'vg0/t2 is not activated: thin pool vg0/pool2: metadata check failed: ./usr/sbin/thin_check -q --clear-needs-check-flag /dev/mapper/vg0-pool2_tmeta. failed' "$log"
+    vm_check "the console names the repair" grep -q 'lvconvert --repair vg0/pool2' "$log"
+    vm_check "its parts were removed" grep -q 'pool2.*were removed' "$log"
+    vm_check_eq "no device of pool2 or t2 left" "" "$(grep -E 'pool2|t2' "$VM_STATE/boot2/dm-names")"
+    vm_check "vg0/thin came up" grep -qx 'vg0-thin' "$VM_STATE/boot2/dm-names"
+    vm_check_eq "pool2's metadata not written" "$(cat "$VM_STATE/tc-meta-boot1")" "$(cat "$VM_STATE/tc-meta-boot2")"
 }
 
 host_check() {

@@ -21,7 +21,8 @@
 #         the classic merge and the thin one (thinfinish: delete and set_transaction_id).
 # Host:   s1 is one instant; stock vgck; a, t, pool left, no member; the pool's transaction id in
 #         the metadata equals the kernel's at the end.
-# The guest has no thin-provisioning-tools: LVM runs with thin_check_executable = "".
+# The guest's own LVM commands run with thin_check_executable = "" (rewind early's thin_check of
+# the pool runs in boot 2; thin-merge proves it).
 
 VM_BOOTS=2
 VM_LVS=(root:1200M a:64M)
