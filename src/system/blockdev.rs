@@ -106,6 +106,28 @@ impl SysDir {
         )?;
         read_open(fs::File::from(fd), &self.path.join(attr))
     }
+
+    /// The names in the subdirectory `sub` (e.g. `holders`), at most `max`, in the order the
+    /// kernel lists them (without `.` and `..`; an entry that cannot be read is left out, as
+    /// `read_dir(..).flatten()` does).
+    pub fn entries(&self, sub: &str, max: usize) -> io::Result<Vec<String>> {
+        use nix::dir::Dir;
+        use nix::fcntl::OFlag;
+        use nix::sys::stat::Mode;
+        let mut dir = Dir::openat(
+            &self.fd,
+            sub,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(dir
+            .iter()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "." && n != "..")
+            .take(max)
+            .collect())
+    }
 }
 
 /// The whole text of an open sysfs attribute. Sysfs hands an attribute over whole in the first
@@ -263,8 +285,37 @@ pub(crate) mod tests {
                 .kind(),
             io::ErrorKind::NotFound
         );
+        // Subdirectories listed relative to the directory, as read_dir lists them.
+        for n in ["dm-3", "md0"] {
+            fs::create_dir_all(real.join("holders").join(n)).expect("holder");
+        }
+        let mut held = SysDir::open(&link)
+            .expect("open")
+            .entries("holders", 64)
+            .expect("ls");
+        held.sort();
+        assert_eq!(held, ["dm-3", "md0"]);
+        assert_eq!(
+            SysDir::open(&link)
+                .expect("open")
+                .entries("holders", 1)
+                .expect("ls")
+                .len(),
+            1
+        );
+        let empty = SysDir::open(&dir_of(&root, "dm-0")).expect("open");
+        fs::create_dir_all(root.path().join("sys/class/block/dm-0/holders")).expect("mkdir");
+        assert!(empty.entries("holders", 64).expect("ls").is_empty());
+        assert_eq!(
+            empty.entries("slaves", 64).expect_err("none").kind(),
+            io::ErrorKind::NotFound
+        );
         // A file is not a device directory.
         assert!(SysDir::open(&real.join("dev")).is_err());
+    }
+
+    fn dir_of(root: &tempfile::TempDir, name: &str) -> PathBuf {
+        root.path().join("sys/class/block").join(name)
     }
 
     #[test]

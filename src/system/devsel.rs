@@ -228,7 +228,7 @@ pub fn gather_facts(
             let primary = (part != 0)
                 .then(|| fs::canonicalize(&dir).ok())
                 .flatten()
-                .and_then(|p| p.parent().map(Path::to_path_buf));
+                .and_then(|p| p.parent().and_then(|p| SysDir::open(p).ok()));
             let kind = if d.dm.is_some() {
                 Kind::Dm
             } else if d.major == 9 {
@@ -249,10 +249,11 @@ pub fn gather_facts(
                 ..DeviceFacts::default()
             };
             // LVM looks at a partition's whole device (`_dev_is_mpath_component_sysfs`).
-            f.component_of = component_of(root, &dir)
-                .or_else(|| primary.as_deref().and_then(|p| component_of(root, p)));
+            f.component_of = sysdir
+                .as_ref()
+                .and_then(|d| component_of(root, d))
+                .or_else(|| primary.as_ref().and_then(|p| component_of(root, p)));
             if ids {
-                let primary = primary.as_deref().and_then(|p| SysDir::open(p).ok());
                 let (dir, p) = (sysdir.as_ref(), primary.as_ref());
                 f.wwid = sys_attr_or_primary(dir, p, "device/wwid")
                     .or_else(|| sys_attr_or_primary(dir, p, "wwid"));
@@ -274,10 +275,9 @@ pub fn gather_facts(
 
 /// The multipath or md device holding the device whose sysfs directory is `dir`
 /// (`filter-mpath.c` looks at the same `holders/`).
-fn component_of(root: &Path, dir: &Path) -> Option<String> {
-    let holders = fs::read_dir(dir.join("holders")).ok()?;
-    holders.flatten().take(64).find_map(|h| {
-        let name = h.file_name().to_string_lossy().into_owned();
+fn component_of(root: &Path, dir: &SysDir) -> Option<String> {
+    let holders = dir.entries("holders", 64).ok()?;
+    holders.into_iter().find_map(|name| {
         let class = root.join("sys/class/block").join(&name);
         if sys_attr_path(&class, "dm/uuid").is_some_and(|u| dm_uuid_has_prefix(&u, "mpath-")) {
             let dm = sys_attr_path(&class, "dm/name").unwrap_or_default();
