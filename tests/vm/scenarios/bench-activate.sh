@@ -31,6 +31,12 @@ VM_TIMEOUT=${VM_TIMEOUT:-900}
 # The build that goes into the initramfs (`rewind-initramfs`: `early` and `--version` are all
 # this scenario runs), as /usr/sbin/rewind; BENCH_BUILD=rewind times the full binary instead.
 VM_ROOT_ADD=("${VM_REPO_DIR:-}/target/x86_64-unknown-linux-gnu/release/${BENCH_BUILD:-rewind-initramfs}:/usr/sbin/rewind")
+# BENCH_BASE=FILE: another build of rewind (say main's, to compare a change against) as
+# /usr/sbin/rewind-base, timed as the tool "base" beside the two others in the noudev phase
+# (the phase of issue 17's goal), same rounds, same checks of its tables.
+if [[ -n ${BENCH_BASE:-} ]]; then
+    VM_ROOT_ADD+=("$BENCH_BASE:/usr/sbin/rewind-base")
+fi
 
 BENCH_ROUNDS=${BENCH_ROUNDS:-5}
 BENCH_STALE_ROUNDS=2
@@ -94,6 +100,7 @@ b_activate() {
     t0=$EPOCHREALTIME
     case $tool in
     rewind) rewind early --cmdline 'rd.lvm.lv=vgb/lv' >"$B_DIR/$tag.out" 2>&1 || rc=$? ;;
+    base) rewind-base early --cmdline 'rd.lvm.lv=vgb/lv' >"$B_DIR/$tag.out" 2>&1 || rc=$? ;;
     lvm) b_lvm vgchange -ay --sysinit vgb >"$B_DIR/$tag.out" 2>&1 || rc=$? ;;
     esac
     t1=$EPOCHREALTIME
@@ -179,12 +186,14 @@ b_floor() {
 
 # b_phase ROUNDS: the plain layout, then the merge layout.
 b_phase() {
+    local tools=(rewind lvm)
+    [[ $B_PHASE != noudev || ! -x /usr/sbin/rewind-base ]] || tools=(rewind base lvm)
     B_LAYOUT=plain
-    b_rounds "$1" rewind lvm
+    b_rounds "$1" "${tools[@]}"
     b_debug_run
     b_make_merge
     B_LAYOUT=merge
-    b_rounds "$1" rewind lvm
+    b_rounds "$1" "${tools[@]}"
     b_debug_run
     b_finish_merge
 }
@@ -255,6 +264,12 @@ host_check() {
             done
         done
     done
+    if [[ -n ${BENCH_BASE:-} ]]; then
+        for layout in plain merge; do
+            vm_check_eq "noudev/$layout/base: $rounds timed activations" "$rounds" \
+                "$(awk -v l="$layout" '$1 == "noudev" && $2 == l && $3 == "base"' "$tsv" | wc -l)"
+        done
+    fi
     for tool in rewind lvm true; do
         vm_check_eq "floor/$tool: $rounds timed starts" "$rounds" \
             "$(awk -v t="$tool" '$1 == "floor" && $3 == t' "$tsv" | wc -l)"
@@ -296,6 +311,21 @@ host_check() {
                     "$(awk -v p="$phase" -v l="$layout" '$1 == p && $2 == l && $3 == "lvm" { printf "%s%s", s, $5; s = ", " }' "$tsv")"
             done
         done
+        if [[ -n ${BENCH_BASE:-} ]]; then
+            printf '\nBENCH_BASE (%s) beside rewind, same rounds:\n\n' "$BENCH_BASE"
+            echo "| phase | layout | base median (s) | rewind median (s) | lvm median (s) | base / lvm | rewind / base | base runs |"
+            echo "|---|---|---|---|---|---|---|---|"
+            for layout in plain merge; do
+                local b
+                b=$(awk -v l="$layout" '$1 == "noudev" && $2 == l && $3 == "base" { print $5 }' "$tsv" | b_median)
+                r=$(awk -v l="$layout" '$1 == "noudev" && $2 == l && $3 == "rewind" { print $5 }' "$tsv" | b_median)
+                l=$(awk -v l="$layout" '$1 == "noudev" && $2 == l && $3 == "lvm" { print $5 }' "$tsv" | b_median)
+                printf '| noudev | %s | %s | %s | %s | %s | %s | %s |\n' "$layout" "$b" "$r" "$l" \
+                    "$(awk -v a="$b" -v c="$l" 'BEGIN { if (c + 0 > 0) printf "%.3f", a / c; else print "-" }')" \
+                    "$(awk -v a="$r" -v c="$b" 'BEGIN { if (c + 0 > 0) printf "%.3f", a / c; else print "-" }')" \
+                    "$(awk -v l="$layout" '$1 == "noudev" && $2 == l && $3 == "base" { printf "%s%s", s, $5; s = ", " }' "$tsv")"
+            done
+        fi
         printf '\n/bin/true (dynamic, no work) median: %s s\n' \
             "$(awk '$1 == "floor" && $3 == "true" { print $5 }' "$tsv" | b_median)"
     } >"$summary"
