@@ -45,7 +45,7 @@ bb_record() {
     # shellcheck disable=SC2153 # VM_BOOT is set by vm-init
     ((VM_BOOT % 2)) && kind=rewind
     # The kernel's timestamp of the initramfs's start, e.g. "[    2.345678] Run /init as init process".
-    run_init=$(dmesg | awk '/Run \/init as init process/ { gsub(/[][]/, "", $1); print $1; exit }')
+    run_init=$(dmesg | sed -n 's/^\[ *\([0-9.]*\)\] Run \/init as init process.*/\1/p' | head -n 1)
     printf '%s %s %s %s\n' "$VM_BOOT" "$kind" "$VM_T_INIT" "${run_init:--}" >>"$OUT/boot-times"
     dmesg | grep -c 'rewind' >"$BOOT_OUT/rewind-lines" || true
     findmnt -n -o SOURCE / >"$BOOT_OUT/root-source"
