@@ -17,7 +17,8 @@
 VM_SCENARIO_SUITE=long
 BENCH_BOOT_ROUNDS=${BENCH_BOOT_ROUNDS:-3}
 VM_BOOTS=$((2 * BENCH_BOOT_ROUNDS))
-VM_TIMEOUT=${VM_TIMEOUT:-600}
+# At least 600 s: the runner has already set its default of 300 when a scenario is read.
+VM_TIMEOUT=$((${VM_TIMEOUT:-0} > 600 ? VM_TIMEOUT : 600))
 VM_LVS=(root:1200M)
 VM_INITRAMFS_ARGS=(--no-lvm --no-systemd --modules-dir "${VM_REPO_DIR:-}/dracut-module")
 VM_ROOT_ADD=(
