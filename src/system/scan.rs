@@ -189,7 +189,7 @@ pub fn not_an_lv(dev: &BlockDevice) -> Result<(), String> {
 pub fn scan_with(
     root: &Path,
     select: &Selector<'_>,
-    open: &(dyn Fn(&BlockDevice) -> std::io::Result<File> + Sync),
+    open: &dyn Fn(&BlockDevice) -> std::io::Result<File>,
 ) -> std::io::Result<Scan> {
     Ok(scan_checked(
         blockdev::list(root)?,
@@ -216,59 +216,10 @@ pub fn open_for_reading(path: &Path) -> std::io::Result<File> {
 /// What a PV found on a device must satisfy; `Err` says why it is skipped.
 type PvCheck<'a> = dyn Fn(&BlockDevice, &PvScan) -> Result<(), String> + 'a;
 
-/// What reading one device gave: it could not be opened, or `scan_device`'s result.
-type DeviceRead = Result<Result<Option<PvScan>, ScanError>, std::io::Error>;
-
-/// Stack of a thread that reads one device (its buffers are on the heap).
-const READER_STACK: usize = 256 << 10;
-
-/// Opens and reads each device of `todo` (indices into `devices`), every one on its own
-/// thread when there are several, so their disk requests are in flight together (as LVM's
-/// scan submits its reads with AIO) rather than one after the other: at boot the disks are
-/// cold, and a request's wait is most of a device's time. Only reads happen on those
-/// threads; the results come back in `todo`'s order, and everything that decides over them
-/// runs afterwards on the caller's thread, in the devices' order, as before.
-fn read_devices(
-    devices: &[BlockDevice],
-    todo: &[usize],
-    open: &(dyn Fn(&BlockDevice) -> std::io::Result<File> + Sync),
-) -> Vec<DeviceRead> {
-    let read_one = |i: usize| -> DeviceRead {
-        let dev = &devices[i];
-        let mut file = open(dev)?;
-        Ok(scan_device(&mut file, &dev.node.display().to_string()))
-    };
-    if todo.len() < 2 {
-        return todo.iter().map(|&i| read_one(i)).collect();
-    }
-    std::thread::scope(|s| {
-        let handles: Vec<_> = todo
-            .iter()
-            .map(|&i| {
-                std::thread::Builder::new()
-                    .stack_size(READER_STACK)
-                    .spawn_scoped(s, move || read_one(i))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .zip(todo)
-            .map(|(h, &i)| match h {
-                // A reader that panicked is a bug; the build aborts on panic anyway.
-                Ok(h) => h
-                    .join()
-                    .unwrap_or_else(|_| Err(std::io::Error::other("the reading thread panicked"))),
-                // No thread to be had: read it here.
-                Err(_) => read_one(i),
-            })
-            .collect()
-    })
-}
-
 fn scan_checked(
     devices: Vec<BlockDevice>,
     select: &Selector<'_>,
-    open: &(dyn Fn(&BlockDevice) -> std::io::Result<File> + Sync),
+    open: &dyn Fn(&BlockDevice) -> std::io::Result<File>,
     pv_check: &PvCheck<'_>,
     system_ids: &SystemIds,
 ) -> Scan {
@@ -276,40 +227,24 @@ fn scan_checked(
     let mut pv_device = Vec::new();
     let mut skipped = Vec::new();
     let mut bad_labels = Vec::new();
-    // Which devices are read: the selection's and size's verdicts first, in order.
-    let verdicts: Vec<Result<(), String>> = devices
-        .iter()
-        .map(|dev| {
-            not_an_lv(dev).and_then(|()| select(dev)).and_then(|()| {
-                if dev.sectors == 0 {
-                    Err("empty".into())
-                } else {
-                    Ok(())
-                }
-            })
-        })
-        .collect();
-    let todo: Vec<usize> = (0..devices.len())
-        .filter(|&i| verdicts[i].is_ok())
-        .collect();
-    let mut reads = read_devices(&devices, &todo, open).into_iter();
-    for (i, (dev, verdict)) in devices.iter().zip(verdicts).enumerate() {
+    for (i, dev) in devices.iter().enumerate() {
         let path = dev.node.display().to_string();
-        if let Err(why) = verdict {
+        if let Err(why) = not_an_lv(dev).and_then(|()| select(dev)) {
             skipped.push((path, why));
             continue;
         }
-        let Some(read) = reads.next() else {
+        if dev.sectors == 0 {
+            skipped.push((path, "empty".into()));
             continue;
-        };
-        let scanned = match read {
-            Ok(scanned) => scanned,
+        }
+        let mut file = match open(dev) {
+            Ok(f) => f,
             Err(e) => {
                 skipped.push((path, format!("cannot open: {e}")));
                 continue;
             }
         };
-        match scanned {
+        match scan_device(&mut file, &path) {
             Ok(Some(pv)) => {
                 if let Err(why) = pv_check(dev, &pv) {
                     skipped.push((path, why));
