@@ -58,15 +58,87 @@ pub fn list(root: &Path) -> io::Result<Vec<BlockDevice>> {
     Ok(devices)
 }
 
-/// The text of a sysfs attribute, as it is. Three system calls: sysfs hands an attribute over
-/// whole in the first read (at most a page), so a read that does not fill the buffer is the
-/// end (the same holds for the small regular files of test fixtures). `fs::read_to_string`
-/// would also `statx` and read once more to see the end, which at boot, for every attribute of
-/// every device, adds up. The attributes rewind reads (a device number, a size, a dm uuid of at
-/// most 128 characters) fit the first buffer on the stack; a longer one continues on the heap.
+/// The text of a sysfs attribute, as it is ([`read_open`]).
 pub fn read_sysfs(path: &Path) -> io::Result<String> {
+    read_open(fs::File::open(path)?, path)
+}
+
+/// A device's sysfs directory, opened once: its attributes are opened relative to it
+/// (`openat`), so the kernel walks `sys/class/block/NAME` and its symlink into `/sys/devices`
+/// once per device instead of once per attribute.
+#[derive(Debug)]
+pub struct SysDir {
+    fd: std::os::fd::OwnedFd,
+    path: PathBuf,
+}
+
+impl SysDir {
+    /// Opens the directory `path` (following the `sys/class/block` symlink) for lookups only.
+    pub fn open(path: &Path) -> io::Result<SysDir> {
+        use nix::fcntl::{OFlag, open};
+        use nix::sys::stat::Mode;
+        let fd = open(
+            path,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(SysDir {
+            fd,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The directory's path, as it was opened.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The text of the attribute `attr` (a path relative to the directory, e.g. `dm/uuid`),
+    /// as [`read_sysfs`] of `path/attr` reads it.
+    pub fn read(&self, attr: &str) -> io::Result<String> {
+        use nix::fcntl::{OFlag, openat};
+        use nix::sys::stat::Mode;
+        let fd = openat(
+            &self.fd,
+            attr,
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        read_open(fs::File::from(fd), &self.path.join(attr))
+    }
+
+    /// The names in the subdirectory `sub` (e.g. `holders`), at most `max`, in the order the
+    /// kernel lists them (without `.` and `..`; an entry that cannot be read is left out, as
+    /// `read_dir(..).flatten()` does).
+    pub fn entries(&self, sub: &str, max: usize) -> io::Result<Vec<String>> {
+        use nix::dir::Dir;
+        use nix::fcntl::OFlag;
+        use nix::sys::stat::Mode;
+        let mut dir = Dir::openat(
+            &self.fd,
+            sub,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(dir
+            .iter()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "." && n != "..")
+            .take(max)
+            .collect())
+    }
+}
+
+/// The whole text of an open sysfs attribute. Sysfs hands an attribute over whole in the first
+/// read (at most a page), so a read that does not fill the buffer is the end (the same holds
+/// for the small regular files of test fixtures). `fs::read_to_string` would also `statx` and
+/// read once more to see the end, which at boot, for every attribute of every device, adds up.
+/// The attributes rewind reads (a device number, a size, a dm uuid of at most 128 characters)
+/// fit the first buffer on the stack; a longer one continues on the heap. `path` names the
+/// attribute in an error.
+fn read_open(mut file: fs::File, path: &Path) -> io::Result<String> {
     use std::io::Read;
-    let mut file = fs::File::open(path)?;
     let mut first = [0u8; 256];
     let n = loop {
         match file.read(&mut first) {
@@ -97,8 +169,8 @@ pub fn read_sysfs(path: &Path) -> io::Result<String> {
     String::from_utf8(buf).map_err(|_| invalid(format!("{} is not UTF-8", path.display())))
 }
 
-fn read_attr(dir: &Path, attr: &str) -> io::Result<String> {
-    Ok(read_sysfs(&dir.join(attr))?.trim().to_owned())
+fn read_attr(dir: &SysDir, attr: &str) -> io::Result<String> {
+    Ok(dir.read(attr)?.trim().to_owned())
 }
 
 fn invalid(what: String) -> io::Error {
@@ -106,6 +178,7 @@ fn invalid(what: String) -> io::Error {
 }
 
 fn read_device(root: &Path, dir: &Path, name: &str) -> io::Result<BlockDevice> {
+    let dir = &SysDir::open(dir)?;
     let dev = read_attr(dir, "dev")?;
     let (major, minor) = dev
         .split_once(':')
@@ -116,10 +189,15 @@ fn read_device(root: &Path, dir: &Path, name: &str) -> io::Result<BlockDevice> {
         .parse()
         .map_err(|_| invalid(format!("bad size attribute '{size}'")))?;
     let read_only = read_attr(dir, "ro").map(|v| v == "1").unwrap_or(false);
-    let dm = match (read_attr(dir, "dm/name"), read_attr(dir, "dm/uuid")) {
-        (Ok(name), Ok(uuid)) => Some(DmInfo { name, uuid }),
-        _ => None,
-    };
+    // A device without `dm/name` is no dm device: its `dm/uuid` is not looked for.
+    let dm = read_attr(dir, "dm/name")
+        .and_then(|name| {
+            Ok(DmInfo {
+                name,
+                uuid: read_attr(dir, "dm/uuid")?,
+            })
+        })
+        .ok();
     Ok(BlockDevice {
         name: name.to_owned(),
         node: root.join("dev").join(name),
@@ -158,6 +236,103 @@ pub(crate) mod tests {
             read_sysfs(&p("missing")).expect_err("missing").kind(),
             io::ErrorKind::NotFound
         );
+    }
+
+    #[test]
+    fn sysdir_reads_attributes_like_read_sysfs() {
+        let root = tempfile::tempdir().expect("tempdir");
+        fake_device(root.path(), "dm-0", "253:0", 1024, Some(("vg-lv", "LVM-x")));
+        // Opened through the class symlink as the kernel's sysfs has it.
+        let real = root.path().join("devices/virtual/block/vdb");
+        fs::create_dir_all(real.join("dm")).expect("mkdir");
+        fs::write(real.join("dev"), "254:16\n").expect("dev");
+        fs::write(real.join("dm/uuid"), "x".repeat(300)).expect("uuid");
+        let link = root.path().join("sys/class/block/vdb");
+        std::os::unix::fs::symlink(&real, &link).expect("symlink");
+        for (dir, attrs) in [
+            (
+                root.path().join("sys/class/block/dm-0"),
+                &["dev", "size", "ro", "dm/name", "dm/uuid"][..],
+            ),
+            (link.clone(), &["dev", "dm/uuid"][..]),
+        ] {
+            let sd = SysDir::open(&dir).expect("open");
+            assert_eq!(sd.path(), dir.as_path());
+            for attr in attrs {
+                let by_path = read_sysfs(&dir.join(attr)).expect("by path");
+                assert_eq!(sd.read(attr).expect("at"), by_path, "{attr}");
+            }
+            let e = sd.read("dm/missing").expect_err("missing");
+            assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        }
+        assert_eq!(
+            SysDir::open(&link)
+                .expect("open")
+                .read("dm/uuid")
+                .expect("long")
+                .len(),
+            300
+        );
+        fs::write(real.join("bin"), [0xff]).expect("bin");
+        let e = SysDir::open(&link)
+            .expect("open")
+            .read("bin")
+            .expect_err("not utf-8");
+        assert!(e.to_string().contains("vdb/bin is not UTF-8"), "{e}");
+        assert_eq!(
+            SysDir::open(&root.path().join("sys/class/block/sdz"))
+                .expect_err("no device")
+                .kind(),
+            io::ErrorKind::NotFound
+        );
+        // Subdirectories listed relative to the directory, as read_dir lists them.
+        for n in ["dm-3", "md0"] {
+            fs::create_dir_all(real.join("holders").join(n)).expect("holder");
+        }
+        let mut held = SysDir::open(&link)
+            .expect("open")
+            .entries("holders", 64)
+            .expect("ls");
+        held.sort();
+        assert_eq!(held, ["dm-3", "md0"]);
+        assert_eq!(
+            SysDir::open(&link)
+                .expect("open")
+                .entries("holders", 1)
+                .expect("ls")
+                .len(),
+            1
+        );
+        let empty = SysDir::open(&dir_of(&root, "dm-0")).expect("open");
+        fs::create_dir_all(root.path().join("sys/class/block/dm-0/holders")).expect("mkdir");
+        assert!(empty.entries("holders", 64).expect("ls").is_empty());
+        assert_eq!(
+            empty.entries("slaves", 64).expect_err("none").kind(),
+            io::ErrorKind::NotFound
+        );
+        // A file is not a device directory.
+        assert!(SysDir::open(&real.join("dev")).is_err());
+    }
+
+    fn dir_of(root: &tempfile::TempDir, name: &str) -> PathBuf {
+        root.path().join("sys/class/block").join(name)
+    }
+
+    #[test]
+    fn a_dm_device_needs_both_name_and_uuid() {
+        let root = tempfile::tempdir().expect("tempdir");
+        fake_device(root.path(), "dm-0", "253:0", 8, Some(("a", "LVM-a")));
+        fake_device(root.path(), "dm-1", "253:1", 8, Some(("b", "LVM-b")));
+        fake_device(root.path(), "dm-2", "253:2", 8, Some(("c", "LVM-c")));
+        let class = root.path().join("sys/class/block");
+        fs::remove_file(class.join("dm-1/dm/name")).expect("rm name");
+        fs::remove_file(class.join("dm-2/dm/uuid")).expect("rm uuid");
+        let dm: Vec<_> = list(root.path())
+            .expect("list")
+            .into_iter()
+            .map(|d| d.dm.map(|dm| (dm.name, dm.uuid)))
+            .collect();
+        assert_eq!(dm, [Some(("a".to_owned(), "LVM-a".to_owned())), None, None]);
     }
 
     /// Writes a fake sysfs entry for one device.

@@ -8,7 +8,7 @@ use crate::lvm::devsel::{
 };
 use crate::lvm::lvmrules::SystemIds;
 use crate::plan::thincheck::ThinCheck;
-use crate::system::blockdev::{self, BlockDevice};
+use crate::system::blockdev::{self, BlockDevice, SysDir};
 use std::collections::HashMap;
 use std::fs;
 use std::io;
@@ -126,20 +126,25 @@ pub fn system_ids(root: &Path, settings: &Settings) -> SystemIds {
 }
 
 fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, DevselError> {
+    use std::io::Read;
     let shown = path.display().to_string();
     let read_err = |source| DevselError::Read {
         path: shown.clone(),
         source,
     };
-    let meta = match fs::metadata(path) {
-        Ok(m) => m,
+    // One open, then the size of what was opened (no second walk of the path).
+    let mut file = match fs::File::open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(read_err(e)),
     };
-    if meta.len() > MAX_FILE_BYTES {
+    let len = file.metadata().map_err(read_err)?.len();
+    if len > MAX_FILE_BYTES {
         return Err(DevselError::TooLarge { path: shown });
     }
-    fs::read(path).map(Some).map_err(read_err)
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.read_to_end(&mut bytes).map_err(read_err)?;
+    Ok(Some(bytes))
 }
 
 /// Reads lvm.conf, lvmlocal.conf and the devices file under `root`.
@@ -179,18 +184,33 @@ pub fn load_rules(root: &Path, settings: &Settings) -> Result<Rules, DevselError
     Rules::from_lvm(conf, devices_file, &settings.devices)
 }
 
-/// One sysfs attribute, trailing newline removed; `None` when absent or empty.
-fn sys_attr(dir: &Path, attr: &str) -> Option<String> {
-    let mut s = blockdev::read_sysfs(&dir.join(attr)).ok()?;
+/// One sysfs attribute read, trailing newline removed; `None` when absent or empty.
+fn attr_text(read: io::Result<String>) -> Option<String> {
+    let mut s = read.ok()?;
     while s.ends_with('\n') {
         s.pop();
     }
     (!s.is_empty()).then_some(s)
 }
 
+/// One sysfs attribute of a device directory (`None` also when the directory could not be
+/// opened: the device went away).
+fn sys_attr(dir: Option<&SysDir>, attr: &str) -> Option<String> {
+    attr_text(dir?.read(attr))
+}
+
+/// One sysfs attribute by its path (a directory of which only this one is read).
+fn sys_attr_path(dir: &Path, attr: &str) -> Option<String> {
+    attr_text(blockdev::read_sysfs(&dir.join(attr)))
+}
+
 /// An attribute of the device or, failing that, of its whole device (`read_sys_block`).
-fn sys_attr_or_primary(dir: &Path, primary: Option<&Path>, attr: &str) -> Option<String> {
-    sys_attr(dir, attr).or_else(|| primary.and_then(|p| sys_attr(p, attr)))
+fn sys_attr_or_primary(
+    dir: Option<&SysDir>,
+    primary: Option<&SysDir>,
+    attr: &str,
+) -> Option<String> {
+    sys_attr(dir, attr).or_else(|| sys_attr(primary, attr))
 }
 
 /// The facts of every listed device; sysfs ids only when `ids` (a devices file is in use),
@@ -214,13 +234,14 @@ pub fn gather_facts(
         .zip(aliases)
         .map(|(d, aliases)| {
             let dir = root.join("sys/class/block").join(&d.name);
-            let part = sys_attr(&dir, "partition")
+            let sysdir = SysDir::open(&dir).ok();
+            let part = sys_attr(sysdir.as_ref(), "partition")
                 .and_then(|p| p.trim().parse().ok())
                 .unwrap_or(0);
             let primary = (part != 0)
                 .then(|| fs::canonicalize(&dir).ok())
                 .flatten()
-                .and_then(|p| p.parent().map(Path::to_path_buf));
+                .and_then(|p| p.parent().and_then(|p| SysDir::open(p).ok()));
             let kind = if d.dm.is_some() {
                 Kind::Dm
             } else if d.major == 9 {
@@ -241,22 +262,24 @@ pub fn gather_facts(
                 ..DeviceFacts::default()
             };
             // LVM looks at a partition's whole device (`_dev_is_mpath_component_sysfs`).
-            f.component_of = component_of(root, &dir)
-                .or_else(|| primary.as_deref().and_then(|p| component_of(root, p)));
+            f.component_of = sysdir
+                .as_ref()
+                .and_then(|d| component_of(root, d))
+                .or_else(|| primary.as_ref().and_then(|p| component_of(root, p)));
             if ids {
-                let p = primary.as_deref();
-                f.wwid = sys_attr_or_primary(&dir, p, "device/wwid")
-                    .or_else(|| sys_attr_or_primary(&dir, p, "wwid"));
-                f.serial = sys_attr_or_primary(&dir, p, "device/serial").or_else(|| {
+                let (dir, p) = (sysdir.as_ref(), primary.as_ref());
+                f.wwid = sys_attr_or_primary(dir, p, "device/wwid")
+                    .or_else(|| sys_attr_or_primary(dir, p, "wwid"));
+                f.serial = sys_attr_or_primary(dir, p, "device/serial").or_else(|| {
                     // Virtio disks (`/dev/vdX`) have `serial` on the block device itself.
                     let base: String = d
                         .name
                         .strip_prefix("vd")
                         .map(|_| d.name.chars().take_while(|c| !c.is_ascii_digit()).collect())?;
-                    sys_attr(&root.join("sys/class/block").join(base), "serial")
+                    sys_attr_path(&root.join("sys/class/block").join(base), "serial")
                 });
-                f.loop_file = sys_attr_or_primary(&dir, p, "loop/backing_file");
-                f.md_uuid = sys_attr_or_primary(&dir, p, "md/uuid");
+                f.loop_file = sys_attr_or_primary(dir, p, "loop/backing_file");
+                f.md_uuid = sys_attr_or_primary(dir, p, "md/uuid");
             }
             f
         })
@@ -265,13 +288,12 @@ pub fn gather_facts(
 
 /// The multipath or md device holding the device whose sysfs directory is `dir`
 /// (`filter-mpath.c` looks at the same `holders/`).
-fn component_of(root: &Path, dir: &Path) -> Option<String> {
-    let holders = fs::read_dir(dir.join("holders")).ok()?;
-    holders.flatten().take(64).find_map(|h| {
-        let name = h.file_name().to_string_lossy().into_owned();
+fn component_of(root: &Path, dir: &SysDir) -> Option<String> {
+    let holders = dir.entries("holders", 64).ok()?;
+    holders.into_iter().find_map(|name| {
         let class = root.join("sys/class/block").join(&name);
-        if sys_attr(&class, "dm/uuid").is_some_and(|u| dm_uuid_has_prefix(&u, "mpath-")) {
-            let dm = sys_attr(&class, "dm/name").unwrap_or_default();
+        if sys_attr_path(&class, "dm/uuid").is_some_and(|u| dm_uuid_has_prefix(&u, "mpath-")) {
+            let dm = sys_attr_path(&class, "dm/name").unwrap_or_default();
             Some(format!("multipath device {name} ({dm})"))
         } else if name.starts_with("md") {
             Some(format!("md device {name}"))

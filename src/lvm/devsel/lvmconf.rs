@@ -296,7 +296,7 @@ impl LvmConf {
         path: &str,
         tagfile: impl FnOnce() -> Option<String>,
     ) -> Result<(), DevselError> {
-        let tree = text::parse(bytes).map_err(|source| DevselError::Syntax {
+        let tree = text::parse_config(bytes).map_err(|source| DevselError::Syntax {
             path: path.to_owned(),
             source,
         })?;

@@ -27,10 +27,21 @@
 
 VM_SCENARIO_SUITE=long
 VM_BOOTS=1
-VM_TIMEOUT=${VM_TIMEOUT:-900}
+# At least 900 s: the runner has already set its default of 300 when a scenario is read.
+VM_TIMEOUT=$((${VM_TIMEOUT:-0} > 900 ? VM_TIMEOUT : 900))
 # The build that goes into the initramfs (`rewind-initramfs`: `early` and `--version` are all
 # this scenario runs), as /usr/sbin/rewind; BENCH_BUILD=rewind times the full binary instead.
-VM_ROOT_ADD=("${VM_REPO_DIR:-}/target/x86_64-unknown-linux-gnu/release/${BENCH_BUILD:-rewind-initramfs}:/usr/sbin/rewind")
+# BENCH_BIN=FILE times that binary instead (built elsewhere: nothing is built then).
+VM_ROOT_ADD=("${BENCH_BIN:-${VM_REPO_DIR:-}/target/x86_64-unknown-linux-gnu/release/${BENCH_BUILD:-rewind-initramfs}}:/usr/sbin/rewind")
+# BENCH_BASE=FILE[:FILE...]: other builds of rewind (say main's, to compare a change against)
+# as /usr/sbin/rewind-base1, -base2 ..., timed as the tools "base1", "base2" ... beside the two
+# others in the noudev phase (the phase of issue 17's goal), same rounds, same checks of their
+# tables.
+BENCH_BASES=()
+[[ -z ${BENCH_BASE:-} ]] || IFS=: read -r -a BENCH_BASES <<<"$BENCH_BASE"
+for ((b_i = 0; b_i < ${#BENCH_BASES[@]}; b_i++)); do
+    VM_ROOT_ADD+=("${BENCH_BASES[b_i]}:/usr/sbin/rewind-base$((b_i + 1))")
+done
 
 BENCH_ROUNDS=${BENCH_ROUNDS:-5}
 BENCH_STALE_ROUNDS=2
@@ -40,7 +51,7 @@ BENCH_LVM_UDEV='global { use_lvmpolld = 0 } activation { monitoring = 0 } device
 BENCH_LVM_NOUDEV='global { use_lvmpolld = 0 } activation { udev_sync = 0 udev_rules = 0 monitoring = 0 } devices { use_devicesfile = 0 obtain_device_list_from_udev = 0 }'
 
 host_prepare() {
-    (cd "$VM_REPO_DIR" && cargo build --release --quiet)
+    [[ -n ${BENCH_BIN:-} ]] || (cd "$VM_REPO_DIR" && cargo build --release --quiet)
     truncate -s 256M "$WORK/bench.img"
     VM_EXTRA_DISKS+=("$WORK/bench.img:vmbench")
     echo "$BENCH_ROUNDS" >"$VM_STATE/rounds"
@@ -94,6 +105,7 @@ b_activate() {
     t0=$EPOCHREALTIME
     case $tool in
     rewind) rewind early --cmdline 'rd.lvm.lv=vgb/lv' >"$B_DIR/$tag.out" 2>&1 || rc=$? ;;
+    base*) "rewind-$tool" early --cmdline 'rd.lvm.lv=vgb/lv' >"$B_DIR/$tag.out" 2>&1 || rc=$? ;;
     lvm) b_lvm vgchange -ay --sysinit vgb >"$B_DIR/$tag.out" 2>&1 || rc=$? ;;
     esac
     t1=$EPOCHREALTIME
@@ -179,12 +191,19 @@ b_floor() {
 
 # b_phase ROUNDS: the plain layout, then the merge layout.
 b_phase() {
+    local tools=(rewind) b
+    if [[ $B_PHASE == noudev ]]; then
+        for b in /usr/sbin/rewind-base*; do
+            [[ -x $b ]] && tools+=("${b#/usr/sbin/rewind-}")
+        done
+    fi
+    tools+=(lvm)
     B_LAYOUT=plain
-    b_rounds "$1" rewind lvm
+    b_rounds "$1" "${tools[@]}"
     b_debug_run
     b_make_merge
     B_LAYOUT=merge
-    b_rounds "$1" rewind lvm
+    b_rounds "$1" "${tools[@]}"
     b_debug_run
     b_finish_merge
 }
@@ -255,6 +274,13 @@ host_check() {
             done
         done
     done
+    local b_n
+    for ((b_n = 1; b_n <= ${#BENCH_BASES[@]}; b_n++)); do
+        for layout in plain merge; do
+            vm_check_eq "noudev/$layout/base$b_n: $rounds timed activations" "$rounds" \
+                "$(awk -v l="$layout" -v t="base$b_n" '$1 == "noudev" && $2 == l && $3 == t' "$tsv" | wc -l)"
+        done
+    done
     for tool in rewind lvm true; do
         vm_check_eq "floor/$tool: $rounds timed starts" "$rounds" \
             "$(awk -v t="$tool" '$1 == "floor" && $3 == t' "$tsv" | wc -l)"
@@ -296,6 +322,24 @@ host_check() {
                     "$(awk -v p="$phase" -v l="$layout" '$1 == p && $2 == l && $3 == "lvm" { printf "%s%s", s, $5; s = ", " }' "$tsv")"
             done
         done
+        if ((${#BENCH_BASES[@]})); then
+            printf '\nBENCH_BASE builds beside rewind (noudev, same rounds; rewind itself above):\n\n'
+            echo "| tool | binary | layout | median (s) | ratio to lvm | rewind / it | runs |"
+            echo "|---|---|---|---|---|---|---|"
+            local t bm
+            for ((b_n = 1; b_n <= ${#BENCH_BASES[@]}; b_n++)); do
+                t=base$b_n
+                for layout in plain merge; do
+                    bm=$(awk -v l="$layout" -v t="$t" '$1 == "noudev" && $2 == l && $3 == t { print $5 }' "$tsv" | b_median)
+                    r=$(awk -v l="$layout" '$1 == "noudev" && $2 == l && $3 == "rewind" { print $5 }' "$tsv" | b_median)
+                    l=$(awk -v l="$layout" '$1 == "noudev" && $2 == l && $3 == "lvm" { print $5 }' "$tsv" | b_median)
+                    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$t" "${BENCH_BASES[b_n - 1]}" "$layout" "$bm" \
+                        "$(awk -v a="$bm" -v c="$l" 'BEGIN { if (c + 0 > 0) printf "%.3f", a / c; else print "-" }')" \
+                        "$(awk -v a="$r" -v c="$bm" 'BEGIN { if (c + 0 > 0) printf "%.3f", a / c; else print "-" }')" \
+                        "$(awk -v l="$layout" -v t="$t" '$1 == "noudev" && $2 == l && $3 == t { printf "%s%s", s, $5; s = ", " }' "$tsv")"
+                done
+            done
+        fi
         printf '\n/bin/true (dynamic, no work) median: %s s\n' \
             "$(awk '$1 == "floor" && $3 == "true" { print $5 }' "$tsv" | b_median)"
     } >"$summary"
