@@ -241,6 +241,8 @@ fn write_menus(
             Ok(n) => log::info!("boot entries {}: {} of rewind's", dir.display(), n.len()),
             Err(e) => log::warn!("the Boot Loader Specification entries were not updated: {e}"),
         }
+        // systemd-boot's default follows the root too (a kernel's modules back: the pin goes).
+        setkernel::bls_after_rollback(&sys.root);
     }
     let Some(dir) = grub else {
         return Ok(bls.unwrap_or_default());
