@@ -162,8 +162,7 @@ pub fn prepare(sys: &System, members: &[MemberRequest]) -> Result<Option<Prepare
 fn prepare_bls(root: &Path, esp: &Path) -> Result<Option<Prepared>, Error> {
     let at = shown(root, esp);
     let dir = esp.join("loader/entries");
-    let entries =
-        read_entries(&dir).map_err(|e| Error::Set(format!("{}: {e}", dir.display())))?;
+    let entries = read_entries(&dir).map_err(|e| Error::Set(format!("{}: {e}", dir.display())))?;
     if let Some(why) = bls::cannot_sort_last(&entries) {
         log::warn!(
             "{at}/loader/entries: {why}: rewind writes no boot entries there, so the set keeps no kernel copy"
@@ -740,13 +739,20 @@ fn sdboot_boot(root: &Path) -> Option<(PathBuf, PathBuf)> {
 fn admin_default(root: &Path, base: &Path) -> Option<String> {
     let vars = super::bootmenu::efivars_dir(root);
     if let Some(v) = super::bootmenu::loader_var(&vars, "LoaderEntryDefault") {
-        return Some(format!("LoaderEntryDefault {v}, set by bootctl set-default"));
+        return Some(format!(
+            "LoaderEntryDefault {v}, set by bootctl set-default"
+        ));
     }
     let conf = std::fs::read_to_string(base.join("loader/loader.conf")).unwrap_or_default();
     conf.lines().find_map(|l| {
         let (k, v) = l.trim().split_once(char::is_whitespace)?;
-        (k == "default" && !v.trim().is_empty())
-            .then(|| format!("default {} in {}/loader/loader.conf", v.trim(), shown(root, base)))
+        (k == "default" && !v.trim().is_empty()).then(|| {
+            format!(
+                "default {} in {}/loader/loader.conf",
+                v.trim(),
+                shown(root, base)
+            )
+        })
     })
 }
 
@@ -758,13 +764,35 @@ fn bls_decision(
 ) -> Option<(PathBuf, PathBuf, Vec<(String, bls::Entry)>, bls::BlsNext)> {
     let (dir, base) = sdboot_boot(root)?;
     let entries = read_entries(&dir).ok()?;
-    let copies: Vec<(String, String, String, String)> = records_in(root, &base)
+    let mut copies: Vec<(String, String, String, String)> = records_in(root, &base)
         .into_iter()
         .filter_map(|(set, r)| {
             let k = r?.kernel;
             Some((set, k.version, k.linux, k.initrd))
         })
         .collect();
+    // The pin's own copy in the store counts too: the set it came from is gone once its
+    // merge finished and the menu write tidied its record.
+    if let Some((_, e)) = entries.iter().find(|(n, _)| n == bls::PIN_ENTRY)
+        && let (Some(v), Some(l), [i]) = (&e.version, &e.linux, e.initrd.as_slice())
+    {
+        let (l, i) = (l.trim_start_matches('/'), i.trim_start_matches('/'));
+        let store = format!("{}/", kernels::STORE);
+        if l.starts_with(&store)
+            && i.starts_with(&store)
+            && !l.contains("..")
+            && !i.contains("..")
+            && base.join(l).is_file()
+            && base.join(i).is_file()
+        {
+            copies.push((
+                bls::PIN_ENTRY.to_owned(),
+                v.clone(),
+                l.to_owned(),
+                i.to_owned(),
+            ));
+        }
+    }
     let admin = admin_default(root, &base);
     let decision = bls::default_after(&entries, &modules(root), &copies, admin.as_deref());
     Some((dir, base, entries, decision))
@@ -882,11 +910,14 @@ pub fn bls_after_rollback(root: &Path) -> Option<(bls::BlsNext, Option<String>)>
         _ => None,
     };
     match (&wanted, &decision) {
-        (Some(text), bls::BlsNext::Pin {
-            without_modules,
-            version,
-            ..
-        }) if old_text.as_deref() != Some(text.as_str()) => {
+        (
+            Some(text),
+            bls::BlsNext::Pin {
+                without_modules,
+                version,
+                ..
+            },
+        ) if old_text.as_deref() != Some(text.as_str()) => {
             match bootfile::replace(&pin, text, None) {
                 Ok(()) => {
                     let t = format!(

@@ -195,7 +195,8 @@ pub enum PinFrom {
         initrd: String,
         options: Vec<String>,
     },
-    /// A set's copy in rewind's store (the kernel's own entry and files left `$BOOT`).
+    /// A set's copy in rewind's store (the kernel's own entry and files left `$BOOT`), or the
+    /// pin's own (`set` is then [`PIN_ENTRY`]: the set is gone, its copy kept for the pin).
     Copy {
         set: String,
         linux: String,
@@ -288,7 +289,12 @@ pub fn default_after(
             version: e.version.clone().unwrap_or_default(),
             from: PinFrom::Entry {
                 name: name.clone(),
-                linux: e.linux.clone().unwrap_or_default().trim_start_matches('/').to_owned(),
+                linux: e
+                    .linux
+                    .clone()
+                    .unwrap_or_default()
+                    .trim_start_matches('/')
+                    .to_owned(),
                 initrd: e.initrd[0].trim_start_matches('/').to_owned(),
                 options: e.options.clone(),
             },
@@ -514,7 +520,10 @@ mod tests {
         ));
         // An entry of the machine's sorting before the pin: no pin possible.
         let mut early = gone.clone();
-        early.push(("a.conf".into(), e("version 3.0\nsort-key 0-rewind\nlinux /a")));
+        early.push((
+            "a.conf".into(),
+            e("version 3.0\nsort-key 0-rewind\nlinux /a"),
+        ));
         assert!(matches!(
             default_after(&early, &m(&["1.0"]), &[copy], None),
             BlsNext::CannotSortFirst { .. }
