@@ -557,7 +557,13 @@ pub fn default_now(root: &Path) -> Option<NextBoot> {
 /// may not match its rolled-back modules ([`grub_after_rollback`] could not reinstall it).
 pub fn boot_problem(root: &Path) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some((dir, base, _, decision)) = bls_decision(root) {
+    if let Some(BlsLook {
+        dir,
+        base,
+        decision,
+        ..
+    }) = bls_decision(root)
+    {
         let at = shown(root, &base);
         out.extend(bls_problem(&decision, &at));
         if let bls::BlsNext::Pin {
@@ -759,9 +765,7 @@ fn admin_default(root: &Path, base: &Path) -> Option<String> {
 /// systemd-boot's next plain boot, with no change: the entries' directory, `$BOOT`, the
 /// machine's entries and the decision ([`bls::default_after`]). `None` where systemd-boot did
 /// not start this boot, or rewind's GRUB menu is in use.
-fn bls_decision(
-    root: &Path,
-) -> Option<(PathBuf, PathBuf, Vec<(String, bls::Entry)>, bls::BlsNext)> {
+fn bls_decision(root: &Path) -> Option<BlsLook> {
     let (dir, base) = sdboot_boot(root)?;
     let entries = read_entries(&dir).ok()?;
     let mut copies: Vec<(String, String, String, String)> = records_in(root, &base)
@@ -795,7 +799,23 @@ fn bls_decision(
     }
     let admin = admin_default(root, &base);
     let decision = bls::default_after(&entries, &modules(root), &copies, admin.as_deref());
-    Some((dir, base, entries, decision))
+    Some(BlsLook {
+        dir,
+        base,
+        entries,
+        decision,
+    })
+}
+
+/// What [`bls_decision`] looked at, and its decision.
+struct BlsLook {
+    /// The entries' directory.
+    dir: PathBuf,
+    /// Its `$BOOT`.
+    base: PathBuf,
+    /// The entries there (`(file name, entry)`).
+    entries: Vec<(String, bls::Entry)>,
+    decision: bls::BlsNext,
 }
 
 /// What to say loudly about systemd-boot's next plain boot (`at`: `$BOOT` as the system sees
@@ -873,7 +893,12 @@ fn pin_files(
 /// cannot be done is said loudly (journal, login note, `rewind status`). `None`: not a
 /// systemd-boot machine of this kind.
 pub fn bls_after_rollback(root: &Path) -> Option<(bls::BlsNext, Option<String>)> {
-    let (dir, base, entries, decision) = bls_decision(root)?;
+    let BlsLook {
+        dir,
+        base,
+        entries,
+        decision,
+    } = bls_decision(root)?;
     let at = shown(root, &base);
     let pin = dir.join(bls::PIN_ENTRY);
     let old_text = std::fs::read_to_string(&pin).ok();

@@ -515,7 +515,7 @@ mod tests {
         );
         // The administrator's default stays.
         assert!(matches!(
-            default_after(&gone, &m(&["1.0"]), &[copy.clone()], Some("debian-2.0.conf")),
+            default_after(&gone, &m(&["1.0"]), std::slice::from_ref(&copy), Some("debian-2.0.conf")),
             BlsNext::Admin { ref default, .. } if default == "debian-2.0.conf"
         ));
         // An entry of the machine's sorting before the pin: no pin possible.
@@ -544,7 +544,7 @@ mod tests {
         assert_eq!(back.initrd, vec!["/rewind/initrd-1.0.2"]);
         assert_eq!(back.options, vec!["root=/dev/x ro"]);
         // It sorts first in the loader's order.
-        let mut all = vec![entry("2.0"), (PIN_ENTRY.to_owned(), back)];
+        let mut all = [entry("2.0"), (PIN_ENTRY.to_owned(), back)];
         all.sort_by(order);
         assert_eq!(all[0].0, PIN_ENTRY);
     }
