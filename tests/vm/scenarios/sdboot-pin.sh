@@ -97,6 +97,9 @@ guest_boot_1() {
     known_sums "$RB_DIR" >"$OUT/after.sha256"
     # The kernel update, as the distribution's package would run it (kernel-install's own
     # plugins: depmod, the entry; rewind's 95-rewind.install).
+    # The entry token the disk's entries use (what `bootctl install --entry-token=os-id`
+    # writes): the guest has no machine-id, so kernel-install would pick a new one each time.
+    echo debian >/etc/kernel/entry-token
     cp "/boot/efi/debian/$kver/linux" "/tmp/vmlinuz-$SP_NEW"
     cp "/boot/efi/debian/$kver/initrd.img-$kver" "/tmp/initrd.img-$SP_NEW"
     mkdir "/lib/modules/$SP_NEW"
