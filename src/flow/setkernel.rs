@@ -853,6 +853,14 @@ fn pin_files(
     match from {
         bls::PinFrom::Copy { linux, initrd, .. } => Ok((linux.clone(), initrd.clone())),
         bls::PinFrom::Entry { linux, initrd, .. } => {
+            for f in [linux, initrd] {
+                if f.split('/').any(|c| c == "..") || !base.join(f).is_file() {
+                    return Err(Error::Set(format!(
+                        "{}/{f}, named by the entry, is not a file there",
+                        shown(root, base)
+                    )));
+                }
+            }
             if let Some(e) = old_pin
                 && e.version.as_deref() == Some(version)
                 && let (Some(l), [i]) = (&e.linux, e.initrd.as_slice())
