@@ -112,6 +112,8 @@ put 644 "$src/initramfs/rewind-handoff.service" "$unitdir/rewind-handoff.service
 # The boot menu's rollback submenu (docs/BOOTMENU.md): grub-mkconfig runs it on systems with
 # GRUB; elsewhere it is never run.
 put 755 "$src/packaging/grub.d/42_rewind" /etc/grub.d/42_rewind
+# The same for kernel-install (systemd-boot machines): after a kernel is added or removed.
+put 755 "$src/packaging/kernel-install/95-rewind.install" /usr/lib/kernel/install.d/95-rewind.install
 
 # The apt hook (docs/HOOKS.md), on systems with apt.
 if [ -d "$dest/etc/apt/apt.conf.d" ]; then

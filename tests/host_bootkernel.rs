@@ -728,3 +728,158 @@ fn loop_esp_an_initramfs_without_rewind_an_entry_without_modules_or_with_two_ima
     assert_eq!(setkernel::prepare(&sys, &root_member()).expect("ok"), None);
     assert!(!sys.root.join("boot/efi/rewind").exists());
 }
+
+/// An efivarfs file under the root: attributes, then `text` in UTF-16LE with its NUL (the
+/// host's own variables cannot be written; the poller reads the root's efivarfs).
+fn efivar(r: &Path, name: &str, text: &str) {
+    let mut b = vec![7, 0, 0, 0];
+    for u in text.encode_utf16().chain([0]) {
+        b.extend_from_slice(&u.to_le_bytes());
+    }
+    write(
+        r,
+        &format!("sys/firmware/efi/efivars/{name}-{}", bootmenu::LOADER_GUID),
+        &b,
+    );
+}
+
+#[test]
+fn loop_esp_after_a_rollback_the_default_boots_the_root_s_kernel_and_the_pin_goes_with_the_upgrade()
+{
+    use rewind::plan::bls::{self, BlsNext};
+    let have = Command::new("sh")
+        .args(["-c", "command -v bootctl"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have || !lister_installed() {
+        eprintln!(
+            "SKIPPED: bootctl (systemd-boot) or an initramfs lister (initramfs-tools-core) not installed (tests/deps.sh)"
+        );
+        return;
+    }
+    let (_d, _esp, sys) = esp_root(40);
+    let r = sys.root.clone();
+    let esp = r.join("boot/efi");
+    let dir = bootmenu::bls_dir(&r).expect("entries");
+    // Not started by systemd-boot (no LoaderInfo): the poller leaves the entries alone.
+    assert_eq!(setkernel::bls_after_rollback(&r), None);
+    efivar(&r, "LoaderInfo", "systemd-boot 252.39-1~deb12u1");
+    // Set pre on kernel 1.0: its copy on the ESP.
+    let p = setkernel::prepare(&sys, &root_member())
+        .expect("room")
+        .expect("a copy");
+    setkernel::copy(&p).expect("copy");
+    setkernel::record(&sys, "pre", &p).expect("record");
+    let old_linux = std::fs::read(esp.join("debian/1.0/linux")).expect("kernel");
+    let old_initrd = std::fs::read(esp.join("debian/1.0/initrd.img-1.0")).expect("initrd");
+    // The nothing-to-do case: 1.0 is the usual entry and has its modules.
+    assert_eq!(
+        setkernel::bls_after_rollback(&r).map(|x| x.0),
+        Some(BlsNext::Fine)
+    );
+    assert!(!dir.join(bls::PIN_ENTRY).exists());
+    // The upgrade: kernel-install adds 2.0 (its modules in the root), removes 1.0 (entry and
+    // files); then the rollback: the root has 1.0's modules again, not 2.0's.
+    kernel_install(&r, "boot/efi", "2.0", &[2u8; 4096], &with_rewind(1024));
+    std::fs::remove_dir_all(esp.join("debian/1.0")).expect("test io");
+    std::fs::remove_file(esp.join("loader/entries/debian-1.0.conf")).expect("test io");
+    assert!(!r.join("lib/modules/2.0").exists());
+    // The poller: the set is gone by now (its merge finished), its record still there.
+    let (decision, problem) = setkernel::bls_after_rollback(&r).expect("systemd-boot");
+    assert_eq!(problem, None);
+    assert!(
+        matches!(&decision, BlsNext::Pin { version, from: bls::PinFrom::Copy { set, .. }, .. } if version == "1.0" && set == "pre"),
+        "{decision:?}"
+    );
+    assert_eq!(setkernel::boot_problem(&r), Vec::<String>::new());
+    // The menu write tidies the set's record, but not the copy the pin boots.
+    bootmenu::write_bls_in(&r, &dir, &[]).expect("written");
+    setkernel::tidy(&r, &[]);
+    assert!(!esp.join("rewind/pre.kernel").exists());
+    let list = bootctl_entries(&esp);
+    let ids: Vec<&str> = list.iter().map(|m| m["id"].as_str()).collect();
+    assert_eq!(ids, vec![bls::PIN_ENTRY, "debian-2.0.conf"], "{list:?}");
+    assert!(list[0]["title"].contains("(default)"), "{list:?}");
+    assert_eq!(list[0]["version"], "1.0");
+    assert_eq!(list[0]["options"], "root=/dev/mapper/vg0-root ro quiet");
+    let linux = list[0]["linux"].trim_start_matches('/').to_owned();
+    let initrd = list[0]["initrd"].trim_start_matches('/').to_owned();
+    assert_eq!(linux, p.record.kernel.linux);
+    assert_eq!(std::fs::read(esp.join(&linux)).expect("pinned"), old_linux);
+    assert_eq!(
+        std::fs::read(esp.join(&initrd)).expect("pinned"),
+        old_initrd
+    );
+    let motd = std::fs::read_to_string(r.join(rewind::system::motd::MOTD)).expect("motd");
+    assert!(
+        motd.contains("systemd-boot's default entry now boots kernel 1.0"),
+        "{motd}"
+    );
+    // Every later run keeps it unchanged.
+    let before = std::fs::metadata(dir.join(bls::PIN_ENTRY))
+        .and_then(|m| m.modified())
+        .expect("pin");
+    setkernel::bls_after_rollback(&r).expect("systemd-boot");
+    assert_eq!(
+        std::fs::metadata(dir.join(bls::PIN_ENTRY))
+            .and_then(|m| m.modified())
+            .expect("pin"),
+        before
+    );
+    // The administrator's own default is never overridden: the pin goes, status says why.
+    write(
+        &r,
+        "boot/efi/loader/loader.conf",
+        b"timeout 3\ndefault debian-*\n",
+    );
+    let (decision, problem) = setkernel::bls_after_rollback(&r).expect("systemd-boot");
+    assert!(matches!(decision, BlsNext::Admin { .. }), "{decision:?}");
+    assert!(
+        problem
+            .as_deref()
+            .is_some_and(|p| p.contains("default debian-* in /boot/efi/loader/loader.conf")),
+        "{problem:?}"
+    );
+    assert!(!dir.join(bls::PIN_ENTRY).exists());
+    assert_eq!(setkernel::boot_problem(&r).len(), 1);
+    std::fs::remove_file(esp.join("loader/loader.conf")).expect("test io");
+    setkernel::tidy(&r, &[]);
+    assert!(!esp.join(&linux).exists(), "no pin, no set: the copy goes");
+    // The upgrade done again, kernel 1.0 installed too (its entry back): the pin boots 1.0's
+    // entry's files, copied into rewind's store, while 2.0 has no modules...
+    kernel_install(&r, "boot/efi", "1.0", &old_linux, &old_initrd);
+    let (decision, _) = setkernel::bls_after_rollback(&r).expect("systemd-boot");
+    assert!(
+        matches!(&decision, BlsNext::Pin { from: bls::PinFrom::Entry { name, .. }, .. } if name == "debian-1.0.conf"),
+        "{decision:?}"
+    );
+    let list = bootctl_entries(&esp);
+    assert_eq!(list[0]["id"], bls::PIN_ENTRY);
+    let pinned = list[0]["linux"].trim_start_matches('/').to_owned();
+    assert!(pinned.starts_with("rewind/linux-1.0."), "{pinned}");
+    assert_eq!(std::fs::read(esp.join(&pinned)).expect("pinned"), old_linux);
+    // ... and with 2.0's modules back, the pin goes and 2.0 is the default again.
+    write(&r, "lib/modules/2.0/modules.order", b"");
+    assert_eq!(
+        setkernel::bls_after_rollback(&r).map(|x| x.0),
+        Some(BlsNext::Fine)
+    );
+    setkernel::tidy(&r, &[]);
+    let list = bootctl_entries(&esp);
+    let ids: Vec<&str> = list.iter().map(|m| m["id"].as_str()).collect();
+    assert_eq!(ids, vec!["debian-2.0.conf", "debian-1.0.conf"], "{list:?}");
+    assert!(list[0]["title"].contains("(default)"), "{list:?}");
+    let left: Vec<_> = std::fs::read_dir(esp.join("rewind")).expect("ls").collect();
+    assert!(left.is_empty(), "{left:?}");
+    // No kernel with modules anywhere: said loudly.
+    std::fs::remove_dir_all(r.join("lib/modules")).expect("test io");
+    write(&r, "lib/modules/3.0/modules.order", b"");
+    let (decision, problem) = setkernel::bls_after_rollback(&r).expect("systemd-boot");
+    assert!(matches!(decision, BlsNext::NoKernel { .. }), "{decision:?}");
+    assert!(
+        problem
+            .as_deref()
+            .is_some_and(|p| p.contains("the next boot may fail")),
+        "{problem:?}"
+    );
+}

@@ -225,6 +225,11 @@ fn write_menus(
             sys.root.display()
         )));
     }
+    // systemd-boot's default follows the root too (a kernel's modules back: the pin goes),
+    // before the tidy of the store: the copies of a pin removed go with it.
+    if bls.is_some() {
+        setkernel::bls_after_rollback(&sys.root);
+    }
     let views = menu_views(sys)?;
     if let Some(dir) = &bls {
         // GRUB's blscfg would list rewind's entries beside its submenu: none (those there go).

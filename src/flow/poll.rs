@@ -654,6 +654,9 @@ pub fn run(sys: &System) -> Report {
     // GRUB's next plain boot starts a kernel whose modules are in this root (a kernel a
     // rolled-back upgrade added must not win), before the menu's refresh tidies the copies.
     super::setkernel::after_rollback(&sys.root);
+    // The same on systemd-boot: its usual entry may boot a kernel the rollback took the
+    // modules of; rewind's pin entry boots the root's kernel (from a set's copy if need be).
+    super::setkernel::bls_after_rollback(&sys.root);
     // GRUB's directory rolled back with its LV: its boot code is made to match it again.
     let rolled_back: Vec<LvRef> = report
         .finished

@@ -162,14 +162,7 @@ pub fn prepare(sys: &System, members: &[MemberRequest]) -> Result<Option<Prepare
 fn prepare_bls(root: &Path, esp: &Path) -> Result<Option<Prepared>, Error> {
     let at = shown(root, esp);
     let dir = esp.join("loader/entries");
-    let io = |e: std::io::Error| Error::Set(format!("{}: {e}", dir.display()));
-    let mut entries = Vec::new();
-    for n in bootfile::names(&dir).map_err(io)? {
-        if n.ends_with(".conf") {
-            let text = std::fs::read_to_string(dir.join(&n)).map_err(io)?;
-            entries.push((n, bls::Entry::parse(&text)));
-        }
-    }
+    let entries = read_entries(&dir).map_err(|e| Error::Set(format!("{}: {e}", dir.display())))?;
     if let Some(why) = bls::cannot_sort_last(&entries) {
         log::warn!(
             "{at}/loader/entries: {why}: rewind writes no boot entries there, so the set keeps no kernel copy"
@@ -233,6 +226,18 @@ fn prepare_bls(root: &Path, esp: &Path) -> Result<Option<Prepared>, Error> {
         &format!("Free space on {at} (old kernels: apt autoremove; kernel-install removes their entries and files), or enlarge it"),
     )
     .map(Some)
+}
+
+/// The BLS entries (`*.conf`) in `dir`, parsed: `(file name, entry)`.
+fn read_entries(dir: &Path) -> std::io::Result<Vec<(String, bls::Entry)>> {
+    let mut entries = Vec::new();
+    for n in bootfile::names(dir)? {
+        if n.ends_with(".conf") {
+            let text = std::fs::read_to_string(dir.join(&n))?;
+            entries.push((n, bls::Entry::parse(&text)));
+        }
+    }
+    Ok(entries)
 }
 
 /// The copies of kernel `version`'s `files` (source relative to `base`, the copy's file name)
@@ -503,7 +508,22 @@ fn tidy_in(root: &Path, base: &Path, sets: &[String]) {
         return;
     }
     let recs: Vec<(String, Option<SetKernel>)> = records_in(root, base).into_iter().collect();
+    // The files the pin of the default boots ([`bls_after_rollback`]) stay while it is there.
+    let pinned: Vec<String> =
+        std::fs::read_to_string(base.join("loader/entries").join(bls::PIN_ENTRY))
+            .map(|t| {
+                let e = bls::Entry::parse(&t);
+                e.linux
+                    .into_iter()
+                    .chain(e.initrd)
+                    .map(|p| p.trim_start_matches('/').to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
     for rel in kernels::unneeded(&store, &recs, sets) {
+        if pinned.contains(&rel) {
+            continue;
+        }
         match bootfile::remove(&base.join(&rel)) {
             Ok(()) => log::info!("{at}/{rel}: removed (no set needs it)"),
             Err(e) => log::warn!("{e}"),
@@ -537,6 +557,31 @@ pub fn default_now(root: &Path) -> Option<NextBoot> {
 /// may not match its rolled-back modules ([`grub_after_rollback`] could not reinstall it).
 pub fn boot_problem(root: &Path) -> Vec<String> {
     let mut out = Vec::new();
+    if let Some(BlsLook {
+        dir,
+        base,
+        decision,
+        ..
+    }) = bls_decision(root)
+    {
+        let at = shown(root, &base);
+        out.extend(bls_problem(&decision, &at));
+        if let bls::BlsNext::Pin {
+            without_modules,
+            version,
+            ..
+        } = &decision
+        {
+            let pinned = std::fs::read_to_string(dir.join(bls::PIN_ENTRY))
+                .ok()
+                .map(|t| bls::Entry::parse(&t).version);
+            if pinned != Some(Some(version.clone())) {
+                out.push(format!(
+                    "kernel {without_modules}, systemd-boot's default, has no modules in this root and the default is not pinned to kernel {version} (rewind poll does it): pick kernel {version} in systemd-boot's menu at the next boot"
+                ));
+            }
+        }
+    }
     let Some(dir) = super::bootmenu::grub_dir(root) else {
         return out;
     };
@@ -679,6 +724,263 @@ fn pin_default(root: &Path, dir: &Path, mods: &[String]) -> (NextBoot, Option<St
         crate::system::motd::note(root, p);
     }
     (decision, problem)
+}
+
+/// The BLS entries' directory and its `$BOOT` where the poller looks after systemd-boot's
+/// default: systemd-boot started this boot (its `LoaderInfo`), the machine's entries are there
+/// and rewind's GRUB menu is not in use.
+fn sdboot_boot(root: &Path) -> Option<(PathBuf, PathBuf)> {
+    if grub_menu(root) {
+        return None;
+    }
+    super::bootmenu::booted_by_systemd_boot(root).ok()?;
+    let dir = super::bootmenu::bls_dir(root)?;
+    let base = dir.parent()?.parent()?.to_path_buf();
+    Some((dir, base))
+}
+
+/// The default the administrator set for systemd-boot, in words: `default` in `$BOOT`'s
+/// `loader/loader.conf`, or the EFI variable `LoaderEntryDefault` (`bootctl set-default`),
+/// which wins over it.
+fn admin_default(root: &Path, base: &Path) -> Option<String> {
+    let vars = super::bootmenu::efivars_dir(root);
+    if let Some(v) = super::bootmenu::loader_var(&vars, "LoaderEntryDefault") {
+        return Some(format!(
+            "LoaderEntryDefault {v}, set by bootctl set-default"
+        ));
+    }
+    let conf = std::fs::read_to_string(base.join("loader/loader.conf")).unwrap_or_default();
+    conf.lines().find_map(|l| {
+        let (k, v) = l.trim().split_once(char::is_whitespace)?;
+        (k == "default" && !v.trim().is_empty()).then(|| {
+            format!(
+                "default {} in {}/loader/loader.conf",
+                v.trim(),
+                shown(root, base)
+            )
+        })
+    })
+}
+
+/// systemd-boot's next plain boot, with no change: the entries' directory, `$BOOT`, the
+/// machine's entries and the decision ([`bls::default_after`]). `None` where systemd-boot did
+/// not start this boot, or rewind's GRUB menu is in use.
+fn bls_decision(root: &Path) -> Option<BlsLook> {
+    let (dir, base) = sdboot_boot(root)?;
+    let entries = read_entries(&dir).ok()?;
+    let mut copies: Vec<(String, String, String, String)> = records_in(root, &base)
+        .into_iter()
+        .filter_map(|(set, r)| {
+            let k = r?.kernel;
+            Some((set, k.version, k.linux, k.initrd))
+        })
+        .collect();
+    // The pin's own copy in the store counts too: the set it came from is gone once its
+    // merge finished and the menu write tidied its record.
+    if let Some((_, e)) = entries.iter().find(|(n, _)| n == bls::PIN_ENTRY)
+        && let (Some(v), Some(l), [i]) = (&e.version, &e.linux, e.initrd.as_slice())
+    {
+        let (l, i) = (l.trim_start_matches('/'), i.trim_start_matches('/'));
+        let store = format!("{}/", kernels::STORE);
+        if l.starts_with(&store)
+            && i.starts_with(&store)
+            && !l.contains("..")
+            && !i.contains("..")
+            && base.join(l).is_file()
+            && base.join(i).is_file()
+        {
+            copies.push((
+                bls::PIN_ENTRY.to_owned(),
+                v.clone(),
+                l.to_owned(),
+                i.to_owned(),
+            ));
+        }
+    }
+    let admin = admin_default(root, &base);
+    let decision = bls::default_after(&entries, &modules(root), &copies, admin.as_deref());
+    Some(BlsLook {
+        dir,
+        base,
+        entries,
+        decision,
+    })
+}
+
+/// What [`bls_decision`] looked at, and its decision.
+struct BlsLook {
+    /// The entries' directory.
+    dir: PathBuf,
+    /// Its `$BOOT`.
+    base: PathBuf,
+    /// The entries there (`(file name, entry)`).
+    entries: Vec<(String, bls::Entry)>,
+    decision: bls::BlsNext,
+}
+
+/// What to say loudly about systemd-boot's next plain boot (`at`: `$BOOT` as the system sees
+/// it), if anything: every decision but a pin rewind can write.
+fn bls_problem(decision: &bls::BlsNext, at: &str) -> Option<String> {
+    match decision {
+        bls::BlsNext::Fine | bls::BlsNext::Pin { .. } => None,
+        bls::BlsNext::Admin {
+            without_modules,
+            default,
+        } => Some(format!(
+            "kernel {without_modules}, systemd-boot's newest entry, has no modules in this root; the default entry is the administrator's ({default}): rewind does not change it; make sure it boots a kernel whose modules are in /lib/modules"
+        )),
+        bls::BlsNext::CannotSortFirst {
+            without_modules,
+            why,
+        } => Some(format!(
+            "kernel {without_modules}, systemd-boot's default, has no modules in this root, and rewind cannot make the root's kernel the default ({why}): pick it in systemd-boot's menu at the next boot, or bootctl set-default its entry"
+        )),
+        bls::BlsNext::NoKernel { without_modules } => Some(format!(
+            "kernel {without_modules}, systemd-boot's default, has no modules in this root and no entry or set's copy on {at} boots a kernel that has: the next boot may fail; reinstall the root's kernel package (apt install --reinstall linux-image-$(ls /lib/modules | tail -1) or your distribution's)"
+        )),
+    }
+}
+
+/// The store's files the pin boots (`$BOOT` `base`), from the machine's entry (copied into
+/// the store, the copy reused when the pin already boots this version) or a set's copy.
+fn pin_files(
+    root: &Path,
+    base: &Path,
+    old_pin: Option<&bls::Entry>,
+    version: &str,
+    from: &bls::PinFrom,
+) -> Result<(String, String), Error> {
+    match from {
+        bls::PinFrom::Copy { linux, initrd, .. } => Ok((linux.clone(), initrd.clone())),
+        bls::PinFrom::Entry { linux, initrd, .. } => {
+            for f in [linux, initrd] {
+                if f.split('/').any(|c| c == "..") || !base.join(f).is_file() {
+                    return Err(Error::Set(format!(
+                        "{}/{f}, named by the entry, is not a file there",
+                        shown(root, base)
+                    )));
+                }
+            }
+            if let Some(e) = old_pin
+                && e.version.as_deref() == Some(version)
+                && let (Some(l), [i]) = (&e.linux, e.initrd.as_slice())
+            {
+                let (l, i) = (l.trim_start_matches('/'), i.trim_start_matches('/'));
+                if l.starts_with(kernels::STORE)
+                    && i.starts_with(kernels::STORE)
+                    && base.join(l).is_file()
+                    && base.join(i).is_file()
+                {
+                    return Ok((l.to_owned(), i.to_owned()));
+                }
+            }
+            let p = plan_copy(
+                root,
+                base,
+                version,
+                [
+                    (linux.clone(), format!("linux-{version}")),
+                    (initrd.clone(), format!("initrd-{version}")),
+                ],
+                |_| 0,
+                "Free space on it",
+            )?;
+            copy(&p)?;
+            Ok((p.record.kernel.linux, p.record.kernel.initrd))
+        }
+    }
+}
+
+/// After a rollback on a systemd-boot machine (the poller at every boot, and every menu
+/// write): when the usual entry (systemd-boot's default by its order) boots a kernel whose
+/// modules are not in the root (one the rolled-back upgrade added), rewind's pin entry
+/// [`bls::PIN_ENTRY`], sorting first, boots the first of the machine's entries whose modules
+/// are there (its files copied into rewind's store), else a set's copy of such a kernel (its
+/// entry and files left `$BOOT`); when the usual entry matches the root again, the pin goes.
+/// The administrator's default (loader.conf, `LoaderEntryDefault`) is never changed. What
+/// cannot be done is said loudly (journal, login note, `rewind status`). `None`: not a
+/// systemd-boot machine of this kind.
+pub fn bls_after_rollback(root: &Path) -> Option<(bls::BlsNext, Option<String>)> {
+    let BlsLook {
+        dir,
+        base,
+        entries,
+        decision,
+    } = bls_decision(root)?;
+    let at = shown(root, &base);
+    let pin = dir.join(bls::PIN_ENTRY);
+    let old_text = std::fs::read_to_string(&pin).ok();
+    let old_pin = old_text.as_deref().map(bls::Entry::parse);
+    let mut problem = bls_problem(&decision, &at);
+    let wanted = match &decision {
+        bls::BlsNext::Pin {
+            without_modules,
+            version,
+            from,
+        } => match pin_files(root, &base, old_pin.as_ref(), version, from) {
+            Ok((linux, initrd)) => {
+                let options = match from {
+                    bls::PinFrom::Entry { options, .. } => options.clone(),
+                    bls::PinFrom::Copy { .. } => bls::usual(&entries)
+                        .map(|(_, u)| u.options.clone())
+                        .unwrap_or_default(),
+                };
+                Some(bls::render_pin(
+                    version,
+                    &linux,
+                    &initrd,
+                    &options,
+                    without_modules,
+                ))
+            }
+            Err(e) => {
+                problem = Some(format!(
+                    "kernel {without_modules}, systemd-boot's default, has no modules in this root, and rewind could not pin kernel {version} ({e}): pick kernel {version} in systemd-boot's menu at the next boot"
+                ));
+                old_text.clone()
+            }
+        },
+        _ => None,
+    };
+    match (&wanted, &decision) {
+        (
+            Some(text),
+            bls::BlsNext::Pin {
+                without_modules,
+                version,
+                ..
+            },
+        ) if old_text.as_deref() != Some(text.as_str()) => {
+            match bootfile::replace(&pin, text, None) {
+                Ok(()) => {
+                    let t = format!(
+                        "kernel {without_modules} has no modules in this root (the rollback removed them): systemd-boot's default entry now boots kernel {version} ({})",
+                        shown(root, &pin)
+                    );
+                    log::warn!("{t}");
+                    crate::system::motd::note(root, &t);
+                }
+                Err(e) => {
+                    problem = Some(format!(
+                        "kernel {without_modules}, systemd-boot's default, has no modules in this root, and the default could not be changed ({e}): pick kernel {version} in systemd-boot's menu at the next boot"
+                    ))
+                }
+            }
+        }
+        (None, _) if old_text.is_some() => match bootfile::remove(&pin) {
+            Ok(()) => log::info!(
+                "{}: removed (systemd-boot's usual entry has its modules in the root, or rewind cannot pin)",
+                shown(root, &pin)
+            ),
+            Err(e) => log::warn!("{e}"),
+        },
+        _ => {}
+    }
+    if let Some(p) = &problem {
+        log::error!("{p}");
+        crate::system::motd::note(root, p);
+    }
+    Some((decision, problem))
 }
 
 /// A member of its own mounted at `/boot` (or under it): refused before any change

@@ -65,6 +65,7 @@ test_arch_pkgbuild() {
 /usr/lib/dracut/modules.d/90rewind/wait-lvm-scan.sh
 /usr/lib/initcpio/hooks/rewind
 /usr/lib/initcpio/install/rewind
+/usr/lib/kernel/install.d/95-rewind.install
 /usr/lib/rewind/63-rewind.rules
 /usr/lib/rewind/rewind-early
 /usr/lib/rewind/rewind-initramfs

@@ -87,6 +87,7 @@ I: rewind: package-supports-alternative-init-but-no-init.d-script [lib/systemd/s
 /usr/lib/dracut/modules.d/90rewind/rewind-early
 /usr/lib/dracut/modules.d/90rewind/rewind-handoff.sh
 /usr/lib/dracut/modules.d/90rewind/wait-lvm-scan.sh
+/usr/lib/kernel/install.d/95-rewind.install
 /usr/lib/rewind/63-rewind.rules
 /usr/lib/rewind/apt.conf
 /usr/lib/rewind/rewind-early

@@ -151,6 +151,7 @@ install_expected='755 /usr/sbin/rewind
 644 /usr/lib/systemd/system/rewind-handoff.service
 644 /etc/rewind/rewind.toml
 755 /etc/grub.d/42_rewind
+755 /usr/lib/kernel/install.d/95-rewind.install
 644 /usr/share/man/man5/rewind.toml.5
 644 /usr/share/man/man7/rewind-boot.7
 644 /usr/share/man/man8/rewind.8

@@ -29,6 +29,7 @@ test_rpm_package_contents() {
 /usr/lib/dracut/modules.d/90rewind/rewind-early
 /usr/lib/dracut/modules.d/90rewind/rewind-handoff.sh
 /usr/lib/dracut/modules.d/90rewind/wait-lvm-scan.sh
+/usr/lib/kernel/install.d/95-rewind.install
 /usr/lib/python3.12/site-packages/dnf-plugins/rewind.py
 /usr/lib/rewind
 /usr/lib/rewind/63-rewind.rules
