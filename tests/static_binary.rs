@@ -66,15 +66,36 @@ fn initramfs_build_is_static() {
     assert_static(Path::new(env!("CARGO_BIN_EXE_rewind-initramfs")));
 }
 
+/// The ELF type (`ET_DYN`: position independent, loaded at a random address) and whether the
+/// file has a `PT_GNU_EH_FRAME` segment (the unwinder's `.eh_frame_hdr` index).
+fn type_and_eh_frame_hdr(path: &Path) -> (elf::FileType, bool) {
+    let data = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let header = elf::FileHeader64::<object::Endianness>::parse(&*data)
+        .unwrap_or_else(|e| panic!("{} is not ELF64: {e}", path.display()));
+    let endian = header.endian().expect("endianness");
+    let segments = header
+        .program_headers(endian, &*data)
+        .expect("program headers");
+    let hdr = segments
+        .iter()
+        .any(|s| s.p_type(endian) == elf::PT_GNU_EH_FRAME);
+    (header.e_type(endian), hdr)
+}
+
 /// `tests/run.sh` sets REWIND_RELEASE_BIN to the release binary; the initramfs build
-/// (`rewind-initramfs`, what the hooks put in the image) is beside it.
+/// (`rewind-initramfs`, what the hooks put in the image) is beside it. Both stay position
+/// independent (ASLR, issue 17); the initramfs build is linked without `.eh_frame_hdr` (build.rs:
+/// it never unwinds), the full binary keeps it.
 #[test]
 fn release_binary_is_static() {
     match std::env::var_os("REWIND_RELEASE_BIN") {
         Some(path) => {
             let path = Path::new(&path);
+            let initramfs = path.with_file_name("rewind-initramfs");
             assert_static(path);
-            assert_static(&path.with_file_name("rewind-initramfs"));
+            assert_static(&initramfs);
+            assert_eq!(type_and_eh_frame_hdr(path), (elf::ET_DYN, true));
+            assert_eq!(type_and_eh_frame_hdr(&initramfs), (elf::ET_DYN, false));
         }
         None => eprintln!(
             "SKIP release_binary_is_static: REWIND_RELEASE_BIN not set (tests/run.sh sets it)"
