@@ -297,7 +297,9 @@ tr_killed_poll() {
     g_record "merge_boot$1" "$2 $id"
     dmsetup status vg0-pool-tpool
     start=$(date +%s%N)
-    echo "thin-random: polling, seed $s (kill $(tm_delay_ms "$s") ms after this)" >/dev/kmsg
+    # The guest's wall clock, as rewind's log lines show it: the host gives each step's time
+    # after the marker.
+    echo "thin-random: polling, seed $s at $(date -u +%T.%3N) (kill $(tm_delay_ms "$s") ms after this)" >/dev/kmsg
     rewind poll -v 2>&1 || true
     echo "thin-random: poll exited after $((($(date +%s%N) - start) / 1000000)) ms" >/dev/kmsg
     sleep 300
@@ -386,6 +388,12 @@ tr_check_seeds() {
         vm_check "boot $n printed its marker" grep -q "thin-random: polling, seed $s " "$log"
         exited=$(grep -o 'poll exited after [0-9]* ms' "$log" | head -n1 || true)
         step=$(grep -oE 'rewind::flow::thinfinish\] .{0,90}' "$log" | tail -n1 || true)
+        # Each finish step's time after the marker (ms, the guest's clock).
+        grep -E 'thin-random: polling|rewind::flow::thinfinish\]' "$log" | sed -E 's/\r//' |
+            awk '/thin-random: polling/ { split($0, a, " at "); split(a[2], t, /[: ]/); m = ((t[1] * 60 + t[2]) * 60 + t[3]) * 1000; next }
+                 m && match($0, /T[0-9:.]+Z/) { split(substr($0, RSTART + 1, RLENGTH - 2), t, ":")
+                     printf "  seed %s: +%d ms: %s\n", s, ((t[1] * 60 + t[2]) * 60 + t[3]) * 1000 - m, substr($0, index($0, "] ") + 2, 70) }' s="$s" |
+            tee -a "$WORK/kills"
         landed=$(sed -n "s/^record: landed_boot$n = //p" "$next" | tail -n1 | tr -d '\r')
         printf 'seed %s: kill %s ms after the marker; %s; last finish step on the console: %s; the next boot found: %s\n' \
             "$s" "$d" "${exited:-poll still running}" "${step:-none}" "${landed:-nothing recorded}" | tee -a "$WORK/kills"

@@ -5,7 +5,7 @@
 # it; each next boot checks that the kill left no half state and that the next poll converges;
 # boot 6 polls to the end. The story: tests/vm/lib/thin-merge-story.sh (TM_SEEDS).
 VM_SCENARIO_SUITE=long
-TM_SEEDS=4
-TM_SPREAD_MS=1500
+TM_SEEDS=8
+TM_SPREAD_MS=150
 # shellcheck source=tests/vm/lib/thin-merge-story.sh
 . "${TESTS_VM_DIR:-/run/xchg/harness}/lib/thin-merge-story.sh"
