@@ -393,7 +393,7 @@ tr_check_seeds() {
             awk '/thin-random: polling/ { split($0, a, " at "); split(a[2], t, /[: ]/); m = ((t[1] * 60 + t[2]) * 60 + t[3]) * 1000; next }
                  m && match($0, /T[0-9:.]+Z/) { split(substr($0, RSTART + 1, RLENGTH - 2), t, ":")
                      printf "  seed %s: +%d ms: %s\n", s, ((t[1] * 60 + t[2]) * 60 + t[3]) * 1000 - m, substr($0, index($0, "] ") + 2, 70) }' s="$s" |
-            tee -a "$WORK/kills"
+            tee -a "$WORK/kills" || true
         landed=$(sed -n "s/^record: landed_boot$n = //p" "$next" | tail -n1 | tr -d '\r')
         printf 'seed %s: kill %s ms after the marker; %s; last finish step on the console: %s; the next boot found: %s\n' \
             "$s" "$d" "${exited:-poll still running}" "${step:-none}" "${landed:-nothing recorded}" | tee -a "$WORK/kills"
