@@ -387,7 +387,8 @@ tr_check_seeds() {
         vm_check_eq "boot $n (seed $s) was killed" killed "$(cat "$WORK/boot$n.result" 2>/dev/null)"
         vm_check "boot $n printed its marker" grep -q "thin-random: polling, seed $s " "$log"
         exited=$(grep -o 'poll exited after [0-9]* ms' "$log" | head -n1 || true)
-        step=$(grep -oE 'rewind::flow::thinfinish\] .{0,90}' "$log" | tail -n1 || true)
+        # (after the marker: the boot's own poll of what the kill before it left comes first)
+        step=$(sed -n '/thin-random: polling/,$p' "$log" | grep -oE 'rewind::flow::thinfinish\] .{0,90}' | tail -n1 || true)
         # Each finish step's time after the marker (ms, the guest's clock).
         grep -E 'thin-random: polling|rewind::flow::thinfinish\]' "$log" | sed -E 's/\r//' |
             awk '/thin-random: polling/ { split($0, a, " at "); split(a[2], t, /[: ]/); m = ((t[1] * 60 + t[2]) * 60 + t[3]) * 1000; next }
