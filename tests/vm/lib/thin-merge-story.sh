@@ -1,8 +1,8 @@
 # shellcheck shell=bash disable=SC2034 # VM_* settings are read by tests/vm/run.sh
-# The thin-merge story, shared by thin-merge (quick) and thin-merge-crash (long): a thin LV
-# rolled back to a thin snapshot by `rewind early` in an initramfs with no LVM2 (dracut, shell
-# init, module 90rewind), the flag written by stock `lvconvert --merge` while the LV is open,
-# and the merge finished by `rewind poll`.
+# The thin-merge story, shared by thin-merge (quick), thin-merge-crash and thin-merge-random
+# (long): a thin LV rolled back to a thin snapshot by `rewind early` in an initramfs with no
+# LVM2 (dracut, shell init, module 90rewind), the flag written by stock `lvconvert --merge`
+# while the LV is open, and the merge finished by `rewind poll`.
 # Boot 1: stock LVM2 in the booted system makes a thin pool vg0/pool and a thin LV vg0/thin
 #         (ext4, known data), two thin snapshots snap1 and snap2, then activates vg0/thin
 #         alone and keeps what LVM loaded (names, UUIDs, tables). The data is overwritten (the
@@ -17,13 +17,16 @@
 #         With TM_KILLS (thin-merge-crash) the guest is killed at TM_KILLS[0] instead, and
 #         each next boot (vg0/thin activated by rd.lvm.lv) runs `rewind poll` killed at the
 #         next failpoint; the boot after the last kill polls to the end.
+#         With TM_SEEDS (thin-merge-random) the guest is killed at seeded moments of the
+#         poll instead, and each next boot checks what the kill left and flags a fresh merge
+#         (tr_check_kill, tr_next_merge below).
 # Last:   stock LVM activates snap2 (the pool's transaction id must match) and it is unchanged
 #         (its `origin` cleared, as stock LVM's own finish does: the LV it was taken of is the
 #         one deleted); thin's data is the snapshot's.
 # Host:   the data from before; snap2 the same; stock vgck and lvs on the image: a plain thin
 #         LV, no snap1, snap2 still a snapshot, no tag on the pool; the pool's transaction id in
 #         the metadata equals what the kernel reported after the finish.
-# thin_check (issue 19, docs/THIN.md), in thin-merge only (no TM_KILLS): boot 1 also makes a
+# thin_check (issue 19, docs/THIN.md), thin-merge only (no kills): boot 1 also makes a
 #         second pool vg0/pool2 with a thin LV vg0/t2, deactivates them and damages pool2's
 #         metadata where only a walk of its btrees finds it (bytes in its data mapping tree's
 #         root node; the superblock the kernel checks at load is untouched): stock thin_check

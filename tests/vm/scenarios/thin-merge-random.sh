@@ -4,7 +4,8 @@
 # flagged thin merge and are killed SEED's delay after the console marker printed right before
 # it; each next boot checks that the kill left no half state and that the next poll converges;
 # boot 12 polls to the end. The finish (commit 1 to commit 3) ends some 150-210 ms after
-# the marker under TCG and the host's kill comes 20-65 ms after its delay (docs/THIN.md). The story: tests/vm/lib/thin-merge-story.sh (TM_SEEDS).
+# the marker under TCG and the host's kill comes 20-65 ms after its delay (docs/THIN.md).
+# The story: tests/vm/lib/thin-merge-story.sh (TM_SEEDS).
 VM_SCENARIO_SUITE=long
 TM_SEEDS=10
 TM_SPREAD_MS=200
