@@ -279,11 +279,12 @@ tm_delay_ms() {
 
 # tr_kill_when N: boot N (seed N-1) killed tm_delay_ms after its marker shows on the console.
 # The host follows the console (tail -f, inotify) rather than looking every 0.2 s, so the delay
-# counts from the marker itself; a look that finds no marker gives up after 1 s.
+# counts from the marker itself: one look lasts up to 90 s (the marker comes some 20-30 s after
+# qemu starts), so the marker does not fall in the 0.2 s between two looks.
 tr_kill_when() {
     local s=$(($1 - 1)) d log=$WORK/boot$1.serial.log
     d=$(tm_delay_ms "$s")
-    echo "when timeout 1 grep -q -m1 -F 'thin-random: polling, seed $s ' <(tail --pid=\$\$ -n +1 -f '$log') && sleep $((d / 1000)).$(printf %03d $((d % 1000)))"
+    echo "when timeout 90 grep -q -m1 -F 'thin-random: polling, seed $s ' <(tail --pid=\$\$ -n +1 -f '$log') && sleep $((d / 1000)).$(printf %03d $((d % 1000)))"
 }
 
 # tr_killed_poll N NAME: the marker, then `rewind poll` of the flagged merge of NAME (activated
