@@ -47,8 +47,10 @@ TM_KILLS=(${TM_KILLS[@]+"${TM_KILLS[@]}"})
 # before `rewind poll`. Each killed boot from boot 3 first checks what the kill before it left
 # (tr_check_kill), then flags and activates a fresh merge with stock LVM (tr_next_merge).
 TM_SEEDS=${TM_SEEDS:-0}
-# The delays spread over this many ms (the finish's duration under TCG, measured).
+# The delays spread over TM_SPREAD_MS ms from TM_DELAY_BASE_MS (the part of the poll that
+# writes, measured under TCG: docs/THIN.md).
 TM_SPREAD_MS=${TM_SPREAD_MS:-1000}
+TM_DELAY_BASE_MS=${TM_DELAY_BASE_MS:-0}
 TM_LAST=$((2 + ${#TM_KILLS[@]} + TM_SEEDS))
 # tm_killing: the boots from 2 are killed (thin-merge-crash, thin-merge-random).
 tm_killing() { ((${#TM_KILLS[@]} + TM_SEEDS)); }
@@ -274,7 +276,7 @@ done
 
 # tm_delay_ms SEED: the kill's delay after the marker, from the seed (reproducible).
 tm_delay_ms() {
-    echo $((($1 * 7919 + 1237) % TM_SPREAD_MS))
+    echo $((TM_DELAY_BASE_MS + ($1 * 7919 + 1237) % TM_SPREAD_MS))
 }
 
 # tr_kill_when N: boot N (seed N-1) killed tm_delay_ms after its marker shows on the console.
