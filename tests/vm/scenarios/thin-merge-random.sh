@@ -3,7 +3,7 @@
 # of `rewind poll`'s thin finish (issue 19, proof 3): boots 2-11 each run `rewind poll` of a
 # flagged thin merge and are killed SEED's delay after the console marker printed right before
 # it; each next boot checks that the kill left no half state and that the next poll converges;
-# boot 12 polls to the end. Under TCG commit 1 is on disk 110-170 ms after the marker, the
+# boot 12 polls to the end. Under TCG commit 1 is on disk 96-171 ms after the marker, the
 # messages and commit 3 follow within some 50 ms (docs/THIN.md): the delays spread over
 # 95-179 ms.
 # The story: tests/vm/lib/thin-merge-story.sh (TM_SEEDS).
