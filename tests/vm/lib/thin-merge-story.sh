@@ -1,8 +1,8 @@
 # shellcheck shell=bash disable=SC2034 # VM_* settings are read by tests/vm/run.sh
-# The thin-merge story, shared by thin-merge (quick) and thin-merge-crash (long): a thin LV
-# rolled back to a thin snapshot by `rewind early` in an initramfs with no LVM2 (dracut, shell
-# init, module 90rewind), the flag written by stock `lvconvert --merge` while the LV is open,
-# and the merge finished by `rewind poll`.
+# The thin-merge story, shared by thin-merge (quick), thin-merge-crash and thin-merge-random
+# (long): a thin LV rolled back to a thin snapshot by `rewind early` in an initramfs with no
+# LVM2 (dracut, shell init, module 90rewind), the flag written by stock `lvconvert --merge`
+# while the LV is open, and the merge finished by `rewind poll`.
 # Boot 1: stock LVM2 in the booted system makes a thin pool vg0/pool and a thin LV vg0/thin
 #         (ext4, known data), two thin snapshots snap1 and snap2, then activates vg0/thin
 #         alone and keeps what LVM loaded (names, UUIDs, tables). The data is overwritten (the
@@ -17,13 +17,16 @@
 #         With TM_KILLS (thin-merge-crash) the guest is killed at TM_KILLS[0] instead, and
 #         each next boot (vg0/thin activated by rd.lvm.lv) runs `rewind poll` killed at the
 #         next failpoint; the boot after the last kill polls to the end.
+#         With TM_SEEDS (thin-merge-random) the guest is killed at seeded moments of the
+#         poll instead, and each next boot checks what the kill left and flags a fresh merge
+#         (tr_check_kill, tr_next_merge below).
 # Last:   stock LVM activates snap2 (the pool's transaction id must match) and it is unchanged
 #         (its `origin` cleared, as stock LVM's own finish does: the LV it was taken of is the
 #         one deleted); thin's data is the snapshot's.
 # Host:   the data from before; snap2 the same; stock vgck and lvs on the image: a plain thin
 #         LV, no snap1, snap2 still a snapshot, no tag on the pool; the pool's transaction id in
 #         the metadata equals what the kernel reported after the finish.
-# thin_check (issue 19, docs/THIN.md), in thin-merge only (no TM_KILLS): boot 1 also makes a
+# thin_check (issue 19, docs/THIN.md), thin-merge only (no kills): boot 1 also makes a
 #         second pool vg0/pool2 with a thin LV vg0/t2, deactivates them and damages pool2's
 #         metadata where only a walk of its btrees finds it (bytes in its data mapping tree's
 #         root node; the superblock the kernel checks at load is untouched): stock thin_check
@@ -39,7 +42,18 @@
 
 # TM_KILLS (set by the scenario before sourcing): failpoints, one boot each from boot 2.
 TM_KILLS=(${TM_KILLS[@]+"${TM_KILLS[@]}"})
-TM_LAST=$((2 + ${#TM_KILLS[@]}))
+# TM_SEEDS (thin-merge-random; not with TM_KILLS): kills at random moments, one boot each from
+# boot 2, the kill of seed S (boot S+1) tm_delay_ms S after the console marker printed right
+# before `rewind poll`. Each killed boot from boot 3 first checks what the kill before it left
+# (tr_check_kill), then flags and activates a fresh merge with stock LVM (tr_next_merge).
+TM_SEEDS=${TM_SEEDS:-0}
+# The delays spread over TM_SPREAD_MS ms from TM_DELAY_BASE_MS (the part of the poll that
+# writes, measured under TCG: docs/THIN.md).
+TM_SPREAD_MS=${TM_SPREAD_MS:-1000}
+TM_DELAY_BASE_MS=${TM_DELAY_BASE_MS:-0}
+TM_LAST=$((2 + ${#TM_KILLS[@]} + TM_SEEDS))
+# tm_killing: the boots from 2 are killed (thin-merge-crash, thin-merge-random).
+tm_killing() { ((${#TM_KILLS[@]} + TM_SEEDS)); }
 
 VM_BOOTS=$TM_LAST
 VM_LVS=(root:1200M)
@@ -166,7 +180,7 @@ guest_boot_1() {
         g_fail "lvconvert --merge did not defer the thin merge"
     th_lvm lvs -a -o lv_name,lv_attr,origin,thin_id vg0 | tee "$OUT/lvs-boot1"
     umount "$TH_DIR"
-    ((${#TM_KILLS[@]})) || tc_damage
+    tm_killing || tc_damage
 }
 
 # tm_observe: what rewind early set up (boot 2): tables, data.
@@ -213,9 +227,11 @@ tm_finish() {
 
 guest_boot_2() {
     tm_observe
-    ((${#TM_KILLS[@]})) || tc_observe
+    tm_killing || tc_observe
     mkdir -p /run/lock/lvm
-    if ((${#TM_KILLS[@]})); then
+    if ((TM_SEEDS)); then
+        tr_killed_poll 2 snap1
+    elif ((${#TM_KILLS[@]})); then
         tm_killed_poll 2
     else
         tm_finish
@@ -223,7 +239,12 @@ guest_boot_2() {
 }
 
 vm_boot_kill() {
-    (($1 >= 2 && $1 < TM_LAST)) && echo "on failpoint ${TM_KILLS[$(($1 - 2))]}: exiting as if killed"
+    (($1 >= 2 && $1 < TM_LAST)) || return 0
+    if ((TM_SEEDS)); then
+        tr_kill_when "$1"
+    else
+        echo "on failpoint ${TM_KILLS[$(($1 - 2))]}: exiting as if killed"
+    fi
 }
 
 # After the first kill the merge is no longer flagged: vg0/thin is named for rewind early.
@@ -231,23 +252,163 @@ vm_boot_kill() {
 vm_boot_args() {
     if (($1 >= 3)); then
         echo "rd.lvm.lv=vg0/thin"
-    elif (($1 == 2 && ${#TM_KILLS[@]} == 0)); then
+    elif (($1 == 2)) && ! tm_killing; then
         echo "rd.lvm.lv=vg0/t2"
     fi
 }
 
-# Boots 3 .. TM_LAST (thin-merge-crash).
+# Boots 3 .. TM_LAST (thin-merge-crash, thin-merge-random).
 tm_later_boot() {
     mkdir -p /run/lock/lvm
-    if (($1 < TM_LAST)); then
-        tm_killed_poll "$1"
-    else
+    ((TM_SEEDS == 0)) || tr_check_kill "$1"
+    if (($1 == TM_LAST)); then
         tm_finish
+    elif ((TM_SEEDS)); then
+        tr_next_merge "$1"
+        tr_killed_poll "$1" "r$1"
+    else
+        tm_killed_poll "$1"
     fi
 }
-guest_boot_3() { tm_later_boot 3; }
-guest_boot_4() { tm_later_boot 4; }
-guest_boot_5() { tm_later_boot 5; }
+for ((tm_n = 3; tm_n <= TM_LAST; tm_n++)); do
+    eval "guest_boot_$tm_n() { tm_later_boot $tm_n; }"
+done
+
+# tm_delay_ms SEED: the kill's delay after the marker, from the seed (reproducible).
+tm_delay_ms() {
+    echo $((TM_DELAY_BASE_MS + ($1 * 7919 + 1237) % TM_SPREAD_MS))
+}
+
+# tr_kill_when N: boot N (seed N-1) killed tm_delay_ms after its marker shows on the console.
+# The host follows the console (tail -f, inotify) rather than looking every 0.2 s, so the delay
+# counts from the marker itself: one look lasts up to 90 s (the marker comes some 20-30 s after
+# qemu starts), so the marker does not fall in the 0.2 s between two looks.
+tr_kill_when() {
+    local s=$(($1 - 1)) d log=$WORK/boot$1.serial.log
+    d=$(tm_delay_ms "$s")
+    echo "when timeout 90 grep -q -m1 -F 'thin-random: polling, seed $s ' <(tail --pid=\$\$ -n +1 -f '$log') && sleep $((d / 1000)).$(printf %03d $((d % 1000)))"
+}
+
+# tr_killed_poll N NAME: the marker, then `rewind poll` of the flagged merge of NAME (activated
+# with NAME's device id), killed by the host somewhere in it or after it.
+tr_killed_poll() {
+    local s=$(($1 - 1)) id start
+    id=$(th_lvm lvs -a --noheadings -o lv_name,thin_id vg0 | awk -v n="[$2]" '$1 == n { print $2 }')
+    [[ -n $id ]] || g_fail "$2 is not a flagged (hidden) thin snapshot"
+    [[ $(dmsetup table vg0-thin | awk '{ print $5 }') == "$id" ]] ||
+        g_fail "vg0/thin does not show $2's device $id: $(dmsetup table vg0-thin)"
+    # Killed boots keep nothing on the exchange disk: the next boot reads this from the root.
+    echo "$2 $id" >/var/tmp/tr-merge
+    sync /var/tmp/tr-merge
+    g_record "merge_boot$1" "$2 $id"
+    dmsetup status vg0-pool-tpool
+    start=$(date +%s%N)
+    # The guest's wall clock, as rewind's log lines show it: the host gives each step's time
+    # after the marker.
+    echo "thin-random: polling, seed $s at $(date -u +%T.%3N) (kill $(tm_delay_ms "$s") ms after this)" >/dev/kmsg
+    rewind poll -v 2>&1 || true
+    echo "thin-random: poll exited after $((($(date +%s%N) - start) / 1000000)) ms" >/dev/kmsg
+    sleep 300
+    g_fail "the host did not kill the guest (seed $s)"
+}
+
+# tr_check_kill N: what the kill in boot N-1 left (vg0/thin activated by rewind early,
+# rd.lvm.lv): thin shows the merged snapshot's device and data; the pool's transaction id in
+# the metadata equals the kernel's, or is one ahead with the owed tag (docs/THIN.md); stock
+# vgck is clean; `rewind poll` then finishes and leaves no tag, equal ids, vgck clean.
+tr_check_kill() {
+    local n=$1 name id lvs tid ktid tag where rc=0
+    read -r name id </var/tmp/tr-merge
+    lvs=$(th_lvm lvs -a --noheadings -o lv_name vg0 | tr -d ' ')
+    tid=$(th_lvm lvs --noheadings -o transaction_id vg0/pool | tr -d ' ')
+    tag=$(th_lvm lvs --noheadings -o lv_tags vg0/pool | tr -d ' ')
+    ktid=$(dmsetup status vg0-pool-tpool | awk '{ print $4 }')
+    echo "boot $n: $name (device $id): metadata transaction id $tid, kernel's $ktid, pool tag [$tag]"
+    [[ $(dmsetup table vg0-thin | awk '{ print $5 }') == "$id" ]] ||
+        g_fail "vg0/thin does not show $name's device $id: $(dmsetup table vg0-thin)"
+    if grep -qxF "[$name]" <<<"$lvs"; then
+        [[ -z $tag && $tid == "$ktid" ]] || g_fail "$name still flagged but tag [$tag], ids $tid/$ktid"
+        where="before the first commit ($name still flagged, ids $tid = $ktid)"
+    elif [[ -n $tag ]]; then
+        [[ $tag =~ ^rewind_thin_delete_[0-9]+_tid_${tid}$ ]] || g_fail "pool tag [$tag] with metadata id $tid"
+        if ((tid == ktid + 1)); then
+            where="after the first commit, set_transaction_id not taken (ids $tid = $ktid + 1, $tag)"
+        elif ((tid == ktid)); then
+            where="after set_transaction_id, before the second commit (ids $tid = $ktid, $tag)"
+        else
+            g_fail "pool tag [$tag] with metadata id $tid, kernel's $ktid"
+        fi
+    else
+        ((tid == ktid)) || g_fail "no tag, metadata transaction id $tid, kernel's $ktid"
+        grep -qE "^$name$" <<<"$lvs" && g_fail "$name is visible again"
+        where="after the finish (ids $tid = $ktid, nothing owed)"
+    fi
+    g_record "landed_boot$((n - 1))" "$where"
+    mkdir -p "$TH_DIR"
+    mount -o ro,noload /dev/mapper/vg0-thin "$TH_DIR"
+    th_sums >"/run/tr-sums"
+    umount "$TH_DIR"
+    cmp -s "$OUT/before.sha256" /run/tr-sums || g_fail "vg0/thin does not show $name's data"
+    th_lvm vgck vg0 || g_fail "stock vgck after the kill"
+    rewind poll -v 2>&1 || rc=$?
+    ((rc == 0)) || g_fail "rewind poll after the kill exited $rc"
+    tid=$(th_lvm lvs --noheadings -o transaction_id vg0/pool | tr -d ' ')
+    tag=$(th_lvm lvs --noheadings -o lv_tags vg0/pool | tr -d ' ')
+    ktid=$(dmsetup status vg0-pool-tpool | awk '{ print $4 }')
+    [[ -z $tag && $tid == "$ktid" ]] || g_fail "after rewind poll: tag [$tag], ids $tid/$ktid"
+    th_lvm lvs -a --noheadings -o lv_name vg0 | tr -d ' ' | grep -qxF "[$name]" &&
+        g_fail "$name still flagged after rewind poll"
+    th_lvm vgck vg0 || g_fail "stock vgck after rewind poll"
+    g_record "converged_boot$n" "ids $tid = $ktid, no tag, vgck clean"
+}
+
+# tr_next_merge N: a fresh merge for boot N's kill, made by stock LVM: thin snapshot rN of
+# vg0/thin, the bad change, `lvconvert --merge` (deferred: mounted), then vg0/thin deactivated
+# and activated with --poll n (LVM's merge at activation: the origin shows rN's device, the
+# metadata is left to the poller, as in LVM's own test of the reboot case).
+tr_next_merge() {
+    local name=r$1 i
+    mount /dev/mapper/vg0-thin "$TH_DIR"
+    th_lvm lvcreate -q -s -n "$name" vg0/thin
+    for ((i = 1; i <= TH_FILES; i++)); do
+        g_fill "$TH_DIR/f$i" 4 "thin after: file $i (boot $1)"
+    done
+    echo "thin after (boot $1)" >"$TH_DIR/marker"
+    sync
+    th_lvm lvconvert --merge "vg0/$name" 2>&1 | grep -q 'will occur on next activation' ||
+        g_fail "lvconvert --merge vg0/$name did not defer"
+    umount "$TH_DIR"
+    th_lvm lvchange -q -an vg0/thin
+    th_lvm lvchange -q -ay --poll n vg0/thin
+    dmsetup table vg0-thin
+}
+
+# tr_check_seeds (host): every seeded boot killed after its marker; what the next boot found.
+tr_check_seeds() {
+    local n s d log next landed exited step
+    : >"$WORK/kills"
+    for ((n = 2; n < TM_LAST; n++)); do
+        s=$((n - 1)) log=$WORK/boot$n.serial.log next=$WORK/boot$((n + 1)).serial.log
+        d=$(tm_delay_ms "$s")
+        vm_check_eq "boot $n (seed $s) was killed" killed "$(cat "$WORK/boot$n.result" 2>/dev/null)"
+        vm_check "boot $n printed its marker" grep -q "thin-random: polling, seed $s " "$log"
+        exited=$(grep -o 'poll exited after [0-9]* ms' "$log" | head -n1 || true)
+        # (after the marker: the boot's own poll of what the kill before it left comes first)
+        step=$(sed -n '/thin-random: polling/,$p' "$log" | grep -oE 'rewind::flow::thinfinish\] .{0,90}' | tail -n1 || true)
+        # Each finish step's time after the marker (ms, the guest's clock).
+        grep -E 'thin-random: polling|rewind::flow::thinfinish\]' "$log" | sed -E 's/\r//' |
+            awk '/thin-random: polling/ { split($0, a, " at "); split(a[2], t, /[: ]/); m = ((t[1] * 60 + t[2]) * 60 + t[3]) * 1000; next }
+                 m && match($0, /T[0-9:.]+Z/) { split(substr($0, RSTART + 1, RLENGTH - 2), t, ":")
+                     printf "  seed %s: +%d ms: %s\n", s, ((t[1] * 60 + t[2]) * 60 + t[3]) * 1000 - m, substr($0, index($0, "] ") + 2, 70) }' s="$s" |
+            tee -a "$WORK/kills" || true
+        landed=$(sed -n "s/^record: landed_boot$n = //p" "$next" | tail -n1 | tr -d '\r')
+        printf 'seed %s: kill %s ms after the marker; %s; last finish step on the console: %s; the next boot found: %s\n' \
+            "$s" "$d" "${exited:-poll still running}" "${step:-none}" "${landed:-nothing recorded}" | tee -a "$WORK/kills"
+        vm_check "boot $((n + 1)) found boot $n's kill in a known state" test -n "$landed"
+        vm_check "boot $((n + 1)) converged (rewind poll, ids equal, no tag, stock vgck)" \
+            grep -q "^record: converged_boot$((n + 1)) = " "$next"
+    done
+}
 
 # tm_check_kills: every killed boot was killed at its failpoint, and what the next boot found.
 tm_check_kills() {
@@ -306,13 +467,16 @@ tc_check() {
 
 host_check() {
     ((${#TM_KILLS[@]} == 0)) || tm_check_kills
+    ((TM_SEEDS == 0)) || tr_check_seeds
     vm_check "boot 1 changed the data" \
         vm_files_differ "$VM_STATE/before.sha256" "$VM_STATE/after.sha256"
     vm_check "after the finish the data is still the snapshot's" \
         vm_compare_sums "$VM_STATE/before.sha256" "$VM_STATE/boot2-after-poll.sha256"
     vm_check_eq "snap2 unchanged" "$(cat "$VM_STATE/snap2-before")" "$(cat "$VM_STATE/snap2-after")"
     local last=$VM_STATE/boot$TM_LAST/poll.out
-    if ((${#TM_KILLS[@]})); then
+    if ((TM_SEEDS)); then
+        : # where each kill landed is tr_check_seeds'
+    elif ((${#TM_KILLS[@]})); then
         # The first kill came right after the finish's commit: the merge is finished in the
         # metadata, the delete is owed; the last boot only sends what is owed.
         vm_check "the last poll took up the owed delete" grep -q 'the kernel.s transaction id is 4, as the metadata.s' "$last"
@@ -320,7 +484,10 @@ host_check() {
         vm_check "rewind poll finished the thin merge" grep -q 'thin merge into vg0/thin finished in the metadata' "$last"
         vm_check "rewind poll sent the pool its messages" grep -q 'delete 1 and set_transaction_id 3 4 sent' "$last"
     fi
-    if ((${#TM_KILLS[@]})); then
+    if ((TM_SEEDS)); then
+        vm_check "rewind said it set up the merge (boot 2's console)" \
+            grep -q 'rewind: vg0/thin merged: ' "$WORK/boot2.serial.log"
+    elif ((${#TM_KILLS[@]})); then
         # A killed boot keeps nothing of its own: what boot 2 saw is on its console.
         vm_check "rewind said it set up the merge (boot 2's console)" \
             grep -q 'rewind: vg0/thin merged: ' "$WORK/boot2.serial.log"
@@ -340,7 +507,13 @@ host_check() {
         "$(grep -E '^(thin|snap1|snap2),' <<<"$lvs" | awk -F, '{ printf "%s%s,%s,%s", (NR > 1 ? ";" : ""), $1, substr($2, 1, 1), $3 }')"
     vm_check_eq "no tag left on the pool" "" \
         "$(vm_image_lvm "$img" lvs --noheadings -o lv_tags vg0/pool | tr -d ' ')"
-    vm_check_eq "thin carries snap1's device id" "2" \
+    local want_id=2
+    if ((TM_SEEDS)); then
+        # The last merge: the last killed boot's.
+        want_id=$(sed -n "s/^record: merge_boot$((TM_LAST - 1)) = [^ ]* //p" "$WORK/boot$((TM_LAST - 1)).serial.log" | tail -n1 | tr -d '\r')
+        vm_check_eq "no rN snapshot left" "" "$(grep -E '^r[0-9]+,' <<<"$lvs")"
+    fi
+    vm_check_eq "thin carries the last merged snapshot's device id" "$want_id" \
         "$(vm_image_lvm "$img" lvs --noheadings -o thin_id vg0/thin | tr -d ' ')"
     tid=$(vm_image_lvm "$img" lvs --noheadings -o transaction_id vg0/pool | tr -d ' ')
     kernel_tid=$(awk '{ print $4 }' "$VM_STATE/pool-status")
