@@ -216,7 +216,26 @@ guest_boot_4() {
     echo "s1's" >/mnt/data/marker
     tr_files "s1's"
     { tr_sums "$TR_DIR" && tr_sums /mnt/data; } | tee "$OUT/s1.sha256"
+    # One instant across the two thin LVs: the sets issue's cross-LV writer appends N to the
+    # root, then to data, each synced, while s1 is taken.
+    rm -f /run/tr.stop
+    (
+        n=1
+        while [[ ! -e /run/tr.stop ]]; do
+            echo "$n" >>"$TR_DIR/seq"
+            sync "$TR_DIR/seq"
+            echo "$n" >>/mnt/data/seq
+            sync /mnt/data/seq
+            n=$((n + 1))
+        done
+    ) &
+    local writer=$!
+    sleep 3
     out=$(rewind snapshot -v --name s1 vg0/root vg0/data 2>&1) || g_fail "rewind snapshot s1: $out"
+    sleep 2
+    touch /run/tr.stop
+    wait "$writer"
+    g_record s1_window_ms "$(sed -n 's/.*writes held for \([0-9.]*\) ms.*/\1/p' <<<"$out")"
     echo "$out" | tee "$BOOT_OUT/snapshot.out"
     rewind list | tee "$BOOT_OUT/list"
     tr_in_step "boot 4 after s1" s1
@@ -239,6 +258,8 @@ guest_boot_5() {
     mkdir -p /mnt/data
     mount /dev/mapper/vg0-data /mnt/data
     { tr_sums "$TR_DIR" && tr_sums /mnt/data; } | tee "$OUT/boot5.sha256"
+    g_record b5_root_last "$(tail -n1 "$TR_DIR/seq")"
+    g_record b5_data_last "$(tail -n1 /mnt/data/seq)"
     tr_poll
     { tr_sums "$TR_DIR" && tr_sums /mnt/data; } | tee "$OUT/boot5-after-poll.sha256"
     umount /mnt/data
@@ -290,6 +311,14 @@ host_check() {
     vm_check_eq "boot 5: data's thin table carries data.s1's device id" \
         "$(vm_guest_value s1_data_id)" "$(vm_guest_value b5_data_table_id)"
     vm_check "boot 5: both LVs show s1's files" vm_compare_sums "$VM_STATE/s1.sha256" "$VM_STATE/boot5.sha256"
+    # One instant: the writer's last number on data (written second) is the root's or one less.
+    local ra da
+    ra=$(vm_guest_value b5_root_last) da=$(vm_guest_value b5_data_last)
+    printf 'thin-root: s1 under the cross-LV writer: root %s, data %s (B - A = %s), window %s ms\n' \
+        "$ra" "$da" "$((da - ra))" "$(vm_guest_value s1_window_ms)"
+    vm_check "boot 5: the writer ran before s1 (root's last number > 1)" test "$ra" -gt 1
+    vm_check "boot 5: s1 is one instant across root and data (B - A is 0 or -1)" \
+        test "$((da - ra))" -ge -1 -a "$((da - ra))" -le 0
     vm_check "boot 5: rewind poll finished the root's merge" \
         grep -q 'thin merge into vg0/root finished in the metadata' "$VM_STATE/boot5/poll.out"
     vm_check "boot 5: rewind poll finished data's merge" \
