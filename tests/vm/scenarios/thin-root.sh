@@ -28,6 +28,8 @@
 #         the end.
 # The guest has no thin-provisioning-tools: LVM runs with thin_check_executable = "".
 VM_SCENARIO_SUITE=long
+# Boot 1 copies the root into the pool (dd of 640 MiB under TCG): over 300 s on a loaded host.
+VM_TIMEOUT=$((${VM_TIMEOUT:-0} > 600 ? VM_TIMEOUT : 600))
 VM_BOOTS=5
 VM_DISK_SIZE=3G
 VM_LVS=(seed:640M) # the root tree takes ~350 MiB; snap2 is hashed whole twice (slow under TCG)
