@@ -31,6 +31,8 @@ VM_ROOT_ADD=(
     "${VM_REPO_DIR:-}/initramfs/rewind-early:/usr/lib/rewind/rewind-early"
 )
 VM_CMDLINE='root=/dev/mapper/vg0-root rd.lvm.lv=vg0/root ro printk.devkmsg=on'
+# shellcheck source=tests/vm/lib/cross-writer.sh
+. "${TESTS_VM_DIR:-/run/xchg/harness}/lib/cross-writer.sh"
 
 vm_boot_args() { [[ $1 == 3 ]] && echo 'rd.rewind=s3'; }
 
@@ -71,28 +73,9 @@ st_umount() {
     umount /mnt/a /mnt/b /mnt/c
 }
 
-# A writer: N to A, fsync, N to B, fsync, until /run/st.stop exists.
-st_writer_start() {
-    rm -f /run/st.stop
-    (
-        n=$(($(tail -n1 /mnt/a/seq 2>/dev/null || echo 0) + 1))
-        while [[ ! -e /run/st.stop ]]; do
-            echo "$n" >>/mnt/a/seq
-            sync /mnt/a/seq
-            echo "$n" >>/mnt/b/seq
-            sync /mnt/b/seq
-            n=$((n + 1))
-        done
-    ) &
-    ST_WRITER=$!
-    sleep 3
-}
-
-st_writer_stop() {
-    sleep 2
-    touch /run/st.stop
-    wait "$ST_WRITER"
-}
+# The cross-LV writer (tests/vm/lib/cross-writer.sh): N to /mnt/a/seq, fsync, N to /mnt/b/seq, fsync.
+st_writer_start() { cross_writer_start /mnt/a/seq /mnt/b/seq; }
+st_writer_stop() { cross_writer_stop; }
 
 # st_sums DIR_A DIR_B DIR_C: the checksums of the member files.
 st_sums() {

@@ -40,6 +40,8 @@ VM_ROOT_ADD=(
 )
 # root= and rd.lvm.lv= are per boot (vm_boot_args): the seed at boot 1, the thin root after.
 VM_CMDLINE='ro printk.devkmsg=on'
+# shellcheck source=tests/vm/lib/cross-writer.sh
+. "${TESTS_VM_DIR:-/run/xchg/harness}/lib/cross-writer.sh"
 
 vm_boot_args() {
     case $1 in
@@ -220,23 +222,9 @@ guest_boot_4() {
     { tr_sums "$TR_DIR" && tr_sums /mnt/data; } | tee "$OUT/s1.sha256"
     # One instant across the two thin LVs: the sets issue's cross-LV writer appends N to the
     # root, then to data, each synced, while s1 is taken.
-    rm -f /run/tr.stop
-    (
-        n=1
-        while [[ ! -e /run/tr.stop ]]; do
-            echo "$n" >>"$TR_DIR/seq"
-            sync "$TR_DIR/seq"
-            echo "$n" >>/mnt/data/seq
-            sync /mnt/data/seq
-            n=$((n + 1))
-        done
-    ) &
-    local writer=$!
-    sleep 3
+    cross_writer_start "$TR_DIR/seq" /mnt/data/seq
     out=$(rewind snapshot -v --name s1 vg0/root vg0/data 2>&1) || g_fail "rewind snapshot s1: $out"
-    sleep 2
-    touch /run/tr.stop
-    wait "$writer"
+    cross_writer_stop
     g_record s1_window_ms "$(sed -n 's/.*writes held for \([0-9.]*\) ms.*/\1/p' <<<"$out")"
     echo "$out" | tee "$BOOT_OUT/snapshot.out"
     rewind list | tee "$BOOT_OUT/list"

@@ -33,6 +33,8 @@ VM_ROOT_ADD=(
     "${VM_REPO_DIR:-}/initramfs/rewind-early:/usr/lib/rewind/rewind-early"
 )
 VM_CMDLINE='root=/dev/mapper/vg0-root rd.lvm.lv=vg0/root ro printk.devkmsg=on'
+# shellcheck source=tests/vm/lib/cross-writer.sh
+. "${TESTS_VM_DIR:-/run/xchg/harness}/lib/cross-writer.sh"
 
 vm_boot_args() { [[ $1 == 2 ]] && echo 'rd.rewind=s1'; }
 
@@ -80,28 +82,9 @@ ts_resumed() {
 # The LVs of vg0 with their tags (what a refusal must leave as it was).
 ts_lvs() { ts_lvm lvs -a --noheadings --separator , -o lv_name,lv_attr,origin,thin_id,lv_tags vg0 | tr -d ' ' | sort; }
 
-# The writer of the sets scenario: N to t, fsync, N to a, fsync, until /run/ts.stop exists.
-ts_writer_start() {
-    rm -f /run/ts.stop
-    (
-        n=$(($(tail -n1 /mnt/t/seq 2>/dev/null || echo 0) + 1))
-        while [[ ! -e /run/ts.stop ]]; do
-            echo "$n" >>/mnt/t/seq
-            sync /mnt/t/seq
-            echo "$n" >>/mnt/a/seq
-            sync /mnt/a/seq
-            n=$((n + 1))
-        done
-    ) &
-    TS_WRITER=$!
-    sleep 3
-}
-
-ts_writer_stop() {
-    sleep 2
-    touch /run/ts.stop
-    wait "$TS_WRITER"
-}
+# The cross-LV writer (tests/vm/lib/cross-writer.sh): N to /mnt/t/seq, fsync, N to /mnt/a/seq, fsync.
+ts_writer_start() { cross_writer_start /mnt/t/seq /mnt/a/seq; }
+ts_writer_stop() { cross_writer_stop; }
 
 ts_sums() { sha256sum "$1/seq" "$1/f" "$2/seq" "$2/f" | awk '{ print $1 }'; }
 
