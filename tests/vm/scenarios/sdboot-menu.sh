@@ -36,8 +36,9 @@ RB_MERGE_AT_INIT=any
 . "${TESTS_VM_DIR:-/run/xchg/harness}/lib/rollback-story.sh"
 VM_BOOTS=4
 
-# systemd-boot's variables (the Boot Loader Interface's vendor GUID).
-SD_GUID=4a67b082-0a4c-41cf-b6c7-440b29bb8c4f
+# The guest's systemd-boot helpers (sd_setup, sd_var, sd_ls) and SD_GUID.
+# shellcheck source=tests/vm/lib/sdboot-guest.sh
+. "${TESTS_VM_DIR:-/run/xchg/harness}/lib/sdboot-guest.sh"
 
 vm_boot_title() {
     case $1 in
@@ -46,29 +47,6 @@ vm_boot_title() {
     3) echo "systemd-boot's default entry again: the machine's own, the old state; a set later" ;;
     4) echo "with rewind's entry of set later there, the machine's own entry still the default" ;;
     esac
-}
-
-# sd_setup: efivarfs (the shell init mounts nothing) and the ESP at /boot/efi.
-sd_setup() {
-    rm -f /run/udev/control
-    mountpoint -q /sys/firmware/efi/efivars ||
-        mount -t efivarfs efivarfs /sys/firmware/efi/efivars
-    mount /boot/efi
-}
-
-# sd_var NAME: the value of systemd-boot's EFI variable NAME (UTF-16 text, ASCII here; the
-# first 4 bytes are the attributes), empty when it is not set.
-sd_var() {
-    local f=/sys/firmware/efi/efivars/$1-$SD_GUID
-    [[ -f $f ]] || return 0
-    # efivarfs cannot seek: read it whole.
-    dd if="$f" bs=4096 status=none | tail -c +5 | tr -d '\000'
-    echo
-}
-
-# sd_ls: the names in the ESP's loader/entries, sorted.
-sd_ls() {
-    find /boot/efi/loader/entries -mindepth 1 -maxdepth 1 -printf '%f\n' | sort
 }
 
 # sd_copies N: the sets' kernel copies on the ESP (rewind/), each with whether it is byte for

@@ -32,7 +32,8 @@ RB_MERGE_AT_INIT=any
 . "${TESTS_VM_DIR:-/run/xchg/harness}/lib/rollback-story.sh"
 VM_BOOTS=4
 
-SD_GUID=4a67b082-0a4c-41cf-b6c7-440b29bb8c4f
+# shellcheck source=tests/vm/lib/sdboot-guest.sh
+. "${TESTS_VM_DIR:-/run/xchg/harness}/lib/sdboot-guest.sh"
 SP_NEW=6.1.999-1-cloud-amd64
 
 vm_boot_title() {
@@ -44,28 +45,14 @@ vm_boot_title() {
     esac
 }
 
-sp_setup() {
-    rm -f /run/udev/control
-    mountpoint -q /sys/firmware/efi/efivars ||
-        mount -t efivarfs efivarfs /sys/firmware/efi/efivars
-    mount /boot/efi
-}
-
-sp_var() {
-    local f=/sys/firmware/efi/efivars/$1-$SD_GUID
-    [[ -f $f ]] || return 0
-    dd if="$f" bs=4096 status=none | tail -c +5 | tr -d '\000'
-    echo
-}
-
 # sp_record N: the command line, systemd-boot's variables, the entries, the store, the
 # modules directories, bootctl's list.
 sp_record() {
     tee "$OUT/cmdline-$1" </proc/cmdline
-    sp_var LoaderEntrySelected | tee "$OUT/selected-$1"
-    sp_var LoaderEntryOneShot | tee "$OUT/oneshot-$1"
-    sp_var LoaderInfo | tee "$OUT/loader-info-$1"
-    find /boot/efi/loader/entries -mindepth 1 -maxdepth 1 -printf '%f\n' | sort | tee "$OUT/entries-$1"
+    sd_var LoaderEntrySelected | tee "$OUT/selected-$1"
+    sd_var LoaderEntryOneShot | tee "$OUT/oneshot-$1"
+    sd_var LoaderInfo | tee "$OUT/loader-info-$1"
+    sd_ls | tee "$OUT/entries-$1"
     { find /boot/efi/rewind -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null || true; } |
         sort | tee "$OUT/store-$1"
     find /lib/modules -mindepth 1 -maxdepth 1 -printf '%f\n' | sort | tee "$OUT/modules-$1"
@@ -82,7 +69,7 @@ sp_files() {
 
 guest_boot_1() {
     local i kver
-    sp_setup
+    sd_setup
     sp_record 1
     kver=$(uname -r)
     echo "$kver" >"$OUT/kver"
@@ -112,13 +99,13 @@ guest_boot_1() {
     bootctl --esp-path=/boot/efi --no-pager list >"$OUT/bootctl-list-1b" 2>&1 || true
     rewind rollback pre --next-boot 2>&1 | tee "$OUT/next-boot.out"
     cp /boot/efi/loader/entries/rewind-pre.conf "$OUT/rewind-pre.conf" || true
-    sp_var LoaderEntryOneShot | tee "$OUT/oneshot-1b"
+    sd_var LoaderEntryOneShot | tee "$OUT/oneshot-1b"
     sync
     umount /boot/efi
 }
 
 guest_boot_2() {
-    sp_setup
+    sd_setup
     sp_record 2
     rb_rollback_boot
     sp_record 2b
@@ -133,7 +120,7 @@ guest_boot_2() {
 
 guest_boot_3() {
     local sel
-    sp_setup
+    sd_setup
     sp_record 3
     known_sums "$RB_DIR" | tee "$OUT/boot3.sha256"
     sel=$(cat "$OUT/selected-3")
@@ -151,7 +138,7 @@ guest_boot_3() {
 }
 
 guest_boot_4() {
-    sp_setup
+    sd_setup
     sp_record 4
     umount /boot/efi
 }
