@@ -38,7 +38,7 @@ rs_status() {
 }
 
 guest_boot_1() {
-    local rc seq0 seq1 majmin uuid watch_pid
+    local i rc seq0 seq1 majmin uuid watch_pid
     mkdir -p /run/lock/lvm /mnt/data /mnt/snap
     rm -f /run/udev/control # no udevd after switch_root here (see rollback-now.sh)
     g_lvm lvchange -ay vg0/data
@@ -71,8 +71,15 @@ guest_boot_1() {
     # start; the status before and after the read shows how much of it overlapped).
     rs_status >"$OUT/status-at-start"
     # `status --watch` without a terminal: a line per second until the merge is done.
+    # Its first sample is taken before the mount is read: each sample reads the metadata from
+    # the throttled disk, and a read of the whole mount beside it could hold the first one back
+    # until the merge is over (a CI run printed no progress line so).
     timeout 120 rewind status --watch >"$BOOT_OUT/watch.out" 2>&1 &
     watch_pid=$!
+    for ((i = 0; i < 300; i++)); do
+        [[ -s $BOOT_OUT/watch.out ]] && break
+        sleep 0.2
+    done
     g_sums_cold /mnt/snap "$OUT/sums-during"
     rs_status >"$OUT/status-after-during"
     rc=0
