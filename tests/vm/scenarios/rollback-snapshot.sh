@@ -6,7 +6,8 @@
 # One boot, root disk throttled so the merge is still copying while the mount is read.
 # Boot 1: ext4 on vg0/data with files A (checksums); unmount; snapshot dsnap; files changed to
 #         B; data unmounted, dsnap mounted at /mnt/snap: checksums before; rollback --mode
-#         snapshot: tables checked, `rewind status --watch` prints progress and ends when the
+#         snapshot: tables checked (the merge paused by `dmsetup suspend` until the watch below
+#         has its first sample), `rewind status --watch` prints progress and ends when the
 #         merge is done, `rewind status` names the mode, `rewind cancel` refused,
 #         stock `lvm lvpoll` mid-merge aborts without writing (seqno unchanged), stock
 #         `vgchange -ay` changes no table, checksums read
@@ -62,6 +63,11 @@ guest_boot_1() {
     seq0=$(g_lvm vgs --noheadings -o seqno vg0 | tr -d ' ')
     rewind rollback vg0/dsnap --mode snapshot 2>&1 | tee "$BOOT_OUT/rollback.out"
     grep -q 'merging into vg0/data' "$BOOT_OUT/rollback.out" || g_fail "merge not started"
+    # The merge paused (the kernel stops merging while the device is suspended and goes on when
+    # it resumes) until `status --watch` has taken its first sample: each sample reads the
+    # metadata from the throttled disk behind the merge's own I/O, and a CI run's first sample
+    # came when the merge was over (no progress line to check).
+    dmsetup suspend vg0-dsnap
     dmsetup table | tee "$BOOT_OUT/dm-table-merging"
     grep -q '^vg0-dsnap: 0 [0-9]* snapshot-merge ' "$BOOT_OUT/dm-table-merging" ||
         g_fail "vg0-dsnap is not the merging device"
@@ -71,15 +77,13 @@ guest_boot_1() {
     # start; the status before and after the read shows how much of it overlapped).
     rs_status >"$OUT/status-at-start"
     # `status --watch` without a terminal: a line per second until the merge is done.
-    # Its first sample is taken before the mount is read: each sample reads the metadata from
-    # the throttled disk, and a read of the whole mount beside it could hold the first one back
-    # until the merge is over (a CI run printed no progress line so).
     timeout 120 rewind status --watch >"$BOOT_OUT/watch.out" 2>&1 &
     watch_pid=$!
     for ((i = 0; i < 300; i++)); do
         [[ -s $BOOT_OUT/watch.out ]] && break
         sleep 0.2
     done
+    dmsetup resume vg0-dsnap
     g_sums_cold /mnt/snap "$OUT/sums-during"
     rs_status >"$OUT/status-after-during"
     rc=0
