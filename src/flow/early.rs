@@ -117,7 +117,12 @@ enum VolumeError {
 #[derive(Debug, Default, Serialize)]
 pub struct Outcome {
     pub flags_committed: Vec<String>,
+    /// Every volume planned (for `rewind early`: whether or not its set-up went through).
     pub volumes: Vec<VolumePlan>,
+    /// `rewind early`: how many of `volumes` were set up (the others stopped or were refused,
+    /// with an error in `notes`). Not in `rewind plan --json`: plan sets nothing up.
+    #[serde(skip)]
+    pub set_up: usize,
     pub notes: Vec<Note>,
 }
 
@@ -503,17 +508,28 @@ pub fn run(inputs: &Inputs) -> Outcome {
     };
     log::debug!("device-mapper opened");
     let out = boot(inputs, &all, &mut dm);
-    log::info!(
-        "done: {} flag(s) committed, {} volume(s) set up{}",
+    log::info!("{}", summary(&out));
+    out
+}
+
+/// `rewind early`'s last line: what was committed and set up, and what was not.
+fn summary(out: &Outcome) -> String {
+    let not = out.volumes.len().saturating_sub(out.set_up);
+    format!(
+        "done: {} flag(s) committed, {} volume(s) set up{}{}",
         out.flags_committed.len(),
-        out.volumes.len(),
+        out.set_up,
+        if not > 0 {
+            format!(", {not} not")
+        } else {
+            String::new()
+        },
         if out.verdict() == Verdict::Ok {
             ""
         } else {
             "; see the errors above"
         }
-    );
-    out
+    )
 }
 
 /// The whole of `rewind early` on `dm`: every refusal before the commit leaves the disks as
@@ -586,6 +602,7 @@ pub fn boot(inputs: &Inputs, select: &Selector<'_>, dm: &mut dyn DeviceMapper) -
                 }
                 failpoint::hit("early-after-tables");
                 make_nodes(&inputs.root, dm, &plan, &mut out);
+                out.set_up += 1;
             }
             Err(VolumeError::Setup(e)) => out.note(
                 Level::Error,
@@ -825,6 +842,32 @@ mod thin_tests {
         exec(&mut dm, &mut check, &p).unwrap();
         assert_eq!(check.asked.len(), 1);
         assert!(dm.live_table("tvg-root").is_some());
+    }
+
+    #[test]
+    fn the_summary_counts_only_the_volumes_set_up() {
+        let mut dm = fake();
+        dm.set_pool_status("tvg-pool-tpool", OK);
+        let p = plan(&mut dm);
+        let mut out = Outcome {
+            volumes: vec![p, plan(&mut dm)],
+            set_up: 2,
+            ..Outcome::default()
+        };
+        assert_eq!(
+            summary(&out),
+            "done: 0 flag(s) committed, 2 volume(s) set up"
+        );
+        // One refused (thin_check failed its pool): not counted as set up, and said so.
+        out.set_up = 1;
+        out.note(
+            Level::Error,
+            "thin pool tvg/pool: metadata check failed".into(),
+        );
+        assert_eq!(
+            summary(&out),
+            "done: 0 flag(s) committed, 1 volume(s) set up, 1 not; see the errors above"
+        );
     }
 
     #[test]

@@ -135,7 +135,7 @@ tc_damage() {
 
 # tc_observe (boot 2): what rewind early left of pool2, its metadata.
 tc_observe() {
-    dmesg | grep -E 'rewind: .*(thin_check|thin pool|pool2|t2)' | tee "$BOOT_OUT/thin-check.log" || true
+    dmesg | grep -E 'rewind: .*(thin_check|thin pool|pool2|t2|done:)' | tee "$BOOT_OUT/thin-check.log" || true
     dmsetup info -c --noheadings -o name | tee "$BOOT_OUT/dm-names"
     tc_meta_sum | tee "$OUT/tc-meta-boot2"
 }
@@ -460,6 +460,8 @@ tc_check() {
         grep -q 'vg0/t2 is not activated: thin pool vg0/pool2: metadata check failed: ./usr/sbin/thin_check -q --clear-needs-check-flag /dev/mapper/vg0-pool2_tmeta. failed' "$log"
     vm_check "the console names the repair" grep -q 'lvconvert --repair vg0/pool2' "$log"
     vm_check "its parts were removed" grep -q 'pool2.*were removed' "$log"
+    vm_check "the summary does not count t2 as set up" \
+        grep -q 'rewind: done: [0-9]* flag(s) committed, [0-9]* volume(s) set up, 1 not; see the errors above' "$log"
     vm_check_eq "no device of pool2 or t2 left" "" "$(grep -E 'pool2|t2' "$VM_STATE/boot2/dm-names")"
     vm_check "vg0/thin came up" grep -qx 'vg0-thin' "$VM_STATE/boot2/dm-names"
     vm_check_eq "pool2's metadata not written" "$(cat "$VM_STATE/tc-meta-boot1")" "$(cat "$VM_STATE/tc-meta-boot2")"
