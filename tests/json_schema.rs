@@ -343,6 +343,7 @@ fn plan_outputs() -> Vec<Value> {
     let laid_out = to_json(&Outcome {
         flags_committed: vec!["test-vg/pre".into()],
         volumes: vec![volume("my-root", Reason::Merge), thin],
+        set_up: 0,
         notes: vec![Note {
             level: Level::Info,
             message: "a note".into(),
