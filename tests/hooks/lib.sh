@@ -56,7 +56,8 @@ FAKE
     chmod +x "$1"
 }
 
-calls() { cat "$T/rewind.calls" 2> /dev/null; }
+# the fake's calls; a hook's temporary file ($T/tmp/tmp.*, the hooks run with TMPDIR=$T/tmp) as TMP
+calls() { sed "s|$T/tmp/tmp\.[A-Za-z0-9]*|TMP|g" "$T/rewind.calls" 2> /dev/null; }
 
 # busybox applets first on PATH, so scripts meant for the initramfs run with busybox's tools.
 busybox_path() {

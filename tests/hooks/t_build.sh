@@ -15,7 +15,18 @@ fake_root() {
         esac
     done
 }
-added() { cat "$T/added" 2> /dev/null; }
+# what the hook added, its temporary file's name as TMP
+added() { sed "s|$T/tmp/tmp\.[A-Za-z0-9]*|TMP|g" "$T/added" 2> /dev/null; }
+
+# boot_json_cases DIR: the image tree DIR holds etc/rewind/initramfs.json, what check-config
+# wrote (the fake writes its arguments), mode 644, alone in etc/rewind; no temporary file left
+boot_json_cases() {
+    eq "the image's initramfs.json is what check-config wrote" "\"$(calls)\"" \
+        "$(sed "s|$T/tmp/tmp\.[A-Za-z0-9]*|TMP|g" "$1/etc/rewind/initramfs.json")"
+    eq "mode 644" 644 "$(stat -c %a "$1/etc/rewind/initramfs.json")"
+    eq "nothing else in the image's /etc/rewind" initramfs.json "$(ls "$1/etc/rewind")"
+    eq "the temporary file removed" "" "$(ls "$T/tmp")"
+}
 fake_exe() { mkdir -p "${1%/*}" && printf '#!/bin/sh\n' > "$1" && chmod +x "$1"; }
 
 # thin_check_cases CALL WHAT: the thin_check part of a hook, three ways; CALL runs the hook, WHAT
@@ -47,8 +58,13 @@ mkinitcpio_build() { # mkinitcpio_build [systemd]: runs build() in a subshell; p
         rec() { echo "$*" >> "$T/added"; }
         add_binary() { rec add_binary "$@"; }
         add_module() { rec add_module "$@"; }
-        add_file() { rec add_file "$@"; }
-        add_dir() { rec add_dir "$@"; mkdir -p "$BUILDROOT$1"; }
+        add_file() { # records; copies a file that exists to DEST with MODE, as mkinitcpio does
+            rec add_file "$@"
+            if [ -f "$1" ] && [ -n "${3:-}" ]; then
+                mkdir -p "$BUILDROOT${2%/*}" && install -m "$3" "$1" "$BUILDROOT$2"
+            fi
+        }
+        add_dir() { rec add_dir "$@"; }
         add_symlink() { rec add_symlink "$@"; }
         add_udev_rule() { rec add_udev_rule "$@"; }
         add_runscript() { rec add_runscript "${BASH_SOURCE[1]##*/}"; }
@@ -59,7 +75,8 @@ mkinitcpio_build() { # mkinitcpio_build [systemd]: runs build() in a subshell; p
         msg() { :; }
         plain() { :; }
         [ "${1:-}" = systemd ] && add_systemd_unit() { rec add_systemd_unit "$@"; }
-        export REWIND_BUILD_ROOT=$T/root BUILDROOT=$T/buildroot
+        mkdir -p "$T/tmp"
+        export REWIND_BUILD_ROOT=$T/root BUILDROOT=$T/buildroot TMPDIR=$T/tmp
         # shellcheck disable=SC1091
         . "$REPO/mkinitcpio-hook/install/rewind"
         build
@@ -77,15 +94,13 @@ test_mkinitcpio_build_busybox_image() {
     fake_root conf lvm devices
     eq "build status" "build=0" "$(mkinitcpio_build)"
     same_lines "what build() adds (no rewind.toml)" "$mkinitcpio_fixed
-add_dir /etc/rewind
+add_file TMP /etc/rewind/initramfs.json 644
 add_file /etc/lvm/lvm.conf
 add_file /etc/lvm/devices/system.devices
 add_runscript rewind" "$(added)"
-    eq "config checked at build time, its JSON written into the image" \
-        "check-config --config $T/root/etc/rewind/rewind.toml --boot-json $T/buildroot/etc/rewind/initramfs.json" "$(calls)"
-    eq "the image's initramfs.json is what check-config wrote" \
-        "\"$(calls)\"" "$(cat "$T/buildroot/etc/rewind/initramfs.json")"
-    eq "nothing else in the image's /etc/rewind" initramfs.json "$(ls "$T/buildroot/etc/rewind")"
+    eq "config checked at build time, its JSON written to a temporary file" \
+        "check-config --config $T/root/etc/rewind/rewind.toml --boot-json TMP" "$(calls)"
+    boot_json_cases "$T/buildroot"
     check
 }
 
@@ -142,9 +157,8 @@ test_mkinitcpio_build_refuses_invalid_config() {
     fake_root conf lvm
     echo invalid > "$T/rewind.mode"
     eq "build fails" "build=1" "$(mkinitcpio_build 2> /dev/null)"
-    same_lines "only the error" "add_dir /etc/rewind
-error rewind: %s is invalid (see above); fix it, then run mkinitcpio again /etc/rewind/rewind.toml" "$(added)"
-    eq "no initramfs.json" "" "$(ls "$T/buildroot/etc/rewind")"
+    same_lines "only the error" "error rewind: %s is invalid (see above); fix it, then run mkinitcpio again /etc/rewind/rewind.toml" "$(added)"
+    eq "the temporary file removed" "" "$(ls "$T/tmp")"
     check
 }
 
@@ -168,11 +182,17 @@ itools_hook() { # itools_hook [ARG]: runs the hook; prints its status
     cat > "$T/hook-functions" << 'FAKE'
 rec() { echo "$*" >> "$T/added"; }
 copy_exec() { rec copy_exec "$@"; }
-copy_file() { rec copy_file "$@"; }
+copy_file() { # records; copies a file that exists to TARGET, as hook-functions does (cp -p)
+    rec copy_file "$@"
+    if [ -f "$2" ] && [ -n "${3:-}" ]; then
+        mkdir -p "$DESTDIR/${3%/*}" && cp -p "$2" "$DESTDIR/$3"
+    fi
+}
 manual_add_modules() { rec manual_add_modules "$@"; }
 force_load() { rec force_load "$@"; }
 FAKE
-    REWIND_HOOK_FUNCTIONS=$T/hook-functions REWIND_BUILD_ROOT=$T/root DESTDIR=$T/dest \
+    mkdir -p "$T/tmp"
+    REWIND_HOOK_FUNCTIONS=$T/hook-functions REWIND_BUILD_ROOT=$T/root DESTDIR=$T/dest TMPDIR=$T/tmp \
         sh "$REPO/initramfs-tools/hooks/rewind" "$@"
     echo "hook=$?"
 }
@@ -186,7 +206,8 @@ test_itools_prereqs() {
 test_itools_hook() {
     fake_root conf lvm devices
     eq "hook status" "hook=0" "$(itools_hook)"
-    same_lines "what the hook adds (no rewind.toml)" "copy_file config $T/root/etc/lvm/lvm.conf /etc/lvm/lvm.conf
+    same_lines "what the hook adds (no rewind.toml)" "copy_file config TMP /etc/rewind/initramfs.json
+copy_file config $T/root/etc/lvm/lvm.conf /etc/lvm/lvm.conf
 copy_file config $T/root/etc/lvm/devices/system.devices /etc/lvm/devices/system.devices
 copy_exec /usr/sbin/rewind /usr/sbin
 copy_file script /usr/lib/rewind/rewind-early /usr/lib/rewind/rewind-early
@@ -195,11 +216,9 @@ copy_file rules /usr/lib/rewind/63-rewind.rules /lib/udev/rules.d/63-rewind.rule
 manual_add_modules dm_mod
 manual_add_modules dm_snapshot
 manual_add_modules dm_thin_pool" "$(added)"
-    eq "config checked, its JSON written into the image" \
-        "check-config --config $T/root/etc/rewind/rewind.toml --boot-json $T/dest/etc/rewind/initramfs.json" "$(calls)"
-    eq "the image's initramfs.json is what check-config wrote" \
-        "\"$(calls)\"" "$(cat "$T/dest/etc/rewind/initramfs.json")"
-    eq "nothing else in the image's /etc/rewind" initramfs.json "$(ls "$T/dest/etc/rewind")"
+    eq "config checked, its JSON written to a temporary file" \
+        "check-config --config $T/root/etc/rewind/rewind.toml --boot-json TMP" "$(calls)"
+    boot_json_cases "$T/dest"
     check
 }
 
@@ -238,7 +257,7 @@ test_itools_hook_refuses_invalid_config() {
     has "fails the build" '^hook=1$' "$out"
     has "says why" '^E: rewind: /etc/rewind/rewind.toml is invalid' "$out"
     eq "adds nothing" "" "$(added)"
-    eq "no initramfs.json" "" "$(ls "$T/dest/etc/rewind")"
+    eq "the temporary file removed" "" "$(ls "$T/tmp")"
     check
 }
 
