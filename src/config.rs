@@ -261,61 +261,57 @@ impl Config {
 
     /// What both readers check after deserialising: the values serde's types do not rule out.
     fn validate(self, path: &str) -> Result<Config, ConfigError> {
-        let config = self;
         let invalid = |message: String| ConfigError::Invalid {
             path: path.to_owned(),
             message,
         };
-        for lv in &config.activate.lvs {
+        for lv in &self.activate.lvs {
             LvRef::parse(lv).map_err(|e| invalid(format!("activate.lvs: {e}")))?;
         }
-        if config.poll.interval_min_ms == 0
-            || config.poll.interval_min_ms > config.poll.interval_max_ms
-        {
+        if self.poll.interval_min_ms == 0 || self.poll.interval_min_ms > self.poll.interval_max_ms {
             return Err(invalid(format!(
                 "poll: interval_min_ms ({}) must be at least 1 and at most interval_max_ms ({})",
-                config.poll.interval_min_ms, config.poll.interval_max_ms
+                self.poll.interval_min_ms, self.poll.interval_max_ms
             )));
         }
-        config
-            .snapshot
+        self.snapshot
             .size
             .parse::<crate::lvm::sets::SizePolicy>()
             .map_err(|e| invalid(format!("snapshot.{e}")))?;
-        for m in &config.snapshot.members {
+        for m in &self.snapshot.members {
             if !m.starts_with('/') {
                 LvRef::parse(m).map_err(|e| {
                     invalid(format!("snapshot.members: {m}: not a mount point nor {e}"))
                 })?;
             }
         }
-        if !(1..=99).contains(&config.watch.warn_percent)
-            || !(1..=100).contains(&config.watch.extend_by_percent)
+        if !(1..=99).contains(&self.watch.warn_percent)
+            || !(1..=100).contains(&self.watch.extend_by_percent)
         {
             return Err(invalid(format!(
                 "watch: warn_percent ({}) must be 1-99 and extend_by_percent ({}) 1-100",
-                config.watch.warn_percent, config.watch.extend_by_percent
+                self.watch.warn_percent, self.watch.extend_by_percent
             )));
         }
-        if config.snapshot.window_timeout_ms < 100 {
+        if self.snapshot.window_timeout_ms < 100 {
             return Err(invalid(format!(
                 "snapshot: window_timeout_ms ({}) must be at least 100",
-                config.snapshot.window_timeout_ms
+                self.snapshot.window_timeout_ms
             )));
         }
-        if config.snapshot.thin_min_free_percent > 99 {
+        if self.snapshot.thin_min_free_percent > 99 {
             return Err(invalid(format!(
                 "snapshot: thin_min_free_percent ({}) must be 0-99",
-                config.snapshot.thin_min_free_percent
+                self.snapshot.thin_min_free_percent
             )));
         }
-        if !config.scan.lvm_config_dir.starts_with('/') {
+        if !self.scan.lvm_config_dir.starts_with('/') {
             return Err(invalid(format!(
                 "scan.lvm_config_dir '{}' is not an absolute path",
-                config.scan.lvm_config_dir
+                self.scan.lvm_config_dir
             )));
         }
-        Ok(config)
+        Ok(self)
     }
 
     /// Reads `rewind.toml`; a missing file means the defaults.

@@ -99,7 +99,10 @@ fn release_binary_is_static() {
             // No TOML parser in the initramfs build (it reads the boot JSON): none of the toml
             // crates' panic locations or error text, which the full binary has.
             for needle in ["/toml_parser-", "/toml-0.", "TOML parse error at line"] {
-                assert!(holds(path, needle), "rewind lacks {needle:?}: the check is blind");
+                assert!(
+                    holds(path, needle),
+                    "rewind lacks {needle:?}: the check is blind"
+                );
                 assert!(
                     !holds(&initramfs, needle),
                     "rewind-initramfs links a TOML parser: it holds {needle:?}"
