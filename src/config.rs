@@ -7,7 +7,7 @@
 //! ([`Config::parse`]); the initramfs reads [`BOOT_PATH`], the same configuration as JSON,
 //! which the initramfs hooks write with `rewind check-config --boot-json` from the validated
 //! `rewind.toml` ([`Config::to_boot_json`], [`Config::parse_boot`]). So the initramfs build
-//! needs no TOML parser (issue 17: 128 KB of it).
+//! needs no TOML parser (issue 17: 120 KB of it).
 
 /// Which block devices rewind reads: the `[scan]` table is exactly what the device selection
 /// (`lvm::devsel`) takes.
@@ -330,11 +330,6 @@ impl Config {
     /// image was built). At boot an error is not fatal: see [`or_default`].
     pub fn load_boot(path: &Path) -> Result<Config, ConfigError> {
         load_with(path, Config::parse_boot)
-    }
-
-    /// [`load_boot`](Config::load_boot) with the boot-time rule ([`or_default`]).
-    pub fn load_boot_or_default(path: &Path) -> Config {
-        or_default(Config::load_boot(path))
     }
 
     /// The volumes to activate, parsed (validated in `parse`).
@@ -710,7 +705,7 @@ mod boot_tests {
     fn a_bad_boot_file_means_the_defaults_and_a_missing_one_too() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("initramfs.json");
-        assert_eq!(Config::load_boot_or_default(&path), Config::default());
+        assert_eq!(or_default(Config::load_boot(&path)), Config::default());
         for bad in [
             r#"{"log": {"level": "loud"}}"#,
             r#"{"poll": {"interval_min_ms": 0}}"#,
@@ -718,14 +713,14 @@ mod boot_tests {
         ] {
             std::fs::write(&path, bad).expect("write");
             assert_eq!(
-                Config::load_boot_or_default(&path),
+                or_default(Config::load_boot(&path)),
                 Config::default(),
                 "{bad}"
             );
         }
         std::fs::write(&path, r#"{"log": {"level": "debug"}}"#).expect("write");
-        assert_eq!(Config::load_boot_or_default(&path).log.level, Level::Debug);
+        assert_eq!(or_default(Config::load_boot(&path)).log.level, Level::Debug);
         // A directory cannot be read: the defaults as well.
-        assert_eq!(Config::load_boot_or_default(dir.path()), Config::default());
+        assert_eq!(or_default(Config::load_boot(dir.path())), Config::default());
     }
 }
