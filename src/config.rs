@@ -2,6 +2,12 @@
 //!
 //! At install time `rewind check-config` turns an unknown key or a bad value into an error; at
 //! boot the same problem is a logged warning and the defaults are used (never a failed boot).
+//!
+//! Two readers, one validation ([`Config::validate`]): the booted system reads `rewind.toml`
+//! ([`Config::parse`]); the initramfs reads [`BOOT_PATH`], the same configuration as JSON,
+//! which the initramfs hooks write with `rewind check-config --boot-json` from the validated
+//! `rewind.toml` ([`Config::to_boot_json`], [`Config::parse_boot`]). So the initramfs build
+//! needs no TOML parser (issue 17: 120 KB of it).
 
 /// Which block devices rewind reads: the `[scan]` table is exactly what the device selection
 /// (`lvm::devsel`) takes.
@@ -10,8 +16,13 @@ use crate::lvm::layout::LvRef;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// The default location, inside the initramfs and in the booted system.
+/// The configuration file of the booted system (and what the initramfs hooks read).
 pub const DEFAULT_PATH: &str = "/etc/rewind/rewind.toml";
+
+/// The configuration inside the initramfs, as `rewind early` and `rewind handoff` read it:
+/// `rewind.toml` validated and written as JSON by `rewind check-config --boot-json` when the
+/// image is built (a change to `rewind.toml` takes effect when the image is rebuilt).
+pub const BOOT_PATH: &str = "/etc/rewind/initramfs.json";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -193,86 +204,132 @@ pub enum ConfigError {
     },
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 impl Config {
-    /// Parses and validates the text of a config file; `path` only names it in errors.
+    /// Parses and validates the text of `rewind.toml`; `path` only names it in errors.
     pub fn parse(text: &str, path: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        config.validate(path)
+    }
+
+    /// Parses and validates the boot configuration ([`BOOT_PATH`], JSON); `path` only names it
+    /// in errors. A text that looks like TOML (a `rewind.toml` given where the JSON belongs) is
+    /// an error that says which file the initramfs reads and how it is made; it is not parsed.
+    pub fn parse_boot(text: &str, path: &str) -> Result<Config, ConfigError> {
+        let config: Config = serde_json::from_str(text).map_err(|e| ConfigError::Invalid {
+            path: path.to_owned(),
+            message: if looks_like_toml(text) {
+                format!(
+                    "not JSON but TOML, it seems ({e}): rewind early and handoff read {BOOT_PATH}, \
+                     the configuration as JSON, which the initramfs hooks write from \
+                     {DEFAULT_PATH} with `rewind check-config --boot-json FILE`"
+                )
+            } else {
+                e.to_string()
+            },
+        })?;
+        config.validate(path)
+    }
+
+    /// The boot configuration's text: every key with the value in force, pretty-printed, so
+    /// whoever reads the image sees the whole configuration. Of a validated `Config` only
+    /// ([`parse`](Config::parse), [`parse_boot`](Config::parse_boot)).
+    pub fn to_boot_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self)
+            .unwrap_or_else(|_| unreachable!("a Config has string keys only"));
+        text.push('\n');
+        text
+    }
+
+    /// Writes [`to_boot_json`](Config::to_boot_json) to `path` (the initramfs hooks' temporary
+    /// file, which they put into the image as [`BOOT_PATH`]).
+    pub fn write_boot_json(&self, path: &Path) -> Result<(), ConfigError> {
+        std::fs::write(path, self.to_boot_json()).map_err(|source| ConfigError::Write {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// What both readers check after deserialising: the values serde's types do not rule out.
+    fn validate(self, path: &str) -> Result<Config, ConfigError> {
         let invalid = |message: String| ConfigError::Invalid {
             path: path.to_owned(),
             message,
         };
-        let config: Config = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        for lv in &config.activate.lvs {
+        for lv in &self.activate.lvs {
             LvRef::parse(lv).map_err(|e| invalid(format!("activate.lvs: {e}")))?;
         }
-        if config.poll.interval_min_ms == 0
-            || config.poll.interval_min_ms > config.poll.interval_max_ms
-        {
+        if self.poll.interval_min_ms == 0 || self.poll.interval_min_ms > self.poll.interval_max_ms {
             return Err(invalid(format!(
                 "poll: interval_min_ms ({}) must be at least 1 and at most interval_max_ms ({})",
-                config.poll.interval_min_ms, config.poll.interval_max_ms
+                self.poll.interval_min_ms, self.poll.interval_max_ms
             )));
         }
-        config
-            .snapshot
+        self.snapshot
             .size
             .parse::<crate::lvm::sets::SizePolicy>()
             .map_err(|e| invalid(format!("snapshot.{e}")))?;
-        for m in &config.snapshot.members {
+        for m in &self.snapshot.members {
             if !m.starts_with('/') {
                 LvRef::parse(m).map_err(|e| {
                     invalid(format!("snapshot.members: {m}: not a mount point nor {e}"))
                 })?;
             }
         }
-        if !(1..=99).contains(&config.watch.warn_percent)
-            || !(1..=100).contains(&config.watch.extend_by_percent)
+        if !(1..=99).contains(&self.watch.warn_percent)
+            || !(1..=100).contains(&self.watch.extend_by_percent)
         {
             return Err(invalid(format!(
                 "watch: warn_percent ({}) must be 1-99 and extend_by_percent ({}) 1-100",
-                config.watch.warn_percent, config.watch.extend_by_percent
+                self.watch.warn_percent, self.watch.extend_by_percent
             )));
         }
-        if config.snapshot.window_timeout_ms < 100 {
+        if self.snapshot.window_timeout_ms < 100 {
             return Err(invalid(format!(
                 "snapshot: window_timeout_ms ({}) must be at least 100",
-                config.snapshot.window_timeout_ms
+                self.snapshot.window_timeout_ms
             )));
         }
-        if config.snapshot.thin_min_free_percent > 99 {
+        if self.snapshot.thin_min_free_percent > 99 {
             return Err(invalid(format!(
                 "snapshot: thin_min_free_percent ({}) must be 0-99",
-                config.snapshot.thin_min_free_percent
+                self.snapshot.thin_min_free_percent
             )));
         }
-        if !config.scan.lvm_config_dir.starts_with('/') {
+        if !self.scan.lvm_config_dir.starts_with('/') {
             return Err(invalid(format!(
                 "scan.lvm_config_dir '{}' is not an absolute path",
-                config.scan.lvm_config_dir
+                self.scan.lvm_config_dir
             )));
         }
-        Ok(config)
+        Ok(self)
     }
 
-    /// Reads the file; a missing file means the defaults.
+    /// Reads `rewind.toml`; a missing file means the defaults.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Config::parse(&text, &path.display().to_string()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-            Err(source) => Err(ConfigError::Read {
-                path: path.display().to_string(),
-                source,
-            }),
-        }
+        load_with(path, Config::parse)
     }
 
-    /// The boot-time variant: a bad file is logged and the defaults are used.
+    /// The booted system's lenient variant of [`load`](Config::load): a bad file is logged
+    /// and the defaults are used.
     pub fn load_or_default(path: &Path) -> Config {
-        Config::load(path).unwrap_or_else(|e| {
-            log::warn!("{e}; using the defaults");
-            Config::default()
-        })
+        or_default(Config::load(path))
+    }
+
+    /// Reads the boot configuration ([`BOOT_PATH`], JSON) as `rewind early` and `rewind
+    /// handoff` do: a missing file means the defaults (there was no `rewind.toml` when the
+    /// image was built). At boot an error is not fatal: see [`or_default`].
+    pub fn load_boot(path: &Path) -> Result<Config, ConfigError> {
+        load_with(path, Config::parse_boot)
     }
 
     /// The volumes to activate, parsed (validated in `parse`).
@@ -283,6 +340,58 @@ impl Config {
             .filter_map(|s| LvRef::parse(s).ok())
             .collect()
     }
+}
+
+/// Reads `path` with `parse`; a missing file means the defaults.
+fn load_with(
+    path: &Path,
+    parse: fn(&str, &str) -> Result<Config, ConfigError>,
+) -> Result<Config, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse(&text, &path.display().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+        Err(source) => Err(ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
+/// The boot-time rule: a bad file is logged ([`warn_using_defaults`]) and the defaults are
+/// used, never a failed boot.
+pub fn or_default(loaded: Result<Config, ConfigError>) -> Config {
+    loaded.unwrap_or_else(|e| {
+        warn_using_defaults(&e);
+        Config::default()
+    })
+}
+
+/// The warning of [`or_default`], for a caller that can only log it later (the initramfs
+/// commands' logger needs the configuration's log level first).
+pub fn warn_using_defaults(e: &ConfigError) {
+    log::warn!("{e}; using the defaults");
+}
+
+/// Whether a text that is not JSON reads like TOML: its first line that is not blank is a
+/// comment, a `[table]` header or a `key = value` line. (A JSON configuration is an object.)
+fn looks_like_toml(text: &str) -> bool {
+    let Some(line) = text.lines().map(str::trim).find(|l| !l.is_empty()) else {
+        return false;
+    };
+    if line.starts_with('#') {
+        return true;
+    }
+    if let Some(rest) = line.strip_prefix('[') {
+        let name = rest.trim_start_matches('[');
+        return name.starts_with(|c: char| c.is_ascii_alphabetic()) && line.ends_with(']');
+    }
+    line.split_once('=').is_some_and(|(key, _)| {
+        let key = key.trim();
+        !key.is_empty()
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    })
 }
 
 #[cfg(test)]
@@ -420,5 +529,198 @@ mod tests {
         let bad = dir.path().join("bad.toml");
         std::fs::write(&bad, "[nope]\n").expect("write");
         assert_eq!(Config::load_or_default(&bad), Config::default());
+    }
+}
+
+#[cfg(test)]
+mod boot_tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// Every table and key, none at its default.
+    const EVERY_KEY: &str = r#"
+        [scan]
+        use_lvm_config = false
+        lvm_config_dir = "/run/lvm-conf"
+        devices = ["/dev/vd*", "/dev/nvme0n1p3"]
+        [activate]
+        lvs = ["vg0/root", "vg0/usr"]
+        [log]
+        level = "trace"
+        [poll]
+        interval_min_ms = 10
+        interval_max_ms = 500
+        [snapshot]
+        members = ["/", "vg1/data"]
+        size = "50%USED"
+        window_timeout_ms = 2000
+        parallel = false
+        thin_min_free_percent = 5
+        [prune]
+        keep_last = 3
+        keep_days = 14
+        [watch]
+        warn_percent = 90
+        extend = true
+        extend_by_percent = 50
+        [hooks]
+        enabled = false
+        on_failure = "stop"
+        "#;
+
+    /// `table.key` for every key of a TOML text's tables.
+    fn toml_keys(text: &str) -> BTreeSet<String> {
+        let mut table = String::new();
+        let mut keys = BTreeSet::new();
+        for line in text.lines().map(str::trim) {
+            if let Some(t) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                table = t.to_owned();
+            } else if let Some((k, _)) = line.split_once('=') {
+                keys.insert(format!("{table}.{}", k.trim()));
+            }
+        }
+        keys
+    }
+
+    /// `table.key` for every key of a JSON configuration.
+    fn json_keys(text: &str) -> BTreeSet<String> {
+        let v: serde_json::Value = serde_json::from_str(text).expect("json");
+        let mut keys = BTreeSet::new();
+        for (table, t) in v.as_object().expect("object") {
+            for k in t.as_object().expect("table").keys() {
+                keys.insert(format!("{table}.{k}"));
+            }
+        }
+        keys
+    }
+
+    #[test]
+    fn every_key_goes_through_the_boot_json_unchanged() {
+        let toml = Config::parse(EVERY_KEY, "rewind.toml").expect("valid");
+        // Each table differs from its default, so a key lost on the way would show.
+        let d = Config::default();
+        assert_ne!(toml.scan, d.scan);
+        assert_ne!(toml.activate, d.activate);
+        assert_ne!(toml.log, d.log);
+        assert_ne!(toml.poll, d.poll);
+        assert_ne!(toml.snapshot, d.snapshot);
+        assert_ne!(toml.prune, d.prune);
+        assert_ne!(toml.watch, d.watch);
+        assert_ne!(toml.hooks, d.hooks);
+        let json = toml.to_boot_json();
+        let boot = Config::parse_boot(&json, BOOT_PATH).expect("the boot reader takes it");
+        assert_eq!(boot, toml);
+        // Every key is written, with the TOML's names; the defaults' JSON names them all too.
+        assert_eq!(json_keys(&json), toml_keys(EVERY_KEY));
+        assert_eq!(json_keys(&d.to_boot_json()), toml_keys(EVERY_KEY));
+        assert!(
+            json.contains("\n  \"log\": {\n    \"level\": \"trace\"\n  },"),
+            "{json}"
+        );
+        assert!(json.ends_with("}\n"), "{json}");
+    }
+
+    #[test]
+    fn the_defaults_go_through_the_boot_json_unchanged() {
+        let d = Config::default();
+        assert_eq!(Config::parse_boot(&d.to_boot_json(), "x").expect("ok"), d);
+    }
+
+    #[test]
+    fn the_boot_reader_validates_as_the_toml_reader() {
+        for (toml, json) in [
+            (
+                "[poll]\ninterval_min_ms = 0\n",
+                r#"{"poll": {"interval_min_ms": 0}}"#,
+            ),
+            (
+                "[activate]\nlvs = [\"root\"]\n",
+                r#"{"activate": {"lvs": ["root"]}}"#,
+            ),
+            (
+                "[watch]\nwarn_percent = 100\n",
+                r#"{"watch": {"warn_percent": 100}}"#,
+            ),
+            (
+                "[scan]\nlvm_config_dir = \"etc\"\n",
+                r#"{"scan": {"lvm_config_dir": "etc"}}"#,
+            ),
+            (
+                "[snapshot]\nsize = \"lots\"\n",
+                r#"{"snapshot": {"size": "lots"}}"#,
+            ),
+        ] {
+            let t = Config::parse(toml, "f").expect_err(toml).to_string();
+            let j = Config::parse_boot(json, "f").expect_err(json).to_string();
+            assert_eq!(t, j);
+        }
+        for (json, needle) in [
+            (r#"{"log": {"level": "loud"}}"#, "unknown variant `loud`"),
+            (r#"{"scan": {"filter": 1}}"#, "unknown field `filter`"),
+            (r#"{"logs": {}}"#, "unknown field `logs`"),
+            (r#"{"poll": {"interval_min_ms": -1}}"#, "invalid value"),
+            ("{\"log\": ", "EOF while parsing"),
+        ] {
+            let msg = Config::parse_boot(json, BOOT_PATH)
+                .expect_err(json)
+                .to_string();
+            assert!(msg.starts_with("/etc/rewind/initramfs.json: "), "{msg}");
+            assert!(msg.contains(needle), "{json}: {msg}");
+            assert!(!msg.contains("TOML"), "{json}: {msg}");
+        }
+    }
+
+    #[test]
+    fn toml_given_to_the_boot_reader_says_what_the_initramfs_reads() {
+        for text in [
+            "[log]\nlevel = \"debug\"\n",
+            "# rewind's configuration\n[log]\n",
+            "\n  [[x]]\n",
+            "[scan.x]\n",
+            "key = 1\n",
+        ] {
+            let msg = Config::parse_boot(text, "/etc/rewind/initramfs.json")
+                .expect_err(text)
+                .to_string();
+            assert!(
+                msg.starts_with("/etc/rewind/initramfs.json: not JSON but TOML, it seems ("),
+                "{text:?}: {msg}"
+            );
+            assert!(
+                msg.contains(
+                    "rewind early and handoff read /etc/rewind/initramfs.json, the configuration \
+                     as JSON, which the initramfs hooks write from /etc/rewind/rewind.toml with \
+                     `rewind check-config --boot-json FILE`"
+                ),
+                "{text:?}: {msg}"
+            );
+        }
+        for text in ["", "[1, 2]", "[\"a\"]", "{", "null", "\"x = 1\""] {
+            let msg = Config::parse_boot(text, "f").expect_err(text).to_string();
+            assert!(!msg.contains("TOML"), "{text:?}: {msg}");
+        }
+    }
+
+    #[test]
+    fn a_bad_boot_file_means_the_defaults_and_a_missing_one_too() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("initramfs.json");
+        assert_eq!(or_default(Config::load_boot(&path)), Config::default());
+        for bad in [
+            r#"{"log": {"level": "loud"}}"#,
+            r#"{"poll": {"interval_min_ms": 0}}"#,
+            "[log]\nlevel = \"debug\"\n",
+        ] {
+            std::fs::write(&path, bad).expect("write");
+            assert_eq!(
+                or_default(Config::load_boot(&path)),
+                Config::default(),
+                "{bad}"
+            );
+        }
+        std::fs::write(&path, r#"{"log": {"level": "debug"}}"#).expect("write");
+        assert_eq!(or_default(Config::load_boot(&path)).log.level, Level::Debug);
+        // A directory cannot be read: the defaults as well.
+        assert_eq!(or_default(Config::load_boot(dir.path())), Config::default());
     }
 }

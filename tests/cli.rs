@@ -65,6 +65,162 @@ fn check_config_accepts_good_and_rejects_bad_files() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("the defaults apply"));
 }
 
+#[test]
+fn check_config_boot_json_writes_the_checked_configuration() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        "[log]\nlevel = \"debug\"\n[activate]\nlvs = [\"vg0/x\"]\n",
+    )
+    .expect("write");
+    let out_json = dir.path().join("out.json");
+    let out = rewind(&[
+        "check-config",
+        "--config",
+        good.to_str().expect("utf8"),
+        "--boot-json",
+        out_json.to_str().expect("utf8"),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("good.toml: ok"), "{stdout}");
+    assert!(stdout.contains("out.json: written"), "{stdout}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out_json).expect("written")).expect("json");
+    assert_eq!(json["log"]["level"], "debug");
+    assert_eq!(json["activate"]["lvs"], serde_json::json!(["vg0/x"]));
+    // Every table, the defaults filled in.
+    assert_eq!(json["poll"]["interval_max_ms"], 1000);
+    assert_eq!(json["scan"]["lvm_config_dir"], "/etc/lvm");
+    assert_eq!(json.as_object().expect("object").len(), 8, "{json}");
+
+    // An invalid file: exit 1 as without --boot-json, and nothing written.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[log]\nlevel = \"loud\"\n").expect("write");
+    let bad_json = dir.path().join("bad.json");
+    let out = rewind(&[
+        "check-config",
+        "--config",
+        bad.to_str().expect("utf8"),
+        "--boot-json",
+        bad_json.to_str().expect("utf8"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown variant `loud`"), "{err}");
+    assert!(
+        !bad_json.exists(),
+        "an invalid configuration wrote {bad_json:?}"
+    );
+
+    // No file: the defaults, written.
+    let missing = dir.path().join("missing.toml");
+    let out = rewind(&[
+        "check-config",
+        "--config",
+        missing.to_str().expect("utf8"),
+        "--boot-json",
+        bad_json.to_str().expect("utf8"),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&bad_json).expect("written")).expect("json");
+    assert_eq!(json["log"]["level"], "info");
+
+    // A file that cannot be written: exit 1, saying which.
+    let out = rewind(&[
+        "check-config",
+        "--config",
+        good.to_str().expect("utf8"),
+        "--boot-json",
+        dir.path().join("no/such/dir.json").to_str().expect("utf8"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot write"),
+        "{out:?}"
+    );
+}
+
+/// Runs `BIN early` with `rd.rewind=0` (it logs and returns) under a root whose `dev/kmsg` is a
+/// file; returns what it logged there.
+fn boot_log(bin: &str, root: &std::path::Path, extra: &[&str]) -> String {
+    let kmsg = root.join("dev/kmsg");
+    std::fs::create_dir_all(root.join("dev")).expect("mkdir");
+    std::fs::write(&kmsg, "").expect("kmsg");
+    let out = Command::new(bin)
+        .args(["early", "--root"])
+        .arg(root)
+        .args(["--cmdline", "rd.rewind=0"])
+        .args(extra)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    std::fs::read_to_string(&kmsg).expect("kmsg")
+}
+
+/// `rewind early` in both binaries reads the image's JSON, not `rewind.toml`; a bad JSON or a
+/// TOML text in its place means the defaults and a warning in the kernel log.
+#[test]
+fn early_reads_the_boot_json_in_both_binaries() {
+    const STARTED: &str = concat!("<7>rewind: rewind early ", env!("CARGO_PKG_VERSION"));
+    const OFF: &str = "<5>rewind: rd.rewind=0: doing nothing\n";
+    for bin in [
+        env!("CARGO_BIN_EXE_rewind"),
+        env!("CARGO_BIN_EXE_rewind-initramfs"),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let etc = root.join("etc/rewind");
+        std::fs::create_dir_all(&etc).expect("mkdir");
+        // rewind.toml alone is not read: the defaults (info).
+        std::fs::write(etc.join("rewind.toml"), "[log]\nlevel = \"debug\"\n").expect("write");
+        let log = boot_log(bin, root, &[]);
+        assert_eq!(log, OFF, "{bin}");
+
+        // The JSON is: debug.
+        let json = etc.join("initramfs.json");
+        std::fs::write(&json, r#"{"log": {"level": "debug"}}"#).expect("write");
+        let log = boot_log(bin, root, &[]);
+        assert!(
+            log.starts_with(STARTED) && log.ends_with(OFF),
+            "{bin}: {log}"
+        );
+        // warn: the info line is not logged.
+        std::fs::write(&json, r#"{"log": {"level": "warn"}}"#).expect("write");
+        assert_eq!(boot_log(bin, root, &[]), "", "{bin}");
+
+        // --config names the file.
+        let other = root.join("other.json");
+        std::fs::write(&other, r#"{"log": {"level": "debug"}}"#).expect("write");
+        let log = boot_log(bin, root, &["--config", other.to_str().expect("utf8")]);
+        assert!(log.starts_with(STARTED), "{bin}: {log}");
+
+        // A bad value: a warning, then the defaults (info).
+        std::fs::write(&json, r#"{"log": {"level": "loud"}}"#).expect("write");
+        let log = boot_log(bin, root, &[]);
+        let warning = format!("<4>rewind: {}: unknown variant `loud`", json.display());
+        assert!(log.starts_with(&warning), "{bin}: {log}");
+        assert!(
+            log.contains("; using the defaults\n") && log.ends_with(OFF),
+            "{bin}: {log}"
+        );
+
+        // rewind.toml's text in its place: the hint, then the defaults.
+        std::fs::write(&json, "[log]\nlevel = \"debug\"\n").expect("write");
+        let log = boot_log(bin, root, &[]);
+        assert!(
+            log.starts_with(&format!(
+                "<4>rewind: {}: not JSON but TOML, it seems (",
+                json.display()
+            )) && log.contains("the initramfs hooks write from /etc/rewind/rewind.toml")
+                && log.ends_with(OFF),
+            "{bin}: {log}"
+        );
+    }
+}
+
 /// `rewind hook apt pre` with apt's standard input, under a test root and configuration.
 fn apt_pre(root: &std::path::Path, config: &str, input: &str) -> std::process::Output {
     use std::io::Write;

@@ -96,11 +96,29 @@ fn release_binary_is_static() {
             assert_static(&initramfs);
             assert_eq!(type_and_eh_frame_hdr(path), (elf::ET_DYN, true));
             assert_eq!(type_and_eh_frame_hdr(&initramfs), (elf::ET_DYN, false));
+            // No TOML parser in the initramfs build (it reads the boot JSON): none of the toml
+            // crates' panic locations or error text, which the full binary has.
+            for needle in ["/toml_parser-", "/toml-0.", "TOML parse error at line"] {
+                assert!(
+                    holds(path, needle),
+                    "rewind lacks {needle:?}: the check is blind"
+                );
+                assert!(
+                    !holds(&initramfs, needle),
+                    "rewind-initramfs links a TOML parser: it holds {needle:?}"
+                );
+            }
         }
         None => eprintln!(
             "SKIP release_binary_is_static: REWIND_RELEASE_BIN not set (tests/run.sh sets it)"
         ),
     }
+}
+
+/// Whether the file's bytes hold `needle`.
+fn holds(path: &Path, needle: &str) -> bool {
+    let data = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    memchr::memmem::find(&data, needle.as_bytes()).is_some()
 }
 
 #[test]

@@ -27,7 +27,7 @@
 # - So one mechanism covers both image kinds, and needs no unit: a unit ordered before
 #   dracut-initqueue.service would run before the disks are there, one ordered after it would
 #   run after lvm_scan. Without the lvm module, rewind activates root itself (rd.lvm.lv=, or
-#   [activate] lvs in rewind.toml) from the same job, and rootfs-block's wait for root= (or
+#   [activate] lvs in rewind.toml, carried as /etc/rewind/initramfs.json) from the same job, and rootfs-block's wait for root= (or
 #   systemd's wait for the root device) picks it up.
 # - Issue #6 asked, for systemd images, for "a unit that runs rewind early after the disks appear
 #   and before anything activates or mounts the root, with deliberate ordering,
@@ -92,13 +92,17 @@ _rewind_early_src() {
 install() {
     local conf=/etc/rewind/rewind.toml f
 
-    # An invalid configuration is an error now, not a surprise at the next boot.
+    # An invalid configuration is an error now, not a surprise at the next boot. The image
+    # carries it as checked, in JSON: check-config writes /etc/rewind/initramfs.json straight
+    # into the image's tree (rewind's initramfs build has no TOML parser; dracut-install would
+    # look for a source file under --sysroot). No rewind.toml: nothing, the defaults apply.
     if [[ -f ${dracutsysrootdir-}$conf ]]; then
-        if ! "${dracutsysrootdir-}/usr/sbin/rewind" check-config --config "${dracutsysrootdir-}$conf"; then
+        inst_dir /etc/rewind
+        if ! "${dracutsysrootdir-}/usr/sbin/rewind" check-config --config "${dracutsysrootdir-}$conf" \
+            --boot-json "$initdir/etc/rewind/initramfs.json"; then
             dfatal "rewind: $conf is invalid (see above); fix it, then run dracut again"
             exit 1
         fi
-        inst_simple "$conf"
     fi
     for f in /etc/lvm/lvm.conf /etc/lvm/devices/system.devices; do
         [[ -f ${dracutsysrootdir-}$f ]] && inst_simple "$f"

@@ -4,8 +4,10 @@
 //! `initramfs/rewind-early`); this binary has those two and nothing else, with the same options
 //! and the same code behind them (`rewind::cli::early::boot_early`, `boot_handoff`): what the
 //! full `rewind` adds (the other commands, clap's parser and help, JSON, the progress display)
-//! stays out of the image. The initramfs hooks install it as `/usr/sbin/rewind` in the image
-//! when the system has it (`/usr/lib/rewind/rewind-initramfs`), the full binary otherwise.
+//! stays out of the image, and so does the TOML parser: the configuration comes as JSON
+//! (`rewind::config::BOOT_PATH`). The initramfs hooks install this binary as `/usr/sbin/rewind`
+//! in the image when the system has it (`/usr/lib/rewind/rewind-initramfs`), the full binary
+//! otherwise.
 //! Issue 17 (BENCHMARKS.md): the binary in the initramfs at most 2 MiB.
 
 use rewind::cli::early::{boot_early, boot_handoff};
@@ -17,8 +19,10 @@ const USAGE: &str = "\
 Usage: rewind early [--root DIR] [--cmdline TEXT] [--config FILE]
        rewind handoff [--root DIR] [--cmdline TEXT] [--config FILE] [--lock-dir DIR]
 
-The initramfs build of rewind: only the two commands the initramfs runs. `rewind --help` in
-the booted system describes them and every other command.
+The initramfs build of rewind: only the two commands the initramfs runs. Their configuration
+is JSON, ROOT/etc/rewind/initramfs.json unless --config names another file (the initramfs
+hooks write it with `rewind check-config --boot-json`). `rewind --help` in the booted system
+describes them and every other command.
 ";
 
 /// Exit status for a usage error, as the full binary's.

@@ -4,7 +4,8 @@ use crate::flow;
 use crate::flow::env::DEFAULT_LOCK_DIR;
 use std::path::PathBuf;
 
-/// `rewind early` and `rewind plan`: the initramfs' view of the machine.
+/// `rewind plan`: the initramfs' view of the machine, from the booted system (its
+/// configuration is `rewind.toml`).
 #[derive(Debug, clap::Args)]
 pub struct CommonArgs {
     /// The root that holds /proc, /sys, /dev, /etc and /run.
@@ -19,10 +20,35 @@ pub struct CommonArgs {
 }
 
 impl CommonArgs {
-    /// The flow's inputs: the command line and the configuration, read.
+    /// The flow's inputs: the command line and `rewind.toml`, read (a bad file is logged and
+    /// the defaults are used).
     pub fn inputs(&self) -> flow::early::Inputs {
-        flow::early::Inputs::read(&self.root, self.cmdline.as_deref(), self.config.as_deref())
+        let path = self.config.clone().unwrap_or_else(|| {
+            self.root
+                .join(crate::config::DEFAULT_PATH.trim_start_matches('/'))
+        });
+        flow::early::Inputs::read(
+            &self.root,
+            self.cmdline.as_deref(),
+            crate::config::Config::load_or_default(&path),
+        )
     }
+}
+
+/// `rewind early` and `rewind handoff`: the initramfs commands (their configuration is the
+/// image's JSON, written by `rewind check-config --boot-json` when the image was built).
+#[derive(Debug, clap::Args)]
+pub struct BootArgs {
+    /// The root that holds /proc, /sys, /dev, /etc and /run.
+    #[arg(long, default_value = "/")]
+    pub root: PathBuf,
+    /// The kernel command line (default: ROOT/proc/cmdline).
+    #[arg(long)]
+    pub cmdline: Option<String>,
+    /// The configuration as JSON, as `rewind check-config --boot-json` writes it (default:
+    /// ROOT/etc/rewind/initramfs.json; missing: the defaults).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 /// `rewind poll`, `status`, `rollback` and `cancel`: the booted system.

@@ -2,30 +2,29 @@
 //! `rewind plan` (early's decisions, printed, with nothing changed).
 
 use super::Error;
-use super::args::CommonArgs;
+use super::args::{BootArgs, CommonArgs};
+use crate::config::{self, Config};
 use crate::exit::Verdict;
-use crate::flow::early::Outcome;
+use crate::flow::early::{Inputs, Outcome};
 use crate::plan::decide::Level;
 use std::path::{Path, PathBuf};
 
 /// `rewind early`: everything it does is logged to the kernel log; its verdict is the exit
 /// code (1 when a flagged volume could not be set up).
-pub fn early(args: &CommonArgs) -> Verdict {
+pub fn early(args: &BootArgs) -> Verdict {
     boot_early(&args.root, args.cmdline.as_deref(), args.config.as_deref())
 }
 
 /// `rewind early` with its arguments as values: what both binaries run (`rewind early`, and
 /// `rewind-initramfs early`, the initramfs build in `src/bin/rewind-initramfs.rs`).
 pub fn boot_early(root: &Path, cmdline: Option<&str>, config: Option<&Path>) -> Verdict {
-    let inputs = crate::flow::early::Inputs::read(root, cmdline, config);
-    // A second logger (already installed) is harmless: records still go somewhere.
-    let _ = crate::system::kmsg::KmsgLogger::install(&root.join("dev/kmsg"), inputs.log_level());
+    let inputs = boot_inputs(root, cmdline, config);
     crate::flow::early::run(&inputs).verdict()
 }
 
 /// `rewind handoff`: logged to the kernel log like `rewind early`; its verdict is the exit code
 /// (1 when something could not be made safe).
-pub fn handoff(args: &CommonArgs, lock_dir: &Path) -> Verdict {
+pub fn handoff(args: &BootArgs, lock_dir: &Path) -> Verdict {
     boot_handoff(
         &args.root,
         args.cmdline.as_deref(),
@@ -41,9 +40,27 @@ pub fn boot_handoff(
     config: Option<&Path>,
     lock_dir: &Path,
 ) -> Verdict {
-    let inputs = crate::flow::early::Inputs::read(root, cmdline, config);
-    let _ = crate::system::kmsg::KmsgLogger::install(&root.join("dev/kmsg"), inputs.log_level());
+    let inputs = boot_inputs(root, cmdline, config);
     crate::flow::handoff::run(&inputs, lock_dir).verdict()
+}
+
+/// The initramfs commands' inputs, their configuration read from the boot JSON
+/// (`ROOT/etc/rewind/initramfs.json` unless given: no TOML parser in the initramfs build), and
+/// their kernel-log logger installed at the level it sets. A bad file means the defaults; its
+/// warning is logged once the logger is there to take it.
+fn boot_inputs(root: &Path, cmdline: Option<&str>, config: Option<&Path>) -> Inputs {
+    let path = config.map_or_else(
+        || root.join(config::BOOT_PATH.trim_start_matches('/')),
+        Path::to_path_buf,
+    );
+    let loaded = Config::load_boot(&path);
+    let inputs = Inputs::read(root, cmdline, loaded.as_ref().cloned().unwrap_or_default());
+    // A second logger (already installed) is harmless: records still go somewhere.
+    let _ = crate::system::kmsg::KmsgLogger::install(&root.join("dev/kmsg"), inputs.log_level());
+    if let Err(e) = &loaded {
+        config::warn_using_defaults(e);
+    }
+    inputs
 }
 
 /// `rewind plan`: prints the plan (text, or JSON with `json`).

@@ -13,7 +13,7 @@ pub mod status;
 use crate::exit::{self, Verdict};
 use crate::flow;
 use crate::lvm::layout::LvRef;
-use args::{CommonArgs, Manager, Mode, Phase, SystemArgs};
+use args::{BootArgs, CommonArgs, Manager, Mode, Phase, SystemArgs};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,7 +78,7 @@ pub enum Command {
     /// flagged volume could not be set up.
     Early {
         #[command(flatten)]
-        common: CommonArgs,
+        common: BootArgs,
     },
     /// Initramfs entry point, run just before switch_root: make the hand-off safe.
     ///
@@ -87,7 +87,7 @@ pub enum Command {
     /// suspended. Exit 0, or 1 when something could not be made safe.
     Handoff {
         #[command(flatten)]
-        common: CommonArgs,
+        common: BootArgs,
         /// LVM's locking directory (lvm.conf global/locking_dir).
         #[arg(long, default_value = flow::env::DEFAULT_LOCK_DIR)]
         lock_dir: PathBuf,
@@ -299,10 +299,18 @@ pub enum Command {
         phase: Phase,
     },
     /// Validate the configuration file (run by the initramfs hooks at install time).
+    ///
+    /// With --boot-json, also write the configuration in force as JSON: the initramfs hooks
+    /// put that file into the image as /etc/rewind/initramfs.json, which `rewind early` and
+    /// `rewind handoff` read. Nothing is written when the file is invalid.
     CheckConfig {
         /// The file to check.
         #[arg(long, default_value = crate::config::DEFAULT_PATH)]
         config: PathBuf,
+        /// Write the validated configuration (every key, the defaults filled in) as JSON to
+        /// this file.
+        #[arg(long, value_name = "FILE")]
+        boot_json: Option<PathBuf>,
     },
     /// Show the volume groups, snapshots and problems rewind finds (read-only).
     ///
@@ -540,13 +548,16 @@ fn run(command: Command, verbose: u8) -> Result<Verdict, Error> {
             init_logging(verbose);
             Ok(hook::run(&system.system(), manager, phase))
         }
-        Command::CheckConfig { config } => {
+        Command::CheckConfig { config, boot_json } => {
             init_logging(verbose);
-            let checked = flow::check_config::run(&config)?;
+            let checked = flow::check_config::run(&config, boot_json.as_deref())?;
             if checked.present {
                 println!("{}: ok", config.display());
             } else {
                 println!("{}: not present, the defaults apply", config.display());
+            }
+            if let Some(out) = &boot_json {
+                println!("{}: written (the boot configuration, JSON)", out.display());
             }
             log::info!("effective configuration: {:?}", checked.config);
             Ok(Verdict::Ok)

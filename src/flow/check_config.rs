@@ -15,8 +15,13 @@ pub struct Checked {
 }
 
 /// Reads and validates `path`; an unknown key or a bad value is an error naming the file.
-pub fn run(path: &Path) -> Result<Checked, Error> {
+/// With `boot_json`, then writes the configuration in force (the defaults when there is no
+/// file) there as the initramfs reads it (`config::BOOT_PATH`); nothing when it is invalid.
+pub fn run(path: &Path, boot_json: Option<&Path>) -> Result<Checked, Error> {
     let config = Config::load(path)?;
+    if let Some(out) = boot_json {
+        config.write_boot_json(out)?;
+    }
     Ok(Checked {
         config,
         present: path.exists(),

@@ -40,21 +40,18 @@ pub struct Inputs {
 
 impl Inputs {
     /// The inputs under `root`: the kernel command line (`ROOT/proc/cmdline` unless given)
-    /// and the configuration file (`ROOT/etc/rewind/rewind.toml` unless given; a bad file is
-    /// logged and the defaults are used).
-    pub fn read(root: &Path, cmdline: Option<&str>, config: Option<&Path>) -> Inputs {
+    /// and a configuration the caller has read: the initramfs commands the boot JSON
+    /// (`config::BOOT_PATH`, `cli::early::boot_inputs`), `rewind plan` the booted system's
+    /// `rewind.toml` (`cli::args::CommonArgs::inputs`).
+    pub fn read(root: &Path, cmdline: Option<&str>, config: Config) -> Inputs {
         let text = match cmdline {
             Some(c) => c.to_owned(),
             None => crate::system::proc::cmdline(root),
         };
-        let path = config.map_or_else(
-            || root.join(config::DEFAULT_PATH.trim_start_matches('/')),
-            Path::to_path_buf,
-        );
         Inputs {
             root: root.to_path_buf(),
             cmdline: Cmdline::parse(&text),
-            config: Config::load_or_default(&path),
+            config,
         }
     }
 

@@ -29,6 +29,8 @@ hasnt() { ! grep -qE -- "$2" <<< "$3" || fail "$1: a line matches /$2/ in:"$'\n'
 
 # A fake rewind: records "ARGS" lines in $T/rewind.calls. FAKE_REWIND_MODE (read at run time
 # from $T/rewind.mode): ok, fail (exit 1), hang (sleep), invalid (check-config exits 1), slow.
+# A check-config that does not fail writes its arguments, as a JSON string, to --boot-json's
+# file.
 fake_rewind() { # fake_rewind PATH
     mkdir -p "$(dirname "$1")"
     cat > "$1" <<FAKE
@@ -42,12 +44,20 @@ case \$mode in
     slow) mkdir "$T/running" 2>/dev/null || echo OVERLAP >> "$T/rewind.calls"
           sleep 1; rmdir "$T/running" ;;
 esac
+if [ "\$1" = check-config ]; then
+    args="\$*"
+    while [ \$# -gt 0 ]; do
+        [ "\$1" = --boot-json ] && printf '"%s"\\n' "\$args" > "\$2"
+        shift
+    done
+fi
 exit 0
 FAKE
     chmod +x "$1"
 }
 
-calls() { cat "$T/rewind.calls" 2> /dev/null; }
+# the fake's calls; a hook's temporary file ($T/tmp/tmp.*, the hooks run with TMPDIR=$T/tmp) as TMP
+calls() { sed "s|$T/tmp/tmp\.[A-Za-z0-9]*|TMP|g" "$T/rewind.calls" 2> /dev/null; }
 
 # busybox applets first on PATH, so scripts meant for the initramfs run with busybox's tools.
 busybox_path() {

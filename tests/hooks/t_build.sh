@@ -15,7 +15,18 @@ fake_root() {
         esac
     done
 }
-added() { cat "$T/added" 2> /dev/null; }
+# what the hook added, its temporary file's name as TMP
+added() { sed "s|$T/tmp/tmp\.[A-Za-z0-9]*|TMP|g" "$T/added" 2> /dev/null; }
+
+# boot_json_cases DIR: the image tree DIR holds etc/rewind/initramfs.json, what check-config
+# wrote (the fake writes its arguments), mode 644, alone in etc/rewind; no temporary file left
+boot_json_cases() {
+    eq "the image's initramfs.json is what check-config wrote" "\"$(calls)\"" \
+        "$(sed "s|$T/tmp/tmp\.[A-Za-z0-9]*|TMP|g" "$1/etc/rewind/initramfs.json")"
+    eq "mode 644" 644 "$(stat -c %a "$1/etc/rewind/initramfs.json")"
+    eq "nothing else in the image's /etc/rewind" initramfs.json "$(ls "$1/etc/rewind")"
+    eq "the temporary file removed" "" "$(ls "$T/tmp")"
+}
 fake_exe() { mkdir -p "${1%/*}" && printf '#!/bin/sh\n' > "$1" && chmod +x "$1"; }
 
 # thin_check_cases CALL WHAT: the thin_check part of a hook, three ways; CALL runs the hook, WHAT
@@ -47,7 +58,12 @@ mkinitcpio_build() { # mkinitcpio_build [systemd]: runs build() in a subshell; p
         rec() { echo "$*" >> "$T/added"; }
         add_binary() { rec add_binary "$@"; }
         add_module() { rec add_module "$@"; }
-        add_file() { rec add_file "$@"; }
+        add_file() { # records; copies a file that exists to DEST with MODE, as mkinitcpio does
+            rec add_file "$@"
+            if [ -f "$1" ] && [ -n "${3:-}" ]; then
+                mkdir -p "$BUILDROOT${2%/*}" && install -m "$3" "$1" "$BUILDROOT$2"
+            fi
+        }
         add_dir() { rec add_dir "$@"; }
         add_symlink() { rec add_symlink "$@"; }
         add_udev_rule() { rec add_udev_rule "$@"; }
@@ -59,7 +75,8 @@ mkinitcpio_build() { # mkinitcpio_build [systemd]: runs build() in a subshell; p
         msg() { :; }
         plain() { :; }
         [ "${1:-}" = systemd ] && add_systemd_unit() { rec add_systemd_unit "$@"; }
-        export REWIND_BUILD_ROOT=$T/root
+        mkdir -p "$T/tmp"
+        export REWIND_BUILD_ROOT=$T/root BUILDROOT=$T/buildroot TMPDIR=$T/tmp
         # shellcheck disable=SC1091
         . "$REPO/mkinitcpio-hook/install/rewind"
         build
@@ -76,12 +93,14 @@ add_udev_rule /usr/lib/rewind/63-rewind.rules'
 test_mkinitcpio_build_busybox_image() {
     fake_root conf lvm devices
     eq "build status" "build=0" "$(mkinitcpio_build)"
-    same_lines "what build() adds" "$mkinitcpio_fixed
-add_file /etc/rewind/rewind.toml
+    same_lines "what build() adds (no rewind.toml)" "$mkinitcpio_fixed
+add_file TMP /etc/rewind/initramfs.json 644
 add_file /etc/lvm/lvm.conf
 add_file /etc/lvm/devices/system.devices
 add_runscript rewind" "$(added)"
-    eq "config checked at build time" "check-config --config $T/root/etc/rewind/rewind.toml" "$(calls)"
+    eq "config checked at build time, its JSON written to a temporary file" \
+        "check-config --config $T/root/etc/rewind/rewind.toml --boot-json TMP" "$(calls)"
+    boot_json_cases "$T/buildroot"
     check
 }
 
@@ -93,6 +112,7 @@ add_file /etc/lvm/lvm.conf
 add_systemd_unit rewind-handoff.service
 add_symlink /usr/lib/systemd/system/initrd.target.wants/rewind-handoff.service ../rewind-handoff.service" "$(added)"
     eq "no config, no check" "" "$(calls)"
+    [ -e "$T/buildroot/etc/rewind" ] && fail "no config: nothing written into the image"
     check
 }
 
@@ -138,6 +158,7 @@ test_mkinitcpio_build_refuses_invalid_config() {
     echo invalid > "$T/rewind.mode"
     eq "build fails" "build=1" "$(mkinitcpio_build 2> /dev/null)"
     same_lines "only the error" "error rewind: %s is invalid (see above); fix it, then run mkinitcpio again /etc/rewind/rewind.toml" "$(added)"
+    eq "the temporary file removed" "" "$(ls "$T/tmp")"
     check
 }
 
@@ -161,11 +182,17 @@ itools_hook() { # itools_hook [ARG]: runs the hook; prints its status
     cat > "$T/hook-functions" << 'FAKE'
 rec() { echo "$*" >> "$T/added"; }
 copy_exec() { rec copy_exec "$@"; }
-copy_file() { rec copy_file "$@"; }
+copy_file() { # records; copies a file that exists to TARGET, as hook-functions does (cp -p)
+    rec copy_file "$@"
+    if [ -f "$2" ] && [ -n "${3:-}" ]; then
+        mkdir -p "$DESTDIR/${3%/*}" && cp -p "$2" "$DESTDIR/$3"
+    fi
+}
 manual_add_modules() { rec manual_add_modules "$@"; }
 force_load() { rec force_load "$@"; }
 FAKE
-    REWIND_HOOK_FUNCTIONS=$T/hook-functions REWIND_BUILD_ROOT=$T/root DESTDIR=$T/dest \
+    mkdir -p "$T/tmp"
+    REWIND_HOOK_FUNCTIONS=$T/hook-functions REWIND_BUILD_ROOT=$T/root DESTDIR=$T/dest TMPDIR=$T/tmp \
         sh "$REPO/initramfs-tools/hooks/rewind" "$@"
     echo "hook=$?"
 }
@@ -179,7 +206,7 @@ test_itools_prereqs() {
 test_itools_hook() {
     fake_root conf lvm devices
     eq "hook status" "hook=0" "$(itools_hook)"
-    same_lines "what the hook adds" "copy_file config $T/root/etc/rewind/rewind.toml /etc/rewind/rewind.toml
+    same_lines "what the hook adds (no rewind.toml)" "copy_file config TMP /etc/rewind/initramfs.json
 copy_file config $T/root/etc/lvm/lvm.conf /etc/lvm/lvm.conf
 copy_file config $T/root/etc/lvm/devices/system.devices /etc/lvm/devices/system.devices
 copy_exec /usr/sbin/rewind /usr/sbin
@@ -189,7 +216,9 @@ copy_file rules /usr/lib/rewind/63-rewind.rules /lib/udev/rules.d/63-rewind.rule
 manual_add_modules dm_mod
 manual_add_modules dm_snapshot
 manual_add_modules dm_thin_pool" "$(added)"
-    eq "config checked" "check-config --config $T/root/etc/rewind/rewind.toml" "$(calls)"
+    eq "config checked, its JSON written to a temporary file" \
+        "check-config --config $T/root/etc/rewind/rewind.toml --boot-json TMP" "$(calls)"
+    boot_json_cases "$T/dest"
     check
 }
 
@@ -216,6 +245,7 @@ test_itools_hook_minimal() {
     eq "hook status" "hook=0" "$(itools_hook)"
     eq "without config or LVM files: 7 items" 7 "$(added | wc -l)"
     hasnt "no config files" 'copy_file config' "$(added)"
+    [ -e "$T/dest/etc/rewind" ] && fail "no config: nothing written into the image"
     check
 }
 
@@ -227,6 +257,7 @@ test_itools_hook_refuses_invalid_config() {
     has "fails the build" '^hook=1$' "$out"
     has "says why" '^E: rewind: /etc/rewind/rewind.toml is invalid' "$out"
     eq "adds nothing" "" "$(added)"
+    eq "the temporary file removed" "" "$(ls "$T/tmp")"
     check
 }
 
@@ -251,12 +282,13 @@ dracut_call() { # dracut_call FUNCTION: runs it with dracut's variables and fake
         inst_rules() { rec inst_rules "$@"; }
         inst_hook() { rec inst_hook "$@"; }
         instmods() { rec "instmods(hostonly=${hostonly-unset})" "$@"; }
-        inst_dir() { rec inst_dir "$@"; }
+        inst_dir() { rec inst_dir "$@"; mkdir -p "$initdir$1"; }
         dracut_need_initqueue() { rec dracut_need_initqueue; }
         dfatal() { rec dfatal "$@"; }
         require_binaries() { rec require_binaries "$@"; }
         moddir=$REPO/dracut-module/90rewind
         dracutsysrootdir=$T/root
+        initdir=$T/initdir
         hostonly=yes
         # shellcheck disable=SC1091
         . "$moddir/module-setup.sh"
@@ -292,7 +324,7 @@ dracut_wrapper_src() {
 test_dracut_install() {
     fake_root conf lvm devices
     eq "status" "install=0" "$(dracut_call install)"
-    same_lines "what install() adds" "inst_simple /etc/rewind/rewind.toml
+    same_lines "what install() adds (no rewind.toml)" "inst_dir /etc/rewind
 inst_simple /etc/lvm/lvm.conf
 inst_simple /etc/lvm/devices/system.devices
 inst_binary /usr/sbin/rewind
@@ -302,7 +334,20 @@ inst_rules $REPO/dracut-module/90rewind/63-rewind.rules
 inst_hook initqueue/finished 90 $REPO/dracut-module/90rewind/wait-lvm-scan.sh
 inst_hook pre-pivot 90 $REPO/dracut-module/90rewind/rewind-handoff.sh
 dracut_need_initqueue" "$(added)"
-    eq "config checked" "check-config --config $T/root/etc/rewind/rewind.toml" "$(calls)"
+    eq "config checked, its JSON written into the image" \
+        "check-config --config $T/root/etc/rewind/rewind.toml --boot-json $T/initdir/etc/rewind/initramfs.json" "$(calls)"
+    eq "the image's initramfs.json is what check-config wrote" \
+        "\"$(calls)\"" "$(cat "$T/initdir/etc/rewind/initramfs.json")"
+    eq "nothing else in the image's /etc/rewind" initramfs.json "$(ls "$T/initdir/etc/rewind")"
+    check
+}
+
+test_dracut_install_without_config() {
+    fake_root lvm
+    eq "status" "install=0" "$(dracut_call install)"
+    hasnt "no config: no /etc/rewind" '/etc/rewind' "$(added)"
+    eq "no config, no check" "" "$(calls)"
+    [ -e "$T/initdir/etc/rewind" ] && fail "no config: nothing written into the image"
     check
 }
 
@@ -343,6 +388,7 @@ test_dracut_install_refuses_invalid_config() {
     eq "dracut exits 1" 1 "$rc"
     hasnt "install() does not return: dracut stops" '^install=' "$out"
     has "dfatal says why" '^dfatal rewind: /etc/rewind/rewind.toml is invalid' "$(added)"
-    hasnt "nothing installed" '^inst_' "$(added)"
+    hasnt "nothing installed but the directory" '^inst_[^d]' "$(added)"
+    eq "no initramfs.json" "" "$(ls "$T/initdir/etc/rewind")"
     check
 }

@@ -67,9 +67,10 @@ I: rewind: package-supports-alternative-init-but-no-init.d-script [lib/systemd/s
     has "initramfs-tools' trigger ran" ' trigproc initramfs-tools:all ' "$(cat "$T/root/var/log/dpkg.log")"
     out=$(image)
     for f in usr/sbin/rewind usr/lib/rewind/rewind-early usr/lib/udev/rules.d/63-rewind.rules \
-        scripts/local-bottom/rewind etc/rewind/rewind.toml; do
+        scripts/local-bottom/rewind etc/rewind/initramfs.json; do
         has "the rebuilt initramfs holds $f" "^${f//./\\.}\$" "$out"
     done
+    hasnt "the configuration only as JSON: no rewind.toml in the image" 'rewind\.toml' "$out"
     has "the static binary runs in the root" "^rewind $version\$" "$(chroot "$T/root" /usr/sbin/rewind --version)"
     # The package's files (dpkg -L, directories left out): the man pages of the subcommands the
     # installed binary lists, clap's `help` aside.
@@ -124,7 +125,12 @@ I: rewind: package-supports-alternative-init-but-no-init.d-script [lib/systemd/s
         cmp -s "$T/itext.tree" "$T/itext.image"; }; then
         fail "the image's usr/sbin/rewind is not the tree's rewind-initramfs"
     fi
-    rm -rf "$T/root/tmp/unpacked"
+    # Its configuration: the root's rewind.toml as `rewind check-config --boot-json` writes it.
+    chroot "$T/root" /usr/sbin/rewind check-config --boot-json /tmp/want.json > /dev/null ||
+        fail "check-config --boot-json failed in the root"
+    cmp -s "$T/root/tmp/want.json" "$T/root/tmp/unpacked/etc/rewind/initramfs.json" ||
+        fail "the image's etc/rewind/initramfs.json is not check-config's JSON of the root's rewind.toml"
+    rm -rf "$T/root/tmp/unpacked" "$T/root/tmp/want.json"
     eq "the image's rewind is the initramfs build" "rewind $version (initramfs build)" \
         "$(chroot "$T/root" /usr/lib/rewind/rewind-initramfs --version)"
     cmp -s "$REPO/initramfs-tools/hooks/rewind" "$T/root/usr/share/initramfs-tools/hooks/rewind" ||

@@ -151,9 +151,10 @@ guest_boot_1() {
         g_fail "initramfs-tools' trigger did not run"
     di_image image-rewind
     for f in usr/sbin/rewind usr/lib/udev/rules.d/63-rewind.rules scripts/local-bottom/rewind \
-        etc/rewind/rewind.toml; do
+        etc/rewind/initramfs.json; do
         grep -qx "$f" "$BOOT_OUT/image-rewind" || g_fail "the rebuilt image lacks $f"
     done
+    ! grep -q 'rewind\.toml' "$BOOT_OUT/image-rewind" || g_fail "the image carries rewind.toml (only its JSON belongs there)"
     grep -Eq '(^|/)s?bin/lvm$' "$BOOT_OUT/image-rewind" || g_fail "the rebuilt image lost lvm"
     g_record poll_enabled "$(readlink /etc/systemd/system/sysinit.target.wants/rewind-poll.service)"
     apt-config dump | grep rewind | tee "$BOOT_OUT/apt-config-rewind"

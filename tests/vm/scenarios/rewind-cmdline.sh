@@ -18,9 +18,16 @@
 # the initqueue as usual. The kernel log (serial console) says the nodes were gone and rewind-early
 # had run by pre-mount; the booted system (same devtmpfs) finds them still absent. The rollback's
 # data and metadata checks above are the proof that rewind did not hang and did its work.
+# The image's configuration in force (issue 17: the initramfs reads it as JSON): the guest
+# root's /etc/rewind/rewind.toml sets `[log] level = "debug"`; dracut's module writes it into the
+# image as etc/rewind/initramfs.json (rewind check-config --boot-json; no rewind.toml in the
+# image: the host lists the cpio and compares the JSON with check-config's), and rewind early
+# logs its debug lines in both boots with no rd.rewind.debug on the command line.
 
 VM_BOOTS=2
 VM_LVS=(root:1200M)
+# printk.devkmsg=on: the debug lines are more than /dev/kmsg's default rate limit lets through.
+VM_CMDLINE='root=/dev/mapper/vg0-root rd.lvm.lv=vg0/root ro printk.devkmsg=on'
 VM_INITRAMFS_ARGS=(--no-lvm --no-systemd --modules-dir "${VM_REPO_DIR:-}/dracut-module"
     --modules-dir "${VM_IMAGES_DIR:-}/dracut-norandom")
 VM_ROOT_ADD=(
@@ -39,6 +46,9 @@ vm_boot_args() { [[ $1 == 2 ]] && echo 'rd.rewind=vg0/full,vg0/pre'; }
 host_prepare() {
     (cd "$VM_REPO_DIR" && cargo build --release --quiet)
     known_data rw "$RW_DIR" "$RW_FILES" "rewind before"
+    printf '# rewind-cmdline: debug lines at boot without rd.rewind.debug\n[log]\nlevel = "debug"\n' \
+        >"$WORK/rewind.toml"
+    VM_ROOT_ADD+=("$WORK/rewind.toml:/etc/rewind/rewind.toml")
 }
 
 # The nodes 99norandom removed in the initramfs must still be absent (the same devtmpfs); then
@@ -120,6 +130,22 @@ host_check() {
         vm_check_eq "boot $n: random nodes in the booted system (same devtmpfs)" "" "$(cat "$VM_STATE/boot$n/random-nodes")"
         vm_check "boot $n: rewind finished (no timeout)" grep -q 'rewind: done: ' "$VM_STATE/boot$n/rewind.log"
         vm_check "boot $n: rewind-early did not stop rewind" vm_file_lacks 'stopped after|exit status' "$VM_STATE/boot$n/rewind.log"
+    done
+    # The configuration in force: the image's JSON, written from the root's rewind.toml.
+    local list bin=$VM_REPO_DIR/target/x86_64-unknown-linux-gnu/release/rewind
+    list=$(cpio -it --quiet <"$WORK/initramfs.img")
+    vm_check "the image has etc/rewind/initramfs.json" grep -qx 'etc/rewind/initramfs.json' <<<"$list"
+    vm_check "the image has no rewind.toml" vm_file_lacks 'rewind\.toml' <(echo "$list")
+    "$bin" check-config --config "$WORK/rewind.toml" --boot-json "$WORK/want.json" >/dev/null
+    (cd "$WORK" && cpio -i --quiet --to-stdout etc/rewind/initramfs.json <initramfs.img >image.json)
+    vm_check "the image's initramfs.json is check-config's JSON of the root's rewind.toml" \
+        cmp "$WORK/want.json" "$WORK/image.json"
+    vm_check "the image's JSON sets the debug level" grep -q '"level": "debug"' "$WORK/image.json"
+    for n in 1 2; do
+        vm_check "boot $n: no rd.rewind.debug on the kernel command line" \
+            vm_file_lacks 'Kernel command line:.*rd\.rewind\.debug' "$WORK/boot$n.serial.log"
+        vm_check "boot $n: rewind early logged at the configuration's debug level" \
+            grep -q "rewind: rewind early [0-9.]*: started" "$VM_STATE/boot$n/rewind.log"
     done
     vm_check "boot 1 changed the data" \
         vm_files_differ "$VM_STATE/before.sha256" "$VM_STATE/after.sha256"
