@@ -284,6 +284,25 @@ recheck_scenario() {
     run_final_checks "$(basename "$file" .sh)"
 }
 
+# vm_failed_console DRIVER_LOG: when a boot failed (no power-off in time, no results), what its
+# console said last, so that a run whose logs are not kept (CI) still shows why: from the kernel's
+# first report of a stuck or failing task (a hung task, a soft lockup, an RCU stall, an oops, a
+# warning, the OOM killer) its next 40 lines, else the console's last 25 lines.
+vm_failed_console() {
+    local serial first
+    serial=$(sed -nE 's/.*boot [0-9]+ (failed|left no results|did not run).*serial log ([^)]*)\).*/\2/p' "$1" | tail -n 1)
+    [[ -n $serial && -f $serial ]] || return 0
+    first=$(grep -nE 'blocked for more than|soft lockup|rcu.*(stall|detected)|BUG:|Oops|WARNING:|invoked oom-killer|Kernel panic' \
+        "$serial" | head -n 1 | cut -d: -f1)
+    if [[ -n $first ]]; then
+        echo "    the kernel's report in $serial (line $first, 40 lines):"
+        tail -n "+$first" "$serial" | head -n 40 | sed 's/^/      /'
+    else
+        echo "    the last 25 lines of $serial:"
+        tail -n 25 "$serial" | sed 's/^/      /'
+    fi
+}
+
 main() {
     [[ $(id -u) == 0 ]] || vm_die "the VM tier needs root (loop devices, mounts)"
     "$VM_IMAGES_DIR/deps.sh"
@@ -343,6 +362,7 @@ main() {
             printf 'FAIL %s (%ss, logs: %s)\n' "$s" "$(vm_elapsed "$t")" "$work"
             grep -E 'CHECK FAILED|checksum mismatch|error:|FAIL:' "$work/driver.log" "$work"/state/boot*/log 2>/dev/null |
                 sed 's/^/    /' | tail -n 20 || true
+            vm_failed_console "$work/driver.log"
             [[ ${VM_KEEP_GOING:-1} == 1 ]] || break
         fi
     done

@@ -79,6 +79,10 @@ guest_boot_1() {
     g_lvm vgcreate -q vgx "$vgx"
     g_lvm lvcreate -q -n data -L 16M vgx
     { yes "vgx before" || true; } | head -c 16777216 >/dev/mapper/vgx-data
+    # On the disk before the snapshot is taken, so no writeback of it crosses the snapshot's
+    # creation (in CI this boot once hung just after "snap" was created; the kernel's report was
+    # not kept, and the runner now prints it).
+    sync
     g_lvm lvcreate -q -s -n snap -L 8M vgx/data
     { yes "vgx after" || true; } | head -c 4194304 >/dev/mapper/vgx-data
     sync
