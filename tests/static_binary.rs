@@ -1,19 +1,40 @@
 //! The `rewind` binary must run in an initramfs with no libc and no loader: no ELF interpreter,
 //! no NEEDED entries.
 
+use object::Endianness;
 use object::elf;
 use object::read::elf::{Dyn, FileHeader, ProgramHeader};
 use std::path::Path;
 
-/// Returns the interpreter (if any) and the NEEDED entries of an ELF64 little-endian file.
-fn dynamic_deps(path: &Path) -> (Option<String>, Vec<String>) {
-    let data = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let header = elf::FileHeader64::<object::Endianness>::parse(&*data)
-        .unwrap_or_else(|e| panic!("{} is not ELF64: {e}", path.display()));
+type Header = elf::FileHeader64<Endianness>;
+
+/// The file's bytes.
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// The ELF64 header of `data` (the file at `path`), its byte order and its program headers.
+fn parse<'a>(
+    path: &Path,
+    data: &'a [u8],
+) -> (
+    &'a Header,
+    Endianness,
+    &'a [elf::ProgramHeader64<Endianness>],
+) {
+    let header =
+        Header::parse(data).unwrap_or_else(|e| panic!("{} is not ELF64: {e}", path.display()));
     let endian = header.endian().expect("endianness");
     let segments = header
-        .program_headers(endian, &*data)
+        .program_headers(endian, data)
         .expect("program headers");
+    (header, endian, segments)
+}
+
+/// Returns the interpreter (if any) and the NEEDED entries of an ELF64 little-endian file.
+fn dynamic_deps(path: &Path) -> (Option<String>, Vec<String>) {
+    let data = read(path);
+    let (header, endian, segments) = parse(path, &data);
     let mut interp = None;
     let mut needed = Vec::new();
     for seg in segments {
@@ -69,13 +90,8 @@ fn initramfs_build_is_static() {
 /// The ELF type (`ET_DYN`: position independent, loaded at a random address) and whether the
 /// file has a `PT_GNU_EH_FRAME` segment (the unwinder's `.eh_frame_hdr` index).
 fn type_and_eh_frame_hdr(path: &Path) -> (elf::FileType, bool) {
-    let data = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let header = elf::FileHeader64::<object::Endianness>::parse(&*data)
-        .unwrap_or_else(|e| panic!("{} is not ELF64: {e}", path.display()));
-    let endian = header.endian().expect("endianness");
-    let segments = header
-        .program_headers(endian, &*data)
-        .expect("program headers");
+    let data = read(path);
+    let (header, endian, segments) = parse(path, &data);
     let hdr = segments
         .iter()
         .any(|s| s.p_type(endian) == elf::PT_GNU_EH_FRAME);
@@ -117,8 +133,7 @@ fn release_binary_is_static() {
 
 /// Whether the file's bytes hold `needle`.
 fn holds(path: &Path, needle: &str) -> bool {
-    let data = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    memchr::memmem::find(&data, needle.as_bytes()).is_some()
+    memchr::memmem::find(&read(path), needle.as_bytes()).is_some()
 }
 
 #[test]
