@@ -14,14 +14,16 @@
 //!    its own types (device numbers, udev flags: `plan::dev`); same purity as [`lvm`].
 //! 3. [`system`]: the kernel boundary, the only layer that touches the kernel, `/dev`, `/sys`
 //!    and `/proc` (block devices, the device selection's reading, the scan, metadata commits,
-//!    device-mapper behind a trait, locks, device nodes, modules, the kernel log). Imports
+//!    device-mapper behind a trait, locks, device nodes, modules, the kernel log, files, crash
+//!    points). Imports
 //!    [`lvm`] and [`plan`], and converts [`plan`]'s types into the kernel's and the crates'.
 //!    Beside it: [`config`] (`rewind.toml`; imports [`lvm`]) and [`exit`] (the pinned exit
 //!    codes; imports nothing).
 //! 4. [`flow`]: one module per command, each with one entry point (`run`): early, plan, poll,
 //!    rollback, cancel, status, inspect, check-config, and the ones to come. A flow reads
 //!    through [`system`], decides through [`plan`], applies through [`system`], and returns
-//!    [`flow::Error`]. Imports everything below; never [`cli`].
+//!    [`flow::Error`]: no file, process or kernel call of its own (outside its tests). Imports
+//!    everything below; never [`cli`].
 //! 5. [`cli`]: parses arguments, calls one flow, prints its outcome (text or `--json`) and maps
 //!    it, or its error, to an exit code in one place ([`cli::exit_code`]). Nothing else (it
 //!    installs the loggers).

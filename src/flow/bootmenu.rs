@@ -184,8 +184,7 @@ pub fn grub_reads_bls(root: &Path, grub: Option<&Path>, bls: &Path) -> bool {
     grub.is_some_and(|g| g.starts_with(root.join("boot")))
         && root.join(GRUB_SCRIPT).is_file()
         && bls == root.join("boot/loader/entries")
-        && std::fs::read_to_string(root.join("etc/default/grub"))
-            .is_ok_and(|t| blscfg_enabled_in(&t))
+        && bootfile::read(&root.join("etc/default/grub")).is_some_and(|t| blscfg_enabled_in(&t))
 }
 
 /// The sets as `rewind list` shows them, with the kernel each entry boots, but nothing tidied:
@@ -255,14 +254,13 @@ fn write_menus(
     let path = dir.join(MENU_FILE);
     let problems = setkernel::entry_problems(&sys.root, &views);
     let text = render_checked(&views, &problems);
-    // /boot is not written for nothing (the poller looks at every boot).
-    if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
+    if bootfile::replace_if_changed(&path, &text, checker(&text).as_deref())
+        .map_err(|e| Error::Set(e.to_string()))?
+    {
+        log::info!("boot menu {}: {} set(s)", path.display(), views.len());
+    } else {
         log::debug!("boot menu {}: unchanged", path.display());
-        return Ok(path);
     }
-    bootfile::replace(&path, &text, checker(&text).as_deref())
-        .map_err(|e| Error::Set(e.to_string()))?;
-    log::info!("boot menu {}: {} set(s)", path.display(), views.len());
     Ok(path)
 }
 
@@ -298,13 +296,7 @@ pub fn write_bls(root: &Path, dir: &Path, views: &[SetView]) -> Result<BlsWritte
         .and_then(Path::parent)
         .unwrap_or(dir)
         .to_path_buf();
-    let mut entries = Vec::new();
-    for n in bootfile::names(dir).map_err(io)? {
-        if n.ends_with(".conf") {
-            let text = std::fs::read_to_string(dir.join(&n)).map_err(io)?;
-            entries.push((n, bls::Entry::parse(&text)));
-        }
-    }
+    let entries = setkernel::read_entries(dir).map_err(io)?;
     let mut wanted: BTreeMap<String, String> = BTreeMap::new();
     let mut all_none = |why: String| {
         for v in views.iter().filter(|v| not_bootable(v).is_none()) {
@@ -390,10 +382,7 @@ pub fn write_bls(root: &Path, dir: &Path, views: &[SetView]) -> Result<BlsWritte
     }
     let err = |e: bootfile::BootFileError| Error::Set(e.to_string());
     for (n, text) in &wanted {
-        let p = dir.join(n);
-        if std::fs::read_to_string(&p).ok().as_deref() != Some(text.as_str()) {
-            bootfile::replace(&p, text, None).map_err(err)?;
-        }
+        bootfile::replace_if_changed(&dir.join(n), text, None).map_err(err)?;
     }
     for (n, _) in &entries {
         if n.starts_with(bls::PREFIX) && !wanted.contains_key(n) {
@@ -439,8 +428,7 @@ pub fn next_boot_in(
             dir.display()
         )));
     }
-    let cfg = std::fs::read_to_string(dir.join("grub.cfg"))
-        .map_err(|e| Error::Set(format!("{}: {e}", dir.join("grub.cfg").display())))?;
+    let cfg = bootfile::read_text(&dir.join("grub.cfg")).map_err(|e| Error::Set(e.to_string()))?;
     if !cfg.contains("--id rewind {") {
         return Err(Error::Set(format!(
             "{} has no \"Roll back with rewind\" submenu: run update-grub (or grub-mkconfig) with /etc/grub.d/42_rewind installed first; nothing changed",
@@ -479,9 +467,7 @@ pub fn efi_text(bytes: &[u8]) -> Option<String> {
 /// systemd-boot's variable `name` (`LoaderInfo`, `LoaderEntryOneShot`...) in the efivarfs
 /// directory `efivars`, if set.
 pub fn loader_var(efivars: &Path, name: &str) -> Option<String> {
-    std::fs::read(efivars.join(format!("{name}-{LOADER_GUID}")))
-        .ok()
-        .and_then(|b| efi_text(&b))
+    bootfile::read_bytes(&efivars.join(format!("{name}-{LOADER_GUID}"))).and_then(|b| efi_text(&b))
 }
 
 /// Whether this boot was started by systemd-boot (its `LoaderInfo` variable, which it sets at
@@ -498,7 +484,7 @@ pub fn booted_by_systemd_boot(root: &Path) -> Result<String, String> {
         Some(info) => Err(format!(
             "the boot loader is {info}, not systemd-boot (its LoaderInfo EFI variable)"
         )),
-        None if std::fs::read_dir(&vars).map_or(true, |mut d| d.next().is_none()) => Err(format!(
+        None if bootfile::names(&vars).map_or(true, |n| n.is_empty()) => Err(format!(
             "the EFI variables are not readable ({} is empty or missing: mount efivarfs there)",
             vars.display()
         )),

@@ -6,9 +6,9 @@
 //! whether a merge began at an earlier activation (invariant 2: never show a half-merged
 //! origin).
 
+use super::Error;
 use super::env::{Env, System, device, is_merging, live_now, usable_vg};
 use super::rollback::activation;
-use super::{Error, failpoint};
 use crate::lvm::change::unmark_merging;
 use crate::lvm::layout::LvRef;
 use crate::lvm::model::Vg;
@@ -17,6 +17,7 @@ use crate::plan::decide::Refusal;
 use crate::plan::steps::{Live, converge};
 use crate::system::dm::DeviceMapper;
 use crate::system::exec::execute;
+use crate::system::failpoint;
 
 /// `rewind cancel` on the system's device-mapper (without one it refuses: it cannot tell
 /// whether the merge has begun).

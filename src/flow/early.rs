@@ -3,7 +3,6 @@
 //! create, converge with what is live, execute. `flow::plan` runs the same steps and changes
 //! nothing.
 
-use super::failpoint;
 use crate::config::{self, Config};
 use crate::exit::Verdict;
 use crate::lvm::assemble::FoundVg;
@@ -20,6 +19,7 @@ use crate::plan::thinpool;
 use crate::system::blockdev::BlockDevice;
 use crate::system::devsel::Selected;
 use crate::system::dm::{DeviceMapper, RealDm};
+use crate::system::failpoint;
 use crate::system::scan::{Scan, Selector, scan_selected};
 use crate::system::thincheck::{PoolCheck, ThinCheckRunner};
 use serde::Serialize;

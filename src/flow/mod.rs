@@ -10,7 +10,6 @@ pub mod diff;
 pub mod early;
 pub mod env;
 mod error;
-pub mod failpoint;
 pub mod handoff;
 pub mod inspect;
 pub mod notice;

@@ -14,8 +14,8 @@
 //! Every step can run again (invariant 8): each run plans from what the disks and the kernel
 //! show now.
 
+use super::Error;
 use super::env::{Env, System, live_now};
-use super::{Error, failpoint};
 use crate::config::Poll as PollConfig;
 use crate::exit::Verdict;
 use crate::lvm::assemble::FoundVg;
@@ -29,6 +29,7 @@ use crate::plan::steps::{Live, converge};
 use crate::plan::table::{SnapshotStatus, Target};
 use crate::system::dm::DeviceMapper;
 use crate::system::exec::execute;
+use crate::system::failpoint;
 use crate::system::lock::VgLock;
 use crate::system::scan::Scan;
 use std::collections::BTreeMap;

@@ -8,8 +8,8 @@
 //! an origin in use merges at its next activation (the next boot for root); an inactive one at
 //! its next activation.
 
+use super::Error;
 use super::env::{Env, System, device, is_merging, live_now, usable_vg};
-use super::{Error, failpoint};
 use crate::lvm::assemble::FoundVg;
 use crate::lvm::change::{mark_merging, mark_merging_as_snapshot};
 use crate::lvm::layout::LvRef;
@@ -20,6 +20,7 @@ use crate::plan::devices::{DeviceSpec, VgLayout};
 use crate::plan::steps::converge;
 use crate::system::dm::DeviceMapper;
 use crate::system::exec::execute;
+use crate::system::failpoint;
 use crate::system::scan::Scan;
 
 /// Which name the merged volume takes.

@@ -15,8 +15,8 @@ use crate::lvm::layout::LvRef;
 use crate::plan::bls;
 use crate::plan::kernels::{self, GrubReinstall, Kernel, NextBoot, SetKernel};
 use crate::plan::set::Request as MemberRequest;
-use crate::system::bootfile;
 use crate::system::mounts;
+use crate::system::{bootfile, proc};
 
 /// Where a set's kernel comes from at its menu entry.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -121,10 +121,9 @@ pub fn prepare(sys: &System, members: &[MemberRequest]) -> Result<Option<Prepare
     }
     let dir = boot(root);
     let names = bootfile::names(&dir).map_err(|e| Error::Set(format!("{}: {e}", dir.display())))?;
-    let running = std::fs::read_to_string(root.join("proc/sys/kernel/osrelease")).ok();
+    let running = proc::os_release(root);
     let list = kernels::kernels_in(&names);
-    let Some(k) = kernels::for_root(&list, &modules(root), running.as_deref().map(str::trim))
-    else {
+    let Some(k) = kernels::for_root(&list, &modules(root), running.as_deref()) else {
         log::warn!(
             "no kernel in {} has its modules in the root's /lib/modules: the set keeps no kernel; its menu entry boots the newest kernel",
             dir.display()
@@ -169,10 +168,8 @@ fn prepare_bls(root: &Path, esp: &Path) -> Result<Option<Prepared>, Error> {
         );
         return Ok(None);
     }
-    let running = std::fs::read_to_string(root.join("proc/sys/kernel/osrelease")).ok();
-    let Some((name, e)) =
-        bls::for_root(&entries, &modules(root), running.as_deref().map(str::trim))
-    else {
+    let running = proc::os_release(root);
+    let Some((name, e)) = bls::for_root(&entries, &modules(root), running.as_deref()) else {
         log::warn!(
             "no boot entry in {at}/loader/entries boots a kernel whose modules are in the root's /lib/modules: the set keeps no kernel; its boot entry boots the usual entry's kernel"
         );
@@ -229,15 +226,11 @@ fn prepare_bls(root: &Path, esp: &Path) -> Result<Option<Prepared>, Error> {
 }
 
 /// The BLS entries (`*.conf`) in `dir`, parsed: `(file name, entry)`.
-fn read_entries(dir: &Path) -> std::io::Result<Vec<(String, bls::Entry)>> {
-    let mut entries = Vec::new();
-    for n in bootfile::names(dir)? {
-        if n.ends_with(".conf") {
-            let text = std::fs::read_to_string(dir.join(&n))?;
-            entries.push((n, bls::Entry::parse(&text)));
-        }
-    }
-    Ok(entries)
+pub(super) fn read_entries(dir: &Path) -> std::io::Result<Vec<(String, bls::Entry)>> {
+    Ok(bootfile::conf_files(dir)?
+        .into_iter()
+        .map(|(n, text)| (n, bls::Entry::parse(&text)))
+        .collect())
 }
 
 /// The copies of kernel `version`'s `files` (source relative to `base`, the copy's file name)
@@ -337,19 +330,6 @@ fn checked(path: &Path, shown: &str) -> Option<Option<String>> {
 /// every boot; an image is listed again when it changes.
 pub const INITRAMFS_CHECKS: &str = "rewind-initramfs.checked";
 
-/// The key of an image in [`INITRAMFS_CHECKS`].
-fn image_key(path: &Path) -> Option<String> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path).ok()?;
-    Some(format!(
-        "{} {}.{:09} {}",
-        m.len(),
-        m.mtime(),
-        m.mtime_nsec(),
-        path.display()
-    ))
-}
-
 /// For each (entry name, initramfs path shown as, path) of `images`, why it cannot roll back;
 /// each image listed once, and again only when it changed (the verdicts kept in `cache`).
 pub fn image_problems(
@@ -357,7 +337,7 @@ pub fn image_problems(
     images: &[(String, String, PathBuf)],
 ) -> BTreeMap<String, String> {
     let old: BTreeMap<String, String> = cache
-        .and_then(|f| std::fs::read_to_string(f).ok())
+        .and_then(bootfile::read)
         .unwrap_or_default()
         .lines()
         .filter_map(|l| l.split_once('\t'))
@@ -366,7 +346,7 @@ pub fn image_problems(
     let mut now: BTreeMap<String, String> = BTreeMap::new();
     let mut out = BTreeMap::new();
     for (name, shown, path) in images {
-        let Some(key) = image_key(path) else {
+        let Some(key) = bootfile::file_key(path) else {
             continue;
         };
         let verdict = match now.get(&key).or_else(|| old.get(&key)) {
@@ -443,8 +423,7 @@ fn records_in(root: &Path, base: &Path) -> BTreeMap<String, Option<SetKernel>> {
         .into_iter()
         .filter_map(|f| {
             let set = f.strip_suffix(".kernel")?.to_owned();
-            let rec = std::fs::read_to_string(dir.join(&f))
-                .ok()
+            let rec = bootfile::read(&dir.join(&f))
                 .and_then(|t| SetKernel::parse(&t))
                 .map(|r| SetKernel {
                     boot_dir: shown(root, base),
@@ -509,17 +488,16 @@ fn tidy_in(root: &Path, base: &Path, sets: &[String]) {
     }
     let recs: Vec<(String, Option<SetKernel>)> = records_in(root, base).into_iter().collect();
     // The files the pin of the default boots ([`bls_after_rollback`]) stay while it is there.
-    let pinned: Vec<String> =
-        std::fs::read_to_string(base.join("loader/entries").join(bls::PIN_ENTRY))
-            .map(|t| {
-                let e = bls::Entry::parse(&t);
-                e.linux
-                    .into_iter()
-                    .chain(e.initrd)
-                    .map(|p| p.trim_start_matches('/').to_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
+    let pinned: Vec<String> = bootfile::read(&base.join("loader/entries").join(bls::PIN_ENTRY))
+        .map(|t| {
+            let e = bls::Entry::parse(&t);
+            e.linux
+                .into_iter()
+                .chain(e.initrd)
+                .map(|p| p.trim_start_matches('/').to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
     for rel in kernels::unneeded(&store, &recs, sets) {
         if pinned.contains(&rel) {
             continue;
@@ -572,9 +550,8 @@ pub fn boot_problem(root: &Path) -> Vec<String> {
             ..
         } = &decision
         {
-            let pinned = std::fs::read_to_string(dir.join(bls::PIN_ENTRY))
-                .ok()
-                .map(|t| bls::Entry::parse(&t).version);
+            let pinned =
+                bootfile::read(&dir.join(bls::PIN_ENTRY)).map(|t| bls::Entry::parse(&t).version);
             if pinned != Some(Some(version.clone())) {
                 out.push(format!(
                     "kernel {without_modules}, systemd-boot's default, has no modules in this root and the default is not pinned to kernel {version} (rewind poll does it): pick kernel {version} in systemd-boot's menu at the next boot"
@@ -585,7 +562,7 @@ pub fn boot_problem(root: &Path) -> Vec<String> {
     let Some(dir) = super::bootmenu::grub_dir(root) else {
         return out;
     };
-    if let Ok(t) = std::fs::read_to_string(dir.join(GRUB_PROBLEM_FILE)) {
+    if let Some(t) = bootfile::read(&dir.join(GRUB_PROBLEM_FILE)) {
         out.push(format!(
             "{} (then remove {})",
             t.trim(),
@@ -600,7 +577,7 @@ pub fn boot_problem(root: &Path) -> Vec<String> {
         }) => {
             let pin = dir.join(PIN_FILE);
             let text = kernels::pin_script(&kernel, &without_modules);
-            if std::fs::read_to_string(&pin).ok().as_deref() != Some(text.as_str()) {
+            if bootfile::read(&pin).as_deref() != Some(text.as_str()) {
                 out.push(format!(
                     "kernel {without_modules}, GRUB's default, has no modules in this root and GRUB's default is not pinned to kernel {} (rewind poll does it where rewind's GRUB script is installed): pick kernel {} in GRUB's menu at the next boot",
                     kernel.version, kernel.version
@@ -692,24 +669,23 @@ fn pin_default(root: &Path, dir: &Path, mods: &[String]) -> (NextBoot, Option<St
             kernel,
         } => {
             let text = kernels::pin_script(kernel, without_modules);
-            if std::fs::read_to_string(&pin).ok().as_deref() != Some(text.as_str()) {
-                let checker = bootfile::script_checker();
-                match bootfile::replace(&pin, &text, checker.as_deref()) {
-                    Ok(()) => {
-                        let t = format!(
-                            "kernel {without_modules} has no modules in this root (the rollback removed them): GRUB's default entry now boots kernel {} ({})",
-                            kernel.version,
-                            pin.display()
-                        );
-                        log::warn!("{t}");
-                        crate::system::motd::note(root, &t);
-                    }
-                    Err(e) => {
-                        problem = Some(format!(
-                            "kernel {without_modules}, GRUB's default, has no modules in this root, and the default could not be changed ({e}): pick kernel {} in GRUB's menu, or remove kernel {without_modules} and run update-grub",
-                            kernel.version
-                        ))
-                    }
+            let checker = bootfile::script_checker();
+            match bootfile::replace_if_changed(&pin, &text, checker.as_deref()) {
+                Ok(false) => {}
+                Ok(true) => {
+                    let t = format!(
+                        "kernel {without_modules} has no modules in this root (the rollback removed them): GRUB's default entry now boots kernel {} ({})",
+                        kernel.version,
+                        pin.display()
+                    );
+                    log::warn!("{t}");
+                    crate::system::motd::note(root, &t);
+                }
+                Err(e) => {
+                    problem = Some(format!(
+                        "kernel {without_modules}, GRUB's default, has no modules in this root, and the default could not be changed ({e}): pick kernel {} in GRUB's menu, or remove kernel {without_modules} and run update-grub",
+                        kernel.version
+                    ))
                 }
             }
         }
@@ -749,7 +725,7 @@ fn admin_default(root: &Path, base: &Path) -> Option<String> {
             "LoaderEntryDefault {v}, set by bootctl set-default"
         ));
     }
-    let conf = std::fs::read_to_string(base.join("loader/loader.conf")).unwrap_or_default();
+    let conf = bootfile::read(&base.join("loader/loader.conf")).unwrap_or_default();
     conf.lines().find_map(|l| {
         let (k, v) = l.trim().split_once(char::is_whitespace)?;
         (k == "default" && !v.trim().is_empty()).then(|| {
@@ -909,7 +885,7 @@ pub fn bls_after_rollback(root: &Path) -> Option<(bls::BlsNext, Option<String>)>
     } = bls_decision(root)?;
     let at = shown(root, &base);
     let pin = dir.join(bls::PIN_ENTRY);
-    let old_text = std::fs::read_to_string(&pin).ok();
+    let old_text = bootfile::read(&pin);
     let old_pin = old_text.as_deref().map(bls::Entry::parse);
     let mut problem = bls_problem(&decision, &at);
     let wanted = match &decision {
@@ -1049,8 +1025,7 @@ fn grub_platforms(dir: &Path) -> Vec<String> {
 /// What makes GRUB's boot code match the modules in GRUB's directory `dir` of the system at
 /// `root` again, from debconf's `grub-pc/install_devices`.
 pub fn grub_reinstall_plan(root: &Path, dir: &Path) -> GrubReinstall {
-    let dat =
-        std::fs::read_to_string(root.join("var/cache/debconf/config.dat")).unwrap_or_default();
+    let dat = bootfile::read(&root.join("var/cache/debconf/config.dat")).unwrap_or_default();
     let devices = kernels::debconf_value(&dat, "grub-pc/install_devices");
     kernels::grub_reinstall(&grub_platforms(dir), devices.as_deref())
 }

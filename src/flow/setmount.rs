@@ -82,7 +82,8 @@ pub fn mount(sys: &System, name: &str) -> Result<Vec<Mounted>, Error> {
     let mut done: Vec<Mounted> = Vec::new();
     for (member, dev, dir) in &targets {
         let one = || -> Result<String, String> {
-            std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+            mounts::make_mount_point(dir)
+                .map_err(|e| format!("creating {}: {e}", dir.display()))?;
             mounts::set_read_only(dev, true)
                 .map_err(|e| format!("setting {} read-only: {e}", dev.display()))?;
             mounts::mount_read_only(dev, dir).map_err(|e| {
@@ -119,21 +120,9 @@ fn undo(m: &Mounted) -> Result<(), String> {
         .map_err(|e| format!("setting {} writable: {e}", m.dev.display()))
 }
 
-/// The empty directories `mount` made, deepest first; what is not empty stays.
+/// The empty directories `mount` made (`SET/VG/LV`), deepest first; what is not empty stays.
 fn remove_dirs(root: &Path, name: &str) {
-    let top = root.join(DIR).join(name);
-    let Ok(vgs) = std::fs::read_dir(&top) else {
-        return;
-    };
-    for vg in vgs.flatten() {
-        if let Ok(lvs) = std::fs::read_dir(vg.path()) {
-            for lv in lvs.flatten() {
-                let _ = std::fs::remove_dir(lv.path());
-            }
-        }
-        let _ = std::fs::remove_dir(vg.path());
-    }
-    let _ = std::fs::remove_dir(&top);
+    mounts::remove_empty_dirs(&root.join(DIR).join(name), 2);
 }
 
 /// `rewind umount SET`: every mount under `/run/rewind/SET` unmounted (deepest first), its

@@ -62,7 +62,7 @@ impl Tools<'_> {
     /// A crash point: `REWIND_FAILPOINT` exits the process here (VM tests); a host test's
     /// `stop_at` ends the flow here with an error and no clean-up, as a kill would.
     pub fn point(&mut self, name: &str) -> Result<(), Error> {
-        super::failpoint::hit(name);
+        crate::system::failpoint::hit(name);
         if let Some((at, n)) = &mut self.stop_at
             && at == name
         {

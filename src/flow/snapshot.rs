@@ -612,7 +612,7 @@ fn locked_part(
             messages,
             deadline: Duration::from_millis(settings.window_timeout_ms),
             parallel: settings.parallel,
-            die_inside: super::failpoint::armed("snapshot-in-window"),
+            die_inside: crate::system::failpoint::armed("snapshot-in-window"),
         };
         let r = tools
             .window

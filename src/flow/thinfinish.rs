@@ -20,9 +20,9 @@
 //! keeps its tag until a run finds it active. When stock LVM finished the merge first, there
 //! is nothing flagged here and `flow::notice` gives the notice.
 
+use super::Error;
 use super::env::{Env, live_now};
 use super::poll::{Finished, commit};
-use super::{Error, failpoint};
 use crate::lvm::assemble::FoundVg;
 use crate::lvm::layout::{Layer, LvmId, dm_uuid};
 use crate::lvm::model::Vg;
@@ -33,6 +33,7 @@ use crate::plan::steps::Live;
 use crate::plan::table::Target;
 use crate::plan::thinpool::{self, ThinPoolStatus};
 use crate::system::dm::{DeviceMapper, DmError};
+use crate::system::failpoint;
 use crate::system::lock::VgLock;
 use crate::system::scan::Scan;
 
@@ -416,7 +417,7 @@ pub(crate) fn send_owed(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::super::notice::{Judgement, MergeRecord, judge};
+    use crate::flow::notice::{Judgement, MergeRecord, judge};
     use crate::lvm::change::Stamp;
     use crate::lvm::model::Vg;
     use crate::lvm::text::parse;

@@ -167,6 +167,62 @@ pub fn list_initramfs(image: &Path) -> Result<Option<String>, BootFileError> {
     }
 }
 
+/// The text of a file the boot loader, a package or the system owns (`/etc/default/grub`,
+/// a loader entry, debconf's database); `None` when it is absent or unreadable.
+pub fn read(path: &Path) -> Option<String> {
+    fs::read_to_string(path).ok()
+}
+
+/// The text of a file that must be readable.
+pub fn read_text(path: &Path) -> Result<String, BootFileError> {
+    fs::read_to_string(path).map_err(io(path))
+}
+
+/// The bytes of a file (an EFI variable in efivarfs); `None` when it is absent or unreadable.
+pub fn read_bytes(path: &Path) -> Option<Vec<u8>> {
+    fs::read(path).ok()
+}
+
+/// The `.conf` files in `dir` (Boot Loader Specification entries), each name with its text;
+/// none when `dir` is missing.
+pub fn conf_files(dir: &Path) -> std::io::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for n in names(dir)? {
+        if n.ends_with(".conf") {
+            let text = fs::read_to_string(dir.join(&n))?;
+            out.push((n, text));
+        }
+    }
+    Ok(out)
+}
+
+/// [`replace`] unless `path` holds `text` already (a boot partition is not written for
+/// nothing: the poller looks at every boot). Whether it wrote.
+pub fn replace_if_changed(
+    path: &Path,
+    text: &str,
+    checker: Option<&Path>,
+) -> Result<bool, BootFileError> {
+    if read(path).as_deref() == Some(text) {
+        return Ok(false);
+    }
+    replace(path, text, checker).map(|()| true)
+}
+
+/// What tells whether a file changed without reading it: its size, its modification time and
+/// its path; `None` when it cannot be looked at.
+pub fn file_key(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(path).ok()?;
+    Some(format!(
+        "{} {}.{:09} {}",
+        m.len(),
+        m.mtime(),
+        m.mtime_nsec(),
+        path.display()
+    ))
+}
+
 /// The file names in `dir` (none when it is missing).
 pub fn names(dir: &Path) -> std::io::Result<Vec<String>> {
     match fs::read_dir(dir) {
@@ -253,6 +309,42 @@ pub fn remove(path: &Path) -> Result<(), BootFileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unchanged_file_is_not_rewritten() {
+        let d = tempfile::tempdir().expect("test io");
+        let p = d.path().join("rewind.conf");
+        assert!(replace_if_changed(&p, "a\n", None).expect("new"));
+        let ino = |p: &Path| std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).expect("io"));
+        let first = ino(&p);
+        assert!(!replace_if_changed(&p, "a\n", None).expect("same"));
+        assert_eq!(ino(&p), first, "the same text is not written again");
+        assert!(replace_if_changed(&p, "b\n", None).expect("changed"));
+        assert_ne!(ino(&p), first, "a new text replaces the file");
+        assert_eq!(read(&p).as_deref(), Some("b\n"));
+    }
+
+    #[test]
+    fn conf_files_are_the_entries_only() {
+        let d = tempfile::tempdir().expect("test io");
+        assert!(
+            conf_files(&d.path().join("missing"))
+                .expect("none")
+                .is_empty()
+        );
+        fs::write(d.path().join("b.conf"), "title B\n").expect("test io");
+        fs::write(d.path().join("a.conf"), "title A\n").expect("test io");
+        fs::write(d.path().join("notes.txt"), "x").expect("test io");
+        let mut got = conf_files(d.path()).expect("read");
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("a.conf".to_owned(), "title A\n".to_owned()),
+                ("b.conf".to_owned(), "title B\n".to_owned())
+            ]
+        );
+    }
 
     #[test]
     fn replaces_whole_and_leaves_no_temporary() {

@@ -7,6 +7,7 @@ pub mod bootfile;
 pub mod devsel;
 pub mod dm;
 pub mod exec;
+pub mod failpoint;
 pub mod kmsg;
 pub mod lock;
 pub mod lvmtool;

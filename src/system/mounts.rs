@@ -120,6 +120,25 @@ pub fn unmount(target: &Path) -> std::io::Result<()> {
     sys_mount::unmount(target, sys_mount::UnmountFlags::empty())
 }
 
+/// Makes the directory a mount goes on (and its parents).
+pub fn make_mount_point(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+/// Removes `top` and the directories under it down to `depth` levels, deepest first, each only
+/// when empty: what is not empty (or still mounted on) stays, and nothing below `depth` is
+/// looked into.
+pub fn remove_empty_dirs(top: &Path, depth: usize) {
+    if depth > 0
+        && let Ok(entries) = std::fs::read_dir(top)
+    {
+        for e in entries.flatten() {
+            remove_empty_dirs(&e.path(), depth - 1);
+        }
+    }
+    let _ = std::fs::remove_dir(top);
+}
+
 /// The path of `point` under `root` (the flows take an injectable root).
 pub fn under(root: &Path, point: &str) -> PathBuf {
     root.join(point.trim_start_matches('/'))
@@ -128,6 +147,26 @@ pub fn under(root: &Path, point: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_empty_directories_down_to_the_depth_are_removed() {
+        let d = tempfile::tempdir().expect("test io");
+        let top = d.path().join("set");
+        std::fs::create_dir_all(top.join("vg0/root")).expect("test io");
+        std::fs::create_dir_all(top.join("vg0/var/deeper")).expect("test io");
+        std::fs::create_dir_all(top.join("vg1/home")).expect("test io");
+        std::fs::write(top.join("vg1/home/file"), "kept").expect("test io");
+        remove_empty_dirs(&top, 2);
+        assert!(!top.join("vg0/root").exists());
+        assert!(
+            top.join("vg0/var/deeper").is_dir(),
+            "below the depth: not looked into"
+        );
+        assert!(top.join("vg1/home/file").is_file());
+        remove_empty_dirs(&top, 3);
+        assert!(!top.join("vg0").exists());
+        assert!(top.join("vg1/home/file").is_file(), "not empty: stays");
+    }
 
     const INFO: &str = "\
 22 1 253:0 / / rw,relatime shared:1 - ext4 /dev/mapper/vg0-root rw
